@@ -1,0 +1,16 @@
+/* The `mm` executable: one file per subcommand, dispatched from main.c.
+ * A subcommand returns the process exit code: 0 ok, 1 failure, 2 usage. */
+#ifndef MM_CLI_H
+#define MM_CLI_H
+
+enum { MM_EXIT_OK = 0, MM_EXIT_FAILURE = 1, MM_EXIT_USAGE = 2 };
+
+int mm_cli_config(int argc, char **argv);
+
+/* Print "mm: <message>" for the current error; returns MM_EXIT_FAILURE. */
+int mm_cli_fail(void);
+/* Print "mm <cmd>: <message>" and a hint to --help; returns MM_EXIT_USAGE. */
+int mm_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,135 @@
+/* Growable text buffer, float formatting and edit distance. */
+#include "strbuf.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool reserve(mm_strbuf *sb, size_t extra) {
+    if (sb->failed)
+        return false;
+    if (sb->len + extra + 1 <= sb->cap)
+        return true;
+    size_t cap = sb->cap ? sb->cap : 64;
+    while (cap < sb->len + extra + 1) {
+        if (cap > SIZE_MAX / 2) {
+            sb->failed = true;
+            return false;
+        }
+        cap *= 2;
+    }
+    char *data = realloc(sb->data, cap);
+    if (!data) {
+        sb->failed = true;
+        return false;
+    }
+    sb->data = data;
+    sb->cap = cap;
+    return true;
+}
+
+void mm_strbuf_append(mm_strbuf *sb, const char *s, size_t n) {
+    if (!reserve(sb, n))
+        return;
+    memcpy(sb->data + sb->len, s, n);
+    sb->len += n;
+    sb->data[sb->len] = '\0';
+}
+
+void mm_strbuf_puts(mm_strbuf *sb, const char *s) {
+    mm_strbuf_append(sb, s, strlen(s));
+}
+
+void mm_strbuf_putc(mm_strbuf *sb, char c) { mm_strbuf_append(sb, &c, 1); }
+
+void mm_strbuf_printf(mm_strbuf *sb, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !reserve(sb, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb->len += (size_t)n;
+}
+
+int mm_strbuf_finish(mm_strbuf *sb, char **out) {
+    if (!sb->failed && !reserve(sb, 0))
+        sb->failed = true;
+    if (sb->failed) {
+        mm_strbuf_free(sb);
+        *out = NULL;
+        return mm_error_set(MM_ENOMEM, "out of memory building text");
+    }
+    sb->data[sb->len] = '\0';
+    *out = sb->data;
+    sb->data = NULL;
+    sb->len = sb->cap = 0;
+    return MM_OK;
+}
+
+void mm_strbuf_free(mm_strbuf *sb) {
+    free(sb->data);
+    sb->data = NULL;
+    sb->len = sb->cap = 0;
+}
+
+void mm_format_double(double d, bool json, char buf[32]) {
+    if (isnan(d)) {
+        strcpy(buf, json ? "NaN" : ".nan");
+        return;
+    }
+    if (isinf(d)) {
+        strcpy(buf, d > 0 ? (json ? "Infinity" : ".inf")
+                          : (json ? "-Infinity" : "-.inf"));
+        return;
+    }
+    /* Shortest %.*g that round-trips, like Python's repr. */
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, 32, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    if (!strpbrk(buf, ".eEn")) {
+        strcat(buf, ".0");
+        return;
+    }
+    /* "1e-05" -> "1.0e-05": PyYAML only reads exponents after a '.', and
+     * an explicit sign keeps it a float for YAML 1.1 readers. */
+    char *e = strchr(buf, 'e');
+    if (e && !memchr(buf, '.', (size_t)(e - buf))) {
+        char tail[32];
+        snprintf(tail, sizeof tail, "%s", e);
+        snprintf(e, 32 - (size_t)(e - buf), ".0%s", tail);
+    }
+}
+
+size_t mm_edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 256 || lb > 256)
+        return (size_t)-1;
+    size_t row[257];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = diag + cost;
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}

@@ -1,0 +1,34 @@
+/* A growable byte buffer for building text inside libmm (not public API).
+ * On allocation failure the buffer latches `failed`, later appends are
+ * no-ops, and mm_strbuf_finish reports MM_ENOMEM once. */
+#ifndef MM_BASE_STRBUF_H
+#define MM_BASE_STRBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mm/error.h"
+
+typedef struct mm_strbuf {
+    char *data;
+    size_t len, cap;
+    bool failed;
+} mm_strbuf;
+
+void mm_strbuf_append(mm_strbuf *sb, const char *s, size_t n);
+void mm_strbuf_puts(mm_strbuf *sb, const char *s);
+void mm_strbuf_putc(mm_strbuf *sb, char c);
+void mm_strbuf_printf(mm_strbuf *sb, const char *fmt, ...) MM_PRINTF(2, 3);
+/* Hands the NUL-terminated text to *out (caller frees), or MM_ENOMEM. */
+int mm_strbuf_finish(mm_strbuf *sb, char **out);
+void mm_strbuf_free(mm_strbuf *sb);
+
+/* Shortest decimal text that reads back as the same double, always with a
+ * '.', 'e', "inf" or "nan" so it never reads back as an integer. Writes at
+ * most 32 bytes; `json` selects Infinity/NaN over YAML's .inf/.nan. */
+void mm_format_double(double d, bool json, char buf[32]);
+
+/* Edit distance, for did-you-mean suggestions. */
+size_t mm_edit_distance(const char *a, const char *b);
+
+#endif
