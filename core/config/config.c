@@ -740,7 +740,19 @@ int mm_config_apply_override(mm_value *cfg, const char *override, int index) {
     mm_value *val = NULL;
     int rc = mm_yaml_parse(eq + 1, strlen(eq + 1), MM_CONFIG_CMDLINE, &val);
     if (rc) {
-        rc = mm_error_context(rc, &loc, "override '%s'", override);
+        /* Re-anchor the YAML error at this argument: drop the reader's own
+         * "<command line>:L:C: " prefix and point at the value. */
+        const char *msg = mm_error_message();
+        const char *inner = strncmp(msg, MM_CONFIG_CMDLINE, strlen(MM_CONFIG_CMDLINE)) == 0
+                                ? strstr(msg, ": ")
+                                : NULL;
+        char text[1024];
+        snprintf(text, sizeof text, "%s", inner ? inner + 2 : msg);
+        char *line_note = strstr(text, " (line ");
+        if (line_note)
+            *line_note = '\0'; /* one-line values have no lines to name */
+        mm_srcloc vloc = {loc.file, index + 1, (int)key_len + 2};
+        rc = mm_error_set_at(rc, &vloc, "override '%s': %s", override, text);
         goto out;
     }
     relocate(val, index + 1, (int)key_len + 1);
