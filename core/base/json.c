@@ -403,10 +403,10 @@ static int parse_number(parser *p, mm_value **out) {
             mag = mag * 10 + d;
     }
     if (fits) {
-        /* -(2^63) has no positive int64, so negate in unsigned arithmetic. */
-        int64_t i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
-        if (neg && mag == (uint64_t)INT64_MAX + 1)
-            i = INT64_MIN;
+        /* 2^63 itself has no int64, only its negation does. */
+        int64_t i = !neg                             ? (int64_t)mag
+                    : mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN
+                                                     : -(int64_t)mag;
         v = mm_value_new_int(i);
     } else {
         /* The text is not NUL-terminated at the number's end, and numbers

@@ -1,6 +1,7 @@
 /* Growable text buffer, float formatting and edit distance. */
 #include "strbuf.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -89,24 +90,59 @@ void mm_format_double(double d, bool json, char buf[32]) {
                           : (json ? "-Infinity" : "-.inf"));
         return;
     }
-    /* Shortest %.*g that round-trips, like Python's repr. */
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, 32, "%.*g", prec, d);
-        if (strtod(buf, NULL) == d)
+    /* Shortest digits that read back exactly: a correctly rounded 15-digit
+     * form with its trailing zeros stripped is the shortest whenever one of
+     * 15 digits or fewer exists; otherwise 16 or 17 digits. */
+    char sci[40];
+    /* Subnormals carry few significant bits: search from one digit up. */
+    int first = fabs(d) < DBL_MIN ? 1 : 15;
+    for (int prec = first; prec <= 17; prec++) {
+        snprintf(sci, sizeof sci, "%.*e", prec - 1, d);
+        if (strtod(sci, NULL) == d)
             break;
     }
-    if (!strpbrk(buf, ".eEn")) {
-        strcat(buf, ".0");
+    /* sci is "[-]D.DDDDe[+-]XX": split into sign, digits and exponent. */
+    const char *p = sci;
+    bool neg = *p == '-';
+    if (neg)
+        p++;
+    char digits[24];
+    size_t n = 0;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.' && n < sizeof digits - 1)
+            digits[n++] = *p;
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    digits[n] = '\0';
+    int exp = *p == 'e' ? atoi(p + 1) : 0;
+
+    /* Python's repr layout: fixed for 1e-4 <= |d| < 1e16, else exponent. */
+    char *out = buf;
+    if (neg)
+        *out++ = '-';
+    if (exp >= -4 && exp < 16) {
+        if (exp < 0) {
+            out += sprintf(out, "0.");
+            for (int z = 0; z < -exp - 1; z++)
+                *out++ = '0';
+            out += sprintf(out, "%s", digits);
+        } else {
+            for (int i = 0; i <= exp; i++)
+                *out++ = i < (int)n ? digits[i] : '0';
+            *out++ = '.';
+            if ((int)n > exp + 1)
+                out += sprintf(out, "%s", digits + exp + 1);
+            else
+                *out++ = '0';
+        }
+        *out = '\0';
         return;
     }
-    /* "1e-05" -> "1.0e-05": PyYAML only reads exponents after a '.', and
-     * an explicit sign keeps it a float for YAML 1.1 readers. */
-    char *e = strchr(buf, 'e');
-    if (e && !memchr(buf, '.', (size_t)(e - buf))) {
-        char tail[32];
-        snprintf(tail, sizeof tail, "%s", e);
-        snprintf(e, 32 - (size_t)(e - buf), ".0%s", tail);
-    }
+    *out++ = digits[0];
+    /* PyYAML only reads an exponent after a '.', so YAML always gets one. */
+    if (n > 1 || !json)
+        out += sprintf(out, ".%s", n > 1 ? digits + 1 : "0");
+    sprintf(out, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
 }
 
 size_t mm_edit_distance(const char *a, const char *b) {

@@ -23,9 +23,11 @@ void mm_strbuf_printf(mm_strbuf *sb, const char *fmt, ...) MM_PRINTF(2, 3);
 int mm_strbuf_finish(mm_strbuf *sb, char **out);
 void mm_strbuf_free(mm_strbuf *sb);
 
-/* Shortest decimal text that reads back as the same double, always with a
- * '.', 'e', "inf" or "nan" so it never reads back as an integer. Writes at
- * most 32 bytes; `json` selects Infinity/NaN over YAML's .inf/.nan. */
+/* Shortest decimal text that reads back as the same double, laid out as
+ * Python's repr() ("0.1", "1e-05", "1e+16"), so it never reads back as an
+ * integer. `json` selects Infinity/NaN over YAML's .inf/.nan; YAML output
+ * also writes "1.0e-05", since PyYAML reads exponents only after a '.'.
+ * Writes at most 32 bytes. */
 void mm_format_double(double d, bool json, char buf[32]);
 
 /* Edit distance, for did-you-mean suggestions. */

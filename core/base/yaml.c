@@ -12,7 +12,7 @@
 
 /* Alias expansion is capped so a "billion laughs" document is an error,
  * not an out-of-memory kill. */
-enum { MAX_NODES = 1 << 22, MAX_DEPTH = 512 };
+enum { MAX_NODES = 1 << 20, MAX_DEPTH = 512 };
 
 /* ---- plain scalar resolution (PyYAML's implicit resolvers) -------------- */
 
@@ -468,6 +468,17 @@ static int convert_mapping(loader *ld, yaml_node_t *node, int depth,
     return MM_OK;
 }
 
+/* Collections only take their standard tags (!!python/tuple, !!set ... are
+ * refused rather than silently read as plain lists and dicts). */
+static int check_collection_tag(const yaml_node_t *node, const char *standard,
+                                const mm_srcloc *loc) {
+    const char *tag = (const char *)node->tag;
+    if (!tag || strcmp(tag, standard) == 0 || strcmp(tag, "!") == 0)
+        return MM_OK;
+    return mm_error_set_at(MM_EUNSUPPORTED, loc, "unsupported YAML tag '%s'",
+                           tag);
+}
+
 static int convert(loader *ld, int index, int depth, mm_value **out) {
     yaml_node_t *node = yaml_document_get_node(ld->doc, index);
     MM_ASSERT(node);
@@ -490,10 +501,14 @@ static int convert(loader *ld, int index, int depth, mm_value **out) {
         rc = convert_scalar(ld, node, out);
         break;
     case YAML_SEQUENCE_NODE:
-        rc = convert_sequence(ld, node, depth, out);
+        rc = check_collection_tag(node, YAML_SEQ_TAG, &loc);
+        if (rc == MM_OK)
+            rc = convert_sequence(ld, node, depth, out);
         break;
     case YAML_MAPPING_NODE:
-        rc = convert_mapping(ld, node, depth, out);
+        rc = check_collection_tag(node, YAML_MAP_TAG, &loc);
+        if (rc == MM_OK)
+            rc = convert_mapping(ld, node, depth, out);
         break;
     default:
         rc = mm_error_set_at(MM_EPARSE, &loc, "empty YAML node");

@@ -296,7 +296,9 @@ static int substitute_base_vars(mm_value *node, const mm_value *bases,
     if (mm_value_is_string(node)) {
         const char *s = mm_value_get_string(node);
         if (strncmp(s, BASE_VAR_PREFIX, strlen(BASE_VAR_PREFIX)) != 0) {
-            if (strstr(s, BASE_VAR_PREFIX))
+            /* Inside a quoted string the placeholder shows up raw (single
+             * quotes) or decoded (double quotes): either way it is misuse. */
+            if (strstr(s, BASE_VAR_PREFIX) || strstr(s, "\\x01mm_base:"))
                 return mm_error_set_at(
                     MM_EINVAL, mm_value_loc(node),
                     "'{{_base_.…}}' must be a whole value, not part of a "

@@ -344,6 +344,13 @@ MM_TEST(config_unknown_base_var_is_an_error) {
                      "base configs have no key 'model.neck'");
 }
 
+MM_TEST(config_base_var_inside_a_string_is_an_error) {
+    expect_error(FIX "base_var_in_string.yaml", NULL, 0, MM_EINVAL,
+                 FIX "base_var_in_string.yaml:2:11: '{{_base_.…}}' must be a "
+                     "whole value, not part of a string (use '${…}' to build "
+                     "strings)");
+}
+
 MM_TEST(config_unknown_reference_is_an_error_with_suggestion) {
     expect_error(FIX "ref_unknown.yaml", NULL, 0, MM_ENOENT,
                  FIX "ref_unknown.yaml:3:8: depth: unknown reference "
@@ -453,6 +460,7 @@ MM_TEST_MAIN(MM_CASE(config_three_level_inheritance_merges_child_over_parent),
              MM_CASE(config_duplicate_key_is_an_error),
              MM_CASE(config_base_entries_must_be_strings),
              MM_CASE(config_unknown_base_var_is_an_error),
+             MM_CASE(config_base_var_inside_a_string_is_an_error),
              MM_CASE(config_unknown_reference_is_an_error_with_suggestion),
              MM_CASE(config_reference_cycle_is_an_error),
              MM_CASE(config_reference_to_own_container_is_a_cycle),

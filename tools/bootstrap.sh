@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Install what building and testing mm needs on Debian 12.
+#
+#   bash tools/bootstrap.sh          build dependencies (apt)
+#   bash tools/bootstrap.sh --test   ... plus tools/.venv with the test oracles (pip)
+#
+# Idempotent: packages already installed and a venv that already imports
+# mmengine are left alone, so a re-run takes about a second.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/tools/.venv"
+pip_pkgs=(mmengine==0.10.7)
+apt_pkgs=(build-essential meson ninja-build pkg-config cmake
+          libyaml-dev libuv1-dev libdnnl-dev libstb-dev
+          python3 python3-venv python3-pip)
+
+want_test=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    -h|--help) sed -n '2,8s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) echo "bootstrap: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { echo "bootstrap: $*"; }
+
+# --- system packages -------------------------------------------------------
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  say "system packages: all ${#apt_pkgs[@]} installed"
+else
+  say "installing: ${missing[*]}"
+  sudo=()
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null || { say "need root (or sudo) to run apt-get" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
+fi
+
+# --- test oracles (Python venv) --------------------------------------------
+if ((want_test)); then
+  py="$venv/bin/python"
+  if [[ -x "$py" ]] && "$py" -c 'import mmengine' >/dev/null 2>&1; then
+    say "venv: $venv already has mmengine"
+  else
+    if ! [[ -x "$py" ]] || ! "$py" -m pip --version >/dev/null 2>&1; then
+      say "creating venv $venv (Debian /usr/bin/python3)"
+      /usr/bin/python3 -m venv --clear "$venv"
+    fi
+    say "pip install ${pip_pkgs[*]} (and its dependencies)"
+    "$py" -m pip install --quiet --disable-pip-version-check --no-input "${pip_pkgs[@]}"
+    "$py" -c 'import mmengine; print("bootstrap: mmengine", mmengine.__version__)'
+  fi
+fi
+
+say "done"
