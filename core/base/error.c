@@ -109,6 +109,32 @@ int mm_error_context(int code, const mm_srcloc *loc, const char *fmt, ...) {
     return code;
 }
 
+/* Appends text to the full message, escaping control characters so the
+ * message stays one line whatever user text it quotes. */
+static size_t append_escaped(size_t used, const char *text) {
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        char esc[8];
+        const char *piece = esc;
+        if (*c == '\n')
+            piece = "\\n";
+        else if (*c == '\r')
+            piece = "\\r";
+        else if (*c == '\t')
+            piece = "\\t";
+        else if (*c < 0x20 || *c == 0x7f)
+            snprintf(esc, sizeof esc, "\\x%02x", *c);
+        else
+            esc[0] = (char)*c, esc[1] = '\0';
+        size_t n = strlen(piece);
+        if (used + n >= sizeof slot.full)
+            break;
+        memcpy(slot.full + used, piece, n);
+        used += n;
+    }
+    slot.full[used] = '\0';
+    return used;
+}
+
 const char *mm_error_message(void) {
     if (slot.code == MM_OK && !slot.msg[0])
         return "";
@@ -118,11 +144,9 @@ const char *mm_error_message(void) {
     for (int i = 0; i < 3; i++) {
         if (!parts[i][0])
             continue;
-        int n = snprintf(slot.full + used, sizeof slot.full - used, "%s%s",
-                         used ? ": " : "", parts[i]);
-        if (n < 0 || (size_t)n >= sizeof slot.full - used)
-            break;
-        used += (size_t)n;
+        if (used)
+            used = append_escaped(used, ": ");
+        used = append_escaped(used, parts[i]);
     }
     return slot.full;
 }

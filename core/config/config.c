@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config_internal.h"
+#include "mm/log.h"
 #include "strbuf.h"
 
 /* {{_base_.a.b}} becomes this quoted string before YAML parsing, and the
@@ -147,7 +148,8 @@ static const char *skip_space(const char *p, const char *end) {
 /* Try to read a {{ ... }} form at p; on success append its replacement to sb
  * and return the position after "}}", else NULL. */
 static const char *substitute_one(const char *p, const char *end,
-                                  const char *abs_path, mm_strbuf *sb) {
+                                  const char *abs_path, mm_strbuf *sb,
+                                  bool *unset) {
     const char *q = skip_space(p + 2, end);
     /* {{$VAR:default}} (optionally quoted inside the braces, as mmengine). */
     const char *r = q;
@@ -181,8 +183,10 @@ static const char *substitute_one(const char *p, const char *end,
         const char *env = getenv(var);
         if (env)
             mm_strbuf_puts(sb, env);
-        else
+        else if (def_len > 0)
             mm_strbuf_append(sb, def, def_len);
+        else
+            *unset = true; /* {{$VAR:}} with VAR unset: mmengine refuses */
         return r + 2;
     }
     const char *word = q;
@@ -221,13 +225,28 @@ static const char *substitute_one(const char *p, const char *end,
 
 /* mmengine substitutes these forms in the raw text before parsing; so do
  * we, so that they work anywhere a YAML value can stand. */
-static int substitute_text(const char *text, size_t len, const char *abs_path,
-                           char **out, size_t *out_len) {
+static int substitute_text(const char *text, size_t len, const char *name,
+                           const char *abs_path, char **out, size_t *out_len) {
     mm_strbuf sb = {0};
     const char *p = text, *end = text + len, *copied = text;
     while ((p = memmem(p, (size_t)(end - p), "{{", 2)) != NULL) {
         mm_strbuf tmp = {0};
-        const char *after = substitute_one(p, end, abs_path, &tmp);
+        bool unset = false;
+        const char *after = substitute_one(p, end, abs_path, &tmp, &unset);
+        if (unset) {
+            mm_srcloc loc = {name, 1, 1};
+            for (const char *c = text; c < p; c++, loc.col++)
+                if (*c == '\n')
+                    loc.line++, loc.col = 0;
+            mm_strbuf_free(&tmp);
+            mm_strbuf_free(&sb);
+            *out = NULL;
+            *out_len = 0;
+            return mm_error_set_at(MM_ENOENT, &loc,
+                                   "'%.*s': the environment variable is not "
+                                   "set and there is no default",
+                                   (int)(after - p), p);
+        }
         if (after) {
             mm_strbuf_append(&sb, copied, (size_t)(p - copied));
             mm_strbuf_append(&sb, tmp.data ? tmp.data : "", tmp.len);
@@ -612,7 +631,7 @@ static int load_file(const char *path, const mm_srcloc *from, load_stack *st,
                              "contains a NUL byte: not a YAML text file");
         goto out;
     }
-    rc = substitute_text(raw, raw_len, abs, &text, &text_len);
+    rc = substitute_text(raw, raw_len, name, abs, &text, &text_len);
     if (rc == MM_OK)
         rc = mm_yaml_parse(text, text_len, name, &cfg);
     if (rc)
@@ -633,6 +652,20 @@ static int load_file(const char *path, const mm_srcloc *from, load_stack *st,
                              "not a %s",
                              mm_value_type_name(mm_value_type_of(cfg)));
         goto out;
+    }
+
+    /* mmengine's deprecation notice: warn and drop it. */
+    const mm_value *dep = mm_value_dict_get(cfg, "_deprecation_");
+    if (dep) {
+        const mm_value *expected = mm_value_dict_get(dep, "expected");
+        const mm_value *reference = mm_value_dict_get(dep, "reference");
+        MM_WARN("The config file %s will be deprecated in the future.%s%s%s%s%s",
+                path, mm_value_is_string(expected) ? " Please use " : "",
+                mm_value_is_string(expected) ? mm_value_get_string(expected) : "",
+                mm_value_is_string(expected) ? " instead." : "",
+                mm_value_is_string(reference) ? " More information can be found at " : "",
+                mm_value_is_string(reference) ? mm_value_get_string(reference) : "");
+        mm_value_dict_del(cfg, "_deprecation_");
     }
 
     mm_value *base_entry = mm_value_dict_get(cfg, MM_CONFIG_BASE_KEY);

@@ -378,6 +378,13 @@ MM_TEST(config_unset_env_without_default_is_an_error) {
                      "'${env:MM_TEST_UNSET,default}' to give a default)");
 }
 
+MM_TEST(config_mmengine_env_without_default_is_an_error) {
+    unsetenv("MM_TEST_UNSET");
+    expect_error(FIX "env_no_default.yaml", NULL, 0, MM_ENOENT,
+                 FIX "env_no_default.yaml:2:7: '{{$MM_TEST_UNSET:}}': the "
+                     "environment variable is not set and there is no default");
+}
+
 MM_TEST(config_container_inside_a_string_is_an_error) {
     expect_error(FIX "ref_embed_dict.yaml", NULL, 0, MM_ETYPE,
                  FIX "ref_embed_dict.yaml:2:4: s: '${d}' is a dict and cannot "
@@ -465,6 +472,7 @@ MM_TEST_MAIN(MM_CASE(config_three_level_inheritance_merges_child_over_parent),
              MM_CASE(config_reference_cycle_is_an_error),
              MM_CASE(config_reference_to_own_container_is_a_cycle),
              MM_CASE(config_unset_env_without_default_is_an_error),
+             MM_CASE(config_mmengine_env_without_default_is_an_error),
              MM_CASE(config_container_inside_a_string_is_an_error),
              MM_CASE(config_override_past_list_end_is_an_error),
              MM_CASE(config_override_without_equals_is_an_error),

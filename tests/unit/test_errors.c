@@ -62,6 +62,11 @@ static void *other_thread(void *arg) {
     return NULL;
 }
 
+MM_TEST(error_message_escapes_control_characters_to_stay_one_line) {
+    mm_error_set(MM_EINVAL, "override 'a=[\n\t\x01': bad");
+    CHECK_STR(mm_error_message(), "override 'a=[\\n\\t\\x01': bad");
+}
+
 MM_TEST(error_slot_is_per_thread) {
     mm_error_set(MM_EINVAL, "mine");
     pthread_t t;
@@ -98,6 +103,7 @@ MM_TEST_MAIN(MM_CASE(error_set_returns_its_code_and_formats_the_message),
              MM_CASE(error_context_keeps_the_innermost_location),
              MM_CASE(error_clear_empties_the_slot),
              MM_CASE(error_very_long_messages_are_truncated_not_overflowed),
+             MM_CASE(error_message_escapes_control_characters_to_stay_one_line),
              MM_CASE(error_slot_is_per_thread),
              MM_CASE(error_codes_have_names),
              MM_CASE(log_levels_parse_by_mmengine_names))

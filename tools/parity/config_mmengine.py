@@ -18,8 +18,8 @@ same environment:
 The two results are compared type-strictly (bool, int, float, str, None,
 list and dict must match exactly; dict key order is ignored; floats must be
 equal or both NaN) and the first differing path is reported.  For a case with
-"error": true, mmengine must raise, and mm must exit with status 1 (not die
-from a signal) after writing a single non-empty line on stderr.
+"error": true, mmengine must raise, and mm must exit with status 1 (or the
+case's "mm_exit"; never a signal) after writing one non-empty line on stderr.
 
 Output: one line per case, ``ok NAME`` or ``FAIL NAME: reason``, then
 ``N passed, N failed``.  Exit status 0 iff every case passed; 77 (meson's
@@ -33,6 +33,8 @@ Case fields:
              every variable named MM_PARITY_* is unset unless listed here
   error      true when loading must fail (optional, default false)
   abspath    true to pass the config as an absolute path (optional)
+  mm_exit    the exit status mm must give for an error case (default 1;
+             2 is mm's status for a usage error)
   note       free text (ignored)
 """
 
@@ -251,11 +253,12 @@ def check_case(case, Config, DictAction, mm, base_dir):
     if expect_error:
         text = err.decode('utf-8', 'replace')
         lines = text.rstrip('\n').split('\n') if text.strip() else []
-        if rc != 1:
-            return (f'expected mm exit 1 (mmengine: {me}), got {rc}; '
+        want_rc = case.get('mm_exit', 1)
+        if rc != want_rc:
+            return (f'expected mm exit {want_rc} (mmengine: {me}), got {rc}; '
                     f'stderr: {one_line(err)!r}')
         if not lines:
-            return f'mm exited 1 with empty stderr (mmengine: {me})'
+            return f'mm exited {rc} with empty stderr (mmengine: {me})'
         if len(lines) != 1:
             return (f'mm stderr has {len(lines)} lines, want 1: '
                     f'{text.strip()[:200]!r}')
@@ -287,7 +290,8 @@ def dump_mmengine(cases_file, only):
         status, me = run_mmengine(Config, DictAction, cfg_path,
                                   list(case.get('overrides') or []),
                                   case_env(case))
-        print(f'== {case["name"]} ({"error expected" if case.get("error") else "ok expected"}): {status}')
+        want = 'error' if case.get('error') else 'ok'
+        print(f'== {case["name"]} (want {want}): {status}')
         print(json.dumps(me, indent=1, ensure_ascii=False, default=repr)
               if status == 'ok' else me)
     return 0
