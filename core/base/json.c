@@ -698,21 +698,9 @@ static void item_sep(mm_strbuf *sb, size_t i, int indent, int depth) {
 }
 
 static int dump_value(mm_strbuf *sb, const mm_value *v, int indent, int depth) {
-    char buf[256];
+    if (mm_strbuf_put_scalar(sb, v, true))
+        return MM_OK;
     switch (mm_value_type_of(v)) {
-    case MM_VALUE_NULL:
-        mm_strbuf_puts(sb, "null");
-        break;
-    case MM_VALUE_BOOL:
-        mm_strbuf_puts(sb, mm_value_get_bool(v) ? "true" : "false");
-        break;
-    case MM_VALUE_INT:
-        mm_strbuf_printf(sb, "%" PRId64, mm_value_get_int(v));
-        break;
-    case MM_VALUE_FLOAT:
-        mm_format_double(mm_value_get_float(v), true, buf);
-        mm_strbuf_puts(sb, buf);
-        break;
     case MM_VALUE_STRING:
         dump_string(sb, mm_value_get_string(v), mm_value_string_len(v));
         break;

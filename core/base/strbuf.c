@@ -1,6 +1,10 @@
 /* Growable text buffer, float formatting and edit distance. */
 #include "strbuf.h"
 
+#include <inttypes.h>
+
+#include "mm/value.h"
+
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -168,4 +172,25 @@ size_t mm_edit_distance(const char *a, const char *b) {
         }
     }
     return row[lb];
+}
+
+bool mm_strbuf_put_scalar(mm_strbuf *sb, const mm_value *v, bool json) {
+    char buf[32];
+    switch (mm_value_type_of(v)) {
+    case MM_VALUE_NULL:
+        mm_strbuf_puts(sb, "null");
+        return true;
+    case MM_VALUE_BOOL:
+        mm_strbuf_puts(sb, mm_value_get_bool(v) ? "true" : "false");
+        return true;
+    case MM_VALUE_INT:
+        mm_strbuf_printf(sb, "%" PRId64, mm_value_get_int(v));
+        return true;
+    case MM_VALUE_FLOAT:
+        mm_format_double(mm_value_get_float(v), json, buf);
+        mm_strbuf_puts(sb, buf);
+        return true;
+    default:
+        return false;
+    }
 }

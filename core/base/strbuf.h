@@ -30,6 +30,11 @@ void mm_strbuf_free(mm_strbuf *sb);
  * Writes at most 32 bytes. */
 void mm_format_double(double d, bool json, char buf[32]);
 
+/* Appends null/bool/int/float as text ("null", "true", "42", "0.1");
+ * returns false (appending nothing) for strings, containers and tensors. */
+struct mm_value;
+bool mm_strbuf_put_scalar(mm_strbuf *sb, const struct mm_value *v, bool json);
+
 /* Edit distance, for did-you-mean suggestions. */
 size_t mm_edit_distance(const char *a, const char *b);
 

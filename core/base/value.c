@@ -30,6 +30,10 @@ struct mm_value {
         struct {
             dict_entry *entries;
             size_t len, cap;
+            /* Open-addressing index of entry positions + 1 (0 = empty),
+             * built once a dict outgrows a linear scan. */
+            uint32_t *index;
+            size_t index_cap;
         } dict;
         struct {
             void *obj;
@@ -145,6 +149,7 @@ void mm_value_release(mm_value *v) {
             mm_value_release(v->u.dict.entries[i].val);
         }
         free(v->u.dict.entries);
+        free(v->u.dict.index);
         break;
     case MM_VALUE_TENSOR:
         if (v->u.tensor.cls && v->u.tensor.cls->release)
@@ -251,7 +256,52 @@ void *mm_value_get_tensor(const mm_value *v) {
     return v->u.tensor.obj;
 }
 
+enum { DICT_INDEX_MIN = 16 };
+
+static size_t hash_key(const char *s) {
+    size_t h = 1469598103934665603u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static void index_insert(mm_value *d, size_t pos) {
+    size_t mask = d->u.dict.index_cap - 1;
+    size_t j = hash_key(d->u.dict.entries[pos].key) & mask;
+    while (d->u.dict.index[j])
+        j = (j + 1) & mask;
+    d->u.dict.index[j] = (uint32_t)(pos + 1);
+}
+
+/* (Re)builds the index for the current entries; on allocation failure the
+ * dict simply stays without one and lookups scan. */
+static void index_rebuild(mm_value *d) {
+    free(d->u.dict.index);
+    d->u.dict.index = NULL;
+    d->u.dict.index_cap = 0;
+    if (d->u.dict.len < DICT_INDEX_MIN || d->u.dict.len >= UINT32_MAX / 4)
+        return;
+    size_t cap = 64;
+    while (cap < d->u.dict.len * 2)
+        cap *= 2;
+    d->u.dict.index = calloc(cap, sizeof *d->u.dict.index);
+    if (!d->u.dict.index)
+        return;
+    d->u.dict.index_cap = cap;
+    for (size_t i = 0; i < d->u.dict.len; i++)
+        index_insert(d, i);
+}
+
 static long dict_find(const mm_value *d, const char *key) {
+    if (d->u.dict.index) {
+        size_t mask = d->u.dict.index_cap - 1;
+        for (size_t j = hash_key(key) & mask; d->u.dict.index[j]; j = (j + 1) & mask) {
+            size_t pos = d->u.dict.index[j] - 1;
+            if (strcmp(d->u.dict.entries[pos].key, key) == 0)
+                return (long)pos;
+        }
+        return -1;
+    }
     for (size_t i = 0; i < d->u.dict.len; i++)
         if (strcmp(d->u.dict.entries[i].key, key) == 0)
             return (long)i;
@@ -410,6 +460,10 @@ int mm_value_dict_set_take(mm_value *dict, const char *key, mm_value *val) {
     }
     dict->u.dict.entries[dict->u.dict.len++] =
         (dict_entry){.key = k, .val = val, .key_loc = val->loc};
+    if (dict->u.dict.index && dict->u.dict.len * 2 <= dict->u.dict.index_cap)
+        index_insert(dict, dict->u.dict.len - 1);
+    else if (dict->u.dict.len >= DICT_INDEX_MIN)
+        index_rebuild(dict);
     return MM_OK;
 }
 
@@ -428,6 +482,7 @@ int mm_value_dict_del(mm_value *dict, const char *key) {
     memmove(&dict->u.dict.entries[i], &dict->u.dict.entries[i + 1],
             (dict->u.dict.len - (size_t)i - 1) * sizeof(dict_entry));
     dict->u.dict.len--;
+    index_rebuild(dict); /* positions after i moved */
     return MM_OK;
 }
 

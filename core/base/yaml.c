@@ -409,7 +409,9 @@ static int convert_mapping(loader *ld, yaml_node_t *node, int depth,
                            mm_value **out) {
     pair_list merged = {0}, explicit_pairs = {0};
     mm_value *dict = mm_value_new_dict();
-    int rc = dict ? flatten(ld, node, depth, &merged, &explicit_pairs) : MM_ENOMEM;
+    mm_value *seen = mm_value_new_dict();
+    int rc = dict && seen ? flatten(ld, node, depth, &merged, &explicit_pairs)
+                          : MM_ENOMEM;
     if (rc == MM_OK) {
         mm_srcloc loc = mark_loc(ld, node->start_mark);
         mm_value_set_srcloc(dict, &loc);
@@ -433,20 +435,18 @@ static int convert_mapping(loader *ld, yaml_node_t *node, int depth,
             }
             if (pass == 1) {
                 /* Duplicates among explicit keys are mistakes; PyYAML keeps
-                 * the last silently, we refuse. */
-                for (size_t j = 0; j < i; j++) {
-                    yaml_node_t *o = yaml_document_get_node(
-                        ld->doc, explicit_pairs.items[j].key);
-                    if (o->type == YAML_SCALAR_NODE &&
-                        o->data.scalar.length == k->data.scalar.length &&
-                        memcmp(o->data.scalar.value, key, k->data.scalar.length) == 0) {
-                        rc = mm_error_set_at(
-                            MM_EEXIST, &kloc,
-                            "duplicate key '%s' (first defined at line %d)", key,
-                            (int)o->start_mark.line + 1);
-                        break;
-                    }
+                 * the last silently, we refuse. `seen` maps each explicit key
+                 * to the line that wrote it. */
+                const mm_value *first = mm_value_dict_get(seen, key);
+                if (first) {
+                    rc = mm_error_set_at(
+                        MM_EEXIST, &kloc,
+                        "duplicate key '%s' (first defined at line %d)", key,
+                        (int)mm_value_get_int(first));
+                    break;
                 }
+                rc = mm_value_dict_set_take(seen, key,
+                                            mm_value_new_int(kloc.line));
                 if (rc)
                     break;
             }
@@ -460,6 +460,7 @@ static int convert_mapping(loader *ld, yaml_node_t *node, int depth,
     }
     free(merged.items);
     free(explicit_pairs.items);
+    mm_value_release(seen);
     if (rc != MM_OK) {
         mm_value_release(dict);
         return rc;

@@ -6,6 +6,7 @@
  * so references may chain; a chain that comes back to itself is an error
  * naming the cycle. `$${` writes a literal `${`. */
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,29 +20,54 @@ typedef struct resolver {
     mm_value *root;
     char *active[MAX_ACTIVE]; /* paths being resolved, outermost first */
     size_t n_active;
-    mm_value **done; /* nodes already resolved, never to be read again */
+    /* Nodes already resolved, never to be read again: an open-addressing
+     * pointer set, since every node of the tree passes through it. */
+    const mm_value **done;
     size_t n_done, cap_done;
 } resolver;
 
 static int resolve_slot(resolver *r, mm_value *parent, size_t i,
                         const char *path);
 
-static int mark_done(resolver *r, mm_value *v) {
-    if (r->n_done == r->cap_done) {
-        size_t cap = r->cap_done ? r->cap_done * 2 : 32;
-        mm_value **d = realloc(r->done, cap * sizeof *d);
-        if (!d)
+static size_t hash_ptr(const void *p, size_t mask) {
+    return (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15u) & mask;
+}
+
+static int mark_done(resolver *r, const mm_value *v) {
+    if ((r->n_done + 1) * 2 > r->cap_done) {
+        size_t cap = r->cap_done ? r->cap_done * 2 : 256;
+        const mm_value **set = calloc(cap, sizeof *set);
+        if (!set)
             return mm_error_set(MM_ENOMEM, "out of memory");
-        r->done = d;
+        for (size_t i = 0; i < r->cap_done; i++) {
+            if (!r->done[i])
+                continue;
+            size_t j = hash_ptr(r->done[i], cap - 1);
+            while (set[j])
+                j = (j + 1) & (cap - 1);
+            set[j] = r->done[i];
+        }
+        free(r->done);
+        r->done = set;
         r->cap_done = cap;
     }
-    r->done[r->n_done++] = v;
+    size_t mask = r->cap_done - 1;
+    size_t j = hash_ptr(v, mask);
+    while (r->done[j] && r->done[j] != v)
+        j = (j + 1) & mask;
+    if (!r->done[j]) {
+        r->done[j] = v;
+        r->n_done++;
+    }
     return MM_OK;
 }
 
 static bool is_done(const resolver *r, const mm_value *v) {
-    for (size_t i = 0; i < r->n_done; i++)
-        if (r->done[i] == v)
+    if (!r->cap_done)
+        return false;
+    size_t mask = r->cap_done - 1;
+    for (size_t j = hash_ptr(v, mask); r->done[j]; j = (j + 1) & mask)
+        if (r->done[j] == v)
             return true;
     return false;
 }
@@ -181,30 +207,6 @@ static int resolve_target(resolver *r, const char *target,
     return rc;
 }
 
-static void scalar_text(const mm_value *v, mm_strbuf *sb) {
-    char buf[64];
-    switch (mm_value_type_of(v)) {
-    case MM_VALUE_NULL:
-        mm_strbuf_puts(sb, "null");
-        break;
-    case MM_VALUE_BOOL:
-        mm_strbuf_puts(sb, mm_value_get_bool(v) ? "true" : "false");
-        break;
-    case MM_VALUE_INT:
-        mm_strbuf_printf(sb, "%lld", (long long)mm_value_get_int(v));
-        break;
-    case MM_VALUE_FLOAT:
-        mm_format_double(mm_value_get_float(v), false, buf);
-        mm_strbuf_puts(sb, buf);
-        break;
-    case MM_VALUE_STRING:
-        mm_strbuf_append(sb, mm_value_get_string(v), mm_value_string_len(v));
-        break;
-    default:
-        break;
-    }
-}
-
 /* Evaluate one reference body (between "${" and "}"). `whole` asks for a
  * value of any type; otherwise text is appended to sb. */
 static int eval_ref(resolver *r, const char *body, size_t len, bool whole,
@@ -251,8 +253,9 @@ static int eval_ref(resolver *r, const char *body, size_t len, bool whole,
                                  "'${%s}' is a %s and cannot be part of a "
                                  "string; make the reference the whole value",
                                  ref, mm_value_type_name(mm_value_type_of(target)));
-        } else {
-            scalar_text(target, sb);
+        } else if (!mm_strbuf_put_scalar(sb, target, false)) {
+            mm_strbuf_append(sb, mm_value_get_string(target),
+                             mm_value_string_len(target));
         }
     }
     free(ref);
@@ -363,6 +366,6 @@ static int resolve_slot(resolver *r, mm_value *parent, size_t i,
 int mm_config_resolve(mm_value *cfg) {
     resolver r = {.root = cfg};
     int rc = resolve_children(&r, cfg, "");
-    free(r.done);
+    free((void *)r.done);
     return rc;
 }
