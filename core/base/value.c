@@ -429,6 +429,10 @@ mm_value *mm_value_dict_get(const mm_value *dict, const char *key) {
     return i < 0 ? NULL : dict->u.dict.entries[i].val;
 }
 
+long mm_value_dict_index(const mm_value *dict, const char *key) {
+    return mm_value_is_dict(dict) ? dict_find(dict, key) : -1;
+}
+
 int mm_value_dict_set_take(mm_value *dict, const char *key, mm_value *val) {
     if (!val)
         return mm_error_code() ? mm_error_code() : MM_ENOMEM;

@@ -555,9 +555,8 @@ static int load_bases(const mm_value *base_entry, const char *dir,
         free(path);
         for (size_t k = 0; rc == MM_OK && k < mm_value_len(cfg); k++) {
             const char *key = mm_value_dict_key_at(cfg, k);
-            for (size_t j = 0; j < mm_value_len(merged); j++) {
-                if (strcmp(mm_value_dict_key_at(merged, j), key) != 0)
-                    continue;
+            long j = mm_value_dict_index(merged, key);
+            if (j >= 0) {
                 rc = mm_error_set_at(
                     MM_EEXIST, mm_value_loc(entry),
                     "key '%s' is defined in both base '%s' and base '%s'; "
@@ -566,8 +565,6 @@ static int load_bases(const mm_value *base_entry, const char *dir,
                     mm_value_get_string(entry));
                 break;
             }
-            if (rc)
-                break;
             const mm_value **grown =
                 realloc(origin, (mm_value_len(merged) + 1) * sizeof *origin);
             if (!grown) {

@@ -146,12 +146,10 @@ static int resolve_target(resolver *r, const char *target,
          seg = strtok_r(NULL, ".", &save)) {
         mm_value *next = NULL;
         if (mm_value_is_dict(cur)) {
-            for (size_t i = 0; i < mm_value_len(cur); i++) {
-                if (strcmp(mm_value_dict_key_at(cur, i), seg) == 0) {
-                    next = mm_value_dict_value_at(cur, i);
-                    index = i;
-                    break;
-                }
+            long pos = mm_value_dict_index(cur, seg);
+            if (pos >= 0) {
+                index = (size_t)pos;
+                next = mm_value_dict_value_at(cur, index);
             }
             if (!next) {
                 const char *hint = closest_key(cur, seg);

@@ -115,6 +115,8 @@ MM_API int mm_value_list_set_take(mm_value *list, size_t i, mm_value *item);
 
 /* ---- dicts (insertion ordered) ------------------------------------------ */
 MM_API mm_value *mm_value_dict_get(const mm_value *dict, const char *key);
+/* Position of `key` (for the *_at accessors), or -1 if absent. */
+MM_API long mm_value_dict_index(const mm_value *dict, const char *key);
 /* Replaces in place (keeping the key's position) or appends. */
 MM_API int mm_value_dict_set(mm_value *dict, const char *key, mm_value *val);
 MM_API int mm_value_dict_set_take(mm_value *dict, const char *key,
