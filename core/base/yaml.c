@@ -390,6 +390,15 @@ static int flatten(loader *ld, yaml_node_t *map, int depth, pair_list *merged,
             }
             pair_list sub_merged = {0}, sub_explicit = {0};
             int rc = flatten(ld, m, depth + 1, &sub_merged, &sub_explicit);
+            /* Merges of merges multiply like aliases do: same budget. */
+            ld->nodes_made += sub_merged.len + sub_explicit.len;
+            if (rc == MM_OK && ld->nodes_made > MAX_NODES) {
+                mm_srcloc loc = mark_loc(ld, m->start_mark);
+                rc = mm_error_set_at(MM_EPARSE, &loc,
+                                     "document expands to more than %d nodes "
+                                     "(merge keys nested too deeply?)",
+                                     MAX_NODES);
+            }
             for (size_t i = 0; rc == MM_OK && i < sub_merged.len; i++)
                 rc = pairs_push(merged, (pair){sub_merged.items[i].key,
                                                sub_merged.items[i].value, true});

@@ -134,6 +134,23 @@ MM_TEST(yaml_alias_bomb_is_an_error_not_an_oom) {
               "(aliases nested too deeply?)");
 }
 
+MM_TEST(yaml_merge_key_bomb_is_an_error_not_a_hang) {
+    /* Each level merges the previous one ten times: 10^8 pairs unchecked. */
+    mm_strbuf sb = {0};
+    mm_strbuf_puts(&sb, "x:\n  ? [&m0 {x: 1}");
+    for (int i = 1; i < 9; i++) {
+        mm_strbuf_printf(&sb, ", &m%d {<<: [", i);
+        for (int k = 0; k < 10; k++)
+            mm_strbuf_printf(&sb, "%s*m%d", k ? ", " : "", i - 1);
+        mm_strbuf_puts(&sb, "]}");
+    }
+    mm_strbuf_puts(&sb, "]\n  : 1\n  <<: *m8\n");
+    mm_value *v = NULL;
+    CHECK_INT(mm_yaml_parse(sb.data, sb.len, "t.yaml", &v), MM_EPARSE);
+    CHECK(strstr(mm_error_message(), "merge keys nested too deeply") != NULL);
+    mm_strbuf_free(&sb);
+}
+
 MM_TEST(yaml_deep_nesting_is_an_error) {
     size_t n = 2000;
     char *t = malloc(2 * n + 1);
@@ -235,6 +252,7 @@ MM_TEST_MAIN(MM_CASE(yaml_plain_scalars_resolve_like_pyyaml),
              MM_CASE(yaml_merge_keys_follow_pyyaml_precedence),
              MM_CASE(yaml_recursive_alias_is_an_error),
              MM_CASE(yaml_alias_bomb_is_an_error_not_an_oom),
+             MM_CASE(yaml_merge_key_bomb_is_an_error_not_a_hang),
              MM_CASE(yaml_deep_nesting_is_an_error),
              MM_CASE(yaml_second_document_is_an_error),
              MM_CASE(yaml_invalid_utf8_is_an_error),
