@@ -1,6 +1,8 @@
 /* The thread-local error slot and the string intern table. */
 #include "mm/error.h"
 
+#include "strbuf.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,8 +125,19 @@ static size_t append_escaped(size_t used, const char *text) {
             piece = "\\t";
         else if (*c < 0x20 || *c == 0x7f)
             snprintf(esc, sizeof esc, "\\x%02x", *c);
-        else
+        else if (*c < 0x80)
             esc[0] = (char)*c, esc[1] = '\0';
+        else {
+            /* Whole UTF-8 sequences pass; stray bytes are shown as \xNN. */
+            size_t n = mm_utf8_seq_len(c, strlen((const char *)c));
+            if (n == 0) {
+                snprintf(esc, sizeof esc, "\\x%02x", *c);
+            } else {
+                memcpy(esc, c, n);
+                esc[n] = '\0';
+                c += n - 1;
+            }
+        }
         size_t n = strlen(piece);
         if (used + n >= sizeof slot.full)
             break;

@@ -111,37 +111,6 @@ static bool is_digit_at(const parser *p, size_t pos) {
 
 /* ---- strings ------------------------------------------------------------ */
 
-/* Length of the well-formed UTF-8 sequence at s (Unicode Table 3-7: no
- * overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_seq_len(const unsigned char *s, size_t avail) {
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (avail < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return n;
-}
-
 static void put_utf8(mm_strbuf *sb, uint32_t cp) {
     char b[4];
     size_t n;
@@ -260,7 +229,8 @@ static int parse_string(parser *p, size_t *off) {
             return fail_at(p, pos,
                            "unescaped control character U+%04X in string", c);
         } else {
-            size_t n = utf8_seq_len(p->s + pos, p->len - pos);
+            size_t n = mm_utf8_seq_len((const unsigned char *)p->s + pos,
+                                       p->len - pos);
             if (!n)
                 return fail_at(p, pos, "invalid UTF-8 in string");
             mm_strbuf_append(&p->scratch, (const char *)p->s + pos, n);

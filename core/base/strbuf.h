@@ -35,6 +35,12 @@ void mm_format_double(double d, bool json, char buf[32]);
 struct mm_value;
 bool mm_strbuf_put_scalar(mm_strbuf *sb, const struct mm_value *v, bool json);
 
+/* Length of the well-formed UTF-8 sequence at s (Unicode Table 3-7: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
+size_t mm_utf8_seq_len(const unsigned char *s, size_t avail);
+/* True when all n bytes are well-formed UTF-8 without NUL. */
+bool mm_utf8_valid(const char *s, size_t n);
+
 /* Edit distance, for did-you-mean suggestions. */
 size_t mm_edit_distance(const char *a, const char *b);
 

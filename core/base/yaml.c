@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -244,9 +245,10 @@ static int convert_scalar(loader *ld, yaml_node_t *node, mm_value **out) {
     const char *text = (const char *)node->data.scalar.value;
     size_t len = node->data.scalar.length;
     mm_srcloc loc = mark_loc(ld, node->start_mark);
-    if (memchr(text, '\0', len))
+    if (!mm_utf8_valid(text, len))
         return mm_error_set_at(MM_EPARSE, &loc,
-                               "NUL character in a string is not supported");
+                               "not valid UTF-8 text (NUL, or an escaped "
+                               "surrogate such as \\uD800)");
     const char *tag = (const char *)node->tag;
     bool plain = node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
     /* libyaml gives untagged scalars the str tag; only a '!' written in
@@ -438,8 +440,10 @@ static int convert_mapping(loader *ld, yaml_node_t *node, int depth,
                 break;
             }
             const char *key = (const char *)k->data.scalar.value;
-            if (memchr(key, '\0', k->data.scalar.length)) {
-                rc = mm_error_set_at(MM_EPARSE, &kloc, "NUL character in a key");
+            if (!mm_utf8_valid(key, k->data.scalar.length)) {
+                rc = mm_error_set_at(MM_EPARSE, &kloc,
+                                     "key is not valid UTF-8 text (NUL, or an "
+                                     "escaped surrogate such as \\uD800)");
                 break;
             }
             if (pass == 1) {
@@ -630,12 +634,21 @@ static int emit(yaml_emitter_t *em, yaml_event_t *ev) {
     return MM_OK;
 }
 
-static int emit_scalar(yaml_emitter_t *em, const char *text, bool quote) {
+static int emit_scalar_n(yaml_emitter_t *em, const char *text, size_t len,
+                         bool quote) {
     yaml_event_t ev;
-    yaml_scalar_event_initialize(
-        &ev, NULL, NULL, (yaml_char_t *)text, (int)strlen(text), !quote, 1,
-        quote ? YAML_SINGLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
+    if (len > INT32_MAX ||
+        !yaml_scalar_event_initialize(
+            &ev, NULL, NULL, (yaml_char_t *)text, (int)len, !quote, 1,
+            quote ? YAML_SINGLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE))
+        return mm_error_set(MM_EINVAL,
+                            "cannot write a string as YAML: not valid UTF-8 "
+                            "or too long");
     return emit(em, &ev);
+}
+
+static int emit_scalar(yaml_emitter_t *em, const char *text, bool quote) {
+    return emit_scalar_n(em, text, strlen(text), quote);
 }
 
 static int emit_string(yaml_emitter_t *em, const char *s, size_t len) {
@@ -645,11 +658,10 @@ static int emit_string(yaml_emitter_t *em, const char *s, size_t len) {
         return MM_ENOMEM;
     bool quote = !mm_value_is_string(probe) || len == 0;
     mm_value_release(probe);
-    yaml_event_t ev;
-    yaml_scalar_event_initialize(
-        &ev, NULL, NULL, (yaml_char_t *)s, (int)len, !quote, 1,
-        quote ? YAML_SINGLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
-    return emit(em, &ev);
+    if (!mm_utf8_valid(s, len))
+        return mm_error_set(MM_EINVAL,
+                            "cannot write a string as YAML: not valid UTF-8");
+    return emit_scalar_n(em, s, len, quote);
 }
 
 static int emit_value(yaml_emitter_t *em, const mm_value *v) {
@@ -677,9 +689,10 @@ static int emit_value(yaml_emitter_t *em, const mm_value *v) {
         for (size_t i = 0; i < mm_value_len(v); i++)
             flow = flow && is_scalar(mm_value_list_get(v, i));
         flow = flow && mm_value_len(v) <= 16;
-        yaml_sequence_start_event_initialize(
-            &ev, NULL, NULL, 1,
-            flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE);
+        if (!yaml_sequence_start_event_initialize(
+                &ev, NULL, NULL, 1,
+                flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE))
+            return mm_error_set(MM_ENOMEM, "out of memory writing YAML");
         rc = emit(em, &ev);
         for (size_t i = 0; rc == MM_OK && i < mm_value_len(v); i++)
             rc = emit_value(em, mm_value_list_get(v, i));
@@ -690,9 +703,11 @@ static int emit_value(yaml_emitter_t *em, const mm_value *v) {
         return rc;
     }
     case MM_VALUE_DICT:
-        yaml_mapping_start_event_initialize(
-            &ev, NULL, NULL, 1,
-            mm_value_len(v) ? YAML_BLOCK_MAPPING_STYLE : YAML_FLOW_MAPPING_STYLE);
+        if (!yaml_mapping_start_event_initialize(
+                &ev, NULL, NULL, 1,
+                mm_value_len(v) ? YAML_BLOCK_MAPPING_STYLE
+                                : YAML_FLOW_MAPPING_STYLE))
+            return mm_error_set(MM_ENOMEM, "out of memory writing YAML");
         rc = emit(em, &ev);
         for (size_t i = 0; rc == MM_OK && i < mm_value_len(v); i++) {
             const char *key = mm_value_dict_key_at(v, i);

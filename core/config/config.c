@@ -52,8 +52,12 @@ static void path_tidy(char *path) {
     char *copy = strdup(path);
     if (!copy)
         return;
-    for (char *seg = strtok_r(copy, "/", &save); seg && n < 256;
+    for (char *seg = strtok_r(copy, "/", &save); seg;
          seg = strtok_r(NULL, "/", &save)) {
+        if (n == 256) { /* absurdly deep: keep the path as written */
+            free(copy);
+            return;
+        }
         if (strcmp(seg, ".") == 0)
             continue;
         if (strcmp(seg, "..") == 0 && n > 0 && strcmp(segs[n - 1], "..") != 0) {
@@ -720,6 +724,7 @@ int mm_config_load_merged(const char *path, mm_value **out) {
 
 int mm_config_load(const char *path, const char *const *overrides,
                    size_t n_overrides, mm_value **out) {
+    *out = NULL;
     mm_value *cfg;
     int rc = mm_config_load_merged(path, &cfg);
     if (rc)
@@ -759,6 +764,10 @@ static void relocate(mm_value *v, int line, int col_offset) {
 
 int mm_config_apply_override(mm_value *cfg, const char *override, int index) {
     mm_srcloc loc = {mm_intern(MM_CONFIG_CMDLINE), index + 1, 1};
+    if (!mm_utf8_valid(override, strlen(override)))
+        return mm_error_set_at(MM_EINVAL, &loc,
+                               "override '%s' is not valid UTF-8 text",
+                               override);
     const char *eq = strchr(override, '=');
     if (!eq || eq == override)
         return mm_error_set_at(MM_EINVAL, &loc,

@@ -14,7 +14,7 @@
 #include "mm/config.h"
 #include "strbuf.h"
 
-enum { MAX_ACTIVE = 256 };
+enum { MAX_ACTIVE = 1024 }; /* above the YAML reader's 512 levels */
 
 typedef struct resolver {
     mm_value *root;
@@ -231,6 +231,11 @@ static int eval_ref(resolver *r, const char *body, size_t len, bool whole,
                                  "environment variable '%s' is not set (write "
                                  "'${env:%s,default}' to give a default)",
                                  name, name);
+        else if (!mm_utf8_valid(text, strlen(text)))
+            rc = mm_error_set_at(MM_EINVAL, loc,
+                                 "environment variable '%s' is not valid "
+                                 "UTF-8 text",
+                                 name);
         else if (whole) {
             *value = mm_yaml_resolve_plain(text, strlen(text));
             rc = *value ? MM_OK : MM_ENOMEM;

@@ -412,6 +412,13 @@ MM_TEST(config_override_into_a_scalar_is_an_error) {
                  "not a dict or list; set 'lr=...' to replace it");
 }
 
+MM_TEST(config_override_that_is_not_utf8_is_an_error) {
+    const char *ov[] = {"a.b\xff=1"};
+    expect_error(FIX "child.yaml", ov, 1, MM_EINVAL,
+                 "<command line>:1:1: override 'a.b\\xff=1' is not valid "
+                 "UTF-8 text");
+}
+
 MM_TEST(config_override_with_bad_yaml_is_an_error) {
     const char *ov[] = {"a=[1,"};
     expect_error(FIX "child.yaml", ov, 1, MM_EPARSE,
@@ -477,5 +484,6 @@ MM_TEST_MAIN(MM_CASE(config_three_level_inheritance_merges_child_over_parent),
              MM_CASE(config_override_past_list_end_is_an_error),
              MM_CASE(config_override_without_equals_is_an_error),
              MM_CASE(config_override_into_a_scalar_is_an_error),
+             MM_CASE(config_override_that_is_not_utf8_is_an_error),
              MM_CASE(config_override_with_bad_yaml_is_an_error),
              MM_CASE(config_diff_lists_changed_paths))

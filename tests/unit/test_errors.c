@@ -65,6 +65,8 @@ static void *other_thread(void *arg) {
 MM_TEST(error_message_escapes_control_characters_to_stay_one_line) {
     mm_error_set(MM_EINVAL, "override 'a=[\n\t\x01': bad");
     CHECK_STR(mm_error_message(), "override 'a=[\\n\\t\\x01': bad");
+    mm_error_set(MM_EINVAL, "ünï \xff\xc3 ok");
+    CHECK_STR(mm_error_message(), "ünï \\xff\\xc3 ok");
 }
 
 MM_TEST(error_slot_is_per_thread) {
