@@ -512,6 +512,23 @@ static const char *tree_leftover(const mm_value *v) {
 
 /* Dump a parsed or loaded value both ways; each text must read back as the
  * same value. Whatever the readers produce, the writers must take. */
+/* A dump must parse back, with the parser of its format, to the same value. */
+static void check_reads_back(fuzz *f, const char *label, const char *text,
+                             int (*parse)(const char *, size_t, const char *,
+                                          mm_value **),
+                             const mm_value *v) {
+    char b[400];
+    mm_value *back = NULL;
+    mm_error_clear();
+    int rc = parse(text, strlen(text), "<dump>", &back);
+    if (rc)
+        fail(f, label, "the dump does not parse back: %s",
+             shown(mm_error_message(), b));
+    else if (!mm_value_equal(v, back))
+        fail(f, label, "the dump reads back as a different value");
+    mm_value_release(back);
+}
+
 static void check_dumps(fuzz *f, const char *what, const mm_value *v) {
     char label[128], b[400];
     char *text = NULL;
@@ -524,15 +541,7 @@ static void check_dumps(fuzz *f, const char *what, const mm_value *v) {
     } else if (!text) {
         fail(f, label, "succeeded with a NULL text");
     } else {
-        mm_value *back = NULL;
-        mm_error_clear();
-        rc = mm_yaml_parse(text, strlen(text), "<dump>", &back);
-        if (rc)
-            fail(f, label, "the dump does not parse back: %s",
-                 shown(mm_error_message(), b));
-        else if (!mm_value_equal(v, back))
-            fail(f, label, "the dump reads back as a different value");
-        mm_value_release(back);
+        check_reads_back(f, label, text, mm_yaml_parse, v);
     }
     free(text);
     text = NULL;
@@ -551,15 +560,7 @@ static void check_dumps(fuzz *f, const char *what, const mm_value *v) {
     } else if (!text) {
         fail(f, label, "succeeded with a NULL text");
     } else {
-        mm_value *back = NULL;
-        mm_error_clear();
-        rc = mm_json_parse(text, strlen(text), "<dump>", &back);
-        if (rc)
-            fail(f, label, "the dump does not parse back: %s",
-                 shown(mm_error_message(), b));
-        else if (!mm_value_equal(v, back))
-            fail(f, label, "the dump reads back as a different value");
-        mm_value_release(back);
+        check_reads_back(f, label, text, mm_json_parse, v);
     }
     free(text);
 }
