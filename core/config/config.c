@@ -100,42 +100,10 @@ static char *path_join(const char *dir, const char *rel) {
  * messages show what the user wrote), used for cycle detection. */
 static char *path_absolute(const char *path) {
     char cwd[PATH_MAX];
-    char *joined;
-    if (path[0] == '/')
-        joined = strdup(path);
-    else if (getcwd(cwd, sizeof cwd))
-        joined = path_join(cwd, path);
-    else
-        joined = strdup(path);
-    if (!joined)
-        return NULL;
-    char *out = malloc(strlen(joined) + 2);
-    if (!out) {
-        free(joined);
-        return NULL;
-    }
-    size_t len = 0;
-    char *save = NULL;
-    for (char *seg = strtok_r(joined, "/", &save); seg;
-         seg = strtok_r(NULL, "/", &save)) {
-        if (strcmp(seg, ".") == 0)
-            continue;
-        if (strcmp(seg, "..") == 0) {
-            while (len > 0 && out[len - 1] != '/')
-                len--;
-            if (len > 0)
-                len--;
-            continue;
-        }
-        out[len++] = '/';
-        size_t s = strlen(seg);
-        memcpy(out + len, seg, s);
-        len += s;
-    }
-    if (len == 0)
-        out[len++] = '/';
-    out[len] = '\0';
-    free(joined);
+    char *out = path[0] == '/' || !getcwd(cwd, sizeof cwd) ? strdup(path)
+                                                           : path_join(cwd, path);
+    if (out)
+        path_tidy(out);
     return out;
 }
 
@@ -268,13 +236,29 @@ static int substitute_text(const char *text, size_t len, const char *name,
 
 /* ---- step 3: {{_base_.x}} ----------------------------------------------- */
 
-/* Walk a dotted path through dicts and lists; borrowed result or NULL, with
- * `*missing_at` set to the index of the first segment not found. */
-static mm_value *walk_path(const mm_value *root, const char *path,
-                           size_t *consumed) {
-    const mm_value *cur = root;
-    const char *p = path;
-    while (*p) {
+mm_value *mm_config_child(const mm_value *cur, const char *seg, size_t *index) {
+    size_t i;
+    if (mm_value_is_dict(cur)) {
+        long pos = mm_value_dict_index(cur, seg);
+        if (pos < 0)
+            return NULL;
+        i = (size_t)pos;
+    } else if (mm_value_is_list(cur) && mm_config_is_index(seg)) {
+        i = strtoul(seg, NULL, 10);
+        if (i >= mm_value_len(cur))
+            return NULL;
+    } else {
+        return NULL;
+    }
+    if (index)
+        *index = i;
+    return mm_value_is_dict(cur) ? mm_value_dict_value_at(cur, i)
+                                 : mm_value_list_get(cur, i);
+}
+
+mm_value *mm_config_get(const mm_value *cfg, const char *path) {
+    const mm_value *cur = cfg;
+    for (const char *p = path; cur && *p;) {
         const char *dot = strchr(p, '.');
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
         char seg[256];
@@ -282,26 +266,10 @@ static mm_value *walk_path(const mm_value *root, const char *path,
             return NULL;
         memcpy(seg, p, n);
         seg[n] = '\0';
-        const mm_value *next = NULL;
-        if (mm_value_is_dict(cur)) {
-            next = mm_value_dict_get(cur, seg);
-        } else if (mm_value_is_list(cur) && mm_config_is_index(seg)) {
-            next = mm_value_list_get(cur, strtoul(seg, NULL, 10));
-        }
-        if (!next)
-            return NULL;
-        cur = next;
-        p += n;
-        if (*p == '.')
-            p++;
-        if (consumed)
-            *consumed = (size_t)(p - path);
+        cur = mm_config_child(cur, seg, NULL);
+        p += dot ? n + 1 : n;
     }
     return (mm_value *)cur;
-}
-
-mm_value *mm_config_get(const mm_value *cfg, const char *path) {
-    return walk_path(cfg, path, NULL);
 }
 
 bool mm_config_is_index(const char *seg) {
@@ -329,7 +297,7 @@ static int substitute_base_vars(mm_value *node, const mm_value *bases,
             return MM_OK;
         }
         const char *path = s + strlen(BASE_VAR_PREFIX);
-        mm_value *target = walk_path(bases, path, NULL);
+        mm_value *target = mm_config_get(bases, path);
         if (!bases)
             return mm_error_set_at(MM_ENOENT, mm_value_loc(node),
                                    "'{{_base_.%s}}' in a config without "

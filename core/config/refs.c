@@ -126,71 +126,79 @@ static const char *closest_key(const mm_value *dict, const char *key) {
     return best;
 }
 
+/* A cycle if a reference in progress sits at `path` or inside it. */
+static int check_cycle(const resolver *r, const char *path, const char *target,
+                       const mm_srcloc *loc) {
+    for (size_t i = 0; i < r->n_active; i++)
+        if (has_prefix_path(r->active[i], path))
+            return cycle_error(r, i, target, loc);
+    return MM_OK;
+}
+
+static int unknown_target(const mm_value *cur, const char *seg,
+                          const char *target, const char *walked,
+                          const mm_srcloc *loc) {
+    if (mm_value_is_dict(cur)) {
+        const char *hint = closest_key(cur, seg);
+        char suggestion[300] = "";
+        if (hint)
+            snprintf(suggestion, sizeof suggestion, " (did you mean '%s'?)",
+                     hint);
+        if (*walked)
+            return mm_error_set_at(MM_ENOENT, loc,
+                                   "unknown reference '${%s}': '%s' has no "
+                                   "key '%s'%s",
+                                   target, walked, seg, suggestion);
+        return mm_error_set_at(MM_ENOENT, loc,
+                               "unknown reference '${%s}': no top-level key "
+                               "'%s'%s",
+                               target, seg, suggestion);
+    }
+    if (mm_value_is_list(cur) && mm_config_is_index(seg))
+        return mm_error_set_at(MM_ERANGE, loc,
+                               "unknown reference '${%s}': index %s is past "
+                               "the end of '%s' (a list of %zu)",
+                               target, seg, walked, mm_value_len(cur));
+    return mm_error_set_at(MM_ETYPE, loc,
+                           "unknown reference '${%s}': '%s' is a %s, it has "
+                           "no '%s'",
+                           target, walked,
+                           mm_value_type_name(mm_value_type_of(cur)), seg);
+}
+
 /* Resolve the value at `target` (a dotted path) in place and return it
- * (borrowed). */
+ * (borrowed). Strings met on the way are resolved first, since a reference
+ * there may stand for the dict or list the path goes on into. */
 static int resolve_target(resolver *r, const char *target,
                           const mm_srcloc *loc, mm_value **out) {
-    for (size_t i = 0; i < r->n_active; i++)
-        if (has_prefix_path(r->active[i], target))
-            return cycle_error(r, i, target, loc);
-
+    int rc = check_cycle(r, target, target, loc);
+    if (rc)
+        return rc;
     char *copy = strdup(target);
     if (!copy)
         return MM_ENOMEM;
     mm_value *parent = NULL, *cur = r->root;
     size_t index = 0;
     mm_strbuf walked = {0};
-    int rc = MM_OK;
+    mm_strbuf_puts(&walked, "");
     char *save = NULL;
-    for (char *seg = strtok_r(copy, ".", &save); seg;
+    for (char *seg = strtok_r(copy, ".", &save); seg && rc == MM_OK;
          seg = strtok_r(NULL, ".", &save)) {
-        mm_value *next = NULL;
-        if (mm_value_is_dict(cur)) {
-            long pos = mm_value_dict_index(cur, seg);
-            if (pos >= 0) {
-                index = (size_t)pos;
-                next = mm_value_dict_value_at(cur, index);
-            }
-            if (!next) {
-                const char *hint = closest_key(cur, seg);
-                char suggestion[300] = "";
-                if (hint)
-                    snprintf(suggestion, sizeof suggestion,
-                             " (did you mean '%s'?)", hint);
-                if (walked.len)
-                    rc = mm_error_set_at(MM_ENOENT, loc,
-                                         "unknown reference '${%s}': '%s' has "
-                                         "no key '%s'%s",
-                                         target, walked.data, seg, suggestion);
-                else
-                    rc = mm_error_set_at(MM_ENOENT, loc,
-                                         "unknown reference '${%s}': no "
-                                         "top-level key '%s'%s",
-                                         target, seg, suggestion);
-                break;
-            }
-        } else if (mm_value_is_list(cur) && mm_config_is_index(seg)) {
-            index = strtoul(seg, NULL, 10);
-            next = mm_value_list_get(cur, index);
-            if (!next) {
-                rc = mm_error_set_at(MM_ERANGE, loc,
-                                     "unknown reference '${%s}': index %s is "
-                                     "past the end of '%s' (a list of %zu)",
-                                     target, seg, walked.data,
-                                     mm_value_len(cur));
-                break;
-            }
-        } else {
-            rc = mm_error_set_at(MM_ETYPE, loc,
-                                 "unknown reference '${%s}': '%s' is a %s, "
-                                 "it has no '%s'",
-                                 target, walked.len ? walked.data : "",
-                                 mm_value_type_name(mm_value_type_of(cur)),
-                                 seg);
+        size_t at;
+        mm_value *next = mm_config_child(cur, seg, &at);
+        if (!next) {
+            rc = unknown_target(cur, seg, target, walked.data, loc);
             break;
         }
         mm_strbuf_printf(&walked, "%s%s", walked.len ? "." : "", seg);
         parent = cur;
+        index = at;
+        if (mm_value_is_string(next)) {
+            rc = check_cycle(r, walked.data, target, loc);
+            if (rc == MM_OK)
+                rc = resolve_slot(r, parent, index, walked.data);
+            next = slot_get(parent, index);
+        }
         cur = next;
     }
     if (rc == MM_OK && !parent)

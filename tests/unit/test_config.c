@@ -159,6 +159,13 @@ MM_TEST(config_references_resolve_with_types) {
     mm_value_release(cfg);
 }
 
+MM_TEST(config_reference_path_may_pass_through_a_reference) {
+    mm_value *cfg = load(FIX "ref_through_ref.yaml", NULL, 0);
+    CHECK_INT(int_at(cfg, "c"), 1);
+    CHECK_INT(int_at(cfg, "a.x"), 1);
+    mm_value_release(cfg);
+}
+
 MM_TEST(config_override_sets_nested_scalar) {
     const char *ov[] = {"model.backbone.depth=101", "optimizer.lr=0.5"};
     mm_value *cfg = load(FIX "child.yaml", ov, 2);
@@ -370,6 +377,11 @@ MM_TEST(config_reference_to_own_container_is_a_cycle) {
                      "node -> node.child -> node");
 }
 
+MM_TEST(config_reference_into_its_own_string_is_a_cycle) {
+    expect_error(FIX "ref_into_itself.yaml", NULL, 0, MM_ECYCLE,
+                 FIX "ref_into_itself.yaml:1:4: a: reference cycle: a -> a.x");
+}
+
 MM_TEST(config_unset_env_without_default_is_an_error) {
     unsetenv("MM_TEST_UNSET");
     expect_error(FIX "ref_env_unset.yaml", NULL, 0, MM_ENOENT,
@@ -455,6 +467,7 @@ MM_TEST_MAIN(MM_CASE(config_three_level_inheritance_merges_child_over_parent),
              MM_CASE(config_base_vars_take_values_from_the_bases),
              MM_CASE(config_predefined_variables_name_the_file),
              MM_CASE(config_references_resolve_with_types),
+             MM_CASE(config_reference_path_may_pass_through_a_reference),
              MM_CASE(config_override_sets_nested_scalar),
              MM_CASE(config_override_indexes_list_elements),
              MM_CASE(config_override_parses_yaml_flow_values),
@@ -478,6 +491,7 @@ MM_TEST_MAIN(MM_CASE(config_three_level_inheritance_merges_child_over_parent),
              MM_CASE(config_unknown_reference_is_an_error_with_suggestion),
              MM_CASE(config_reference_cycle_is_an_error),
              MM_CASE(config_reference_to_own_container_is_a_cycle),
+             MM_CASE(config_reference_into_its_own_string_is_a_cycle),
              MM_CASE(config_unset_env_without_default_is_an_error),
              MM_CASE(config_mmengine_env_without_default_is_an_error),
              MM_CASE(config_container_inside_a_string_is_an_error),
