@@ -18,7 +18,9 @@ enum { MAX_ACTIVE = 1024 }; /* above the YAML reader's 512 levels */
 
 typedef struct resolver {
     mm_value *root;
-    char *active[MAX_ACTIVE]; /* paths being resolved, outermost first */
+    /* Paths being resolved, outermost first; borrowed from the callers,
+     * whose strings outlive the resolution they name. */
+    const char *active[MAX_ACTIVE];
     size_t n_active;
     /* Nodes already resolved, never to be read again: an open-addressing
      * pointer set, since every node of the tree passes through it. */
@@ -351,27 +353,23 @@ static int resolve_slot(resolver *r, mm_value *parent, size_t i,
         return mm_error_set_at(MM_ERANGE, mm_value_loc(v),
                                "references nested more than %d deep",
                                MAX_ACTIVE);
-    char *ap = strdup(path);
-    if (!ap)
-        return MM_ENOMEM;
-    r->active[r->n_active++] = ap;
+    r->active[r->n_active++] = path;
     int rc;
-    mm_value *done = v;
+    /* Only what could be misread or re-walked is remembered: a replaced
+     * string (a `$${` escape leaves a literal `${` in it) and containers
+     * (resolved on demand, then met again by the tree walk). */
+    mm_value *done = mm_value_is_string(v) ? NULL : v;
     if (mm_value_is_string(v)) {
-        mm_value *rep = NULL;
-        rc = resolve_string(r, v, &rep);
-        if (rc == MM_OK && rep) {
-            done = rep;
-            rc = slot_set_take(parent, i, rep);
-        }
+        rc = resolve_string(r, v, &done);
+        if (rc == MM_OK && done)
+            rc = slot_set_take(parent, i, done);
         if (rc && rc != MM_ENOMEM && path[0])
             rc = mm_error_context(rc, NULL, "%s", path);
     } else {
         rc = resolve_children(r, v, path);
     }
     r->n_active--;
-    free(ap);
-    return rc ? rc : mark_done(r, done);
+    return rc || !done ? rc : mark_done(r, done);
 }
 
 int mm_config_resolve(mm_value *cfg) {
