@@ -452,20 +452,13 @@ done:
     return MM_OK;
 }
 
-static int duplicate_key(const mm_value *dict, const char *key,
+static int duplicate_key(const mm_value *dict, long first, const char *key,
                          const mm_srcloc *loc) {
-    int line = 0, col = 0;
-    for (size_t i = 0; i < mm_value_len(dict); i++) {
-        if (strcmp(mm_value_dict_key_at(dict, i), key) == 0) {
-            line = mm_value_dict_key_loc_at(dict, i)->line;
-            col = mm_value_dict_key_loc_at(dict, i)->col;
-            break;
-        }
-    }
+    const mm_srcloc *at_first = mm_value_dict_key_loc_at(dict, (size_t)first);
     return mm_error_set_at(MM_EPARSE, loc,
                            "duplicate key '%.200s' (first at line %d, "
                            "column %d)",
-                           key, line, col);
+                           key, at_first->line, at_first->col);
 }
 
 static int parse_object(parser *p, int depth, mm_value **out) {
@@ -494,8 +487,9 @@ static int parse_object(parser *p, int depth, mm_value **out) {
         if ((rc = parse_string(p, &key_off)))
             goto done;
         /* Checked before the value is read so errors come in text order. */
-        if (mm_value_dict_get(dict, p->scratch.data + key_off)) {
-            rc = duplicate_key(dict, p->scratch.data + key_off, &key_loc);
+        long first = mm_value_dict_index(dict, p->scratch.data + key_off);
+        if (first >= 0) {
+            rc = duplicate_key(dict, first, p->scratch.data + key_off, &key_loc);
             goto done;
         }
         skip_ws(p);

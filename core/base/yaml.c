@@ -1,7 +1,6 @@
 /* YAML <-> mm_value through libyaml, with PyYAML's YAML 1.1 scalar rules. */
 #include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -665,20 +664,18 @@ static int emit_string(yaml_emitter_t *em, const char *s, size_t len) {
 }
 
 static int emit_value(yaml_emitter_t *em, const mm_value *v) {
-    char buf[64];
     yaml_event_t ev;
     int rc = MM_OK;
+    mm_strbuf text = {0};
+    if (mm_strbuf_put_scalar(&text, v, false)) { /* null, bool, int, float */
+        char *plain;
+        rc = mm_strbuf_finish(&text, &plain);
+        if (rc == MM_OK)
+            rc = emit_scalar(em, plain, false);
+        free(plain);
+        return rc;
+    }
     switch (mm_value_type_of(v)) {
-    case MM_VALUE_NULL:
-        return emit_scalar(em, "null", false);
-    case MM_VALUE_BOOL:
-        return emit_scalar(em, mm_value_get_bool(v) ? "true" : "false", false);
-    case MM_VALUE_INT:
-        snprintf(buf, sizeof buf, "%" PRId64, mm_value_get_int(v));
-        return emit_scalar(em, buf, false);
-    case MM_VALUE_FLOAT:
-        mm_format_double(mm_value_get_float(v), false, buf);
-        return emit_scalar(em, buf, false);
     case MM_VALUE_STRING:
         return emit_string(em, mm_value_get_string(v), mm_value_string_len(v));
     case MM_VALUE_TENSOR:
