@@ -370,12 +370,9 @@ static char *describe_loc(const mm_srcloc *loc, char *buf, unsigned size) {
     return buf;
 }
 
-/* Merge child dict `a` over base dict `b` into `*out` (a new tree). */
-static int merge_dicts(const mm_value *b, const mm_value *a, mm_strbuf *path,
-                       mm_value **out) {
-    mm_value *res = mm_value_copy(b);
-    if (!res)
-        return MM_ENOMEM;
+/* Merge child dict `a` into `res`, a tree this load owns: dicts merge in
+ * place, everything else is replaced by a copy of the child's value. */
+static int merge_into(mm_value *res, const mm_value *a, mm_strbuf *path) {
     mm_value_set_srcloc(res, mm_value_loc(a));
     int rc = MM_OK;
     for (size_t i = 0; rc == MM_OK && i < mm_value_len(a); i++) {
@@ -385,59 +382,46 @@ static int merge_dicts(const mm_value *b, const mm_value *a, mm_strbuf *path,
         if (strcmp(key, MM_CONFIG_DELETE_KEY) == 0)
             continue;
         mm_value *bv = mm_value_dict_get(res, key);
-        mm_value *nv = NULL;
-        bool replace = true;
-        if (mm_value_is_dict(av) && bv) {
-            bool del;
-            rc = delete_flag(av, &del);
-            if (rc)
-                break;
-            if (!del) {
-                size_t mark = path->len;
-                mm_strbuf_printf(path, "%s%s", mark ? "." : "", key);
-                if (!mm_value_is_dict(bv)) {
-                    char where[512];
-                    rc = mm_error_set_at(
-                        MM_ETYPE, kloc,
-                        "'%s' is a dict here but a %s in the base (%s); add "
-                        "'_delete_: true' to replace it",
-                        path->data, mm_value_type_name(mm_value_type_of(bv)),
-                        describe_loc(mm_value_loc(bv), where, sizeof where));
-                } else {
-                    rc = merge_dicts(bv, av, path, &nv);
-                    replace = false;
-                }
-                path->len = mark;
-                if (path->data)
-                    path->data[mark] = '\0';
-                if (rc)
-                    break;
+        bool del = false;
+        if (mm_value_is_dict(av) && bv && (rc = delete_flag(av, &del)))
+            break;
+        if (mm_value_is_dict(av) && bv && !del) {
+            size_t mark = path->len;
+            mm_strbuf_printf(path, "%s%s", mark ? "." : "", key);
+            if (!mm_value_is_dict(bv)) {
+                char where[512];
+                rc = mm_error_set_at(
+                    MM_ETYPE, kloc,
+                    "'%s' is a dict here but a %s in the base (%s); add "
+                    "'_delete_: true' to replace it",
+                    path->data, mm_value_type_name(mm_value_type_of(bv)),
+                    describe_loc(mm_value_loc(bv), where, sizeof where));
+            } else {
+                rc = merge_into(bv, av, path);
             }
+            path->len = mark;
+            if (path->data)
+                path->data[mark] = '\0';
+        } else {
+            rc = mm_value_dict_set_take(res, key, copy_without_directives(av));
         }
-        if (replace) {
-            nv = copy_without_directives(av);
-            if (!nv) {
-                rc = MM_ENOMEM;
-                break;
-            }
-        }
-        rc = mm_value_dict_set_take(res, key, nv);
         if (rc == MM_OK)
             mm_value_dict_set_key_loc(res, key, kloc);
     }
-    if (rc) {
-        mm_value_release(res);
-        return rc;
-    }
-    *out = res;
-    return MM_OK;
+    return rc;
 }
 
 int mm_config_merge(const mm_value *base, const mm_value *child,
                     mm_value **out) {
     mm_strbuf path = {0};
-    int rc = merge_dicts(base, child, &path, out);
+    mm_value *res = mm_value_copy(base);
+    int rc = res ? merge_into(res, child, &path) : MM_ENOMEM;
     mm_strbuf_free(&path);
+    if (rc) {
+        mm_value_release(res);
+        res = NULL;
+    }
+    *out = res;
     return rc;
 }
 
