@@ -184,13 +184,6 @@ static pthread_mutex_t intern_lock = PTHREAD_MUTEX_INITIALIZER;
 static char **intern_slots;
 static size_t intern_cap, intern_len;
 
-static size_t hash_str(const char *s) {
-    size_t h = 1469598103934665603u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
-}
-
 static int intern_grow(void) {
     size_t cap = intern_cap ? intern_cap * 2 : 64;
     char **slots = calloc(cap, sizeof *slots);
@@ -199,7 +192,7 @@ static int intern_grow(void) {
     for (size_t i = 0; i < intern_cap; i++) {
         if (!intern_slots[i])
             continue;
-        size_t j = hash_str(intern_slots[i]) & (cap - 1);
+        size_t j = mm_str_hash(intern_slots[i]) & (cap - 1);
         while (slots[j])
             j = (j + 1) & (cap - 1);
         slots[j] = intern_slots[i];
@@ -217,7 +210,7 @@ const char *mm_intern(const char *s) {
     pthread_mutex_lock(&intern_lock);
     if ((intern_len + 1) * 2 > intern_cap && intern_grow() != MM_OK)
         goto out;
-    size_t j = hash_str(s) & (intern_cap - 1);
+    size_t j = mm_str_hash(s) & (intern_cap - 1);
     while (intern_slots[j]) {
         if (strcmp(intern_slots[j], s) == 0) {
             found = intern_slots[j];

@@ -236,3 +236,10 @@ bool mm_utf8_valid(const char *s, size_t n) {
     }
     return true;
 }
+
+size_t mm_str_hash(const char *s) {
+    size_t h = 1469598103934665603u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}

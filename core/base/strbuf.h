@@ -41,6 +41,9 @@ size_t mm_utf8_seq_len(const unsigned char *s, size_t avail);
 /* True when all n bytes are well-formed UTF-8 without NUL. */
 bool mm_utf8_valid(const char *s, size_t n);
 
+/* FNV-1a hash of a C string, for the hash tables inside libmm. */
+size_t mm_str_hash(const char *s);
+
 /* Edit distance, for did-you-mean suggestions. */
 size_t mm_edit_distance(const char *a, const char *b);
 

@@ -1,6 +1,8 @@
 /* mm_value: refcounted dynamic values with source locations. */
 #include "mm/value.h"
 
+#include "strbuf.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,16 +260,9 @@ void *mm_value_get_tensor(const mm_value *v) {
 
 enum { DICT_INDEX_MIN = 16 };
 
-static size_t hash_key(const char *s) {
-    size_t h = 1469598103934665603u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
-}
-
 static void index_insert(mm_value *d, size_t pos) {
     size_t mask = d->u.dict.index_cap - 1;
-    size_t j = hash_key(d->u.dict.entries[pos].key) & mask;
+    size_t j = mm_str_hash(d->u.dict.entries[pos].key) & mask;
     while (d->u.dict.index[j])
         j = (j + 1) & mask;
     d->u.dict.index[j] = (uint32_t)(pos + 1);
@@ -295,7 +290,7 @@ static void index_rebuild(mm_value *d) {
 static long dict_find(const mm_value *d, const char *key) {
     if (d->u.dict.index) {
         size_t mask = d->u.dict.index_cap - 1;
-        for (size_t j = hash_key(key) & mask; d->u.dict.index[j]; j = (j + 1) & mask) {
+        for (size_t j = mm_str_hash(key) & mask; d->u.dict.index[j]; j = (j + 1) & mask) {
             size_t pos = d->u.dict.index[j] - 1;
             if (strcmp(d->u.dict.entries[pos].key, key) == 0)
                 return (long)pos;
