@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "mm/config.h"
 #include "mm/log.h"
+#include "mm/registry.h"
 
 static const char usage[] =
     "usage: mm config print CONFIG [key.path=value ...] [--format yaml|json]\n"
@@ -14,7 +15,9 @@ static const char usage[] =
     "\n"
     "print     the merged config: _base_ files merged, overrides applied,\n"
     "          ${...} references resolved (YAML by default)\n"
-    "validate  load the config and check it; prints 'CONFIG: ok'\n"
+    "validate  load the config and check every component it names against\n"
+    "          the registered schemas (loading plugins, building nothing);\n"
+    "          prints 'CONFIG: ok'\n"
     "diff      one line per path that differs: '- only in A', '+ only in B',\n"
     "          '~ changed: A -> B'\n"
     "\n"
@@ -70,8 +73,9 @@ static int print_value(const mm_value *cfg, const char *format) {
     return fflush(stdout) == 0 ? MM_EXIT_OK : MM_EXIT_FAILURE;
 }
 
-/* Checks that need no registry: every `type` names something. Schema checks
- * against registered components join when the registry is in. */
+/* Checks that need no registry: every `type` anywhere names something.
+ * mm_config_validate_components then checks the components against their
+ * schemas. */
 static int check_types(const mm_value *v, const char *path) {
     if (mm_value_is_dict(v)) {
         const mm_value *type = mm_value_dict_get(v, "type");
@@ -128,7 +132,7 @@ int mm_cli_config(int argc, char **argv) {
         }
         if (strcmp(sub, "print") == 0) {
             code = print_value(cfg, a.format);
-        } else if (check_types(cfg, "")) {
+        } else if (check_types(cfg, "") || mm_config_validate_components(cfg)) {
             code = mm_cli_fail();
         } else {
             printf("%s: ok\n", a.paths[0]);

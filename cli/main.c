@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "mm/error.h"
 #include "mm/log.h"
+#include "mm/plugin.h"
 #include "mm_build_config.h"
 
 static const char usage[] =
@@ -14,9 +15,12 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  config print|validate|diff   show, check or compare merged configs\n"
+    "  plugin list|info|install|remove\n"
+    "                               manage plugins (mmcls.so, your own ...)\n"
     "\n"
     "options:\n"
     "  --log-level LEVEL   DEBUG, INFO (default), WARNING, ERROR, CRITICAL\n"
+    "  --plugin-path DIR   search DIR for plugins first (repeatable)\n"
     "  --version           print the version\n"
     "  -h, --help          show this help\n"
     "\n"
@@ -50,6 +54,20 @@ int main(int argc, char **argv) {
             printf("mm %s\n", MM_VERSION);
             return MM_EXIT_OK;
         }
+        const char *dir = NULL;
+        if (strcmp(a, "--plugin-path") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strncmp(a, "--plugin-path=", 14) == 0)
+            dir = a + 14;
+        else if (strcmp(a, "--plugin-path") == 0) {
+            fprintf(stderr, "mm: --plugin-path needs a directory\n");
+            return MM_EXIT_USAGE;
+        }
+        if (dir) {
+            if (mm_plugin_path_prepend(dir) != MM_OK)
+                return mm_cli_fail();
+            continue;
+        }
         const char *level = NULL;
         if (strcmp(a, "--log-level") == 0) {
             if (i + 1 >= argc) {
@@ -75,8 +93,15 @@ int main(int argc, char **argv) {
         return MM_EXIT_USAGE;
     }
     const char *cmd = argv[i];
+    int code = -1;
     if (strcmp(cmd, "config") == 0)
-        return mm_cli_config(argc - i, argv + i);
+        code = mm_cli_config(argc - i, argv + i);
+    else if (strcmp(cmd, "plugin") == 0)
+        code = mm_cli_plugin(argc - i, argv + i);
+    if (code >= 0) {
+        mm_plugins_shutdown();
+        return code;
+    }
     fprintf(stderr, "mm: unknown command '%s' (see 'mm --help')\n", cmd);
     return MM_EXIT_USAGE;
 }

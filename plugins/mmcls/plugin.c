@@ -1,0 +1,11 @@
+/* The mmcls plugin: image classification (mmpretrain): backbones, heads, datasets, metrics.
+ * Components register in init; each area of the plugin adds its
+ * registration call here as it lands (see docs/status.md). */
+#include <mm/plugin.h>
+#include <mm/registry.h>
+
+static int mmcls_init(void) { return MM_OK; }
+
+MM_PLUGIN_DEFINE(mmcls, MM_PLUGIN_VERSION, "Apache-2.0",
+                 "Image classification (mmpretrain): backbones, heads, datasets, metrics",
+                 NULL, mmcls_init)
