@@ -4,7 +4,9 @@
 #include <mm/plugin.h>
 #include <mm/registry.h>
 
-static int mmcls_init(void) { return MM_OK; }
+#include "mmcls.h"
+
+static int mmcls_init(void) { return mmcls_register_metrics(); }
 
 MM_PLUGIN_DEFINE(mmcls, MM_PLUGIN_VERSION, "Apache-2.0",
                  "Image classification (mmpretrain): backbones, heads, datasets, metrics",

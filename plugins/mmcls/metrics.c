@@ -1,0 +1,6 @@
+/* mmcls metrics. */
+#include <mm/registry.h>
+
+#include "mmcls.h"
+
+int mmcls_register_metrics(void) { return MM_OK; }
