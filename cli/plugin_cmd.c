@@ -154,11 +154,11 @@ static void print_entry(const mm_entry *e, void *user) {
             snprintf(def, sizeof def, "= %s", p->def);
         else
             snprintf(def, sizeof def, "optional");
-        printf("      %-18s %-26s %-14s %s\n", p->name, type, def,
+        printf("      %-18s %-30s %-14s %s\n", p->name, type, def,
                p->doc ? p->doc : "");
     }
     if (c->extra_params)
-        printf("      %-18s %-26s %-14s %s\n", "...", "any value", "optional",
+        printf("      %-18s %-30s %-14s %s\n", "...", "any value", "optional",
                "further keys are passed on");
 }
 

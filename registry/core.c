@@ -1,6 +1,15 @@
 /* The core scope `mm`: the components libmm itself provides (generic layers,
- * losses, optimizers, hooks, ...). Each layer adds its registration call
- * here as it lands; this runs once, before the first lookup. */
+ * losses, optimizers, hooks, transforms, ...). Each layer adds its
+ * registration call here as it lands; this runs once, before the first
+ * lookup. A failure here is a broken build, not a user error. */
+#include "mm/log.h"
 #include "registry_internal.h"
 
-void mm_core_register(void) {}
+int mm_data_register(void); /* core/data/transform.c */
+
+void mm_core_register(void) {
+    int (*const areas[])(void) = {mm_data_register};
+    for (size_t i = 0; i < sizeof areas / sizeof areas[0]; i++)
+        if (areas[i]() != MM_OK)
+            MM_ERROR("core registration failed: %s", mm_error_message());
+}

@@ -287,7 +287,7 @@ static void suggest(mm_strbuf *sb, mm_kind kind, const char *name,
     enum { MAX = 3 };
     const mm_reg_entry *best[MAX] = {0};
     size_t dist[MAX];
-    size_t limit = strlen(name) / 3 + 2;
+    size_t limit = strlen(name) / 3 + 1;
     pthread_rwlock_rdlock(&reg.lock);
     for (size_t i = 0; i < reg.n; i++) {
         const mm_reg_entry *e = reg.entries[i];

@@ -190,7 +190,7 @@ static int validate_node(mm_kind kind, const mm_value *node, const char *scope,
                 continue;
             mm_strbuf sb = {0};
             const char *best = NULL;
-            size_t best_d = strlen(key) / 3 + 2;
+            size_t best_d = strlen(key) / 3 + 2; /* strictly below */
             for (size_t j = 0; j < c->n_params; j++) {
                 size_t d = mm_edit_distance(c->params[j].name, key);
                 if (d < best_d)
@@ -293,9 +293,8 @@ const mm_value *mm_build_arg(mm_build_ctx *ctx, const char *param) {
 static int arg_type_error(mm_build_ctx *ctx, const char *param,
                           const char *want) {
     const mm_value *v = mm_build_arg(ctx, param);
-    return mm_error_set_at(MM_ETYPE, mm_value_loc(v), "%s.%s: expected %s, got %s",
-                           ctx->path, param, want,
-                           mm_value_type_name(mm_value_type_of(v)));
+    return mm_error_set_at(MM_ETYPE, mm_value_loc(v), "%s: expected %s, got %s",
+                           param, want, mm_value_type_name(mm_value_type_of(v)));
 }
 
 int mm_build_int(mm_build_ctx *ctx, const char *param, int64_t *out) {
@@ -334,10 +333,9 @@ static int build_child(mm_build_ctx *ctx, const char *param, const mm_value *v,
                        const char *path, void **out) {
     const mm_param *p = mm_component_param(ctx->entry->component, param, NULL);
     if (!p || !(p->type & (MM_PARAM_COMPONENT | MM_PARAM_COMPONENT_LIST)))
-        return mm_error_set(MM_EINVAL,
-                            "%s: %s.%s has no component parameter '%s'",
-                            ctx->path, ctx->entry->scope,
-                            ctx->entry->component->name, param);
+        return mm_error_set(MM_EINVAL, "%s.%s has no component parameter '%s'",
+                            ctx->entry->scope, ctx->entry->component->name,
+                            param);
     *out = NULL;
     if (mm_value_is_null(v))
         return MM_OK;
@@ -357,8 +355,7 @@ int mm_build_child_at(mm_build_ctx *ctx, const char *param, size_t index,
                       void **out) {
     const mm_value *list = mm_build_arg(ctx, param);
     if (!mm_value_is_list(list) || index >= mm_value_len(list))
-        return mm_error_set(MM_ERANGE, "%s.%s: no element %zu", ctx->path,
-                            param, index);
+        return mm_error_set(MM_ERANGE, "%s: no element %zu", param, index);
     char *sub = path_join(ctx->path, param);
     char *path = sub ? path_index(sub, index) : NULL;
     int rc = path ? build_child(ctx, param, mm_value_list_get(list, index),

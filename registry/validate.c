@@ -142,5 +142,14 @@ int mm_config_validate_components(const mm_value *cfg) {
     if (!rc)
         rc = check(MM_VISUALIZERS, mm_value_dict_get(cfg, "visualizer"), scope,
                    "visualizer", NULL);
+    /* OpenMMLab configs name their pipelines train_pipeline, test_pipeline,
+     * ... at the top level and reference them from the datasets. */
+    for (size_t i = 0; !rc && i < mm_value_len(cfg); i++) {
+        const char *key = mm_value_dict_key_at(cfg, i);
+        size_t n = strlen(key);
+        const mm_value *v = mm_value_dict_value_at(cfg, i);
+        if (n >= 9 && strcmp(key + n - 9, "_pipeline") == 0 && mm_value_is_list(v))
+            rc = check_one_or_list(MM_TRANSFORMS, v, scope, key);
+    }
     return rc;
 }

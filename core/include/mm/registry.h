@@ -99,7 +99,9 @@ MM_API const char *mm_param_type_str(const mm_param *p, char *buf,
 typedef struct mm_build_ctx mm_build_ctx;
 
 /* Build the object a validated config node describes. `out` receives the
- * object; its type is the kind's contract (an mm_module for MODELS, ...). */
+ * object; its type is the kind's contract (an mm_module for MODELS, ...).
+ * On failure, set the error without the key path: the registry prefixes
+ * "model.backbone (mmcls.ResNet): " itself. */
 typedef int (*mm_build_fn)(mm_build_ctx *ctx, void **out);
 
 typedef struct mm_component {
@@ -186,7 +188,8 @@ MM_API void *mm_build_user(const mm_build_ctx *ctx);
 /* Validate every component a whole (merged) config names: model,
  * *_dataloader.{dataset,sampler,batch_sampler,collate_fn}, *_evaluator,
  * optim_wrapper, param_scheduler, default_hooks, custom_hooks, *_cfg loops,
- * visualizer. Uses the config's default_scope. */
+ * visualizer, and top-level *_pipeline lists of transforms. Uses the
+ * config's default_scope. */
 MM_API int mm_config_validate_components(const mm_value *cfg);
 
 #ifdef __cplusplus

@@ -1,0 +1,117 @@
+/* ext: an out-of-tree example plugin. It registers a transform
+ * (ext.TinyShift) and a pipeline step that drops samples (ext.TinyFilter);
+ * a config uses them next to the core's Compose and mmcls's metrics. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <mm/plugin.h>
+#include <mm/registry.h>
+#include <mm/transform.h>
+
+/* TinyShift: gt_label += offset. */
+typedef struct tiny_shift {
+    mm_transform base;
+    int64_t offset;
+} tiny_shift;
+
+static int shift_apply(mm_transform *t, mm_value *results) {
+    const mm_value *label = mm_value_dict_get(results, "gt_label");
+    if (!label || !mm_value_is_int(label))
+        return mm_error_set(MM_EINVAL, "results has no integer 'gt_label'");
+    int64_t shifted = mm_value_get_int(label) + ((tiny_shift *)t)->offset;
+    return mm_value_dict_set_take(results, "gt_label",
+                                  mm_value_new_int(shifted));
+}
+
+static void shift_destroy(mm_transform *t) { free(t); }
+
+static const mm_transform_class shift_class = {
+    .name = "ext.TinyShift", .apply = shift_apply, .destroy = shift_destroy};
+
+static int shift_build(mm_build_ctx *ctx, void **out) {
+    tiny_shift *t = calloc(1, sizeof *t);
+    if (!t)
+        return mm_error_set(MM_ENOMEM, "out of memory");
+    t->base.cls = &shift_class;
+    int rc = mm_build_int(ctx, "offset", &t->offset);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    *out = t;
+    return MM_OK;
+}
+
+static void transform_destroy(void *t) { mm_transform_free(t); }
+
+static const mm_param shift_params[] = {
+    {.name = "offset", .type = MM_PARAM_INT, .def = "1",
+     .doc = "added to gt_label"},
+};
+
+static const mm_component tiny_shift_component = {
+    .kind = MM_TRANSFORMS,
+    .name = "TinyShift",
+    .doc = "add an offset to gt_label",
+    .params = shift_params,
+    .n_params = 1,
+    .build = shift_build,
+    .destroy = transform_destroy,
+};
+
+/* TinyFilter: drops samples whose gt_label is below min_label. */
+typedef struct tiny_filter {
+    mm_transform base;
+    int64_t min_label;
+} tiny_filter;
+
+static int filter_apply(mm_transform *t, mm_value *results) {
+    const mm_value *label = mm_value_dict_get(results, "gt_label");
+    if (!label || !mm_value_is_int(label))
+        return mm_error_set(MM_EINVAL, "results has no integer 'gt_label'");
+    return mm_value_get_int(label) < ((tiny_filter *)t)->min_label
+               ? MM_TRANSFORM_DROP
+               : MM_OK;
+}
+
+static void filter_destroy(mm_transform *t) { free(t); }
+
+static const mm_transform_class filter_class = {
+    .name = "ext.TinyFilter", .apply = filter_apply, .destroy = filter_destroy};
+
+static int filter_build(mm_build_ctx *ctx, void **out) {
+    tiny_filter *t = calloc(1, sizeof *t);
+    if (!t)
+        return mm_error_set(MM_ENOMEM, "out of memory");
+    t->base.cls = &filter_class;
+    int rc = mm_build_int(ctx, "min_label", &t->min_label);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    *out = t;
+    return MM_OK;
+}
+
+static const mm_param filter_params[] = {
+    {.name = "min_label", .type = MM_PARAM_INT, .required = true,
+     .doc = "samples with a smaller gt_label are dropped"},
+};
+
+static const mm_component tiny_filter_component = {
+    .kind = MM_TRANSFORMS,
+    .name = "TinyFilter",
+    .doc = "drop samples whose gt_label is below min_label",
+    .params = filter_params,
+    .n_params = 1,
+    .build = filter_build,
+    .destroy = transform_destroy,
+};
+
+static int ext_init(void) {
+    int rc = mm_register(&tiny_shift_component);
+    return rc ? rc : mm_register(&tiny_filter_component);
+}
+
+MM_PLUGIN_DEFINE(ext, "0.1.0", "MIT", "Tiny example components", NULL,
+                 ext_init)
