@@ -574,6 +574,15 @@ int mm_plugin_probe(const char *path, mm_plugin_info *info,
         return mm_error_set(MM_EIO, "fork: %s", strerror(errno));
     }
     if (pid == 0) {
+        /* The verdict travels through the pipe; what the plugin (or a
+         * sanitizer catching its crash) prints would only interleave with
+         * the caller's output. */
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+            close(null);
+        }
         close(fds[0]);
         probe_child(path, fds[1]);
     }
