@@ -134,8 +134,12 @@ void mm_registry_scope_discard(const char *scope) {
             reg.entries[kept++] = reg.entries[i];
     }
     reg.n = kept;
-    if (reg.index_cap && index_rebuild(reg.index_cap) != MM_OK)
-        MM_ASSERT(!"registry index rebuild failed"); /* same size: no alloc fail path worth handling */
+    /* Re-index in place: same size, nothing to allocate. */
+    if (reg.index_cap) {
+        memset(reg.index, 0, reg.index_cap * sizeof *reg.index);
+        for (size_t i = 0; i < reg.n; i++)
+            index_put(reg.index, reg.index_cap, reg.entries[i], i);
+    }
     pthread_rwlock_unlock(&reg.lock);
 }
 
