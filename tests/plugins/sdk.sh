@@ -33,6 +33,7 @@ train_pipeline:
     transforms:
       - {type: ext.TinyShift, offset: 2}
   - {type: ext.TinyFilter, min_label: 1}
+val_evaluator: {type: Accuracy, topk: [1, 5]}   # mmcls, in tree
 YAML
 
 # 1. Against the build tree.
