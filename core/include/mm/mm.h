@@ -1,15 +1,25 @@
 /* mm/mm.h - the whole public SDK of libmm.
  *
  * One header per area; this one includes them all. Layers, bottom up:
- * base (errors, logging, mm_value, JSON/YAML, files) and config (YAML
- * configs with mmengine semantics). Registry, tensors, ops, autograd, nn,
- * data, runner and the rest join as they land; see docs/status.md. */
+ * base (errors, logging, mm_value, JSON/YAML, files, threads, random
+ * numbers), config (YAML configs with mmengine semantics), tensors, ops and
+ * autograd (docs/tensors.md). Registry, nn, data, runner and the rest join
+ * as they land; see docs/status.md. */
 #ifndef MM_MM_H
 #define MM_MM_H
 
+#include "mm/autograd.h"
 #include "mm/config.h"
 #include "mm/error.h"
+#include "mm/eval.h"
 #include "mm/log.h"
+#include "mm/ops.h"
+#include "mm/plugin.h"
+#include "mm/registry.h"
+#include "mm/rng.h"
+#include "mm/tensor.h"
+#include "mm/threads.h"
+#include "mm/transform.h"
 #include "mm/value.h"
 
 #endif

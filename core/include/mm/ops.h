@@ -1,0 +1,397 @@
+/* mm/ops.h - the op table, the kernels' toolkit, and the math ops.
+ *
+ * Every op that makes a tensor from tensors is one mm_op: a name, an infer
+ * function (checks the inputs, gives the output dtype and shape, or for a
+ * view its strides and offset), a plain obviously-correct reference kernel
+ * (the oracle of the tests and the last-resort fallback), an optimised kernel
+ * per device (may be NULL; may return MM_EUNSUPPORTED for a case it leaves
+ * to the reference), and a backward (NULL: not differentiable).
+ *
+ * mm_op_apply runs one: it checks devices, calls infer, allocates the
+ * contiguous output (or builds the view), runs the kernel, records an
+ * autograd node when grad mode is on and an input requires grad, and hands
+ * the output to the pool. Public functions such as mm_add are thin wrappers
+ * that fill mm_op_params and call mm_op_apply; composite functions (mm_repeat,
+ * mm_stack) call other ops and so get their backward for free.
+ *
+ * The built-in ops live in one table indexed by mm_op_id (mm_op_get). A
+ * plugin can define its own mm_op the same way and call mm_op_apply.
+ *
+ * How to add an op: docs/tensors.md, "Adding an op". In short: a file in
+ * core/ops/ with infer + reference + backward + the public wrapper, a CPU
+ * kernel in core/ops/cpu/, a row in core/ops/table.c, and tests in
+ * tests/ops/ against the reference and by mm_gradcheck. */
+#ifndef MM_OPS_H
+#define MM_OPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mm/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- op definitions ----------------------------------------------------- */
+
+#define MM_OP_MAX_IPARAMS 20
+#define MM_OP_MAX_FPARAMS 4
+#define MM_OP_MAX_SAVED 4
+
+/* Scalar parameters of one op call, copied into the autograd node. Each op
+ * documents its layout next to its definition (add: f[0] = alpha; sum:
+ * i[0] = dim mask, i[1] = keepdim; permute: i[0..ndim-1] = dims; ...). */
+typedef struct mm_op_params {
+    int64_t i[MM_OP_MAX_IPARAMS];
+    double f[MM_OP_MAX_FPARAMS];
+} mm_op_params;
+
+typedef struct mm_op mm_op;
+typedef struct mm_node mm_node;
+
+/* One call of an op, as infer and the kernels see it. */
+typedef struct mm_op_ctx {
+    const mm_op *op;
+    int n_inputs;
+    mm_tensor *const *inputs;
+    const mm_op_params *params;
+    /* set by infer */
+    mm_dtype out_dtype;
+    int out_ndim;
+    int64_t out_shape[MM_MAX_DIMS];
+    int64_t out_stride[MM_MAX_DIMS]; /* MM_OP_FLAG_VIEW ops only */
+    int64_t out_offset;              /* MM_OP_FLAG_VIEW ops only */
+    /* the output (contiguous, uninitialised) the kernel fills */
+    mm_tensor *out;
+    /* true when an autograd node will be recorded: only then need the
+     * kernel keep anything for backward */
+    bool recording;
+    /* tensors the kernel keeps for backward (owned references; the
+     * dispatcher moves them into the node or releases them). Never the
+     * output itself (a cycle): ask for MM_OP_FLAG_SAVE_OUTPUT instead. */
+    int n_saved;
+    mm_tensor *saved[MM_OP_MAX_SAVED];
+} mm_op_ctx;
+
+/* Check the inputs and describe the output in ctx (one-line error
+ * "<op>: ..." otherwise). */
+typedef int (*mm_op_infer_fn)(mm_op_ctx *ctx);
+/* Fill ctx->out from ctx->inputs. Inputs may have any strides (broadcast
+ * stride 0 included) unless the op sets MM_OP_FLAG_CONTIGUOUS. */
+typedef int (*mm_op_kernel_fn)(mm_op_ctx *ctx);
+/* Given dL/d(output), compute dL/d(input i) for each i with
+ * node->needs_grad[i] (leave the others NULL). Runs with grad mode off
+ * inside a pool, so it simply calls ops; results are borrowed from that
+ * pool. A gradient must have its input's shape. */
+typedef int (*mm_op_backward_fn)(const mm_node *node, mm_tensor *grad_out,
+                                 mm_tensor **grad_inputs);
+
+enum {
+    /* the output is a view of inputs[0]: infer sets shape, strides, offset */
+    MM_OP_FLAG_VIEW = 1u << 0,
+    /* keep a detached alias of the output for backward (node->output) */
+    MM_OP_FLAG_SAVE_OUTPUT = 1u << 1,
+    /* the dispatcher makes inputs contiguous before the kernel runs */
+    MM_OP_FLAG_CONTIGUOUS = 1u << 2,
+};
+
+struct mm_op {
+    const char *name;
+    int n_inputs; /* -1: any number >= 1 */
+    unsigned flags;
+    int code; /* variant within a family (which binary function, ...) */
+    mm_op_infer_fn infer;
+    mm_op_kernel_fn reference; /* NULL only for views */
+    mm_op_kernel_fn kernel[MM_DEVICE_TYPE_COUNT];
+    mm_op_backward_fn backward;
+};
+
+/* The autograd record of one op application, owned by its output tensor
+ * (grad_fn). It keeps its inputs alive. Backward functions read it. */
+struct mm_node {
+    const mm_op *op;
+    int n_inputs;
+    mm_tensor **inputs; /* retained */
+    bool *needs_grad;   /* per input: it requires grad */
+    mm_op_params params;
+    int n_saved;
+    mm_tensor *saved[MM_OP_MAX_SAVED]; /* owned */
+    mm_tensor *output; /* detached alias (MM_OP_FLAG_SAVE_OUTPUT) */
+    mm_dtype out_dtype;
+    int out_ndim;
+    int64_t out_shape[MM_MAX_DIMS];
+    uint64_t seq; /* creation order: inputs' nodes are older */
+    /* scratch of the backward engine */
+    uint64_t mark;
+    mm_tensor *grad_acc;
+};
+
+/* Run `op` on the inputs. */
+MM_API int mm_op_apply(const mm_op *op, int n_inputs, mm_tensor *const *inputs,
+                       const mm_op_params *params,
+                       mm_tensor **out) MM_NODISCARD;
+
+/* Per thread: run reference kernels instead of the optimised ones (the tests
+ * compare both). Returns the previous setting. MM_OPS_REFERENCE=1 in the
+ * environment turns it on for every thread. */
+MM_API bool mm_ops_set_reference(bool on);
+MM_API bool mm_ops_reference(void);
+
+/* ---- the table of built-in ops ------------------------------------------ */
+
+typedef enum mm_op_id {
+    MM_OP_TO,   /* dtype conversion / copy */
+    MM_OP_VIEW, /* view with a new shape */
+    MM_OP_PERMUTE,
+    MM_OP_SLICE, /* narrow / slice with step */
+    MM_OP_EXPAND,
+    MM_OP_CAT,
+    MM_OP_FLIP,
+    MM_OP_ADD,
+    MM_OP_SUB,
+    MM_OP_MUL,
+    MM_OP_DIV,
+    MM_OP_RELU_BACKWARD,
+    MM_OP_SIGMOID_BACKWARD,
+    MM_OP_TANH_BACKWARD,
+    MM_OP_NEG,
+    MM_OP_EXP,
+    MM_OP_LOG,
+    MM_OP_RELU,
+    MM_OP_SIGMOID,
+    MM_OP_TANH,
+    MM_OP_SUM,
+    MM_OP_MEAN,
+    MM_OP_MATMUL,
+    MM_OP_COUNT
+} mm_op_id;
+
+MM_API const mm_op *mm_op_get(mm_op_id id);
+/* By name ("add"); NULL when unknown. */
+MM_API const mm_op *mm_op_find(const char *name);
+
+/* ---- kernel toolkit ----------------------------------------------------- */
+
+/* Broadcast two shapes (numpy rules). `op` names the caller in the error:
+ * "add: shapes [2, 3] and [4] cannot broadcast". */
+MM_API int mm_broadcast_shapes(const char *op, int ndim_a, const int64_t *a,
+                               int ndim_b, const int64_t *b, int *ndim_out,
+                               int64_t *out);
+
+/* Read an element as double / write a double with the dtype's conversion
+ * (to integers: truncated toward zero and saturated; NaN gives 0). */
+static inline double mm_load_f64(const void *p, mm_dtype dt) {
+    switch (dt) {
+    case MM_F32:
+        return *(const float *)p;
+    case MM_F64:
+        return *(const double *)p;
+    case MM_F16:
+        return mm_f16_to_f32(*(const uint16_t *)p);
+    case MM_BF16:
+        return mm_bf16_to_f32(*(const uint16_t *)p);
+    case MM_I64:
+        return (double)*(const int64_t *)p;
+    case MM_I32:
+        return *(const int32_t *)p;
+    case MM_U8:
+        return *(const uint8_t *)p;
+    case MM_BOOL:
+        return *(const uint8_t *)p != 0;
+    default:
+        return 0;
+    }
+}
+
+static inline int64_t mm_f64_to_i64_sat(double v) {
+    if (v != v)
+        return 0;
+    if (v >= 9223372036854775807.0)
+        return INT64_MAX;
+    if (v <= -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)v;
+}
+
+static inline void mm_store_f64(void *p, mm_dtype dt, double v) {
+    switch (dt) {
+    case MM_F32:
+        *(float *)p = (float)v;
+        break;
+    case MM_F64:
+        *(double *)p = v;
+        break;
+    case MM_F16:
+        *(uint16_t *)p = mm_f32_to_f16((float)v);
+        break;
+    case MM_BF16:
+        *(uint16_t *)p = mm_f32_to_bf16((float)v);
+        break;
+    case MM_I64:
+        *(int64_t *)p = mm_f64_to_i64_sat(v);
+        break;
+    case MM_I32: {
+        int64_t x = mm_f64_to_i64_sat(v);
+        *(int32_t *)p = x > INT32_MAX   ? INT32_MAX
+                        : x < INT32_MIN ? INT32_MIN
+                                        : (int32_t)x;
+        break;
+    }
+    case MM_U8: {
+        int64_t x = mm_f64_to_i64_sat(v);
+        *(uint8_t *)p = x > 255 ? 255 : x < 0 ? 0 : (uint8_t)x;
+        break;
+    }
+    case MM_BOOL:
+        *(uint8_t *)p = v != 0;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Integer dtypes exactly (floats truncate and saturate as above). */
+static inline int64_t mm_load_i64(const void *p, mm_dtype dt) {
+    switch (dt) {
+    case MM_I64:
+        return *(const int64_t *)p;
+    case MM_I32:
+        return *(const int32_t *)p;
+    case MM_U8:
+        return *(const uint8_t *)p;
+    case MM_BOOL:
+        return *(const uint8_t *)p != 0;
+    default:
+        return mm_f64_to_i64_sat(mm_load_f64(p, dt));
+    }
+}
+
+static inline void mm_store_i64(void *p, mm_dtype dt, int64_t v) {
+    switch (dt) {
+    case MM_I64:
+        *(int64_t *)p = v;
+        break;
+    case MM_I32:
+        *(int32_t *)p = (int32_t)(uint32_t)(uint64_t)v;
+        break; /* wraps */
+    case MM_U8:
+        *(uint8_t *)p = (uint8_t)(uint64_t)v;
+        break; /* wraps */
+    case MM_BOOL:
+        *(uint8_t *)p = v != 0;
+        break;
+    default:
+        mm_store_f64(p, dt, (double)v);
+        break;
+    }
+}
+
+/* Byte offset of the element at row-major linear index i of t's logical
+ * shape (reference kernels walk tensors this way). */
+static inline int64_t mm_tensor_elem_offset(const mm_tensor *t, int64_t i) {
+    int64_t off = 0;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        int64_t n = t->shape[d];
+        off += (i % n) * t->stride[d];
+        i /= n;
+    }
+    return (t->offset + off) * (int64_t)mm_dtype_size(t->dtype);
+}
+
+/* An N-operand strided loop, the engine of elementwise kernels (PyTorch's
+ * TensorIterator in miniature). Operand 0 is the output and fixes the shape;
+ * the others broadcast to it (stride 0). Adjacent dims that are contiguous
+ * in every operand merge, so a contiguous op is one long row. */
+#define MM_ITER_MAX_OPERANDS 4
+
+typedef struct mm_iter {
+    int n;    /* operands */
+    int ndim; /* after merging; >= 1 */
+    int64_t shape[MM_MAX_DIMS];
+    int64_t stride[MM_ITER_MAX_OPERANDS][MM_MAX_DIMS]; /* bytes */
+    char *data[MM_ITER_MAX_OPERANDS];                  /* first element */
+    int64_t numel;
+} mm_iter;
+
+/* Process n elements: data[k] is operand k's first element, strides[k] its
+ * byte stride along the row. */
+typedef void (*mm_iter_loop_fn)(char **data, const int64_t *strides, int64_t n,
+                                void *ctx);
+
+/* MM_EINVAL if an input does not broadcast to operands[0]'s shape. */
+MM_API int mm_iter_init(mm_iter *it, int n,
+                        mm_tensor *const *operands) MM_NODISCARD;
+/* Call fn over every element, split into ranges of at least `grain`
+ * elements across the OpenMP threads (serially when numel < grain). */
+MM_API void mm_iter_run(const mm_iter *it, mm_iter_loop_fn fn, void *ctx,
+                        int64_t grain);
+
+/* Default grain: below this many elements a loop runs on one thread. */
+#define MM_GRAIN 32768
+
+/* ---- elementwise math (broadcasting; dtypes promote as in PyTorch) ------ */
+
+MM_API int mm_add(mm_tensor *a, mm_tensor *b, mm_tensor **out) MM_NODISCARD;
+MM_API int mm_sub(mm_tensor *a, mm_tensor *b, mm_tensor **out) MM_NODISCARD;
+/* a + alpha * b, a - alpha * b (torch.add(a, b, alpha=...)). */
+MM_API int mm_add_alpha(mm_tensor *a, mm_tensor *b, double alpha,
+                        mm_tensor **out) MM_NODISCARD;
+MM_API int mm_sub_alpha(mm_tensor *a, mm_tensor *b, double alpha,
+                        mm_tensor **out) MM_NODISCARD;
+MM_API int mm_mul(mm_tensor *a, mm_tensor *b, mm_tensor **out) MM_NODISCARD;
+/* True division: integer inputs give f32. */
+MM_API int mm_div(mm_tensor *a, mm_tensor *b, mm_tensor **out) MM_NODISCARD;
+/* With a Python-style scalar: the tensor's dtype wins unless the scalar is
+ * not integral and the tensor is (then f32). */
+MM_API int mm_add_scalar(mm_tensor *a, double s, mm_tensor **out) MM_NODISCARD;
+MM_API int mm_sub_scalar(mm_tensor *a, double s, mm_tensor **out) MM_NODISCARD;
+MM_API int mm_mul_scalar(mm_tensor *a, double s, mm_tensor **out) MM_NODISCARD;
+MM_API int mm_div_scalar(mm_tensor *a, double s, mm_tensor **out) MM_NODISCARD;
+/* In place: t += alpha * other (other broadcasts to t). Refused on tensors
+ * that require grad while grad mode is on; for optimizers and accumulators. */
+MM_API int mm_tensor_add_(mm_tensor *t, mm_tensor *other,
+                          double alpha) MM_NODISCARD;
+MM_API int mm_tensor_mul_scalar_(mm_tensor *t, double s) MM_NODISCARD;
+
+MM_API int mm_neg(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
+/* exp, ln, sigmoid, tanh: integer inputs give f32. mm_ln is torch.log (the
+ * name mm_log belongs to the logger). */
+MM_API int mm_exp(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
+MM_API int mm_ln(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
+MM_API int mm_relu(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
+MM_API int mm_sigmoid(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
+MM_API int mm_tanh(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
+
+/* ---- reductions --------------------------------------------------------- */
+
+/* Sum over `dims` (n_dims == 0: over all dims). keepdim keeps them as size
+ * 1. Integer and bool inputs sum to i64, as in PyTorch. */
+MM_API int mm_sum(mm_tensor *x, int n_dims, const int *dims, bool keepdim,
+                  mm_tensor **out) MM_NODISCARD;
+/* Float inputs only. */
+MM_API int mm_mean(mm_tensor *x, int n_dims, const int *dims, bool keepdim,
+                   mm_tensor **out) MM_NODISCARD;
+/* Sum x down to `shape` (the shape it was broadcast from), as torch's
+ * sum_to_size: the backward of every broadcasting op uses it. */
+MM_API int mm_sum_to_shape(mm_tensor *x, int ndim, const int64_t *shape,
+                           mm_tensor **out) MM_NODISCARD;
+
+/* ---- linear algebra ----------------------------------------------------- */
+
+/* torch.matmul: 1-D x 1-D is a dot product, 2-D x 2-D a matrix product, a
+ * 1-D operand gains then loses a dim, and leading (batch) dims broadcast.
+ * Both operands must have the same dtype. oneDNN runs f32/bf16 on the CPU. */
+MM_API int mm_matmul(mm_tensor *a, mm_tensor *b, mm_tensor **out) MM_NODISCARD;
+
+/* ---- comparison --------------------------------------------------------- */
+
+/* Same shape and |a - b| <= atol + rtol * |b| everywhere (a NaN matches
+ * only a NaN). *max_err (may be NULL) gets the largest |a - b|. */
+MM_API bool mm_allclose(const mm_tensor *a, const mm_tensor *b, double rtol,
+                        double atol, double *max_err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,137 @@
+/* mm_op_apply: infer, allocate, pick a kernel, record autograd, publish. */
+#include "tensor_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local int reference_mode =
+    -1; /* -1: not read from the env yet */
+
+bool mm_ops_reference(void) {
+    if (reference_mode < 0) {
+        const char *env = getenv("MM_OPS_REFERENCE");
+        reference_mode = env && strcmp(env, "1") == 0;
+    }
+    return reference_mode == 1;
+}
+
+bool mm_ops_set_reference(bool on) {
+    bool prev = mm_ops_reference();
+    reference_mode = on;
+    return prev;
+}
+
+void mm_op_ctx_drop_saved(mm_op_ctx *ctx) {
+    for (int i = 0; i < ctx->n_saved; i++)
+        mm_tensor_release(ctx->saved[i]);
+    ctx->n_saved = 0;
+}
+
+static int run_kernel(mm_op_ctx *ctx, mm_device dev) {
+    const mm_op *op = ctx->op;
+    mm_op_kernel_fn k = op->kernel[dev.type];
+    if (!k || mm_ops_reference())
+        k = op->reference;
+    if (!k) {
+        char buf[32];
+        return mm_error_set(MM_EUNSUPPORTED, "%s: no kernel for device %s",
+                            op->name, mm_device_format(dev, buf, sizeof buf));
+    }
+    int rc = k(ctx);
+    if (rc == MM_EUNSUPPORTED && k != op->reference && op->reference &&
+        dev.type == MM_DEVICE_CPU) {
+        /* the optimised kernel leaves this case to the reference */
+        mm_error_clear();
+        mm_op_ctx_drop_saved(ctx);
+        rc = op->reference(ctx);
+    }
+    return rc;
+}
+
+int mm_op_apply(const mm_op *op, int n, mm_tensor *const *inputs,
+                const mm_op_params *params, mm_tensor **out) {
+    static const mm_op_params no_params;
+    if (!op)
+        return mm_error_set(MM_EINVAL, "op: no op given");
+    if (n < 1 || (op->n_inputs >= 0 && n != op->n_inputs))
+        return mm_error_set(MM_EINVAL, "%s: expects %d inputs, got %d",
+                            op->name, op->n_inputs, n);
+    for (int i = 0; i < n; i++) {
+        if (!inputs[i])
+            return mm_error_set(MM_EINVAL, "%s: input %d is NULL", op->name, i);
+        if (!mm_device_equal(inputs[i]->device, inputs[0]->device)) {
+            char a[32], b[32];
+            return mm_error_set(
+                MM_EINVAL, "%s: inputs on different devices (%s and %s)",
+                op->name, mm_device_format(inputs[0]->device, a, sizeof a),
+                mm_device_format(inputs[i]->device, b, sizeof b));
+        }
+    }
+    mm_op_ctx ctx = {.op = op,
+                     .n_inputs = n,
+                     .inputs = inputs,
+                     .params = params ? params : &no_params};
+    MM_TRY(op->infer(&ctx));
+    if (op->backward && mm_dtype_is_float(ctx.out_dtype) && mm_grad_enabled())
+        for (int i = 0; i < n && !ctx.recording; i++)
+            ctx.recording = inputs[i]->requires_grad;
+
+    mm_tensor *t;
+    int rc = 0;
+    if (op->flags & MM_OP_FLAG_VIEW) {
+        t = mm_tensor_alias(inputs[0]);
+        if (!t)
+            return MM_ENOMEM;
+        t->ndim = ctx.out_ndim;
+        memcpy(t->shape, ctx.out_shape, sizeof t->shape);
+        memcpy(t->stride, ctx.out_stride, sizeof t->stride);
+        t->offset = ctx.out_offset;
+        t->numel = mm_shape_numel(t->ndim, t->shape);
+    } else {
+        MM_TRY(mm_tensor_new_owned(ctx.out_ndim, ctx.out_shape, ctx.out_dtype,
+                                   inputs[0]->device, &t));
+        ctx.out = t;
+        mm_tensor *contig[8], **cin = NULL;
+        if (op->flags & MM_OP_FLAG_CONTIGUOUS) {
+            cin = n <= 8 ? contig : calloc((size_t)n, sizeof *cin);
+            if (!cin) {
+                mm_tensor_release(t);
+                return mm_error_set(MM_ENOMEM, "%s: out of memory", op->name);
+            }
+            for (int i = 0; i < n; i++)
+                cin[i] = NULL;
+            for (int i = 0; i < n && rc == 0; i++) {
+                if (mm_tensor_is_contiguous(inputs[i])) {
+                    cin[i] = mm_tensor_retain(inputs[i]);
+                    continue;
+                }
+                rc = mm_tensor_new_owned(inputs[i]->ndim, inputs[i]->shape,
+                                         inputs[i]->dtype, inputs[i]->device,
+                                         &cin[i]);
+                if (rc == 0)
+                    rc = mm_copy_strided(cin[i], inputs[i]);
+            }
+            ctx.inputs = cin;
+        }
+        if (rc == 0)
+            rc = run_kernel(&ctx, inputs[0]->device);
+        ctx.inputs = inputs;
+        if (cin) {
+            for (int i = 0; i < n; i++)
+                mm_tensor_release(cin[i]);
+            if (cin != contig)
+                free(cin);
+        }
+        if (rc < 0) {
+            mm_op_ctx_drop_saved(&ctx);
+            mm_tensor_release(t);
+            return rc;
+        }
+    }
+    rc = mm_tape_record(&ctx, inputs, t);
+    if (rc < 0) {
+        mm_tensor_release(t);
+        return rc;
+    }
+    return mm_tensor_publish(t, out);
+}

@@ -1,0 +1,64 @@
+/* Shared by the op families in core/ops and their CPU kernels in
+ * core/ops/cpu: op definitions (one per family file) and helpers. */
+#ifndef MM_OPS_INTERNAL_H
+#define MM_OPS_INTERNAL_H
+
+#include "tensor_internal.h"
+
+/* The op definitions the table indexes (defined in each family's file). */
+extern const mm_op mm_op_to, mm_op_view, mm_op_permute, mm_op_slice,
+    mm_op_expand, mm_op_cat, mm_op_flip;
+extern const mm_op mm_op_add, mm_op_sub, mm_op_mul, mm_op_div,
+    mm_op_relu_backward, mm_op_sigmoid_backward, mm_op_tanh_backward;
+extern const mm_op mm_op_neg, mm_op_exp, mm_op_log, mm_op_relu, mm_op_sigmoid,
+    mm_op_tanh;
+extern const mm_op mm_op_sum, mm_op_mean;
+extern const mm_op mm_op_matmul;
+
+/* Optimised CPU kernels (core/ops/cpu/). */
+int mm_cpu_binary(mm_op_ctx *ctx);
+int mm_cpu_unary(mm_op_ctx *ctx);
+int mm_cpu_reduce(mm_op_ctx *ctx);
+int mm_cpu_matmul(mm_op_ctx *ctx);
+
+/* Variants within the elementwise families (mm_op.code). */
+enum {
+    MM_BIN_ADD, /* a + alpha * b */
+    MM_BIN_SUB, /* a - alpha * b */
+    MM_BIN_MUL,
+    MM_BIN_DIV,
+    MM_BIN_RELU_BW,    /* g * (x > 0) */
+    MM_BIN_SIGMOID_BW, /* g * y * (1 - y) */
+    MM_BIN_TANH_BW,    /* g * (1 - y * y) */
+};
+enum { MM_UN_NEG, MM_UN_EXP, MM_UN_LOG, MM_UN_RELU, MM_UN_SIGMOID, MM_UN_TANH };
+enum { MM_RED_SUM, MM_RED_MEAN };
+
+/* Build a view descriptor on the stack (no refcount; valid while `t` is):
+ * the kernels' way of reading a strided window without a new tensor. */
+static inline mm_tensor mm_tensor_window(const mm_tensor *t) {
+    mm_tensor w = *t;
+    w.refs = 0;
+    w.grad = NULL;
+    w.grad_fn = NULL;
+    w.requires_grad = false;
+    return w;
+}
+
+/* One op application with the given params, shorthand for wrappers. */
+static inline int mm_apply1(const mm_op *op, mm_tensor *x,
+                            const mm_op_params *p, mm_tensor **out) {
+    return mm_op_apply(op, 1, &x, p, out);
+}
+static inline int mm_apply2(const mm_op *op, mm_tensor *a, mm_tensor *b,
+                            const mm_op_params *p, mm_tensor **out) {
+    mm_tensor *in[2] = {a, b};
+    return mm_op_apply(op, 2, in, p, out);
+}
+
+/* Same as mm_tensor_retain + publish: return x itself as a new result. */
+static inline int mm_return_same(mm_tensor *x, mm_tensor **out) {
+    return mm_tensor_publish(mm_tensor_retain(x), out);
+}
+
+#endif

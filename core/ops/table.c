@@ -1,0 +1,48 @@
+/* The table of built-in ops, indexed by mm_op_id. A new op adds its id to
+ * <mm/ops.h> and its row here; tests/ops checks that every row is filled
+ * and named. */
+#include "ops_internal.h"
+
+#include <assert.h>
+#include <string.h>
+
+static const mm_op *const op_table[] = {
+    [MM_OP_TO] = &mm_op_to,
+    [MM_OP_VIEW] = &mm_op_view,
+    [MM_OP_PERMUTE] = &mm_op_permute,
+    [MM_OP_SLICE] = &mm_op_slice,
+    [MM_OP_EXPAND] = &mm_op_expand,
+    [MM_OP_CAT] = &mm_op_cat,
+    [MM_OP_FLIP] = &mm_op_flip,
+    [MM_OP_ADD] = &mm_op_add,
+    [MM_OP_SUB] = &mm_op_sub,
+    [MM_OP_MUL] = &mm_op_mul,
+    [MM_OP_DIV] = &mm_op_div,
+    [MM_OP_RELU_BACKWARD] = &mm_op_relu_backward,
+    [MM_OP_SIGMOID_BACKWARD] = &mm_op_sigmoid_backward,
+    [MM_OP_TANH_BACKWARD] = &mm_op_tanh_backward,
+    [MM_OP_NEG] = &mm_op_neg,
+    [MM_OP_EXP] = &mm_op_exp,
+    [MM_OP_LOG] = &mm_op_log,
+    [MM_OP_RELU] = &mm_op_relu,
+    [MM_OP_SIGMOID] = &mm_op_sigmoid,
+    [MM_OP_TANH] = &mm_op_tanh,
+    [MM_OP_SUM] = &mm_op_sum,
+    [MM_OP_MEAN] = &mm_op_mean,
+    [MM_OP_MATMUL] = &mm_op_matmul,
+};
+static_assert(sizeof op_table / sizeof op_table[0] == MM_OP_COUNT,
+              "one row per mm_op_id");
+
+const mm_op *mm_op_get(mm_op_id id) {
+    if ((unsigned)id >= MM_OP_COUNT)
+        return NULL;
+    return op_table[id];
+}
+
+const mm_op *mm_op_find(const char *name) {
+    for (int i = 0; name && i < MM_OP_COUNT; i++)
+        if (op_table[i] && strcmp(op_table[i]->name, name) == 0)
+            return op_table[i];
+    return NULL;
+}
