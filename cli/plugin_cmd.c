@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mm_build_config.h"
 #include "mm/plugin.h"
 #include "mm/registry.h"
 
@@ -86,6 +87,8 @@ static int cmd_list(void) {
     int any = 0;
     printf("%-12s %-9s %-12s %10s  %s\n", "SCOPE", "VERSION", "LICENSE",
            "COMPONENTS", "FILE");
+    printf("%-12s %-9s %-12s %10zu  %s\n", "mm", MM_VERSION, "Apache-2.0",
+           mm_registry_count("mm"), "(the core, libmm)");
     for (size_t i = 0; i < n_dirs; i++) {
         char **names;
         size_t n = list_dir(dirs[i], &names);
