@@ -69,10 +69,24 @@ static int make_pool(void *vctx, dnnl_primitive_t *out) {
     return 0;
 }
 
+static bool has_nan_f32(const mm_tensor *x) {
+    const float *p = MM_DATA(x, float);
+    int64_t n = x->numel;
+    bool nan = false;
+    int nt = mm_get_num_threads();
+#pragma omp parallel for simd reduction(|| : nan) num_threads(nt) if (n > MM_GRAIN)
+    for (int64_t i = 0; i < n; i++)
+        nan = nan || p[i] != p[i];
+    return nan;
+}
+
 static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
                      mm_tensor *y) {
     if (x->dtype != MM_F32 || y->numel == 0 || g->adaptive ||
         (avg && g->divisor))
+        return MM_EUNSUPPORTED;
+    /* oneDNN's max drops NaNs; torch's max pool propagates them */
+    if (!avg && has_nan_f32(x))
         return MM_EUNSUPPORTED;
     pool_key key;
     memset(&key, 0, sizeof key);
@@ -95,6 +109,8 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
          * the right padding (ceil_mode's extra windows) */
         if (avg && g->include_pad &&
             (g->out[t] - 1) * g->s[t] - g->p[t] + g->k[t] > g->in[t] + g->p[t])
+            return MM_EUNSUPPORTED;
+        if (g->d[t] > 1) /* oneDNN runs dilated pooling in its ref code */
             return MM_EUNSUPPORTED;
         key.pad_r[j] = pr;
     }
