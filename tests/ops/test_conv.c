@@ -257,6 +257,18 @@ MM_TEST(conv_matches_torch_numbers) {
     });
 }
 
+MM_TEST(conv_bf16_matches_reference) {
+    POOLED({
+        const conv_case *cc = &conv_cases[0];
+        mm_tensor *in[3] = {make_input(cc, 0, MM_BF16),
+                            make_input(cc, 1, MM_BF16),
+                            make_bias(cc, MM_BF16)};
+        CHECK_VS_REFERENCE("conv bf16", f_conv, (void *)cc, in, 3, 2e-2, 1e-1);
+        CHECK_VS_REFERENCE("conv bf16 grads", f_conv_grads, (void *)cc, in, 3,
+                           2e-2, 2e-1);
+    });
+}
+
 MM_TEST(conv_takes_unbatched_inputs) {
     POOLED({
         const conv_case *cc = &conv_cases[3];
@@ -322,5 +334,6 @@ MM_TEST_MAIN(MM_CASE(conv_matches_reference_f32_and_f64),
              MM_CASE(conv_gradcheck_every_variant),
              MM_CASE(conv_f32_gradients_flow_through_onednn),
              MM_CASE(conv_matches_torch_numbers),
+             MM_CASE(conv_bf16_matches_reference),
              MM_CASE(conv_takes_unbatched_inputs),
              MM_CASE(conv_errors_are_one_line))
