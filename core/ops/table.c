@@ -30,6 +30,15 @@ static const mm_op *const op_table[] = {
     [MM_OP_SUM] = &mm_op_sum,
     [MM_OP_MEAN] = &mm_op_mean,
     [MM_OP_MATMUL] = &mm_op_matmul,
+    /* convolution and pooling */
+    [MM_OP_CONV] = &mm_op_conv,
+    [MM_OP_CONV_TRANSPOSE] = &mm_op_conv_transpose,
+    [MM_OP_CONV_WEIGHT_GRAD] = &mm_op_conv_weight_grad,
+    [MM_OP_MAX_POOL] = &mm_op_max_pool,
+    [MM_OP_MAX_POOL_INDICES] = &mm_op_max_pool_indices,
+    [MM_OP_AVG_POOL] = &mm_op_avg_pool,
+    [MM_OP_MAX_POOL_BACKWARD] = &mm_op_max_pool_backward,
+    [MM_OP_AVG_POOL_BACKWARD] = &mm_op_avg_pool_backward,
 };
 static_assert(sizeof op_table / sizeof op_table[0] == MM_OP_COUNT,
               "one row per mm_op_id");

@@ -164,6 +164,15 @@ typedef enum mm_op_id {
     MM_OP_SUM,
     MM_OP_MEAN,
     MM_OP_MATMUL,
+    /* convolution and pooling */
+    MM_OP_CONV,
+    MM_OP_CONV_TRANSPOSE,
+    MM_OP_CONV_WEIGHT_GRAD,
+    MM_OP_MAX_POOL,
+    MM_OP_MAX_POOL_INDICES,
+    MM_OP_AVG_POOL,
+    MM_OP_MAX_POOL_BACKWARD,
+    MM_OP_AVG_POOL_BACKWARD,
     MM_OP_COUNT
 } mm_op_id;
 
@@ -383,6 +392,81 @@ MM_API int mm_sum_to_shape(mm_tensor *x, int ndim, const int64_t *shape,
  * 1-D operand gains then loses a dim, and leading (batch) dims broadcast.
  * Both operands must have the same dtype. oneDNN runs f32/bf16 on the CPU. */
 MM_API int mm_matmul(mm_tensor *a, mm_tensor *b, mm_tensor **out) MM_NODISCARD;
+
+/* ---- convolution and pooling ---- */
+
+/* torch.nn.functional.conv1d/2d/3d: x [N, C, *in] (or unbatched [C, *in]),
+ * weight [K, C/groups, *k] (OIHW), bias [K] or NULL. stride, padding and
+ * dilation have one entry per spatial dim; NULL gives torch's defaults
+ * (1, 0, 1). groups == C == K/m is depthwise. f32 (and bf16) run on oneDNN,
+ * f64 on OpenMP loops. */
+MM_API int mm_conv1d(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
+                     const int64_t stride[1], const int64_t padding[1],
+                     const int64_t dilation[1], int64_t groups,
+                     mm_tensor **out) MM_NODISCARD;
+MM_API int mm_conv2d(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
+                     const int64_t stride[2], const int64_t padding[2],
+                     const int64_t dilation[2], int64_t groups,
+                     mm_tensor **out) MM_NODISCARD;
+MM_API int mm_conv3d(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
+                     const int64_t stride[3], const int64_t padding[3],
+                     const int64_t dilation[3], int64_t groups,
+                     mm_tensor **out) MM_NODISCARD;
+/* torch.nn.functional.conv_transpose1d/2d/3d, torch's argument order:
+ * weight [C_in, C_out/groups, *k]; output size per dim (in - 1) * stride -
+ * 2 * padding + dilation * (k - 1) + output_padding + 1, output_padding
+ * smaller than stride or dilation. */
+MM_API int mm_conv_transpose1d(mm_tensor *x, mm_tensor *weight,
+                               mm_tensor *bias, const int64_t stride[1],
+                               const int64_t padding[1],
+                               const int64_t output_padding[1], int64_t groups,
+                               const int64_t dilation[1],
+                               mm_tensor **out) MM_NODISCARD;
+MM_API int mm_conv_transpose2d(mm_tensor *x, mm_tensor *weight,
+                               mm_tensor *bias, const int64_t stride[2],
+                               const int64_t padding[2],
+                               const int64_t output_padding[2], int64_t groups,
+                               const int64_t dilation[2],
+                               mm_tensor **out) MM_NODISCARD;
+MM_API int mm_conv_transpose3d(mm_tensor *x, mm_tensor *weight,
+                               mm_tensor *bias, const int64_t stride[3],
+                               const int64_t padding[3],
+                               const int64_t output_padding[3], int64_t groups,
+                               const int64_t dilation[3],
+                               mm_tensor **out) MM_NODISCARD;
+
+/* torch.nn.functional.max_pool2d/3d: x [N, C, *in] or [C, *in]; stride
+ * NULL means kernel_size, padding NULL zeros (at most half the kernel),
+ * dilation NULL ones. *out gets the values, *indices (either may be NULL,
+ * not both) the i64 position of each maximum, flat within its channel's
+ * plane, as torch's return_indices=True. A NaN in a window wins. */
+MM_API int mm_max_pool2d(mm_tensor *x, const int64_t kernel_size[2],
+                         const int64_t stride[2], const int64_t padding[2],
+                         const int64_t dilation[2], bool ceil_mode,
+                         mm_tensor **out, mm_tensor **indices) MM_NODISCARD;
+MM_API int mm_max_pool3d(mm_tensor *x, const int64_t kernel_size[3],
+                         const int64_t stride[3], const int64_t padding[3],
+                         const int64_t dilation[3], bool ceil_mode,
+                         mm_tensor **out, mm_tensor **indices) MM_NODISCARD;
+/* torch.nn.functional.avg_pool2d/3d; divisor_override 0 means none. */
+MM_API int mm_avg_pool2d(mm_tensor *x, const int64_t kernel_size[2],
+                         const int64_t stride[2], const int64_t padding[2],
+                         bool ceil_mode, bool count_include_pad,
+                         int64_t divisor_override,
+                         mm_tensor **out) MM_NODISCARD;
+MM_API int mm_avg_pool3d(mm_tensor *x, const int64_t kernel_size[3],
+                         const int64_t stride[3], const int64_t padding[3],
+                         bool ceil_mode, bool count_include_pad,
+                         int64_t divisor_override,
+                         mm_tensor **out) MM_NODISCARD;
+/* Adaptive pools: output i of a dim of size In covers [floor(i In / Out),
+ * ceil((i + 1) In / Out)). An output_size entry < 0 keeps the input's size
+ * (torch's None). */
+MM_API int mm_adaptive_avg_pool2d(mm_tensor *x, const int64_t output_size[2],
+                                  mm_tensor **out) MM_NODISCARD;
+MM_API int mm_adaptive_max_pool2d(mm_tensor *x, const int64_t output_size[2],
+                                  mm_tensor **out,
+                                  mm_tensor **indices) MM_NODISCARD;
 
 /* ---- comparison --------------------------------------------------------- */
 
