@@ -2,6 +2,7 @@
  * <mm/ops.h> and its row here; tests/ops checks that every row is filled
  * and named. */
 #include "ops_internal.h"
+#include "norm_internal.h"
 
 #include <assert.h>
 #include <string.h>
@@ -30,6 +31,11 @@ static const mm_op *const op_table[] = {
     [MM_OP_SUM] = &mm_op_sum,
     [MM_OP_MEAN] = &mm_op_mean,
     [MM_OP_MATMUL] = &mm_op_matmul,
+    /* norm */
+    [MM_OP_SOFTMAX] = &mm_op_softmax,
+    [MM_OP_LOG_SOFTMAX] = &mm_op_log_softmax,
+    [MM_OP_MOMENTS] = &mm_op_moments,
+    [MM_OP_NORMALIZE] = &mm_op_normalize,
 };
 static_assert(sizeof op_table / sizeof op_table[0] == MM_OP_COUNT,
               "one row per mm_op_id");

@@ -164,6 +164,11 @@ typedef enum mm_op_id {
     MM_OP_SUM,
     MM_OP_MEAN,
     MM_OP_MATMUL,
+    /* norm */
+    MM_OP_SOFTMAX,
+    MM_OP_LOG_SOFTMAX,
+    MM_OP_MOMENTS,   /* x (A, C, B) -> (2, C): mean, biased variance */
+    MM_OP_NORMALIZE, /* (x - mean) / sqrt(var + eps) per channel */
     MM_OP_COUNT
 } mm_op_id;
 
@@ -383,6 +388,57 @@ MM_API int mm_sum_to_shape(mm_tensor *x, int ndim, const int64_t *shape,
  * 1-D operand gains then loses a dim, and leading (batch) dims broadcast.
  * Both operands must have the same dtype. oneDNN runs f32/bf16 on the CPU. */
 MM_API int mm_matmul(mm_tensor *a, mm_tensor *b, mm_tensor **out) MM_NODISCARD;
+
+/* ---- norm ---- */
+
+struct mm_generator;
+
+/* torch.softmax / torch.log_softmax along dim (float inputs). */
+MM_API int mm_softmax(mm_tensor *x, int dim, mm_tensor **out) MM_NODISCARD;
+MM_API int mm_log_softmax(mm_tensor *x, int dim, mm_tensor **out) MM_NODISCARD;
+
+/* F.batch_norm on (N, C, *). running_mean / running_var (C) may be NULL in
+ * training; in training the batch stats normalise and the running stats (when
+ * given) are updated in place: r = (1 - momentum) r + momentum * stat, with
+ * the unbiased batch variance. weight / bias (C) may be NULL. */
+MM_API int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean,
+                         mm_tensor *running_var, mm_tensor *weight,
+                         mm_tensor *bias, bool training, double momentum,
+                         double eps, mm_tensor **out) MM_NODISCARD;
+/* F.instance_norm on (N, C, *): per-sample batch norm; the running stats
+ * (C, may be NULL) take the mean over the batch of the per-sample stats. */
+MM_API int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
+                            mm_tensor *running_var, mm_tensor *weight,
+                            mm_tensor *bias, bool use_input_stats,
+                            double momentum, double eps,
+                            mm_tensor **out) MM_NODISCARD;
+/* F.layer_norm over the trailing dims given by normalized_shape; weight and
+ * bias (normalized_shape, may be NULL). */
+MM_API int mm_layer_norm(mm_tensor *x, int n_norm,
+                         const int64_t *normalized_shape, mm_tensor *weight,
+                         mm_tensor *bias, double eps,
+                         mm_tensor **out) MM_NODISCARD;
+/* F.group_norm on (N, C, *); weight / bias (C, may be NULL). */
+MM_API int mm_group_norm(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
+                         mm_tensor *bias, double eps,
+                         mm_tensor **out) MM_NODISCARD;
+/* F.linear: x (..., in) W^T (W: [out, in]) + bias (out, may be NULL). */
+MM_API int mm_linear(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
+                     mm_tensor **out) MM_NODISCARD;
+/* F.dropout: in training, zero each element with probability p (from the
+ * generator; NULL: the default one) and scale the rest by 1 / (1 - p);
+ * otherwise (or p == 0) x itself. */
+MM_API int mm_dropout(mm_tensor *x, double p, bool training,
+                      struct mm_generator *gen, mm_tensor **out) MM_NODISCARD;
+/* F.scaled_dot_product_attention: q (..., L, E), k (..., S, E),
+ * v (..., S, Ev) -> (..., L, Ev). attn_mask (broadcast to (..., L, S), may be
+ * NULL): bool (true = attend) or additive float; is_causal masks j > i;
+ * scale NULL means 1 / sqrt(E); dropout_p applies to the attention weights
+ * with gen. Composed of ops (math path). */
+MM_API int mm_scaled_dot_product_attention(
+    mm_tensor *q, mm_tensor *k, mm_tensor *v, mm_tensor *attn_mask,
+    double dropout_p, bool is_causal, const double *scale,
+    struct mm_generator *gen, mm_tensor **out) MM_NODISCARD;
 
 /* ---- comparison --------------------------------------------------------- */
 
