@@ -7,10 +7,15 @@
 
 extern const mm_op mm_op_softmax, mm_op_log_softmax;
 extern const mm_op mm_op_moments, mm_op_normalize;
+extern const mm_op mm_op_interpolate, mm_op_interpolate_backward,
+    mm_op_grid_sample, mm_op_grid_sample_grad_input,
+    mm_op_grid_sample_grad_grid;
 
 int mm_cpu_softmax(mm_op_ctx *ctx);
 int mm_cpu_moments(mm_op_ctx *ctx);
 int mm_cpu_normalize(mm_op_ctx *ctx);
+int mm_cpu_interpolate(mm_op_ctx *ctx);
+int mm_cpu_grid_sample(mm_op_ctx *ctx);
 
 /* normalize's kernels keep rstd = 1 / sqrt(var + eps) for backward. */
 int mm_norm_save_rstd(mm_op_ctx *ctx, double eps);

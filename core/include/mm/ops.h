@@ -169,6 +169,11 @@ typedef enum mm_op_id {
     MM_OP_LOG_SOFTMAX,
     MM_OP_MOMENTS,   /* x (A, C, B) -> (2, C): mean, biased variance */
     MM_OP_NORMALIZE, /* (x - mean) / sqrt(var + eps) per channel */
+    MM_OP_INTERPOLATE,
+    MM_OP_INTERPOLATE_BACKWARD,
+    MM_OP_GRID_SAMPLE,
+    MM_OP_GRID_SAMPLE_GRAD_INPUT,
+    MM_OP_GRID_SAMPLE_GRAD_GRID,
     MM_OP_COUNT
 } mm_op_id;
 
@@ -439,6 +444,38 @@ MM_API int mm_scaled_dot_product_attention(
     mm_tensor *q, mm_tensor *k, mm_tensor *v, mm_tensor *attn_mask,
     double dropout_p, bool is_causal, const double *scale,
     struct mm_generator *gen, mm_tensor **out) MM_NODISCARD;
+
+typedef enum mm_interp_mode {
+    MM_INTERP_NEAREST,  /* torch's 'nearest': floor(dst * in / out) */
+    MM_INTERP_BILINEAR,
+    MM_INTERP_BICUBIC, /* A = -0.75, indices clamped at the border */
+} mm_interp_mode;
+
+/* F.interpolate on (N, C, H, W): exactly one of size (2 values) and
+ * scale_factor (2 values; output = floor(in * scale), and the scale itself
+ * sets the source index unless align_corners) is given. align_corners is
+ * for bilinear and bicubic only. */
+MM_API int mm_interpolate(mm_tensor *x, const int64_t *size,
+                          const double *scale_factor, mm_interp_mode mode,
+                          bool align_corners, mm_tensor **out) MM_NODISCARD;
+
+typedef enum mm_grid_sample_mode {
+    MM_GRID_SAMPLE_BILINEAR,
+    MM_GRID_SAMPLE_NEAREST,
+} mm_grid_sample_mode;
+typedef enum mm_grid_sample_padding {
+    MM_GRID_SAMPLE_ZEROS,
+    MM_GRID_SAMPLE_BORDER,
+    MM_GRID_SAMPLE_REFLECTION,
+} mm_grid_sample_padding;
+
+/* F.grid_sample on x (N, C, H, W) with grid (N, Ho, Wo, 2) of (x, y) in
+ * [-1, 1] -> (N, C, Ho, Wo). Differentiable in x and grid (the grid's
+ * gradient is zero for nearest). */
+MM_API int mm_grid_sample(mm_tensor *x, mm_tensor *grid,
+                          mm_grid_sample_mode mode,
+                          mm_grid_sample_padding padding, bool align_corners,
+                          mm_tensor **out) MM_NODISCARD;
 
 /* ---- comparison --------------------------------------------------------- */
 
