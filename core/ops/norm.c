@@ -104,20 +104,35 @@ const mm_op mm_op_moments = {
 
 static int normalize_infer(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0], *s = ctx->inputs[1];
-    MM_TRY(float_check("normalize", x));
+    MM_TRY(float_check(ctx->op->name, x));
     if (x->ndim != 3)
-        return mm_error_set(MM_EINVAL,
-                            "normalize: input has %d dims, expected 3",
-                            x->ndim);
+        return mm_error_set(MM_EINVAL, "%s: input has %d dims, expected 3",
+                            ctx->op->name, x->ndim);
     if (s->dtype != x->dtype)
-        return mm_error_set(MM_ETYPE, "normalize: dtypes %s and %s differ",
-                            mm_dtype_name(x->dtype), mm_dtype_name(s->dtype));
+        return mm_error_set(MM_ETYPE, "%s: dtypes %s and %s differ",
+                            ctx->op->name, mm_dtype_name(x->dtype),
+                            mm_dtype_name(s->dtype));
     if (s->ndim != 2 || s->shape[0] != 2 || s->shape[1] != x->shape[1]) {
         char a[128];
         return mm_error_set(MM_EINVAL,
-                            "normalize: stats have shape %s, expected [2, %lld]",
+                            "%s: stats have shape %s, expected [2, %lld]",
+                            ctx->op->name,
                             mm_shape_format(s->ndim, s->shape, a, sizeof a),
                             (long long)x->shape[1]);
+    }
+    for (int i = 2; i < ctx->n_inputs; i++) {
+        const mm_tensor *v = ctx->inputs[i];
+        if (v->dtype != x->dtype)
+            return mm_error_set(MM_ETYPE, "%s: dtypes %s and %s differ",
+                                ctx->op->name, mm_dtype_name(x->dtype),
+                                mm_dtype_name(v->dtype));
+        if (v->ndim != 1 || v->shape[0] != x->shape[1]) {
+            char a[128];
+            return mm_error_set(MM_EINVAL, "%s: %s has shape %s, expected [%lld]",
+                                ctx->op->name, i == 2 ? "weight" : "bias",
+                                mm_shape_format(v->ndim, v->shape, a, sizeof a),
+                                (long long)x->shape[1]);
+        }
     }
     ctx->out_dtype = x->dtype;
     ctx->out_ndim = 3;
@@ -152,15 +167,27 @@ static int normalize_reference(mm_op_ctx *ctx) {
     size_t es = mm_dtype_size(x->dtype);
     const char *xd = mm_tensor_data(x), *sd = mm_tensor_data(s);
     char *yd = mm_tensor_data(y);
+    bool aff = ctx->n_inputs == 4;
     for (int64_t a = 0; a < A; a++)
         for (int64_t c = 0; c < C; c++) {
             double mean = mm_load_f64(sd + c * (int64_t)es, s->dtype);
             double var = mm_load_f64(sd + (C + c) * (int64_t)es, s->dtype);
+            double w = 1, bias = 0;
+            if (aff) {
+                w = mm_load_f64((const char *)mm_tensor_data(ctx->inputs[2]) +
+                                    c * (int64_t)es,
+                                x->dtype);
+                bias = mm_load_f64(
+                    (const char *)mm_tensor_data(ctx->inputs[3]) +
+                        c * (int64_t)es,
+                    x->dtype);
+            }
             for (int64_t b = 0; b < B; b++) {
                 int64_t off = ((a * C + c) * B + b) * (int64_t)es;
                 mm_store_f64(yd + off, y->dtype,
                              (mm_load_f64(xd + off, x->dtype) - mean) /
-                                 sqrt(var + eps));
+                                     sqrt(var + eps) * w +
+                                 bias);
             }
         }
     return mm_norm_save_rstd(ctx, eps);
@@ -168,8 +195,8 @@ static int normalize_reference(mm_op_ctx *ctx) {
 
 /* dx = g * rstd; d mean = -sum(g) * rstd; d var = -sum(g * xhat) rstd^2 / 2
  * (sums over A and B). */
-static int normalize_backward(const mm_node *node, mm_tensor *g,
-                              mm_tensor **gin) {
+static int normalize_grads(const mm_node *node, mm_tensor *g, mm_tensor *xhat,
+                           mm_tensor **gin) {
     int64_t C = node->inputs[0]->shape[1];
     mm_tensor *rstd = node->saved[0], *r3, *t;
     MM_TRY(chan(rstd, C, &r3));
@@ -181,12 +208,41 @@ static int normalize_backward(const mm_node *node, mm_tensor *g,
         MM_TRY(mm_sum(g, 2, dims, false, &gm));
         MM_TRY(mm_mul(gm, rstd, &gm));
         MM_TRY(mm_neg(gm, &gm));
-        MM_TRY(mm_mul(g, node->output, &t));
+        MM_TRY(mm_mul(g, xhat, &t));
         MM_TRY(mm_sum(t, 2, dims, false, &gv));
         MM_TRY(mm_mul(gv, rstd, &gv));
         MM_TRY(mm_mul(gv, rstd, &gv));
         MM_TRY(mm_mul_scalar(gv, -0.5, &gv));
         MM_TRY(mm_stack(2, (mm_tensor *[]){gm, gv}, 0, &gin[1]));
+    }
+    return 0;
+}
+
+static int normalize_backward(const mm_node *node, mm_tensor *g,
+                              mm_tensor **gin) {
+    return normalize_grads(node, g, node->output, gin);
+}
+
+/* y = xhat * w + b: d w = sum(g * xhat), d b = sum(g), and xhat's gradient
+ * g * w goes on as above. xhat is recomputed (not kept: it is x's size). */
+static int normalize_affine_backward(const mm_node *node, mm_tensor *g,
+                                     mm_tensor **gin) {
+    int64_t C = node->inputs[0]->shape[1];
+    const int dims[2] = {0, 2};
+    mm_tensor *xhat, *t, *w3;
+    mm_op_params p = node->params;
+    MM_TRY(mm_apply2(&mm_op_normalize, node->inputs[0], node->inputs[1], &p,
+                     &xhat));
+    if (node->needs_grad[2]) {
+        MM_TRY(mm_mul(g, xhat, &t));
+        MM_TRY(mm_sum(t, 2, dims, false, &gin[2]));
+    }
+    if (node->needs_grad[3])
+        MM_TRY(mm_sum(g, 2, dims, false, &gin[3]));
+    if (node->needs_grad[0] || node->needs_grad[1]) {
+        MM_TRY(chan(node->inputs[2], C, &w3));
+        MM_TRY(mm_mul(g, w3, &t));
+        MM_TRY(normalize_grads(node, t, xhat, gin));
     }
     return 0;
 }
@@ -199,6 +255,17 @@ const mm_op mm_op_normalize = {
     .reference = normalize_reference,
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_normalize},
     .backward = normalize_backward,
+};
+
+const mm_op mm_op_normalize_affine = {
+    .name = "normalize_affine",
+    .n_inputs = 4,
+    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .code = 1,
+    .infer = normalize_infer,
+    .reference = normalize_reference,
+    .kernel = {[MM_DEVICE_CPU] = mm_cpu_normalize},
+    .backward = normalize_affine_backward,
 };
 
 /* ---- public functions ---------------------------------------------------- */
@@ -240,6 +307,24 @@ static int as_dtype(mm_tensor *t, mm_dtype dt, mm_tensor **out) {
     return mm_to_dtype(t, dt, out);
 }
 
+/* normalize, or normalize_affine when w or b (C) is given (the missing one
+ * as ones or zeros). */
+static int apply_normalize(mm_tensor *x3, mm_tensor *stats, mm_tensor *w,
+                           mm_tensor *b, double eps, mm_tensor **out) {
+    mm_op_params p = {.f = {eps}};
+    if (!w && !b)
+        return mm_apply2(&mm_op_normalize, x3, stats, &p, out);
+    int64_t C = x3->shape[1];
+    if (!w)
+        MM_TRY(mm_ones(1, &C, x3->dtype, &w));
+    if (!b)
+        MM_TRY(mm_zeros(1, &C, x3->dtype, &b));
+    MM_TRY(as_dtype(w, x3->dtype, &w));
+    MM_TRY(as_dtype(b, x3->dtype, &b));
+    return mm_op_apply(&mm_op_normalize_affine, 4,
+                       (mm_tensor *[]){x3, stats, w, b}, &p, out);
+}
+
 /* running = (1 - momentum) running + momentum stat, in place, no grad. */
 static int update_running(mm_tensor *running, mm_tensor *stat,
                           double momentum) {
@@ -259,15 +344,14 @@ static int update_running(mm_tensor *running, mm_tensor *stat,
 /* Normalise x3 (A, C, B) with batch stats, updating the running stats
  * (C * rep: instance_norm averages the repeats) with the unbiased variance. */
 static int norm_train(const char *op, mm_tensor *x3, mm_tensor *rm,
-                      mm_tensor *rv, int64_t rep, double momentum, double eps,
-                      mm_tensor **out) {
+                      mm_tensor *rv, mm_tensor *w, mm_tensor *b, int64_t rep,
+                      double momentum, double eps, mm_tensor **out) {
     mm_tensor *stats, *y;
     MM_TRY(mm_apply1(&mm_op_moments, x3, NULL, &stats));
-    mm_op_params p = {.f = {eps}};
-    MM_TRY(mm_apply2(&mm_op_normalize, x3, stats, &p, &y));
-    if (rm || rv) {
-        int64_t n = x3->shape[0] * x3->shape[2];
-        int64_t C = x3->shape[1] / rep;
+    MM_TRY(apply_normalize(x3, stats, w, b, eps, &y));
+    int64_t n = x3->shape[0] * x3->shape[2];
+    if ((rm || rv) && n > 0 && x3->shape[1] > 0) { /* empty: kept */
+        int64_t C = rep > 0 ? x3->shape[1] / rep : 0;
         mm_tensor *m, *v;
         MM_TRY(mm_select(stats, 0, 0, &m));
         MM_TRY(mm_select(stats, 0, 1, &v));
@@ -288,7 +372,8 @@ static int norm_train(const char *op, mm_tensor *x3, mm_tensor *rm,
 
 /* Normalise x3 (A, C * rep, B) with the running stats (C each). */
 static int norm_eval(const char *op, mm_tensor *x3, mm_tensor *rm,
-                     mm_tensor *rv, int64_t rep, double eps, mm_tensor **out) {
+                     mm_tensor *rv, mm_tensor *w, mm_tensor *b, int64_t rep,
+                     double eps, mm_tensor **out) {
     if (!rm || !rv)
         return mm_error_set(MM_EINVAL,
                             "%s: running_mean and running_var are needed in "
@@ -300,8 +385,7 @@ static int norm_eval(const char *op, mm_tensor *x3, mm_tensor *rm,
     MM_TRY(mm_stack(2, (mm_tensor *[]){rm, rv}, 0, &stats));
     if (rep > 1)
         MM_TRY(mm_repeat(stats, 2, (int64_t[]){1, rep}, &stats));
-    mm_op_params p = {.f = {eps}};
-    MM_TRY(mm_apply2(&mm_op_normalize, x3, stats, &p, &y));
+    MM_TRY(apply_normalize(x3, stats, w, b, eps, &y));
     return mm_return_same(y, out);
 }
 
@@ -347,14 +431,12 @@ int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean,
     mm_tensor *x3, *y = NULL;
     int rc = mm_reshape(x, 3, (int64_t[]){N, C, S}, &x3);
     if (rc == 0)
-        rc = training ? norm_train(op, x3, running_mean, running_var, 1,
-                                   momentum, eps, &y)
-                      : norm_eval(op, x3, running_mean, running_var, 1, eps,
-                                  &y);
+        rc = training ? norm_train(op, x3, running_mean, running_var, weight,
+                                   bias, 1, momentum, eps, &y)
+                      : norm_eval(op, x3, running_mean, running_var, weight,
+                                  bias, 1, eps, &y);
     if (rc == 0)
         rc = mm_reshape(y, x->ndim, x->shape, &y);
-    if (rc == 0)
-        rc = affine_dim1(y, weight, bias, &y);
     if (rc < 0) {
         mm_pool_close(pool);
         return rc;
@@ -387,9 +469,9 @@ int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
     int rc = mm_reshape(x, 3, (int64_t[]){1, N * C, S}, &x3);
     if (rc == 0)
         rc = use_input_stats ? norm_train(op, x3, running_mean, running_var,
-                                          N, momentum, eps, &y)
-                             : norm_eval(op, x3, running_mean, running_var, N,
-                                         eps, &y);
+                                          NULL, NULL, N, momentum, eps, &y)
+                             : norm_eval(op, x3, running_mean, running_var,
+                                         NULL, NULL, N, eps, &y);
     if (rc == 0)
         rc = mm_reshape(y, x->ndim, x->shape, &y);
     if (rc == 0)
@@ -440,7 +522,7 @@ int mm_layer_norm(mm_tensor *x, int n_norm, const int64_t *normalized_shape,
     mm_tensor *x3, *y = NULL;
     int rc = mm_reshape(x, 3, (int64_t[]){1, R, M}, &x3);
     if (rc == 0)
-        rc = norm_train(op, x3, NULL, NULL, 1, 0, eps, &y);
+        rc = norm_train(op, x3, NULL, NULL, NULL, NULL, 1, 0, eps, &y);
     if (rc == 0)
         rc = mm_reshape(y, x->ndim, x->shape, &y);
     if (rc == 0 && weight)
@@ -472,7 +554,7 @@ int mm_group_norm(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
     int rc = mm_reshape(
         x, 3, (int64_t[]){1, N * num_groups, C / num_groups * S}, &x3);
     if (rc == 0)
-        rc = norm_train(op, x3, NULL, NULL, 1, 0, eps, &y);
+        rc = norm_train(op, x3, NULL, NULL, NULL, NULL, 1, 0, eps, &y);
     if (rc == 0)
         rc = mm_reshape(y, x->ndim, x->shape, &y);
     if (rc == 0)

@@ -6,7 +6,7 @@
 #include "ops_internal.h"
 
 extern const mm_op mm_op_softmax, mm_op_log_softmax;
-extern const mm_op mm_op_moments, mm_op_normalize;
+extern const mm_op mm_op_moments, mm_op_normalize, mm_op_normalize_affine;
 extern const mm_op mm_op_interpolate, mm_op_interpolate_backward,
     mm_op_grid_sample, mm_op_grid_sample_grad_input,
     mm_op_grid_sample_grad_grid;

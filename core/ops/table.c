@@ -36,6 +36,7 @@ static const mm_op *const op_table[] = {
     [MM_OP_LOG_SOFTMAX] = &mm_op_log_softmax,
     [MM_OP_MOMENTS] = &mm_op_moments,
     [MM_OP_NORMALIZE] = &mm_op_normalize,
+    [MM_OP_NORMALIZE_AFFINE] = &mm_op_normalize_affine,
     [MM_OP_INTERPOLATE] = &mm_op_interpolate,
     [MM_OP_INTERPOLATE_BACKWARD] = &mm_op_interpolate_backward,
     [MM_OP_GRID_SAMPLE] = &mm_op_grid_sample,

@@ -184,7 +184,7 @@ MM_TEST(norm_gradcheck) {
     for (int kind = BN; kind <= GN; kind++)
         for (size_t s = 0; s < 4; s++)
             for (int tr = 0; tr < 2; tr++)
-                for (int n = 1; n <= 3; n += 2) {
+                for (int n = 1; n <= 3; n++) {
                     if ((kind == LN || kind == GN) && tr == 0)
                         continue;
                     if (kind == IN && tr && s == 0)
@@ -209,6 +209,25 @@ MM_TEST(norm_gradcheck) {
                         }
                     });
                 }
+}
+
+MM_TEST(norms_of_empty_inputs_are_empty_and_keep_running_stats) {
+    POOLED({
+        mm_tensor *x, *x3, *rm, *rv, *y;
+        CHECK_OK(mm_zeros(MM_SHAPE(0, 3), MM_F32, &x));
+        CHECK_OK(mm_zeros(MM_SHAPE(0, 4, 2), MM_F32, &x3));
+        CHECK_OK(mm_zeros(MM_SHAPE(3), MM_F32, &rm));
+        CHECK_OK(mm_ones(MM_SHAPE(3), MM_F32, &rv));
+        /* F.batch_norm(torch.empty(0, 3), rm, rv, training=True): empty,
+         * running stats unchanged */
+        CHECK_OK(mm_batch_norm(x, rm, rv, NULL, NULL, true, 0.1, 1e-5, &y));
+        CHECK(y->numel == 0 && y->ndim == 2);
+        CHECK(at(rm, 0) == 0 && at(rv, 2) == 1);
+        CHECK_OK(mm_layer_norm(x, 1, (int64_t[]){3}, NULL, NULL, 1e-5, &y));
+        CHECK(y->numel == 0);
+        CHECK_OK(mm_group_norm(x3, 2, NULL, NULL, 1e-5, &y));
+        CHECK(y->numel == 0 && y->ndim == 3);
+    });
 }
 
 MM_TEST(norm_errors) {
@@ -249,4 +268,6 @@ MM_TEST(norm_errors) {
 MM_TEST_MAIN(MM_CASE(norms_match_reference_on_all_ranks),
              MM_CASE(batch_norm_updates_running_stats_like_torch),
              MM_CASE(instance_group_layer_norm_match_torch),
-             MM_CASE(norm_gradcheck), MM_CASE(norm_errors))
+             MM_CASE(norm_gradcheck),
+             MM_CASE(norms_of_empty_inputs_are_empty_and_keep_running_stats),
+             MM_CASE(norm_errors))

@@ -36,6 +36,13 @@
         _Pragma("omp simd")                                                    \
         for (int64_t i = 0; i < n; i++)                                        \
             y[i] = (x[i] - m) * r;                                             \
+    }                                                                          \
+    static void affine_run_##T(const T *x, T *y, int64_t n, double scale,      \
+                               double shift) {                                 \
+        T a = (T)scale, b = (T)shift;                                          \
+        _Pragma("omp simd")                                                    \
+        for (int64_t i = 0; i < n; i++)                                        \
+            y[i] = x[i] * a + b;                                               \
     }
 
 MOMENT_LOOPS(float)
@@ -137,6 +144,32 @@ int mm_cpu_normalize(mm_op_ctx *ctx) {
     bool f32 = x->dtype == MM_F32;
     int nt = mm_get_num_threads();
     bool par = x->numel > MM_GRAIN;
+    if (ctx->n_inputs == 4) { /* y = x * (rstd w) + (b - mean rstd w) */
+        const char *wd = mm_tensor_data(ctx->inputs[2]),
+                   *bd = mm_tensor_data(ctx->inputs[3]),
+                   *sd = mm_tensor_data(s);
+#pragma omp parallel for num_threads(nt) if (par)
+        for (int64_t ac = 0; ac < A * C; ac++) {
+            int64_t c = ac % C, off = ac * B;
+            double m, v, w, b;
+            if (f32)
+                m = ((const float *)sd)[c], v = ((const float *)sd)[C + c],
+                w = ((const float *)wd)[c], b = ((const float *)bd)[c];
+            else
+                m = ((const double *)sd)[c], v = ((const double *)sd)[C + c],
+                w = ((const double *)wd)[c], b = ((const double *)bd)[c];
+            double sc = w / sqrt(v + eps);
+            if (f32)
+                affine_run_float((const float *)mm_tensor_data(x) + off,
+                                 (float *)mm_tensor_data(y) + off, B, sc,
+                                 b - m * sc);
+            else
+                affine_run_double((const double *)mm_tensor_data(x) + off,
+                                  (double *)mm_tensor_data(y) + off, B, sc,
+                                  b - m * sc);
+        }
+        return mm_norm_save_rstd(ctx, eps);
+    }
 #pragma omp parallel for num_threads(nt) if (par)
     for (int64_t ac = 0; ac < A * C; ac++) {
         int64_t c = ac % C, off = ac * B;
