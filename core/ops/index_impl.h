@@ -39,5 +39,6 @@ int mm_cpu_masked_fill(mm_op_ctx *ctx);
 int mm_cpu_embedding(mm_op_ctx *ctx);
 int mm_cpu_embedding_backward(mm_op_ctx *ctx);
 int mm_cpu_pad(mm_op_ctx *ctx);
+int mm_cpu_pad_backward(mm_op_ctx *ctx);
 
 #endif

@@ -172,6 +172,7 @@ const mm_op mm_op_pad_backward = {
     .n_inputs = 2,
     .infer = pad_bw_infer,
     .reference = pad_bw_reference,
+    .kernel = {[MM_DEVICE_CPU] = mm_cpu_pad_backward},
 };
 
 static int pad_backward(const mm_node *n, mm_tensor *g, mm_tensor **gin) {

@@ -390,8 +390,13 @@ static int max_min_dim(const mm_op *op, mm_tensor *x, int dim, bool keepdim,
                        mm_tensor **values, mm_tensor **indices) {
     if (!x)
         return mm_error_set(MM_EINVAL, "%s: tensor is NULL", op->name);
+    const char *name = op == &mm_op_argmax ? "max" : "min";
     int d;
-    MM_TRY(mm_dim_wrap(op == &mm_op_argmax ? "max" : "min", dim, x->ndim, &d));
+    MM_TRY(mm_dim_wrap(name, dim, x->ndim, &d));
+    if (x->ndim && x->shape[d] == 0)
+        return mm_error_set(
+            MM_EINVAL, "%s: expected reduction dim %d to have non-zero size",
+            name, d);
     mm_pool *pool;
     MM_TRY(mm_pool_open(&pool));
     mm_tensor *idx, *val = NULL;

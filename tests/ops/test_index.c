@@ -59,7 +59,7 @@ static bool equals(const mm_tensor *t, const double *want, int64_t n) {
 /* in[0] = x (or self), in[1] = index or mask, in[2] = src; dim in ctx. */
 enum {
     I_GATHER, I_SCATTER, I_SCATTER_VALUE, I_SCATTER_ADD, I_INDEX_SELECT,
-    I_INDEX_ADD, I_MASKED_FILL, I_MASKED_SELECT, I_EMBEDDING, I_PAD
+    I_INDEX_ADD, I_MASKED_FILL, I_MASKED_SELECT, I_EMBEDDING, I_PAD, I_PAD_BW
 };
 
 typedef struct idx_ctx {
@@ -83,6 +83,17 @@ static int f_idx(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
     case I_MASKED_SELECT: return mm_masked_select(in[0], in[1], out);
     case I_EMBEDDING: return mm_embedding(in[0], in[1], 0, false, out);
     case I_PAD: return mm_pad(in[0], c->npad, c->pads, c->mode, 1.5, out);
+    case I_PAD_BW: { /* the backward op, fed pad(x) as the gradient */
+        mm_tensor *g;
+        int rc = mm_pad(in[0], c->npad, c->pads, c->mode, 1.5, &g);
+        if (rc < 0)
+            return rc;
+        mm_op_params p = {.i = {c->mode, c->npad}};
+        for (int k = 0; k < c->npad; k++)
+            p.i[2 + k] = c->pads[k];
+        return mm_op_apply(mm_op_get(MM_OP_PAD_BACKWARD), 2,
+                           (mm_tensor *[]){g, in[0]}, &p, out);
+    }
     default: return MM_EINVAL;
     }
 }
@@ -320,6 +331,8 @@ MM_TEST(pad_matches_reference_and_gradchecks) {
             memcpy(c.pads, cases[k].pads, sizeof c.pads);
             check_op(&c, 1, cases[k].nx, cases[k].x, NULL, 0, NULL,
                      cases[k].x[0] == 4 || cases[k].x[0] == 0 ? 0 : 1);
+            c.which = I_PAD_BW;
+            check_op(&c, 1, cases[k].nx, cases[k].x, NULL, 0, NULL, 0);
         });
 }
 

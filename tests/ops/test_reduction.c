@@ -342,7 +342,7 @@ MM_TEST(reduction_errors_name_the_op) {
         CHECK_ERR(mm_amax(e, MM_DIMS(1), false, &y), MM_EINVAL,
                   "amax: expected reduction dim 1 to have non-zero size");
         CHECK_ERR(mm_max_dim(e, 1, false, &y, &i), MM_EINVAL,
-                  "argmax: expected reduction dim 1 to have non-zero size");
+                  "max: expected reduction dim 1 to have non-zero size");
         CHECK_ERR(mm_argmin(e, NULL, false, &y), MM_EINVAL,
                   "argmin: expected a non-empty tensor (no dim given)");
         CHECK_ERR(mm_var(k, 0, NULL, 1, false, &y), MM_ETYPE,

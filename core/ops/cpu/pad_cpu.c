@@ -1,4 +1,4 @@
-/* Optimised CPU pad: rows of the output (all dims but the last) in
+/* Optimised CPU pad and its backward. Forward: rows of the output (all dims but the last) in
  * parallel; the last dim's source columns come from a table made once, and
  * elements move as bytes, so every dtype takes this path. */
 #include "../index_impl.h"
@@ -64,5 +64,62 @@ int mm_cpu_pad(mm_op_ctx *ctx) {
         }
     }
     free(col);
+    return 0;
+}
+
+/* pad's backward (f32, f64): each grad element adds into its source. Dims
+ * before the first padded one are never padded, so their planes are
+ * independent and run in parallel; within a plane the grad elements add in
+ * order, as in the reference. */
+int mm_cpu_pad_backward(mm_op_ctx *ctx) {
+    const mm_tensor *g = ctx->inputs[0], *x = ctx->inputs[1];
+    mm_tensor *out = ctx->out;
+    const mm_op_params *p = ctx->params;
+    int nd = x->ndim, mode = (int)p->i[0];
+    if (nd == 0 || g->numel == 0 || (g->dtype != MM_F32 && g->dtype != MM_F64))
+        return MM_EUNSUPPORTED;
+    int64_t lo[MM_MAX_DIMS];
+    int first = nd;
+    for (int d = 0; d < nd; d++) {
+        int k = nd - 1 - d;
+        lo[d] = 2 * k + 1 < p->i[1] ? p->i[2 + 2 * k] : 0;
+        int64_t hi = 2 * k + 1 < p->i[1] ? p->i[3 + 2 * k] : 0;
+        if ((lo[d] || hi) && first == nd)
+            first = d;
+    }
+    int64_t planes = 1, gplane = 1;
+    for (int d = 0; d < nd; d++) {
+        if (d < first)
+            planes *= x->shape[d];
+        else
+            gplane *= g->shape[d];
+    }
+    bool f32 = g->dtype == MM_F32;
+    memset(mm_tensor_data(out), 0, (size_t)out->numel * mm_dtype_size(out->dtype));
+    int64_t os[MM_MAX_DIMS];
+    mm_contiguous_strides(nd, x->shape, os);
+#pragma omp parallel for num_threads(mm_get_num_threads()) if (g->numel > MM_GRAIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        int64_t c[MM_MAX_DIMS];
+        for (int64_t i = pl * gplane; i < (pl + 1) * gplane; i++) {
+            mm_coords(nd, g->shape, i, c);
+            int64_t off = 0, goff = g->offset;
+            bool inside = true;
+            for (int d = 0; d < nd && inside; d++) {
+                int64_t j = src_of(c[d], x->shape[d], lo[d], mode);
+                inside = j >= 0;
+                off += j * os[d];
+                goff += c[d] * g->stride[d];
+            }
+            if (!inside)
+                continue;
+            if (f32)
+                ((float *)mm_tensor_data(out))[off] +=
+                    ((const float *)g->storage->data)[goff];
+            else
+                ((double *)mm_tensor_data(out))[off] +=
+                    ((const double *)g->storage->data)[goff];
+        }
+    }
     return 0;
 }
