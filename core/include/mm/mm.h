@@ -15,6 +15,7 @@
 #include "mm/log.h"
 #include "mm/ops.h"
 #include "mm/plugin.h"
+#include "mm/reduction.h"
 #include "mm/registry.h"
 #include "mm/rng.h"
 #include "mm/tensor.h"
