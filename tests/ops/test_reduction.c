@@ -80,7 +80,7 @@ typedef struct red_case {
 static const red_case red_cases[] = {
     {2, {5, 7}, 1, {1}},        {3, {4, 6, 5}, 2, {0, 2}},
     {3, {4, 6, 5}, 0, {0}},     {3, {4, 6, 5}, 1, {-2}},
-    {2, {300, 257}, 1, {0}},    {2, {300, 257}, 1, {1}},
+    {2, {130, 257}, 1, {0}},    {2, {130, 257}, 1, {1}},
     {2, {0, 3}, 1, {1}},        {2, {3, 0}, 1, {1}},
     {0, {0}, 0, {0}},           {1, {1}, 1, {0}},
 };
@@ -106,7 +106,7 @@ MM_TEST(reductions_and_sorts_match_reference) {
                                 empty_red = true;
                         if (needs_items(w) && empty_red)
                             continue;
-                        if (w == R_PROD && rc->nx == 2 && rc->x[0] == 300)
+                        if (w == R_PROD && rc->nx == 2 && rc->x[0] == 130)
                             continue; /* overflows to inf / 0 */
                         char what[96];
                         snprintf(what, sizeof what, "reduction %d case %zu %s%s",
