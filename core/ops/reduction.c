@@ -55,8 +55,9 @@ static int dimred_infer(mm_op_ctx *ctx) {
         return mm_error_set(MM_ETYPE,
                             "%s: expected a floating-point tensor, got %s",
                             name, mm_dtype_name(x->dtype));
-    if (code == MM_DR_NORM && !(ctx->params->f[0] > 0))
-        return mm_error_set(MM_EINVAL, "norm: p must be > 0 or inf, got %g",
+    if (code == MM_DR_NORM && !(ctx->params->f[0] >= 0) &&
+        ctx->params->f[0] != -INFINITY)
+        return mm_error_set(MM_EINVAL, "norm: p must be >= 0 or +-inf, got %g",
                             ctx->params->f[0]);
     bool need_items = code == MM_DR_AMAX || code == MM_DR_AMIN ||
                       (code == MM_DR_NORM && isinf(ctx->params->f[0]));
