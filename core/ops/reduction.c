@@ -66,8 +66,8 @@ static int dimred_infer(mm_op_ctx *ctx) {
             return mm_error_set(
                 MM_EINVAL,
                 "%s: expected reduction dim %d to have non-zero size", name, d);
-    if (code == MM_DR_ALL || code == MM_DR_ANY)
-        ctx->out_dtype = MM_BOOL;
+    if (code == MM_DR_ALL || code == MM_DR_ANY) /* u8 stays u8, as in torch */
+        ctx->out_dtype = x->dtype == MM_U8 ? MM_U8 : MM_BOOL;
     else if (code == MM_DR_PROD && !mm_dtype_is_float(x->dtype))
         ctx->out_dtype = MM_I64;
     else

@@ -330,6 +330,11 @@ MM_TEST(integer_reductions_keep_torchs_dtypes) {
         CHECK_INT(y->dtype, MM_F32);
         CHECK_OK(mm_any(k, 0, NULL, false, &y));
         CHECK_INT(y->dtype, MM_BOOL);
+        mm_tensor *u8; /* torch.tensor([1, 2], dtype=torch.uint8).all() */
+        CHECK_OK(mm_to_dtype(k, MM_U8, &u8));
+        CHECK_OK(mm_all(u8, 0, NULL, false, &y));
+        CHECK_INT(y->dtype, MM_U8);
+        CHECK_VALUES(y, 1);
         mm_tensor *e;
         CHECK_OK(mm_zeros(MM_SHAPE(0, 2), MM_F32, &e));
         CHECK_OK(mm_prod(e, MM_DIMS(0), false, &y));

@@ -57,7 +57,7 @@ MM_API int mm_norm(mm_tensor *x, double p, int n_dims, const int *dims,
 /* Integer and bool inputs give i64. */
 MM_API int mm_prod(mm_tensor *x, int n_dims, const int *dims, bool keepdim,
                    mm_tensor **out) MM_NODISCARD;
-/* Bool results. */
+/* Bool results (u8 for u8 inputs, as torch). */
 MM_API int mm_all(mm_tensor *x, int n_dims, const int *dims, bool keepdim,
                   mm_tensor **out) MM_NODISCARD;
 MM_API int mm_any(mm_tensor *x, int n_dims, const int *dims, bool keepdim,
