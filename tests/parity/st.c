@@ -254,9 +254,17 @@ int st_write(size_t n, const char *const *names, mm_tensor *const *tensors,
     free(json);
     uint8_t *p = buf + 8 + hl;
     for (size_t i = 0; i < n && rc == 0; i++) {
+        /* Offsets in the file need not be aligned for the dtype: read into
+         * an aligned buffer, then copy the bytes. */
         const mm_tensor *t = tensors[i];
-        rc = mm_tensor_read(t, t->dtype, p, t->numel);
-        p += (size_t)t->numel * mm_dtype_size(t->dtype);
+        size_t nb = (size_t)t->numel * mm_dtype_size(t->dtype);
+        void *tmp = malloc(nb ? nb : 1);
+        rc = tmp ? mm_tensor_read(t, t->dtype, tmp, t->numel)
+                 : mm_error_set(MM_ENOMEM, "safetensors: out of memory");
+        if (rc == 0)
+            memcpy(p, tmp, nb);
+        free(tmp);
+        p += nb;
     }
     if (rc < 0) {
         free(buf);

@@ -92,8 +92,10 @@ class Driver:
         return st_load(self.proc.stdout.read(n))
 
     def close(self):
+        """The driver's exit status (non-zero: a leak or sanitizer report
+        at exit, for instance)."""
         self.proc.stdin.close()
-        self.proc.wait()
+        return self.proc.wait()
 
 
 # ---- inputs --------------------------------------------------------------
@@ -635,7 +637,10 @@ def main():
                         'refused, as torch' if getattr(c, 'error', False)
                         else 'max error %.2g' % max_err)
                 print('ok   %s  %s' % (label, note))
-    drv.close()
+    rc = drv.close()
+    if rc != 0:
+        n_fail += 1
+        print('FAIL op_driver exited with status %d' % rc)
     print('%d ok, %d failed (seed %d)' % (n_ok, n_fail, seed))
     return 1 if n_fail else 0
 
