@@ -282,9 +282,9 @@ int mm_optimizer_add_param_group(mm_optimizer *opt, int n,
     mm_tensor **gp = malloc((size_t)n * sizeof *gp);
     if (!gp)
         return mm_error_set(MM_ENOMEM, "%s: out of memory", name);
-    /* Adagrad makes its state when the parameter joins, as torch does. */
-    mm_tensor *init[2 * 256] = {0};
-    mm_tensor **made = n <= 256 ? init : calloc((size_t)n * 2, sizeof *made);
+    /* Adagrad makes its state when the parameter joins, as torch does:
+     * made[2i] is parameter i's step, made[2i + 1] its sum. */
+    mm_tensor **made = calloc((size_t)n * 2, sizeof *made);
     if (!made) {
         free(gp);
         return mm_error_set(MM_ENOMEM, "%s: out of memory", name);
@@ -301,8 +301,7 @@ int mm_optimizer_add_param_group(mm_optimizer *opt, int n,
     if (rc < 0) {
         for (int i = 0; i < 2 * n; i++)
             mm_tensor_release(made[i]);
-        if (made != init)
-            free(made);
+        free(made);
         free(gp);
         return rc;
     }
@@ -316,8 +315,7 @@ int mm_optimizer_add_param_group(mm_optimizer *opt, int n,
             s->state[ADAGRAD_SUM] = made[2 * i + 1];
         gp[i] = params[i];
     }
-    if (made != init)
-        free(made);
+    free(made);
     opt->groups[opt->n_groups] = (optim_group){h, n, gp};
     opt->n_groups++;
     opt->n_slots += n;

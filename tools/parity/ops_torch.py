@@ -113,11 +113,20 @@ def nonzero(shape):  # divisors
     return sign * (torch.rand(shape, dtype=torch.float64) * 1.5 + 0.5)
 
 
-class In:
-    """An input: its shape and how its values are drawn."""
+def small_ints(shape):  # integer inputs (drawn as floats, then converted)
+    return torch.randint(-5, 6, shape).to(torch.float64)
 
-    def __init__(self, *shape, draw=randn):
-        self.shape, self.draw = tuple(shape), draw
+
+class In:
+    """An input: its shape, how its values are drawn, and a dtype that
+    overrides the case's (an integer operand of a float op)."""
+
+    def __init__(self, *shape, draw=randn, dtype=None):
+        self.shape, self.draw, self.dtype = tuple(shape), draw, dtype
+
+
+def I64(*shape):
+    return In(*shape, draw=small_ints, dtype=torch.int64)
 
 
 def P(*shape):
@@ -352,7 +361,38 @@ OPS = [
        noncontig=[0]),
     Op('contiguous', 'contiguous', [(3, 4)],
        lambda xs, a: xs[0].contiguous(), noncontig=[0]),
+    Op('contiguous_noop', 'contiguous', [(3, 4)],
+       lambda xs, a: xs[0].contiguous()),
     Op('clone', 'clone', [(3, 4)], lambda xs, a: xs[0].clone()),
+    Op('to_f64', 'to_dtype', [(3, 4)],
+       lambda xs, a: xs[0].to(torch.float64), args={'dtype': 'f64'},
+       noncontig=[0]),
+    Op('to_f32', 'to_dtype', [(3, 4)],
+       lambda xs, a: xs[0].to(torch.float32), args={'dtype': 'f32'}),
+    # dtype promotion: integer operands
+    Op('add_int_float', 'add', [I64(2, 3), (3,)],
+       lambda xs, a: torch.add(*xs)),
+    Op('mul_float_int', 'mul', [(2, 3), I64(2, 1)],
+       lambda xs, a: torch.mul(*xs)),
+    Op('add_scalar_int', 'add_scalar', [I64(2, 3)],
+       lambda xs, a: xs[0] + a['scalar'], args={'scalar': 2.5},
+       dtypes=('i64',)),
+    Op('mul_scalar_int', 'mul_scalar', [I64(2, 3)],
+       lambda xs, a: xs[0] * a['scalar'], args={'scalar': 3},
+       dtypes=('i64',)),
+    Op('add_ints', 'add', [(2, 3), (3,)], lambda xs, a: torch.add(*xs),
+       dtypes=('i64',)),
+    Op('div_ints', 'div', [(2, 3), NZ(3)], lambda xs, a: torch.div(*xs),
+       dtypes=('i64',)),
+    Op('exp_int', 'exp', [(2, 3)], lambda xs, a: torch.exp(xs[0]),
+       dtypes=('i64',)),
+    Op('sum_int', 'sum', [(3, 4)], red(torch.sum), args={'dim': 1},
+       dtypes=('i64',)),
+    Op('mean_int_error', 'mean', [(3, 4)], red(torch.mean), error=True,
+       dtypes=('i64',)),
+    Op('cat_int', 'cat', [(2, 3), (1, 3)],
+       lambda xs, a: torch.cat(xs, a['dim']), args={'dim': 0},
+       dtypes=('i64',)),
 ]
 
 # ---- the optimizer table -------------------------------------------------
@@ -401,6 +441,9 @@ OPTIMS = [
     Optim('adamw_amsgrad', 'adamw', torch.optim.AdamW,
           [{'params': ALL, 'lr': 0.02, 'weight_decay': 0.05,
             'amsgrad': True}]),
+    Optim('adamw_maximize', 'adamw', torch.optim.AdamW,
+          [{'params': ALL, 'lr': 0.01, 'maximize': True,
+            'weight_decay': 0.1}]),
     Optim('rmsprop', 'rmsprop', torch.optim.RMSprop,
           [{'params': ALL, 'lr': 0.01}]),
     Optim('rmsprop_centered', 'rmsprop', torch.optim.RMSprop,
@@ -417,6 +460,9 @@ OPTIMS = [
           torch.optim.Adagrad,
           [{'params': ALL, 'lr': 0.1, 'lr_decay': 0.05, 'weight_decay': 0.02,
             'initial_accumulator_value': 0.5, 'eps': 1e-8}]),
+    Optim('adagrad_maximize', 'adagrad', torch.optim.Adagrad,
+          [{'params': ALL, 'lr': 0.1, 'maximize': True,
+            'weight_decay': 0.05}]),
     # two groups, an lr change mid-run (a scheduler), missing gradients
     Optim('sgd_groups_set_lr_skip', 'sgd', torch.optim.SGD,
           [{'params': [0], 'lr': 0.1, 'momentum': 0.9},
@@ -440,11 +486,12 @@ OPTIMS = [
 
 # ---- running and comparing -----------------------------------------------
 
-DTYPES = {'f32': torch.float32, 'f64': torch.float64}
-TOL = {'f32': (1e-4, 1e-5), 'f64': (1e-5, 1e-8)}  # (rtol, atol)
+DTYPES = {'f32': torch.float32, 'f64': torch.float64, 'i64': torch.int64}
+# (rtol, atol); i64: the integer cases are exact
+TOL = {'f32': (1e-4, 1e-5), 'f64': (1e-5, 1e-8), 'i64': (0, 0)}
 
 
-def compare(what, got, want, dtype, errors):
+def compare(what, got, want, errors):
     """Append a message to errors on a mismatch; return the max abs error."""
     if got is None:
         errors.append('%s: missing from mm' % what)
@@ -459,7 +506,9 @@ def compare(what, got, want, dtype, errors):
         return 0.0
     if got.numel() == 0:
         return 0.0
-    rtol, atol = TOL[dtype]
+    # the tolerance of the tensor's own dtype (exp of an i64 case is f32)
+    rtol, atol = TOL[{torch.float64: 'f64', torch.float32: 'f32'}.get(
+        want.dtype, 'i64')]
     g, w = got.double(), want.detach().double()
     err = (g - w).abs()
     err = torch.where(torch.isnan(g) & torch.isnan(w),
@@ -470,6 +519,15 @@ def compare(what, got, want, dtype, errors):
         errors.append('%s: %d of %d elements differ (max error %.3g)'
                       % (what, bad, got.numel(), max_err))
     return max_err
+
+
+def draw_input(spec, dtype):
+    v = spec.draw(spec.shape)
+    dt = spec.dtype or dtype
+    if not dt.is_floating_point and spec.draw is not small_ints:
+        # integers away from zero (divisors stay valid): 1..6 in magnitude
+        v = torch.where(v >= 0, torch.ceil(v * 2), torch.floor(v * 2))
+    return v.to(dt)
 
 
 def noncontig(x):
@@ -484,7 +542,7 @@ def noncontig(x):
 
 def run_op_case(drv, c, dt, dump):
     dtype = DTYPES[dt]
-    xs = [i.draw(i.shape).to(dtype) for i in c.ins]
+    xs = [draw_input(i, dtype) for i in c.ins]
     ngrad = set(c.args.get('no_grad', []))
     nc = set(c.args.get('noncontig', []))
     tx = [(noncontig(x) if k in nc else x.clone()).requires_grad_(
@@ -520,7 +578,7 @@ def run_op_case(drv, c, dt, dump):
     max_err = 0.0
     for k, o in enumerate(outs):
         max_err = max(max_err, compare('output %d' % k, res.get('output.%d' % k),
-                                       o, dt, errors))
+                                       o, errors))
     if 'output.%d' % len(outs) in res:
         errors.append('mm gave more outputs than torch (%d)' % len(outs))
     diff = [(o, g) for o, g in zip(outs, gos) if o.requires_grad]
@@ -540,7 +598,7 @@ def run_op_case(drv, c, dt, dump):
             want = torch.zeros_like(x)
         if got is None:
             got = torch.zeros_like(x)
-        max_err = max(max_err, compare('grad of input %d' % k, got, want, dt,
+        max_err = max(max_err, compare('grad of input %d' % k, got, want,
                                        errors))
     return errors, max_err, ''
 
@@ -583,7 +641,7 @@ def run_optim_case(drv, c, dt, dump):
     errors, max_err = [], 0.0
     for i in range(len(params)):
         max_err = max(max_err, compare('param %d' % i, res.get('param.%d' % i),
-                                       traj[i], dt, errors))
+                                       traj[i], errors))
     want = {}
     for i, st in opt.state_dict()['state'].items():
         for key, v in st.items():
@@ -593,7 +651,7 @@ def run_optim_case(drv, c, dt, dump):
                 v = torch.tensor(float(v), dtype=torch.float32)
             want['state.%d.%s' % (i, key)] = v
     for name, v in want.items():
-        max_err = max(max_err, compare(name, res.get(name), v, dt, errors))
+        max_err = max(max_err, compare(name, res.get(name), v, errors))
     extra = sorted(k for k in res if k.startswith('state.') and k not in want)
     if extra:
         errors.append('mm keeps state torch does not: %s' % ', '.join(extra))
