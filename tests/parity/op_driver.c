@@ -157,7 +157,9 @@ static bool arg_has_index(const drv_case *c, const char *key, int i) {
 
 /* ---- the ops ------------------------------------------------------------ *
  * One function per op: unpack the args, call the public function. x: the
- * inputs; y: the outputs, *ny preset to 1 (multi-output ops set it). */
+ * inputs; y: the outputs, *ny preset to 1 (multi-output ops set it).
+ * UNARY(name, fn) and BINARY(name, fn) write the function of an op without
+ * args. */
 
 typedef int (*drv_op_fn)(const drv_case *c, mm_tensor *const *x, int nx,
                          mm_tensor **y, int *ny);
@@ -176,7 +178,6 @@ UNARY(sigmoid, mm_sigmoid)
 UNARY(tanh, mm_tanh)
 UNARY(contiguous, mm_contiguous)
 UNARY(clone, mm_clone)
-#undef UNARY
 
 #define BINARY(name, fn)                                                       \
     static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
@@ -187,7 +188,6 @@ UNARY(clone, mm_clone)
 BINARY(mul, mm_mul)
 BINARY(div, mm_div)
 BINARY(matmul, mm_matmul)
-#undef BINARY
 
 #define WITH_ALPHA(name, fn)                                                   \
     static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \

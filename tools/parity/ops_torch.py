@@ -255,6 +255,8 @@ OPS = [
        lambda xs, a: torch.matmul(*xs)),
     Op('matmul_large', 'matmul', [(48, 96), (96, 40)],
        lambda xs, a: torch.matmul(*xs)),
+    Op('matmul_no_grad', 'matmul', [(3, 4), (4, 2)],
+       lambda xs, a: torch.matmul(*xs), args={'no_grad': [1]}),
     Op('matmul_error', 'matmul', [(2, 3), (4, 5)],
        lambda xs, a: torch.matmul(*xs), error=True),
     # views and shape ops
@@ -550,7 +552,7 @@ def run_op_case(drv, c, dt, dump):
     try:
         out = c.fn(tx, c.args)
         torch_error = None
-    except (RuntimeError, IndexError, ValueError) as e:
+    except (RuntimeError, IndexError, ValueError, TypeError) as e:
         torch_error = str(e).splitlines()[0]
     if torch_error is None:
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
