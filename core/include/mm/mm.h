@@ -14,6 +14,7 @@
 #include "mm/eval.h"
 #include "mm/log.h"
 #include "mm/ops.h"
+#include "mm/optim.h"
 #include "mm/plugin.h"
 #include "mm/reduction.h"
 #include "mm/registry.h"
