@@ -413,6 +413,11 @@ int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean,
                   mm_tensor **out) {
     const char *op = "batch_norm";
     MM_TRY(check_x(op, x, 2));
+    if (training && (running_mean || running_var) && !isfinite(momentum))
+        return mm_error_set(MM_EINVAL,
+                            "%s: momentum %g is not a number (a cumulative "
+                            "average passes 1 / batches seen)",
+                            op, momentum);
     int64_t N = x->shape[0], C = x->shape[1], S = spatial(x);
     MM_TRY(check_vec(op, "running_mean", running_mean, C));
     MM_TRY(check_vec(op, "running_var", running_var, C));
@@ -450,6 +455,11 @@ int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
                      double eps, mm_tensor **out) {
     const char *op = "instance_norm";
     MM_TRY(check_x(op, x, 2));
+    if (use_input_stats && (running_mean || running_var) && !isfinite(momentum))
+        return mm_error_set(MM_EINVAL,
+                            "%s: momentum %g is not a number (a cumulative "
+                            "average passes 1 / batches seen)",
+                            op, momentum);
     int64_t N = x->shape[0], C = x->shape[1], S = spatial(x);
     MM_TRY(check_vec(op, "running_mean", running_mean, C));
     MM_TRY(check_vec(op, "running_var", running_var, C));

@@ -148,6 +148,38 @@ MM_TEST(batch_norm_updates_running_stats_like_torch) {
     }
 }
 
+MM_TEST(batch_norm_gradients_match_torch) {
+    for (int ref = 0; ref < 2; ref++) {
+        bool prev = mm_ops_set_reference(ref);
+        POOLED({
+            mm_tensor *x, *rm, *rv, *w, *b, *y, *c;
+            torch_inputs(&x, &rm, &rv, &w, &b);
+            leaf(x), leaf(w), leaf(b);
+            /* y = F.batch_norm(x, None, None, w, b, True, 0.1, 1e-5);
+             * (y * torch.arange(24.).reshape(2, 3, 2, 2).cos()).sum()
+             *   .backward() */
+            double cv[24];
+            for (int i = 0; i < 24; i++)
+                cv[i] = cos(i);
+            CHECK_OK(mm_from_data(cv, MM_SHAPE(2, 3, 2, 2), MM_F64, &c));
+            CHECK_OK(mm_batch_norm(x, NULL, NULL, w, b, true, 0.1, 1e-5, &y));
+            CHECK_OK(mm_backward_with_grad(y, c));
+            check_vals(x->grad, (double[]){0.967249809383167, 0.6738914697743211,
+                                           -0.15594969141264414,
+                                           -0.6369549934480753,
+                                           0.7004466522250404,
+                                           0.1573304917071581}, 6);
+            check_vals(w->grad, (double[]){-2.8185701790381406,
+                                           2.6163828052756797,
+                                           0.07927637891795764}, 3);
+            check_vals(b->grad, (double[]){1.2625130182522528,
+                                           1.7602896136490527,
+                                           -3.5637171719206036}, 3);
+        });
+        mm_ops_set_reference(prev);
+    }
+}
+
 MM_TEST(instance_group_layer_norm_match_torch) {
     POOLED({
         mm_tensor *x, *rm, *rv, *w, *b, *y, *x6;
@@ -249,6 +281,10 @@ MM_TEST(norm_errors) {
                   "training, got input size [1, 4]");
         CHECK_ERR(mm_batch_norm(i, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, &y),
                   MM_ETYPE, "batch_norm: expected a floating-point tensor, got i64");
+        CHECK_ERR(mm_batch_norm(x, v, NULL, NULL, NULL, true, NAN, 1e-5, &y),
+                  MM_EINVAL,
+                  "batch_norm: momentum nan is not a number (a cumulative "
+                  "average passes 1 / batches seen)");
         CHECK_ERR(mm_group_norm(x, 4, NULL, NULL, 1e-5, &y), MM_EINVAL,
                   "group_norm: 6 channels cannot be split into 4 groups");
         CHECK_ERR(mm_layer_norm(x, 1, (int64_t[]){6}, NULL, NULL, 1e-5, &y),
@@ -267,6 +303,7 @@ MM_TEST(norm_errors) {
 
 MM_TEST_MAIN(MM_CASE(norms_match_reference_on_all_ranks),
              MM_CASE(batch_norm_updates_running_stats_like_torch),
+             MM_CASE(batch_norm_gradients_match_torch),
              MM_CASE(instance_group_layer_norm_match_torch),
              MM_CASE(norm_gradcheck),
              MM_CASE(norms_of_empty_inputs_are_empty_and_keep_running_stats),

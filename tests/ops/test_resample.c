@@ -232,6 +232,51 @@ MM_TEST(grid_sample_matches_reference_and_torch) {
     });
 }
 
+MM_TEST(grid_sample_gradients_match_torch) {
+    /* x, g as above, both requiring grad;
+     * y = F.grid_sample(x, g, 'bilinear', padding, align_corners=False)
+     * (y * torch.arange(6.).reshape(1, 1, 2, 3).cos()).sum().backward() */
+    static const double want_grid[3][12] = {
+        {-0.7167766305046719, -1.0365062220651322, 0, 0, -0.11595863374385738,
+         -0.5674649898993112, 0, 0, 0.601444375528189, 0.8522173026278863, 0,
+         0},
+        {-1.1155426512066593, 0, 0, 0, -0.15856919089032723, 0, 0, 0,
+         0.7291673377625141, 0, 0, 0},
+        {-1.1155426512066593, 0, 0.9397525325825047, 0, -0.15856919089032723,
+         0, 1.5509755258328475, 0, 0.7291673377625141, 0, 0.4933761234992984,
+         0}};
+    static const double want_x[3][12] = {
+        {0, -0.10345682001953933, -0.20086344756769084, 0, 0, 0, 0, 0, 0,
+         -0.12055006846276012, 0.22393675193176993, 0},
+        {-0.9899924966004454, -0.1414734178295161, -0.2746734187176263, 0, 0,
+         0, 0, 0, 0, -0.03564289841750612, 0.3819992775538942,
+         0.823964491331366},
+        {-0.9019708282763599, -0.22949508615360165, -0.2746734187176263, 0, 0,
+         0, 0, 0, 0, -0.03564289841750612, 0.45500343610774474,
+         0.7509603327775154}};
+    for (int ref = 0; ref < 2; ref++)
+        for (int p = 0; p < 3; p++) {
+            bool prev = mm_ops_set_reference(ref);
+            POOLED({
+                double gv[12], cv[6];
+                for (int i = 0; i < 12; i++)
+                    gv[i] = sin(i * 0.77) * 1.3;
+                for (int i = 0; i < 6; i++)
+                    cv[i] = cos(i);
+                mm_tensor *g, *c, *y, *x = leaf(torch_x());
+                CHECK_OK(mm_from_data(gv, MM_SHAPE(1, 2, 3, 2), MM_F64, &g));
+                CHECK_OK(mm_from_data(cv, MM_SHAPE(1, 1, 2, 3), MM_F64, &c));
+                leaf(g);
+                CHECK_OK(mm_grid_sample(x, g, MM_GRID_SAMPLE_BILINEAR, p, false,
+                                        &y));
+                CHECK_OK(mm_backward_with_grad(y, c));
+                check_vals(g->grad, want_grid[p], 12);
+                check_vals(x->grad, want_x[p], 12);
+            });
+            mm_ops_set_reference(prev);
+        }
+}
+
 MM_TEST(grid_sample_gradcheck) {
     for (int m = 0; m < 2; m++)
         for (int p = 0; p < 3; p++)
@@ -281,4 +326,5 @@ MM_TEST(resample_errors) {
 MM_TEST_MAIN(MM_CASE(interpolate_matches_reference_forward_and_backward),
              MM_CASE(interpolate_matches_torch), MM_CASE(interpolate_gradcheck),
              MM_CASE(grid_sample_matches_reference_and_torch),
+             MM_CASE(grid_sample_gradients_match_torch),
              MM_CASE(grid_sample_gradcheck), MM_CASE(resample_errors))
