@@ -227,7 +227,8 @@ MM_TEST(norm_gradcheck) {
                         mm_tensor *in[3] = {x};
                         affine(kind, x, MM_F64, &in[1], &in[2]);
                         leaf(in[1]), leaf(in[2]);
-                        norm_ctx ctx = {kind, tr != 0, NULL, NULL, NULL, NULL, 2};
+                        norm_ctx ctx = {kind, tr != 0, NULL, NULL, NULL, NULL,
+                                        s % 2 ? 1 : 2};
                         if (!tr) {
                             ctx.rm = randn_t(1, sc->s + 1, MM_F64);
                             ctx.rv = uniform_t(1, sc->s + 1, MM_F64, 0.5, 2);

@@ -88,6 +88,13 @@ MM_TEST(softmax_matches_torch_and_is_stable) {
         CHECK(fabs(at(y, 2) - 1) < 1e-6 && at(y, 0) == 0);
         CHECK_OK(mm_log_softmax(big, -1, &y));
         CHECK(fabs(at(y, 0) + 2000) < 1e-3);
+        /* torch.softmax(torch.tensor([[-inf, -inf]]), 1) is NaN */
+        mm_tensor *ninf;
+        CHECK_OK(mm_full(MM_SHAPE(1, 2), -INFINITY, MM_F32, &ninf));
+        CHECK_OK(mm_softmax(ninf, 1, &y));
+        CHECK(isnan(at(y, 0)) && isnan(at(y, 1)));
+        CHECK_OK(mm_log_softmax(ninf, 1, &y));
+        CHECK(isnan(at(y, 0)) && isnan(at(y, 1)));
         mm_tensor *s;
         CHECK_OK(mm_scalar(3, MM_F32, &s));
         CHECK_OK(mm_softmax(s, 0, &y));
