@@ -114,11 +114,10 @@ static int normalize_infer(mm_op_ctx *ctx) {
                             mm_dtype_name(s->dtype));
     if (s->ndim != 2 || s->shape[0] != 2 || s->shape[1] != x->shape[1]) {
         char a[128];
-        return mm_error_set(MM_EINVAL,
-                            "%s: stats have shape %s, expected [2, %lld]",
-                            ctx->op->name,
-                            mm_shape_format(s->ndim, s->shape, a, sizeof a),
-                            (long long)x->shape[1]);
+        return mm_error_set(
+            MM_EINVAL, "%s: stats have shape %s, expected [2, %lld]",
+            ctx->op->name, mm_shape_format(s->ndim, s->shape, a, sizeof a),
+            (long long)x->shape[1]);
     }
     for (int i = 2; i < ctx->n_inputs; i++) {
         const mm_tensor *v = ctx->inputs[i];
@@ -128,7 +127,8 @@ static int normalize_infer(mm_op_ctx *ctx) {
                                 mm_dtype_name(v->dtype));
         if (v->ndim != 1 || v->shape[0] != x->shape[1]) {
             char a[128];
-            return mm_error_set(MM_EINVAL, "%s: %s has shape %s, expected [%lld]",
+            return mm_error_set(MM_EINVAL,
+                                "%s: %s has shape %s, expected [%lld]",
                                 ctx->op->name, i == 2 ? "weight" : "bias",
                                 mm_shape_format(v->ndim, v->shape, a, sizeof a),
                                 (long long)x->shape[1]);
@@ -151,10 +151,9 @@ int mm_norm_save_rstd(mm_op_ctx *ctx, double eps) {
     size_t es = mm_dtype_size(s->dtype);
     const char *sd = mm_tensor_data(s);
     for (int64_t c = 0; c < C; c++)
-        mm_store_f64((char *)mm_tensor_data(r) + c * (int64_t)es, r->dtype,
-                     1 / sqrt(mm_load_f64(sd + (C + c) * (int64_t)es,
-                                          s->dtype) +
-                              eps));
+        mm_store_f64(
+            (char *)mm_tensor_data(r) + c * (int64_t)es, r->dtype,
+            1 / sqrt(mm_load_f64(sd + (C + c) * (int64_t)es, s->dtype) + eps));
     ctx->saved[ctx->n_saved++] = r;
     return 0;
 }
@@ -177,10 +176,10 @@ static int normalize_reference(mm_op_ctx *ctx) {
                 w = mm_load_f64((const char *)mm_tensor_data(ctx->inputs[2]) +
                                     c * (int64_t)es,
                                 x->dtype);
-                bias = mm_load_f64(
-                    (const char *)mm_tensor_data(ctx->inputs[3]) +
-                        c * (int64_t)es,
-                    x->dtype);
+                bias =
+                    mm_load_f64((const char *)mm_tensor_data(ctx->inputs[3]) +
+                                    c * (int64_t)es,
+                                x->dtype);
             }
             for (int64_t b = 0; b < B; b++) {
                 int64_t off = ((a * C + c) * B + b) * (int64_t)es;
@@ -275,10 +274,9 @@ static int check_vec(const char *op, const char *what, mm_tensor *v,
                      int64_t n) {
     if (v && (v->ndim != 1 || v->shape[0] != n)) {
         char a[128];
-        return mm_error_set(MM_EINVAL, "%s: %s has shape %s, expected [%lld]",
-                            op, what, mm_shape_format(v->ndim, v->shape, a,
-                                                      sizeof a),
-                            (long long)n);
+        return mm_error_set(
+            MM_EINVAL, "%s: %s has shape %s, expected [%lld]", op, what,
+            mm_shape_format(v->ndim, v->shape, a, sizeof a), (long long)n);
     }
     return 0;
 }
@@ -343,9 +341,9 @@ static int update_running(mm_tensor *running, mm_tensor *stat,
 
 /* Normalise x3 (A, C, B) with batch stats, updating the running stats
  * (C * rep: instance_norm averages the repeats) with the unbiased variance. */
-static int norm_train(const char *op, mm_tensor *x3, mm_tensor *rm,
-                      mm_tensor *rv, mm_tensor *w, mm_tensor *b, int64_t rep,
-                      double momentum, double eps, mm_tensor **out) {
+static int norm_train(mm_tensor *x3, mm_tensor *rm, mm_tensor *rv, mm_tensor *w,
+                      mm_tensor *b, int64_t rep, double momentum, double eps,
+                      mm_tensor **out) {
     mm_tensor *stats, *y;
     MM_TRY(mm_apply1(&mm_op_moments, x3, NULL, &stats));
     MM_TRY(apply_normalize(x3, stats, w, b, eps, &y));
@@ -366,7 +364,6 @@ static int norm_train(const char *op, mm_tensor *x3, mm_tensor *rm,
         MM_TRY(update_running(rm, m, momentum));
         MM_TRY(update_running(rv, v, momentum));
     }
-    (void)op;
     return mm_return_same(y, out);
 }
 
@@ -407,10 +404,9 @@ static int64_t spatial(const mm_tensor *x) {
     return s;
 }
 
-int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean,
-                  mm_tensor *running_var, mm_tensor *weight, mm_tensor *bias,
-                  bool training, double momentum, double eps,
-                  mm_tensor **out) {
+int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean, mm_tensor *running_var,
+                  mm_tensor *weight, mm_tensor *bias, bool training,
+                  double momentum, double eps, mm_tensor **out) {
     const char *op = "batch_norm";
     MM_TRY(check_x(op, x, 2));
     if (training && (running_mean || running_var) && !isfinite(momentum))
@@ -436,8 +432,8 @@ int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean,
     mm_tensor *x3, *y = NULL;
     int rc = mm_reshape(x, 3, (int64_t[]){N, C, S}, &x3);
     if (rc == 0)
-        rc = training ? norm_train(op, x3, running_mean, running_var, weight,
-                                   bias, 1, momentum, eps, &y)
+        rc = training ? norm_train(x3, running_mean, running_var, weight, bias,
+                                   1, momentum, eps, &y)
                       : norm_eval(op, x3, running_mean, running_var, weight,
                                   bias, 1, eps, &y);
     if (rc == 0)
@@ -450,9 +446,9 @@ int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean,
 }
 
 int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
-                     mm_tensor *running_var, mm_tensor *weight,
-                     mm_tensor *bias, bool use_input_stats, double momentum,
-                     double eps, mm_tensor **out) {
+                     mm_tensor *running_var, mm_tensor *weight, mm_tensor *bias,
+                     bool use_input_stats, double momentum, double eps,
+                     mm_tensor **out) {
     const char *op = "instance_norm";
     MM_TRY(check_x(op, x, 2));
     if (use_input_stats && (running_mean || running_var) && !isfinite(momentum))
@@ -478,8 +474,8 @@ int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
     mm_tensor *x3, *y = NULL;
     int rc = mm_reshape(x, 3, (int64_t[]){1, N * C, S}, &x3);
     if (rc == 0)
-        rc = use_input_stats ? norm_train(op, x3, running_mean, running_var,
-                                          NULL, NULL, N, momentum, eps, &y)
+        rc = use_input_stats ? norm_train(x3, running_mean, running_var, NULL,
+                                          NULL, N, momentum, eps, &y)
                              : norm_eval(op, x3, running_mean, running_var,
                                          NULL, NULL, N, eps, &y);
     if (rc == 0)
@@ -532,7 +528,7 @@ int mm_layer_norm(mm_tensor *x, int n_norm, const int64_t *normalized_shape,
     mm_tensor *x3, *y = NULL;
     int rc = mm_reshape(x, 3, (int64_t[]){1, R, M}, &x3);
     if (rc == 0)
-        rc = norm_train(op, x3, NULL, NULL, NULL, NULL, 1, 0, eps, &y);
+        rc = norm_train(x3, NULL, NULL, NULL, NULL, 1, 0, eps, &y);
     if (rc == 0)
         rc = mm_reshape(y, x->ndim, x->shape, &y);
     if (rc == 0 && weight)
@@ -564,7 +560,7 @@ int mm_group_norm(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
     int rc = mm_reshape(
         x, 3, (int64_t[]){1, N * num_groups, C / num_groups * S}, &x3);
     if (rc == 0)
-        rc = norm_train(op, x3, NULL, NULL, NULL, NULL, 1, 0, eps, &y);
+        rc = norm_train(x3, NULL, NULL, NULL, NULL, 1, 0, eps, &y);
     if (rc == 0)
         rc = mm_reshape(y, x->ndim, x->shape, &y);
     if (rc == 0)

@@ -2,8 +2,8 @@
  *
  * interpolate computes each axis's taps once (resample_util.h) and runs the
  * (N * C) planes in parallel, blending the input rows of an output row
- * first (vectorised) and then the columns; its backward scatters within a plane, so
- * planes stay independent. grid_sample computes each sampling position once
+ * first (vectorised) and then the columns; its backward scatters within a
+ * plane, so planes stay independent. grid_sample computes each sampling position once
  * per output pixel and loops over the channels; its input gradient runs
  * planes in parallel (recomputing positions), its grid gradient rows. */
 #include "mm/threads.h"
