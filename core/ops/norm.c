@@ -26,6 +26,18 @@ static int float_check(const char *op, const mm_tensor *x) {
     return 0;
 }
 
+static double ld_at(const mm_tensor *t, int64_t i) {
+    return mm_load_f64((const char *)mm_tensor_data(t) +
+                           i * (int64_t)mm_dtype_size(t->dtype),
+                       t->dtype);
+}
+
+static void st_at(mm_tensor *t, int64_t i, double v) {
+    mm_store_f64((char *)mm_tensor_data(t) +
+                     i * (int64_t)mm_dtype_size(t->dtype),
+                 t->dtype, v);
+}
+
 static int moments_infer(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
     MM_TRY(float_check("moments", x));
@@ -267,6 +279,121 @@ const mm_op mm_op_normalize_affine = {
     .backward = normalize_affine_backward,
 };
 
+/* ---- normalisation with batch statistics ---------------------------------
+ *
+ * norm_train (x, stats, w, b) computes what normalize_affine does, but its
+ * stats are the batch statistics of x (made by moments under no-grad), and
+ * its backward is the full batch-norm backward through them, in two fused
+ * ops:
+ *   norm_grad_sums  (g, x, stats) -> (2, C): sum(g), sum(g * xhat)
+ *   norm_grad_input (g, x, stats, w, sums) -> dx =
+ *       w rstd (g - sum(g) / n - xhat sum(g * xhat) / n)
+ * (sums over A and B; n = A * B). Params: f[0] = eps. */
+
+static int grad_infer(mm_op_ctx *ctx) {
+    const mm_tensor *g = ctx->inputs[0], *x = ctx->inputs[1];
+    MM_TRY(float_check(ctx->op->name, g));
+    for (int i = 1; i < ctx->n_inputs; i++)
+        if (ctx->inputs[i]->dtype != g->dtype)
+            return mm_error_set(MM_ETYPE, "%s: dtypes %s and %s differ",
+                                ctx->op->name, mm_dtype_name(g->dtype),
+                                mm_dtype_name(ctx->inputs[i]->dtype));
+    if (g->ndim != 3 || !mm_tensor_same_shape(g, x))
+        return mm_error_set(MM_EINVAL, "%s: gradient and input differ in shape",
+                            ctx->op->name);
+    ctx->out_dtype = g->dtype;
+    if (ctx->op == &mm_op_norm_grad_sums) {
+        ctx->out_ndim = 2;
+        ctx->out_shape[0] = 2;
+        ctx->out_shape[1] = x->shape[1];
+    } else {
+        ctx->out_ndim = 3;
+        memcpy(ctx->out_shape, x->shape, sizeof ctx->out_shape);
+    }
+    return 0;
+}
+
+static int grad_reference(mm_op_ctx *ctx) {
+    const mm_tensor *g = ctx->inputs[0], *x = ctx->inputs[1],
+                    *s = ctx->inputs[2];
+    mm_tensor *out = ctx->out;
+    bool sums_op = ctx->op == &mm_op_norm_grad_sums;
+    double eps = ctx->params->f[0];
+    int64_t A = x->shape[0], C = x->shape[1], B = x->shape[2];
+    double n = (double)(A * B);
+    for (int64_t c = 0; c < C; c++) {
+        double mean = ld_at(s, c), rstd = 1 / sqrt(ld_at(s, C + c) + eps);
+        if (sums_op) {
+            double sg = 0, sgx = 0;
+            for (int64_t a = 0; a < A; a++)
+                for (int64_t b = 0; b < B; b++) {
+                    int64_t i = (a * C + c) * B + b;
+                    sg += ld_at(g, i);
+                    sgx += ld_at(g, i) * (ld_at(x, i) - mean) * rstd;
+                }
+            st_at(out, c, sg);
+            st_at(out, C + c, sgx);
+            continue;
+        }
+        const mm_tensor *w = ctx->inputs[3], *sums = ctx->inputs[4];
+        double k = ld_at(w, c) * rstd, sg = ld_at(sums, c) / n,
+               sgx = ld_at(sums, C + c) / n;
+        for (int64_t a = 0; a < A; a++)
+            for (int64_t b = 0; b < B; b++) {
+                int64_t i = (a * C + c) * B + b;
+                double xhat = (ld_at(x, i) - mean) * rstd;
+                st_at(out, i, k * (ld_at(g, i) - sg - xhat * sgx));
+            }
+    }
+    return 0;
+}
+
+const mm_op mm_op_norm_grad_sums = {
+    .name = "norm_grad_sums",
+    .n_inputs = 3,
+    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .infer = grad_infer,
+    .reference = grad_reference,
+    .kernel = {[MM_DEVICE_CPU] = mm_cpu_norm_grad},
+};
+
+const mm_op mm_op_norm_grad_input = {
+    .name = "norm_grad_input",
+    .n_inputs = 5,
+    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .infer = grad_infer,
+    .reference = grad_reference,
+    .kernel = {[MM_DEVICE_CPU] = mm_cpu_norm_grad},
+};
+
+static int norm_train_backward(const mm_node *node, mm_tensor *g,
+                               mm_tensor **gin) {
+    mm_tensor *x = node->inputs[0], *stats = node->inputs[1], *sums;
+    mm_op_params p = node->params;
+    MM_TRY(mm_op_apply(&mm_op_norm_grad_sums, 3, (mm_tensor *[]){g, x, stats},
+                       &p, &sums));
+    if (node->needs_grad[0])
+        MM_TRY(mm_op_apply(&mm_op_norm_grad_input, 5,
+                           (mm_tensor *[]){g, x, stats, node->inputs[2], sums},
+                           &p, &gin[0]));
+    if (node->needs_grad[2])
+        MM_TRY(mm_select(sums, 0, 1, &gin[2]));
+    if (node->needs_grad[3])
+        MM_TRY(mm_select(sums, 0, 0, &gin[3]));
+    return 0;
+}
+
+const mm_op mm_op_norm_train = {
+    .name = "norm_train",
+    .n_inputs = 4,
+    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .code = 2,
+    .infer = normalize_infer,
+    .reference = normalize_reference,
+    .kernel = {[MM_DEVICE_CPU] = mm_cpu_normalize},
+    .backward = norm_train_backward,
+};
+
 /* ---- public functions ---------------------------------------------------- */
 
 /* v (1-D of n elements, or NULL) matches x's dtype; else an error. */
@@ -345,8 +472,20 @@ static int norm_train(mm_tensor *x3, mm_tensor *rm, mm_tensor *rv, mm_tensor *w,
                       mm_tensor *b, int64_t rep, double momentum, double eps,
                       mm_tensor **out) {
     mm_tensor *stats, *y;
-    MM_TRY(mm_apply1(&mm_op_moments, x3, NULL, &stats));
-    MM_TRY(apply_normalize(x3, stats, w, b, eps, &y));
+    mm_no_grad_push(); /* norm_train's backward covers the path via stats */
+    int rc = mm_apply1(&mm_op_moments, x3, NULL, &stats);
+    mm_no_grad_pop();
+    MM_TRY(rc);
+    int64_t C3 = x3->shape[1];
+    if (!w)
+        MM_TRY(mm_ones(1, &C3, x3->dtype, &w));
+    if (!b)
+        MM_TRY(mm_zeros(1, &C3, x3->dtype, &b));
+    MM_TRY(as_dtype(w, x3->dtype, &w));
+    MM_TRY(as_dtype(b, x3->dtype, &b));
+    mm_op_params p = {.f = {eps}};
+    MM_TRY(mm_op_apply(&mm_op_norm_train, 4, (mm_tensor *[]){x3, stats, w, b},
+                       &p, &y));
     int64_t n = x3->shape[0] * x3->shape[2];
     if ((rm || rv) && n > 0 && x3->shape[1] > 0) { /* empty: kept */
         int64_t C = rep > 0 ? x3->shape[1] / rep : 0;

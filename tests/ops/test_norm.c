@@ -35,6 +35,24 @@ static int f_norm(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
     }
 }
 
+/* The gradients of sum(y * y) with respect to x, w and b, concatenated:
+ * checks the backward ops' kernels against their references. */
+static int f_norm_grads(void *vctx, mm_tensor *const *in, int n,
+                        mm_tensor **out) {
+    mm_tensor *d[3], *y, *loss, *flat[3];
+    for (int i = 0; i < n; i++)
+        if (mm_detach(in[i], &d[i]) < 0 ||
+            mm_tensor_set_requires_grad(d[i], true) < 0)
+            return -1;
+    if (f_norm(vctx, d, n, &y) < 0 || mm_mul(y, y, &y) < 0 ||
+        mm_sum(y, 0, NULL, false, &loss) < 0 || mm_backward(loss) < 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (mm_reshape(d[i]->grad, 1, (int64_t[]){-1}, &flat[i]) < 0)
+            return -1;
+    return mm_cat(n, flat, 0, out);
+}
+
 typedef struct shp {
     int n;
     int64_t s[5];
@@ -82,6 +100,8 @@ MM_TEST(norms_match_reference_on_all_ranks) {
                                  kind, c, mm_dtype_name(dts[t]), tr);
                         CHECK_VS_REFERENCE(what, f_norm, &ctx, in, 3, 1e-4,
                                            1e-4);
+                        CHECK_VS_REFERENCE(what, f_norm_grads, &ctx, in, 3,
+                                           1e-4, 1e-3);
                         /* the running stats the two kernels updated */
                         mm_tensor *rm_fast = ctx.rm_out, *rv_fast = ctx.rv_out,
                                   *y;
