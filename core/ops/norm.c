@@ -154,7 +154,7 @@ static int normalize_infer(mm_op_ctx *ctx) {
 
 /* rstd (C) for backward, when an autograd node will keep it. */
 int mm_norm_save_rstd(mm_op_ctx *ctx, double eps) {
-    if (!ctx->recording)
+    if (!ctx->recording || ctx->op == &mm_op_norm_train)
         return 0;
     const mm_tensor *s = ctx->inputs[1];
     int64_t C = s->shape[1];

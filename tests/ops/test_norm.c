@@ -304,6 +304,35 @@ MM_TEST(norms_of_empty_inputs_are_empty_and_keep_running_stats) {
     });
 }
 
+/* The op-level pieces: normalize(x, moments(x)) with the gradient flowing
+ * through the stats, and normalize_affine with stats that require grad. */
+static int f_pieces(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
+    (void)vctx;
+    mm_tensor *stats;
+    mm_op_params p = {.f = {1e-5}};
+    if (n == 1) {
+        if (mm_op_apply(mm_op_get(MM_OP_MOMENTS), 1, in, NULL, &stats) < 0)
+            return -1;
+        return mm_op_apply(mm_op_get(MM_OP_NORMALIZE), 2,
+                           (mm_tensor *[]){in[0], stats}, &p, out);
+    }
+    return mm_op_apply(mm_op_get(MM_OP_NORMALIZE_AFFINE), 4, in, &p, out);
+}
+
+MM_TEST(moments_and_normalize_gradcheck) {
+    POOLED({
+        mm_tensor *x = leaf(randn_t(MM_SHAPE(3, 2, 4), MM_F64));
+        CHECK_GRAD(f_pieces, NULL, &x, 1);
+        mm_tensor *stats = uniform_t(MM_SHAPE(2, 2), MM_F64, 0.5, 1.5);
+        mm_tensor *in[4] = {x, leaf(stats),
+                            leaf(randn_t(MM_SHAPE(2), MM_F64)),
+                            leaf(randn_t(MM_SHAPE(2), MM_F64))};
+        CHECK_GRAD(f_pieces, NULL, in, 4);
+        CHECK_VS_REFERENCE("moments+normalize", f_pieces, NULL, &x, 1, 1e-9,
+                           1e-9);
+    });
+}
+
 MM_TEST(norm_errors) {
     POOLED({
         mm_tensor *x, *x1, *v, *y, *i;
@@ -353,4 +382,4 @@ MM_TEST_MAIN(MM_CASE(norms_match_reference_on_all_ranks),
              MM_CASE(instance_group_layer_norm_match_torch),
              MM_CASE(norm_gradcheck),
              MM_CASE(norms_of_empty_inputs_are_empty_and_keep_running_stats),
-             MM_CASE(norm_errors))
+             MM_CASE(moments_and_normalize_gradcheck), MM_CASE(norm_errors))
