@@ -179,6 +179,9 @@ typedef enum mm_op_id {
     MM_OP_MOMENTS,   /* x (A, C, B) -> (2, C): mean, biased variance */
     MM_OP_NORMALIZE, /* (x - mean) / sqrt(var + eps) per channel */
     MM_OP_NORMALIZE_AFFINE, /* the same, * weight + bias per channel */
+    MM_OP_NORM_TRAIN,       /* the same with batch stats, fused backward */
+    MM_OP_NORM_GRAD_SUMS,
+    MM_OP_NORM_GRAD_INPUT,
     MM_OP_INTERPOLATE,
     MM_OP_INTERPOLATE_BACKWARD,
     MM_OP_GRID_SAMPLE,
