@@ -104,6 +104,9 @@ static const conv_case conv_cases[] = {
     {false, 2, {1, 2, 7, 9}, {3, 2, 2, 3}, {2, 1}, {0, 1}, {1, 2}, {0}, 1, true},
     /* big enough for threads */
     {false, 2, {4, 16, 16, 16}, {32, 16, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {0}, 1, true},
+    /* big depthwise, big transposed: oneDNN's blocked layouts */
+    {false, 2, {2, 64, 32, 32}, {64, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {0}, 64, true},
+    {true, 2, {2, 32, 12, 12}, {32, 16, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 1, true},
     /* 1-D */
     {false, 1, {2, 3, 20}, {5, 3, 4}, {2}, {1}, {2}, {0}, 1, true},
     {false, 1, {2, 4, 11}, {4, 1, 3}, {1}, {1}, {1}, {0}, 4, false},
