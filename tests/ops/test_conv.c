@@ -272,6 +272,22 @@ MM_TEST(conv_bf16_matches_reference) {
     });
 }
 
+MM_TEST(conv_f64_ignores_thread_count) {
+    POOLED({
+        const conv_case *cc = &conv_cases[7];
+        mm_tensor *in[3] = {make_input(cc, 0, MM_F64),
+                            make_input(cc, 1, MM_F64), make_bias(cc, MM_F64)};
+        mm_tensor *a, *b;
+        int nt = mm_get_num_threads();
+        CHECK_OK(mm_set_num_threads(1));
+        CHECK_OK(f_conv_grads((void *)cc, in, 3, &a));
+        CHECK_OK(mm_set_num_threads(2));
+        CHECK_OK(f_conv_grads((void *)cc, in, 3, &b));
+        CHECK_OK(mm_set_num_threads(nt));
+        CHECK(mm_allclose(a, b, 0, 0, NULL)); /* bit-identical */
+    });
+}
+
 MM_TEST(conv_takes_unbatched_inputs) {
     POOLED({
         const conv_case *cc = &conv_cases[3];
@@ -338,5 +354,6 @@ MM_TEST_MAIN(MM_CASE(conv_matches_reference_f32_and_f64),
              MM_CASE(conv_f32_gradients_flow_through_onednn),
              MM_CASE(conv_matches_torch_numbers),
              MM_CASE(conv_bf16_matches_reference),
+             MM_CASE(conv_f64_ignores_thread_count),
              MM_CASE(conv_takes_unbatched_inputs),
              MM_CASE(conv_errors_are_one_line))
