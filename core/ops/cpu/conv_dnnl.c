@@ -222,7 +222,7 @@ static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
     key.dtype = (int)dt;
     key.nthreads = mm_dnnl_threads();
     key.has_bias = bias != NULL;
-    key.g = *g;
+    memcpy(&key.g, g, sizeof key.g);
     /* oneDNN's blocked layouts pay (with reorders in and out) on convs
      * with enough channels and work; small ones stay plain */
     int64_t Cg = g->C / g->G, Kg = g->K / g->G;

@@ -95,7 +95,7 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
     key.alg = !avg              ? dnnl_pooling_max
               : g->include_pad ? dnnl_pooling_avg_include_padding
                                : dnnl_pooling_avg_exclude_padding;
-    key.g = *g;
+    memcpy(&key.g, g, sizeof key.g);
     int lead = 3 - g->nsp;
     for (int j = 0; j < g->nsp; j++) {
         int t = lead + j;
