@@ -8,6 +8,39 @@
 
 #include "ops_testing.h"
 
+/* sin(mul * i) in row-major order, and the checksums (sum, sum of
+ * y^2 (1 + i % 7)) the torch expressions below were reduced to. */
+static mm_tensor *sin_t(int nd, const int64_t *shape, double mul,
+                        mm_dtype dt) {
+    mm_tensor *t;
+    if (mm_empty(nd, shape, dt, &t) < 0)
+        abort();
+    for (int64_t i = 0; i < t->numel; i++)
+        mm_tensor_set_flat(t, i, sin((double)i * mul));
+    return t;
+}
+
+static bool checksums_match(const mm_tensor *y, int nd, const int64_t *shape,
+                            double sum, double sum2, double rtol) {
+    if (y->ndim != nd)
+        return false;
+    for (int d = 0; d < nd; d++)
+        if (y->shape[d] != shape[d])
+            return false;
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < y->numel; i++) {
+        double v = mm_tensor_get_flat(y, i);
+        s += v;
+        s2 += v * v * (double)(1 + i % 7);
+    }
+    bool ok = fabs(s - sum) <= rtol * (1 + fabs(sum)) &&
+              fabs(s2 - sum2) <= rtol * fabs(sum2);
+    if (!ok)
+        fprintf(stderr, "checksums %.10g %.10g, torch %.10g %.10g\n", s, s2,
+                sum, sum2);
+    return ok;
+}
+
 typedef struct conv_case {
     bool transposed;
     int nsp;
@@ -288,6 +321,54 @@ MM_TEST(conv_f64_ignores_thread_count) {
     });
 }
 
+/* torch.set_default_dtype(torch.float64); ar(shape, mul) =
+ * torch.sin(torch.arange(numel) * mul).reshape(shape); each result reduced
+ * to (y.sum(), (y * y * (1 + torch.arange(numel) % 7)).sum()). */
+MM_TEST(conv_matches_torch_checksums) {
+    const mm_dtype dtypes[] = {MM_F64, MM_F32};
+    for (int t = 0; t < 2; t++)
+        POOLED({
+            mm_dtype dt = dtypes[t];
+            double rtol = dt == MM_F64 ? 1e-9 : 1e-4;
+            mm_tensor *y;
+            /* F.conv_transpose2d(ar((2,4,5,6),.37), ar((4,3,3,2),.11),
+             * ar((6,),.5), stride=(2,3), padding=(1,2),
+             * output_padding=(1,2), groups=2, dilation=(2,1)) */
+            mm_tensor *x = sin_t(MM_SHAPE(2, 4, 5, 6), 0.37, dt);
+            CHECK_OK(mm_conv_transpose2d(
+                x, sin_t(MM_SHAPE(4, 3, 3, 2), 0.11, dt),
+                sin_t(MM_SHAPE(6), 0.5, dt), (int64_t[]){2, 3},
+                (int64_t[]){1, 2}, (int64_t[]){1, 2}, 2, (int64_t[]){2, 1},
+                &y));
+            CHECK(checksums_match(y, MM_SHAPE(2, 6, 12, 15), 1345.16992,
+                                  4855.458321, rtol));
+            /* F.conv3d(ar((1,4,5,6,7),.21), ar((6,2,2,3,2),.13), None,
+             * (2,1,2), (1,0,1), (1,2,2), 2) */
+            mm_tensor *x3 = sin_t(MM_SHAPE(1, 4, 5, 6, 7), 0.21, dt);
+            CHECK_OK(mm_conv3d(x3, sin_t(MM_SHAPE(6, 2, 2, 3, 2), 0.13, dt),
+                               NULL, (int64_t[]){2, 1, 2},
+                               (int64_t[]){1, 0, 1}, (int64_t[]){1, 2, 2}, 2,
+                               &y));
+            CHECK(checksums_match(y, MM_SHAPE(1, 6, 3, 2, 4), -0.6221844282,
+                                  576.7795938, rtol));
+            /* F.conv_transpose3d(x3, ar((4,1,2,2,3),.3), None, (2,1,2),
+             * (0,1,1), (1,0,0), 4, (1,1,2)) */
+            CHECK_OK(mm_conv_transpose3d(
+                x3, sin_t(MM_SHAPE(4, 1, 2, 2, 3), 0.3, dt), NULL,
+                (int64_t[]){2, 1, 2}, (int64_t[]){0, 1, 1},
+                (int64_t[]){1, 0, 0}, 4, (int64_t[]){1, 1, 2}, &y));
+            CHECK(checksums_match(y, MM_SHAPE(1, 4, 11, 5, 15), -0.3894488958,
+                                  21750.67772, rtol));
+            /* F.conv1d(ar((2,3,11),.7), ar((6,1,3),.2), None, 2, 2, 3, 3) */
+            CHECK_OK(mm_conv1d(sin_t(MM_SHAPE(2, 3, 11), 0.7, dt),
+                               sin_t(MM_SHAPE(6, 1, 3), 0.2, dt), NULL,
+                               (int64_t[]){2}, (int64_t[]){2}, (int64_t[]){3},
+                               3, &y));
+            CHECK(checksums_match(y, MM_SHAPE(2, 6, 5), -0.03461378943,
+                                  23.76741649, rtol));
+        });
+}
+
 MM_TEST(conv_takes_unbatched_inputs) {
     POOLED({
         const conv_case *cc = &conv_cases[3];
@@ -355,5 +436,6 @@ MM_TEST_MAIN(MM_CASE(conv_matches_reference_f32_and_f64),
              MM_CASE(conv_matches_torch_numbers),
              MM_CASE(conv_bf16_matches_reference),
              MM_CASE(conv_f64_ignores_thread_count),
+             MM_CASE(conv_matches_torch_checksums),
              MM_CASE(conv_takes_unbatched_inputs),
              MM_CASE(conv_errors_are_one_line))

@@ -7,6 +7,39 @@
 
 #include "ops_testing.h"
 
+/* sin(mul * i) in row-major order, and the checksums (sum, sum of
+ * y^2 (1 + i % 7)) the torch expressions below were reduced to. */
+static mm_tensor *sin_t(int nd, const int64_t *shape, double mul,
+                        mm_dtype dt) {
+    mm_tensor *t;
+    if (mm_empty(nd, shape, dt, &t) < 0)
+        abort();
+    for (int64_t i = 0; i < t->numel; i++)
+        mm_tensor_set_flat(t, i, sin((double)i * mul));
+    return t;
+}
+
+static bool checksums_match(const mm_tensor *y, int nd, const int64_t *shape,
+                            double sum, double sum2, double rtol) {
+    if (y->ndim != nd)
+        return false;
+    for (int d = 0; d < nd; d++)
+        if (y->shape[d] != shape[d])
+            return false;
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < y->numel; i++) {
+        double v = mm_tensor_get_flat(y, i);
+        s += v;
+        s2 += v * v * (double)(1 + i % 7);
+    }
+    bool ok = fabs(s - sum) <= rtol * (1 + fabs(sum)) &&
+              fabs(s2 - sum2) <= rtol * fabs(sum2);
+    if (!ok)
+        fprintf(stderr, "checksums %.10g %.10g, torch %.10g %.10g\n", s, s2,
+                sum, sum2);
+    return ok;
+}
+
 enum { P_MAX, P_MAX_INDICES, P_AVG, P_AAVG, P_AMAX, P_AMAX_INDICES };
 
 typedef struct pool_case {
@@ -249,6 +282,57 @@ MM_TEST(pools_match_torch_numbers) {
         });
 }
 
+/* torch.set_default_dtype(torch.float64); ar(shape, mul) =
+ * torch.sin(torch.arange(numel) * mul).reshape(shape); each result reduced
+ * to (y.sum(), (y * y * (1 + torch.arange(numel) % 7)).sum()). */
+MM_TEST(pools_match_torch_checksums) {
+    const mm_dtype dtypes[] = {MM_F64, MM_F32};
+    for (int t = 0; t < 2; t++)
+        POOLED({
+            mm_dtype dt = dtypes[t];
+            double rtol = dt == MM_F64 ? 1e-9 : 1e-5;
+            mm_tensor *y, *i;
+            mm_tensor *x = sin_t(MM_SHAPE(2, 4, 5, 6), 0.37, dt);
+            mm_tensor *x3 = sin_t(MM_SHAPE(1, 4, 5, 6, 7), 0.21, dt);
+            /* F.max_pool3d(x3, (2,3,3), (2,2,1), (1,1,0), (1,2,1),
+             * ceil_mode=True, return_indices=True) */
+            CHECK_OK(mm_max_pool3d(x3, (int64_t[]){2, 3, 3},
+                                   (int64_t[]){2, 2, 1}, (int64_t[]){1, 1, 0},
+                                   (int64_t[]){1, 2, 1}, true, &y, &i));
+            CHECK(checksums_match(y, MM_SHAPE(1, 4, 3, 3, 5), 156.0168889,
+                                  551.3512359, rtol));
+            CHECK(checksums_match(i, MM_SHAPE(1, 4, 3, 3, 5), 16292, 8656793,
+                                  0));
+            /* F.avg_pool3d(x3, (3,2,3), (2,2,2), (1,1,1), ceil_mode=True,
+             * count_include_pad=True / False) */
+            CHECK_OK(mm_avg_pool3d(x3, (int64_t[]){3, 2, 3},
+                                   (int64_t[]){2, 2, 2}, (int64_t[]){1, 1, 1},
+                                   true, true, 0, &y));
+            CHECK(checksums_match(y, MM_SHAPE(1, 4, 3, 4, 4), -0.5957478435,
+                                  5.459125257, rtol));
+            CHECK_OK(mm_avg_pool3d(x3, (int64_t[]){3, 2, 3},
+                                   (int64_t[]){2, 2, 2}, (int64_t[]){1, 1, 1},
+                                   true, false, 0, &y));
+            CHECK(checksums_match(y, MM_SHAPE(1, 4, 3, 4, 4), -2.024881389,
+                                  21.72426351, rtol));
+            /* F.avg_pool2d(x, (3,2), (2,1), (1,1), ceil_mode=True,
+             * count_include_pad=True, divisor_override=4) */
+            CHECK_OK(mm_avg_pool2d(x, (int64_t[]){3, 2}, (int64_t[]){2, 1},
+                                   (int64_t[]){1, 1}, true, true, 4, &y));
+            CHECK(checksums_match(y, MM_SHAPE(2, 4, 3, 7), 0.6657754094,
+                                  35.47002387, rtol));
+            /* F.adaptive_max_pool2d(x, (4, None), return_indices=True) */
+            CHECK_OK(mm_adaptive_max_pool2d(x, (int64_t[]){4, -1}, &y, &i));
+            CHECK(checksums_match(y, MM_SHAPE(2, 4, 4, 6), 109.1837866,
+                                  380.6094505, rtol));
+            CHECK(checksums_match(i, MM_SHAPE(2, 4, 4, 6), 2832, 206336, 0));
+            /* F.adaptive_avg_pool2d(x, (7, 4)) */
+            CHECK_OK(mm_adaptive_avg_pool2d(x, (int64_t[]){7, 4}, &y));
+            CHECK(checksums_match(y, MM_SHAPE(2, 4, 7, 4), 0.007439683343,
+                                  235.4380245, rtol));
+        });
+}
+
 MM_TEST(max_pool_propagates_nan_and_routes_gradients_by_index) {
     POOLED({
         mm_tensor *x = randn_t(MM_SHAPE(1, 1, 4, 4), MM_F32), *v, *i, *s;
@@ -319,5 +403,6 @@ MM_TEST_MAIN(MM_CASE(pools_match_reference_f32_and_f64),
              MM_CASE(pool_gradients_match_reference_f32_and_f64),
              MM_CASE(pool_gradcheck_every_variant),
              MM_CASE(pools_match_torch_numbers),
+             MM_CASE(pools_match_torch_checksums),
              MM_CASE(max_pool_propagates_nan_and_routes_gradients_by_index),
              MM_CASE(pool_errors_are_one_line))
