@@ -165,6 +165,17 @@ MM_TEST(pools_match_reference_f32_and_f64) {
                 });
 }
 
+MM_TEST(bf16_pools_match_reference) {
+    const int which[] = {0, 10, 11, 12};
+    for (int c = 0; c < 4; c++)
+        POOLED({
+            const pool_case *pc = &pool_cases[which[c]];
+            mm_tensor *x = randn_t(pc->xnd, pc->x, MM_BF16);
+            CHECK_VS_REFERENCE("bf16 pool", f_pool, (void *)pc, &x, 1, 1e-2,
+                               1e-2);
+        });
+}
+
 MM_TEST(pool_gradients_match_reference_f32_and_f64) {
     const mm_dtype dtypes[] = {MM_F32, MM_F64};
     for (int c = 0; c < N_CASES; c++) {
@@ -400,6 +411,7 @@ MM_TEST(pool_errors_are_one_line) {
 }
 
 MM_TEST_MAIN(MM_CASE(pools_match_reference_f32_and_f64),
+             MM_CASE(bf16_pools_match_reference),
              MM_CASE(pool_gradients_match_reference_f32_and_f64),
              MM_CASE(pool_gradcheck_every_variant),
              MM_CASE(pools_match_torch_numbers),

@@ -1,4 +1,4 @@
-/* Optimised CPU pooling: oneDNN pooling (v2, with dilation) for f32 forward
+/* Optimised CPU pooling: oneDNN pooling (v2) for f32 and bf16 forward
  * where its semantics are torch's (max without indices; averages whose
  * windows never cross the right padding, no divisor_override, not
  * adaptive), primitives cached; OpenMP loops over planes for the rest
@@ -69,11 +69,18 @@ static int make_pool(void *vctx, dnnl_primitive_t *out) {
     return 0;
 }
 
-static bool has_nan_f32(const mm_tensor *x) {
-    const float *p = MM_DATA(x, float);
+static bool has_nan(const mm_tensor *x) {
     int64_t n = x->numel;
     bool nan = false;
     int nt = mm_get_num_threads();
+    if (x->dtype == MM_BF16) {
+        const uint16_t *p = MM_DATA(x, uint16_t);
+#pragma omp parallel for reduction(|| : nan) num_threads(nt) if (n > MM_GRAIN)
+        for (int64_t i = 0; i < n; i++)
+            nan = nan || ((p[i] & 0x7f80) == 0x7f80 && (p[i] & 0x7f) != 0);
+        return nan;
+    }
+    const float *p = MM_DATA(x, float);
 #pragma omp parallel for simd reduction(|| : nan) num_threads(nt) if (n > MM_GRAIN)
     for (int64_t i = 0; i < n; i++)
         nan = nan || p[i] != p[i];
@@ -82,16 +89,16 @@ static bool has_nan_f32(const mm_tensor *x) {
 
 static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
                      mm_tensor *y) {
-    if (x->dtype != MM_F32 || y->numel == 0 || g->adaptive ||
-        (avg && g->divisor))
+    if ((x->dtype != MM_F32 && x->dtype != MM_BF16) || y->numel == 0 ||
+        g->adaptive || (avg && g->divisor))
         return MM_EUNSUPPORTED;
     /* oneDNN's max drops NaNs; torch's max pool propagates them */
-    if (!avg && has_nan_f32(x))
+    if (!avg && has_nan(x))
         return MM_EUNSUPPORTED;
     pool_key key;
     memset(&key, 0, sizeof key);
     memcpy(key.op, "pool", 5);
-    key.dtype = dnnl_f32;
+    key.dtype = x->dtype == MM_BF16 ? dnnl_bf16 : dnnl_f32;
     key.alg = !avg              ? dnnl_pooling_max
               : g->include_pad ? dnnl_pooling_avg_include_padding
                                : dnnl_pooling_avg_exclude_padding;
@@ -263,8 +270,6 @@ POOL_LOOPS(double, f64)
 int mm_cpu_pool(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
     mm_tensor *y = ctx->out;
-    if (x->dtype != MM_F32 && x->dtype != MM_F64)
-        return MM_EUNSUPPORTED;
     mm_pool_geom g;
     mm_pool_geom_make(ctx->params, x->ndim, x->shape, y->shape, &g);
     int code = ctx->op->code;
@@ -275,6 +280,8 @@ int mm_cpu_pool(mm_op_ctx *ctx) {
             return rc;
         mm_error_clear();
     }
+    if (x->dtype != MM_F32 && x->dtype != MM_F64)
+        return MM_EUNSUPPORTED;
     if (code == MM_POOL_AVG) {
         if (f32)
             avg_pool_f32(&g, MM_DATA(x, float), MM_DATA(y, float));
