@@ -1,6 +1,6 @@
-/* Pooling: max_pool2d/3d (with torch's int64 indices: the flat position in
+/* Pooling: max_pool1d/2d/3d (with torch's int64 indices: the flat position in
  * each channel's plane), avg_pool2d/3d (ceil_mode, count_include_pad,
- * divisor_override), adaptive_avg_pool2d and adaptive_max_pool2d (windows
+ * divisor_override; avg_pool1d has none), adaptive_avg_pool2d and adaptive_max_pool2d (windows
  * [floor(i In / Out), ceil((i + 1) In / Out))), as torch.nn.functional.
  *
  * Ops (params in conv_pool.h):
@@ -390,6 +390,16 @@ static int check_kernel_arg(const char *name, const int64_t *kernel) {
     return 0;
 }
 
+int mm_max_pool1d(mm_tensor *x, const int64_t kernel_size[1],
+                  const int64_t stride[1], const int64_t padding[1],
+                  const int64_t dilation[1], bool ceil_mode, mm_tensor **out,
+                  mm_tensor **indices) {
+    MM_TRY(check_kernel_arg("max_pool1d", kernel_size));
+    mm_op_params p;
+    fill_params(&p, 1, kernel_size, stride, padding, dilation, ceil_mode);
+    return run_max("max_pool1d", &p, x, out, indices);
+}
+
 int mm_max_pool2d(mm_tensor *x, const int64_t kernel_size[2],
                   const int64_t stride[2], const int64_t padding[2],
                   const int64_t dilation[2], bool ceil_mode, mm_tensor **out,
@@ -427,6 +437,13 @@ static int run_avg(const char *name, int nsp, mm_tensor *x,
     p.i[15] = count_include_pad;
     p.i[16] = divisor_override;
     return mm_apply1(&mm_op_avg_pool, x, &p, out);
+}
+
+int mm_avg_pool1d(mm_tensor *x, const int64_t kernel_size[1],
+                  const int64_t stride[1], const int64_t padding[1],
+                  bool ceil_mode, bool count_include_pad, mm_tensor **out) {
+    return run_avg("avg_pool1d", 1, x, kernel_size, stride, padding, ceil_mode,
+                   count_include_pad, 0, out);
 }
 
 int mm_avg_pool2d(mm_tensor *x, const int64_t kernel_size[2],

@@ -61,11 +61,16 @@ static int f_pool(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
     case P_MAX_INDICES: {
         mm_tensor **v = c->kind == P_MAX ? out : NULL,
                   **i = c->kind == P_MAX ? NULL : out;
+        if (c->nsp == 1)
+            return mm_max_pool1d(x, c->k, s, c->p, c->d, c->ceil, v, i);
         return c->nsp == 2 ? mm_max_pool2d(x, c->k, s, c->p, c->d, c->ceil, v, i)
                            : mm_max_pool3d(x, c->k, s, c->p, c->d, c->ceil, v,
                                            i);
     }
     case P_AVG:
+        if (c->nsp == 1)
+            return mm_avg_pool1d(x, c->k, s, c->p, c->ceil, c->include_pad,
+                                 out);
         return c->nsp == 2 ? mm_avg_pool2d(x, c->k, s, c->p, c->ceil,
                                            c->include_pad, c->divisor, out)
                            : mm_avg_pool3d(x, c->k, s, c->p, c->ceil,
@@ -140,6 +145,11 @@ static const pool_case pool_cases[] = {
     {P_AMAX, 2, X4(2, 3, 7, 9), {3, 4}, {0}, {0}, {0}, false, false, 0},
     {P_AMAX, 2, X4(1, 2, 3, 4), {5, 7}, {0}, {0}, {0}, false, false, 0},
     {P_AMAX_INDICES, 2, X4(2, 3, 7, 9), {3, 4}, {0}, {0}, {0}, false, false, 0},
+    /* 1-D */
+    {P_MAX, 1, 3, {2, 3, 11}, {3}, {2}, {1}, {2}, true, false, 0},
+    {P_MAX_INDICES, 1, 2, {3, 10}, {2}, {0}, {1}, {1}, false, false, 0},
+    {P_AVG, 1, 3, {2, 3, 11}, {4}, {3}, {2}, {0}, true, true, 0},
+    {P_AVG, 1, 3, {2, 3, 11}, {3}, {2}, {1}, {0}, true, false, 0},
     /* empty batch */
     {P_MAX, 2, X4(0, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, false, 0},
     {P_AVG, 2, X4(0, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {0}, false, true, 0},
@@ -203,6 +213,9 @@ static const pool_case grad_cases[] = {
     {P_AVG, 2, X4(1, 2, 6, 6), {3, 3}, {2, 2}, {1, 1}, {0}, true, false, 0},
     {P_AVG, 2, X4(1, 1, 5, 6), {2, 3}, {1, 2}, {1, 1}, {0}, false, true, 4},
     {P_AVG, 3, X5(1, 1, 3, 4, 4), {2, 3, 2}, {1, 2, 2}, {1, 1, 0}, {0}, true, false, 0},
+    {P_MAX, 1, 3, {2, 2, 9}, {3}, {2}, {1}, {2}, true, false, 0},
+    {P_AVG, 1, 3, {2, 2, 9}, {4}, {3}, {2}, {0}, true, true, 0},
+    {P_AVG, 1, 3, {2, 2, 9}, {3}, {2}, {1}, {0}, true, false, 0},
     {P_AAVG, 2, X4(1, 2, 5, 7), {3, 4}, {0}, {0}, {0}, false, false, 0},
     {P_AAVG, 2, X4(1, 1, 3, 2), {4, 5}, {0}, {0}, {0}, false, false, 0},
     {P_AMAX, 2, X4(1, 2, 5, 7), {3, 4}, {0}, {0}, {0}, false, false, 0},
