@@ -10,8 +10,7 @@
 
 /* sin(mul * i) in row-major order, and the checksums (sum, sum of
  * y^2 (1 + i % 7)) the torch expressions below were reduced to. */
-static mm_tensor *sin_t(int nd, const int64_t *shape, double mul,
-                        mm_dtype dt) {
+static mm_tensor *sin_t(int nd, const int64_t *shape, double mul, mm_dtype dt) {
     mm_tensor *t;
     if (mm_empty(nd, shape, dt, &t) < 0)
         abort();
@@ -119,6 +118,7 @@ static mm_tensor *make_bias(const conv_case *c, mm_dtype dt) {
     return randn_t(MM_SHAPE(ch), dt);
 }
 
+/* clang-format off */
 /* ResNet-like and edge cases; outputs checked fast vs reference. */
 static const conv_case conv_cases[] = {
     /* 3x3 stride 2 padding 1, bias */
@@ -156,6 +156,7 @@ static const conv_case conv_cases[] = {
     /* empty batch */
     {false, 2, {0, 4, 9, 9}, {8, 4, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {0}, 1, true},
 };
+/* clang-format on */
 enum { N_CASES = sizeof conv_cases / sizeof conv_cases[0] };
 
 MM_TEST(conv_matches_reference_f32_and_f64) {
@@ -199,6 +200,7 @@ MM_TEST(conv_gradients_match_reference_f32_and_f64) {
 }
 
 /* Small shapes so that gradcheck stays fast. */
+/* clang-format off */
 static const conv_case grad_cases[] = {
     {false, 2, {1, 2, 5, 5}, {2, 2, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {0}, 1, true},
     {false, 2, {1, 2, 6, 6}, {3, 2, 1, 1}, {2, 2}, {0, 0}, {1, 1}, {0}, 1, false},
@@ -212,6 +214,7 @@ static const conv_case grad_cases[] = {
     {true, 1, {2, 2, 4}, {2, 1, 3}, {2}, {0}, {1}, {1}, 1, true},
     {true, 3, {1, 2, 2, 2, 2}, {2, 1, 2, 2, 2}, {2, 1, 2}, {1, 0, 0}, {1, 1, 1}, {1, 0, 0}, 1, true},
 };
+/* clang-format on */
 
 MM_TEST(conv_gradcheck_every_variant) {
     for (size_t c = 0; c < sizeof grad_cases / sizeof grad_cases[0]; c++)
@@ -266,8 +269,8 @@ MM_TEST(conv_matches_torch_numbers) {
                 CHECK_OK(mm_to_dtype(w, MM_F32, &wt));
                 CHECK_OK(mm_to_dtype(b, MM_F32, &bt));
             }
-            CHECK_OK(mm_conv2d(xt, wt, bt, (int64_t[]){2, 2},
-                               (int64_t[]){1, 1}, NULL, 1, &y));
+            CHECK_OK(mm_conv2d(xt, wt, bt, (int64_t[]){2, 2}, (int64_t[]){1, 1},
+                               NULL, 1, &y));
             CHECK(y->shape[2] == 2 && y->shape[3] == 2);
             for (int i = 0; i < 8; i++)
                 CHECK(fabs(at(y, i) - want[i]) < 1e-5);
@@ -297,8 +300,7 @@ MM_TEST(conv_bf16_matches_reference) {
     POOLED({
         const conv_case *cc = &conv_cases[0];
         mm_tensor *in[3] = {make_input(cc, 0, MM_BF16),
-                            make_input(cc, 1, MM_BF16),
-                            make_bias(cc, MM_BF16)};
+                            make_input(cc, 1, MM_BF16), make_bias(cc, MM_BF16)};
         CHECK_VS_REFERENCE("conv bf16", f_conv, (void *)cc, in, 3, 2e-2, 1e-1);
         CHECK_VS_REFERENCE("conv bf16 grads", f_conv_grads, (void *)cc, in, 3,
                            2e-2, 2e-1);
@@ -346,9 +348,8 @@ MM_TEST(conv_matches_torch_checksums) {
              * (2,1,2), (1,0,1), (1,2,2), 2) */
             mm_tensor *x3 = sin_t(MM_SHAPE(1, 4, 5, 6, 7), 0.21, dt);
             CHECK_OK(mm_conv3d(x3, sin_t(MM_SHAPE(6, 2, 2, 3, 2), 0.13, dt),
-                               NULL, (int64_t[]){2, 1, 2},
-                               (int64_t[]){1, 0, 1}, (int64_t[]){1, 2, 2}, 2,
-                               &y));
+                               NULL, (int64_t[]){2, 1, 2}, (int64_t[]){1, 0, 1},
+                               (int64_t[]){1, 2, 2}, 2, &y));
             CHECK(checksums_match(y, MM_SHAPE(1, 6, 3, 2, 4), -0.6221844282,
                                   576.7795938, rtol));
             /* F.conv_transpose3d(x3, ar((4,1,2,2,3),.3), None, (2,1,2),
@@ -410,7 +411,8 @@ MM_TEST(conv_errors_are_one_line) {
         CHECK_ERR(mm_conv2d(x, w, NULL, (int64_t[]){0, 1}, NULL, NULL, 1, &y),
                   MM_EINVAL, "conv2d: stride must be positive, got [0, 1]");
         CHECK_ERR(mm_conv2d(x, w, NULL, NULL, (int64_t[]){-1, 0}, NULL, 1, &y),
-                  MM_EINVAL, "conv2d: padding must be non-negative, got [-1, 0]");
+                  MM_EINVAL,
+                  "conv2d: padding must be non-negative, got [-1, 0]");
         CHECK_ERR(mm_conv2d(x, w, NULL, NULL, NULL, (int64_t[]){3, 3}, 1, &y),
                   MM_EINVAL,
                   "conv2d: calculated output size [0, 0] is too small (input "

@@ -9,8 +9,7 @@
 
 /* sin(mul * i) in row-major order, and the checksums (sum, sum of
  * y^2 (1 + i % 7)) the torch expressions below were reduced to. */
-static mm_tensor *sin_t(int nd, const int64_t *shape, double mul,
-                        mm_dtype dt) {
+static mm_tensor *sin_t(int nd, const int64_t *shape, double mul, mm_dtype dt) {
     mm_tensor *t;
     if (mm_empty(nd, shape, dt, &t) < 0)
         abort();
@@ -63,9 +62,9 @@ static int f_pool(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
                   **i = c->kind == P_MAX ? NULL : out;
         if (c->nsp == 1)
             return mm_max_pool1d(x, c->k, s, c->p, c->d, c->ceil, v, i);
-        return c->nsp == 2 ? mm_max_pool2d(x, c->k, s, c->p, c->d, c->ceil, v, i)
-                           : mm_max_pool3d(x, c->k, s, c->p, c->d, c->ceil, v,
-                                           i);
+        return c->nsp == 2
+                   ? mm_max_pool2d(x, c->k, s, c->p, c->d, c->ceil, v, i)
+                   : mm_max_pool3d(x, c->k, s, c->p, c->d, c->ceil, v, i);
     }
     case P_AVG:
         if (c->nsp == 1)
@@ -109,6 +108,7 @@ static int f_pool_grad(void *vctx, mm_tensor *const *in, int n,
     return mm_clone(mm_tensor_grad(x), out);
 }
 
+/* clang-format off */
 #define X4(a, b, c, d) 4, {a, b, c, d}
 #define X5(a, b, c, d, e) 5, {a, b, c, d, e}
 
@@ -154,6 +154,7 @@ static const pool_case pool_cases[] = {
     {P_MAX, 2, X4(0, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, false, 0},
     {P_AVG, 2, X4(0, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {0}, false, true, 0},
 };
+/* clang-format on */
 enum { N_CASES = sizeof pool_cases / sizeof pool_cases[0] };
 
 MM_TEST(pools_match_reference_f32_and_f64) {
@@ -204,6 +205,7 @@ MM_TEST(pool_gradients_match_reference_f32_and_f64) {
     }
 }
 
+/* clang-format off */
 static const pool_case grad_cases[] = {
     {P_MAX, 2, X4(1, 2, 5, 5), {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, false, 0},
     {P_MAX, 2, X4(1, 2, 5, 5), {2, 2}, {2, 2}, {1, 1}, {1, 1}, true, false, 0},
@@ -220,6 +222,7 @@ static const pool_case grad_cases[] = {
     {P_AAVG, 2, X4(1, 1, 3, 2), {4, 5}, {0}, {0}, {0}, false, false, 0},
     {P_AMAX, 2, X4(1, 2, 5, 7), {3, 4}, {0}, {0}, {0}, false, false, 0},
 };
+/* clang-format on */
 
 MM_TEST(pool_gradcheck_every_variant) {
     for (size_t c = 0; c < sizeof grad_cases / sizeof grad_cases[0]; c++)
@@ -262,14 +265,24 @@ MM_TEST(pools_match_torch_numbers) {
                 CHECK_INT(at(i, k), mi[k]);
             }
             /* x = torch.arange(36.).reshape(1, 1, 6, 6);
-             * F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=T/F) */
-            static const double inc[] = {
-                1.5555555820465088, 3.3333332538604736, 4.666666507720947,
-                2.6666667461395264, 8.333333015441895,  14.0,
-                16.0,               8.5,                16.33333396911621,
-                26.0,               28.0,               14.5,
-                10.166666984558105, 16.0,               17.0,
-                8.75};
+             * F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=T/F)
+             */
+            static const double inc[] = {1.5555555820465088,
+                                         3.3333332538604736,
+                                         4.666666507720947,
+                                         2.6666667461395264,
+                                         8.333333015441895,
+                                         14.0,
+                                         16.0,
+                                         8.5,
+                                         16.33333396911621,
+                                         26.0,
+                                         28.0,
+                                         14.5,
+                                         10.166666984558105,
+                                         16.0,
+                                         17.0,
+                                         8.75};
             static const double exc[] = {3.5,  5.0,  7.0,  8.0,  12.5, 14.0,
                                          16.0, 17.0, 24.5, 26.0, 28.0, 29.0,
                                          30.5, 32.0, 34.0, 35.0};
@@ -284,9 +297,8 @@ MM_TEST(pools_match_torch_numbers) {
             }
             /* F.adaptive_avg_pool2d(torch.arange(35.).reshape(1, 1, 5, 7),
              * (3, 4)) */
-            static const double aavg[] = {4.0,  5.5,  7.5,  9.0,
-                                          14.5, 16.0, 18.0, 19.5,
-                                          25.0, 26.5, 28.5, 30.0};
+            static const double aavg[] = {4.0,  5.5,  7.5,  9.0,  14.5, 16.0,
+                                          18.0, 19.5, 25.0, 26.5, 28.5, 30.0};
             x = arange_mod(35, 1, MM_SHAPE(1, 1, 5, 7), dtypes[t]);
             CHECK_OK(mm_adaptive_avg_pool2d(x, (int64_t[]){3, 4}, &v));
             for (int k = 0; k < 12; k++)
@@ -325,8 +337,8 @@ MM_TEST(pools_match_torch_checksums) {
                                    (int64_t[]){1, 2, 1}, true, &y, &i));
             CHECK(checksums_match(y, MM_SHAPE(1, 4, 3, 3, 5), 156.0168889,
                                   551.3512359, rtol));
-            CHECK(checksums_match(i, MM_SHAPE(1, 4, 3, 3, 5), 16292, 8656793,
-                                  0));
+            CHECK(
+                checksums_match(i, MM_SHAPE(1, 4, 3, 3, 5), 16292, 8656793, 0));
             /* F.avg_pool3d(x3, (3,2,3), (2,2,2), (1,1,1), ceil_mode=True,
              * count_include_pad=True / False) */
             CHECK_OK(mm_avg_pool3d(x3, (int64_t[]){3, 2, 3},

@@ -64,16 +64,14 @@ static int make_mds(const conv_key *k, bool any, conv_mds *m) {
         m->pad_l[j] = m->pad_r[j] = g->p[t];
     }
     dnnl_format_tag_t act = any ? dnnl_format_tag_any : plain_tag(nsp + 2);
-    MM_CHECK_DNNL(
-        dnnl_memory_desc_init_by_tag(&m->src, nsp + 2, src, dt, act),
-        "memory desc");
-    MM_CHECK_DNNL(
-        dnnl_memory_desc_init_by_tag(&m->dst, nsp + 2, dst, dt, act),
-        "memory desc");
-    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(
-                      &m->w, wn, w, dt,
-                      any ? dnnl_format_tag_any : plain_tag(wn)),
+    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->src, nsp + 2, src, dt, act),
                   "memory desc");
+    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->dst, nsp + 2, dst, dt, act),
+                  "memory desc");
+    MM_CHECK_DNNL(
+        dnnl_memory_desc_init_by_tag(&m->w, wn, w, dt,
+                                     any ? dnnl_format_tag_any : plain_tag(wn)),
+        "memory desc");
     MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->bias, 1, b, dt, dnnl_a),
                   "memory desc");
     return 0;
@@ -112,8 +110,8 @@ static int make_conv(void *vctx, dnnl_primitive_t *out) {
                       &bwd, dnnl_convolution_direct, &m.src, &m.w, &m.dst,
                       m.strides, m.dilates, m.pad_l, m.pad_r)
                 : dnnl_dilated_convolution_backward_weights_desc_init(
-                      &bwd, dnnl_convolution_direct, &m.src, &m.w, NULL,
-                      &m.dst, m.strides, m.dilates, m.pad_l, m.pad_r);
+                      &bwd, dnnl_convolution_direct, &m.src, &m.w, NULL, &m.dst,
+                      m.strides, m.dilates, m.pad_l, m.pad_r);
         rc = st == dnnl_success ? create_pd(&pd, &bwd, fpd)
                                 : mm_dnnl_error(st, "convolution desc");
     }
@@ -261,9 +259,8 @@ static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
         rc = make_mds(&key, false, &m);
     const dnnl_memory_desc_t *plain[3] = {&m.src, &m.w, &m.dst};
     const_dnnl_primitive_desc_t pd = NULL;
-    if (rc == 0 &&
-        dnnl_primitive_get_primitive_desc(mm_dnnl_entry_primitive(e), &pd) !=
-            dnnl_success)
+    if (rc == 0 && dnnl_primitive_get_primitive_desc(mm_dnnl_entry_primitive(e),
+                                                     &pd) != dnnl_success)
         rc = mm_error_set(MM_EINTERNAL, "oneDNN: no primitive desc");
     for (int i = 0; i < 3 && rc == 0; i++) {
         const dnnl_memory_desc_t *want =
@@ -334,6 +331,7 @@ static void tap_range(const mm_conv_geom *g, int j, int64_t kk, int64_t *lo,
             }                                                                  \
     } while (0)
 
+/* clang-format off */
 #define CONV_LOOPS(T, SUFFIX)                                                  \
     static void conv_fwd_##SUFFIX(const mm_conv_geom *g, const T *x,           \
                                   const T *w, const T *b, T *y) {              \
@@ -341,8 +339,9 @@ static void tap_range(const mm_conv_geom *g, int j, int64_t kk, int64_t *lo,
         int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
         int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
         int64_t ksp = g->k[0] * g->k[1] * g->k[2];                             \
-        int64_t work = g->N * g->K * osp * Cg * ksp;                           \
-        _Pragma("omp parallel for collapse(2) num_threads(mm_get_num_threads()) if (work > MM_GRAIN)") \
+        bool par = g->N * g->K * osp * Cg * ksp > MM_GRAIN;                    \
+        int nt = mm_get_num_threads();                                         \
+        _Pragma("omp parallel for collapse(2) num_threads(nt) if (par)")       \
         for (int64_t n = 0; n < g->N; n++)                                     \
             for (int64_t k = 0; k < g->K; k++) {                               \
                 T *yp = y + (n * g->K + k) * osp;                              \
@@ -367,8 +366,9 @@ static void tap_range(const mm_conv_geom *g, int j, int64_t kk, int64_t *lo,
         int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
         int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
         int64_t ksp = g->k[0] * g->k[1] * g->k[2];                             \
-        int64_t work = g->N * g->C * osp * Kg * ksp;                           \
-        _Pragma("omp parallel for collapse(2) num_threads(mm_get_num_threads()) if (work > MM_GRAIN)") \
+        bool par = g->N * g->C * osp * Kg * ksp > MM_GRAIN;                    \
+        int nt = mm_get_num_threads();                                         \
+        _Pragma("omp parallel for collapse(2) num_threads(nt) if (par)")       \
         for (int64_t n = 0; n < g->N; n++)                                     \
             for (int64_t c = 0; c < g->C; c++) {                               \
                 T *xp = x + (n * g->C + c) * isp;                              \
@@ -393,8 +393,9 @@ static void tap_range(const mm_conv_geom *g, int j, int64_t kk, int64_t *lo,
         int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
         int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
         int64_t ksp = g->k[0] * g->k[1] * g->k[2];                             \
-        int64_t work = g->N * g->K * osp * Cg * ksp;                           \
-        _Pragma("omp parallel for collapse(2) num_threads(mm_get_num_threads()) if (work > MM_GRAIN)") \
+        bool par = g->N * g->K * osp * Cg * ksp > MM_GRAIN;                    \
+        int nt = mm_get_num_threads();                                         \
+        _Pragma("omp parallel for collapse(2) num_threads(nt) if (par)")       \
         for (int64_t k = 0; k < g->K; k++)                                     \
             for (int64_t c = 0; c < Cg; c++) {                                 \
                 T *wp = dw + (k * Cg + c) * ksp;                               \
@@ -413,6 +414,8 @@ static void tap_range(const mm_conv_geom *g, int j, int64_t kk, int64_t *lo,
                         }                                                      \
             }                                                                  \
     }
+
+/* clang-format on */
 
 CONV_LOOPS(float, f32)
 CONV_LOOPS(double, f64)
@@ -465,11 +468,8 @@ static void add_bias_f32(mm_tensor *x, const mm_tensor *bias) {
 
 static int run(int kind, const mm_conv_geom *g, mm_tensor *src, mm_tensor *w,
                mm_tensor *bias, mm_tensor *dst) {
-    mm_tensor *out = kind == CONV_FWD        ? dst
-                     : kind == CONV_BWD_DATA ? src
-                                             : w;
-    if (out->numel == 0 || src->numel == 0 || w->numel == 0 ||
-        dst->numel == 0)
+    mm_tensor *out = kind == CONV_FWD ? dst : kind == CONV_BWD_DATA ? src : w;
+    if (out->numel == 0 || src->numel == 0 || w->numel == 0 || dst->numel == 0)
         return MM_EUNSUPPORTED; /* the reference fills zeros and biases */
     /* oneDNN's backward-data has no bias: it runs without and adds it */
     bool dnnl_bias = kind == CONV_FWD;
