@@ -177,7 +177,8 @@ static int arg_open(conv_arg *a, const conv_key *conv, int i, dnnl_engine_t eng,
         st = dnnl_memory_create(&a->user, plain, eng, mm_tensor_data(t));
     if (st != dnnl_success)
         return mm_dnnl_error(st, "memory");
-    conv_key rk = *conv;
+    conv_key rk;
+    memcpy(&rk, conv, sizeof rk); /* padding bytes included: a cache key */
     memcpy(rk.op, "conv_ro", 8);
     rk.arg = i;
     reorder_ctx rc = {input ? plain : want, input ? want : plain};
