@@ -37,7 +37,7 @@ static int check_conv_args(const mm_op_ctx *ctx, const char *name,
                            const mm_tensor *x, const mm_tensor *w) {
     const mm_op_params *p = ctx->params;
     int nsp = (int)p->i[0];
-    char a[128], b[128];
+    char a[128];
     if (nsp < 1 || nsp > 3)
         return mm_error_set(MM_EINVAL, "%s: %d spatial dims (1 to 3)", name,
                             nsp);
@@ -75,7 +75,6 @@ static int check_conv_args(const mm_op_ctx *ctx, const char *name,
     if (p->i[10] <= 0)
         return mm_error_set(MM_EINVAL, "%s: groups must be positive, got %lld",
                             name, (long long)p->i[10]);
-    (void)b;
     return 0;
 }
 
