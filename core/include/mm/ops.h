@@ -477,11 +477,15 @@ MM_API int mm_conv_transpose3d(mm_tensor *x, mm_tensor *weight,
                                const int64_t dilation[3],
                                mm_tensor **out) MM_NODISCARD;
 
-/* torch.nn.functional.max_pool2d/3d: x [N, C, *in] or [C, *in]; stride
+/* torch.nn.functional.max_pool1d/2d/3d: x [N, C, *in] or [C, *in]; stride
  * NULL means kernel_size, padding NULL zeros (at most half the kernel),
  * dilation NULL ones. *out gets the values, *indices (either may be NULL,
  * not both) the i64 position of each maximum, flat within its channel's
  * plane, as torch's return_indices=True. A NaN in a window wins. */
+MM_API int mm_max_pool1d(mm_tensor *x, const int64_t kernel_size[1],
+                         const int64_t stride[1], const int64_t padding[1],
+                         const int64_t dilation[1], bool ceil_mode,
+                         mm_tensor **out, mm_tensor **indices) MM_NODISCARD;
 MM_API int mm_max_pool2d(mm_tensor *x, const int64_t kernel_size[2],
                          const int64_t stride[2], const int64_t padding[2],
                          const int64_t dilation[2], bool ceil_mode,
@@ -490,7 +494,12 @@ MM_API int mm_max_pool3d(mm_tensor *x, const int64_t kernel_size[3],
                          const int64_t stride[3], const int64_t padding[3],
                          const int64_t dilation[3], bool ceil_mode,
                          mm_tensor **out, mm_tensor **indices) MM_NODISCARD;
-/* torch.nn.functional.avg_pool2d/3d; divisor_override 0 means none. */
+/* torch.nn.functional.avg_pool1d/2d/3d; divisor_override 0 means none
+ * (avg_pool1d has none, as in torch). */
+MM_API int mm_avg_pool1d(mm_tensor *x, const int64_t kernel_size[1],
+                         const int64_t stride[1], const int64_t padding[1],
+                         bool ceil_mode, bool count_include_pad,
+                         mm_tensor **out) MM_NODISCARD;
 MM_API int mm_avg_pool2d(mm_tensor *x, const int64_t kernel_size[2],
                          const int64_t stride[2], const int64_t padding[2],
                          bool ceil_mode, bool count_include_pad,
