@@ -400,6 +400,574 @@ static int op_to_dtype(const drv_case *c, mm_tensor *const *x, int nx,
     return mm_to_dtype(x[0], dt, y);
 }
 
+/* ---- convolution, pooling, normalisation, resampling, attention,
+ * reductions, sorting, indexing, padding ------------------------------------
+ * Optional tensor inputs: an input listed in args "none" (or past the end)
+ * is passed as NULL; the case still carries a placeholder tensor there. */
+
+static mm_tensor *opt_in(const drv_case *c, mm_tensor *const *x, int nx,
+                         int i) {
+    return i < nx && !arg_has_index(c, "none", i) ? x[i] : NULL;
+}
+
+/* A per-spatial-dim parameter: a list of n integers or one integer for all;
+ * absent: *p = NULL (the op's default). */
+static int arg_spatial(const drv_case *c, const char *key, int n, int64_t *buf,
+                       const int64_t **p) {
+    int got;
+    *p = NULL;
+    MM_TRY(arg_i64s(c, key, buf, MM_MAX_DIMS, &got));
+    if (got < 0)
+        return 0;
+    if (got == 1)
+        for (int i = 1; i < n; i++)
+            buf[i] = buf[0];
+    else if (got != n)
+        return mm_error_set(MM_EINVAL, "%s: args.%s: expected %d values",
+                            c->op, key, n);
+    *p = buf;
+    return 0;
+}
+
+static int run_conv(const drv_case *c, mm_tensor *const *x, int nx,
+                    mm_tensor **y, int nsp) {
+    int64_t sb[MM_MAX_DIMS], pb[MM_MAX_DIMS], db[MM_MAX_DIMS], groups;
+    const int64_t *s, *p, *d;
+    MM_TRY(arg_spatial(c, "stride", nsp, sb, &s));
+    MM_TRY(arg_spatial(c, "padding", nsp, pb, &p));
+    MM_TRY(arg_spatial(c, "dilation", nsp, db, &d));
+    MM_TRY(arg_i64(c, "groups", 1, &groups));
+    mm_tensor *b = opt_in(c, x, nx, 2);
+    if (nsp == 1)
+        return mm_conv1d(x[0], x[1], b, s, p, d, groups, y);
+    if (nsp == 2)
+        return mm_conv2d(x[0], x[1], b, s, p, d, groups, y);
+    return mm_conv3d(x[0], x[1], b, s, p, d, groups, y);
+}
+
+static int run_conv_t(const drv_case *c, mm_tensor *const *x, int nx,
+                      mm_tensor **y, int nsp) {
+    int64_t sb[MM_MAX_DIMS], pb[MM_MAX_DIMS], ob[MM_MAX_DIMS], db[MM_MAX_DIMS];
+    int64_t groups;
+    const int64_t *s, *p, *o, *d;
+    MM_TRY(arg_spatial(c, "stride", nsp, sb, &s));
+    MM_TRY(arg_spatial(c, "padding", nsp, pb, &p));
+    MM_TRY(arg_spatial(c, "output_padding", nsp, ob, &o));
+    MM_TRY(arg_spatial(c, "dilation", nsp, db, &d));
+    MM_TRY(arg_i64(c, "groups", 1, &groups));
+    mm_tensor *b = opt_in(c, x, nx, 2);
+    if (nsp == 1)
+        return mm_conv_transpose1d(x[0], x[1], b, s, p, o, groups, d, y);
+    if (nsp == 2)
+        return mm_conv_transpose2d(x[0], x[1], b, s, p, o, groups, d, y);
+    return mm_conv_transpose3d(x[0], x[1], b, s, p, o, groups, d, y);
+}
+
+static int run_max_pool(const drv_case *c, mm_tensor *const *x, mm_tensor **y,
+                        int *ny, int nsp) {
+    int64_t kb[MM_MAX_DIMS], sb[MM_MAX_DIMS], pb[MM_MAX_DIMS], db[MM_MAX_DIMS];
+    const int64_t *k, *s, *p, *d;
+    bool ceil, ret;
+    MM_TRY(arg_spatial(c, "kernel_size", nsp, kb, &k));
+    MM_TRY(arg_spatial(c, "stride", nsp, sb, &s));
+    MM_TRY(arg_spatial(c, "padding", nsp, pb, &p));
+    MM_TRY(arg_spatial(c, "dilation", nsp, db, &d));
+    MM_TRY(arg_bool(c, "ceil_mode", false, &ceil));
+    MM_TRY(arg_bool(c, "return_indices", false, &ret));
+    if (!k)
+        return mm_error_set(MM_EINVAL, "%s: args.kernel_size missing", c->op);
+    *ny = ret ? 2 : 1;
+    mm_tensor **idx = ret ? &y[1] : NULL;
+    if (nsp == 1)
+        return mm_max_pool1d(x[0], k, s, p, d, ceil, &y[0], idx);
+    if (nsp == 2)
+        return mm_max_pool2d(x[0], k, s, p, d, ceil, &y[0], idx);
+    return mm_max_pool3d(x[0], k, s, p, d, ceil, &y[0], idx);
+}
+
+static int run_avg_pool(const drv_case *c, mm_tensor *const *x, mm_tensor **y,
+                        int nsp) {
+    int64_t kb[MM_MAX_DIMS], sb[MM_MAX_DIMS], pb[MM_MAX_DIMS], div;
+    const int64_t *k, *s, *p;
+    bool ceil, cip;
+    MM_TRY(arg_spatial(c, "kernel_size", nsp, kb, &k));
+    MM_TRY(arg_spatial(c, "stride", nsp, sb, &s));
+    MM_TRY(arg_spatial(c, "padding", nsp, pb, &p));
+    MM_TRY(arg_bool(c, "ceil_mode", false, &ceil));
+    MM_TRY(arg_bool(c, "count_include_pad", true, &cip));
+    MM_TRY(arg_i64(c, "divisor_override", 0, &div));
+    if (!k)
+        return mm_error_set(MM_EINVAL, "%s: args.kernel_size missing", c->op);
+    if (nsp == 1)
+        return mm_avg_pool1d(x[0], k, s, p, ceil, cip, y);
+    if (nsp == 2)
+        return mm_avg_pool2d(x[0], k, s, p, ceil, cip, div, y);
+    return mm_avg_pool3d(x[0], k, s, p, ceil, cip, div, y);
+}
+
+#define SPATIAL(name, run, n)                                                  \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)ny;                                                              \
+        return run(c, x, nx, y, n);                                            \
+    }
+SPATIAL(conv1d, run_conv, 1)
+SPATIAL(conv2d, run_conv, 2)
+SPATIAL(conv3d, run_conv, 3)
+SPATIAL(conv_transpose1d, run_conv_t, 1)
+SPATIAL(conv_transpose2d, run_conv_t, 2)
+SPATIAL(conv_transpose3d, run_conv_t, 3)
+#undef SPATIAL
+#define POOL(name, stmt)                                                       \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        return stmt;                                                           \
+    }
+POOL(max_pool1d, run_max_pool(c, x, y, ny, 1))
+POOL(max_pool2d, run_max_pool(c, x, y, ny, 2))
+POOL(max_pool3d, run_max_pool(c, x, y, ny, 3))
+POOL(avg_pool1d, run_avg_pool(c, x, y, 1))
+POOL(avg_pool2d, run_avg_pool(c, x, y, 2))
+POOL(avg_pool3d, run_avg_pool(c, x, y, 3))
+#undef POOL
+
+/* output_size: an entry -1 (or null in torch) keeps the input's size. */
+static int op_adaptive_avg_pool2d(const drv_case *c, mm_tensor *const *x,
+                                  int nx, mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int64_t ob[MM_MAX_DIMS];
+    const int64_t *o;
+    MM_TRY(arg_spatial(c, "output_size", 2, ob, &o));
+    if (!o)
+        return mm_error_set(MM_EINVAL, "%s: args.output_size missing", c->op);
+    return mm_adaptive_avg_pool2d(x[0], o, y);
+}
+
+static int op_adaptive_max_pool2d(const drv_case *c, mm_tensor *const *x,
+                                  int nx, mm_tensor **y, int *ny) {
+    (void)nx;
+    int64_t ob[MM_MAX_DIMS];
+    const int64_t *o;
+    bool ret;
+    MM_TRY(arg_spatial(c, "output_size", 2, ob, &o));
+    MM_TRY(arg_bool(c, "return_indices", false, &ret));
+    if (!o)
+        return mm_error_set(MM_EINVAL, "%s: args.output_size missing", c->op);
+    *ny = ret ? 2 : 1;
+    return mm_adaptive_max_pool2d(x[0], o, &y[0], ret ? &y[1] : NULL);
+}
+
+#define DIM_OP(name, fn)                                                       \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        int dim;                                                               \
+        MM_TRY(arg_int(c, "dim", -1, &dim));                                   \
+        return fn(x[0], dim, y);                                               \
+    }
+DIM_OP(softmax, mm_softmax)
+DIM_OP(log_softmax, mm_log_softmax)
+DIM_OP(cumsum, mm_cumsum)
+#undef DIM_OP
+
+/* Inputs x, running_mean, running_var, weight, bias (any but x may be
+ * "none"); outputs: the result and, when given, the running stats after the
+ * call (updated in place). */
+static int run_stat_norm(const drv_case *c, mm_tensor *const *x, int nx,
+                         mm_tensor **y, int *ny, bool instance) {
+    bool training;
+    double momentum, eps;
+    MM_TRY(arg_bool(c, instance ? "use_input_stats" : "training", instance,
+                    &training));
+    MM_TRY(arg_f64(c, "momentum", 0.1, &momentum));
+    MM_TRY(arg_f64(c, "eps", 1e-5, &eps));
+    mm_tensor *rm = opt_in(c, x, nx, 1), *rv = opt_in(c, x, nx, 2);
+    mm_tensor *w = opt_in(c, x, nx, 3), *b = opt_in(c, x, nx, 4);
+    MM_TRY(instance ? mm_instance_norm(x[0], rm, rv, w, b, training, momentum,
+                                       eps, &y[0])
+                    : mm_batch_norm(x[0], rm, rv, w, b, training, momentum,
+                                    eps, &y[0]));
+    *ny = 1;
+    if (rm)
+        y[(*ny)++] = rm;
+    if (rv)
+        y[(*ny)++] = rv;
+    return 0;
+}
+
+static int op_batch_norm(const drv_case *c, mm_tensor *const *x, int nx,
+                         mm_tensor **y, int *ny) {
+    return run_stat_norm(c, x, nx, y, ny, false);
+}
+
+static int op_instance_norm(const drv_case *c, mm_tensor *const *x, int nx,
+                            mm_tensor **y, int *ny) {
+    return run_stat_norm(c, x, nx, y, ny, true);
+}
+
+static int op_layer_norm(const drv_case *c, mm_tensor *const *x, int nx,
+                         mm_tensor **y, int *ny) {
+    (void)ny;
+    int64_t shape[MM_MAX_DIMS];
+    int n;
+    double eps;
+    MM_TRY(arg_i64s(c, "normalized_shape", shape, MM_MAX_DIMS, &n));
+    MM_TRY(arg_f64(c, "eps", 1e-5, &eps));
+    return mm_layer_norm(x[0], n < 0 ? 0 : n, shape, opt_in(c, x, nx, 1),
+                         opt_in(c, x, nx, 2), eps, y);
+}
+
+static int op_group_norm(const drv_case *c, mm_tensor *const *x, int nx,
+                         mm_tensor **y, int *ny) {
+    (void)ny;
+    int64_t groups;
+    double eps;
+    MM_TRY(arg_i64(c, "num_groups", 1, &groups));
+    MM_TRY(arg_f64(c, "eps", 1e-5, &eps));
+    return mm_group_norm(x[0], groups, opt_in(c, x, nx, 1),
+                         opt_in(c, x, nx, 2), eps, y);
+}
+
+static int op_linear(const drv_case *c, mm_tensor *const *x, int nx,
+                     mm_tensor **y, int *ny) {
+    (void)ny;
+    return mm_linear(x[0], x[1], opt_in(c, x, nx, 2), y);
+}
+
+/* Only p = 0 or eval mode: the RNGs differ from torch's. */
+static int op_dropout(const drv_case *c, mm_tensor *const *x, int nx,
+                      mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    double p;
+    bool training;
+    MM_TRY(arg_f64(c, "p", 0.5, &p));
+    MM_TRY(arg_bool(c, "training", true, &training));
+    return mm_dropout(x[0], p, training, NULL, y);
+}
+
+/* Inputs q, k, v and optionally attn_mask; args dropout_p (0 only: the
+ * RNGs differ), is_causal, scale. */
+static int op_sdpa(const drv_case *c, mm_tensor *const *x, int nx,
+                   mm_tensor **y, int *ny) {
+    (void)ny;
+    double p, scale;
+    bool causal;
+    MM_TRY(arg_f64(c, "dropout_p", 0, &p));
+    MM_TRY(arg_bool(c, "is_causal", false, &causal));
+    MM_TRY(arg_f64(c, "scale", 0, &scale));
+    return mm_scaled_dot_product_attention(x[0], x[1], x[2],
+                                           opt_in(c, x, nx, 3), p, causal,
+                                           arg(c, "scale") ? &scale : NULL,
+                                           NULL, y);
+}
+
+static int arg_name(const drv_case *c, const char *key, const char *dflt,
+                    const char *const *names, int n, int *out) {
+    const mm_value *v = arg(c, key);
+    const char *s = dflt;
+    if (v && !mm_value_is_string(v))
+        return mm_error_set(MM_EINVAL, "%s: args.%s: expected a string", c->op,
+                            key);
+    if (v)
+        s = mm_value_get_string(v);
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], s) == 0) {
+            *out = i;
+            return 0;
+        }
+    return mm_error_set(MM_EINVAL, "%s: %s '%s' is not supported", c->op, key,
+                        s);
+}
+
+static int op_interpolate(const drv_case *c, mm_tensor *const *x, int nx,
+                          mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    static const char *const modes[] = {"nearest", "bilinear", "bicubic"};
+    int mode, n;
+    bool ac;
+    int64_t size[MM_MAX_DIMS];
+    double scale[2];
+    MM_TRY(arg_name(c, "mode", "nearest", modes, 3, &mode));
+    MM_TRY(arg_bool(c, "align_corners", false, &ac));
+    MM_TRY(arg_i64s(c, "size", size, MM_MAX_DIMS, &n));
+    if (n == 1)
+        size[1] = size[0];
+    const mm_value *sf = arg(c, "scale_factor");
+    if (sf && mm_value_is_number(sf)) {
+        scale[0] = scale[1] = mm_value_get_float(sf);
+    } else if (sf) {
+        if (!mm_value_is_list(sf) || mm_value_len(sf) != 2)
+            return mm_error_set(MM_EINVAL, "interpolate: args.scale_factor: "
+                                           "expected 2 numbers");
+        for (int i = 0; i < 2; i++)
+            scale[i] = mm_value_get_float(mm_value_list_get(sf, (size_t)i));
+    }
+    return mm_interpolate(x[0], n < 0 ? NULL : size, sf ? scale : NULL,
+                          (mm_interp_mode)mode, ac, y);
+}
+
+static int op_grid_sample(const drv_case *c, mm_tensor *const *x, int nx,
+                          mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    static const char *const modes[] = {"bilinear", "nearest"};
+    static const char *const pads[] = {"zeros", "border", "reflection"};
+    int mode, pad;
+    bool ac;
+    MM_TRY(arg_name(c, "mode", "bilinear", modes, 2, &mode));
+    MM_TRY(arg_name(c, "padding_mode", "zeros", pads, 3, &pad));
+    MM_TRY(arg_bool(c, "align_corners", false, &ac));
+    return mm_grid_sample(x[0], x[1], (mm_grid_sample_mode)mode,
+                          (mm_grid_sample_padding)pad, ac, y);
+}
+
+/* Reductions with dims and keepdim (the REDUCE shape of sum and mean). */
+#define REDUCE(name, fn)                                                       \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        int dims[MM_MAX_DIMS], nd;                                             \
+        bool keep;                                                             \
+        MM_TRY(arg_ints(c, "dim", dims, MM_MAX_DIMS, &nd));                    \
+        MM_TRY(arg_bool(c, "keepdim", false, &keep));                          \
+        return fn(x[0], nd < 0 ? 0 : nd, dims, keep, y);                       \
+    }
+REDUCE(amax, mm_amax)
+REDUCE(amin, mm_amin)
+REDUCE(logsumexp, mm_logsumexp)
+REDUCE(prod, mm_prod)
+REDUCE(all, mm_all)
+REDUCE(any, mm_any)
+#undef REDUCE
+
+#define VAR(name, fn)                                                          \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        int dims[MM_MAX_DIMS], nd;                                             \
+        bool keep;                                                             \
+        double corr;                                                           \
+        MM_TRY(arg_ints(c, "dim", dims, MM_MAX_DIMS, &nd));                    \
+        MM_TRY(arg_bool(c, "keepdim", false, &keep));                          \
+        MM_TRY(arg_f64(c, "correction", 1, &corr));                            \
+        return fn(x[0], nd < 0 ? 0 : nd, dims, corr, keep, y);                 \
+    }
+VAR(var, mm_var)
+VAR(std, mm_std)
+#undef VAR
+
+static int op_norm(const drv_case *c, mm_tensor *const *x, int nx,
+                   mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int dims[MM_MAX_DIMS], nd;
+    bool keep;
+    double p;
+    MM_TRY(arg_ints(c, "dim", dims, MM_MAX_DIMS, &nd));
+    MM_TRY(arg_bool(c, "keepdim", false, &keep));
+    MM_TRY(arg_f64(c, "p", 2, &p));
+    return mm_norm(x[0], p, nd < 0 ? 0 : nd, dims, keep, y);
+}
+
+#define MAXMIN(name, fn)                                                       \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx;                                                              \
+        int dim;                                                               \
+        bool keep;                                                             \
+        MM_TRY(arg_int(c, "dim", 0, &dim));                                    \
+        MM_TRY(arg_bool(c, "keepdim", false, &keep));                          \
+        *ny = 2;                                                               \
+        return fn(x[0], dim, keep, &y[0], &y[1]);                              \
+    }
+MAXMIN(max_dim, mm_max_dim)
+MAXMIN(min_dim, mm_min_dim)
+#undef MAXMIN
+
+#define ARGM(name, fn)                                                         \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        int dim;                                                               \
+        bool keep;                                                             \
+        MM_TRY(arg_int(c, "dim", 0, &dim));                                    \
+        MM_TRY(arg_bool(c, "keepdim", false, &keep));                          \
+        return fn(x[0], arg(c, "dim") ? &dim : NULL, keep, y);                 \
+    }
+ARGM(argmax, mm_argmax)
+ARGM(argmin, mm_argmin)
+#undef ARGM
+
+static int op_sort(const drv_case *c, mm_tensor *const *x, int nx,
+                   mm_tensor **y, int *ny) {
+    (void)nx;
+    int dim;
+    bool desc, stable;
+    MM_TRY(arg_int(c, "dim", -1, &dim));
+    MM_TRY(arg_bool(c, "descending", false, &desc));
+    MM_TRY(arg_bool(c, "stable", false, &stable));
+    *ny = 2;
+    return mm_sort(x[0], dim, desc, stable, &y[0], &y[1]);
+}
+
+static int op_argsort(const drv_case *c, mm_tensor *const *x, int nx,
+                      mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int dim;
+    bool desc, stable;
+    MM_TRY(arg_int(c, "dim", -1, &dim));
+    MM_TRY(arg_bool(c, "descending", false, &desc));
+    MM_TRY(arg_bool(c, "stable", false, &stable));
+    return mm_argsort(x[0], dim, desc, stable, y);
+}
+
+static int op_topk(const drv_case *c, mm_tensor *const *x, int nx,
+                   mm_tensor **y, int *ny) {
+    (void)nx;
+    int dim;
+    int64_t k;
+    bool largest, sorted;
+    MM_TRY(arg_i64(c, "k", 1, &k));
+    MM_TRY(arg_int(c, "dim", -1, &dim));
+    MM_TRY(arg_bool(c, "largest", true, &largest));
+    MM_TRY(arg_bool(c, "sorted", true, &sorted));
+    *ny = 2;
+    return mm_topk(x[0], k, dim, largest, sorted, &y[0], &y[1]);
+}
+
+static int op_gather(const drv_case *c, mm_tensor *const *x, int nx,
+                     mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int dim;
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    return mm_gather(x[0], dim, x[1], y);
+}
+
+static int op_index_select(const drv_case *c, mm_tensor *const *x, int nx,
+                           mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int dim;
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    return mm_index_select(x[0], dim, x[1], y);
+}
+
+#define SCATTER(name, fn)                                                      \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        int dim;                                                               \
+        MM_TRY(arg_int(c, "dim", 0, &dim));                                    \
+        return fn(x[0], dim, x[1], x[2], y);                                   \
+    }
+SCATTER(scatter, mm_scatter)
+SCATTER(scatter_add, mm_scatter_add)
+#undef SCATTER
+
+static int op_scatter_value(const drv_case *c, mm_tensor *const *x, int nx,
+                            mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int dim;
+    double value;
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    MM_TRY(arg_f64(c, "value", 0, &value));
+    return mm_scatter_value(x[0], dim, x[1], value, y);
+}
+
+static int op_index_add(const drv_case *c, mm_tensor *const *x, int nx,
+                        mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int dim;
+    double alpha;
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    MM_TRY(arg_f64(c, "alpha", 1, &alpha));
+    return mm_index_add(x[0], dim, x[1], x[2], alpha, y);
+}
+
+static int op_masked_fill(const drv_case *c, mm_tensor *const *x, int nx,
+                          mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    double value;
+    MM_TRY(arg_f64(c, "value", 0, &value));
+    return mm_masked_fill(x[0], x[1], value, y);
+}
+
+BINARY(masked_select, mm_masked_select)
+UNARY(nonzero, mm_nonzero)
+
+static int op_one_hot(const drv_case *c, mm_tensor *const *x, int nx,
+                      mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int64_t n;
+    MM_TRY(arg_i64(c, "num_classes", -1, &n));
+    return mm_one_hot(x[0], n, y);
+}
+
+/* Inputs: weight, indices (F.embedding(indices, weight) in torch). */
+static int op_embedding(const drv_case *c, mm_tensor *const *x, int nx,
+                        mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int64_t pad;
+    MM_TRY(arg_i64(c, "padding_idx", 0, &pad));
+    return mm_embedding(x[0], x[1], pad, arg(c, "padding_idx") != NULL, y);
+}
+
+/* Outputs: values, then inverse and counts when asked. */
+static int op_unique(const drv_case *c, mm_tensor *const *x, int nx,
+                     mm_tensor **y, int *ny) {
+    (void)nx;
+    bool sorted, inv, cnt;
+    MM_TRY(arg_bool(c, "sorted", true, &sorted));
+    MM_TRY(arg_bool(c, "return_inverse", false, &inv));
+    MM_TRY(arg_bool(c, "return_counts", false, &cnt));
+    mm_tensor *vi = NULL, *vc = NULL;
+    MM_TRY(mm_unique(x[0], sorted, &y[0], inv ? &vi : NULL,
+                     cnt ? &vc : NULL));
+    *ny = 1;
+    if (inv)
+        y[(*ny)++] = vi;
+    if (cnt)
+        y[(*ny)++] = vc;
+    return 0;
+}
+
+static int op_pad(const drv_case *c, mm_tensor *const *x, int nx,
+                  mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    static const char *const modes[] = {"constant", "reflect", "replicate"};
+    int64_t pads[2 * MM_MAX_DIMS];
+    int n, mode;
+    double value;
+    MM_TRY(arg_i64s(c, "pad", pads, 2 * MM_MAX_DIMS, &n));
+    MM_TRY(arg_name(c, "mode", "constant", modes, 3, &mode));
+    MM_TRY(arg_f64(c, "value", 0, &value));
+    return mm_pad(x[0], n < 0 ? 0 : n, pads, (mm_pad_mode)mode, value, y);
+}
+
+static int op_roll(const drv_case *c, mm_tensor *const *x, int nx,
+                   mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int64_t shifts[MM_MAX_DIMS];
+    int dims[MM_MAX_DIMS], ns, nd;
+    MM_TRY(arg_i64s(c, "shifts", shifts, MM_MAX_DIMS, &ns));
+    MM_TRY(arg_ints(c, "dims", dims, MM_MAX_DIMS, &nd));
+    return mm_roll(x[0], ns < 0 ? 0 : ns, shifts, nd < 0 ? 0 : nd, dims, y);
+}
+
+static int op_pixel_shuffle(const drv_case *c, mm_tensor *const *x, int nx,
+                            mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int64_t r;
+    MM_TRY(arg_i64(c, "factor", 2, &r));
+    return mm_pixel_shuffle(x[0], r, y);
+}
+
+static int op_pixel_unshuffle(const drv_case *c, mm_tensor *const *x, int nx,
+                              mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int64_t r;
+    MM_TRY(arg_i64(c, "factor", 2, &r));
+    return mm_pixel_unshuffle(x[0], r, y);
+}
+
 /* The dispatch table: name (the case's "op"), number of inputs (-1: any
  * number >= 1), function. Keep it sorted by family; one row per op. */
 typedef struct drv_op {
@@ -450,6 +1018,70 @@ static const drv_op ops[] = {
     {"contiguous", 1, op_contiguous},
     {"clone", 1, op_clone},
     {"to_dtype", 1, op_to_dtype},
+    /* convolution and pooling (optional bias: input 2, or "none") */
+    {"conv1d", -1, op_conv1d},
+    {"conv2d", -1, op_conv2d},
+    {"conv3d", -1, op_conv3d},
+    {"conv_transpose1d", -1, op_conv_transpose1d},
+    {"conv_transpose2d", -1, op_conv_transpose2d},
+    {"conv_transpose3d", -1, op_conv_transpose3d},
+    {"max_pool1d", 1, op_max_pool1d},
+    {"max_pool2d", 1, op_max_pool2d},
+    {"max_pool3d", 1, op_max_pool3d},
+    {"avg_pool1d", 1, op_avg_pool1d},
+    {"avg_pool2d", 1, op_avg_pool2d},
+    {"avg_pool3d", 1, op_avg_pool3d},
+    {"adaptive_avg_pool2d", 1, op_adaptive_avg_pool2d},
+    {"adaptive_max_pool2d", 1, op_adaptive_max_pool2d},
+    /* normalisation, linear, attention, resampling */
+    {"softmax", 1, op_softmax},
+    {"log_softmax", 1, op_log_softmax},
+    {"batch_norm", 5, op_batch_norm},
+    {"instance_norm", 5, op_instance_norm},
+    {"layer_norm", 3, op_layer_norm},
+    {"group_norm", 3, op_group_norm},
+    {"linear", -1, op_linear},
+    {"dropout", 1, op_dropout},
+    {"scaled_dot_product_attention", -1, op_sdpa},
+    {"interpolate", 1, op_interpolate},
+    {"grid_sample", 2, op_grid_sample},
+    /* reductions (mm/reduction.h) */
+    {"amax", 1, op_amax},
+    {"amin", 1, op_amin},
+    {"var", 1, op_var},
+    {"std", 1, op_std},
+    {"logsumexp", 1, op_logsumexp},
+    {"norm", 1, op_norm},
+    {"prod", 1, op_prod},
+    {"all", 1, op_all},
+    {"any", 1, op_any},
+    {"max_dim", 1, op_max_dim},
+    {"min_dim", 1, op_min_dim},
+    {"argmax", 1, op_argmax},
+    {"argmin", 1, op_argmin},
+    {"cumsum", 1, op_cumsum},
+    /* sorting */
+    {"sort", 1, op_sort},
+    {"argsort", 1, op_argsort},
+    {"topk", 1, op_topk},
+    /* indexing */
+    {"gather", 2, op_gather},
+    {"index_select", 2, op_index_select},
+    {"scatter", 3, op_scatter},
+    {"scatter_value", 2, op_scatter_value},
+    {"scatter_add", 3, op_scatter_add},
+    {"index_add", 3, op_index_add},
+    {"masked_fill", 2, op_masked_fill},
+    {"masked_select", 2, op_masked_select},
+    {"nonzero", 1, op_nonzero},
+    {"one_hot", 1, op_one_hot},
+    {"embedding", 2, op_embedding},
+    {"unique", 1, op_unique},
+    /* copying shape ops */
+    {"pad", 1, op_pad},
+    {"roll", 1, op_roll},
+    {"pixel_shuffle", 1, op_pixel_shuffle},
+    {"pixel_unshuffle", 1, op_pixel_unshuffle},
 };
 
 static const drv_op *find_op(const char *name) {

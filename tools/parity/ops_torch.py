@@ -22,6 +22,7 @@ PyTorch"). Exit status: 0 all ok, 1 a case failed, 77 no torch.
 """
 import argparse
 import json
+import math
 import os
 import struct
 import subprocess
@@ -32,6 +33,7 @@ try:
 except ImportError:
     print('skipped: cannot import torch (apt-get install python3-torch)')
     sys.exit(77)
+import torch.nn.functional as F  # noqa: E402
 
 # ---- safetensors ---------------------------------------------------------
 
@@ -397,6 +399,656 @@ OPS = [
        dtypes=('i64',)),
 ]
 
+# ---- inputs of the nn, reduction and indexing cases --------------------------
+
+def Idx(*shape, hi):
+    """An i64 index tensor with values in [0, hi)."""
+    return In(*shape, draw=lambda s: torch.randint(0, hi, s).double(),
+              dtype=torch.int64)
+
+
+def Perm(*shape, n, dim):
+    """An i64 index without repeats along dim (values in [0, n)): scatter's
+    result is unspecified for duplicate indices."""
+    def draw(s):
+        full = list(s)
+        full[dim] = n
+        return torch.rand(full).argsort(dim).narrow(dim, 0, s[dim]).double()
+    return In(*shape, draw=draw, dtype=torch.int64)
+
+
+def Bool(*shape):
+    return In(*shape, draw=lambda s: (torch.rand(s) < 0.5).double(),
+              dtype=torch.bool)
+
+
+def Ints(*shape):
+    """Small integer values in the case's dtype (ties and zeros on purpose)."""
+    return In(*shape, draw=lambda s: torch.randint(-2, 3, s).double())
+
+
+def Grid(*shape):
+    """grid_sample coordinates: mostly inside [-1, 1], some outside."""
+    return In(*shape, draw=lambda s: torch.rand(s, dtype=torch.float64) * 2.4
+              - 1.2)
+
+
+def Zero(*shape):
+    """A placeholder for an input passed as None (args none=[i])."""
+    return In(*shape, draw=lambda s: torch.zeros(s, dtype=torch.float64))
+
+
+def opt(xs, a, i):
+    return None if i in a.get('none', ()) or i >= len(xs) else xs[i]
+
+
+def pick(a, *keys):
+    return {k: a[k] for k in keys if k in a}
+
+
+CONV_KW = ('stride', 'padding', 'dilation', 'groups')
+CONVT_KW = ('stride', 'padding', 'output_padding', 'groups', 'dilation')
+MAXP_KW = ('kernel_size', 'stride', 'padding', 'dilation', 'ceil_mode',
+           'return_indices')
+AVGP_KW = ('kernel_size', 'stride', 'padding', 'ceil_mode',
+           'count_include_pad', 'divisor_override')
+
+
+def conv(name, f, kw):
+    return lambda xs, a: f(xs[0], xs[1], opt(xs, a, 2), **pick(a, *kw))
+
+
+def pool(f, kw):
+    return lambda xs, a: f(xs[0], **pick(a, *kw))
+
+
+def adaptive(f):
+    def run(xs, a):
+        size = [None if s < 0 else s for s in a['output_size']]
+        return f(xs[0], size, **pick(a, 'return_indices'))
+    return run
+
+
+def stat_norm(instance):
+    """F.batch_norm / F.instance_norm, returning the output and the running
+    stats after the call (torch updates them in place, as mm)."""
+    def run(xs, a):
+        rm, rv = opt(xs, a, 1), opt(xs, a, 2)
+        if instance:
+            y = F.instance_norm(xs[0], rm, rv, opt(xs, a, 3), opt(xs, a, 4),
+                                **pick(a, 'use_input_stats', 'momentum',
+                                       'eps'))
+        else:
+            y = F.batch_norm(xs[0], rm, rv, opt(xs, a, 3), opt(xs, a, 4),
+                             **pick(a, 'training', 'momentum', 'eps'))
+        return (y,) + tuple(t for t in (rm, rv) if t is not None)
+    return run
+
+
+def sdpa(xs, a):
+    """The math of F.scaled_dot_product_attention as torch 2 documents it
+    (torch 1.13 has no such function)."""
+    q, k, v = xs[:3]
+    mask = opt(xs, a, 3)
+    scale = a.get('scale', 1 / math.sqrt(q.shape[-1]))
+    att = q @ k.transpose(-2, -1) * scale
+    L, S = q.shape[-2], k.shape[-2]
+    if a.get('is_causal'):
+        keep = torch.ones(L, S, dtype=torch.bool).tril()
+        att = att.masked_fill(~keep, float('-inf'))
+    if mask is not None:
+        if mask.dtype == torch.bool:
+            att = att.masked_fill(~mask, float('-inf'))
+        else:
+            att = att + mask
+    return torch.softmax(att, -1) @ v
+
+
+def interp(xs, a):
+    return F.interpolate(xs[0], **pick(a, 'size', 'scale_factor', 'mode',
+                                       'align_corners'))
+
+
+def gsample(xs, a):
+    return F.grid_sample(xs[0], xs[1], **pick(a, 'mode', 'padding_mode',
+                                               'align_corners'))
+
+
+def red_all(f):
+    """Reductions whose torch form wants a dim: none given means all."""
+    def run(xs, a):
+        x = xs[0]
+        dim = a.get('dim', list(range(x.dim())))
+        return f(x, dim, keepdim=a.get('keepdim', False))
+    return run
+
+
+def red1(f):
+    """Reductions taking one int dim in torch (prod, all, any)."""
+    def run(xs, a):
+        if 'dim' in a:
+            return f(xs[0], a['dim'], keepdim=a.get('keepdim', False))
+        return f(xs[0])
+    return run
+
+
+def varstd(f):
+    def run(xs, a):
+        return f(xs[0], dim=a.get('dim'), correction=a.get('correction', 1),
+                 keepdim=a.get('keepdim', False))
+    return run
+
+
+def vnorm(xs, a):
+    return torch.linalg.vector_norm(xs[0], ord=a.get('p', 2), dim=a.get('dim'),
+                                    keepdim=a.get('keepdim', False))
+
+
+def argm(f):
+    return lambda xs, a: f(xs[0], a.get('dim'), keepdim=a.get('keepdim',
+                                                               False))
+
+
+def unique(xs, a):
+    return torch.unique(xs[0], **pick(a, 'sorted', 'return_inverse',
+                                      'return_counts'))
+
+
+conv_rows = [
+    Op('conv1d', 'conv1d', [(2, 3, 9), (4, 3, 3), (4,)],
+       conv('conv1d', F.conv1d, CONV_KW), noncontig=[0]),
+    Op('conv1d_stride_pad_dil', 'conv1d', [(2, 4, 11), (6, 2, 3), (6,)],
+       conv('conv1d', F.conv1d, CONV_KW),
+       args={'stride': 2, 'padding': 2, 'dilation': 2, 'groups': 2}),
+    Op('conv1d_unbatched_nobias', 'conv1d', [(3, 8), (2, 3, 2)],
+       conv('conv1d', F.conv1d, CONV_KW)),
+    Op('conv2d', 'conv2d', [(2, 3, 7, 6), (4, 3, 3, 3), (4,)],
+       conv('conv2d', F.conv2d, CONV_KW), args={'padding': 1},
+       noncontig=[0, 1]),
+    Op('conv2d_stride_dil_asym', 'conv2d', [(1, 2, 9, 8), (3, 2, 3, 2), (3,)],
+       conv('conv2d', F.conv2d, CONV_KW),
+       args={'stride': [2, 1], 'padding': [1, 0], 'dilation': [2, 3]}),
+    Op('conv2d_groups', 'conv2d', [(2, 4, 6, 6), (6, 2, 3, 3), (6,)],
+       conv('conv2d', F.conv2d, CONV_KW), args={'groups': 2, 'stride': 2}),
+    Op('conv2d_depthwise', 'conv2d', [(2, 3, 6, 5), (6, 1, 3, 3), (6,)],
+       conv('conv2d', F.conv2d, CONV_KW), args={'groups': 3, 'padding': 1}),
+    Op('conv2d_nobias', 'conv2d', [(1, 2, 5, 5), (3, 2, 1, 1), Zero(3)],
+       conv('conv2d', F.conv2d, CONV_KW), args={'none': [2]}),
+    Op('conv2d_unbatched', 'conv2d', [(2, 5, 5), (3, 2, 2, 2)],
+       conv('conv2d', F.conv2d, CONV_KW)),
+    Op('conv2d_weight_error', 'conv2d', [(1, 2, 5, 5), (3, 2, 2)],
+       conv('conv2d', F.conv2d, CONV_KW), error=True),
+    Op('conv2d_groups_error', 'conv2d', [(1, 3, 5, 5), (4, 1, 2, 2)],
+       conv('conv2d', F.conv2d, CONV_KW), args={'groups': 2}, error=True),
+    Op('conv2d_channels_error', 'conv2d', [(1, 3, 5, 5), (4, 2, 2, 2)],
+       conv('conv2d', F.conv2d, CONV_KW), error=True),
+    Op('conv2d_too_small_error', 'conv2d', [(1, 2, 2, 2), (4, 2, 3, 3)],
+       conv('conv2d', F.conv2d, CONV_KW), error=True),
+    Op('conv3d', 'conv3d', [(1, 2, 5, 4, 5), (3, 2, 2, 3, 2), (3,)],
+       conv('conv3d', F.conv3d, CONV_KW),
+       args={'stride': [1, 2, 1], 'padding': [1, 0, 1]}),
+    Op('conv3d_groups_dil', 'conv3d', [(2, 4, 5, 5, 5), (4, 2, 2, 2, 2), (4,)],
+       conv('conv3d', F.conv3d, CONV_KW), args={'groups': 2, 'dilation': 2},
+       noncontig=[0]),
+    Op('conv_transpose1d', 'conv_transpose1d', [(2, 3, 5), (3, 2, 3), (2,)],
+       conv('ct1', F.conv_transpose1d, CONVT_KW),
+       args={'stride': 2, 'padding': 1, 'output_padding': 1}),
+    Op('conv_transpose2d', 'conv_transpose2d', [(2, 4, 4, 3),
+                                                (4, 3, 3, 3), (3,)],
+       conv('ct2', F.conv_transpose2d, CONVT_KW),
+       args={'stride': [2, 3], 'padding': [1, 0], 'output_padding': [1, 2]},
+       noncontig=[0]),
+    Op('conv_transpose2d_groups_dil', 'conv_transpose2d',
+       [(1, 4, 4, 4), (4, 3, 2, 3), (6,)],
+       conv('ct2', F.conv_transpose2d, CONVT_KW),
+       args={'groups': 2, 'dilation': [2, 1], 'stride': 2,
+             'output_padding': 1}),
+    Op('conv_transpose2d_nobias', 'conv_transpose2d',
+       [(1, 2, 3, 3), (2, 2, 2, 2), Zero(2)],
+       conv('ct2', F.conv_transpose2d, CONVT_KW), args={'none': [2]}),
+    Op('conv_transpose2d_output_padding_error', 'conv_transpose2d',
+       [(1, 2, 3, 3), (2, 2, 2, 2)],
+       conv('ct2', F.conv_transpose2d, CONVT_KW),
+       args={'stride': 2, 'output_padding': 2}, error=True),
+    Op('conv_transpose3d', 'conv_transpose3d',
+       [(1, 2, 3, 3, 2), (2, 2, 2, 2, 2), (2,)],
+       conv('ct3', F.conv_transpose3d, CONVT_KW),
+       args={'stride': 2, 'padding': [0, 1, 0], 'output_padding': [1, 0, 1]}),
+    # pooling (random inputs: no ties in a window)
+    Op('max_pool1d', 'max_pool1d', [(2, 3, 9)], pool(F.max_pool1d, MAXP_KW),
+       args={'kernel_size': 3, 'stride': 2, 'padding': 1,
+             'return_indices': True}),
+    Op('max_pool2d', 'max_pool2d', [(2, 3, 7, 6)],
+       pool(F.max_pool2d, MAXP_KW), args={'kernel_size': 2},
+       noncontig=[0]),
+    Op('max_pool2d_indices', 'max_pool2d', [(2, 3, 7, 6)],
+       pool(F.max_pool2d, MAXP_KW),
+       args={'kernel_size': [3, 2], 'stride': [2, 1], 'padding': [1, 1],
+             'return_indices': True}),
+    Op('max_pool2d_ceil_dil', 'max_pool2d', [(1, 2, 8, 7)],
+       pool(F.max_pool2d, MAXP_KW),
+       args={'kernel_size': 2, 'stride': 2, 'dilation': 2, 'ceil_mode': True,
+             'return_indices': True}),
+    Op('max_pool2d_ceil', 'max_pool2d', [(2, 7, 7)],
+       pool(F.max_pool2d, MAXP_KW),
+       args={'kernel_size': 3, 'stride': 2, 'padding': 1,
+             'ceil_mode': True}),
+    Op('max_pool2d_pad_error', 'max_pool2d', [(1, 1, 6, 6)],
+       pool(F.max_pool2d, MAXP_KW), args={'kernel_size': 2, 'padding': 2},
+       error=True),
+    Op('max_pool3d', 'max_pool3d', [(1, 2, 5, 6, 5)],
+       pool(F.max_pool3d, MAXP_KW),
+       args={'kernel_size': [2, 3, 2], 'stride': 2, 'padding': [1, 1, 0],
+             'return_indices': True}),
+    Op('max_pool3d_ceil', 'max_pool3d', [(2, 5, 5, 5)],
+       pool(F.max_pool3d, MAXP_KW),
+       args={'kernel_size': 2, 'stride': 2, 'ceil_mode': True}),
+    Op('avg_pool1d', 'avg_pool1d', [(2, 3, 9)], pool(F.avg_pool1d, AVGP_KW),
+       args={'kernel_size': 3, 'stride': 2, 'padding': 1,
+             'count_include_pad': False, 'ceil_mode': True}),
+    Op('avg_pool2d', 'avg_pool2d', [(2, 3, 7, 6)],
+       pool(F.avg_pool2d, AVGP_KW), args={'kernel_size': 2},
+       noncontig=[0]),
+    Op('avg_pool2d_pad', 'avg_pool2d', [(2, 3, 7, 6)],
+       pool(F.avg_pool2d, AVGP_KW),
+       args={'kernel_size': 3, 'stride': 2, 'padding': 1}),
+    Op('avg_pool2d_pad_exclude_ceil', 'avg_pool2d', [(1, 2, 8, 7)],
+       pool(F.avg_pool2d, AVGP_KW),
+       args={'kernel_size': [3, 2], 'stride': 2, 'padding': 1,
+             'ceil_mode': True, 'count_include_pad': False}),
+    Op('avg_pool2d_ceil_include', 'avg_pool2d', [(1, 2, 8, 7)],
+       pool(F.avg_pool2d, AVGP_KW),
+       args={'kernel_size': 3, 'stride': 2, 'padding': 1,
+             'ceil_mode': True}),
+    Op('avg_pool2d_divisor', 'avg_pool2d', [(2, 6, 6)],
+       pool(F.avg_pool2d, AVGP_KW),
+       args={'kernel_size': 2, 'padding': 1, 'divisor_override': 3}),
+    Op('avg_pool2d_pad_error', 'avg_pool2d', [(1, 1, 6, 6)],
+       pool(F.avg_pool2d, AVGP_KW), args={'kernel_size': 2, 'padding': 2},
+       error=True),
+    Op('avg_pool3d', 'avg_pool3d', [(1, 2, 5, 6, 5)],
+       pool(F.avg_pool3d, AVGP_KW),
+       args={'kernel_size': 2, 'stride': [2, 1, 2], 'padding': 1,
+             'ceil_mode': True, 'count_include_pad': False}),
+    Op('avg_pool3d_divisor', 'avg_pool3d', [(1, 2, 4, 4, 4)],
+       pool(F.avg_pool3d, AVGP_KW),
+       args={'kernel_size': 3, 'stride': 2, 'padding': 1,
+             'divisor_override': 5}),
+    Op('adaptive_avg_pool2d', 'adaptive_avg_pool2d', [(2, 3, 7, 5)],
+       adaptive(F.adaptive_avg_pool2d), args={'output_size': [3, 4]},
+       noncontig=[0]),
+    Op('adaptive_avg_pool2d_none', 'adaptive_avg_pool2d', [(3, 6, 5)],
+       adaptive(F.adaptive_avg_pool2d), args={'output_size': [4, -1]}),
+    Op('adaptive_avg_pool2d_global', 'adaptive_avg_pool2d', [(2, 3, 5, 4)],
+       adaptive(F.adaptive_avg_pool2d), args={'output_size': [1, 1]}),
+    Op('adaptive_max_pool2d', 'adaptive_max_pool2d', [(2, 3, 7, 5)],
+       adaptive(F.adaptive_max_pool2d),
+       args={'output_size': [3, 2], 'return_indices': True}),
+    Op('adaptive_max_pool2d_up', 'adaptive_max_pool2d', [(1, 2, 3, 4)],
+       adaptive(F.adaptive_max_pool2d), args={'output_size': [5, 4]}),
+]
+
+SN = {'no_grad': [1, 2]}
+norm_rows = [
+    Op('softmax', 'softmax', [(3, 5)],
+       lambda xs, a: torch.softmax(xs[0], a['dim']), args={'dim': -1},
+       noncontig=[0]),
+    Op('softmax_dim0', 'softmax', [(4, 3, 2)],
+       lambda xs, a: torch.softmax(xs[0], a['dim']), args={'dim': 0}),
+    Op('softmax_dim_error', 'softmax', [(4, 3)],
+       lambda xs, a: torch.softmax(xs[0], a['dim']), args={'dim': 2},
+       error=True),
+    Op('log_softmax', 'log_softmax', [(3, 5)],
+       lambda xs, a: torch.log_softmax(xs[0], a['dim']), args={'dim': 1}),
+    Op('log_softmax_mid', 'log_softmax', [(2, 6, 3)],
+       lambda xs, a: torch.log_softmax(xs[0], a['dim']), args={'dim': -2},
+       noncontig=[0]),
+    Op('batch_norm_train', 'batch_norm',
+       [(4, 3, 5), (3,), P(3), (3,), (3,)], stat_norm(False),
+       args=dict(SN, training=True, momentum=0.2)),
+    Op('batch_norm_train_2d', 'batch_norm',
+       [(3, 2, 4, 3), (2,), P(2), (2,), (2,)], stat_norm(False),
+       args=dict(SN, training=True, eps=1e-3), noncontig=[0]),
+    Op('batch_norm_train_no_stats_affine', 'batch_norm',
+       [(5, 3), Zero(3), Zero(3), Zero(3), Zero(3)], stat_norm(False),
+       args={'training': True, 'none': [1, 2, 3, 4]}),
+    Op('batch_norm_eval', 'batch_norm',
+       [(4, 3, 5), (3,), P(3), (3,), (3,)], stat_norm(False),
+       args=dict(SN, training=False)),
+    Op('batch_norm_eval_no_affine', 'batch_norm',
+       [(2, 3, 4, 2), (3,), P(3), Zero(3), Zero(3)], stat_norm(False),
+       args=dict(training=False, no_grad=[1, 2], none=[3, 4])),
+    Op('batch_norm_eval_no_stats_error', 'batch_norm',
+       [(4, 3), Zero(3), Zero(3), (3,), (3,)], stat_norm(False),
+       args={'training': False, 'none': [1, 2]}, error=True),
+    Op('batch_norm_one_value_error', 'batch_norm',
+       [(1, 3), (3,), P(3), (3,), (3,)], stat_norm(False),
+       args=dict(SN, training=True), error=True),
+    Op('batch_norm_channels_error', 'batch_norm',
+       [(4, 3), (4,), P(4), (4,), (4,)], stat_norm(False),
+       args=dict(SN, training=True), error=True),
+    Op('instance_norm', 'instance_norm',
+       [(2, 3, 4, 5), Zero(3), Zero(3), (3,), (3,)], stat_norm(True),
+       args={'none': [1, 2]}),
+    Op('instance_norm_running', 'instance_norm',
+       [(3, 2, 6), (2,), P(2), Zero(2), Zero(2)], stat_norm(True),
+       args=dict(no_grad=[1, 2], none=[3, 4], momentum=0.3)),
+    Op('instance_norm_eval', 'instance_norm',
+       [(2, 2, 5), (2,), P(2), (2,), (2,)], stat_norm(True),
+       args=dict(SN, use_input_stats=False)),
+    Op('layer_norm', 'layer_norm', [(3, 4, 5), (5,), (5,)],
+       lambda xs, a: F.layer_norm(xs[0], a['normalized_shape'], xs[1], xs[2]),
+       args={'normalized_shape': [5]}, noncontig=[0]),
+    Op('layer_norm_2d_eps', 'layer_norm', [(2, 3, 4), (3, 4), (3, 4)],
+       lambda xs, a: F.layer_norm(xs[0], a['normalized_shape'], xs[1], xs[2],
+                                  a['eps']),
+       args={'normalized_shape': [3, 4], 'eps': 1e-3}),
+    Op('layer_norm_no_affine', 'layer_norm', [(4, 6), Zero(6), Zero(6)],
+       lambda xs, a: F.layer_norm(xs[0], a['normalized_shape']),
+       args={'normalized_shape': [6], 'none': [1, 2]}),
+    Op('layer_norm_shape_error', 'layer_norm', [(3, 4), (5,), (5,)],
+       lambda xs, a: F.layer_norm(xs[0], a['normalized_shape'], xs[1], xs[2]),
+       args={'normalized_shape': [5]}, error=True),
+    Op('group_norm', 'group_norm', [(2, 6, 3, 2), (6,), (6,)],
+       lambda xs, a: F.group_norm(xs[0], a['num_groups'], xs[1], xs[2]),
+       args={'num_groups': 3}, noncontig=[0]),
+    Op('group_norm_3d_no_affine', 'group_norm', [(3, 4, 5), Zero(4), Zero(4)],
+       lambda xs, a: F.group_norm(xs[0], a['num_groups'], eps=a['eps']),
+       args={'num_groups': 2, 'eps': 1e-4, 'none': [1, 2]}),
+    Op('group_norm_groups_error', 'group_norm', [(2, 6, 3), (6,), (6,)],
+       lambda xs, a: F.group_norm(xs[0], a['num_groups'], xs[1], xs[2]),
+       args={'num_groups': 4}, error=True),
+    Op('linear', 'linear', [(3, 4), (5, 4), (5,)],
+       lambda xs, a: F.linear(*xs), noncontig=[0, 1]),
+    Op('linear_batched_nobias', 'linear', [(2, 3, 4), (6, 4)],
+       lambda xs, a: F.linear(*xs)),
+    Op('linear_1d', 'linear', [(4,), (3, 4), (3,)],
+       lambda xs, a: F.linear(*xs)),
+    Op('linear_error', 'linear', [(3, 4), (5, 3)],
+       lambda xs, a: F.linear(*xs), error=True),
+    Op('dropout_p0', 'dropout', [(3, 4)],
+       lambda xs, a: F.dropout(xs[0], a['p'], a['training']),
+       args={'p': 0.0, 'training': True}),
+    Op('dropout_eval', 'dropout', [(3, 4)],
+       lambda xs, a: F.dropout(xs[0], a['p'], a['training']),
+       args={'p': 0.5, 'training': False}),
+    Op('sdpa', 'scaled_dot_product_attention', [(2, 4, 3), (2, 5, 3),
+                                                (2, 5, 2)],
+       sdpa, noncontig=[1]),
+    Op('sdpa_heads_scale', 'scaled_dot_product_attention',
+       [(2, 2, 3, 4), (2, 2, 3, 4), (2, 2, 3, 4)], sdpa,
+       args={'scale': 0.3}),
+    Op('sdpa_causal', 'scaled_dot_product_attention',
+       [(2, 4, 3), (2, 4, 3), (2, 4, 2)], sdpa,
+       args={'is_causal': True, 'dropout_p': 0.0}),
+    Op('sdpa_bool_mask', 'scaled_dot_product_attention',
+       [(2, 3, 4), (2, 5, 4), (2, 5, 3),
+        In(3, 5, draw=lambda s: torch.cat([torch.ones(3, 1),
+                                           (torch.rand(3, 4) < .6)], 1)
+           .double(), dtype=torch.bool)], sdpa),
+    Op('sdpa_float_mask', 'scaled_dot_product_attention',
+       [(2, 3, 4), (2, 5, 4), (2, 5, 3), (2, 1, 5)], sdpa),
+    Op('sdpa_shape_error', 'scaled_dot_product_attention',
+       [(2, 3, 4), (2, 5, 3), (2, 5, 3)], sdpa, error=True),
+    # resampling
+    Op('interpolate_nearest_size', 'interpolate', [(2, 3, 4, 5)], interp,
+       args={'size': [7, 3], 'mode': 'nearest'}, noncontig=[0]),
+    Op('interpolate_nearest_scale', 'interpolate', [(1, 2, 3, 4)], interp,
+       args={'scale_factor': [2.0, 1.5], 'mode': 'nearest'}),
+    Op('interpolate_bilinear', 'interpolate', [(2, 2, 4, 5)], interp,
+       args={'size': [7, 8], 'mode': 'bilinear', 'align_corners': False}),
+    Op('interpolate_bilinear_ac', 'interpolate', [(2, 2, 4, 5)], interp,
+       args={'size': [7, 3], 'mode': 'bilinear', 'align_corners': True}),
+    Op('interpolate_bilinear_scale', 'interpolate', [(1, 2, 5, 4)], interp,
+       args={'scale_factor': [0.6, 2.5], 'mode': 'bilinear',
+             'align_corners': False}),
+    Op('interpolate_bilinear_scale_ac', 'interpolate', [(1, 2, 3, 4)], interp,
+       args={'scale_factor': 2.0, 'mode': 'bilinear',
+             'align_corners': True}),
+    Op('interpolate_bicubic', 'interpolate', [(1, 2, 4, 5)], interp,
+       args={'size': [9, 6], 'mode': 'bicubic', 'align_corners': False}),
+    Op('interpolate_bicubic_ac_scale', 'interpolate', [(1, 2, 4, 3)], interp,
+       args={'scale_factor': [1.5, 2.0], 'mode': 'bicubic',
+             'align_corners': True}),
+    Op('interpolate_both_error', 'interpolate', [(1, 2, 4, 3)], interp,
+       args={'size': [2, 2], 'scale_factor': 2.0, 'mode': 'nearest'},
+       error=True),
+    Op('interpolate_nearest_ac_error', 'interpolate', [(1, 2, 4, 3)], interp,
+       args={'size': [2, 2], 'mode': 'nearest', 'align_corners': True},
+       error=True),
+]
+for mode in ('bilinear', 'nearest'):
+    for pm in ('zeros', 'border', 'reflection'):
+        for ac in (False, True):
+            norm_rows.append(Op(
+                'grid_sample_%s_%s%s' % (mode, pm, '_ac' if ac else ''),
+                'grid_sample', [(2, 2, 4, 5), Grid(2, 3, 4, 2)], gsample,
+                args={'mode': mode, 'padding_mode': pm, 'align_corners': ac},
+                noncontig=[0] if ac else []))
+norm_rows.append(Op('grid_sample_grid_error', 'grid_sample',
+                    [(2, 2, 4, 5), Grid(2, 3, 4, 3)], gsample,
+                    args={'align_corners': False}, error=True))
+
+reduce_rows = [
+    Op('amax_all', 'amax', [(3, 4, 5)], red(torch.amax), noncontig=[0]),
+    Op('amax_dims', 'amax', [(3, 4, 5)], red(torch.amax),
+       args={'dim': [0, 2], 'keepdim': True}),
+    Op('amin_dim', 'amin', [(3, 4, 5)], red(torch.amin), args={'dim': -1},
+       noncontig=[0]),
+    Op('amax_int', 'amax', [(3, 4)], red(torch.amax), args={'dim': 1},
+       dtypes=('i64',)),
+    Op('var_all', 'var', [(3, 4, 5)], varstd(torch.var)),
+    Op('var_dim_c0', 'var', [(3, 4, 5)], varstd(torch.var),
+       args={'dim': [1], 'correction': 0, 'keepdim': True}, noncontig=[0]),
+    Op('var_dims_c2', 'var', [(3, 4, 5)], varstd(torch.var),
+       args={'dim': [0, 2], 'correction': 2}),
+    Op('std_dim', 'std', [(3, 4, 5)], varstd(torch.std), args={'dim': [-1]}),
+    Op('std_all_c0', 'std', [(4, 5)], varstd(torch.std),
+       args={'correction': 0}, noncontig=[0]),
+    Op('logsumexp_dim', 'logsumexp', [(3, 4, 5)], red_all(torch.logsumexp),
+       args={'dim': [1]}, noncontig=[0]),
+    Op('logsumexp_all_keep', 'logsumexp', [(3, 4)], red_all(torch.logsumexp),
+       args={'dim': [0, 1], 'keepdim': True}),
+    Op('norm_p2_all', 'norm', [(3, 4)], vnorm, noncontig=[0]),
+    Op('norm_p1_dim', 'norm', [(3, 4, 5)], vnorm, args={'p': 1, 'dim': [1]}),
+    Op('norm_pinf_dim', 'norm', [(3, 4, 5)], vnorm,
+       args={'p': float('inf'), 'dim': [-1], 'keepdim': True}),
+    Op('norm_pneginf', 'norm', [(3, 4)], vnorm, args={'p': float('-inf')}),
+    Op('norm_p3_dims', 'norm', [(3, 4, 5)], vnorm,
+       args={'p': 3, 'dim': [0, 2]}),
+    Op('prod_all', 'prod', [(3, 4)], red1(torch.prod)),
+    Op('prod_dim', 'prod', [(3, 4, 2)], red1(torch.prod),
+       args={'dim': 1, 'keepdim': True}, noncontig=[0]),
+    Op('prod_int', 'prod', [(3, 4)], red1(torch.prod), args={'dim': 0},
+       dtypes=('i64',)),
+    Op('all_float', 'all', [Ints(3, 4)], red1(torch.all), args={'dim': 1}),
+    Op('any_bool', 'any', [Bool(3, 4)], red1(torch.any),
+       args={'dim': 0, 'keepdim': True}),
+    Op('all_bool_all', 'all', [Bool(2, 3)], red1(torch.all)),
+    Op('any_all', 'any', [Ints(3, 4)], red1(torch.any), dtypes=('i64',)),
+    Op('max_dim', 'max_dim', [(3, 4, 5)],
+       lambda xs, a: torch.max(xs[0], a['dim'], a['keepdim']),
+       args={'dim': 1, 'keepdim': False}, noncontig=[0]),
+    Op('min_dim_keep', 'min_dim', [(3, 4, 5)],
+       lambda xs, a: torch.min(xs[0], a['dim'], a['keepdim']),
+       args={'dim': -1, 'keepdim': True}),
+    Op('max_dim_error', 'max_dim', [(3, 4)],
+       lambda xs, a: torch.max(xs[0], a['dim'], a['keepdim']),
+       args={'dim': 2, 'keepdim': False}, error=True),
+    Op('argmax_all', 'argmax', [(3, 4, 5)], argm(torch.argmax)),
+    Op('argmax_dim', 'argmax', [(3, 4, 5)], argm(torch.argmax),
+       args={'dim': 1, 'keepdim': True}, noncontig=[0]),
+    Op('argmin_dim', 'argmin', [(3, 4, 5)], argm(torch.argmin),
+       args={'dim': -1}),
+    Op('cumsum', 'cumsum', [(3, 4, 5)],
+       lambda xs, a: torch.cumsum(xs[0], a['dim']), args={'dim': 1},
+       noncontig=[0]),
+    Op('cumsum_last', 'cumsum', [(7,)],
+       lambda xs, a: torch.cumsum(xs[0], a['dim']), args={'dim': -1}),
+    Op('cumsum_int', 'cumsum', [(3, 4)],
+       lambda xs, a: torch.cumsum(xs[0], a['dim']), args={'dim': 0},
+       dtypes=('i64',)),
+    Op('cumsum_dim_error', 'cumsum', [(3, 4)],
+       lambda xs, a: torch.cumsum(xs[0], a['dim']), args={'dim': 3},
+       error=True),
+    # sorting: random values, no ties (tie order is documented as stable in
+    # mm, unspecified in torch's unstable sort)
+    Op('sort', 'sort', [(3, 6)],
+       lambda xs, a: torch.sort(xs[0], dim=a['dim']), args={'dim': -1},
+       noncontig=[0]),
+    Op('sort_desc_dim0', 'sort', [(5, 3, 2)],
+       lambda xs, a: torch.sort(xs[0], dim=a['dim'], descending=True,
+                                stable=True),
+       args={'dim': 0, 'descending': True, 'stable': True}),
+    Op('argsort', 'argsort', [(4, 5)],
+       lambda xs, a: torch.argsort(xs[0], a['dim'], a['descending']),
+       args={'dim': 1, 'descending': True}),
+    Op('topk', 'topk', [(3, 8)],
+       lambda xs, a: torch.topk(xs[0], a['k'], a['dim']),
+       args={'k': 3, 'dim': -1}, noncontig=[0]),
+    Op('topk_smallest_dim0', 'topk', [(6, 3)],
+       lambda xs, a: torch.topk(xs[0], a['k'], a['dim'], largest=False),
+       args={'k': 2, 'dim': 0, 'largest': False}),
+    Op('topk_k_error', 'topk', [(3, 4)],
+       lambda xs, a: torch.topk(xs[0], a['k'], a['dim']),
+       args={'k': 5, 'dim': 1}, error=True),
+]
+
+index_rows = [
+    Op('gather', 'gather', [(3, 5), Idx(3, 4, hi=5)],
+       lambda xs, a: torch.gather(xs[0], a['dim'], xs[1]), args={'dim': 1},
+       noncontig=[0]),
+    Op('gather_dim0', 'gather', [(4, 3), Idx(6, 2, hi=4)],
+       lambda xs, a: torch.gather(xs[0], a['dim'], xs[1]), args={'dim': 0}),
+    Op('gather_error', 'gather', [(3, 5), In(3, 4, draw=lambda s: torch.full(
+        s, 5.0), dtype=torch.int64)],
+       lambda xs, a: torch.gather(xs[0], a['dim'], xs[1]), args={'dim': 1},
+       error=True),
+    Op('index_select', 'index_select', [(4, 5), Idx(6, hi=5)],
+       lambda xs, a: torch.index_select(xs[0], a['dim'], xs[1]),
+       args={'dim': 1}, noncontig=[0]),
+    Op('index_select_dim0', 'index_select', [(4, 2, 3), Idx(3, hi=4)],
+       lambda xs, a: torch.index_select(xs[0], a['dim'], xs[1]),
+       args={'dim': 0}),
+    Op('index_select_error', 'index_select', [(4, 5), In(2, draw=lambda s:
+                                                          torch.full(s, 4.0),
+                                                          dtype=torch.int64)],
+       lambda xs, a: torch.index_select(xs[0], a['dim'], xs[1]),
+       args={'dim': 0}, error=True),
+    # src the shape of index: torch 1.13's scatter backward gives src a
+    # gradient of index's shape (an error when src is larger)
+    Op('scatter', 'scatter', [(3, 5), Perm(3, 3, n=5, dim=1), (3, 3)],
+       lambda xs, a: xs[0].scatter(a['dim'], xs[1], xs[2]), args={'dim': 1}),
+    Op('scatter_dim0', 'scatter', [(5, 2), Perm(3, 2, n=5, dim=0), (3, 2)],
+       lambda xs, a: xs[0].scatter(a['dim'], xs[1], xs[2]), args={'dim': 0},
+       noncontig=[0]),
+    Op('scatter_value', 'scatter_value', [(3, 5), Idx(3, 2, hi=5)],
+       lambda xs, a: xs[0].scatter(a['dim'], xs[1], a['value']),
+       args={'dim': 1, 'value': -1.5}),
+    Op('scatter_add', 'scatter_add', [(3, 5), Idx(3, 6, hi=5), (3, 6)],
+       lambda xs, a: xs[0].scatter_add(a['dim'], xs[1], xs[2]),
+       args={'dim': 1}, noncontig=[2]),
+    Op('scatter_add_dim0', 'scatter_add', [(4, 3), Idx(5, 3, hi=4), (5, 3)],
+       lambda xs, a: xs[0].scatter_add(a['dim'], xs[1], xs[2]),
+       args={'dim': 0}),
+    Op('scatter_error', 'scatter', [(3, 5), Idx(4, 3, hi=5), (3, 4)],
+       lambda xs, a: xs[0].scatter(a['dim'], xs[1], xs[2]), args={'dim': 1},
+       error=True),
+    Op('index_add', 'index_add', [(5, 3), Idx(4, hi=5), (4, 3)],
+       lambda xs, a: xs[0].index_add(a['dim'], xs[1], xs[2],
+                                     alpha=a['alpha']),
+       args={'dim': 0, 'alpha': 2.5}, noncontig=[0]),
+    Op('index_add_dim1', 'index_add', [(2, 4, 3), Idx(5, hi=4), (2, 5, 3)],
+       lambda xs, a: xs[0].index_add(a['dim'], xs[1], xs[2]),
+       args={'dim': 1}),
+    Op('masked_fill', 'masked_fill', [(3, 4), Bool(3, 4)],
+       lambda xs, a: xs[0].masked_fill(xs[1], a['value']),
+       args={'value': 2.5}, noncontig=[0]),
+    Op('masked_fill_broadcast', 'masked_fill', [(2, 3, 4), Bool(3, 1)],
+       lambda xs, a: xs[0].masked_fill(xs[1], a['value']),
+       args={'value': -1.0}),
+    # torch 1.13 scatters masked_select's gradient in the memory order of a
+    # non-contiguous input (pytorch/pytorch#99638, fixed in 2.1): torch gets
+    # a contiguous copy, mm the non-contiguous input itself.
+    Op('masked_select', 'masked_select', [(3, 4), Bool(3, 4)],
+       lambda xs, a: torch.masked_select(xs[0].contiguous(), xs[1]),
+       noncontig=[0]),
+    Op('masked_select_broadcast', 'masked_select', [(2, 3), Bool(2, 1)],
+       lambda xs, a: torch.masked_select(xs[0], xs[1])),
+    Op('nonzero', 'nonzero', [Ints(3, 4)],
+       lambda xs, a: torch.nonzero(xs[0]), args={'no_grad': [0]}),
+    Op('nonzero_3d', 'nonzero', [Ints(2, 3, 2)],
+       lambda xs, a: torch.nonzero(xs[0]), dtypes=('i64',)),
+    Op('nonzero_bool', 'nonzero', [Bool(4, 3)],
+       lambda xs, a: torch.nonzero(xs[0]), dtypes=('i64',)),
+    Op('one_hot', 'one_hot', [Idx(2, 3, hi=4)],
+       lambda xs, a: F.one_hot(xs[0], a['num_classes']),
+       args={'num_classes': 5}, dtypes=('i64',)),
+    Op('one_hot_infer', 'one_hot', [Idx(6, hi=4)],
+       lambda xs, a: F.one_hot(xs[0]), dtypes=('i64',)),
+    Op('one_hot_error', 'one_hot', [In(3, draw=lambda s: torch.tensor(
+        [0., 3., 1.]), dtype=torch.int64)],
+       lambda xs, a: F.one_hot(xs[0], a['num_classes']),
+       args={'num_classes': 2}, dtypes=('i64',), error=True),
+    Op('embedding', 'embedding', [(6, 3), Idx(2, 5, hi=6)],
+       lambda xs, a: F.embedding(xs[1], xs[0]), noncontig=[0]),
+    Op('embedding_padding_idx', 'embedding', [(6, 3), Idx(4, 5, hi=6)],
+       lambda xs, a: F.embedding(xs[1], xs[0], a['padding_idx']),
+       args={'padding_idx': 2}),
+    Op('embedding_padding_idx_negative', 'embedding',
+       [(6, 3), Idx(12, hi=6)],
+       lambda xs, a: F.embedding(xs[1], xs[0], a['padding_idx']),
+       args={'padding_idx': -1}),
+    Op('embedding_error', 'embedding', [(6, 3), In(2, draw=lambda s:
+                                                    torch.full(s, 6.0),
+                                                    dtype=torch.int64)],
+       lambda xs, a: F.embedding(xs[1], xs[0]), error=True),
+    Op('unique', 'unique', [Ints(4, 5)], unique,
+       args={'no_grad': [0]}),
+    Op('unique_inverse_counts', 'unique', [Ints(3, 4)], unique,
+       args={'return_inverse': True, 'return_counts': True,
+             'no_grad': [0]}),
+    Op('unique_int', 'unique', [Ints(7)], unique,
+       args={'return_counts': True}, dtypes=('i64',)),
+    # padding, roll, pixel shuffle
+    Op('pad_constant', 'pad', [(2, 3, 4)],
+       lambda xs, a: F.pad(xs[0], a['pad'], value=a['value']),
+       args={'pad': [1, 2, 0, 1], 'value': 1.5}, noncontig=[0]),
+    Op('pad_constant_crop', 'pad', [(3, 5)],
+       lambda xs, a: F.pad(xs[0], a['pad']), args={'pad': [-1, 2, 1, -2]}),
+    Op('pad_reflect', 'pad', [(2, 3, 5, 4)],
+       lambda xs, a: F.pad(xs[0], a['pad'], mode=a['mode']),
+       args={'pad': [1, 2, 3, 1], 'mode': 'reflect'}),
+    Op('pad_reflect_1d', 'pad', [(2, 6)],
+       lambda xs, a: F.pad(xs[0], a['pad'], mode=a['mode']),
+       args={'pad': [3, 2], 'mode': 'reflect'}, noncontig=[0]),
+    Op('pad_replicate', 'pad', [(1, 2, 3, 4)],
+       lambda xs, a: F.pad(xs[0], a['pad'], mode=a['mode']),
+       args={'pad': [2, 0, 1, 3], 'mode': 'replicate'}),
+    Op('pad_replicate_3d', 'pad', [(1, 2, 3, 2, 3)],
+       lambda xs, a: F.pad(xs[0], a['pad'], mode=a['mode']),
+       args={'pad': [1, 1, 2, 0, 0, 1], 'mode': 'replicate'}),
+    Op('pad_reflect_error', 'pad', [(1, 2, 3)],
+       lambda xs, a: F.pad(xs[0], a['pad'], mode=a['mode']),
+       args={'pad': [3, 0], 'mode': 'reflect'}, error=True),
+    Op('roll', 'roll', [(3, 4, 5)],
+       lambda xs, a: torch.roll(xs[0], a['shifts'], a['dims']),
+       args={'shifts': [1, -2], 'dims': [0, 2]}, noncontig=[0]),
+    Op('roll_flat', 'roll', [(3, 4)],
+       lambda xs, a: torch.roll(xs[0], a['shifts']), args={'shifts': [5]}),
+    Op('pixel_shuffle', 'pixel_shuffle', [(2, 8, 2, 3)],
+       lambda xs, a: F.pixel_shuffle(xs[0], a['factor']), args={'factor': 2},
+       noncontig=[0]),
+    Op('pixel_unshuffle', 'pixel_unshuffle', [(2, 2, 6, 4)],
+       lambda xs, a: F.pixel_unshuffle(xs[0], a['factor']),
+       args={'factor': 2}),
+    Op('pixel_shuffle_error', 'pixel_shuffle', [(2, 6, 2, 3)],
+       lambda xs, a: F.pixel_shuffle(xs[0], a['factor']), args={'factor': 2},
+       error=True),
+]
+
+OPS += conv_rows + norm_rows + reduce_rows + index_rows
+
 # ---- the optimizer table -------------------------------------------------
 
 
@@ -526,7 +1178,7 @@ def compare(what, got, want, errors):
 def draw_input(spec, dtype):
     v = spec.draw(spec.shape)
     dt = spec.dtype or dtype
-    if not dt.is_floating_point and spec.draw is not small_ints:
+    if not dt.is_floating_point and spec.draw in (randn, positive, nonzero):
         # integers away from zero (divisors stay valid): 1..6 in magnitude
         v = torch.where(v >= 0, torch.ceil(v * 2), torch.floor(v * 2))
     return v.to(dt)
