@@ -1,7 +1,8 @@
 /* Optimised CPU kernels of the elementwise family: typed loops on the
  * strided iterator for f32 and f64 (comparisons also i64, logical ops also
  * bool, where any dtype), with the contiguous and scalar-broadcast cases
- * written out so the compiler vectorises them. f32 computes in float, as
+ * written out so the compiler vectorises them (`omp simd`: -O2 alone
+ * vectorises almost nothing). f32 computes in float, as
  * PyTorch's kernels do. Other cases go to the reference (MM_EUNSUPPORTED).
  *
  * <tgmath.h>: exp, erf, tanh, ... pick the float or double function from
@@ -52,6 +53,21 @@ typedef struct ew_params {
         T z = exp(x * beta);                                                   \
         return x * beta > threshold ? g : g * z / (z + (T)1);                  \
     }                                                                          \
+    /* x > 0 ? x : x slope, as x (x > 0 ? one : slope) with one == 1 at  \
+     * run time: GCC neither vectorises a conditional multiply (it may     \
+     * trap) nor, with a literal 1, keeps the multiply unconditional.      \
+     * x 1 == x exactly, NaN and -0 included. */                          \
+    static inline T fn_leaky_##S(T x, T slope, T one) {                        \
+        return x * (x > (T)0 ? one : slope);                                   \
+    }                                                                          \
+    static inline T fn_hardswish_bw_##S(T g, T x) {                            \
+        T mid = g * (x / (T)3 + (T)0.5);                                       \
+        return x < (T)-3 ? (T)0 : x <= (T)3 ? mid : g;                         \
+    }                                                                          \
+    static inline T fn_hardsigmoid_bw_##S(T g, T x) {                          \
+        T mid = g / (T)6;                                                      \
+        return x > (T)-3 && x < (T)3 ? mid : (T)0;                             \
+    }                                                                          \
     static inline T fn_clamp_##S(T x, T lo, T hi) {                              \
         T v = x < lo ? lo : x;                                                 \
         return v > hi ? hi : v;                                                \
@@ -78,7 +94,7 @@ EW_MATH(double, f64)
         if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(TI)) {     \
             TO *o = (TO *)d[0];                                                \
             const TI *px = (const TI *)d[1];                                   \
-            for (int64_t i = 0; i < n; i++) {                                  \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {              \
                 TI x = px[i];                                                  \
                 o[i] = (TO)(EXPR);                                             \
             }                                                                  \
@@ -101,21 +117,21 @@ EW_MATH(double, f64)
         TO *o = (TO *)d[0];                                                    \
         if (s[0] == zo && s[1] == zi && s[2] == zi) {                          \
             const TI *pa = (const TI *)d[1], *pb = (const TI *)d[2];           \
-            for (int64_t i = 0; i < n; i++) {                                  \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {              \
                 TI a = pa[i], b = pb[i];                                       \
                 o[i] = (TO)(EXPR);                                             \
             }                                                                  \
         } else if (s[0] == zo && s[1] == zi && s[2] == 0) {                    \
             const TI *pa = (const TI *)d[1];                                   \
             const TI b = *(const TI *)d[2];                                    \
-            for (int64_t i = 0; i < n; i++) {                                  \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {              \
                 TI a = pa[i];                                                  \
                 o[i] = (TO)(EXPR);                                             \
             }                                                                  \
         } else if (s[0] == zo && s[1] == 0 && s[2] == zi) {                    \
             const TI a = *(const TI *)d[1];                                    \
             const TI *pb = (const TI *)d[2];                                   \
-            for (int64_t i = 0; i < n; i++) {                                  \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {              \
                 TI b = pb[i];                                                  \
                 o[i] = (TO)(EXPR);                                             \
             }                                                                  \
@@ -153,7 +169,7 @@ EW_MATH(double, f64)
     LOOP1(clamp_min_##S, T, T, T, x < p0 ? p0 : x)                             \
     LOOP1(clamp_max_##S, T, T, T, x > p1 ? p1 : x)                             \
     LOOP1(relu6_##S, T, T, T, fn_relu6_##S(x))                                    \
-    LOOP1(leaky_relu_##S, T, T, T, x > (T)0 ? x : x * p0)                      \
+    LOOP1(leaky_relu_##S, T, T, T, fn_leaky_##S(x, p0, p1))                      \
     LOOP1(elu_##S, T, T, T, x > (T)0 ? x : p0 * expm1(x))                      \
     LOOP1(gelu_##S, T, T, T, fn_gelu_##S(x))                                      \
     LOOP1(gelu_tanh_##S, T, T, T, fn_gelu_tanh_##S(x))                            \
@@ -166,17 +182,15 @@ EW_MATH(double, f64)
     LOOP2(powt_##S, T, T, T, pow(a, b))                                        \
     LOOP2(maximum_##S, T, T, T, fn_maximum_##S(a, b))                             \
     LOOP2(minimum_##S, T, T, T, fn_minimum_##S(a, b))                             \
-    LOOP2(prelu_##S, T, T, T, a > (T)0 ? a : b * a)                            \
+    LOOP2(prelu_##S, T, T, T, fn_leaky_##S(a, b, p1))                            \
     LOOP2(relu6_bw_##S, T, T, T, b <= (T)0 || b >= (T)6 ? (T)0 : a)            \
-    LOOP2(leaky_relu_bw_##S, T, T, T, b > (T)0 ? a : a * p0)                   \
+    LOOP2(leaky_relu_bw_##S, T, T, T, a * (b > (T)0 ? p1 : p0))                   \
     LOOP2(elu_bw_##S, T, T, T, b <= (T)0 ? a * p0 * exp(b) : a)                \
     LOOP2(gelu_bw_##S, T, T, T, fn_gelu_bw_##S(a, b))                             \
     LOOP2(gelu_tanh_bw_##S, T, T, T, fn_gelu_tanh_bw_##S(a, b))                   \
     LOOP2(silu_bw_##S, T, T, T, fn_silu_bw_##S(a, b))                             \
-    LOOP2(hardswish_bw_##S, T, T, T,                                           \
-          b < (T)-3 ? (T)0 : b <= (T)3 ? a * (b / (T)3 + (T)0.5) : a)          \
-    LOOP2(hardsigmoid_bw_##S, T, T, T,                                         \
-          b > (T)-3 && b < (T)3 ? a / (T)6 : (T)0)                             \
+    LOOP2(hardswish_bw_##S, T, T, T, fn_hardswish_bw_##S(a, b))                \
+    LOOP2(hardsigmoid_bw_##S, T, T, T, fn_hardsigmoid_bw_##S(a, b))            \
     LOOP2(mish_bw_##S, T, T, T, fn_mish_bw_##S(a, b))                             \
     LOOP2(softplus_bw_##S, T, T, T, fn_softplus_bw_##S(a, b, p0, p1))
 /* clang-format on */
@@ -220,20 +234,20 @@ LOOP1(logical_not_b8, uint8_t, uint8_t, int, x == 0)
             T *o = (T *)d[0];                                                  \
             const uint8_t *c = (const uint8_t *)d[1];                          \
             const T *a = (const T *)d[2], *b = (const T *)d[3];                \
-            for (int64_t i = 0; i < n; i++)                                    \
-                o[i] = c[i] ? a[i] : b[i];                                     \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++)              \
+                { T va = a[i], vb = b[i]; o[i] = c[i] ? va : vb; }                                     \
         } else if (s[0] == z && s[1] == 1 && s[2] == z && s[3] == 0) {         \
             T *o = (T *)d[0];                                                  \
             const uint8_t *c = (const uint8_t *)d[1];                          \
             const T *a = (const T *)d[2], b = *(const T *)d[3];                \
-            for (int64_t i = 0; i < n; i++)                                    \
-                o[i] = c[i] ? a[i] : b;                                        \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++)              \
+                { T va = a[i]; o[i] = c[i] ? va : b; }                                        \
         } else if (s[0] == z && s[1] == 1 && s[2] == 0 && s[3] == z) {         \
             T *o = (T *)d[0];                                                  \
             const uint8_t *c = (const uint8_t *)d[1];                          \
             const T a = *(const T *)d[2], *b = (const T *)d[3];                \
-            for (int64_t i = 0; i < n; i++)                                    \
-                o[i] = c[i] ? a : b[i];                                        \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++)              \
+                { T vb = b[i]; o[i] = c[i] ? a : vb; }                                        \
         } else {                                                               \
             for (int64_t i = 0; i < n; i++)                                    \
                 *(T *)(d[0] + i * s[0]) = d[1][i * s[1]]                       \
@@ -262,13 +276,13 @@ WHERE_LOOP(uint64_t)
             T *o = (T *)d[0];                                                  \
             const T *x = (const T *)d[1], *lo = (const T *)d[2],               \
                     *hi = (const T *)d[3];                                     \
-            for (int64_t i = 0; i < n; i++)                                    \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++)              \
                 o[i] = clamp3_##S(x[i], lo[i], hi[i]);                         \
         } else if (s[0] == z && s[1] == z && s[2] == 0 && s[3] == 0) {         \
             T *o = (T *)d[0];                                                  \
             const T *x = (const T *)d[1], lo = *(const T *)d[2],               \
                     hi = *(const T *)d[3];                                     \
-            for (int64_t i = 0; i < n; i++)                                    \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++)              \
                 o[i] = clamp3_##S(x[i], lo, hi);                               \
         } else {                                                               \
             for (int64_t i = 0; i < n; i++)                                    \
@@ -446,6 +460,8 @@ int mm_cpu_ew_unary(mm_op_ctx *ctx) {
         loop = pick_unary(code, f32, p);
     }
     ew_params params = {p->f[0], p->f[1]};
+    if (code == EW_LEAKY_RELU)
+        params.p1 = 1; /* fn_leaky's `one` */
     return run(ctx, 2, (mm_tensor *[]){ctx->out, x}, loop, &params);
 }
 
@@ -472,6 +488,8 @@ int mm_cpu_ew_binary(mm_op_ctx *ctx) {
         loop = pick_binary(code, dt == MM_F32, p);
     }
     ew_params params = {p->f[0], p->f[1]};
+    if (code == EW_PRELU || code == EW_LEAKY_RELU_BW)
+        params.p1 = 1; /* fn_leaky's `one` */
     return run(ctx, 3, (mm_tensor *[]){ctx->out, a, b}, loop, &params);
 }
 
