@@ -189,7 +189,7 @@ MM_TEST(unary_ops_match_reference) {
     const mm_dtype dtypes[] = {MM_F32, MM_F64};
     for (int k = 0; k < N_UNARY; k++)
         for (int s = 0; s < 4; s++)
-            for (int t = 0; t < 2; t++)
+            for (int t = 0; t < (s == 2 ? 1 : 2); t++) /* big: f32 */
                 POOLED({
                     const unary_case *c = &unary_cases[k];
                     mm_tensor *x = domain_t(c->domain, (int)shapes[s][0],
@@ -247,7 +247,7 @@ MM_TEST(activation_backward_ops_match_reference) {
     const mm_dtype dtypes[] = {MM_F32, MM_F64};
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
         for (int t = 0; t < 2; t++)
-            for (int big = 0; big < 2; big++)
+            for (int big = 0; big < (t == 0 ? 2 : 1); big++)
                 POOLED({
                     mm_op_params p = ops[k].p;
                     p.i[19] = ops[k].id;
@@ -325,7 +325,7 @@ MM_TEST(binary_ops_match_reference_with_broadcasting) {
     const mm_dtype dtypes[] = {MM_F32, MM_F64};
     for (int k = 0; k < N_BINARY; k++)
         for (int s = 0; s < N_SHAPES; s++)
-            for (int t = 0; t < 2; t++)
+            for (int t = 0; t < (s >= 4 && s <= 5 ? 1 : 2); t++)
                 POOLED({
                     const binary_case *c = &binary_cases[k];
                     const shape_case *sc = &binary_shapes[s];
@@ -337,7 +337,7 @@ MM_TEST(binary_ops_match_reference_with_broadcasting) {
                              mm_dtype_name(dtypes[t]));
                     CHECK_VS_REFERENCE(what, f_binary, (void *)c, in, 2, 1e-5,
                                        1e-6);
-                    if (!c->positive_a) {
+                    if (!c->positive_a && in[0]->numel < 10000) {
                         mm_tensor *sw[2] = {in[1], in[0]};
                         CHECK_VS_REFERENCE(what, f_binary, (void *)c, sw, 2,
                                            1e-5, 1e-6);
@@ -404,7 +404,7 @@ MM_TEST(where_clamp_tensor_and_prelu_match_reference) {
     const mm_dtype dtypes[] = {MM_F32, MM_F64};
     for (int w = 0; w < 4; w++)
         for (int s = 0; s < N_SHAPES; s++)
-            for (int t = 0; t < 2; t++)
+            for (int t = 0; t < (s >= 4 && s <= 5 ? 1 : 2); t++)
                 POOLED({
                     const shape_case *sc = &binary_shapes[s];
                     sel_case c = {w};
@@ -420,13 +420,15 @@ MM_TEST(where_clamp_tensor_and_prelu_match_reference) {
                     snprintf(what, sizeof what, "select %d shapes %d %s", w, s,
                              mm_dtype_name(dtypes[t]));
                     CHECK_VS_REFERENCE(what, f_select, &c, in, 3, 0, 0);
-                    mm_tensor *nc[3] = {noncontig(in[0]), noncontig(in[1]),
-                                        noncontig(in[2])};
-                    CHECK_VS_REFERENCE(what, f_select, &c, nc, 3, 0, 0);
+                    if (in[0]->numel < 10000) {
+                        mm_tensor *nc[3] = {noncontig(in[0]), noncontig(in[1]),
+                                            noncontig(in[2])};
+                        CHECK_VS_REFERENCE(what, f_select, &c, nc, 3, 0, 0);
+                    }
                 });
     const int64_t xs[][5] = {{4, 2, 3, 5, 6}, {2, 190, 180}, {1, 7}, {0}};
     for (int s = 0; s < 4; s++)
-        for (int t = 0; t < 2; t++)
+        for (int t = 0; t < (s == 1 ? 1 : 2); t++)
             for (int per_channel = 0; per_channel < 2; per_channel++)
                 POOLED({
                     int nd = (int)xs[s][0];
