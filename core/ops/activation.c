@@ -10,7 +10,7 @@
 
 #include <math.h>
 
-/* ---- backward --------------------------------------------------------------- */
+/* ---- backward ----------------------------------------------------------- */
 
 #define FUSED_BACKWARD(NAME)                                                   \
     static int NAME##_grad(const mm_node *n, mm_tensor *g, mm_tensor **gin) {  \
@@ -46,7 +46,7 @@ static int prelu_grad(const mm_node *n, mm_tensor *g, mm_tensor **gin) {
     return 0;
 }
 
-/* ---- op definitions ----------------------------------------------------------- */
+/* ---- op definitions ----------------------------------------------------- */
 
 #define ACTIVATION_OP(NAME, CODE)                                              \
     const mm_op mm_op_##NAME = {                                               \
@@ -101,7 +101,7 @@ const mm_op mm_op_prelu = {
     .backward = prelu_grad,
 };
 
-/* ---- public wrappers ------------------------------------------------------------ */
+/* ---- public wrappers ---------------------------------------------------- */
 
 static int apply_activation(const mm_op *op, mm_tensor *x,
                             const mm_op_params *p, mm_tensor **out) {
@@ -152,8 +152,8 @@ int mm_mish(mm_tensor *x, mm_tensor **out) {
 
 int mm_softplus(mm_tensor *x, double beta, double threshold, mm_tensor **out) {
     if (beta == 0 || isnan(beta))
-        return mm_error_set(MM_EINVAL, "softplus: beta must be nonzero (got %g)",
-                            beta);
+        return mm_error_set(MM_EINVAL,
+                            "softplus: beta must be nonzero (got %g)", beta);
     mm_op_params p = {.f = {beta, threshold}};
     return apply_activation(&mm_op_softplus, x, &p, out);
 }

@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-/* ---- dtype promotion (PyTorch's result_type) ----------------------------- */
+/* ---- dtype promotion (PyTorch's result_type) ---------------------------- */
 
 static int category(mm_dtype dt) {
     return dt == MM_BOOL ? 0 : mm_dtype_is_float(dt) ? 2 : 1;
@@ -26,8 +26,8 @@ static mm_dtype result_type(int n, mm_tensor *const *ts) {
         if (!ts[i])
             continue;
         if (ts[i]->ndim > 0) {
-            dim = have_dim++ ? mm_dtype_promote(dim, ts[i]->dtype)
-                             : ts[i]->dtype;
+            dim =
+                have_dim++ ? mm_dtype_promote(dim, ts[i]->dtype) : ts[i]->dtype;
         } else {
             zero = have_zero++ ? mm_dtype_promote(zero, ts[i]->dtype)
                                : ts[i]->dtype;
@@ -92,7 +92,7 @@ static double wrap_int(double s, mm_dtype dt) {
     }
 }
 
-/* ---- infer --------------------------------------------------------------- */
+/* ---- infer -------------------------------------------------------------- */
 
 static bool unary_allows_int(int code) {
     switch (code) {
@@ -150,7 +150,7 @@ int mm_ew_binary_infer(mm_op_ctx *ctx) {
     return 0;
 }
 
-/* ---- reference: the formulas, one element at a time ----------------------- */
+/* ---- reference: the formulas, one element at a time --------------------- */
 
 /* Integer power with wrap-around; negative exponents as PyTorch's integer
  * pow (0 unless the base is 1 or -1). */
@@ -236,13 +236,16 @@ static int64_t unary_i64(int code, int64_t x, const mm_op_params *p) {
     case EW_SIGN:
         return (x > 0) - (x < 0);
     case EW_POW_SCALAR:
-        return ipow(x, (int64_t)p->f[0]);
-    case EW_CLAMP: /* the wrapper checked the bounds fit the dtype */
-        if (p->i[0] && x < (int64_t)p->f[0])
-            x = (int64_t)p->f[0];
-        if (p->i[1] && x > (int64_t)p->f[1])
-            x = (int64_t)p->f[1];
+        return ipow(x, mm_f64_to_i64_sat(p->f[0]));
+    case EW_CLAMP: { /* the wrapper checked the bounds fit the dtype */
+        int64_t lo = mm_f64_to_i64_sat(p->f[0]),
+                hi = mm_f64_to_i64_sat(p->f[1]);
+        if (p->i[0] && x < lo)
+            x = lo;
+        if (p->i[1] && x > hi)
+            x = hi;
         return x;
+    }
     case EW_RELU6:
         return x < 0 ? 0 : x > 6 ? 6 : x;
     default: /* floor, ceil, round: integers are already there */
@@ -366,7 +369,7 @@ static bool compare_i64(int code, int64_t a, int64_t b) {
 }
 
 static bool logical(int code, bool a, bool b) {
-    return code == EW_LOGICAL_AND ? a && b
+    return code == EW_LOGICAL_AND  ? a && b
            : code == EW_LOGICAL_OR ? a || b
                                    : a != b;
 }
@@ -416,7 +419,8 @@ int mm_ew_binary_reference(mm_op_ctx *ctx) {
                          binary_f64(code, mm_load_f64(pa, a->dtype),
                                     mm_load_f64(pb, b->dtype), p));
         } else {
-            int64_t x = mm_load_i64(pa, a->dtype), y = mm_load_i64(pb, b->dtype);
+            int64_t x = mm_load_i64(pa, a->dtype),
+                    y = mm_load_i64(pb, b->dtype);
             int64_t r = code == EW_POW       ? ipow(x, y)
                         : code == EW_MAXIMUM ? (x < y ? y : x)
                                              : (y < x ? y : x);
@@ -426,7 +430,7 @@ int mm_ew_binary_reference(mm_op_ctx *ctx) {
     return 0;
 }
 
-/* ---- where ------------------------------------------------------------------ */
+/* ---- where -------------------------------------------------------------- */
 
 static int where_infer(mm_op_ctx *ctx) {
     const mm_tensor *c = ctx->inputs[0], *a = ctx->inputs[1],
@@ -442,8 +446,8 @@ static int where_infer(mm_op_ctx *ctx) {
     int64_t s[MM_MAX_DIMS];
     MM_TRY(mm_broadcast_shapes("where", c->ndim, c->shape, a->ndim, a->shape,
                                &n, s));
-    MM_TRY(mm_broadcast_shapes("where", n, s, b->ndim, b->shape,
-                               &ctx->out_ndim, ctx->out_shape));
+    MM_TRY(mm_broadcast_shapes("where", n, s, b->ndim, b->shape, &ctx->out_ndim,
+                               ctx->out_shape));
     ctx->out_dtype = a->dtype;
     return 0;
 }
@@ -495,11 +499,10 @@ int mm_where(mm_tensor *cond, mm_tensor *a, mm_tensor *b, mm_tensor **out) {
         MM_TRY(to_dtype(a, dt, &a));
         MM_TRY(to_dtype(b, dt, &b));
     }
-    return mm_op_apply(&mm_op_where, 3, (mm_tensor *[]){cond, a, b}, NULL,
-                       out);
+    return mm_op_apply(&mm_op_where, 3, (mm_tensor *[]){cond, a, b}, NULL, out);
 }
 
-/* ---- clamp with tensor bounds -------------------------------------------- */
+/* ---- clamp with tensor bounds ------------------------------------------- */
 
 /* Inputs (x, [min], [max]) of one dtype; params i[0] = has min, i[1] = has
  * max. */
@@ -650,7 +653,7 @@ int mm_clamp_tensor(mm_tensor *x, mm_tensor *min, mm_tensor *max,
     return mm_op_apply(&mm_op_clamp_tensor, n, in, &p, out);
 }
 
-/* ---- backward of the unary and binary math --------------------------------- */
+/* ---- backward of the unary and binary math ------------------------------ */
 
 static int zero_backward(const mm_node *n, mm_tensor *g, mm_tensor **gin) {
     (void)n;
@@ -785,7 +788,7 @@ static int max_min_backward(const mm_node *n, mm_tensor *g, mm_tensor **gin) {
     return 0;
 }
 
-/* ---- op definitions ---------------------------------------------------------- */
+/* ---- op definitions ----------------------------------------------------- */
 
 #define EW_UNARY_OP(NAME, CODE, FLAGS, BACKWARD)                               \
     const mm_op mm_op_##NAME = {                                               \
@@ -839,7 +842,7 @@ EW_BINARY_OP(logical_and, EW_LOGICAL_AND, 0, NULL)
 EW_BINARY_OP(logical_or, EW_LOGICAL_OR, 0, NULL)
 EW_BINARY_OP(logical_xor, EW_LOGICAL_XOR, 0, NULL)
 
-/* ---- public wrappers ----------------------------------------------------------- */
+/* ---- public wrappers ---------------------------------------------------- */
 
 /* Both operands converted to their result type, then the op. */
 static int apply_promoted(const mm_op *op, mm_tensor *a, mm_tensor *b,
@@ -883,9 +886,9 @@ int mm_pow_scalar(mm_tensor *x, double e, mm_tensor **out) {
         return mm_error_set(MM_EINVAL, "pow: tensor is NULL");
     MM_TRY(to_dtype(x, scalar_result_type(x->dtype, e), &x));
     if (!mm_dtype_is_float(x->dtype) && e < 0)
-        return mm_error_set(
-            MM_EINVAL, "pow: integers to negative integer powers are not "
-                       "allowed");
+        return mm_error_set(MM_EINVAL,
+                            "pow: integers to negative integer powers are not "
+                            "allowed");
     mm_op_params p = {.f = {e}};
     return mm_apply1(&mm_op_pow_scalar, x, &p, out);
 }

@@ -9,7 +9,7 @@
 
 #include "ops_testing.h"
 
-/* ---- helpers --------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------ */
 
 static mm_tensor *from_f64(int ndim, const int64_t *shape, const double *v,
                            mm_dtype dt) {
@@ -68,7 +68,7 @@ static mm_tensor *grad_of(mm_tensor *y, mm_tensor *x) {
     return mm_tensor_grad(x);
 }
 
-/* ---- unary ops --------------------------------------------------------------- */
+/* ---- unary ops ---------------------------------------------------------- */
 
 enum { DOM_NORMAL, DOM_POSITIVE, DOM_WIDE };
 
@@ -210,8 +210,7 @@ MM_TEST(unary_ops_pass_gradcheck) {
             continue;
         POOLED({
             const unary_case *c = &unary_cases[k];
-            mm_tensor *x =
-                leaf(domain_t(c->domain, MM_SHAPE(3, 5), MM_F64));
+            mm_tensor *x = leaf(domain_t(c->domain, MM_SHAPE(3, 5), MM_F64));
             int rc = mm_gradcheck(f_unary, (void *)c, &x, 1, 1e-6, 1e-6, 1e-4);
             if (rc < 0) {
                 fprintf(stderr, "gradcheck of %s failed: %s\n", c->name,
@@ -253,9 +252,9 @@ MM_TEST(activation_backward_ops_match_reference) {
                     p.i[19] = ops[k].id;
                     static const int64_t sizes[2][2] = {{7, 9}, {260, 256}};
                     const int64_t *shape = sizes[big];
-                    mm_tensor *in[2] = {randn_t(2, shape, dtypes[t]),
-                                        domain_t(DOM_WIDE, 2, shape,
-                                                 dtypes[t])};
+                    mm_tensor *in[2] = {
+                        randn_t(2, shape, dtypes[t]),
+                        domain_t(DOM_WIDE, 2, shape, dtypes[t])};
                     if (!big)
                         in[1] = noncontig(in[1]);
                     char what[96];
@@ -266,7 +265,7 @@ MM_TEST(activation_backward_ops_match_reference) {
                 });
 }
 
-/* ---- binary ops ------------------------------------------------------------- */
+/* ---- binary ops --------------------------------------------------------- */
 
 typedef struct shape_case {
     int na;
@@ -349,12 +348,13 @@ MM_TEST(binary_ops_match_reference_on_non_contiguous_and_other_dtypes) {
     for (int k = 0; k < N_BINARY; k++)
         POOLED({
             const binary_case *c = &binary_cases[k];
-            mm_tensor *a = noncontig(binary_input(c, 0, MM_SHAPE(6, 9), MM_F32));
+            mm_tensor *a =
+                noncontig(binary_input(c, 0, MM_SHAPE(6, 9), MM_F32));
             mm_tensor *b, *bt;
             CHECK_OK(mm_slice(binary_input(c, 1, MM_SHAPE(6, 20), MM_F32), 1, 1,
                               19, 2, &b)); /* [6, 9], step 2 */
-            CHECK_OK(mm_transpose(binary_input(c, 1, MM_SHAPE(9, 6), MM_F32),
-                                  0, 1, &bt));
+            CHECK_OK(mm_transpose(binary_input(c, 1, MM_SHAPE(9, 6), MM_F32), 0,
+                                  1, &bt));
             mm_tensor *pairs[][2] = {{a, b}, {a, bt}, {b, bt}};
             for (int p = 0; p < 3; p++)
                 CHECK_VS_REFERENCE(c->name, f_binary, (void *)c, pairs[p], 2,
@@ -364,8 +364,7 @@ MM_TEST(binary_ops_match_reference_on_non_contiguous_and_other_dtypes) {
             mm_tensor *i[2], *bo[2];
             CHECK_OK(mm_randint(c->positive_a ? 0 : -3, 4, MM_SHAPE(5, 7),
                                 MM_I64, test_gen(), &i[0]));
-            CHECK_OK(
-                mm_randint(0, 4, MM_SHAPE(7), MM_I64, test_gen(), &i[1]));
+            CHECK_OK(mm_randint(0, 4, MM_SHAPE(7), MM_I64, test_gen(), &i[1]));
             CHECK_VS_REFERENCE(c->name, f_binary, (void *)c, i, 2, 0, 0);
             CHECK_OK(mm_to_dtype(i[0], MM_BOOL, &bo[0]));
             CHECK_OK(mm_to_dtype(i[1], MM_BOOL, &bo[1]));
@@ -373,7 +372,8 @@ MM_TEST(binary_ops_match_reference_on_non_contiguous_and_other_dtypes) {
                 CHECK_VS_REFERENCE(c->name, f_binary, (void *)c, bo, 2, 0, 0);
             mm_tensor *mixed[2] = {ties_as(MM_SHAPE(5, 7), MM_F32), i[0]};
             if (strncmp(c->name, "logical", 7) == 0)
-                CHECK_VS_REFERENCE(c->name, f_binary, (void *)c, mixed, 2, 0, 0);
+                CHECK_VS_REFERENCE(c->name, f_binary, (void *)c, mixed, 2, 0,
+                                   0);
         });
 }
 
@@ -479,12 +479,13 @@ MM_TEST(binary_and_selection_ops_pass_gradcheck) {
         mm_tensor *x = randn_t(MM_SHAPE(2, 3, 4), MM_F64);
         mm_tensor *in[2] = {leaf(x), leaf(randn_t(MM_SHAPE(3), MM_F64))};
         CHECK_GRAD(f_select, &c, in, 2);
-        mm_tensor *one[2] = {leaf(x), leaf(uniform_t(MM_SHAPE(1), MM_F64, 0.1, 1))};
+        mm_tensor *one[2] = {leaf(x),
+                             leaf(uniform_t(MM_SHAPE(1), MM_F64, 0.1, 1))};
         CHECK_GRAD(f_select, &c, one, 2);
     });
 }
 
-/* ---- PyTorch's numbers ------------------------------------------------------- */
+/* ---- PyTorch's numbers -------------------------------------------------- */
 
 MM_TEST(values_match_pytorch) {
     POOLED({
@@ -513,8 +514,8 @@ MM_TEST(values_match_pytorch) {
         CHECK_VALUES(y, 1e-15, 0.06346400552148625, 0.6566308437591114, 30);
         /* torch.maximum(torch.tensor([1., nan]), torch.tensor([2., 1.])),
          * torch.maximum(-0.0, 0.0) is -0.0, torch.minimum(0.0, -0.0) 0.0 */
-        CHECK_OK(mm_maximum(VEC(MM_F32, 1, NAN, -0.0), VEC(MM_F32, 2, 1, 0),
-                            &y));
+        CHECK_OK(
+            mm_maximum(VEC(MM_F32, 1, NAN, -0.0), VEC(MM_F32, 2, 1, 0), &y));
         CHECK_VALUES(y, 0, 2, NAN, 0);
         CHECK(signbit(at(y, 2)));
         CHECK_OK(mm_minimum(VEC(MM_F64, 0.0), VEC(MM_F64, -0.0), &y));
@@ -529,8 +530,8 @@ MM_TEST(values_match_pytorch) {
         CHECK_OK(mm_clamp(VEC(MM_F32, 1, 5), NAN, 3, &y));
         CHECK_VALUES(y, 0, NAN, NAN);
         /* torch.clamp(torch.tensor([1., 5.]), torch.tensor([nan, 0.])) */
-        CHECK_OK(mm_clamp_tensor(VEC(MM_F32, 1, 5), VEC(MM_F32, NAN, 0), NULL,
-                                 &y));
+        CHECK_OK(
+            mm_clamp_tensor(VEC(MM_F32, 1, 5), VEC(MM_F32, NAN, 0), NULL, &y));
         CHECK_VALUES(y, 0, NAN, 5);
         /* torch.tensor([2, 3]) ** torch.tensor([-1, 2]) */
         CHECK_OK(mm_pow(VEC(MM_I64, 2, 3), VEC(MM_I64, -1, 2), &y));
@@ -541,14 +542,14 @@ MM_TEST(values_match_pytorch) {
         CHECK_VALUES(y, 0, INFINITY, NAN);
         /* torch.logical_and(torch.tensor([1., 0., nan]),
          * torch.tensor([2, 3, 1])): NaN is true */
-        CHECK_OK(mm_logical_and(VEC(MM_F32, 1, 0, NAN), VEC(MM_I64, 2, 3, 1),
-                                &y));
+        CHECK_OK(
+            mm_logical_and(VEC(MM_F32, 1, 0, NAN), VEC(MM_I64, 2, 3, 1), &y));
         CHECK_INT(y->dtype, MM_BOOL);
         CHECK_VALUES(y, 0, 1, 0, 1);
         CHECK_OK(mm_logical_not(VEC(MM_F32, 1, 0, NAN), &y));
         CHECK_VALUES(y, 0, 0, 1, 0);
-        CHECK_OK(mm_logical_xor(VEC(MM_BOOL, 1, 0, 1), VEC(MM_BOOL, 1, 1, 0),
-                                &y));
+        CHECK_OK(
+            mm_logical_xor(VEC(MM_BOOL, 1, 0, 1), VEC(MM_BOOL, 1, 1, 0), &y));
         CHECK_VALUES(y, 0, 0, 1, 1);
     });
 }
@@ -598,7 +599,8 @@ MM_TEST(dtypes_promote_as_pytorch) {
         CHECK_VALUES(y, 0, 1);
         CHECK_OK(mm_gt_scalar(VEC(MM_U8, 3), -1, &y));
         CHECK_VALUES(y, 0, 0);
-        /* torch.where(cond, torch.tensor([1], dtype=int32), torch.tensor(2.)) */
+        /* torch.where(cond, torch.tensor([1], dtype=int32), torch.tensor(2.))
+         */
         mm_tensor *two, *cond = VEC(MM_BOOL, 1, 0);
         CHECK_OK(mm_scalar(2, MM_F32, &two));
         CHECK_OK(mm_where(cond, VEC(MM_I32, 1), two, &y));
@@ -671,7 +673,8 @@ MM_TEST(gradients_at_kinks_follow_pytorch) {
         CHECK_OK(mm_clamp(x, 0, 1, &y));
         CHECK_VALUES(grad_of(y, x), 0, 1, 1, 1, 0, 0);
         /* torch.maximum(a, b), a = [1, 2, 3], b = [1, 1, 4]: a tie splits */
-        mm_tensor *a = leaf(VEC(MM_F64, 1, 2, 3)), *b = leaf(VEC(MM_F64, 1, 1, 4));
+        mm_tensor *a = leaf(VEC(MM_F64, 1, 2, 3)),
+                  *b = leaf(VEC(MM_F64, 1, 1, 4));
         CHECK_OK(mm_maximum(a, b, &y));
         CHECK_OK(mm_sum(y, 0, NULL, false, &y));
         CHECK_OK(mm_backward(y));
@@ -757,7 +760,8 @@ MM_TEST(errors_are_one_line_and_name_the_op) {
                   "pow: integers to negative integer powers are not allowed");
         CHECK_ERR(mm_pow(bo, bo, &y), MM_ETYPE,
                   "pow: not supported for bool tensors");
-        CHECK_ERR(mm_abs(bo, &y), MM_ETYPE, "abs: not supported for bool tensors");
+        CHECK_ERR(mm_abs(bo, &y), MM_ETYPE,
+                  "abs: not supported for bool tensors");
         CHECK_ERR(mm_floor(bo, &y), MM_ETYPE,
                   "floor: not supported for bool tensors");
         CHECK_ERR(mm_gelu(i, MM_GELU_NONE, &y), MM_ETYPE,
@@ -806,15 +810,14 @@ MM_TEST(table_rows_are_named_and_found) {
     CHECK(mm_op_find("gelu_backward") == mm_op_get(MM_OP_GELU_BACKWARD));
 }
 
-MM_TEST_MAIN(MM_CASE(unary_ops_match_reference),
-             MM_CASE(unary_ops_pass_gradcheck),
-             MM_CASE(activation_backward_ops_match_reference),
-             MM_CASE(binary_ops_match_reference_with_broadcasting),
-             MM_CASE(binary_ops_match_reference_on_non_contiguous_and_other_dtypes),
-             MM_CASE(where_clamp_tensor_and_prelu_match_reference),
-             MM_CASE(binary_and_selection_ops_pass_gradcheck),
-             MM_CASE(values_match_pytorch),
-             MM_CASE(dtypes_promote_as_pytorch),
-             MM_CASE(gradients_at_kinks_follow_pytorch),
-             MM_CASE(errors_are_one_line_and_name_the_op),
-             MM_CASE(table_rows_are_named_and_found))
+MM_TEST_MAIN(
+    MM_CASE(unary_ops_match_reference), MM_CASE(unary_ops_pass_gradcheck),
+    MM_CASE(activation_backward_ops_match_reference),
+    MM_CASE(binary_ops_match_reference_with_broadcasting),
+    MM_CASE(binary_ops_match_reference_on_non_contiguous_and_other_dtypes),
+    MM_CASE(where_clamp_tensor_and_prelu_match_reference),
+    MM_CASE(binary_and_selection_ops_pass_gradcheck),
+    MM_CASE(values_match_pytorch), MM_CASE(dtypes_promote_as_pytorch),
+    MM_CASE(gradients_at_kinks_follow_pytorch),
+    MM_CASE(errors_are_one_line_and_name_the_op),
+    MM_CASE(table_rows_are_named_and_found))

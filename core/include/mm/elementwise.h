@@ -72,7 +72,8 @@ MM_API int mm_logical_xor(mm_tensor *a, mm_tensor *b,
                           mm_tensor **out) MM_NODISCARD;
 MM_API int mm_logical_not(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
 
-/* ---- selection ------------------------------------------------------------ */
+/* ---- selection ------------------------------------------------------------
+ */
 
 /* torch.where(cond, a, b): cond must be bool; a and b promote; all three
  * broadcast. */
@@ -90,7 +91,8 @@ MM_API int mm_clamp_max(mm_tensor *x, double max, mm_tensor **out) MM_NODISCARD;
 MM_API int mm_clamp_tensor(mm_tensor *x, mm_tensor *min, mm_tensor *max,
                            mm_tensor **out) MM_NODISCARD;
 
-/* ---- unary math ------------------------------------------------------------ */
+/* ---- unary math ------------------------------------------------------------
+ */
 
 /* abs, sign, floor, ceil, round keep integer dtypes (floor/ceil/round of an
  * integer tensor is a copy); round is half to even (torch.round); sign(NaN)
@@ -107,7 +109,8 @@ MM_API int mm_sin(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
 MM_API int mm_cos(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
 MM_API int mm_erf(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
 
-/* ---- activations (torch.nn.functional) ------------------------------------- */
+/* ---- activations (torch.nn.functional) -------------------------------------
+ */
 
 /* min(max(x, 0), 6); integer tensors allowed (as hardtanh). */
 MM_API int mm_relu6(mm_tensor *x, mm_tensor **out) MM_NODISCARD;

@@ -18,45 +18,45 @@ typedef struct ew_params {
 /* The formulas, once per type (S: f32 / f64). They match the reference's
  * (elementwise.c) and PyTorch's CPU kernels. */
 #define EW_MATH(T, S)                                                          \
-    static inline T fn_sigmoid_##S(T x) { return (T)1 / ((T)1 + exp(-x)); }      \
-    static inline T fn_relu6_##S(T x) {                                           \
+    static inline T fn_sigmoid_##S(T x) { return (T)1 / ((T)1 + exp(-x)); }    \
+    static inline T fn_relu6_##S(T x) {                                        \
         return x < (T)0 ? (T)0 : x > (T)6 ? (T)6 : x;                          \
     }                                                                          \
-    static inline T fn_gelu_##S(T x) {                                            \
+    static inline T fn_gelu_##S(T x) {                                         \
         return (T)0.5 * x * ((T)1 + erf(x * (T)M_SQRT1_2));                    \
     }                                                                          \
-    static inline T fn_gelu_tanh_##S(T x) {                                       \
+    static inline T fn_gelu_tanh_##S(T x) {                                    \
         const T k = (T)(M_SQRT2 * M_2_SQRTPI * 0.5), c = (T)0.044715;          \
         return (T)0.5 * x * ((T)1 + tanh(k * (x + c * x * x * x)));            \
     }                                                                          \
-    static inline T fn_gelu_bw_##S(T g, T x) {                                    \
+    static inline T fn_gelu_bw_##S(T g, T x) {                                 \
         const T a = (T)(M_2_SQRTPI * M_SQRT1_2 * 0.5);                         \
         T cdf = (T)0.5 * ((T)1 + erf(x * (T)M_SQRT1_2));                       \
         return g * (cdf + x * a * exp((T)-0.5 * x * x));                       \
     }                                                                          \
-    static inline T fn_gelu_tanh_bw_##S(T g, T x) {                               \
+    static inline T fn_gelu_tanh_bw_##S(T g, T x) {                            \
         const T k = (T)(M_SQRT2 * M_2_SQRTPI * 0.5), c = (T)0.044715;          \
         T t = tanh(k * (x + c * x * x * x));                                   \
         return g * ((T)0.5 * ((T)1 + t) + (T)0.5 * x * ((T)1 - t * t) * k *    \
                                               ((T)1 + (T)3 * c * x * x));      \
     }                                                                          \
-    static inline T fn_silu_bw_##S(T g, T x) {                                    \
-        T s = fn_sigmoid_##S(x);                                                  \
+    static inline T fn_silu_bw_##S(T g, T x) {                                 \
+        T s = fn_sigmoid_##S(x);                                               \
         return g * s * ((T)1 + x * ((T)1 - s));                                \
     }                                                                          \
-    static inline T fn_mish_##S(T x) { return x * tanh(log1p(exp(x))); }         \
-    static inline T fn_mish_bw_##S(T g, T x) {                                    \
+    static inline T fn_mish_##S(T x) { return x * tanh(log1p(exp(x))); }       \
+    static inline T fn_mish_bw_##S(T g, T x) {                                 \
         T t = tanh(log1p(exp(x)));                                             \
-        return g * (t + x * fn_sigmoid_##S(x) * ((T)1 - t * t));                  \
+        return g * (t + x * fn_sigmoid_##S(x) * ((T)1 - t * t));               \
     }                                                                          \
-    static inline T fn_softplus_bw_##S(T g, T x, T beta, T threshold) {           \
+    static inline T fn_softplus_bw_##S(T g, T x, T beta, T threshold) {        \
         T z = exp(x * beta);                                                   \
         return x * beta > threshold ? g : g * z / (z + (T)1);                  \
     }                                                                          \
-    /* x > 0 ? x : x slope, as x (x > 0 ? one : slope) with one == 1 at  \
-     * run time: GCC neither vectorises a conditional multiply (it may     \
-     * trap) nor, with a literal 1, keeps the multiply unconditional.      \
-     * x 1 == x exactly, NaN and -0 included. */                          \
+    /* x > 0 ? x : x slope, as x (x > 0 ? one : slope) with one == 1 at        \
+     * run time: GCC neither vectorises a conditional multiply (it may         \
+     * trap) nor, with a literal 1, keeps the multiply unconditional.          \
+     * x 1 == x exactly, NaN and -0 included. */                               \
     static inline T fn_leaky_##S(T x, T slope, T one) {                        \
         return x * (x > (T)0 ? one : slope);                                   \
     }                                                                          \
@@ -68,21 +68,21 @@ typedef struct ew_params {
         T mid = g / (T)6;                                                      \
         return x > (T)-3 && x < (T)3 ? mid : (T)0;                             \
     }                                                                          \
-    static inline T fn_clamp_##S(T x, T lo, T hi) {                              \
+    static inline T fn_clamp_##S(T x, T lo, T hi) {                            \
         T v = x < lo ? lo : x;                                                 \
         return v > hi ? hi : v;                                                \
     }                                                                          \
-    static inline T fn_maximum_##S(T a, T b) {                                    \
+    static inline T fn_maximum_##S(T a, T b) {                                 \
         return a != a ? a : b != b ? b : a < b ? b : a;                        \
     }                                                                          \
-    static inline T fn_minimum_##S(T a, T b) {                                    \
+    static inline T fn_minimum_##S(T a, T b) {                                 \
         return a != a ? a : b != b ? b : b < a ? b : a;                        \
     }
 
 EW_MATH(float, f32)
 EW_MATH(double, f64)
 
-/* ---- loops ----------------------------------------------------------------- */
+/* ---- loops -------------------------------------------------------------- */
 
 /* x: the input element (TI), p0/p1: the params as TP; EXPR gives TO. */
 #define LOOP1(NAME, TI, TO, TP, EXPR)                                          \
@@ -91,7 +91,7 @@ EW_MATH(double, f64)
         const TP p0 = (TP)c_->p0, p1 = (TP)c_->p1;                             \
         (void)p0;                                                              \
         (void)p1;                                                              \
-        if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(TI)) {     \
+        if (s[0] == (int64_t)sizeof(TO) && s[1] == (int64_t)sizeof(TI)) {      \
             TO *o = (TO *)d[0];                                                \
             const TI *px = (const TI *)d[1];                                   \
             _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {              \
@@ -165,33 +165,33 @@ EW_MATH(double, f64)
     LOOP1(pow_mhalf_##S, T, T, T, (T)1 / sqrt(x))                              \
     LOOP1(pow_m1_##S, T, T, T, (T)1 / x)                                       \
     LOOP1(pow_m2_##S, T, T, T, (T)1 / (x * x))                                 \
-    LOOP1(clamp_##S, T, T, T, fn_clamp_##S(x, p0, p1))                            \
+    LOOP1(clamp_##S, T, T, T, fn_clamp_##S(x, p0, p1))                         \
     LOOP1(clamp_min_##S, T, T, T, x < p0 ? p0 : x)                             \
     LOOP1(clamp_max_##S, T, T, T, x > p1 ? p1 : x)                             \
-    LOOP1(relu6_##S, T, T, T, fn_relu6_##S(x))                                    \
-    LOOP1(leaky_relu_##S, T, T, T, fn_leaky_##S(x, p0, p1))                      \
+    LOOP1(relu6_##S, T, T, T, fn_relu6_##S(x))                                 \
+    LOOP1(leaky_relu_##S, T, T, T, fn_leaky_##S(x, p0, p1))                    \
     LOOP1(elu_##S, T, T, T, x > (T)0 ? x : p0 * expm1(x))                      \
-    LOOP1(gelu_##S, T, T, T, fn_gelu_##S(x))                                      \
-    LOOP1(gelu_tanh_##S, T, T, T, fn_gelu_tanh_##S(x))                            \
+    LOOP1(gelu_##S, T, T, T, fn_gelu_##S(x))                                   \
+    LOOP1(gelu_tanh_##S, T, T, T, fn_gelu_tanh_##S(x))                         \
     LOOP1(silu_##S, T, T, T, x / ((T)1 + exp(-x)))                             \
-    LOOP1(hardswish_##S, T, T, T, x * fn_relu6_##S(x + (T)3) / (T)6)              \
-    LOOP1(hardsigmoid_##S, T, T, T, fn_relu6_##S(x + (T)3) / (T)6)                \
-    LOOP1(mish_##S, T, T, T, fn_mish_##S(x))                                      \
+    LOOP1(hardswish_##S, T, T, T, x * fn_relu6_##S(x + (T)3) / (T)6)           \
+    LOOP1(hardsigmoid_##S, T, T, T, fn_relu6_##S(x + (T)3) / (T)6)             \
+    LOOP1(mish_##S, T, T, T, fn_mish_##S(x))                                   \
     LOOP1(softplus_##S, T, T, T, x * p0 > p1 ? x : log1p(exp(x * p0)) / p0)    \
     LOOP1(logical_not_##S, T, uint8_t, T, x == (T)0)                           \
     LOOP2(powt_##S, T, T, T, pow(a, b))                                        \
-    LOOP2(maximum_##S, T, T, T, fn_maximum_##S(a, b))                             \
-    LOOP2(minimum_##S, T, T, T, fn_minimum_##S(a, b))                             \
-    LOOP2(prelu_##S, T, T, T, fn_leaky_##S(a, b, p1))                            \
+    LOOP2(maximum_##S, T, T, T, fn_maximum_##S(a, b))                          \
+    LOOP2(minimum_##S, T, T, T, fn_minimum_##S(a, b))                          \
+    LOOP2(prelu_##S, T, T, T, fn_leaky_##S(a, b, p1))                          \
     LOOP2(relu6_bw_##S, T, T, T, b <= (T)0 || b >= (T)6 ? (T)0 : a)            \
-    LOOP2(leaky_relu_bw_##S, T, T, T, a * (b > (T)0 ? p1 : p0))                   \
+    LOOP2(leaky_relu_bw_##S, T, T, T, a * (b > (T)0 ? p1 : p0))                \
     LOOP2(elu_bw_##S, T, T, T, b <= (T)0 ? a * p0 * exp(b) : a)                \
-    LOOP2(gelu_bw_##S, T, T, T, fn_gelu_bw_##S(a, b))                             \
-    LOOP2(gelu_tanh_bw_##S, T, T, T, fn_gelu_tanh_bw_##S(a, b))                   \
-    LOOP2(silu_bw_##S, T, T, T, fn_silu_bw_##S(a, b))                             \
+    LOOP2(gelu_bw_##S, T, T, T, fn_gelu_bw_##S(a, b))                          \
+    LOOP2(gelu_tanh_bw_##S, T, T, T, fn_gelu_tanh_bw_##S(a, b))                \
+    LOOP2(silu_bw_##S, T, T, T, fn_silu_bw_##S(a, b))                          \
     LOOP2(hardswish_bw_##S, T, T, T, fn_hardswish_bw_##S(a, b))                \
     LOOP2(hardsigmoid_bw_##S, T, T, T, fn_hardsigmoid_bw_##S(a, b))            \
-    LOOP2(mish_bw_##S, T, T, T, fn_mish_bw_##S(a, b))                             \
+    LOOP2(mish_bw_##S, T, T, T, fn_mish_bw_##S(a, b))                          \
     LOOP2(softplus_bw_##S, T, T, T, fn_softplus_bw_##S(a, b, p0, p1))
 /* clang-format on */
 
@@ -234,20 +234,26 @@ LOOP1(logical_not_b8, uint8_t, uint8_t, int, x == 0)
             T *o = (T *)d[0];                                                  \
             const uint8_t *c = (const uint8_t *)d[1];                          \
             const T *a = (const T *)d[2], *b = (const T *)d[3];                \
-            _Pragma("omp simd") for (int64_t i = 0; i < n; i++)              \
-                { T va = a[i], vb = b[i]; o[i] = c[i] ? va : vb; }                                     \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {              \
+                T va = a[i], vb = b[i];                                        \
+                o[i] = c[i] ? va : vb;                                         \
+            }                                                                  \
         } else if (s[0] == z && s[1] == 1 && s[2] == z && s[3] == 0) {         \
             T *o = (T *)d[0];                                                  \
             const uint8_t *c = (const uint8_t *)d[1];                          \
             const T *a = (const T *)d[2], b = *(const T *)d[3];                \
-            _Pragma("omp simd") for (int64_t i = 0; i < n; i++)              \
-                { T va = a[i]; o[i] = c[i] ? va : b; }                                        \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {              \
+                T va = a[i];                                                   \
+                o[i] = c[i] ? va : b;                                          \
+            }                                                                  \
         } else if (s[0] == z && s[1] == 1 && s[2] == 0 && s[3] == z) {         \
             T *o = (T *)d[0];                                                  \
             const uint8_t *c = (const uint8_t *)d[1];                          \
             const T a = *(const T *)d[2], *b = (const T *)d[3];                \
-            _Pragma("omp simd") for (int64_t i = 0; i < n; i++)              \
-                { T vb = b[i]; o[i] = c[i] ? a : vb; }                                        \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {              \
+                T vb = b[i];                                                   \
+                o[i] = c[i] ? a : vb;                                          \
+            }                                                                  \
         } else {                                                               \
             for (int64_t i = 0; i < n; i++)                                    \
                 *(T *)(d[0] + i * s[0]) = d[1][i * s[1]]                       \
@@ -266,7 +272,7 @@ WHERE_LOOP(uint64_t)
         return x != x     ? x                                                  \
                : lo != lo ? lo                                                 \
                : hi != hi ? hi                                                 \
-                          : fn_clamp_##S(x, lo, hi);                              \
+                          : fn_clamp_##S(x, lo, hi);                           \
     }                                                                          \
     static void clamp3_loop_##S(char **d, const int64_t *s, int64_t n,         \
                                 void *vctx) {                                  \
@@ -276,14 +282,14 @@ WHERE_LOOP(uint64_t)
             T *o = (T *)d[0];                                                  \
             const T *x = (const T *)d[1], *lo = (const T *)d[2],               \
                     *hi = (const T *)d[3];                                     \
-            _Pragma("omp simd") for (int64_t i = 0; i < n; i++)              \
-                o[i] = clamp3_##S(x[i], lo[i], hi[i]);                         \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) o[i] =         \
+                clamp3_##S(x[i], lo[i], hi[i]);                                \
         } else if (s[0] == z && s[1] == z && s[2] == 0 && s[3] == 0) {         \
             T *o = (T *)d[0];                                                  \
             const T *x = (const T *)d[1], lo = *(const T *)d[2],               \
                     hi = *(const T *)d[3];                                     \
-            _Pragma("omp simd") for (int64_t i = 0; i < n; i++)              \
-                o[i] = clamp3_##S(x[i], lo, hi);                               \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) o[i] =         \
+                clamp3_##S(x[i], lo, hi);                                      \
         } else {                                                               \
             for (int64_t i = 0; i < n; i++)                                    \
                 *(T *)(d[0] + i * s[0]) =                                      \
@@ -295,7 +301,7 @@ WHERE_LOOP(uint64_t)
 CLAMP3_LOOP(float, f32)
 CLAMP3_LOOP(double, f64)
 
-/* ---- dispatch ---------------------------------------------------------------- */
+/* ---- dispatch ----------------------------------------------------------- */
 
 /* Transcendental loops are compute-bound: split them finer. */
 static int64_t grain_for(int code) {
