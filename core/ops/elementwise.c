@@ -301,7 +301,8 @@ static double backward_f64(int code, double g, double x,
         return g * s * (1 + x * (1 - s));
     }
     case EW_HARDSWISH_BW:
-        return x < -3 ? 0 : x <= 3 ? g * (x / 3 + 0.5) : g;
+        /* PyTorch's vectorised kernel (its scalar tail gives 1.5 g at 3) */
+        return x < -3 ? 0 : x >= 3 ? g : g * (x / 3 + 0.5);
     case EW_HARDSIGMOID_BW:
         return x > -3 && x < 3 ? g / 6 : 0;
     case EW_MISH_BW: {

@@ -62,7 +62,7 @@ typedef struct ew_params {
     }                                                                          \
     static inline T fn_hardswish_bw_##S(T g, T x) {                            \
         T mid = g * (x / (T)3 + (T)0.5);                                       \
-        return x < (T)-3 ? (T)0 : x <= (T)3 ? mid : g;                         \
+        return x < (T)-3 ? (T)0 : x >= (T)3 ? g : mid;                         \
     }                                                                          \
     static inline T fn_hardsigmoid_bw_##S(T g, T x) {                          \
         T mid = g / (T)6;                                                      \
