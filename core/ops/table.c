@@ -1,6 +1,7 @@
 /* The table of built-in ops, indexed by mm_op_id. A new op adds its id to
  * <mm/ops.h> and its row here; tests/ops checks that every row is filled
  * and named. */
+#include "elementwise_internal.h"
 #include "ops_internal.h"
 #include "norm_internal.h"
 #include "index_impl.h"
@@ -84,6 +85,54 @@ static const mm_op *const op_table[] = {
     [MM_OP_EMBEDDING_BACKWARD] = &mm_op_embedding_backward,
     [MM_OP_PAD] = &mm_op_pad,
     [MM_OP_PAD_BACKWARD] = &mm_op_pad_backward,
+    /* elementwise */
+    [MM_OP_POW] = &mm_op_pow,
+    [MM_OP_POW_SCALAR] = &mm_op_pow_scalar,
+    [MM_OP_MAXIMUM] = &mm_op_maximum,
+    [MM_OP_MINIMUM] = &mm_op_minimum,
+    [MM_OP_EQ] = &mm_op_eq,
+    [MM_OP_NE] = &mm_op_ne,
+    [MM_OP_LT] = &mm_op_lt,
+    [MM_OP_LE] = &mm_op_le,
+    [MM_OP_GT] = &mm_op_gt,
+    [MM_OP_GE] = &mm_op_ge,
+    [MM_OP_LOGICAL_AND] = &mm_op_logical_and,
+    [MM_OP_LOGICAL_OR] = &mm_op_logical_or,
+    [MM_OP_LOGICAL_XOR] = &mm_op_logical_xor,
+    [MM_OP_LOGICAL_NOT] = &mm_op_logical_not,
+    [MM_OP_WHERE] = &mm_op_where,
+    [MM_OP_CLAMP] = &mm_op_clamp,
+    [MM_OP_CLAMP_TENSOR] = &mm_op_clamp_tensor,
+    [MM_OP_ABS] = &mm_op_abs,
+    [MM_OP_LOG1P] = &mm_op_log1p,
+    [MM_OP_SQRT] = &mm_op_sqrt,
+    [MM_OP_RSQRT] = &mm_op_rsqrt,
+    [MM_OP_SIN] = &mm_op_sin,
+    [MM_OP_COS] = &mm_op_cos,
+    [MM_OP_FLOOR] = &mm_op_floor,
+    [MM_OP_CEIL] = &mm_op_ceil,
+    [MM_OP_ROUND] = &mm_op_round,
+    [MM_OP_SIGN] = &mm_op_sign,
+    [MM_OP_ERF] = &mm_op_erf,
+    [MM_OP_RELU6] = &mm_op_relu6,
+    [MM_OP_LEAKY_RELU] = &mm_op_leaky_relu,
+    [MM_OP_PRELU] = &mm_op_prelu,
+    [MM_OP_ELU] = &mm_op_elu,
+    [MM_OP_GELU] = &mm_op_gelu,
+    [MM_OP_SILU] = &mm_op_silu,
+    [MM_OP_HARDSWISH] = &mm_op_hardswish,
+    [MM_OP_HARDSIGMOID] = &mm_op_hardsigmoid,
+    [MM_OP_MISH] = &mm_op_mish,
+    [MM_OP_SOFTPLUS] = &mm_op_softplus,
+    [MM_OP_RELU6_BACKWARD] = &mm_op_relu6_backward,
+    [MM_OP_LEAKY_RELU_BACKWARD] = &mm_op_leaky_relu_backward,
+    [MM_OP_ELU_BACKWARD] = &mm_op_elu_backward,
+    [MM_OP_GELU_BACKWARD] = &mm_op_gelu_backward,
+    [MM_OP_SILU_BACKWARD] = &mm_op_silu_backward,
+    [MM_OP_HARDSWISH_BACKWARD] = &mm_op_hardswish_backward,
+    [MM_OP_HARDSIGMOID_BACKWARD] = &mm_op_hardsigmoid_backward,
+    [MM_OP_MISH_BACKWARD] = &mm_op_mish_backward,
+    [MM_OP_SOFTPLUS_BACKWARD] = &mm_op_softplus_backward,
 };
 static_assert(sizeof op_table / sizeof op_table[0] == MM_OP_COUNT,
               "one row per mm_op_id");

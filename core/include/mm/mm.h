@@ -10,6 +10,7 @@
 
 #include "mm/autograd.h"
 #include "mm/config.h"
+#include "mm/elementwise.h"
 #include "mm/error.h"
 #include "mm/eval.h"
 #include "mm/log.h"
