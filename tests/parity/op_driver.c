@@ -968,6 +968,105 @@ static int op_pixel_unshuffle(const drv_case *c, mm_tensor *const *x, int nx,
     return mm_pixel_unshuffle(x[0], r, y);
 }
 
+/* ---- elementwise math, comparisons, selection, activations
+ * (mm/elementwise.h) ------------------------------------------------------- */
+UNARY(abs, mm_abs)
+UNARY(sign, mm_sign)
+UNARY(floor, mm_floor)
+UNARY(ceil, mm_ceil)
+UNARY(round, mm_round)
+UNARY(log1p, mm_log1p)
+UNARY(sqrt, mm_sqrt)
+UNARY(rsqrt, mm_rsqrt)
+UNARY(sin, mm_sin)
+UNARY(cos, mm_cos)
+UNARY(erf, mm_erf)
+UNARY(logical_not, mm_logical_not)
+UNARY(relu6, mm_relu6)
+UNARY(silu, mm_silu)
+UNARY(hardswish, mm_hardswish)
+UNARY(hardsigmoid, mm_hardsigmoid)
+UNARY(mish, mm_mish)
+BINARY(pow, mm_pow)
+BINARY(maximum, mm_maximum)
+BINARY(minimum, mm_minimum)
+BINARY(eq, mm_eq)
+BINARY(ne, mm_ne)
+BINARY(lt, mm_lt)
+BINARY(le, mm_le)
+BINARY(gt, mm_gt)
+BINARY(ge, mm_ge)
+BINARY(logical_and, mm_logical_and)
+BINARY(logical_or, mm_logical_or)
+BINARY(logical_xor, mm_logical_xor)
+BINARY(prelu, mm_prelu)
+
+#define SCALAR_ARG(name, fn, key, dflt)                                        \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        double s;                                                              \
+        MM_TRY(arg_f64(c, key, dflt, &s));                                     \
+        return fn(x[0], s, y);                                                 \
+    }
+SCALAR_ARG(pow_scalar, mm_pow_scalar, "exponent", 1)
+SCALAR_ARG(eq_scalar, mm_eq_scalar, "scalar", 0)
+SCALAR_ARG(ne_scalar, mm_ne_scalar, "scalar", 0)
+SCALAR_ARG(lt_scalar, mm_lt_scalar, "scalar", 0)
+SCALAR_ARG(le_scalar, mm_le_scalar, "scalar", 0)
+SCALAR_ARG(gt_scalar, mm_gt_scalar, "scalar", 0)
+SCALAR_ARG(ge_scalar, mm_ge_scalar, "scalar", 0)
+SCALAR_ARG(leaky_relu, mm_leaky_relu, "negative_slope", 0.01)
+SCALAR_ARG(elu, mm_elu, "alpha", 1)
+#undef SCALAR_ARG
+
+static int op_where(const drv_case *c, mm_tensor *const *x, int nx,
+                    mm_tensor **y, int *ny) {
+    (void)c, (void)nx, (void)ny;
+    return mm_where(x[0], x[1], x[2], y);
+}
+
+/* args min and/or max: clamp, clamp_min or clamp_max. */
+static int op_clamp(const drv_case *c, mm_tensor *const *x, int nx,
+                    mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    double lo, hi;
+    MM_TRY(arg_f64(c, "min", 0, &lo));
+    MM_TRY(arg_f64(c, "max", 0, &hi));
+    if (arg(c, "min") && arg(c, "max"))
+        return mm_clamp(x[0], lo, hi, y);
+    if (arg(c, "min"))
+        return mm_clamp_min(x[0], lo, y);
+    if (arg(c, "max"))
+        return mm_clamp_max(x[0], hi, y);
+    return mm_error_set(MM_EINVAL, "clamp: at least one of min and max");
+}
+
+/* Inputs x, min, max (either bound may be "none"). */
+static int op_clamp_tensor(const drv_case *c, mm_tensor *const *x, int nx,
+                           mm_tensor **y, int *ny) {
+    (void)ny;
+    return mm_clamp_tensor(x[0], opt_in(c, x, nx, 1), opt_in(c, x, nx, 2), y);
+}
+
+static int op_gelu(const drv_case *c, mm_tensor *const *x, int nx,
+                   mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    static const char *const approx[] = {"none", "tanh"};
+    int a;
+    MM_TRY(arg_name(c, "approximate", "none", approx, 2, &a));
+    return mm_gelu(x[0], (mm_gelu_approximate)a, y);
+}
+
+static int op_softplus(const drv_case *c, mm_tensor *const *x, int nx,
+                       mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    double beta, threshold;
+    MM_TRY(arg_f64(c, "beta", 1, &beta));
+    MM_TRY(arg_f64(c, "threshold", 20, &threshold));
+    return mm_softplus(x[0], beta, threshold, y);
+}
+
 /* The dispatch table: name (the case's "op"), number of inputs (-1: any
  * number >= 1), function. Keep it sorted by family; one row per op. */
 typedef struct drv_op {
@@ -1018,6 +1117,51 @@ static const drv_op ops[] = {
     {"contiguous", 1, op_contiguous},
     {"clone", 1, op_clone},
     {"to_dtype", 1, op_to_dtype},
+    /* elementwise math, comparisons, selection, activations */
+    {"pow", 2, op_pow},
+    {"pow_scalar", 1, op_pow_scalar},
+    {"maximum", 2, op_maximum},
+    {"minimum", 2, op_minimum},
+    {"eq", 2, op_eq},
+    {"ne", 2, op_ne},
+    {"lt", 2, op_lt},
+    {"le", 2, op_le},
+    {"gt", 2, op_gt},
+    {"ge", 2, op_ge},
+    {"eq_scalar", 1, op_eq_scalar},
+    {"ne_scalar", 1, op_ne_scalar},
+    {"lt_scalar", 1, op_lt_scalar},
+    {"le_scalar", 1, op_le_scalar},
+    {"gt_scalar", 1, op_gt_scalar},
+    {"ge_scalar", 1, op_ge_scalar},
+    {"logical_and", 2, op_logical_and},
+    {"logical_or", 2, op_logical_or},
+    {"logical_xor", 2, op_logical_xor},
+    {"logical_not", 1, op_logical_not},
+    {"where", 3, op_where},
+    {"clamp", 1, op_clamp},
+    {"clamp_tensor", 3, op_clamp_tensor},
+    {"abs", 1, op_abs},
+    {"sign", 1, op_sign},
+    {"floor", 1, op_floor},
+    {"ceil", 1, op_ceil},
+    {"round", 1, op_round},
+    {"log1p", 1, op_log1p},
+    {"sqrt", 1, op_sqrt},
+    {"rsqrt", 1, op_rsqrt},
+    {"sin", 1, op_sin},
+    {"cos", 1, op_cos},
+    {"erf", 1, op_erf},
+    {"relu6", 1, op_relu6},
+    {"leaky_relu", 1, op_leaky_relu},
+    {"prelu", 2, op_prelu},
+    {"elu", 1, op_elu},
+    {"gelu", 1, op_gelu},
+    {"silu", 1, op_silu},
+    {"hardswish", 1, op_hardswish},
+    {"hardsigmoid", 1, op_hardsigmoid},
+    {"mish", 1, op_mish},
+    {"softplus", 1, op_softplus},
     /* convolution and pooling (optional bias: input 2, or "none") */
     {"conv1d", -1, op_conv1d},
     {"conv2d", -1, op_conv2d},

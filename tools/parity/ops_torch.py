@@ -1049,6 +1049,185 @@ index_rows = [
 
 OPS += conv_rows + norm_rows + reduce_rows + index_rows
 
+# ---- elementwise math, comparisons, selection, activations -------------------
+
+def Wide(*shape):
+    """Values in about [-8, 8]: both sides of relu6's, hardswish's and
+    softplus's thresholds."""
+    return In(*shape, draw=lambda s: torch.randn(s, dtype=torch.float64) * 4)
+
+
+def away_from_half(shape):
+    """round: no value within 0.05 of a .5 (f32 rounding of the drawn f64
+    could move it across)."""
+    v = torch.randn(shape, dtype=torch.float64) * 3
+    frac = v - torch.floor(v)
+    return torch.where((frac - 0.5).abs() < 0.05, v + 0.1, v)
+
+
+def cmp_rows(name, f):
+    return [
+        Op(name, name, [Ints(3, 4), Ints(3, 4)], lambda xs, a: f(*xs),
+           noncontig=[0]),
+        Op(name + '_broadcast', name, [Ints(2, 3, 4), Ints(4)],
+           lambda xs, a: f(*xs)),
+        Op(name + '_int_float', name, [I64(3, 4), Ints(4)],
+           lambda xs, a: f(*xs)),
+        Op(name + '_scalar', name + '_scalar', [Ints(3, 4)],
+           lambda xs, a: f(xs[0], a['scalar']), args={'scalar': 1}),
+        Op(name + '_scalar_frac', name + '_scalar', [Ints(3, 4)],
+           lambda xs, a: f(xs[0], a['scalar']), args={'scalar': 0.5},
+           dtypes=('i64',)),
+    ]
+
+
+def act(name, f, draw=In, args=None, op=None):
+    op = op or name
+    return [
+        Op(name, op, [draw(3, 5)], lambda xs, a: f(xs[0], a),
+           args=args, noncontig=[0]),
+        Op(name + '_0dim', op, [draw()], lambda xs, a: f(xs[0], a),
+           args=args),
+        Op(name + '_empty', op, [draw(0, 3)], lambda xs, a: f(xs[0], a),
+           args=args),
+    ]
+
+
+def clamp_t(xs, a):
+    return torch.clamp(xs[0], min=opt(xs, a, 1), max=opt(xs, a, 2))
+
+
+ew_rows = [
+    *binary('pow', torch.pow)[:4],
+    Op('pow_positive_base', 'pow', [P(3, 4), (3, 4)],
+       lambda xs, a: torch.pow(*xs), noncontig=[1]),
+    Op('pow_ints', 'pow', [Ints(3, 4), In(3, 4, draw=lambda s: torch.randint(
+        0, 4, s).double())], lambda xs, a: torch.pow(*xs), dtypes=('i64',)),
+    Op('pow_scalar_2', 'pow_scalar', [(3, 4)],
+       lambda xs, a: torch.pow(xs[0], a['exponent']), args={'exponent': 2},
+       noncontig=[0]),
+    Op('pow_scalar_frac', 'pow_scalar', [P(3, 4)],
+       lambda xs, a: torch.pow(xs[0], a['exponent']),
+       args={'exponent': -1.5}),
+    Op('pow_scalar_int', 'pow_scalar', [Ints(3, 4)],
+       lambda xs, a: torch.pow(xs[0], a['exponent']), args={'exponent': 3},
+       dtypes=('i64',)),
+    Op('pow_scalar_int_frac', 'pow_scalar', [In(3, 4, draw=lambda s:
+                                                 torch.randint(0, 5, s)
+                                                 .double())],
+       lambda xs, a: torch.pow(xs[0], a['exponent']),
+       args={'exponent': 0.5}, dtypes=('i64',)),
+    Op('pow_scalar_negative_int_error', 'pow_scalar', [Ints(3, 4)],
+       lambda xs, a: torch.pow(xs[0], a['exponent']), args={'exponent': -2},
+       dtypes=('i64',), error=True),
+    *binary('maximum', torch.maximum)[:5],
+    *binary('minimum', torch.minimum)[:5],
+    Op('maximum_int_float', 'maximum', [I64(3, 4), (4,)],
+       lambda xs, a: torch.maximum(*xs)),
+    *cmp_rows('eq', torch.eq), *cmp_rows('ne', torch.ne),
+    *cmp_rows('lt', torch.lt), *cmp_rows('le', torch.le),
+    *cmp_rows('gt', torch.gt), *cmp_rows('ge', torch.ge),
+    Op('eq_error', 'eq', [(2, 3), (4,)], lambda xs, a: torch.eq(*xs),
+       error=True),
+    Op('logical_and', 'logical_and', [Ints(3, 4), Ints(3, 4)],
+       lambda xs, a: torch.logical_and(*xs), noncontig=[1]),
+    Op('logical_or_bool', 'logical_or', [Bool(3, 4), Bool(4)],
+       lambda xs, a: torch.logical_or(*xs)),
+    Op('logical_xor_mixed', 'logical_xor', [Ints(2, 3), Bool(2, 3)],
+       lambda xs, a: torch.logical_xor(*xs), dtypes=('f32', 'f64', 'i64')),
+    Op('logical_not', 'logical_not', [Ints(3, 4)],
+       lambda xs, a: torch.logical_not(xs[0]), dtypes=('f32', 'i64')),
+    Op('where', 'where', [Bool(3, 4), (3, 4), (3, 4)],
+       lambda xs, a: torch.where(*xs), noncontig=[1]),
+    Op('where_broadcast', 'where', [Bool(3, 1), (2, 3, 4), (4,)],
+       lambda xs, a: torch.where(*xs)),
+    Op('where_promote', 'where', [Bool(3, 4), I64(3, 4), (3, 4)],
+       lambda xs, a: torch.where(*xs)),
+    Op('where_cond_error', 'where', [(3, 4), (3, 4), (3, 4)],
+       lambda xs, a: torch.where(*xs), error=True),
+    Op('clamp', 'clamp', [(3, 5)],
+       lambda xs, a: torch.clamp(xs[0], a['min'], a['max']),
+       args={'min': -0.5, 'max': 0.7}, noncontig=[0]),
+    Op('clamp_min', 'clamp', [(3, 5)],
+       lambda xs, a: torch.clamp(xs[0], min=a['min']), args={'min': 0.2}),
+    Op('clamp_max', 'clamp', [(3, 5)],
+       lambda xs, a: torch.clamp(xs[0], max=a['max']), args={'max': -0.1}),
+    Op('clamp_min_above_max', 'clamp', [(3, 5)],
+       lambda xs, a: torch.clamp(xs[0], a['min'], a['max']),
+       args={'min': 0.5, 'max': -0.5}),
+    Op('clamp_int', 'clamp', [Ints(3, 4)],
+       lambda xs, a: torch.clamp(xs[0], a['min'], a['max']),
+       args={'min': -1, 'max': 1}, dtypes=('i64',)),
+    Op('clamp_int_frac', 'clamp', [Ints(3, 4)],
+       lambda xs, a: torch.clamp(xs[0], min=a['min']), args={'min': 0.5},
+       dtypes=('i64',)),
+    Op('clamp_tensor', 'clamp_tensor', [(3, 4), (3, 1), (4,)], clamp_t,
+       noncontig=[0]),
+    Op('clamp_tensor_min', 'clamp_tensor', [(2, 3, 4), (4,), Zero(1)],
+       clamp_t, args={'none': [2]}),
+    Op('clamp_tensor_max', 'clamp_tensor', [(3, 4), Zero(1), (3, 4)],
+       clamp_t, args={'none': [1]}),
+    *unary('abs', torch.abs),
+    Op('abs_int', 'abs', [Ints(3, 4)], lambda xs, a: torch.abs(xs[0]),
+       dtypes=('i64',)),
+    *unary('sign', torch.sign),
+    Op('sign_int', 'sign', [Ints(3, 4)], lambda xs, a: torch.sign(xs[0]),
+       dtypes=('i64',)),
+    *unary('floor', torch.floor, draw=Wide),
+    *unary('ceil', torch.ceil, draw=Wide),
+    *unary('round', torch.round,
+           draw=lambda *s: In(*s, draw=away_from_half)),
+    Op('round_half_even', 'round', [In(6, draw=lambda s: torch.tensor(
+        [0.5, 1.5, 2.5, -0.5, -1.5, 3.25]))],
+       lambda xs, a: torch.round(xs[0])),
+    Op('floor_int', 'floor', [Ints(3, 4)], lambda xs, a: torch.floor(xs[0]),
+       dtypes=('i64',)),
+    *unary('log1p', torch.log1p, draw=P),
+    *unary('sqrt', torch.sqrt, draw=P),
+    *unary('rsqrt', torch.rsqrt, draw=P),
+    *unary('sin', torch.sin, draw=Wide),
+    *unary('cos', torch.cos, draw=Wide),
+    *unary('erf', torch.erf),
+    Op('sqrt_int', 'sqrt', [In(3, 4, draw=lambda s: torch.randint(0, 9, s)
+                               .double())],
+       lambda xs, a: torch.sqrt(xs[0]), dtypes=('i64',)),
+    Op('sin_int', 'sin', [Ints(5)], lambda xs, a: torch.sin(xs[0]),
+       dtypes=('i64',)),
+    # activations
+    *act('relu6', lambda x, a: F.relu6(x), draw=Wide),
+    Op('relu6_int', 'relu6', [In(3, 4, draw=lambda s: torch.randint(
+        -3, 10, s).double())], lambda xs, a: F.relu6(xs[0]),
+       dtypes=('i64',)),
+    *act('leaky_relu', lambda x, a: F.leaky_relu(x, a['negative_slope']),
+         args={'negative_slope': 0.2}),
+    Op('leaky_relu_default', 'leaky_relu', [(4, 3)],
+       lambda xs, a: F.leaky_relu(xs[0])),
+    Op('prelu', 'prelu', [(2, 3, 4), (3,)],
+       lambda xs, a: F.prelu(*xs), noncontig=[0]),
+    Op('prelu_shared', 'prelu', [(2, 3, 2, 2), (1,)],
+       lambda xs, a: F.prelu(*xs)),
+    Op('prelu_1d', 'prelu', [(5,), (1,)], lambda xs, a: F.prelu(*xs)),
+    Op('prelu_weight_error', 'prelu', [(2, 3, 4), (2,)],
+       lambda xs, a: F.prelu(*xs), error=True),
+    *act('elu', lambda x, a: F.elu(x, a['alpha']), args={'alpha': 1.5}),
+    *act('gelu', lambda x, a: F.gelu(x), draw=Wide),
+    *act('gelu_tanh', lambda x, a: F.gelu(x, approximate='tanh'),
+         args={'approximate': 'tanh'}, op='gelu'),
+    Op('gelu_int_error', 'gelu', [(3, 4)], lambda xs, a: F.gelu(xs[0]),
+       dtypes=('i64',), error=True),
+    *act('silu', lambda x, a: F.silu(x), draw=Wide),
+    *act('hardswish', lambda x, a: F.hardswish(x), draw=Wide),
+    *act('hardsigmoid', lambda x, a: F.hardsigmoid(x), draw=Wide),
+    *act('mish', lambda x, a: F.mish(x), draw=Wide),
+    *act('softplus', lambda x, a: F.softplus(x, a['beta'], a['threshold']),
+         draw=Wide, args={'beta': 2.0, 'threshold': 5.0}),
+    Op('softplus_default', 'softplus', [Wide(4, 3)],
+       lambda xs, a: F.softplus(xs[0])),
+    Op('softplus_negative_beta', 'softplus', [(4, 3)],
+       lambda xs, a: F.softplus(xs[0], a['beta']), args={'beta': -1.5}),
+]
+OPS += ew_rows
+
 # ---- the optimizer table -------------------------------------------------
 
 
