@@ -170,8 +170,10 @@ static inline void mm_dr_grad(int code, const double *v, int64_t n, double f,
         int64_t c = 0;
         for (int64_t i = 0; i < n; i++)
             c += v[i] == y;
+        /* A NaN result matches no element: torch's (g / 0) * 0 makes the
+         * whole group's gradient NaN. */
         for (int64_t i = 0; i < n; i++)
-            gx[i] = v[i] == y ? g / (double)c : 0;
+            gx[i] = c == 0 ? NAN : v[i] == y ? g / (double)c : 0;
         return;
     }
     case MM_DR_VAR:

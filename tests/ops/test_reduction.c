@@ -277,6 +277,19 @@ MM_TEST(reduction_gradients_split_ties_as_torch) {
         CHECK_OK(mm_prod(p, 0, NULL, false, &y));
         CHECK_OK(mm_backward(y));
         CHECK_VALUES(p->grad, 0, 6, 0);
+        /* x = torch.tensor([[1., nan, 3.], [2., 2., 1.]]);
+         * x.amax(1).sum().backward(): a NaN maximum makes its row's
+         * gradient NaN (found by the torch parity run) */
+        for (int ref = 0; ref < 2; ref++) {
+            bool prev = mm_ops_set_reference(ref);
+            mm_tensor *q = leaf(
+                from((double[]){1, NAN, 3, 2, 2, 1}, MM_SHAPE(2, 3), MM_F64));
+            CHECK_OK(mm_amax(q, MM_DIMS(1), false, &y));
+            CHECK_OK(mm_sum(y, 0, NULL, false, &y));
+            CHECK_OK(mm_backward(y));
+            CHECK_VALUES(q->grad, NAN, NAN, NAN, .5, .5, 0);
+            mm_ops_set_reference(prev);
+        }
     });
 }
 
