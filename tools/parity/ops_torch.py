@@ -486,21 +486,22 @@ def stat_norm(instance):
 
 
 def sdpa(xs, a):
-    """The math of F.scaled_dot_product_attention as torch 2 documents it
-    (torch 1.13 has no such function)."""
+    """The math path of F.scaled_dot_product_attention as torch 2 implements
+    it (torch 1.13 has no such function): bool and causal masks become an
+    additive 0 / -inf mask, so a row that attends to nothing is NaN forward
+    and backward."""
     q, k, v = xs[:3]
     mask = opt(xs, a, 3)
     scale = a.get('scale', 1 / math.sqrt(q.shape[-1]))
     att = q @ k.transpose(-2, -1) * scale
     L, S = q.shape[-2], k.shape[-2]
+    def additive(keep):
+        return torch.zeros(keep.shape, dtype=q.dtype).masked_fill(
+            ~keep, float('-inf'))
     if a.get('is_causal'):
-        keep = torch.ones(L, S, dtype=torch.bool).tril()
-        att = att.masked_fill(~keep, float('-inf'))
+        att = att + additive(torch.ones(L, S, dtype=torch.bool).tril())
     if mask is not None:
-        if mask.dtype == torch.bool:
-            att = att.masked_fill(~mask, float('-inf'))
-        else:
-            att = att + mask
+        att = att + (additive(mask) if mask.dtype == torch.bool else mask)
     return torch.softmax(att, -1) @ v
 
 
@@ -1634,6 +1635,119 @@ edge_rows = [
 ]
 
 OPS += edge_rows
+
+def full_false_row(s):
+    """A bool attention mask whose first query row attends to nothing."""
+    m = torch.rand(s) < 0.6
+    m[..., 0, :] = False
+    m[..., 1:, 0] = True
+    return m.double()
+
+
+edge_rows2 = [
+    Op('sdpa_masked_out_row', 'scaled_dot_product_attention',
+       [(2, 3, 4), (2, 5, 4), (2, 5, 3),
+        In(3, 5, draw=full_false_row, dtype=torch.bool)], sdpa),
+    Op('sdpa_float_mask_neg_inf', 'scaled_dot_product_attention',
+       [(1, 3, 4), (1, 4, 4), (1, 4, 2), In(3, 4, draw=with_special(
+           randn, -INF, -INF))], sdpa, args={'no_grad': [3]}),
+    Op('softmax_all_neg_inf_row', 'softmax', [In(2, 4, draw=lambda s:
+                                                  torch.tensor(
+                                                      [[-INF] * 4,
+                                                       [0., 1., -INF, 2.]]))],
+       lambda xs, a: torch.softmax(xs[0], a['dim']), args={'dim': 1}),
+    Op('log_softmax_neg_inf', 'log_softmax', [In(3, 5, draw=with_special(
+        randn, -INF))],
+       lambda xs, a: torch.log_softmax(xs[0], a['dim']), args={'dim': 1}),
+    Op('conv2d_padding_gt_kernel', 'conv2d', [(1, 2, 4, 4), (3, 2, 2, 2),
+                                              (3,)],
+       conv('conv2d', F.conv2d, CONV_KW), args={'padding': [3, 1]}),
+    Op('conv2d_dtype_error', 'conv2d', [(1, 2, 4, 4), In(3, 2, 2, 2,
+                                                         dtype=torch.float64)],
+       conv('conv2d', F.conv2d, CONV_KW), dtypes=('f32',), error=True),
+    Op('conv2d_1x1_stride', 'conv2d', [(2, 8, 7, 7), (4, 8, 1, 1), (4,)],
+       conv('conv2d', F.conv2d, CONV_KW), args={'stride': 2},
+       noncontig=[0]),
+    Op('max_pool3d_dil_pad_ceil', 'max_pool3d', [(1, 2, 7, 6, 7)],
+       pool(F.max_pool3d, MAXP_KW),
+       args={'kernel_size': 2, 'stride': 2, 'padding': 1, 'dilation': 2,
+             'ceil_mode': True, 'return_indices': True}),
+    Op('avg_pool3d_ceil_include_pad', 'avg_pool3d', [(1, 2, 5, 6, 5)],
+       pool(F.avg_pool3d, AVGP_KW),
+       args={'kernel_size': 3, 'stride': 2, 'padding': 1,
+             'ceil_mode': True, 'count_include_pad': True}),
+    Op('avg_pool2d_divisor_ceil_exclude', 'avg_pool2d', [(1, 2, 7, 7)],
+       pool(F.avg_pool2d, AVGP_KW),
+       args={'kernel_size': 3, 'stride': 2, 'padding': 1, 'ceil_mode': True,
+             'count_include_pad': False, 'divisor_override': 2}),
+    Op('adaptive_avg_pool2d_up', 'adaptive_avg_pool2d', [(1, 2, 3, 2)],
+       adaptive(F.adaptive_avg_pool2d), args={'output_size': [5, 7]}),
+    # (groups of 2 elements would normalise to +-1 whatever the input: a
+    # gradient of rounding noise in both)
+    Op('group_norm_2d_input', 'group_norm', [(4, 12), (12,), (12,)],
+       lambda xs, a: F.group_norm(xs[0], a['num_groups'], xs[1], xs[2]),
+       args={'num_groups': 3}),
+    Op('batch_norm_noncontig_x', 'batch_norm',
+       [(3, 4, 5), (4,), P(4), (4,), (4,)], stat_norm(False),
+       args=dict(SN, training=True), noncontig=[0, 3]),
+    Op('instance_norm_1d_input_error', 'instance_norm',
+       [(3, 4), Zero(4), Zero(4), Zero(4), Zero(4)], stat_norm(True),
+       args={'none': [1, 2, 3, 4]}, error=True),
+    Op('argmax_ties_first', 'argmax', [Ints(4, 7)], argm(torch.argmax),
+       args={'dim': 1}),
+    Op('argmin_ties_flat', 'argmin', [Ints(4, 7)], argm(torch.argmin)),
+    Op('max_dim_ties_first', 'max_dim', [Ints(5, 6)],
+       lambda xs, a: torch.max(xs[0], a['dim'], a['keepdim']),
+       args={'dim': 1, 'keepdim': False}),
+    Op('min_dim_ties_int', 'min_dim', [Ints(5, 6)],
+       lambda xs, a: torch.min(xs[0], a['dim'], a['keepdim']),
+       args={'dim': 0, 'keepdim': True}, dtypes=('i64',)),
+    Op('argsort_stable_ties', 'argsort', [Ints(3, 9)],
+       lambda xs, a: torch.sort(xs[0], dim=a['dim'], stable=True)[1],
+       args={'dim': 1, 'stable': True}),
+    # No prod case with NaN or inf inputs: mm's gradient is the product of
+    # the other elements (prefix times suffix), torch's g * y / x where no
+    # element is zero, NaN at a NaN or inf element and, for a NaN, at every
+    # element of its group (mm: NaN at the others only).
+    Op('prod_empty', 'prod', [(0, 3)], red1(torch.prod), args={'dim': 0}),
+    Op('sum_bool', 'sum', [Bool(3, 4)], red(torch.sum), args={'dim': 1},
+       dtypes=('i64',)),
+    Op('var_int_error', 'var', [(3, 4)], varstd(torch.var), args={'dim': [1]},
+       dtypes=('i64',), error=True),
+    Op('one_hot_empty_infer_error', 'one_hot', [Idx(0, hi=3)],
+       lambda xs, a: F.one_hot(xs[0]), dtypes=('i64',), error=True),
+    Op('one_hot_empty', 'one_hot', [Idx(0, hi=3)],
+       lambda xs, a: F.one_hot(xs[0], a['num_classes']),
+       args={'num_classes': 3}, dtypes=('i64',)),
+    Op('gather_empty_index', 'gather', [(3, 4), Idx(3, 0, hi=4)],
+       lambda xs, a: torch.gather(xs[0], a['dim'], xs[1]), args={'dim': 1}),
+    Op('unique_noncontig', 'unique', [Ints(4, 5)], unique,
+       args={'return_inverse': True, 'return_counts': True, 'no_grad': [0]},
+       noncontig=[0]),
+    Op('pad_empty_dim', 'pad', [(2, 0, 3)],
+       lambda xs, a: F.pad(xs[0], a['pad'], value=a['value']),
+       args={'pad': [1, 1, 2, 0], 'value': 1.0}),
+    Op('interpolate_bicubic_big_ac', 'interpolate', [(2, 8, 9, 10)], interp,
+       args={'size': [17, 13], 'mode': 'bicubic', 'align_corners': True}),
+    Op('interpolate_nearest_big', 'interpolate', [(2, 8, 9, 10)], interp,
+       args={'scale_factor': [2.0, 3.0], 'mode': 'nearest'}),
+    Op('grid_sample_nearest_big', 'grid_sample',
+       [(2, 8, 12, 10), Grid(2, 9, 11, 2)], gsample,
+       args={'mode': 'nearest', 'padding_mode': 'zeros',
+             'align_corners': True}),
+    Op('grid_sample_int_error', 'grid_sample',
+       [(1, 2, 4, 5), Grid(1, 3, 4, 2)], gsample,
+       args={'align_corners': False}, dtypes=('i64',), error=True),
+    Op('layer_norm_int_error', 'layer_norm', [(3, 4), Zero(4), Zero(4)],
+       lambda xs, a: F.layer_norm(xs[0], a['normalized_shape']),
+       args={'normalized_shape': [4], 'none': [1, 2]}, dtypes=('i64',),
+       error=True),
+    Op('softmax_int_error', 'softmax', [(3, 4)],
+       lambda xs, a: torch.softmax(xs[0], a['dim']), args={'dim': 1},
+       dtypes=('i64',), error=True),
+]
+
+OPS += edge_rows2
 
 # ---- the optimizer table -------------------------------------------------
 

@@ -54,7 +54,9 @@ MM_API int mm_logsumexp(mm_tensor *x, int n_dims, const int *dims,
  * norm is 0; ties of the +-inf norms share it. */
 MM_API int mm_norm(mm_tensor *x, double p, int n_dims, const int *dims,
                    bool keepdim, mm_tensor **out) MM_NODISCARD;
-/* Integer and bool inputs give i64. */
+/* Integer and bool inputs give i64. The gradient is the product of the
+ * other elements (exact with zeros; where torch computes g * y / x, a NaN
+ * or inf element gets a finite gradient here, NaN there). */
 MM_API int mm_prod(mm_tensor *x, int n_dims, const int *dims, bool keepdim,
                    mm_tensor **out) MM_NODISCARD;
 /* Bool results (u8 for u8 inputs, as torch). */
