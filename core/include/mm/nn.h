@@ -1,0 +1,367 @@
+/* mm/nn.h - modules: the nn object model, weight initialisation, layers.
+ *
+ * An mm_module is PyTorch's nn.Module in C: a class pointer (a vtable of
+ * forward, init_weights, fini, extra_repr), an instance name, and three
+ * ordered lists it owns: named parameters (leaf tensors that require grad),
+ * named buffers (BatchNorm's running_mean, running_var,
+ * num_batches_tracked) and named children (modules). A concrete layer is a
+ * struct whose first member is the mm_module base; its typed fields
+ * (`weight`, `bias`) are the same tensors the lists hold, kept up to date by
+ * the module when a tensor is replaced (mm_module_to_dtype).
+ *
+ * Names are PyTorch's: walking the tree gives dotted names in registration
+ * order ("layer1.0.conv1.weight"), and mm_module_state_dict lists each
+ * module's parameters, then its persistent buffers, then its children's, as
+ * torch's state_dict() does, so a torchvision or OpenMMLab checkpoint maps
+ * one-to-one onto the same architecture built here.
+ *
+ * Forward: the generic entry point mm_module_forward(m, n, inputs, &out)
+ * calls the class's forward; each layer also has a typed entry point
+ * (mm_linear_forward(m, x, &out)) for direct calls. Outputs follow the pool
+ * rule of <mm/tensor.h>: borrowed from the innermost pool. A forward
+ * function never frees anything.
+ *
+ * Lifetime: a module owns its parameters, buffers and children;
+ * mm_module_free frees the whole tree. Adding a child hands it over (also
+ * when adding fails). Constructors (mm_linear_new, ...) initialise the
+ * weights as PyTorch's reset_parameters() does, drawing from the default
+ * generator (mm_manual_seed).
+ *
+ * Registry (the MODELS contract): every layer here is a MODELS component of
+ * the core scope `mm`, with PyTorch's argument names and defaults as its
+ * schema (`{type: Conv2d, in_channels: 3, out_channels: 8, kernel_size: 3}`).
+ * A MODELS builder's `*out` is an `mm_module *`, and the component's
+ * destroy is mm_module_free; plugins' backbones, necks and heads follow the
+ * same contract, so any MODELS config builds into a module tree.
+ * mm_nn_register() registers the layers (the core calls it once). */
+#ifndef MM_NN_H
+#define MM_NN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm/error.h"
+#include "mm/rng.h"
+#include "mm/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- the module object -------------------------------------------------- */
+
+typedef struct mm_module mm_module;
+
+/* A module class: static storage, one per layer type. */
+typedef struct mm_module_class {
+    const char *name; /* "Linear": what the repr and errors print */
+    /* Compute the output from n inputs (most layers take one). NULL: the
+     * module is a container without forward (ModuleList). */
+    int (*forward)(mm_module *m, int n, mm_tensor *const *inputs,
+                   mm_tensor **out);
+    /* Re-initialise parameters and buffers (PyTorch's reset_parameters);
+     * runs with grad mode off. NULL: nothing to do. */
+    int (*init_weights)(mm_module *m);
+    /* Free what the class added to the struct beyond the lists (may be
+     * NULL); parameters, buffers and children are freed by the module. */
+    void (*fini)(mm_module *m);
+    /* "3, 8, kernel_size=(3, 3)" into buf, as torch's extra_repr (may be
+     * NULL). */
+    void (*extra_repr)(const mm_module *m, char *buf, size_t size);
+} mm_module_class;
+
+/* One named tensor slot. `field` (may be NULL) is the typed struct's member
+ * that mirrors the tensor; the module keeps it equal to `tensor`. */
+typedef struct mm_module_tensor {
+    char *name;
+    mm_tensor *tensor; /* owned reference */
+    mm_tensor **field;
+    bool persistent; /* buffers only: saved in state_dict */
+} mm_module_tensor;
+
+typedef struct mm_module_child {
+    char *name;
+    mm_module *module; /* owned */
+} mm_module_child;
+
+struct mm_module {
+    const mm_module_class *cls;
+    char *name;    /* the name in its parent ("conv1"); NULL for a root */
+    bool training; /* true after creation, as in PyTorch */
+    size_t n_params, n_buffers, n_children;
+    mm_module_tensor *params;
+    mm_module_tensor *buffers;
+    mm_module_child *children;
+};
+
+/* Allocate a zeroed module struct of `size` bytes (at least
+ * sizeof(mm_module); a layer's struct starts with the base) of class cls. */
+MM_API int mm_module_new(const mm_module_class *cls, size_t size,
+                         mm_module **out) MM_NODISCARD;
+/* Free the module, its parameters, buffers and children. NULL ok. */
+MM_API void mm_module_free(mm_module *m);
+
+/* Register a parameter: the module takes its own reference to t (the
+ * caller's stays the caller's) and sets requires_grad (t must be a float
+ * leaf). `field` (may be NULL) is the struct member that mirrors it; it is
+ * set to t. MM_EEXIST for a name already used by a parameter, buffer or
+ * child; names must not be empty or contain '.'. */
+MM_API int mm_module_add_parameter(mm_module *m, const char *name,
+                                   mm_tensor *t, mm_tensor **field) MM_NODISCARD;
+/* Register a buffer (no grad). persistent: saved in state_dict. */
+MM_API int mm_module_add_buffer(mm_module *m, const char *name, mm_tensor *t,
+                                bool persistent,
+                                mm_tensor **field) MM_NODISCARD;
+/* Append a child: the parent owns it from now on, even when this fails (the
+ * child is freed then). Its name becomes `name`. */
+MM_API int mm_module_add_child(mm_module *m, const char *name,
+                               mm_module *child) MM_NODISCARD;
+
+/* Own parameter / buffer / child by name (not dotted); NULL if none. */
+MM_API mm_tensor *mm_module_get_parameter(const mm_module *m, const char *name);
+MM_API mm_tensor *mm_module_get_buffer(const mm_module *m, const char *name);
+MM_API mm_module *mm_module_get_child(const mm_module *m, const char *name);
+/* Any module in the tree by dotted path ("layer1.0"); "" is m itself. */
+MM_API mm_module *mm_module_find(mm_module *m, const char *path);
+/* Any parameter or buffer by dotted name ("layer1.0.bn1.running_mean"). */
+MM_API mm_tensor *mm_module_find_tensor(mm_module *m, const char *name);
+
+/* Is m an instance of cls? */
+static inline bool mm_module_is(const mm_module *m,
+                                const mm_module_class *cls) {
+    return m && m->cls == cls;
+}
+
+/* The generic forward: m->cls->forward with an error context naming the
+ * module by its name in the
+ * parent ("fc2: linear: ..."). */
+MM_API int mm_module_forward(mm_module *m, int n, mm_tensor *const *inputs,
+                             mm_tensor **out) MM_NODISCARD;
+/* One input, one output. */
+MM_API int mm_module_forward1(mm_module *m, mm_tensor *x,
+                              mm_tensor **out) MM_NODISCARD;
+
+/* train(mode) / eval(): set the flag on m and every descendant. */
+MM_API void mm_module_train(mm_module *m, bool mode);
+MM_API void mm_module_eval(mm_module *m);
+
+/* Re-initialise every module of the tree, parents before children (each
+ * class's init_weights, under no-grad). */
+MM_API int mm_module_init_weights(mm_module *m) MM_NODISCARD;
+
+/* Drop every parameter's gradient (zero_grad(set_to_none=True)). */
+MM_API void mm_module_zero_grad(mm_module *m);
+/* Number of parameter elements (sum of numel); trainable_only: those that
+ * require grad. */
+MM_API int64_t mm_module_num_parameters(const mm_module *m,
+                                        bool trainable_only);
+
+/* Convert every float parameter and buffer to dtype (module.to(dtype)):
+ * parameters stay leaves that require grad; integer buffers stay. */
+MM_API int mm_module_to_dtype(mm_module *m, mm_dtype dtype) MM_NODISCARD;
+
+/* ---- walks with dotted names -------------------------------------------- */
+
+/* Called for each tensor with its dotted name; a non-zero return stops
+ * the walk and is returned. */
+typedef int (*mm_module_tensor_fn)(const char *name, mm_tensor *t,
+                                   void *user);
+typedef int (*mm_module_fn)(const char *name, mm_module *m, void *user);
+
+/* Parameters of the whole tree in registration order, preorder
+ * ("0.weight", "0.bias", "2.weight", ...), as named_parameters(). */
+MM_API int mm_module_named_parameters(mm_module *m, mm_module_tensor_fn fn,
+                                      void *user);
+/* Buffers likewise (persistent or not), as named_buffers(). */
+MM_API int mm_module_named_buffers(mm_module *m, mm_module_tensor_fn fn,
+                                   void *user);
+/* Every module, preorder, m itself first with name "" (named_modules()). */
+MM_API int mm_module_named_modules(mm_module *m, mm_module_fn fn, void *user);
+
+/* ---- state dicts -------------------------------------------------------- */
+
+/* An ordered list of (name, tensor). */
+typedef struct mm_state_dict_item {
+    char *name;
+    mm_tensor *tensor; /* owned reference */
+} mm_state_dict_item;
+
+typedef struct mm_state_dict {
+    size_t n, cap;
+    mm_state_dict_item *items;
+} mm_state_dict;
+
+/* Append (name, t), taking a reference to t; MM_EEXIST for a name present. */
+MM_API int mm_state_dict_add(mm_state_dict *sd, const char *name,
+                             mm_tensor *t) MM_NODISCARD;
+/* Borrowed; NULL if absent. */
+MM_API mm_tensor *mm_state_dict_get(const mm_state_dict *sd, const char *name);
+/* Release every entry; sd is empty (and reusable) afterwards. */
+MM_API void mm_state_dict_clear(mm_state_dict *sd);
+
+/* Fill an empty sd with the module's state: for each module in preorder
+ * its parameters, then its persistent buffers, under dotted names. Each
+ * entry is a detached view sharing the module's storage (torch's
+ * state_dict(keep_vars=False)): writing into it writes into the model. */
+MM_API int mm_module_state_dict(mm_module *m, mm_state_dict *out) MM_NODISCARD;
+
+/* What load_state_dict found: each list holds one-line messages or keys. */
+typedef struct mm_load_report {
+    size_t n_missing, n_unexpected, n_mismatched;
+    char **missing;    /* keys of the module absent from the state dict */
+    char **unexpected; /* keys of the state dict the module lacks */
+    char **mismatched; /* "size mismatch for 'fc.weight': copying a param
+                          with shape [3, 4] from checkpoint, the shape in
+                          the current model is [4, 4]" */
+} mm_load_report;
+
+MM_API void mm_load_report_free(mm_load_report *r);
+
+/* Copy every tensor of sd whose key the module has into it (converted to
+ * the module tensor's dtype), as torch's load_state_dict. A shape mismatch
+ * is an error in both modes (nothing is copied then); strict: missing or
+ * unexpected keys are errors too. The error is one line naming the first
+ * problem ("load_state_dict: missing key 'fc.bias' (and 2 more problems)");
+ * `report` (may be NULL) gets all of them, also on success. */
+MM_API int mm_module_load_state_dict(mm_module *m, const mm_state_dict *sd,
+                                     bool strict,
+                                     mm_load_report *report) MM_NODISCARD;
+
+/* "Sequential(\n  (0): Linear(in_features=4, out_features=8, bias=True)\n
+ * ...)" as print(module) in PyTorch. Caller frees. NULL on no memory. */
+MM_API char *mm_module_repr(const mm_module *m);
+
+/* ---- weight initialisation (torch.nn.init) ------------------------------ *
+ * In place, under no-grad (parameters may be passed directly), any float
+ * dtype and layout; gen NULL: the default generator. An empty tensor is
+ * left as it is. */
+
+/* torch.nn.init.calculate_gain: linear, conv1d/2d/3d,
+ * conv_transpose1d/2d/3d, sigmoid: 1; tanh: 5/3; relu: sqrt(2);
+ * leaky_relu: sqrt(2 / (1 + param^2)) with param the negative slope (NAN:
+ * the default 0.01); selu: 3/4. MM_EINVAL for another name. */
+MM_API int mm_init_calculate_gain(const char *nonlinearity, double param,
+                                  double *out) MM_NODISCARD;
+/* fan_in = size(1) * receptive field, fan_out = size(0) * receptive field
+ * (receptive field: product of dims 2..); at least 2 dims. */
+MM_API int mm_init_calculate_fan(const mm_tensor *t, int64_t *fan_in,
+                                 int64_t *fan_out) MM_NODISCARD;
+
+MM_API int mm_init_uniform_(mm_tensor *t, double a, double b,
+                            mm_generator *gen) MM_NODISCARD;
+MM_API int mm_init_normal_(mm_tensor *t, double mean, double std,
+                           mm_generator *gen) MM_NODISCARD;
+MM_API int mm_init_constant_(mm_tensor *t, double value) MM_NODISCARD;
+MM_API int mm_init_zeros_(mm_tensor *t) MM_NODISCARD;
+MM_API int mm_init_ones_(mm_tensor *t) MM_NODISCARD;
+/* U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)). */
+MM_API int mm_init_xavier_uniform_(mm_tensor *t, double gain,
+                                   mm_generator *gen) MM_NODISCARD;
+/* N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)). */
+MM_API int mm_init_xavier_normal_(mm_tensor *t, double gain,
+                                  mm_generator *gen) MM_NODISCARD;
+/* mode "fan_in" or "fan_out"; nonlinearity as calculate_gain, with `a`
+ * the negative slope of leaky_relu (torch's defaults: a 0, "fan_in",
+ * "leaky_relu"). std = gain / sqrt(fan); uniform bound sqrt(3) * std. */
+MM_API int mm_init_kaiming_uniform_(mm_tensor *t, double a, const char *mode,
+                                    const char *nonlinearity,
+                                    mm_generator *gen) MM_NODISCARD;
+MM_API int mm_init_kaiming_normal_(mm_tensor *t, double a, const char *mode,
+                                   const char *nonlinearity,
+                                   mm_generator *gen) MM_NODISCARD;
+/* N(mean, std^2) truncated to [a, b] by inverse-CDF sampling, as torch's
+ * trunc_normal_ (defaults mean 0, std 1, a -2, b 2). */
+MM_API int mm_init_trunc_normal_(mm_tensor *t, double mean, double std,
+                                 double a, double b,
+                                 mm_generator *gen) MM_NODISCARD;
+
+/* ---- layers ------------------------------------------------------------- *
+ * Each: a constructor (f32 parameters, PyTorch's default initialisation),
+ * a typed forward that checks the module's class, and its class. The
+ * structs are mm_nn_<layer> (the plain names belong to the functional ops:
+ * mm_nn_linear is the module, a linear op would be mm_linear). */
+
+/* Linear: y = x W^T + b. x (*, in_features) -> (*, out_features). */
+typedef struct mm_nn_linear {
+    mm_module base;
+    int64_t in_features, out_features;
+    mm_tensor *weight; /* (out_features, in_features) */
+    mm_tensor *bias;   /* (out_features) or NULL */
+} mm_nn_linear;
+MM_API extern const mm_module_class mm_linear_class;
+MM_API int mm_linear_new(int64_t in_features, int64_t out_features, bool bias,
+                         mm_module **out) MM_NODISCARD;
+MM_API int mm_linear_forward(mm_module *m, mm_tensor *x,
+                             mm_tensor **out) MM_NODISCARD;
+
+/* Identity: returns its input. */
+MM_API extern const mm_module_class mm_identity_class;
+MM_API int mm_identity_new(mm_module **out) MM_NODISCARD;
+
+/* Flatten: mm_flatten(x, start_dim, end_dim); torch's defaults 1, -1. */
+typedef struct mm_nn_flatten {
+    mm_module base;
+    int start_dim, end_dim;
+} mm_nn_flatten;
+MM_API extern const mm_module_class mm_flatten_class;
+MM_API int mm_flatten_new(int start_dim, int end_dim,
+                          mm_module **out) MM_NODISCARD;
+
+/* Sequential: children "0", "1", ... called in order, one tensor through.
+ * ModuleList: the same container without forward. */
+MM_API extern const mm_module_class mm_sequential_class;
+MM_API extern const mm_module_class mm_module_list_class;
+/* From n modules (owned from now on, also on failure; n may be 0). */
+MM_API int mm_sequential_new(int n, mm_module *const *modules,
+                             mm_module **out) MM_NODISCARD;
+MM_API int mm_module_list_new(int n, mm_module *const *modules,
+                              mm_module **out) MM_NODISCARD;
+/* Append a child named by its index (owned from now on). */
+MM_API int mm_sequential_append(mm_module *seq,
+                                mm_module *child) MM_NODISCARD;
+MM_API int mm_sequential_forward(mm_module *m, mm_tensor *x,
+                                 mm_tensor **out) MM_NODISCARD;
+
+/* Dropout: training: x * mask / (1 - p), mask ~ Bernoulli(1 - p) from the
+ * default generator; eval, or p == 0: x. p in [0, 1]. */
+typedef struct mm_nn_dropout {
+    mm_module base;
+    double p;
+} mm_nn_dropout;
+MM_API extern const mm_module_class mm_dropout_class;
+MM_API int mm_dropout_new(double p, mm_module **out) MM_NODISCARD;
+MM_API int mm_dropout_forward(mm_module *m, mm_tensor *x,
+                              mm_tensor **out) MM_NODISCARD;
+
+/* DropPath (stochastic depth, timm's drop_path): training: each sample of
+ * the batch (dim 0) is zeroed with probability drop_prob, the others scaled
+ * by 1 / (1 - drop_prob) when scale_by_keep; eval or drop_prob 0: x. */
+typedef struct mm_nn_drop_path {
+    mm_module base;
+    double drop_prob;
+    bool scale_by_keep;
+} mm_nn_drop_path;
+MM_API extern const mm_module_class mm_drop_path_class;
+MM_API int mm_drop_path_new(double drop_prob, bool scale_by_keep,
+                            mm_module **out) MM_NODISCARD;
+/* The function itself (mmcv/timm drop_path). */
+MM_API int mm_drop_path(mm_tensor *x, double drop_prob, bool training,
+                        bool scale_by_keep, mm_generator *gen,
+                        mm_tensor **out) MM_NODISCARD;
+
+/* Activations without parameters: one class per function. */
+MM_API extern const mm_module_class mm_relu_class;
+MM_API extern const mm_module_class mm_sigmoid_class;
+MM_API extern const mm_module_class mm_tanh_class;
+/* A parameter-free module of `cls` (an activation, Identity). */
+MM_API int mm_activation_new(const mm_module_class *cls,
+                             mm_module **out) MM_NODISCARD;
+
+/* Register the layers in the core scope (called once by the registry). */
+MM_API int mm_nn_register(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
