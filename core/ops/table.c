@@ -2,6 +2,7 @@
  * <mm/ops.h> and its row here; tests/ops checks that every row is filled
  * and named. */
 #include "ops_internal.h"
+#include "norm_internal.h"
 
 #include <assert.h>
 #include <string.h>
@@ -30,6 +31,26 @@ static const mm_op *const op_table[] = {
     [MM_OP_SUM] = &mm_op_sum,
     [MM_OP_MEAN] = &mm_op_mean,
     [MM_OP_MATMUL] = &mm_op_matmul,
+    /* convolution and pooling */
+    [MM_OP_CONV] = &mm_op_conv,
+    [MM_OP_CONV_TRANSPOSE] = &mm_op_conv_transpose,
+    [MM_OP_CONV_WEIGHT_GRAD] = &mm_op_conv_weight_grad,
+    [MM_OP_MAX_POOL] = &mm_op_max_pool,
+    [MM_OP_MAX_POOL_INDICES] = &mm_op_max_pool_indices,
+    [MM_OP_AVG_POOL] = &mm_op_avg_pool,
+    [MM_OP_MAX_POOL_BACKWARD] = &mm_op_max_pool_backward,
+    [MM_OP_AVG_POOL_BACKWARD] = &mm_op_avg_pool_backward,
+    /* norm */
+    [MM_OP_SOFTMAX] = &mm_op_softmax,
+    [MM_OP_LOG_SOFTMAX] = &mm_op_log_softmax,
+    [MM_OP_MOMENTS] = &mm_op_moments,
+    [MM_OP_NORMALIZE] = &mm_op_normalize,
+    [MM_OP_NORMALIZE_AFFINE] = &mm_op_normalize_affine,
+    [MM_OP_INTERPOLATE] = &mm_op_interpolate,
+    [MM_OP_INTERPOLATE_BACKWARD] = &mm_op_interpolate_backward,
+    [MM_OP_GRID_SAMPLE] = &mm_op_grid_sample,
+    [MM_OP_GRID_SAMPLE_GRAD_INPUT] = &mm_op_grid_sample_grad_input,
+    [MM_OP_GRID_SAMPLE_GRAD_GRID] = &mm_op_grid_sample_grad_grid,
 };
 static_assert(sizeof op_table / sizeof op_table[0] == MM_OP_COUNT,
               "one row per mm_op_id");

@@ -164,6 +164,26 @@ typedef enum mm_op_id {
     MM_OP_SUM,
     MM_OP_MEAN,
     MM_OP_MATMUL,
+    /* convolution and pooling */
+    MM_OP_CONV,
+    MM_OP_CONV_TRANSPOSE,
+    MM_OP_CONV_WEIGHT_GRAD,
+    MM_OP_MAX_POOL,
+    MM_OP_MAX_POOL_INDICES,
+    MM_OP_AVG_POOL,
+    MM_OP_MAX_POOL_BACKWARD,
+    MM_OP_AVG_POOL_BACKWARD,
+    /* norm */
+    MM_OP_SOFTMAX,
+    MM_OP_LOG_SOFTMAX,
+    MM_OP_MOMENTS,   /* x (A, C, B) -> (2, C): mean, biased variance */
+    MM_OP_NORMALIZE, /* (x - mean) / sqrt(var + eps) per channel */
+    MM_OP_NORMALIZE_AFFINE, /* the same, * weight + bias per channel */
+    MM_OP_INTERPOLATE,
+    MM_OP_INTERPOLATE_BACKWARD,
+    MM_OP_GRID_SAMPLE,
+    MM_OP_GRID_SAMPLE_GRAD_INPUT,
+    MM_OP_GRID_SAMPLE_GRAD_GRID,
     MM_OP_COUNT
 } mm_op_id;
 
@@ -383,6 +403,163 @@ MM_API int mm_sum_to_shape(mm_tensor *x, int ndim, const int64_t *shape,
  * 1-D operand gains then loses a dim, and leading (batch) dims broadcast.
  * Both operands must have the same dtype. oneDNN runs f32/bf16 on the CPU. */
 MM_API int mm_matmul(mm_tensor *a, mm_tensor *b, mm_tensor **out) MM_NODISCARD;
+
+/* ---- convolution and pooling ---- */
+
+/* torch.nn.functional.conv1d/2d/3d: x [N, C, *in] (or unbatched [C, *in]),
+ * weight [K, C/groups, *k] (OIHW), bias [K] or NULL. stride, padding and
+ * dilation have one entry per spatial dim; NULL gives torch's defaults
+ * (1, 0, 1). groups == C == K/m is depthwise. f32 (and bf16) run on oneDNN,
+ * f64 on OpenMP loops. */
+MM_API int mm_conv1d(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
+                     const int64_t stride[1], const int64_t padding[1],
+                     const int64_t dilation[1], int64_t groups,
+                     mm_tensor **out) MM_NODISCARD;
+MM_API int mm_conv2d(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
+                     const int64_t stride[2], const int64_t padding[2],
+                     const int64_t dilation[2], int64_t groups,
+                     mm_tensor **out) MM_NODISCARD;
+MM_API int mm_conv3d(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
+                     const int64_t stride[3], const int64_t padding[3],
+                     const int64_t dilation[3], int64_t groups,
+                     mm_tensor **out) MM_NODISCARD;
+/* torch.nn.functional.conv_transpose1d/2d/3d, torch's argument order:
+ * weight [C_in, C_out/groups, *k]; output size per dim (in - 1) * stride -
+ * 2 * padding + dilation * (k - 1) + output_padding + 1, output_padding
+ * smaller than stride or dilation. */
+MM_API int mm_conv_transpose1d(mm_tensor *x, mm_tensor *weight,
+                               mm_tensor *bias, const int64_t stride[1],
+                               const int64_t padding[1],
+                               const int64_t output_padding[1], int64_t groups,
+                               const int64_t dilation[1],
+                               mm_tensor **out) MM_NODISCARD;
+MM_API int mm_conv_transpose2d(mm_tensor *x, mm_tensor *weight,
+                               mm_tensor *bias, const int64_t stride[2],
+                               const int64_t padding[2],
+                               const int64_t output_padding[2], int64_t groups,
+                               const int64_t dilation[2],
+                               mm_tensor **out) MM_NODISCARD;
+MM_API int mm_conv_transpose3d(mm_tensor *x, mm_tensor *weight,
+                               mm_tensor *bias, const int64_t stride[3],
+                               const int64_t padding[3],
+                               const int64_t output_padding[3], int64_t groups,
+                               const int64_t dilation[3],
+                               mm_tensor **out) MM_NODISCARD;
+
+/* torch.nn.functional.max_pool2d/3d: x [N, C, *in] or [C, *in]; stride
+ * NULL means kernel_size, padding NULL zeros (at most half the kernel),
+ * dilation NULL ones. *out gets the values, *indices (either may be NULL,
+ * not both) the i64 position of each maximum, flat within its channel's
+ * plane, as torch's return_indices=True. A NaN in a window wins. */
+MM_API int mm_max_pool2d(mm_tensor *x, const int64_t kernel_size[2],
+                         const int64_t stride[2], const int64_t padding[2],
+                         const int64_t dilation[2], bool ceil_mode,
+                         mm_tensor **out, mm_tensor **indices) MM_NODISCARD;
+MM_API int mm_max_pool3d(mm_tensor *x, const int64_t kernel_size[3],
+                         const int64_t stride[3], const int64_t padding[3],
+                         const int64_t dilation[3], bool ceil_mode,
+                         mm_tensor **out, mm_tensor **indices) MM_NODISCARD;
+/* torch.nn.functional.avg_pool2d/3d; divisor_override 0 means none. */
+MM_API int mm_avg_pool2d(mm_tensor *x, const int64_t kernel_size[2],
+                         const int64_t stride[2], const int64_t padding[2],
+                         bool ceil_mode, bool count_include_pad,
+                         int64_t divisor_override,
+                         mm_tensor **out) MM_NODISCARD;
+MM_API int mm_avg_pool3d(mm_tensor *x, const int64_t kernel_size[3],
+                         const int64_t stride[3], const int64_t padding[3],
+                         bool ceil_mode, bool count_include_pad,
+                         int64_t divisor_override,
+                         mm_tensor **out) MM_NODISCARD;
+/* Adaptive pools: output i of a dim of size In covers [floor(i In / Out),
+ * ceil((i + 1) In / Out)). An output_size entry < 0 keeps the input's size
+ * (torch's None). */
+MM_API int mm_adaptive_avg_pool2d(mm_tensor *x, const int64_t output_size[2],
+                                  mm_tensor **out) MM_NODISCARD;
+MM_API int mm_adaptive_max_pool2d(mm_tensor *x, const int64_t output_size[2],
+                                  mm_tensor **out,
+                                  mm_tensor **indices) MM_NODISCARD;
+/* ---- norm ---- */
+
+struct mm_generator;
+
+/* torch.softmax / torch.log_softmax along dim (float inputs). */
+MM_API int mm_softmax(mm_tensor *x, int dim, mm_tensor **out) MM_NODISCARD;
+MM_API int mm_log_softmax(mm_tensor *x, int dim, mm_tensor **out) MM_NODISCARD;
+
+/* F.batch_norm on (N, C, *). running_mean / running_var (C) may be NULL in
+ * training; in training the batch stats normalise and the running stats (when
+ * given) are updated in place: r = (1 - momentum) r + momentum * stat, with
+ * the unbiased batch variance. weight / bias (C) may be NULL. */
+MM_API int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean,
+                         mm_tensor *running_var, mm_tensor *weight,
+                         mm_tensor *bias, bool training, double momentum,
+                         double eps, mm_tensor **out) MM_NODISCARD;
+/* F.instance_norm on (N, C, *): per-sample batch norm; the running stats
+ * (C, may be NULL) take the mean over the batch of the per-sample stats. */
+MM_API int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
+                            mm_tensor *running_var, mm_tensor *weight,
+                            mm_tensor *bias, bool use_input_stats,
+                            double momentum, double eps,
+                            mm_tensor **out) MM_NODISCARD;
+/* F.layer_norm over the trailing dims given by normalized_shape; weight and
+ * bias (normalized_shape, may be NULL). */
+MM_API int mm_layer_norm(mm_tensor *x, int n_norm,
+                         const int64_t *normalized_shape, mm_tensor *weight,
+                         mm_tensor *bias, double eps,
+                         mm_tensor **out) MM_NODISCARD;
+/* F.group_norm on (N, C, *); weight / bias (C, may be NULL). */
+MM_API int mm_group_norm(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
+                         mm_tensor *bias, double eps,
+                         mm_tensor **out) MM_NODISCARD;
+/* F.linear: x (..., in) W^T (W: [out, in]) + bias (out, may be NULL). */
+MM_API int mm_linear(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
+                     mm_tensor **out) MM_NODISCARD;
+/* F.dropout: in training, zero each element with probability p (from the
+ * generator; NULL: the default one) and scale the rest by 1 / (1 - p);
+ * otherwise (or p == 0) x itself. */
+MM_API int mm_dropout(mm_tensor *x, double p, bool training,
+                      struct mm_generator *gen, mm_tensor **out) MM_NODISCARD;
+/* F.scaled_dot_product_attention: q (..., L, E), k (..., S, E),
+ * v (..., S, Ev) -> (..., L, Ev). attn_mask (broadcast to (..., L, S), may be
+ * NULL): bool (true = attend) or additive float; is_causal masks j > i;
+ * scale NULL means 1 / sqrt(E); dropout_p applies to the attention weights
+ * with gen. Composed of ops (math path). */
+MM_API int mm_scaled_dot_product_attention(
+    mm_tensor *q, mm_tensor *k, mm_tensor *v, mm_tensor *attn_mask,
+    double dropout_p, bool is_causal, const double *scale,
+    struct mm_generator *gen, mm_tensor **out) MM_NODISCARD;
+
+typedef enum mm_interp_mode {
+    MM_INTERP_NEAREST,  /* torch's 'nearest': floor(dst * in / out) */
+    MM_INTERP_BILINEAR,
+    MM_INTERP_BICUBIC, /* A = -0.75, indices clamped at the border */
+} mm_interp_mode;
+
+/* F.interpolate on (N, C, H, W): exactly one of size (2 values) and
+ * scale_factor (2 values; output = floor(in * scale), and the scale itself
+ * sets the source index unless align_corners) is given. align_corners is
+ * for bilinear and bicubic only. */
+MM_API int mm_interpolate(mm_tensor *x, const int64_t *size,
+                          const double *scale_factor, mm_interp_mode mode,
+                          bool align_corners, mm_tensor **out) MM_NODISCARD;
+
+typedef enum mm_grid_sample_mode {
+    MM_GRID_SAMPLE_BILINEAR,
+    MM_GRID_SAMPLE_NEAREST,
+} mm_grid_sample_mode;
+typedef enum mm_grid_sample_padding {
+    MM_GRID_SAMPLE_ZEROS,
+    MM_GRID_SAMPLE_BORDER,
+    MM_GRID_SAMPLE_REFLECTION,
+} mm_grid_sample_padding;
+
+/* F.grid_sample on x (N, C, H, W) with grid (N, Ho, Wo, 2) of (x, y) in
+ * [-1, 1] -> (N, C, Ho, Wo). Differentiable in x and grid (the grid's
+ * gradient is zero for nearest). */
+MM_API int mm_grid_sample(mm_tensor *x, mm_tensor *grid,
+                          mm_grid_sample_mode mode,
+                          mm_grid_sample_padding padding, bool align_corners,
+                          mm_tensor **out) MM_NODISCARD;
 
 /* ---- comparison --------------------------------------------------------- */
 

@@ -1,0 +1,407 @@
+/* Optimised CPU convolutions: oneDNN convolution forward, backward-data (our
+ * conv_transpose) and backward-weights for f32/bf16, primitives cached by
+ * kind, shapes, strides, dtype and thread count; OpenMP loop nests for f64
+ * and for whatever oneDNN declines. Inputs are contiguous (the ops set
+ * MM_OP_FLAG_CONTIGUOUS); oneDNN reads them in their plain layouts. */
+#include "../conv_pool.h"
+#include "dnnl_util.h"
+#include "mm/threads.h"
+
+#include <string.h>
+
+enum { CONV_FWD, CONV_BWD_DATA, CONV_BWD_WEIGHTS };
+
+/* ---- oneDNN ------------------------------------------------------------- */
+
+typedef struct conv_key {
+    char op[8]; /* "conv" */
+    int kind, dtype, nthreads, has_bias;
+    mm_conv_geom g;
+} conv_key;
+
+/* Plain (row-major) descriptors of src [N, C, sp], weights [K, C/G, k] or
+ * [G, K/G, C/G, k], bias [K], dst [N, K, sp] for the real spatial dims. */
+typedef struct conv_mds {
+    dnnl_memory_desc_t src, w, bias, dst;
+    dnnl_dims_t strides, dilates, pad_l, pad_r;
+} conv_mds;
+
+static dnnl_format_tag_t plain_tag(int nd) {
+    switch (nd) {
+    case 1:
+        return dnnl_a;
+    case 3:
+        return dnnl_abc;
+    case 4:
+        return dnnl_abcd;
+    case 5:
+        return dnnl_abcde;
+    default:
+        return dnnl_abcdef;
+    }
+}
+
+static int make_mds(const conv_key *k, conv_mds *m) {
+    const mm_conv_geom *g = &k->g;
+    dnnl_data_type_t dt = (dnnl_data_type_t)k->dtype;
+    int nsp = g->nsp, lead = 3 - nsp;
+    dnnl_dims_t src = {g->N, g->C}, dst = {g->N, g->K}, w, b = {g->K};
+    int wn = 0;
+    if (g->G > 1)
+        w[wn++] = g->G;
+    w[wn++] = g->K / g->G;
+    w[wn++] = g->C / g->G;
+    for (int j = 0; j < nsp; j++) {
+        int t = lead + j;
+        src[2 + j] = g->in[t];
+        dst[2 + j] = g->out[t];
+        w[wn++] = g->k[t];
+        m->strides[j] = g->s[t];
+        m->dilates[j] = g->d[t] - 1;
+        m->pad_l[j] = m->pad_r[j] = g->p[t];
+    }
+    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->src, nsp + 2, src, dt,
+                                               plain_tag(nsp + 2)),
+                  "memory desc");
+    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->dst, nsp + 2, dst, dt,
+                                               plain_tag(nsp + 2)),
+                  "memory desc");
+    MM_CHECK_DNNL(
+        dnnl_memory_desc_init_by_tag(&m->w, wn, w, dt, plain_tag(wn)),
+        "memory desc");
+    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->bias, 1, b, dt, dnnl_a),
+                  "memory desc");
+    return 0;
+}
+
+static int create_pd(dnnl_primitive_desc_t *pd, const void *desc,
+                     const_dnnl_primitive_desc_t hint) {
+    dnnl_engine_t eng = NULL;
+    MM_TRY(mm_dnnl_engine(&eng));
+    MM_CHECK_DNNL(dnnl_primitive_desc_create(pd, desc, NULL, eng, hint),
+                  "convolution");
+    return 0;
+}
+
+static int make_conv(void *vctx, dnnl_primitive_t *out) {
+    const conv_key *k = vctx;
+    conv_mds m;
+    MM_TRY(make_mds(k, &m));
+    dnnl_convolution_desc_t fwd;
+    MM_CHECK_DNNL(dnnl_dilated_convolution_forward_desc_init(
+                      &fwd, dnnl_forward_training, dnnl_convolution_direct,
+                      &m.src, &m.w, k->has_bias ? &m.bias : NULL, &m.dst,
+                      m.strides, m.dilates, m.pad_l, m.pad_r),
+                  "convolution desc");
+    dnnl_primitive_desc_t fpd = NULL, pd = NULL;
+    MM_TRY(create_pd(&fpd, &fwd, NULL));
+    int rc = 0;
+    if (k->kind == CONV_FWD) {
+        pd = fpd;
+        fpd = NULL;
+    } else {
+        dnnl_convolution_desc_t bwd;
+        dnnl_status_t st =
+            k->kind == CONV_BWD_DATA
+                ? dnnl_dilated_convolution_backward_data_desc_init(
+                      &bwd, dnnl_convolution_direct, &m.src, &m.w, &m.dst,
+                      m.strides, m.dilates, m.pad_l, m.pad_r)
+                : dnnl_dilated_convolution_backward_weights_desc_init(
+                      &bwd, dnnl_convolution_direct, &m.src, &m.w, NULL,
+                      &m.dst, m.strides, m.dilates, m.pad_l, m.pad_r);
+        rc = st == dnnl_success ? create_pd(&pd, &bwd, fpd)
+                                : mm_dnnl_error(st, "convolution desc");
+    }
+    if (fpd)
+        dnnl_primitive_desc_destroy(fpd);
+    if (rc < 0)
+        return rc;
+    dnnl_status_t st = dnnl_primitive_create(out, pd);
+    dnnl_primitive_desc_destroy(pd);
+    MM_CHECK_DNNL(st, "convolution primitive");
+    return 0;
+}
+
+/* src, w, dst: the forward conv's roles (for backward-data src is written,
+ * for backward-weights w). */
+static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
+                     mm_tensor *w, mm_tensor *bias, mm_tensor *dst) {
+    dnnl_data_type_t dt;
+    if (!mm_dnnl_dtype(src->dtype, &dt) ||
+        (src->dtype != MM_F32 && src->dtype != MM_BF16))
+        return MM_EUNSUPPORTED;
+    /* oneDNN wants (in + 2p - span) / s + 1 == out with pad_r = pad_l */
+    for (int j = 0; j < 3; j++)
+        if ((g->in[j] + 2 * g->p[j] - (g->k[j] - 1) * g->d[j] - 1) / g->s[j] +
+                1 !=
+            g->out[j])
+            return MM_EUNSUPPORTED;
+    conv_key key;
+    memset(&key, 0, sizeof key);
+    memcpy(key.op, "conv", 5);
+    key.kind = kind;
+    key.dtype = (int)dt;
+    key.nthreads = mm_dnnl_threads();
+    key.has_bias = bias != NULL;
+    key.g = *g;
+    mm_dnnl_entry *e;
+    MM_TRY(mm_dnnl_acquire(&key, sizeof key, make_conv, &key, &e));
+    dnnl_engine_t eng = NULL;
+    conv_mds m;
+    dnnl_memory_t mem[4] = {NULL, NULL, NULL, NULL};
+    int rc = mm_dnnl_engine(&eng);
+    if (rc == 0)
+        rc = make_mds(&key, &m);
+    if (rc == 0) {
+        dnnl_status_t st =
+            dnnl_memory_create(&mem[0], &m.src, eng, mm_tensor_data(src));
+        if (st == dnnl_success)
+            st = dnnl_memory_create(&mem[1], &m.w, eng, mm_tensor_data(w));
+        if (st == dnnl_success)
+            st = dnnl_memory_create(&mem[2], &m.dst, eng, mm_tensor_data(dst));
+        if (st == dnnl_success && bias)
+            st = dnnl_memory_create(&mem[3], &m.bias, eng,
+                                    mm_tensor_data(bias));
+        if (st != dnnl_success)
+            rc = mm_dnnl_error(st, "memory");
+    }
+    if (rc == 0) {
+        dnnl_exec_arg_t args[4];
+        int n = 0;
+        if (kind == CONV_FWD) {
+            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, mem[0]};
+            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, mem[1]};
+            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, mem[2]};
+            if (bias)
+                args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, mem[3]};
+        } else if (kind == CONV_BWD_DATA) {
+            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SRC, mem[0]};
+            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, mem[1]};
+            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, mem[2]};
+        } else {
+            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, mem[0]};
+            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_WEIGHTS, mem[1]};
+            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, mem[2]};
+        }
+        rc = mm_dnnl_execute(mm_dnnl_entry_primitive(e), n, args);
+    }
+    for (int i = 0; i < 4; i++)
+        if (mem[i])
+            dnnl_memory_destroy(mem[i]);
+    mm_dnnl_release(e);
+    return rc;
+}
+
+/* ---- OpenMP loop nests (f64; f32 when oneDNN declines) ------------------ */
+
+/* The valid output range [lo, hi) along dim j for kernel tap kk: those o
+ * with 0 <= o s - p + kk d < in. */
+static void tap_range(const mm_conv_geom *g, int j, int64_t kk, int64_t *lo,
+                      int64_t *hi) {
+    int64_t off = kk * g->d[j] - g->p[j], s = g->s[j];
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = g->in[j] - off <= 0 ? 0 : (g->in[j] - off + s - 1) / s;
+    if (b > g->out[j])
+        b = g->out[j];
+    *lo = a;
+    *hi = b < a ? a : b;
+}
+
+/* Visit every (output position, input position) pair of one kernel tap:
+ * BODY sees yo (flat output index) and xi (flat input index). */
+#define FOR_TAP(g, k0, k1, k2, BODY)                                           \
+    do {                                                                       \
+        int64_t lo0, hi0, lo1, hi1, lo2, hi2;                                  \
+        tap_range(g, 0, k0, &lo0, &hi0);                                       \
+        tap_range(g, 1, k1, &lo1, &hi1);                                       \
+        tap_range(g, 2, k2, &lo2, &hi2);                                       \
+        for (int64_t o0 = lo0; o0 < hi0; o0++)                                 \
+            for (int64_t o1 = lo1; o1 < hi1; o1++) {                           \
+                int64_t i0 = o0 * (g)->s[0] - (g)->p[0] + k0 * (g)->d[0];      \
+                int64_t i1 = o1 * (g)->s[1] - (g)->p[1] + k1 * (g)->d[1];      \
+                int64_t yrow = (o0 * (g)->out[1] + o1) * (g)->out[2];          \
+                int64_t xrow = (i0 * (g)->in[1] + i1) * (g)->in[2] -           \
+                               (g)->p[2] + k2 * (g)->d[2];                     \
+                int64_t s2 = (g)->s[2];                                        \
+                for (int64_t o2 = lo2; o2 < hi2; o2++) {                       \
+                    int64_t yo = yrow + o2, xi = xrow + o2 * s2;               \
+                    BODY;                                                      \
+                }                                                              \
+            }                                                                  \
+    } while (0)
+
+#define CONV_LOOPS(T, SUFFIX)                                                  \
+    static void conv_fwd_##SUFFIX(const mm_conv_geom *g, const T *x,           \
+                                  const T *w, const T *b, T *y) {              \
+        int64_t Cg = g->C / g->G, Kg = g->K / g->G;                            \
+        int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
+        int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
+        int64_t ksp = g->k[0] * g->k[1] * g->k[2];                             \
+        int64_t work = g->N * g->K * osp * Cg * ksp;                           \
+        _Pragma("omp parallel for collapse(2) num_threads(mm_get_num_threads()) if (work > MM_GRAIN)") \
+        for (int64_t n = 0; n < g->N; n++)                                     \
+            for (int64_t k = 0; k < g->K; k++) {                               \
+                T *yp = y + (n * g->K + k) * osp;                              \
+                for (int64_t o = 0; o < osp; o++)                              \
+                    yp[o] = b ? b[k] : 0;                                      \
+                for (int64_t c = 0; c < Cg; c++) {                             \
+                    const T *xp = x + (n * g->C + (k / Kg) * Cg + c) * isp;    \
+                    const T *wp = w + (k * Cg + c) * ksp;                      \
+                    for (int64_t k0 = 0; k0 < g->k[0]; k0++)                   \
+                        for (int64_t k1 = 0; k1 < g->k[1]; k1++)               \
+                            for (int64_t k2 = 0; k2 < g->k[2]; k2++) {         \
+                                T wv = wp[(k0 * g->k[1] + k1) * g->k[2] + k2]; \
+                                FOR_TAP(g, k0, k1, k2, yp[yo] += wv * xp[xi]); \
+                            }                                                  \
+                }                                                              \
+            }                                                                  \
+    }                                                                          \
+    /* x = conv_transpose(y): each thread owns a plane of x */                 \
+    static void conv_bwd_data_##SUFFIX(const mm_conv_geom *g, T *x,            \
+                                       const T *w, const T *b, const T *y) {   \
+        int64_t Cg = g->C / g->G, Kg = g->K / g->G;                            \
+        int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
+        int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
+        int64_t ksp = g->k[0] * g->k[1] * g->k[2];                             \
+        int64_t work = g->N * g->C * osp * Kg * ksp;                           \
+        _Pragma("omp parallel for collapse(2) num_threads(mm_get_num_threads()) if (work > MM_GRAIN)") \
+        for (int64_t n = 0; n < g->N; n++)                                     \
+            for (int64_t c = 0; c < g->C; c++) {                               \
+                T *xp = x + (n * g->C + c) * isp;                              \
+                for (int64_t i = 0; i < isp; i++)                              \
+                    xp[i] = b ? b[c] : 0;                                      \
+                int64_t grp = c / Cg, cc = c % Cg;                             \
+                for (int64_t k = grp * Kg; k < (grp + 1) * Kg; k++) {          \
+                    const T *yp = y + (n * g->K + k) * osp;                    \
+                    const T *wp = w + (k * Cg + cc) * ksp;                     \
+                    for (int64_t k0 = 0; k0 < g->k[0]; k0++)                   \
+                        for (int64_t k1 = 0; k1 < g->k[1]; k1++)               \
+                            for (int64_t k2 = 0; k2 < g->k[2]; k2++) {         \
+                                T wv = wp[(k0 * g->k[1] + k1) * g->k[2] + k2]; \
+                                FOR_TAP(g, k0, k1, k2, xp[xi] += wv * yp[yo]); \
+                            }                                                  \
+                }                                                              \
+            }                                                                  \
+    }                                                                          \
+    static void conv_bwd_weights_##SUFFIX(const mm_conv_geom *g, const T *x,  \
+                                          T *dw, const T *y) {                 \
+        int64_t Cg = g->C / g->G, Kg = g->K / g->G;                            \
+        int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
+        int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
+        int64_t ksp = g->k[0] * g->k[1] * g->k[2];                             \
+        int64_t work = g->N * g->K * osp * Cg * ksp;                           \
+        _Pragma("omp parallel for collapse(2) num_threads(mm_get_num_threads()) if (work > MM_GRAIN)") \
+        for (int64_t k = 0; k < g->K; k++)                                     \
+            for (int64_t c = 0; c < Cg; c++) {                                 \
+                T *wp = dw + (k * Cg + c) * ksp;                               \
+                for (int64_t k0 = 0; k0 < g->k[0]; k0++)                       \
+                    for (int64_t k1 = 0; k1 < g->k[1]; k1++)                   \
+                        for (int64_t k2 = 0; k2 < g->k[2]; k2++) {             \
+                            T acc = 0;                                         \
+                            for (int64_t n = 0; n < g->N; n++) {               \
+                                const T *xp =                                  \
+                                    x + (n * g->C + (k / Kg) * Cg + c) * isp;  \
+                                const T *yp = y + (n * g->K + k) * osp;        \
+                                FOR_TAP(g, k0, k1, k2,                         \
+                                        acc += yp[yo] * xp[xi]);               \
+                            }                                                  \
+                            wp[(k0 * g->k[1] + k1) * g->k[2] + k2] = acc;      \
+                        }                                                      \
+            }                                                                  \
+    }
+
+CONV_LOOPS(float, f32)
+CONV_LOOPS(double, f64)
+
+static int conv_loops(int kind, const mm_conv_geom *g, mm_tensor *src,
+                      mm_tensor *w, mm_tensor *bias, mm_tensor *dst) {
+    if (src->dtype == MM_F32) {
+        const float *b = bias ? MM_DATA(bias, float) : NULL;
+        if (kind == CONV_FWD)
+            conv_fwd_f32(g, MM_DATA(src, float), MM_DATA(w, float), b,
+                         MM_DATA(dst, float));
+        else if (kind == CONV_BWD_DATA)
+            conv_bwd_data_f32(g, MM_DATA(src, float), MM_DATA(w, float), b,
+                              MM_DATA(dst, float));
+        else
+            conv_bwd_weights_f32(g, MM_DATA(src, float), MM_DATA(w, float),
+                                 MM_DATA(dst, float));
+        return 0;
+    }
+    if (src->dtype == MM_F64) {
+        const double *b = bias ? MM_DATA(bias, double) : NULL;
+        if (kind == CONV_FWD)
+            conv_fwd_f64(g, MM_DATA(src, double), MM_DATA(w, double), b,
+                         MM_DATA(dst, double));
+        else if (kind == CONV_BWD_DATA)
+            conv_bwd_data_f64(g, MM_DATA(src, double), MM_DATA(w, double), b,
+                              MM_DATA(dst, double));
+        else
+            conv_bwd_weights_f64(g, MM_DATA(src, double), MM_DATA(w, double),
+                                 MM_DATA(dst, double));
+        return 0;
+    }
+    return MM_EUNSUPPORTED;
+}
+
+/* Add bias[c] to every element of channel c of x [N, C, sp...]. */
+static void add_bias_f32(mm_tensor *x, const mm_tensor *bias) {
+    int64_t N = x->shape[0], C = x->shape[1], sp = x->numel / (N * C);
+    float *xp = MM_DATA(x, float);
+    const float *b = MM_DATA(bias, float);
+    int nt = mm_get_num_threads();
+#pragma omp parallel for collapse(2) num_threads(nt) if (x->numel > MM_GRAIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            float *p = xp + (n * C + c) * sp;
+            for (int64_t i = 0; i < sp; i++)
+                p[i] += b[c];
+        }
+}
+
+static int run(int kind, const mm_conv_geom *g, mm_tensor *src, mm_tensor *w,
+               mm_tensor *bias, mm_tensor *dst) {
+    mm_tensor *out = kind == CONV_FWD        ? dst
+                     : kind == CONV_BWD_DATA ? src
+                                             : w;
+    if (out->numel == 0 || src->numel == 0 || w->numel == 0 ||
+        dst->numel == 0)
+        return MM_EUNSUPPORTED; /* the reference fills zeros and biases */
+    /* oneDNN's backward-data has no bias: it runs without and adds it */
+    bool dnnl_bias = kind == CONV_FWD;
+    if (src->dtype == MM_F32 || src->dtype == MM_BF16) {
+        int rc = conv_dnnl(kind, g, src, w, dnnl_bias ? bias : NULL, dst);
+        if (rc == 0 && bias && !dnnl_bias) {
+            if (src->dtype != MM_F32)
+                return MM_EUNSUPPORTED;
+            add_bias_f32(out, bias);
+        }
+        if (rc != MM_EUNSUPPORTED)
+            return rc;
+        mm_error_clear();
+    }
+    return conv_loops(kind, g, src, w, bias, dst);
+}
+
+int mm_cpu_conv(mm_op_ctx *ctx) {
+    mm_tensor *x = ctx->inputs[0], *w = ctx->inputs[1];
+    mm_tensor *b = ctx->n_inputs == 3 ? ctx->inputs[2] : NULL;
+    mm_conv_geom g;
+    mm_conv_geom_make(ctx->params, x, w, ctx->out, &g);
+    return run(CONV_FWD, &g, x, w, b, ctx->out);
+}
+
+int mm_cpu_conv_transpose(mm_op_ctx *ctx) {
+    mm_tensor *y = ctx->inputs[0], *w = ctx->inputs[1];
+    mm_tensor *b = ctx->n_inputs == 3 ? ctx->inputs[2] : NULL;
+    mm_conv_geom g;
+    mm_conv_geom_make(ctx->params, ctx->out, w, y, &g);
+    return run(CONV_BWD_DATA, &g, ctx->out, w, b, y);
+}
+
+int mm_cpu_conv_weight_grad(mm_op_ctx *ctx) {
+    mm_tensor *x = ctx->inputs[0], *gy = ctx->inputs[1];
+    mm_conv_geom g;
+    mm_conv_geom_make(ctx->params, x, ctx->out, gy, &g);
+    return run(CONV_BWD_WEIGHTS, &g, x, ctx->out, NULL, gy);
+}

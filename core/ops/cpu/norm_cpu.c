@@ -1,0 +1,189 @@
+/* Optimised CPU moments and normalize (f32, f64; contiguous inputs), the two
+ * ops behind batch/layer/group/instance norm. x is (A, C, B): each channel's
+ * values are A runs of B contiguous elements.
+ *
+ * moments is two-pass (mean, then the sum of squared deviations) in double,
+ * one channel per iteration when there are enough channels; with few
+ * channels (batch norm) each channel's runs are split over the threads in
+ * fixed pieces whose partial sums add up in order, so the result does not
+ * depend on the thread count. normalize is one fused pass per run. */
+#include "mm/threads.h"
+#include "norm_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define MOMENT_LOOPS(T)                                                        \
+    static double sum_##T(const T *p, int64_t n) {                             \
+        double acc = 0;                                                        \
+        _Pragma("omp simd reduction(+ : acc)")                                 \
+        for (int64_t i = 0; i < n; i++)                                        \
+            acc += p[i];                                                       \
+        return acc;                                                            \
+    }                                                                          \
+    static double sqdev_##T(const T *p, int64_t n, double mean) {              \
+        double acc = 0;                                                        \
+        _Pragma("omp simd reduction(+ : acc)")                                 \
+        for (int64_t i = 0; i < n; i++) {                                      \
+            double d = p[i] - mean;                                            \
+            acc += d * d;                                                      \
+        }                                                                      \
+        return acc;                                                            \
+    }                                                                          \
+    static void norm_run_##T(const T *x, T *y, int64_t n, double mean,         \
+                             double rstd) {                                    \
+        T m = (T)mean, r = (T)rstd;                                            \
+        _Pragma("omp simd")                                                    \
+        for (int64_t i = 0; i < n; i++)                                        \
+            y[i] = (x[i] - m) * r;                                             \
+    }                                                                          \
+    static void affine_run_##T(const T *x, T *y, int64_t n, double scale,      \
+                               double shift) {                                 \
+        T a = (T)scale, b = (T)shift;                                          \
+        _Pragma("omp simd")                                                    \
+        for (int64_t i = 0; i < n; i++)                                        \
+            y[i] = x[i] * a + b;                                               \
+    }
+
+MOMENT_LOOPS(float)
+MOMENT_LOOPS(double)
+
+typedef struct mom {
+    const char *x;
+    bool f32;
+    int64_t A, C, B;
+} mom;
+
+/* Sum (pass 0) or squared deviations from mean (pass 1) of channel c's
+ * runs a0 .. a1. */
+static double part(const mom *m, int64_t c, int64_t a0, int64_t a1, int pass,
+                   double mean) {
+    double acc = 0;
+    for (int64_t a = a0; a < a1; a++) {
+        int64_t off = (a * m->C + c) * m->B;
+        if (m->f32)
+            acc += pass ? sqdev_float((const float *)m->x + off, m->B, mean)
+                        : sum_float((const float *)m->x + off, m->B);
+        else
+            acc += pass ? sqdev_double((const double *)m->x + off, m->B, mean)
+                        : sum_double((const double *)m->x + off, m->B);
+    }
+    return acc;
+}
+
+enum { PIECES = 64 };
+
+int mm_cpu_moments(mm_op_ctx *ctx) {
+    const mm_tensor *x = ctx->inputs[0];
+    mm_tensor *out = ctx->out;
+    if (x->dtype != MM_F32 && x->dtype != MM_F64)
+        return MM_EUNSUPPORTED;
+    mom m = {mm_tensor_data(x), x->dtype == MM_F32, x->shape[0], x->shape[1],
+             x->shape[2]};
+    int64_t C = m.C;
+    if (C == 0)
+        return 0;
+    if (m.A * m.B == 0)
+        return MM_EUNSUPPORTED; /* NaN stats: the reference */
+    double n = (double)(m.A * m.B);
+    int nt = mm_get_num_threads();
+    bool par = x->numel > MM_GRAIN;
+    double *res = malloc((size_t)(2 * C) * sizeof *res);
+    if (!res)
+        return mm_error_set(MM_ENOMEM, "moments: out of memory");
+    if (C >= 4 * nt || m.A < 2) {
+#pragma omp parallel for num_threads(nt) if (par)
+        for (int64_t c = 0; c < C; c++) {
+            double mean = part(&m, c, 0, m.A, 0, 0) / n;
+            res[c] = mean;
+            res[C + c] = part(&m, c, 0, m.A, 1, mean) / n;
+        }
+    } else { /* few channels, many runs: split the runs in fixed pieces */
+        int64_t np = m.A < PIECES ? m.A : PIECES;
+        double *acc = malloc((size_t)np * sizeof *acc);
+        if (!acc) {
+            free(res);
+            return mm_error_set(MM_ENOMEM, "moments: out of memory");
+        }
+        for (int64_t c = 0; c < C; c++) {
+            double mean = 0;
+            for (int pass = 0; pass < 2; pass++) {
+#pragma omp parallel for num_threads(nt) if (par)
+                for (int64_t k = 0; k < np; k++)
+                    acc[k] = part(&m, c, m.A * k / np, m.A * (k + 1) / np, pass,
+                                  mean);
+                double s = 0;
+                for (int64_t k = 0; k < np; k++)
+                    s += acc[k];
+                if (pass == 0)
+                    mean = s / n;
+                else
+                    res[C + c] = s / n;
+            }
+            res[c] = mean;
+        }
+        free(acc);
+    }
+    for (int64_t i = 0; i < 2 * C; i++) {
+        if (m.f32)
+            ((float *)mm_tensor_data(out))[i] = (float)res[i];
+        else
+            ((double *)mm_tensor_data(out))[i] = res[i];
+    }
+    free(res);
+    return 0;
+}
+
+int mm_cpu_normalize(mm_op_ctx *ctx) {
+    const mm_tensor *x = ctx->inputs[0], *s = ctx->inputs[1];
+    mm_tensor *y = ctx->out;
+    if (x->dtype != MM_F32 && x->dtype != MM_F64)
+        return MM_EUNSUPPORTED;
+    double eps = ctx->params->f[0];
+    int64_t A = x->shape[0], C = x->shape[1], B = x->shape[2];
+    bool f32 = x->dtype == MM_F32;
+    int nt = mm_get_num_threads();
+    bool par = x->numel > MM_GRAIN;
+    if (ctx->n_inputs == 4) { /* y = x * (rstd w) + (b - mean rstd w) */
+        const char *wd = mm_tensor_data(ctx->inputs[2]),
+                   *bd = mm_tensor_data(ctx->inputs[3]),
+                   *sd = mm_tensor_data(s);
+#pragma omp parallel for num_threads(nt) if (par)
+        for (int64_t ac = 0; ac < A * C; ac++) {
+            int64_t c = ac % C, off = ac * B;
+            double m, v, w, b;
+            if (f32)
+                m = ((const float *)sd)[c], v = ((const float *)sd)[C + c],
+                w = ((const float *)wd)[c], b = ((const float *)bd)[c];
+            else
+                m = ((const double *)sd)[c], v = ((const double *)sd)[C + c],
+                w = ((const double *)wd)[c], b = ((const double *)bd)[c];
+            double sc = w / sqrt(v + eps);
+            if (f32)
+                affine_run_float((const float *)mm_tensor_data(x) + off,
+                                 (float *)mm_tensor_data(y) + off, B, sc,
+                                 b - m * sc);
+            else
+                affine_run_double((const double *)mm_tensor_data(x) + off,
+                                  (double *)mm_tensor_data(y) + off, B, sc,
+                                  b - m * sc);
+        }
+        return mm_norm_save_rstd(ctx, eps);
+    }
+#pragma omp parallel for num_threads(nt) if (par)
+    for (int64_t ac = 0; ac < A * C; ac++) {
+        int64_t c = ac % C, off = ac * B;
+        if (f32) {
+            const float *st = mm_tensor_data(s);
+            norm_run_float((const float *)mm_tensor_data(x) + off,
+                           (float *)mm_tensor_data(y) + off, B, st[c],
+                           1 / sqrt((double)st[C + c] + eps));
+        } else {
+            const double *st = mm_tensor_data(s);
+            norm_run_double((const double *)mm_tensor_data(x) + off,
+                            (double *)mm_tensor_data(y) + off, B, st[c],
+                            1 / sqrt(st[C + c] + eps));
+        }
+    }
+    return mm_norm_save_rstd(ctx, eps);
+}

@@ -1,0 +1,343 @@
+/* Optimised CPU pooling: oneDNN pooling (v2, with dilation) for f32 forward
+ * where its semantics are torch's (max without indices; averages whose
+ * windows never cross the right padding, no divisor_override, not
+ * adaptive), primitives cached; OpenMP loops over planes for the rest
+ * (max with indices, adaptive, f64) and for both backward ops. */
+#include "../conv_pool.h"
+#include "dnnl_util.h"
+#include "mm/threads.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- oneDNN ------------------------------------------------------------- */
+
+typedef struct pool_key {
+    char op[8]; /* "pool" */
+    int alg, dtype, nthreads;
+    mm_pool_geom g;
+    int64_t pad_r[3];
+} pool_key;
+
+static int pool_mds(const pool_key *k, dnnl_memory_desc_t *src,
+                    dnnl_memory_desc_t *dst) {
+    const mm_pool_geom *g = &k->g;
+    int nsp = g->nsp, lead = 3 - nsp;
+    dnnl_dims_t s = {g->planes, 1}, d = {g->planes, 1};
+    for (int j = 0; j < nsp; j++) {
+        s[2 + j] = g->in[lead + j];
+        d[2 + j] = g->out[lead + j];
+    }
+    static const dnnl_format_tag_t tags[] = {dnnl_abc, dnnl_abcd, dnnl_abcde};
+    dnnl_data_type_t dt = (dnnl_data_type_t)k->dtype;
+    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(src, nsp + 2, s, dt,
+                                               tags[nsp - 1]),
+                  "memory desc");
+    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(dst, nsp + 2, d, dt,
+                                               tags[nsp - 1]),
+                  "memory desc");
+    return 0;
+}
+
+static int make_pool(void *vctx, dnnl_primitive_t *out) {
+    const pool_key *k = vctx;
+    const mm_pool_geom *g = &k->g;
+    dnnl_memory_desc_t src, dst;
+    MM_TRY(pool_mds(k, &src, &dst));
+    dnnl_dims_t strides, kernel, dil, pl, pr;
+    int lead = 3 - g->nsp;
+    for (int j = 0; j < g->nsp; j++) {
+        strides[j] = g->s[lead + j];
+        kernel[j] = g->k[lead + j];
+        dil[j] = g->d[lead + j] - 1;
+        pl[j] = g->p[lead + j];
+        pr[j] = k->pad_r[j];
+    }
+    dnnl_pooling_v2_desc_t desc;
+    MM_CHECK_DNNL(dnnl_pooling_v2_forward_desc_init(
+                      &desc, dnnl_forward_inference, (dnnl_alg_kind_t)k->alg,
+                      &src, &dst, strides, kernel, dil, pl, pr),
+                  "pooling desc");
+    dnnl_engine_t eng = NULL;
+    MM_TRY(mm_dnnl_engine(&eng));
+    dnnl_primitive_desc_t pd;
+    MM_CHECK_DNNL(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL),
+                  "pooling");
+    dnnl_status_t st = dnnl_primitive_create(out, pd);
+    dnnl_primitive_desc_destroy(pd);
+    MM_CHECK_DNNL(st, "pooling primitive");
+    return 0;
+}
+
+static bool has_nan_f32(const mm_tensor *x) {
+    const float *p = MM_DATA(x, float);
+    int64_t n = x->numel;
+    bool nan = false;
+    int nt = mm_get_num_threads();
+#pragma omp parallel for simd reduction(|| : nan) num_threads(nt) if (n > MM_GRAIN)
+    for (int64_t i = 0; i < n; i++)
+        nan = nan || p[i] != p[i];
+    return nan;
+}
+
+static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
+                     mm_tensor *y) {
+    if (x->dtype != MM_F32 || y->numel == 0 || g->adaptive ||
+        (avg && g->divisor))
+        return MM_EUNSUPPORTED;
+    /* oneDNN's max drops NaNs; torch's max pool propagates them */
+    if (!avg && has_nan_f32(x))
+        return MM_EUNSUPPORTED;
+    pool_key key;
+    memset(&key, 0, sizeof key);
+    memcpy(key.op, "pool", 5);
+    key.dtype = dnnl_f32;
+    key.alg = !avg              ? dnnl_pooling_max
+              : g->include_pad ? dnnl_pooling_avg_include_padding
+                               : dnnl_pooling_avg_exclude_padding;
+    key.g = *g;
+    int lead = 3 - g->nsp;
+    for (int j = 0; j < g->nsp; j++) {
+        int t = lead + j;
+        int64_t span = (g->k[t] - 1) * g->d[t] + 1;
+        int64_t pr = (g->out[t] - 1) * g->s[t] + span - g->in[t] - g->p[t];
+        if (pr < 0)
+            pr = 0;
+        if ((g->in[t] + g->p[t] + pr - span) / g->s[t] + 1 != g->out[t])
+            return MM_EUNSUPPORTED;
+        /* oneDNN divides by the whole kernel; torch clips the window at
+         * the right padding (ceil_mode's extra windows) */
+        if (avg && g->include_pad &&
+            (g->out[t] - 1) * g->s[t] - g->p[t] + g->k[t] > g->in[t] + g->p[t])
+            return MM_EUNSUPPORTED;
+        if (g->d[t] > 1) /* oneDNN runs dilated pooling in its ref code */
+            return MM_EUNSUPPORTED;
+        key.pad_r[j] = pr;
+    }
+    key.nthreads = mm_dnnl_threads();
+    mm_dnnl_entry *e;
+    MM_TRY(mm_dnnl_acquire(&key, sizeof key, make_pool, &key, &e));
+    dnnl_engine_t eng = NULL;
+    dnnl_memory_desc_t smd, dmd;
+    dnnl_memory_t mem[2] = {NULL, NULL};
+    int rc = mm_dnnl_engine(&eng);
+    if (rc == 0)
+        rc = pool_mds(&key, &smd, &dmd);
+    if (rc == 0) {
+        dnnl_status_t st =
+            dnnl_memory_create(&mem[0], &smd, eng, mm_tensor_data(x));
+        if (st == dnnl_success)
+            st = dnnl_memory_create(&mem[1], &dmd, eng, mm_tensor_data(y));
+        if (st != dnnl_success)
+            rc = mm_dnnl_error(st, "memory");
+    }
+    if (rc == 0) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, mem[0]},
+                                   {DNNL_ARG_DST, mem[1]}};
+        rc = mm_dnnl_execute(mm_dnnl_entry_primitive(e), 2, args);
+    }
+    for (int i = 0; i < 2; i++)
+        if (mem[i])
+            dnnl_memory_destroy(mem[i]);
+    mm_dnnl_release(e);
+    return rc;
+}
+
+/* ---- OpenMP loops over planes ------------------------------------------- */
+
+#define IDX3(a, b, c, n) (((a) * (n)[1] + (b)) * (n)[2] + (c))
+
+#define POOL_LOOPS(T, SUFFIX)                                                  \
+    static void max_pool_##SUFFIX(const mm_pool_geom *g, const T *x, T *y,     \
+                                  int64_t *idx) {                              \
+        int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
+        int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
+        int nt = mm_get_num_threads();                                         \
+        _Pragma("omp parallel for num_threads(nt) if (g->planes * osp > MM_GRAIN / 8)") \
+        for (int64_t pl = 0; pl < g->planes; pl++) {                           \
+            const T *xp = x + pl * isp;                                        \
+            for (int64_t o0 = 0; o0 < g->out[0]; o0++)                         \
+                for (int64_t o1 = 0; o1 < g->out[1]; o1++)                     \
+                    for (int64_t o2 = 0; o2 < g->out[2]; o2++) {               \
+                        int64_t s[3], st[3], n[3];                             \
+                        mm_pool_max_window(g, 0, o0, &s[0], &st[0], &n[0]);    \
+                        mm_pool_max_window(g, 1, o1, &s[1], &st[1], &n[1]);    \
+                        mm_pool_max_window(g, 2, o2, &s[2], &st[2], &n[2]);    \
+                        T best = -INFINITY;                                    \
+                        int64_t bi = IDX3(s[0], s[1], s[2], g->in);            \
+                        for (int64_t a = 0; a < n[0]; a++)                     \
+                            for (int64_t b = 0; b < n[1]; b++) {               \
+                                int64_t row = IDX3(s[0] + a * st[0],           \
+                                                   s[1] + b * st[1], s[2],     \
+                                                   g->in);                     \
+                                for (int64_t c = 0; c < n[2]; c++) {           \
+                                    int64_t i = row + c * st[2];               \
+                                    T v = xp[i];                               \
+                                    if (v > best || isnan(v)) {                \
+                                        best = v;                              \
+                                        bi = i;                                \
+                                    }                                          \
+                                }                                              \
+                            }                                                  \
+                        int64_t o = pl * osp + IDX3(o0, o1, o2, g->out);       \
+                        if (y)                                                 \
+                            y[o] = best;                                       \
+                        if (idx)                                               \
+                            idx[o] = bi;                                       \
+                    }                                                          \
+        }                                                                      \
+    }                                                                          \
+    static void avg_pool_##SUFFIX(const mm_pool_geom *g, const T *x, T *y) {   \
+        int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
+        int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
+        int nt = mm_get_num_threads();                                         \
+        _Pragma("omp parallel for num_threads(nt) if (g->planes * osp > MM_GRAIN / 8)") \
+        for (int64_t pl = 0; pl < g->planes; pl++) {                           \
+            const T *xp = x + pl * isp;                                        \
+            for (int64_t o0 = 0; o0 < g->out[0]; o0++)                         \
+                for (int64_t o1 = 0; o1 < g->out[1]; o1++)                     \
+                    for (int64_t o2 = 0; o2 < g->out[2]; o2++) {               \
+                        int64_t s[3], e[3], n[3];                              \
+                        mm_pool_avg_window(g, 0, o0, &s[0], &e[0], &n[0]);     \
+                        mm_pool_avg_window(g, 1, o1, &s[1], &e[1], &n[1]);     \
+                        mm_pool_avg_window(g, 2, o2, &s[2], &e[2], &n[2]);     \
+                        T acc = 0;                                             \
+                        for (int64_t a = s[0]; a < e[0]; a++)                  \
+                            for (int64_t b = s[1]; b < e[1]; b++) {            \
+                                const T *row = xp + IDX3(a, b, 0, g->in);      \
+                                for (int64_t c = s[2]; c < e[2]; c++)          \
+                                    acc += row[c];                             \
+                            }                                                  \
+                        int64_t div =                                          \
+                            g->divisor ? g->divisor : n[0] * n[1] * n[2];      \
+                        y[pl * osp + IDX3(o0, o1, o2, g->out)] =               \
+                            acc / (T)div;                                      \
+                    }                                                          \
+        }                                                                      \
+    }                                                                          \
+    static void max_bwd_##SUFFIX(int64_t planes, int64_t isp, int64_t osp,     \
+                                 const T *gy, const int64_t *idx, T *gx) {     \
+        int nt = mm_get_num_threads();                                         \
+        _Pragma("omp parallel for num_threads(nt) if (planes * isp > MM_GRAIN)") \
+        for (int64_t pl = 0; pl < planes; pl++) {                              \
+            T *gp = gx + pl * isp;                                             \
+            for (int64_t i = 0; i < isp; i++)                                  \
+                gp[i] = 0;                                                     \
+            for (int64_t o = 0; o < osp; o++)                                  \
+                gp[idx[pl * osp + o]] += gy[pl * osp + o];                     \
+        }                                                                      \
+    }                                                                          \
+    static void avg_bwd_##SUFFIX(const mm_pool_geom *g, const T *gy, T *gx) {  \
+        int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
+        int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
+        int nt = mm_get_num_threads();                                         \
+        _Pragma("omp parallel for num_threads(nt) if (g->planes * isp > MM_GRAIN)") \
+        for (int64_t pl = 0; pl < g->planes; pl++) {                           \
+            T *gp = gx + pl * isp;                                             \
+            for (int64_t i = 0; i < isp; i++)                                  \
+                gp[i] = 0;                                                     \
+            for (int64_t o0 = 0; o0 < g->out[0]; o0++)                         \
+                for (int64_t o1 = 0; o1 < g->out[1]; o1++)                     \
+                    for (int64_t o2 = 0; o2 < g->out[2]; o2++) {               \
+                        int64_t s[3], e[3], n[3];                              \
+                        mm_pool_avg_window(g, 0, o0, &s[0], &e[0], &n[0]);     \
+                        mm_pool_avg_window(g, 1, o1, &s[1], &e[1], &n[1]);     \
+                        mm_pool_avg_window(g, 2, o2, &s[2], &e[2], &n[2]);     \
+                        int64_t div =                                          \
+                            g->divisor ? g->divisor : n[0] * n[1] * n[2];      \
+                        T v = gy[pl * osp + IDX3(o0, o1, o2, g->out)] /        \
+                              (T)div;                                          \
+                        for (int64_t a = s[0]; a < e[0]; a++)                  \
+                            for (int64_t b = s[1]; b < e[1]; b++) {            \
+                                T *row = gp + IDX3(a, b, 0, g->in);            \
+                                for (int64_t c = s[2]; c < e[2]; c++)          \
+                                    row[c] += v;                               \
+                            }                                                  \
+                    }                                                          \
+        }                                                                      \
+    }
+
+POOL_LOOPS(float, f32)
+POOL_LOOPS(double, f64)
+
+int mm_cpu_pool(mm_op_ctx *ctx) {
+    const mm_tensor *x = ctx->inputs[0];
+    mm_tensor *y = ctx->out;
+    if (x->dtype != MM_F32 && x->dtype != MM_F64)
+        return MM_EUNSUPPORTED;
+    mm_pool_geom g;
+    mm_pool_geom_make(ctx->params, x->ndim, x->shape, y->shape, &g);
+    int code = ctx->op->code;
+    bool f32 = x->dtype == MM_F32;
+    if (code == MM_POOL_AVG || (code == MM_POOL_MAX && !ctx->recording)) {
+        int rc = pool_dnnl(&g, code == MM_POOL_AVG, x, y);
+        if (rc != MM_EUNSUPPORTED)
+            return rc;
+        mm_error_clear();
+    }
+    if (code == MM_POOL_AVG) {
+        if (f32)
+            avg_pool_f32(&g, MM_DATA(x, float), MM_DATA(y, float));
+        else
+            avg_pool_f64(&g, MM_DATA(x, double), MM_DATA(y, double));
+        return 0;
+    }
+    mm_tensor *idx = NULL;
+    if (code == MM_POOL_MAX_INDICES) {
+        idx = mm_tensor_retain(y);
+    } else if (ctx->recording) {
+        MM_TRY(
+            mm_tensor_new_owned(y->ndim, y->shape, MM_I64, x->device, &idx));
+    }
+    int64_t *ip = idx ? MM_DATA(idx, int64_t) : NULL;
+    if (code == MM_POOL_MAX_INDICES) {
+        if (f32)
+            max_pool_f32(&g, MM_DATA(x, float), NULL, ip);
+        else
+            max_pool_f64(&g, MM_DATA(x, double), NULL, ip);
+        mm_tensor_release(idx);
+        return 0;
+    }
+    if (f32)
+        max_pool_f32(&g, MM_DATA(x, float), MM_DATA(y, float), ip);
+    else
+        max_pool_f64(&g, MM_DATA(x, double), MM_DATA(y, double), ip);
+    if (idx)
+        ctx->saved[ctx->n_saved++] = idx;
+    return 0;
+}
+
+int mm_cpu_max_pool_backward(mm_op_ctx *ctx) {
+    const mm_tensor *gy = ctx->inputs[0], *idx = ctx->inputs[1];
+    mm_tensor *gx = ctx->out;
+    if (gx->dtype != MM_F32 && gx->dtype != MM_F64)
+        return MM_EUNSUPPORTED;
+    int nsp = (int)ctx->params->i[0];
+    int64_t isp = 1, osp = 1;
+    for (int j = 0; j < nsp; j++) {
+        isp *= gx->shape[gx->ndim - nsp + j];
+        osp *= gy->shape[gy->ndim - nsp + j];
+    }
+    int64_t planes = isp ? gx->numel / isp : 0;
+    if (gx->dtype == MM_F32)
+        max_bwd_f32(planes, isp, osp, MM_DATA(gy, float),
+                    MM_DATA(idx, int64_t), MM_DATA(gx, float));
+    else
+        max_bwd_f64(planes, isp, osp, MM_DATA(gy, double),
+                    MM_DATA(idx, int64_t), MM_DATA(gx, double));
+    return 0;
+}
+
+int mm_cpu_avg_pool_backward(mm_op_ctx *ctx) {
+    const mm_tensor *gy = ctx->inputs[0];
+    mm_tensor *gx = ctx->out;
+    if (gx->dtype != MM_F32 && gx->dtype != MM_F64)
+        return MM_EUNSUPPORTED;
+    mm_pool_geom g;
+    mm_pool_geom_make(ctx->params, gx->ndim, gx->shape, gy->shape, &g);
+    if (gx->dtype == MM_F32)
+        avg_bwd_f32(&g, MM_DATA(gy, float), MM_DATA(gx, float));
+    else
+        avg_bwd_f64(&g, MM_DATA(gy, double), MM_DATA(gx, double));
+    return 0;
+}

@@ -1,0 +1,27 @@
+/* The normalisation / softmax / resampling / attention family: op
+ * definitions, their CPU kernels and the helpers both sides share. */
+#ifndef MM_NORM_INTERNAL_H
+#define MM_NORM_INTERNAL_H
+
+#include "ops_internal.h"
+
+extern const mm_op mm_op_softmax, mm_op_log_softmax;
+extern const mm_op mm_op_moments, mm_op_normalize, mm_op_normalize_affine;
+extern const mm_op mm_op_interpolate, mm_op_interpolate_backward,
+    mm_op_grid_sample, mm_op_grid_sample_grad_input,
+    mm_op_grid_sample_grad_grid;
+
+int mm_cpu_softmax(mm_op_ctx *ctx);
+int mm_cpu_moments(mm_op_ctx *ctx);
+int mm_cpu_normalize(mm_op_ctx *ctx);
+int mm_cpu_interpolate(mm_op_ctx *ctx);
+int mm_cpu_grid_sample(mm_op_ctx *ctx);
+
+/* normalize's kernels keep rstd = 1 / sqrt(var + eps) for backward. */
+int mm_norm_save_rstd(mm_op_ctx *ctx, double eps);
+
+/* x viewed as (outer, n, inner) around dim. */
+void mm_softmax_dims(const mm_tensor *x, int dim, int64_t *outer, int64_t *n,
+                     int64_t *inner);
+
+#endif

@@ -1,0 +1,273 @@
+/* batch_norm, instance_norm, layer_norm, group_norm: optimised kernels
+ * against the reference on 2-D to 5-D inputs, non-contiguous and big ones;
+ * running-stat updates and outputs against torch's numbers; float64
+ * gradcheck of every variant; errors. */
+#include "ops_testing.h"
+
+enum { BN, IN, LN, GN };
+
+typedef struct norm_ctx {
+    int kind;
+    bool training;
+    mm_tensor *rm, *rv; /* templates, cloned per call (may be NULL) */
+    mm_tensor *rm_out, *rv_out; /* the clones the last call updated */
+    int64_t groups;
+} norm_ctx;
+
+static int f_norm(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
+    norm_ctx *c = vctx;
+    mm_tensor *x = in[0], *w = n > 1 ? in[1] : NULL, *b = n > 2 ? in[2] : NULL;
+    mm_tensor *rm = NULL, *rv = NULL;
+    if (c->rm && mm_clone(c->rm, &rm) < 0)
+        return -1;
+    if (c->rv && mm_clone(c->rv, &rv) < 0)
+        return -1;
+    c->rm_out = rm, c->rv_out = rv;
+    switch (c->kind) {
+    case BN:
+        return mm_batch_norm(x, rm, rv, w, b, c->training, 0.1, 1e-5, out);
+    case IN:
+        return mm_instance_norm(x, rm, rv, w, b, c->training, 0.1, 1e-5, out);
+    case LN:
+        return mm_layer_norm(x, 2, x->shape + x->ndim - 2, w, b, 1e-5, out);
+    default:
+        return mm_group_norm(x, c->groups, w, b, 1e-5, out);
+    }
+}
+
+typedef struct shp {
+    int n;
+    int64_t s[5];
+} shp;
+
+static const shp norm_cases[] = {
+    {2, {6, 4}},         {3, {3, 4, 7}},       {4, {2, 4, 5, 3}},
+    {5, {2, 4, 3, 2, 3}}, {4, {8, 4, 64, 33}}, {4, {2, 64, 17, 17}},
+    {3, {200, 2, 3}},
+};
+
+/* The affine params for x's dim 1 (BN, IN, GN) or last two dims (LN). */
+static void affine(int kind, const mm_tensor *x, mm_dtype dt, mm_tensor **w,
+                   mm_tensor **b) {
+    if (kind == LN) {
+        *w = randn_t(2, x->shape + x->ndim - 2, dt);
+        *b = randn_t(2, x->shape + x->ndim - 2, dt);
+    } else {
+        *w = randn_t(1, x->shape + 1, dt);
+        *b = randn_t(1, x->shape + 1, dt);
+    }
+}
+
+MM_TEST(norms_match_reference_on_all_ranks) {
+    const mm_dtype dts[] = {MM_F32, MM_F64};
+    for (size_t c = 0; c < sizeof norm_cases / sizeof norm_cases[0]; c++)
+        for (int t = 0; t < 2; t++)
+            for (int kind = BN; kind <= GN; kind++)
+                for (int tr = 0; tr < 2; tr++) {
+                    const shp *sc = &norm_cases[c];
+                    if ((kind == LN || kind == GN) && tr == 0)
+                        continue;
+                    if (kind == IN && tr && sc->n == 2)
+                        continue; /* one spatial element */
+                    POOLED({
+                        mm_tensor *x = randn_t(sc->n, sc->s, dts[t]);
+                        mm_tensor *in[3] = {x};
+                        affine(kind, x, dts[t], &in[1], &in[2]);
+                        norm_ctx ctx = {kind, tr != 0, NULL, NULL, NULL, NULL, 2};
+                        ctx.rm = randn_t(1, sc->s + 1, dts[t]);
+                        ctx.rv = uniform_t(1, sc->s + 1, dts[t], 0.5, 2);
+                        char what[80];
+                        snprintf(what, sizeof what, "norm %d case %zu %s tr %d",
+                                 kind, c, mm_dtype_name(dts[t]), tr);
+                        CHECK_VS_REFERENCE(what, f_norm, &ctx, in, 3, 1e-4, 1e-4);
+                        /* the running stats the two kernels updated */
+                        mm_tensor *rm_fast = ctx.rm_out, *rv_fast = ctx.rv_out, *y;
+                        (void)mm_ops_set_reference(true);
+                        CHECK_OK(f_norm(&ctx, in, 3, &y));
+                        (void)mm_ops_set_reference(false);
+                        if (kind <= IN) {
+                            CHECK(mm_allclose(rm_fast, ctx.rm_out, 1e-5, 1e-5, NULL));
+                            CHECK(mm_allclose(rv_fast, ctx.rv_out, 1e-5, 1e-5, NULL));
+                        }
+                        mm_tensor *nc = noncontig(x);
+                        CHECK_VS_REFERENCE(what, f_norm, &ctx, &nc, 1, 1e-4, 1e-4);
+                    });
+                }
+}
+
+/* x[i] = sin(0.37 i) * 2 + 0.5, shape (2, 3, 2, 2), as the torch script:
+ *   x = (torch.arange(24, dtype=torch.float64).reshape(2, 3, 2, 2) * 0.37)
+ *         .sin() * 2 + 0.5
+ *   rm = [0.1, -0.2, 0.3], rv = [1.0, 0.5, 2.0]
+ *   w = [1.5, -0.5, 2.0], b = [0.1, 0.2, -0.3] */
+static void torch_inputs(mm_tensor **x, mm_tensor **rm, mm_tensor **rv,
+                         mm_tensor **w, mm_tensor **b) {
+    double xv[24];
+    for (int i = 0; i < 24; i++)
+        xv[i] = sin(i * 0.37) * 2 + 0.5;
+    CHECK_OK(mm_from_data(xv, MM_SHAPE(2, 3, 2, 2), MM_F64, x));
+    CHECK_OK(mm_from_data((double[]){0.1, -0.2, 0.3}, MM_SHAPE(3), MM_F64, rm));
+    CHECK_OK(mm_from_data((double[]){1.0, 0.5, 2.0}, MM_SHAPE(3), MM_F64, rv));
+    CHECK_OK(mm_from_data((double[]){1.5, -0.5, 2.0}, MM_SHAPE(3), MM_F64, w));
+    CHECK_OK(mm_from_data((double[]){0.1, 0.2, -0.3}, MM_SHAPE(3), MM_F64, b));
+}
+
+static void check_vals(const mm_tensor *t, const double *want, int n) {
+    for (int i = 0; i < n; i++)
+        if (!(fabs(at(t, i) - want[i]) < 1e-9)) {
+            fprintf(stderr, "  element %d: got %.12g, want %.12g\n", i,
+                    at(t, i), want[i]);
+            mm_test_failures++;
+        }
+}
+
+MM_TEST(batch_norm_updates_running_stats_like_torch) {
+    for (int ref = 0; ref < 2; ref++) {
+        bool prev = mm_ops_set_reference(ref);
+        POOLED({
+            mm_tensor *x, *rm, *rv, *w, *b, *y;
+            torch_inputs(&x, &rm, &rv, &w, &b);
+            /* F.batch_norm(x, rm, rv, w, b, True, 0.1, 1e-5) */
+            CHECK_OK(mm_batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5, &y));
+            check_vals(rm, (double[]){0.1002835934056545, -0.03058519739399429,
+                                      0.37774460989051595}, 3);
+            check_vals(rv, (double[]){1.1420030182719063, 0.5397947645438255,
+                                      2.00980461284264}, 3);
+            check_vals(y, (double[]){0.5093980444920532, 1.254906832417907,
+                                     1.8995145032378196, 2.3559764326976014,
+                                     -0.3627300335800676, -0.32368960227807914},
+                       6);
+            /* then F.batch_norm(x, rm, rv, w, b, False, 0.1, 1e-5) */
+            CHECK_OK(mm_batch_norm(x, rm, rv, w, b, false, 0.1, 1e-5, &y));
+            check_vals(y, (double[]){0.6610579315022383, 1.676213691488099,
+                                     2.5539728816708256, 3.1755349134136943,
+                                     -1.5165500088566912, -1.4694491801411957},
+                       6);
+        });
+        mm_ops_set_reference(prev);
+    }
+}
+
+MM_TEST(instance_group_layer_norm_match_torch) {
+    POOLED({
+        mm_tensor *x, *rm, *rv, *w, *b, *y, *x6;
+        torch_inputs(&x, &rm, &rv, &w, &b);
+        /* F.instance_norm(x, rm, rv, w, b, True, 0.1, 1e-5) */
+        CHECK_OK(mm_instance_norm(x, rm, rv, w, b, true, 0.1, 1e-5, &y));
+        check_vals(rm, (double[]){0.10028359340565449, -0.030585197393994283,
+                                  0.37774460989051595}, 3);
+        check_vals(rv, (double[]){0.9346470131998195, 0.4993361456631988,
+                                  1.8377543784765082}, 3);
+        check_vals(y, (double[]){-2.0478291564037128, -0.4394478099166629,
+                                 0.9512466665813482, 1.9360302997390284,
+                                 -0.27317845454794426, -0.1803723923789295},
+                   6);
+        /* F.group_norm(x.reshape(1, 6, 2, 2), 3, None, None, 1e-5) */
+        CHECK_OK(mm_reshape(x, 4, (int64_t[]){1, 6, 2, 2}, &x6));
+        CHECK_OK(mm_group_norm(x6, 3, NULL, NULL, 1e-5, &y));
+        check_vals(y, (double[]){-2.033291047328469, -0.904141506246564,
+                                 0.07218294152985928, 0.7635413621392956,
+                                 1.0763616366612228, 0.968305008445347},
+                   6);
+        /* F.layer_norm(x, (2, 2), None, None, 1e-5) */
+        CHECK_OK(mm_layer_norm(x, 2, (int64_t[]){2, 2}, NULL, NULL, 1e-5, &y));
+        check_vals(y, (double[]){-1.4318861042691413, -0.35963187327777485,
+                                 0.5674977777208989, 1.224020199826019,
+                                 0.946356909095888, 0.7607447847578584},
+                   6);
+    });
+}
+
+MM_TEST(norm_gradcheck) {
+    const shp gshapes[] = {{2, {5, 2}}, {3, {2, 2, 3}}, {4, {2, 2, 2, 3}},
+                           {5, {2, 2, 1, 2, 2}}};
+    for (int kind = BN; kind <= GN; kind++)
+        for (size_t s = 0; s < 4; s++)
+            for (int tr = 0; tr < 2; tr++)
+                for (int n = 1; n <= 3; n++) {
+                    if ((kind == LN || kind == GN) && tr == 0)
+                        continue;
+                    if (kind == IN && tr && s == 0)
+                        continue; /* one spatial element */
+                    POOLED({
+                        const shp *sc = &gshapes[s];
+                        mm_tensor *x = leaf(randn_t(sc->n, sc->s, MM_F64));
+                        mm_tensor *in[3] = {x};
+                        affine(kind, x, MM_F64, &in[1], &in[2]);
+                        leaf(in[1]), leaf(in[2]);
+                        norm_ctx ctx = {kind, tr != 0, NULL, NULL, NULL, NULL, 2};
+                        if (!tr) {
+                            ctx.rm = randn_t(1, sc->s + 1, MM_F64);
+                            ctx.rv = uniform_t(1, sc->s + 1, MM_F64, 0.5, 2);
+                        }
+                        CHECK_GRAD(f_norm, &ctx, in, n);
+                        if (kind == LN) {
+                            mm_tensor *nc[3] = {leaf(noncontig(randn_t(
+                                                    sc->n, sc->s, MM_F64))),
+                                                in[1], in[2]};
+                            CHECK_GRAD(f_norm, &ctx, nc, 3);
+                        }
+                    });
+                }
+}
+
+MM_TEST(norms_of_empty_inputs_are_empty_and_keep_running_stats) {
+    POOLED({
+        mm_tensor *x, *x3, *rm, *rv, *y;
+        CHECK_OK(mm_zeros(MM_SHAPE(0, 3), MM_F32, &x));
+        CHECK_OK(mm_zeros(MM_SHAPE(0, 4, 2), MM_F32, &x3));
+        CHECK_OK(mm_zeros(MM_SHAPE(3), MM_F32, &rm));
+        CHECK_OK(mm_ones(MM_SHAPE(3), MM_F32, &rv));
+        /* F.batch_norm(torch.empty(0, 3), rm, rv, training=True): empty,
+         * running stats unchanged */
+        CHECK_OK(mm_batch_norm(x, rm, rv, NULL, NULL, true, 0.1, 1e-5, &y));
+        CHECK(y->numel == 0 && y->ndim == 2);
+        CHECK(at(rm, 0) == 0 && at(rv, 2) == 1);
+        CHECK_OK(mm_layer_norm(x, 1, (int64_t[]){3}, NULL, NULL, 1e-5, &y));
+        CHECK(y->numel == 0);
+        CHECK_OK(mm_group_norm(x3, 2, NULL, NULL, 1e-5, &y));
+        CHECK(y->numel == 0 && y->ndim == 3);
+    });
+}
+
+MM_TEST(norm_errors) {
+    POOLED({
+        mm_tensor *x, *x1, *v, *y, *i;
+        CHECK_OK(mm_zeros(MM_SHAPE(2, 6, 3), MM_F32, &x));
+        CHECK_OK(mm_zeros(MM_SHAPE(1, 4), MM_F32, &x1));
+        CHECK_OK(mm_zeros(MM_SHAPE(4), MM_F32, &v));
+        CHECK_OK(mm_zeros(MM_SHAPE(2, 6), MM_I64, &i));
+        CHECK_ERR(mm_batch_norm(x, v, NULL, NULL, NULL, true, 0.1, 1e-5, &y),
+                  MM_EINVAL, "batch_norm: running_mean has shape [4], expected [6]");
+        CHECK_ERR(mm_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1, 1e-5, &y),
+                  MM_EINVAL,
+                  "batch_norm: running_mean and running_var are needed in "
+                  "evaluation mode");
+        CHECK_ERR(mm_batch_norm(x1, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, &y),
+                  MM_EINVAL,
+                  "batch_norm: expected more than 1 value per channel when "
+                  "training, got input size [1, 4]");
+        CHECK_ERR(mm_batch_norm(i, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, &y),
+                  MM_ETYPE, "batch_norm: expected a floating-point tensor, got i64");
+        CHECK_ERR(mm_group_norm(x, 4, NULL, NULL, 1e-5, &y), MM_EINVAL,
+                  "group_norm: 6 channels cannot be split into 4 groups");
+        CHECK_ERR(mm_layer_norm(x, 1, (int64_t[]){6}, NULL, NULL, 1e-5, &y),
+                  MM_EINVAL,
+                  "layer_norm: normalized_shape [6] does not end input shape "
+                  "[2, 6, 3]");
+        CHECK_ERR(mm_layer_norm(x, 1, (int64_t[]){3}, v, NULL, 1e-5, &y),
+                  MM_EINVAL, "layer_norm: weight has shape [4], expected [3]");
+        CHECK_ERR(mm_instance_norm(x1, NULL, NULL, NULL, NULL, true, 0.1, 1e-5,
+                                   &y),
+                  MM_EINVAL,
+                  "instance_norm: expected more than 1 spatial element when "
+                  "training, got input size [1, 4]");
+    });
+}
+
+MM_TEST_MAIN(MM_CASE(norms_match_reference_on_all_ranks),
+             MM_CASE(batch_norm_updates_running_stats_like_torch),
+             MM_CASE(instance_group_layer_norm_match_torch),
+             MM_CASE(norm_gradcheck),
+             MM_CASE(norms_of_empty_inputs_are_empty_and_keep_running_stats),
+             MM_CASE(norm_errors))

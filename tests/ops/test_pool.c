@@ -1,0 +1,323 @@
+/* Pooling: max_pool2d/3d (values and indices), avg_pool2d/3d, adaptive
+ * avg/max pool2d against their reference kernels in f32 (oneDNN where it
+ * applies) and f64 (OpenMP loops), ceil_mode edge cases, the backward
+ * kernels against the reference, float64 gradcheck of every variant,
+ * torch's numbers for small cases, and the error messages. */
+#include <string.h>
+
+#include "ops_testing.h"
+
+enum { P_MAX, P_MAX_INDICES, P_AVG, P_AAVG, P_AMAX, P_AMAX_INDICES };
+
+typedef struct pool_case {
+    int kind, nsp;
+    int xnd;
+    int64_t x[5];
+    int64_t k[3], s[3], p[3], d[3];
+    bool ceil, include_pad;
+    int64_t divisor;
+} pool_case;
+
+static int f_pool(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
+    (void)n;
+    const pool_case *c = vctx;
+    const int64_t *s = c->s[0] ? c->s : NULL;
+    mm_tensor *x = in[0];
+    switch (c->kind) {
+    case P_MAX:
+    case P_MAX_INDICES: {
+        mm_tensor **v = c->kind == P_MAX ? out : NULL,
+                  **i = c->kind == P_MAX ? NULL : out;
+        return c->nsp == 2 ? mm_max_pool2d(x, c->k, s, c->p, c->d, c->ceil, v, i)
+                           : mm_max_pool3d(x, c->k, s, c->p, c->d, c->ceil, v,
+                                           i);
+    }
+    case P_AVG:
+        return c->nsp == 2 ? mm_avg_pool2d(x, c->k, s, c->p, c->ceil,
+                                           c->include_pad, c->divisor, out)
+                           : mm_avg_pool3d(x, c->k, s, c->p, c->ceil,
+                                           c->include_pad, c->divisor, out);
+    case P_AAVG:
+        return mm_adaptive_avg_pool2d(x, c->k, out);
+    case P_AMAX:
+        return mm_adaptive_max_pool2d(x, c->k, out, NULL);
+    default:
+        return mm_adaptive_max_pool2d(x, c->k, NULL, out);
+    }
+}
+
+/* Fixed weights cos(0.37 i) shaped like y. */
+static int cos_weights(const mm_tensor *y, mm_tensor **out) {
+    mm_tensor *r;
+    MM_TRY(mm_empty(y->ndim, y->shape, y->dtype, &r));
+    for (int64_t i = 0; i < r->numel; i++)
+        mm_tensor_set_flat(r, i, cos(0.37 * (double)i));
+    *out = r;
+    return 0;
+}
+
+/* d sum(pool(x) * r) / dx: runs the backward kernels. */
+static int f_pool_grad(void *vctx, mm_tensor *const *in, int n,
+                       mm_tensor **out) {
+    (void)n;
+    mm_tensor *x, *y, *r, *loss;
+    MM_TRY(mm_clone(in[0], &x));
+    MM_TRY(mm_tensor_set_requires_grad(x, true));
+    MM_TRY(f_pool(vctx, &x, 1, &y));
+    MM_TRY(cos_weights(y, &r));
+    MM_TRY(mm_mul(y, r, &loss));
+    MM_TRY(mm_sum(loss, 0, NULL, false, &loss));
+    MM_TRY(mm_backward(loss));
+    return mm_clone(mm_tensor_grad(x), out);
+}
+
+#define X4(a, b, c, d) 4, {a, b, c, d}
+#define X5(a, b, c, d, e) 5, {a, b, c, d, e}
+
+static const pool_case pool_cases[] = {
+    /* ResNet stem: 3x3 stride 2 padding 1 */
+    {P_MAX, 2, X4(2, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, false, 0},
+    /* ceil_mode: a last window that starts inside the input */
+    {P_MAX, 2, X4(1, 2, 8, 8), {3, 3}, {2, 2}, {0, 0}, {1, 1}, true, false, 0},
+    /* ceil_mode: the window that would start in the padding is dropped */
+    {P_MAX, 2, X4(1, 2, 5, 5), {2, 2}, {2, 2}, {1, 1}, {1, 1}, true, false, 0},
+    /* dilation 2, mixed kernel and stride, stride defaults to the kernel */
+    {P_MAX, 2, X4(2, 2, 9, 10), {3, 3}, {1, 1}, {1, 1}, {2, 2}, false, false, 0},
+    {P_MAX, 2, X4(1, 3, 7, 9), {2, 3}, {0, 0}, {0, 1}, {1, 1}, true, false, 0},
+    /* unbatched */
+    {P_MAX, 2, 3, {3, 7, 7}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, true, false, 0},
+    /* big enough for threads */
+    {P_MAX, 2, X4(4, 16, 32, 32), {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, false, 0},
+    {P_MAX_INDICES, 2, X4(2, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {2, 2}, true, false, 0},
+    {P_MAX, 3, X5(1, 2, 5, 6, 7), {2, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, true, false, 0},
+    {P_MAX_INDICES, 3, X5(2, 2, 4, 5, 6), {2, 2, 3}, {1, 2, 2}, {0, 1, 1}, {2, 1, 1}, false, false, 0},
+    /* averages: padding counted or not, ceil_mode, divisor_override */
+    {P_AVG, 2, X4(2, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {0}, false, true, 0},
+    {P_AVG, 2, X4(2, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {0}, false, false, 0},
+    {P_AVG, 2, X4(1, 2, 6, 6), {3, 3}, {2, 2}, {1, 1}, {0}, true, true, 0},
+    {P_AVG, 2, X4(1, 2, 6, 6), {3, 3}, {2, 2}, {1, 1}, {0}, true, false, 0},
+    {P_AVG, 2, X4(1, 2, 7, 8), {2, 3}, {2, 2}, {1, 1}, {0}, true, true, 5},
+    {P_AVG, 2, X4(4, 16, 32, 32), {2, 2}, {0, 0}, {0, 0}, {0}, false, true, 0},
+    {P_AVG, 3, X5(1, 2, 5, 6, 7), {3, 2, 2}, {2, 1, 2}, {1, 0, 1}, {0}, true, true, 0},
+    {P_AVG, 3, X5(1, 2, 5, 6, 7), {3, 2, 2}, {2, 1, 2}, {1, 0, 1}, {0}, true, false, 0},
+    /* adaptive: shrinking, to 1x1, growing */
+    {P_AAVG, 2, X4(2, 3, 7, 9), {3, 4}, {0}, {0}, {0}, false, false, 0},
+    {P_AAVG, 2, X4(2, 3, 7, 9), {1, 1}, {0}, {0}, {0}, false, false, 0},
+    {P_AAVG, 2, X4(1, 2, 3, 4), {5, 7}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX, 2, X4(2, 3, 7, 9), {3, 4}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX, 2, X4(1, 2, 3, 4), {5, 7}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX_INDICES, 2, X4(2, 3, 7, 9), {3, 4}, {0}, {0}, {0}, false, false, 0},
+    /* empty batch */
+    {P_MAX, 2, X4(0, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, false, 0},
+    {P_AVG, 2, X4(0, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {0}, false, true, 0},
+};
+enum { N_CASES = sizeof pool_cases / sizeof pool_cases[0] };
+
+MM_TEST(pools_match_reference_f32_and_f64) {
+    const mm_dtype dtypes[] = {MM_F32, MM_F64};
+    for (int c = 0; c < N_CASES; c++)
+        for (int t = 0; t < 2; t++)
+            for (int nc = 0; nc < 2; nc++)
+                POOLED({
+                    const pool_case *pc = &pool_cases[c];
+                    mm_tensor *x = randn_t(pc->xnd, pc->x, dtypes[t]);
+                    if (nc)
+                        x = noncontig(x);
+                    char what[64];
+                    snprintf(what, sizeof what, "pool case %d %s%s", c,
+                             mm_dtype_name(dtypes[t]),
+                             nc ? " non-contiguous" : "");
+                    CHECK_VS_REFERENCE(what, f_pool, (void *)pc, &x, 1, 1e-5,
+                                       1e-5);
+                });
+}
+
+MM_TEST(pool_gradients_match_reference_f32_and_f64) {
+    const mm_dtype dtypes[] = {MM_F32, MM_F64};
+    for (int c = 0; c < N_CASES; c++) {
+        const pool_case *pc = &pool_cases[c];
+        if (pc->kind == P_MAX_INDICES || pc->kind == P_AMAX_INDICES)
+            continue;
+        for (int t = 0; t < 2; t++)
+            POOLED({
+                mm_tensor *x = randn_t(pc->xnd, pc->x, dtypes[t]);
+                char what[64];
+                snprintf(what, sizeof what, "pool grad case %d %s", c,
+                         mm_dtype_name(dtypes[t]));
+                CHECK_VS_REFERENCE(what, f_pool_grad, (void *)pc, &x, 1, 1e-5,
+                                   1e-5);
+            });
+    }
+}
+
+static const pool_case grad_cases[] = {
+    {P_MAX, 2, X4(1, 2, 5, 5), {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, false, 0},
+    {P_MAX, 2, X4(1, 2, 5, 5), {2, 2}, {2, 2}, {1, 1}, {1, 1}, true, false, 0},
+    {P_MAX, 2, X4(1, 1, 6, 7), {2, 3}, {1, 2}, {1, 1}, {2, 2}, true, false, 0},
+    {P_MAX, 3, X5(1, 1, 3, 4, 4), {2, 2, 2}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}, true, false, 0},
+    {P_AVG, 2, X4(1, 2, 6, 6), {3, 3}, {2, 2}, {1, 1}, {0}, true, true, 0},
+    {P_AVG, 2, X4(1, 2, 6, 6), {3, 3}, {2, 2}, {1, 1}, {0}, true, false, 0},
+    {P_AVG, 2, X4(1, 1, 5, 6), {2, 3}, {1, 2}, {1, 1}, {0}, false, true, 4},
+    {P_AVG, 3, X5(1, 1, 3, 4, 4), {2, 3, 2}, {1, 2, 2}, {1, 1, 0}, {0}, true, false, 0},
+    {P_AAVG, 2, X4(1, 2, 5, 7), {3, 4}, {0}, {0}, {0}, false, false, 0},
+    {P_AAVG, 2, X4(1, 1, 3, 2), {4, 5}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX, 2, X4(1, 2, 5, 7), {3, 4}, {0}, {0}, {0}, false, false, 0},
+};
+
+MM_TEST(pool_gradcheck_every_variant) {
+    for (size_t c = 0; c < sizeof grad_cases / sizeof grad_cases[0]; c++)
+        POOLED({
+            const pool_case *pc = &grad_cases[c];
+            mm_tensor *x = leaf(randn_t(pc->xnd, pc->x, MM_F64));
+            CHECK_GRAD(f_pool, (void *)pc, &x, 1);
+            bool prev = mm_ops_set_reference(true);
+            CHECK_GRAD(f_pool, (void *)pc, &x, 1);
+            mm_ops_set_reference(prev);
+        });
+}
+
+static mm_tensor *arange_mod(int64_t n, int64_t mul, int ndim,
+                             const int64_t *shape, mm_dtype dt) {
+    mm_tensor *x;
+    if (mm_empty(ndim, shape, dt, &x) < 0)
+        abort();
+    for (int64_t i = 0; i < n; i++)
+        mm_tensor_set_flat(x, i, (double)((i * mul) % n));
+    return x;
+}
+
+MM_TEST(pools_match_torch_numbers) {
+    const mm_dtype dtypes[] = {MM_F32, MM_F64};
+    for (int t = 0; t < 2; t++)
+        POOLED({
+            mm_tensor *v, *i;
+            /* x = ((torch.arange(25.) * 7) % 25).reshape(1, 1, 5, 5);
+             * F.max_pool2d(x, 2, 2, ceil_mode=True, return_indices=True) */
+            static const double mv[] = {17, 24, 13, 20, 19, 23, 22, 11, 18};
+            static const int64_t mi[] = {6, 7, 9, 10, 17, 14, 21, 23, 24};
+            mm_tensor *x = arange_mod(25, 7, MM_SHAPE(1, 1, 5, 5), dtypes[t]);
+            CHECK_OK(mm_max_pool2d(x, (int64_t[]){2, 2}, NULL, NULL, NULL, true,
+                                   &v, &i));
+            CHECK(v->shape[2] == 3 && v->shape[3] == 3);
+            CHECK_INT(i->dtype, MM_I64);
+            for (int k = 0; k < 9; k++) {
+                CHECK(at(v, k) == mv[k]);
+                CHECK_INT(at(i, k), mi[k]);
+            }
+            /* x = torch.arange(36.).reshape(1, 1, 6, 6);
+             * F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=T/F) */
+            static const double inc[] = {
+                1.5555555820465088, 3.3333332538604736, 4.666666507720947,
+                2.6666667461395264, 8.333333015441895,  14.0,
+                16.0,               8.5,                16.33333396911621,
+                26.0,               28.0,               14.5,
+                10.166666984558105, 16.0,               17.0,
+                8.75};
+            static const double exc[] = {3.5,  5.0,  7.0,  8.0,  12.5, 14.0,
+                                         16.0, 17.0, 24.5, 26.0, 28.0, 29.0,
+                                         30.5, 32.0, 34.0, 35.0};
+            x = arange_mod(36, 1, MM_SHAPE(1, 1, 6, 6), dtypes[t]);
+            for (int ip = 0; ip < 2; ip++) {
+                CHECK_OK(mm_avg_pool2d(x, (int64_t[]){3, 3}, (int64_t[]){2, 2},
+                                       (int64_t[]){1, 1}, true, ip == 0, 0,
+                                       &v));
+                CHECK(v->shape[2] == 4 && v->shape[3] == 4);
+                for (int k = 0; k < 16; k++)
+                    CHECK(fabs(at(v, k) - (ip == 0 ? inc : exc)[k]) < 1e-5);
+            }
+            /* F.adaptive_avg_pool2d(torch.arange(35.).reshape(1, 1, 5, 7),
+             * (3, 4)) */
+            static const double aavg[] = {4.0,  5.5,  7.5,  9.0,
+                                          14.5, 16.0, 18.0, 19.5,
+                                          25.0, 26.5, 28.5, 30.0};
+            x = arange_mod(35, 1, MM_SHAPE(1, 1, 5, 7), dtypes[t]);
+            CHECK_OK(mm_adaptive_avg_pool2d(x, (int64_t[]){3, 4}, &v));
+            for (int k = 0; k < 12; k++)
+                CHECK(fabs(at(v, k) - aavg[k]) < 1e-5);
+            /* x = ((torch.arange(35.) * 11) % 35).reshape(1, 1, 5, 7);
+             * F.adaptive_max_pool2d(x, (3, 4), return_indices=True) */
+            static const double amv[] = {18, 33, 33, 31, 32, 32,
+                                         34, 34, 32, 32, 30, 24};
+            static const int64_t ami[] = {8,  3,  3,  6,  22, 22,
+                                          19, 19, 22, 22, 25, 34};
+            x = arange_mod(35, 11, MM_SHAPE(1, 1, 5, 7), dtypes[t]);
+            CHECK_OK(mm_adaptive_max_pool2d(x, (int64_t[]){3, 4}, &v, &i));
+            for (int k = 0; k < 12; k++) {
+                CHECK(at(v, k) == amv[k]);
+                CHECK_INT(at(i, k), ami[k]);
+            }
+        });
+}
+
+MM_TEST(max_pool_propagates_nan_and_routes_gradients_by_index) {
+    POOLED({
+        mm_tensor *x = randn_t(MM_SHAPE(1, 1, 4, 4), MM_F32), *v, *i, *s;
+        mm_tensor_set_flat(x, 5, NAN);
+        CHECK_OK(mm_max_pool2d(x, (int64_t[]){2, 2}, NULL, NULL, NULL, false,
+                               &v, &i));
+        CHECK(isnan(at(v, 0)));
+        CHECK_INT(at(i, 0), 5);
+        mm_tensor *y = leaf(randn_t(MM_SHAPE(2, 3, 6, 6), MM_F64));
+        CHECK_OK(mm_max_pool2d(y, (int64_t[]){3, 3}, (int64_t[]){2, 2},
+                               (int64_t[]){1, 1}, NULL, false, &v, &i));
+        CHECK_OK(mm_sum(v, 0, NULL, false, &s));
+        CHECK_OK(mm_backward(s));
+        /* every output sends 1 to the position its index names */
+        mm_tensor *gx = mm_tensor_grad(y);
+        double total = 0;
+        for (int64_t k = 0; k < gx->numel; k++)
+            total += at(gx, k);
+        CHECK(fabs(total - (double)v->numel) < 1e-9);
+        CHECK(at(gx, 36 + at(i, 9)) >= 1);
+    });
+}
+
+MM_TEST(pool_errors_are_one_line) {
+    POOLED({
+        mm_tensor *x, *xi, *y, *i;
+        CHECK_OK(mm_zeros(MM_SHAPE(1, 1, 5, 5), MM_F32, &x));
+        CHECK_OK(mm_zeros(MM_SHAPE(1, 1, 5, 5), MM_I64, &xi));
+        CHECK_ERR(mm_max_pool2d(x, (int64_t[]){3, 3}, (int64_t[]){1, 1},
+                                (int64_t[]){2, 2}, NULL, false, &y, NULL),
+                  MM_EINVAL,
+                  "max_pool2d: pad should be at most half of kernel size, but "
+                  "got pad=2 and kernel_size=3");
+        CHECK_ERR(mm_max_pool2d(x, (int64_t[]){6, 6}, NULL, NULL, NULL, false,
+                                &y, NULL),
+                  MM_EINVAL,
+                  "max_pool2d: calculated output size [0, 0] is too small "
+                  "(input [1, 1, 5, 5])");
+        CHECK_ERR(mm_max_pool2d(x, (int64_t[]){0, 2}, NULL, NULL, NULL, false,
+                                &y, NULL),
+                  MM_EINVAL,
+                  "max_pool2d: kernel size must be positive, got [0, 2]");
+        mm_tensor *x2;
+        CHECK_OK(mm_zeros(MM_SHAPE(5, 5), MM_F32, &x2));
+        CHECK_ERR(mm_max_pool3d(x2, (int64_t[]){2, 2, 2}, NULL, NULL, NULL,
+                                false, &y, &i),
+                  MM_EINVAL,
+                  "max_pool3d: expected a 4-D (unbatched) or 5-D (batched) "
+                  "input, got [5, 5]");
+        CHECK_ERR(mm_avg_pool2d(xi, (int64_t[]){2, 2}, NULL, NULL, false, true,
+                                0, &y),
+                  MM_ETYPE,
+                  "avg_pool2d: expected a floating-point input, got i64");
+        CHECK_ERR(mm_avg_pool2d(x, (int64_t[]){2, 2}, NULL, NULL, false, true,
+                                -1, &y),
+                  MM_EINVAL,
+                  "avg_pool2d: divisor_override must be positive, got -1");
+        CHECK_ERR(mm_adaptive_avg_pool2d(x, (int64_t[]){0, 2}, &y), MM_EINVAL,
+                  "adaptive_avg_pool2d: output size must be positive, got "
+                  "[0, 2]");
+        CHECK_ERR(mm_max_pool2d(x, (int64_t[]){2, 2}, NULL, NULL, NULL, false,
+                                NULL, NULL),
+                  MM_EINVAL, "max_pool2d: no output asked for");
+    });
+}
+
+MM_TEST_MAIN(MM_CASE(pools_match_reference_f32_and_f64),
+             MM_CASE(pool_gradients_match_reference_f32_and_f64),
+             MM_CASE(pool_gradcheck_every_variant),
+             MM_CASE(pools_match_torch_numbers),
+             MM_CASE(max_pool_propagates_nan_and_routes_gradients_by_index),
+             MM_CASE(pool_errors_are_one_line))
