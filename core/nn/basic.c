@@ -26,12 +26,8 @@ int mm_linear_forward(mm_module *m, mm_tensor *x, mm_tensor **out) {
                             mm_shape_format(x->ndim, x->shape, s, sizeof s),
                             (long long)l->in_features);
     }
-    mm_tensor *wt, *y;                 // W^T: (in, out)
-    MM_TRY(mm_transpose(l->weight, 0, 1, &wt));
-    MM_TRY(mm_matmul(x, wt, &y));      // (*, in) @ (in, out) -> (*, out)
-    if (!l->bias)
-        return *out = y, MM_OK;
-    return mm_add(y, l->bias, out);    // + (out) broadcast
+    // (*, in) @ W^T (in, out) + b (out) -> (*, out)
+    return mm_linear(x, l->weight, l->bias, out);
 }
 
 static int linear_init(mm_module *m) {

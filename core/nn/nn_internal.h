@@ -96,5 +96,8 @@ int nn_register_all(const mm_component *const *cs, size_t n);
 
 /* Registration of each layer file. */
 int mm_nn_register_basic(void);
+int mm_nn_register_conv(void);
+int mm_nn_register_norm(void);
+int mm_nn_register_pool(void);
 
 #endif

@@ -358,6 +358,118 @@ MM_API extern const mm_module_class mm_tanh_class;
 MM_API int mm_activation_new(const mm_module_class *cls,
                              mm_module **out) MM_NODISCARD;
 
+/* ---- convolutions -------------------------------------------------------- */
+
+/* Conv1d/2d/3d and ConvTranspose1d/2d/3d: one struct, a class per kind (the
+ * repr prints torch's name). weight (out, in/groups, *k) or, transposed,
+ * (in, out/groups, *k); bias (out) or NULL. */
+typedef struct mm_nn_conv {
+    mm_module base;
+    int nsp; /* spatial dims: 1, 2, 3 */
+    bool transposed;
+    int64_t in_channels, out_channels, groups;
+    int64_t kernel_size[3], stride[3], padding[3], dilation[3];
+    int64_t output_padding[3]; /* transposed only */
+    mm_tensor *weight, *bias;
+} mm_nn_conv;
+
+/* Arguments of mm_conv_new: arrays have nsp entries; NULL gives torch's
+ * defaults (stride 1, padding 0, dilation 1, output_padding 0). groups 0 is
+ * taken as 1. */
+typedef struct mm_conv_options {
+    int nsp;
+    bool transposed;
+    int64_t in_channels, out_channels;
+    const int64_t *kernel_size;
+    const int64_t *stride, *padding, *dilation, *output_padding;
+    int64_t groups;
+    bool bias;
+    const char *padding_mode; /* NULL or "zeros" */
+} mm_conv_options;
+
+MM_API int mm_conv_new(const mm_conv_options *opts,
+                       mm_module **out) MM_NODISCARD;
+/* x (N, C_in, *in) -> (N, C_out, *out), through mm_conv<n>d or
+ * mm_conv_transpose<n>d. */
+MM_API int mm_conv_forward(mm_module *m, mm_tensor *x,
+                           mm_tensor **out) MM_NODISCARD;
+MM_API bool mm_module_is_conv(const mm_module *m);
+
+/* ---- normalisation --------------------------------------------------------- */
+
+/* BatchNorm1d/2d/3d, InstanceNorm1d/2d/3d, LayerNorm, GroupNorm: one struct.
+ * Parameters weight and bias (affine); buffers running_mean, running_var,
+ * num_batches_tracked (i64, 0-dim) when tracking running stats, in torch's
+ * registration order. */
+typedef struct mm_nn_norm {
+    mm_module base;
+    int kind; /* internal */
+    int nsp;  /* batch and instance norms: 1, 2, 3 */
+    int64_t num_features; /* C (GroupNorm: num_channels) */
+    int64_t num_groups;   /* GroupNorm */
+    int n_norm;           /* LayerNorm: normalized_shape */
+    int64_t normalized_shape[MM_MAX_DIMS];
+    double eps, momentum;
+    bool momentum_none; /* torch's momentum=None: cumulative average */
+    bool affine, track_running_stats;
+    mm_tensor *weight, *bias;
+    mm_tensor *running_mean, *running_var, *num_batches_tracked;
+} mm_nn_norm;
+
+/* momentum NAN: None. torch's defaults: eps 1e-5, momentum 0.1; batch norm
+ * affine and tracking, instance norm neither. */
+MM_API int mm_batch_norm_new(int nsp, int64_t num_features, double eps,
+                             double momentum, bool affine,
+                             bool track_running_stats,
+                             mm_module **out) MM_NODISCARD;
+MM_API int mm_instance_norm_new(int nsp, int64_t num_features, double eps,
+                                double momentum, bool affine,
+                                bool track_running_stats,
+                                mm_module **out) MM_NODISCARD;
+MM_API int mm_layer_norm_new(int n_norm, const int64_t *normalized_shape,
+                             double eps, bool elementwise_affine, bool bias,
+                             mm_module **out) MM_NODISCARD;
+MM_API int mm_group_norm_new(int64_t num_groups, int64_t num_channels,
+                             double eps, bool affine,
+                             mm_module **out) MM_NODISCARD;
+/* Batch norm in training: batch statistics, running stats updated (and
+ * num_batches_tracked counted); in eval: the running stats. */
+MM_API int mm_norm_forward(mm_module *m, mm_tensor *x,
+                           mm_tensor **out) MM_NODISCARD;
+MM_API bool mm_module_is_norm(const mm_module *m);
+MM_API bool mm_module_is_batch_norm(const mm_module *m);
+
+/* ---- pooling --------------------------------------------------------------- */
+
+/* MaxPool2d/3d, AvgPool2d/3d, AdaptiveAvgPool2d, AdaptiveMaxPool2d. */
+typedef struct mm_nn_pooling {
+    mm_module base;
+    int kind; /* internal */
+    int nsp;
+    int64_t kernel_size[3], stride[3], padding[3], dilation[3];
+    int64_t output_size[2]; /* adaptive: < 0 keeps the input's size */
+    bool ceil_mode, count_include_pad;
+    int64_t divisor_override; /* 0: none */
+} mm_nn_pooling;
+
+/* stride NULL: kernel_size; padding NULL: 0; dilation NULL: 1. */
+MM_API int mm_max_pool_new(int nsp, const int64_t *kernel_size,
+                           const int64_t *stride, const int64_t *padding,
+                           const int64_t *dilation, bool ceil_mode,
+                           mm_module **out) MM_NODISCARD;
+MM_API int mm_avg_pool_new(int nsp, const int64_t *kernel_size,
+                           const int64_t *stride, const int64_t *padding,
+                           bool ceil_mode, bool count_include_pad,
+                           int64_t divisor_override,
+                           mm_module **out) MM_NODISCARD;
+MM_API int mm_adaptive_pool_new(bool max, const int64_t output_size[2],
+                                mm_module **out) MM_NODISCARD;
+/* The pooled tensor, and for max pools the indices (may be NULL; the
+ * generic forward gives the values only). */
+MM_API int mm_pooling_forward(mm_module *m, mm_tensor *x, mm_tensor **out,
+                              mm_tensor **indices) MM_NODISCARD;
+MM_API bool mm_module_is_pooling(const mm_module *m);
+
 /* Register the layers in the core scope (called once by the registry). */
 MM_API int mm_nn_register(void);
 

@@ -1,0 +1,521 @@
+/* The layers over the conv, pool and norm ops: forward against the
+ * functional op, torch's repr, default init, running statistics against
+ * numbers from torch, a ResNet-style model's state_dict keys, and building
+ * from YAML. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops_testing.h"
+
+#define CHECK_NEAR(a, b, tol)                                                  \
+    do {                                                                       \
+        double a_ = (a), b_ = (b);                                             \
+        if (!(fabs(a_ - b_) <= (tol))) {                                       \
+            fprintf(stderr, "%s:%d: %s = %.9g, want %.9g (tol %g)\n",          \
+                    __FILE__, __LINE__, #a, a_, b_, (double)(tol));            \
+            mm_test_failures++;                                                \
+        }                                                                      \
+    } while (0)
+
+static mm_value *yaml(const char *text) {
+    mm_value *v = NULL;
+    if (mm_yaml_parse(text, strlen(text), "test.yaml", &v) != MM_OK) {
+        fprintf(stderr, "bad test yaml: %s\n", mm_error_message());
+        exit(1);
+    }
+    return v;
+}
+
+static mm_module *build(const char *text) {
+    mm_value *node = yaml(text);
+    void *obj = NULL;
+    int rc = mm_registry_build(MM_MODELS, node, NULL, "model", NULL, &obj);
+    mm_value_release(node);
+    if (rc)
+        fprintf(stderr, "build failed: %s\n", mm_error_message());
+    return obj;
+}
+
+static int build_rc(const char *text) {
+    mm_value *node = yaml(text);
+    void *obj = NULL;
+    mm_error_clear();
+    int rc = mm_registry_build(MM_MODELS, node, NULL, "model", NULL, &obj);
+    mm_value_release(node);
+    mm_module_free(obj);
+    return rc;
+}
+
+static void check_repr(const char *yaml_text, const char *want) {
+    mm_module *m = build(yaml_text);
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    char *r = mm_module_repr(m);
+    CHECK_STR(r, want);
+    free(r);
+    mm_module_free(m);
+}
+
+/* Expected strings: repr(m) in torch 1.13 (Debian's python3-torch) for the
+ * same constructor arguments, written beside each. */
+MM_TEST(reprs_match_torch) {
+    /* nn.Conv2d(3, 8, 3) */
+    check_repr("{type: Conv2d, in_channels: 3, out_channels: 8, kernel_size: 3}",
+               "Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1))");
+    /* nn.Conv2d(4, 8, (3, 5), stride=2, padding=(1, 2), dilation=2,
+     * groups=2, bias=False) */
+    check_repr("{type: Conv2d, in_channels: 4, out_channels: 8, kernel_size:"
+               " [3, 5], stride: 2, padding: [1, 2], dilation: 2, groups: 2,"
+               " bias: false}",
+               "Conv2d(4, 8, kernel_size=(3, 5), stride=(2, 2), padding=(1, "
+               "2), dilation=(2, 2), groups=2, bias=False)");
+    check_repr("{type: Conv1d, in_channels: 2, out_channels: 4, kernel_size: 3}",
+               "Conv1d(2, 4, kernel_size=(3,), stride=(1,))");
+    /* nn.ConvTranspose2d(4, 2, 3, stride=2, output_padding=1) */
+    check_repr("{type: ConvTranspose2d, in_channels: 4, out_channels: 2,"
+               " kernel_size: 3, stride: 2, output_padding: 1}",
+               "ConvTranspose2d(4, 2, kernel_size=(3, 3), stride=(2, 2), "
+               "output_padding=(1, 1))");
+    check_repr("{type: Conv3d, in_channels: 2, out_channels: 2, kernel_size: 1}",
+               "Conv3d(2, 2, kernel_size=(1, 1, 1), stride=(1, 1, 1))");
+    check_repr("{type: BN, num_features: 8}",
+               "BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, "
+               "track_running_stats=True)");
+    /* nn.BatchNorm1d(4, momentum=None, affine=False) */
+    check_repr("{type: BatchNorm1d, num_features: 4, momentum: null,"
+               " affine: false}",
+               "BatchNorm1d(4, eps=1e-05, momentum=None, affine=False, "
+               "track_running_stats=True)");
+    check_repr("{type: IN, num_features: 3}",
+               "InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=False, "
+               "track_running_stats=False)");
+    check_repr("{type: LN, normalized_shape: 8}",
+               "LayerNorm((8,), eps=1e-05, elementwise_affine=True)");
+    check_repr("{type: LayerNorm, normalized_shape: [4, 5],"
+               " elementwise_affine: false}",
+               "LayerNorm((4, 5), eps=1e-05, elementwise_affine=False)");
+    check_repr("{type: GN, num_groups: 2, num_channels: 8}",
+               "GroupNorm(2, 8, eps=1e-05, affine=True)");
+    /* nn.MaxPool2d(3, 2, 1), nn.MaxPool2d((2, 3)), nn.AvgPool2d(2),
+     * nn.AvgPool3d(3, stride=2), nn.AdaptiveAvgPool2d(1),
+     * nn.AdaptiveAvgPool2d((5, None)), nn.AdaptiveMaxPool2d((2, 3)) */
+    check_repr("{type: MaxPool2d, kernel_size: 3, stride: 2, padding: 1}",
+               "MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, "
+               "ceil_mode=False)");
+    check_repr("{type: MaxPool2d, kernel_size: [2, 3]}",
+               "MaxPool2d(kernel_size=(2, 3), stride=(2, 3), padding=0, "
+               "dilation=1, ceil_mode=False)");
+    check_repr("{type: AvgPool2d, kernel_size: 2}",
+               "AvgPool2d(kernel_size=2, stride=2, padding=0)");
+    check_repr("{type: AvgPool3d, kernel_size: 3, stride: 2}",
+               "AvgPool3d(kernel_size=3, stride=2, padding=0)");
+    check_repr("{type: AdaptiveAvgPool2d, output_size: 1}",
+               "AdaptiveAvgPool2d(output_size=1)");
+    check_repr("{type: AdaptiveAvgPool2d, output_size: [5, null]}",
+               "AdaptiveAvgPool2d(output_size=(5, None))");
+    check_repr("{type: AdaptiveMaxPool2d, output_size: [2, 3]}",
+               "AdaptiveMaxPool2d(output_size=(2, 3))");
+}
+
+/* ---- a ResNet-style model ------------------------------------------------- */
+
+static const mm_module_class net_class = {.name = "Net"};
+static const mm_module_class block_class = {.name = "BasicBlock"};
+
+static mm_module *conv(int64_t in, int64_t out, int64_t k, int64_t s,
+                       int64_t p) {
+    mm_module *m = NULL;
+    mm_conv_options o = {.nsp = 2,
+                         .in_channels = in,
+                         .out_channels = out,
+                         .kernel_size = (int64_t[]){k, k},
+                         .stride = (int64_t[]){s, s},
+                         .padding = (int64_t[]){p, p}};
+    CHECK_OK(mm_conv_new(&o, &m));
+    return m;
+}
+
+static mm_module *bn(int64_t c) {
+    mm_module *m = NULL;
+    CHECK_OK(mm_batch_norm_new(2, c, 1e-5, 0.1, true, true, &m));
+    return m;
+}
+
+static mm_module *relu(void) {
+    mm_module *m = NULL;
+    CHECK_OK(mm_activation_new(&mm_relu_class, &m));
+    return m;
+}
+
+static mm_module *basic_block(int64_t in, int64_t out, int64_t stride) {
+    mm_module *b = NULL;
+    CHECK_OK(mm_module_new(&block_class, sizeof(mm_module), &b));
+    CHECK_OK(mm_module_add_child(b, "conv1", conv(in, out, 3, stride, 1)));
+    CHECK_OK(mm_module_add_child(b, "bn1", bn(out)));
+    CHECK_OK(mm_module_add_child(b, "relu", relu()));
+    CHECK_OK(mm_module_add_child(b, "conv2", conv(out, out, 3, 1, 1)));
+    CHECK_OK(mm_module_add_child(b, "bn2", bn(out)));
+    if (stride != 1 || in != out) {
+        mm_module *ds[2] = {conv(in, out, 1, stride, 0), bn(out)}, *seq;
+        CHECK_OK(mm_sequential_new(2, ds, &seq));
+        CHECK_OK(mm_module_add_child(b, "downsample", seq));
+    }
+    return b;
+}
+
+/* torch (python3-torch 1.13): a torchvision-style Net with conv1 (bias
+ * False), bn1, relu, maxpool, layer1 = Sequential(BasicBlock(4, 8, 2),
+ * BasicBlock(8, 8)), avgpool, fc = Linear(8, 10); list(state_dict().keys())
+ * and sum(p.numel() for p in net.parameters()) = 2814. */
+MM_TEST(resnet_style_state_dict_keys_match_torch) {
+    static const char *const want[] = {
+        "conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean",
+        "bn1.running_var", "bn1.num_batches_tracked", "layer1.0.conv1.weight",
+        "layer1.0.bn1.weight", "layer1.0.bn1.bias", "layer1.0.bn1.running_mean",
+        "layer1.0.bn1.running_var", "layer1.0.bn1.num_batches_tracked",
+        "layer1.0.conv2.weight", "layer1.0.bn2.weight", "layer1.0.bn2.bias",
+        "layer1.0.bn2.running_mean", "layer1.0.bn2.running_var",
+        "layer1.0.bn2.num_batches_tracked", "layer1.0.downsample.0.weight",
+        "layer1.0.downsample.1.weight", "layer1.0.downsample.1.bias",
+        "layer1.0.downsample.1.running_mean",
+        "layer1.0.downsample.1.running_var",
+        "layer1.0.downsample.1.num_batches_tracked", "layer1.1.conv1.weight",
+        "layer1.1.bn1.weight", "layer1.1.bn1.bias", "layer1.1.bn1.running_mean",
+        "layer1.1.bn1.running_var", "layer1.1.bn1.num_batches_tracked",
+        "layer1.1.conv2.weight", "layer1.1.bn2.weight", "layer1.1.bn2.bias",
+        "layer1.1.bn2.running_mean", "layer1.1.bn2.running_var",
+        "layer1.1.bn2.num_batches_tracked", "fc.weight", "fc.bias"};
+    mm_module *net = NULL, *m;
+    CHECK_OK(mm_module_new(&net_class, sizeof(mm_module), &net));
+    mm_conv_options o = {.nsp = 2, .in_channels = 3, .out_channels = 4,
+                         .kernel_size = (int64_t[]){7, 7},
+                         .stride = (int64_t[]){2, 2},
+                         .padding = (int64_t[]){3, 3}};
+    CHECK_OK(mm_conv_new(&o, &m));
+    CHECK_OK(mm_module_add_child(net, "conv1", m));
+    CHECK_OK(mm_module_add_child(net, "bn1", bn(4)));
+    CHECK_OK(mm_module_add_child(net, "relu", relu()));
+    CHECK_OK(mm_max_pool_new(2, (int64_t[]){3, 3}, (int64_t[]){2, 2},
+                             (int64_t[]){1, 1}, NULL, false, &m));
+    CHECK_OK(mm_module_add_child(net, "maxpool", m));
+    mm_module *blocks[2] = {basic_block(4, 8, 2), basic_block(8, 8, 1)};
+    CHECK_OK(mm_sequential_new(2, blocks, &m));
+    CHECK_OK(mm_module_add_child(net, "layer1", m));
+    CHECK_OK(mm_adaptive_pool_new(false, (int64_t[]){1, 1}, &m));
+    CHECK_OK(mm_module_add_child(net, "avgpool", m));
+    CHECK_OK(mm_linear_new(8, 10, true, &m));
+    CHECK_OK(mm_module_add_child(net, "fc", m));
+
+    mm_state_dict sd = {0};
+    CHECK_OK(mm_module_state_dict(net, &sd));
+    size_t n = sizeof want / sizeof want[0];
+    CHECK_INT(sd.n, n);
+    for (size_t i = 0; i < n && i < sd.n; i++)
+        CHECK_STR(sd.items[i].name, want[i]);
+    CHECK_INT(mm_module_num_parameters(net, false), 2814);
+    mm_tensor *nbt = mm_state_dict_get(&sd, "bn1.num_batches_tracked");
+    CHECK(nbt && nbt->dtype == MM_I64 && nbt->ndim == 0);
+    /* a round trip through load_state_dict */
+    CHECK_OK(mm_module_load_state_dict(net, &sd, true, NULL));
+    mm_state_dict_clear(&sd);
+    mm_module_free(net);
+}
+
+/* ---- forward against the functional ops ----------------------------------- */
+
+MM_TEST(conv_forward_matches_the_op_and_init_bounds) {
+    POOLED({
+        mm_module *m = build("{type: Conv2d, in_channels: 4, out_channels: 6,"
+                             " kernel_size: [3, 2], stride: [2, 1], padding: 1,"
+                             " groups: 2}");
+        mm_nn_conv *c = (mm_nn_conv *)m;
+        CHECK(c->weight->shape[0] == 6 && c->weight->shape[1] == 2 &&
+              c->weight->shape[2] == 3 && c->weight->shape[3] == 2);
+        mm_tensor *x = randn_t(MM_SHAPE(2, 4, 7, 5), MM_F32), *y, *ref;
+        CHECK_OK(mm_conv_forward(m, noncontig(x), &y));
+        CHECK_OK(mm_conv2d(x, c->weight, c->bias, (int64_t[]){2, 1},
+                           (int64_t[]){1, 1}, NULL, 2, &ref));
+        CHECK(mm_allclose(y, ref, 1e-5, 1e-6, NULL));
+        /* reset_parameters: every value within 1/sqrt(fan_in), fan_in =
+         * in/groups * kh * kw = 12 */
+        double bound = 1 / sqrt(12.0), hi = 0;
+        for (int64_t i = 0; i < c->weight->numel; i++)
+            hi = fmax(hi, fabs(at(c->weight, i)));
+        CHECK(hi <= bound && hi > 0.5 * bound);
+        for (int64_t i = 0; i < 6; i++)
+            CHECK(fabs(at(c->bias, i)) <= bound);
+        mm_module_free(m);
+
+        m = build("{type: deconv, in_channels: 4, out_channels: 2,"
+                  " kernel_size: 3, stride: 2, output_padding: 1}");
+        c = (mm_nn_conv *)m;
+        CHECK(c->weight->shape[0] == 4 && c->weight->shape[1] == 2);
+        mm_tensor *x2 = randn_t(MM_SHAPE(1, 4, 3, 3), MM_F32);
+        CHECK_OK(mm_module_forward1(m, x2, &y));
+        CHECK_OK(mm_conv_transpose2d(x2, c->weight, c->bias, (int64_t[]){2, 2},
+                                     NULL, (int64_t[]){1, 1}, 1, NULL, &ref));
+        CHECK(mm_allclose(y, ref, 1e-5, 1e-6, NULL));
+        CHECK(y->shape[2] == 8 && y->shape[3] == 8);
+        /* torch's quirk: a transposed weight's fan_in is out/groups * k */
+        bound = 1 / sqrt(2 * 9.0), hi = 0;
+        for (int64_t i = 0; i < c->weight->numel; i++)
+            hi = fmax(hi, fabs(at(c->weight, i)));
+        CHECK(hi <= bound && hi > 0.5 * bound);
+        mm_module_free(m);
+
+        m = build("{type: Conv1d, in_channels: 2, out_channels: 3,"
+                  " kernel_size: 5, padding: same, dilation: 2}");
+        mm_tensor *x1 = randn_t(MM_SHAPE(2, 2, 9), MM_F32);
+        CHECK_OK(mm_module_forward1(m, x1, &y));
+        CHECK(y->ndim == 3 && y->shape[2] == 9);
+        mm_module_free(m);
+        m = build("{type: Conv3d, in_channels: 2, out_channels: 3,"
+                  " kernel_size: [1, 3, 3], bias: false}");
+        mm_tensor *x3 = randn_t(MM_SHAPE(1, 2, 4, 5, 5), MM_F32);
+        CHECK_OK(mm_module_forward1(m, x3, &y));
+        CHECK_OK(mm_conv3d(x3, ((mm_nn_conv *)m)->weight, NULL, NULL, NULL,
+                           NULL, 1, &ref));
+        CHECK(mm_allclose(y, ref, 1e-5, 1e-6, NULL));
+        mm_module_free(m);
+    });
+}
+
+MM_TEST(conv_arguments_are_checked) {
+    CHECK_ERR(build_rc("{type: Conv2d, in_channels: 3, out_channels: 8,"
+                       " kernel_size: 3, groups: 2}"),
+              MM_EINVAL,
+              "test.yaml:1:1: model (mm.Conv2d): Conv2d: in_channels 3 and "
+              "out_channels 8 must be divisible by groups 2");
+    CHECK_ERR(build_rc("{type: Conv2d, in_channels: 3, out_channels: 8,"
+                       " kernel_size: [3, 3, 3]}"),
+              MM_EINVAL,
+              "test.yaml:1:62: model (mm.Conv2d): kernel_size: expected an "
+              "int or a list of 2 ints");
+    CHECK_ERR(build_rc("{type: Conv2d, in_channels: 3, out_channels: 8,"
+                       " kernel_size: 3, padding_mode: reflect}"),
+              MM_EUNSUPPORTED,
+              "test.yaml:1:1: model (mm.Conv2d): Conv2d: padding_mode "
+              "'reflect' is not supported yet (only 'zeros')");
+    CHECK_ERR(build_rc("{type: Conv2d, in_channels: 3, out_channels: 8,"
+                       " kernel_size: 3, paddin: 1}"),
+              MM_EINVAL,
+              "test.yaml:1:65: model: mm.Conv2d has no parameter 'paddin' "
+              "(did you mean 'padding'?)");
+    POOLED({
+        mm_module *m = build("{type: Conv2d, in_channels: 3, out_channels: 4,"
+                             " kernel_size: 1}");
+        mm_tensor *x = randn_t(MM_SHAPE(1, 5, 2, 2), MM_F32), *y;
+        CHECK(mm_module_forward1(m, x, &y) == MM_EINVAL);
+        mm_module_free(m);
+    });
+}
+
+static void fill_x(mm_tensor *x) {
+    /* (torch.arange(16.).reshape(2, 2, 2, 2) / 7 - 1) ** 2 */
+    for (int64_t i = 0; i < 16; i++) {
+        double v = i / 7.0 - 1;
+        mm_tensor_set_flat(x, i, (float)(v * v));
+    }
+}
+
+/* torch: bn = nn.BatchNorm2d(2); y = bn(x) (training); bn.running_mean,
+ * bn.running_var, bn.num_batches_tracked; bn.eval(); bn(x)[:4];
+ * b2 = nn.BatchNorm2d(2, momentum=None); b2(x); b2(x * 2); its stats. */
+MM_TEST(batch_norm_running_stats_match_torch) {
+    mm_module *m = build("{type: BN, num_features: 2}");
+    mm_nn_norm *n = (mm_nn_norm *)m;
+    mm_pool *pool;
+    CHECK_OK(mm_pool_open(&pool));
+    mm_tensor *x, *y, *ref;
+    CHECK_OK(mm_empty(MM_SHAPE(2, 2, 2, 2), MM_F32, &x));
+    fill_x(x);
+    CHECK_OK(mm_module_forward1(m, x, &y));
+    const double want_y[16] = {
+        1.9191726446151733,   1.0734355449676514,  0.3578118681907654,
+        -0.22769853472709656, -0.6406441926956177, -0.8615559339523315,
+        -0.9941030144691467,  -1.0382853746414185, -1.203548789024353,
+        -1.0083788633346558,  -0.6830952167510986, -0.22769853472709656,
+        0.06627359241247177,  0.5522792935371399,  1.1266502141952515,
+        1.7893853187561035};
+    for (int i = 0; i < 16; i++)
+        CHECK_NEAR(at(y, i), want_y[i], 2e-6);
+    CHECK_NEAR(at(n->running_mean, 0), 0.03979591652750969, 1e-7);
+    CHECK_NEAR(at(n->running_mean, 1), 0.04795917868614197, 1e-7);
+    CHECK_NEAR(at(n->running_var, 0), 0.9112452864646912, 1e-6);
+    CHECK_NEAR(at(n->running_var, 1), 0.9243826866149902, 1e-6);
+    CHECK_NEAR(at(n->num_batches_tracked, 0), 1, 0);
+    mm_module_eval(m);
+    CHECK_OK(mm_module_forward1(m, x, &y));
+    const double want_eval[4] = {1.0058739185333252, 0.7279491424560547,
+                                 0.49278199672698975, 0.30037251114845276};
+    for (int i = 0; i < 4; i++)
+        CHECK_NEAR(at(y, i), want_eval[i], 2e-6);
+    CHECK_OK(mm_batch_norm(x, n->running_mean, n->running_var, n->weight,
+                           n->bias, false, 0.1, 1e-5, &ref));
+    CHECK(mm_allclose(y, ref, 0, 0, NULL));
+    CHECK_NEAR(at(n->num_batches_tracked, 0), 1, 0); /* eval does not count */
+    mm_module_free(m);
+
+    m = build("{type: BatchNorm2d, num_features: 2, momentum: null}");
+    n = (mm_nn_norm *)m;
+    mm_tensor *x2;
+    CHECK_OK(mm_module_forward1(m, x, &y));
+    CHECK_OK(mm_mul_scalar(x, 2, &x2));
+    CHECK_OK(mm_module_forward1(m, x2, &y));
+    CHECK_NEAR(at(n->running_mean, 0), 0.5969387292861938, 1e-6);
+    CHECK_NEAR(at(n->running_mean, 1), 0.7193876504898071, 1e-6);
+    CHECK_NEAR(at(n->running_var, 0), 0.28113287687301636, 1e-6);
+    CHECK_NEAR(at(n->running_var, 1), 0.6095673441886902, 1e-6);
+    CHECK_NEAR(at(n->num_batches_tracked, 0), 2, 0);
+    mm_module_free(m);
+
+    m = build("{type: BN1d, num_features: 2}");
+    CHECK_ERR(mm_module_forward1(m, x, &y), MM_EINVAL,
+              "BatchNorm1d: expected 2D or 3D input (got 4D input)");
+    mm_module_free(m);
+    mm_pool_close(pool);
+}
+
+MM_TEST(norms_match_their_ops) {
+    POOLED({
+        mm_tensor *x = randn_t(MM_SHAPE(2, 4, 3, 5), MM_F32), *y, *ref;
+        mm_module *m = build("{type: GN, num_groups: 2, num_channels: 4}");
+        mm_nn_norm *n = (mm_nn_norm *)m;
+        CHECK_OK(mm_init_normal_(n->weight, 1, 0.5, NULL));
+        CHECK_OK(mm_module_forward1(m, x, &y));
+        CHECK_OK(mm_group_norm(x, 2, n->weight, n->bias, 1e-5, &ref));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        mm_module_free(m);
+
+        m = build("{type: LN, normalized_shape: [3, 5], eps: 1.0e-6}");
+        n = (mm_nn_norm *)m;
+        CHECK(n->weight->ndim == 2 && at(n->weight, 14) == 1 &&
+              at(n->bias, 0) == 0);
+        CHECK_OK(mm_module_forward1(m, x, &y));
+        CHECK_OK(mm_layer_norm(x, 2, (int64_t[]){3, 5}, n->weight, n->bias,
+                               1e-6, &ref));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        mm_module_free(m);
+
+        m = build("{type: IN, num_features: 4, affine: true,"
+                  " track_running_stats: true}");
+        n = (mm_nn_norm *)m;
+        CHECK(n->running_mean && n->num_batches_tracked && n->weight);
+        CHECK_OK(mm_module_forward1(m, x, &y));
+        mm_tensor *rm, *rv;
+        CHECK_OK(mm_zeros(MM_SHAPE(4), MM_F32, &rm));
+        CHECK_OK(mm_ones(MM_SHAPE(4), MM_F32, &rv));
+        CHECK_OK(mm_instance_norm(x, rm, rv, n->weight, n->bias, true, 0.1,
+                                  1e-5, &ref));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        CHECK(mm_allclose(n->running_mean, rm, 0, 0, NULL));
+        /* unbatched (C, H, W) */
+        mm_tensor *x3;
+        CHECK_OK(mm_select(x, 0, 1, &x3));
+        CHECK_OK(mm_module_forward1(m, x3, &y));
+        CHECK(y->ndim == 3 && y->shape[0] == 4);
+        mm_module_free(m);
+
+        m = build("{type: BN, num_features: 4, requires_grad: false}");
+        CHECK(!((mm_nn_norm *)m)->weight->requires_grad);
+        mm_module_free(m);
+    });
+}
+
+MM_TEST(pools_match_their_ops) {
+    POOLED({
+        mm_tensor *x = randn_t(MM_SHAPE(2, 3, 7, 6), MM_F32), *y, *ref, *idx;
+        mm_module *m = build("{type: MaxPool2d, kernel_size: 3, stride: 2,"
+                             " padding: 1, ceil_mode: true}");
+        CHECK_OK(mm_module_forward1(m, x, &y));
+        CHECK_OK(mm_max_pool2d(x, (int64_t[]){3, 3}, (int64_t[]){2, 2},
+                               (int64_t[]){1, 1}, NULL, true, &ref, NULL));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        CHECK_OK(mm_pooling_forward(m, x, &y, &idx));
+        CHECK(idx && idx->dtype == MM_I64);
+        mm_module_free(m);
+
+        m = build("{type: AvgPool2d, kernel_size: [2, 3], padding: [1, 0],"
+                  " count_include_pad: false}");
+        CHECK_OK(mm_module_forward1(m, x, &y));
+        CHECK_OK(mm_avg_pool2d(x, (int64_t[]){2, 3}, NULL, (int64_t[]){1, 0},
+                               false, false, 0, &ref));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        mm_module_free(m);
+
+        m = build("{type: AdaptiveAvgPool2d, output_size: [1, 1]}");
+        CHECK_OK(mm_module_forward1(m, x, &y));
+        CHECK_OK(mm_mean(x, MM_DIMS(2, 3), true, &ref));
+        CHECK(mm_allclose(y, ref, 1e-6, 1e-6, NULL));
+        mm_module_free(m);
+
+        m = build("{type: AdaptiveMaxPool2d, output_size: [2, null]}");
+        CHECK_OK(mm_module_forward1(m, x, &y));
+        CHECK(y->shape[2] == 2 && y->shape[3] == 6);
+        mm_module_free(m);
+
+        mm_tensor *x5 = randn_t(MM_SHAPE(1, 2, 4, 4, 4), MM_F32);
+        m = build("{type: MaxPool3d, kernel_size: 2}");
+        CHECK_OK(mm_module_forward1(m, x5, &y));
+        CHECK_OK(mm_max_pool3d(x5, (int64_t[]){2, 2, 2}, NULL, NULL, NULL,
+                               false, &ref, NULL));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        mm_module_free(m);
+        m = build("{type: AvgPool3d, kernel_size: 2, stride: 1}");
+        CHECK_OK(mm_module_forward1(m, x5, &y));
+        CHECK_OK(mm_avg_pool3d(x5, (int64_t[]){2, 2, 2}, (int64_t[]){1, 1, 1},
+                               NULL, false, true, 0, &ref));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        mm_module_free(m);
+    });
+}
+
+/* gradients reach conv and norm parameters: a float64 gradcheck of
+ * conv -> BN (training) -> ReLU through the generic forwards. */
+static int g_conv_bn(void *c, mm_tensor *const *in, int n, mm_tensor **out) {
+    (void)n;
+    mm_module *seq = c;
+    mm_tensor *y;
+    MM_TRY(mm_module_forward1(seq, in[0], &y));
+    return mm_mul(y, y, out);
+}
+
+static int collect(const char *name, mm_tensor *t, void *user) {
+    (void)name;
+    mm_tensor ***p = user;
+    *(*p)++ = t;
+    return 0;
+}
+
+MM_TEST(gradcheck_conv_batch_norm_relu_in_float64) {
+    POOLED({
+        mm_module *items[3], *seq;
+        mm_conv_options o = {.nsp = 2, .in_channels = 2, .out_channels = 3,
+                             .kernel_size = (int64_t[]){2, 2}, .bias = true};
+        CHECK_OK(mm_conv_new(&o, &items[0]));
+        CHECK_OK(mm_batch_norm_new(2, 3, 1e-5, 0.1, true, true, &items[1]));
+        CHECK_OK(mm_activation_new(&mm_tanh_class, &items[2]));
+        CHECK_OK(mm_sequential_new(3, items, &seq));
+        CHECK_OK(mm_module_to_dtype(seq, MM_F64));
+        CHECK(((mm_nn_norm *)items[1])->running_mean->dtype == MM_F64);
+        CHECK(((mm_nn_norm *)items[1])->num_batches_tracked->dtype == MM_I64);
+        CHECK_OK(mm_init_normal_(((mm_nn_norm *)items[1])->weight, 1, 0.3,
+                                 NULL));
+        mm_tensor *in[5], **p = in + 1;
+        in[0] = leaf(randn_t(MM_SHAPE(2, 2, 3, 3), MM_F64));
+        CHECK_OK(mm_module_named_parameters(seq, collect, &p));
+        CHECK(p == in + 5);
+        CHECK_GRAD(g_conv_bn, seq, in, 5);
+        mm_module_free(seq);
+    });
+}
+
+MM_TEST_MAIN(MM_CASE(reprs_match_torch),
+             MM_CASE(resnet_style_state_dict_keys_match_torch),
+             MM_CASE(conv_forward_matches_the_op_and_init_bounds),
+             MM_CASE(conv_arguments_are_checked),
+             MM_CASE(batch_norm_running_stats_match_torch),
+             MM_CASE(norms_match_their_ops), MM_CASE(pools_match_their_ops),
+             MM_CASE(gradcheck_conv_batch_norm_relu_in_float64))
