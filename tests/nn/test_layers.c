@@ -512,10 +512,154 @@ MM_TEST(gradcheck_conv_batch_norm_relu_in_float64) {
     });
 }
 
+
+/* ---- MultiheadAttention --------------------------------------------------- */
+
+static void fill_sin(mm_tensor *t, double a) {
+    for (int64_t i = 0; i < t->numel; i++)
+        mm_tensor_set_flat(t, i, sin(a * (double)(i + 1)));
+}
+
+static mm_tensor *seq_tensor(int64_t d0, int64_t d1, int64_t d2, int kind) {
+    mm_tensor *t;
+    if (mm_empty(MM_SHAPE(d0, d1, d2), MM_F32, &t) < 0)
+        abort();
+    for (int64_t i = 0; i < t->numel; i++) {
+        double x = (double)i;
+        mm_tensor_set_flat(t, i, kind == 0   ? cos(0.5 * x)
+                                 : kind == 1 ? cos(0.9 * x + 1)
+                                             : sin(0.3 * x - 1));
+    }
+    return t;
+}
+
+static void check_values(const mm_tensor *y, const double *want, int n) {
+    CHECK_INT(y->numel, n);
+    for (int i = 0; i < n && i < y->numel; i++) {
+        double v = at(y, i);
+        if (isnan(want[i]))
+            CHECK(isnan(v));
+        else
+            CHECK_NEAR(v, want[i], 2e-5);
+    }
+}
+
+/* torch 1.13: m = nn.MultiheadAttention(4, 2) with in_proj_weight,
+ * in_proj_bias, out_proj.weight, out_proj.bias filled with sin(a * (i + 1))
+ * for a = 0.7, 1.3, 0.4, 2.1; q[i] = cos(0.5 i) (3, 2, 4), k[i] =
+ * cos(0.9 i + 1) (2, 2, 4), v[i] = sin(0.3 i - 1) (2, 2, 4);
+ * m(q, k, v, need_weights=False)[0].flatten(), then with key_padding_mask
+ * [[F, T], [F, F]] and attn_mask [[F, F], [T, F], [F, F]] (one row fully
+ * masked: NaN, as torch), then m(q, q, q). */
+MM_TEST(multihead_attention_matches_torch) {
+    mm_module *m = build("{type: MultiheadAttention, embed_dim: 4,"
+                         " num_heads: 2}");
+    if (!m)
+        return;
+    mm_state_dict sd = {0};
+    CHECK_OK(mm_module_state_dict(m, &sd));
+    CHECK_INT(sd.n, 4);
+    const char *keys[] = {"in_proj_weight", "in_proj_bias", "out_proj.weight",
+                          "out_proj.bias"};
+    for (int i = 0; i < 4 && i < (int)sd.n; i++)
+        CHECK_STR(sd.items[i].name, keys[i]);
+    mm_nn_mha *a = (mm_nn_mha *)m;
+    mm_no_grad_push();
+    fill_sin(a->in_proj_weight, 0.7);
+    fill_sin(a->in_proj_bias, 1.3);
+    fill_sin(((mm_nn_linear *)a->out_proj)->weight, 0.4);
+    fill_sin(((mm_nn_linear *)a->out_proj)->bias, 2.1);
+    mm_no_grad_pop();
+    mm_state_dict_clear(&sd);
+    POOLED({
+        mm_tensor *q = seq_tensor(3, 2, 4, 0), *k = seq_tensor(2, 2, 4, 1),
+                  *v = seq_tensor(2, 2, 4, 2), *y;
+        CHECK_OK(mm_multihead_attention_forward(m, q, k, v, NULL, NULL, &y));
+        CHECK(y->ndim == 3 && y->shape[0] == 3 && y->shape[1] == 2);
+        static const double cross[24] = {
+            2.747001886367798,   -2.165001392364502,  -1.791443943977356,
+            2.2536253929138184,  1.6724908351898193,  -1.3266074657440186,
+            -0.7658941149711609, 1.3553400039672852,  2.2221627235412598,
+            -1.9098868370056152, -1.2815032005310059, 1.9687304496765137,
+            2.707308292388916,   -1.544029712677002,  -1.788014531135559,
+            1.632453203201294,   1.694216012954712,   -0.07574516534805298,
+            -0.8606687188148499, 0.1100124716758728,  2.1372342109680176,
+            -1.6321386098861694, -1.2127946615219116, 1.6869697570800781};
+        check_values(y, cross, 24);
+        mm_tensor *kpm, *am;
+        CHECK_OK(mm_from_data((uint8_t[]){0, 1, 0, 0}, MM_SHAPE(2, 2), MM_BOOL,
+                              &kpm));
+        CHECK_OK(mm_from_data((uint8_t[]){0, 0, 1, 0, 0, 0}, MM_SHAPE(3, 2),
+                              MM_BOOL, &am));
+        mm_tensor *in5[5] = {q, k, v, kpm, am};
+        CHECK_OK(mm_module_forward(m, 5, in5, &y));
+        const double nan = NAN;
+        const double masked[24] = {
+            1.666310429573059,   -0.04728829860687256, -0.8344247341156006,
+            0.08002299070358276, 1.6724908351898193,   -1.3266074657440186,
+            -0.7658941149711609, 1.3553400039672852,   nan, nan, nan, nan,
+            1.663070559501648,   -1.3208916187286377,  -0.7568077445030212,
+            1.3490935564041138,  1.666310429573059,    -0.04728829860687256,
+            -0.8344247341156006, 0.08002299070358276,  2.1372342109680176,
+            -1.6321386098861694, -1.2127946615219116,  1.6869697570800781};
+        check_values(y, masked, 24);
+        CHECK_OK(mm_module_forward1(m, q, &y));
+        static const double self[24] = {
+            2.251101016998291,   -0.39786988496780396, -1.3987417221069336,
+            0.4635601043701172,  1.0161833763122559,   -1.8052418231964111,
+            -0.08163484930992126, 1.7940142154693604,  2.263481616973877,
+            -0.7148249745368958, -1.392612338066101,   0.7801572680473328,
+            2.086379051208496,   -0.16210216283798218, -1.2477885484695435,
+            0.2189769148826599,  1.166038155555725,    -1.8008337020874023,
+            -0.2317471206188202, 1.798372507095337,    1.998081922531128,
+            -0.5503555536270142, -1.1368175745010376,  0.6007496118545532};
+        check_values(y, self, 24);
+        /* unbatched (L, E): the first batch element's result */
+        mm_tensor *q0, *y0;
+        CHECK_OK(mm_select(q, 1, 0, &q0));
+        CHECK_OK(mm_module_forward1(m, q0, &y0));
+        CHECK(y0->ndim == 2 && fabs(at(y0, 0) - self[0]) < 2e-5 &&
+              fabs(at(y0, 4) - self[8]) < 2e-5);
+        CHECK_ERR(mm_module_forward(m, 2, in5, &y), MM_EINVAL,
+                  "MultiheadAttention: expected 1 (query) or 3 to 5 inputs "
+                  "(query, key, value, key_padding_mask, attn_mask), got 2");
+    });
+    mm_module_free(m);
+
+    /* nn.MultiheadAttention(4, 2, kdim=3, vdim=5, bias=False,
+     * batch_first=True).state_dict().keys() */
+    m = build("{type: MultiheadAttention, embed_dim: 4, num_heads: 2,"
+              " kdim: 3, vdim: 5, bias: false, batch_first: true}");
+    CHECK_OK(mm_module_state_dict(m, &sd));
+    const char *keys2[] = {"q_proj_weight", "k_proj_weight", "v_proj_weight",
+                           "out_proj.weight"};
+    CHECK_INT(sd.n, 4);
+    for (int i = 0; i < 4 && i < (int)sd.n; i++)
+        CHECK_STR(sd.items[i].name, keys2[i]);
+    mm_state_dict_clear(&sd);
+    POOLED({
+        mm_tensor *q = randn_t(MM_SHAPE(2, 3, 4), MM_F32),
+                  *k = randn_t(MM_SHAPE(2, 6, 3), MM_F32),
+                  *v = randn_t(MM_SHAPE(2, 6, 5), MM_F32), *y;
+        mm_tensor *in3[3] = {q, k, v};
+        CHECK_OK(mm_module_forward(m, 3, in3, &y));
+        CHECK(y->ndim == 3 && y->shape[0] == 2 && y->shape[1] == 3 &&
+              y->shape[2] == 4);
+    });
+    mm_module_free(m);
+    CHECK_ERR(build_rc("{type: MultiheadAttention, embed_dim: 6,"
+                       " num_heads: 4}"),
+              MM_EINVAL,
+              "test.yaml:1:1: model (mm.MultiheadAttention): "
+              "MultiheadAttention: embed_dim 6 must be divisible by num_heads "
+              "4");
+}
+
 MM_TEST_MAIN(MM_CASE(reprs_match_torch),
              MM_CASE(resnet_style_state_dict_keys_match_torch),
              MM_CASE(conv_forward_matches_the_op_and_init_bounds),
              MM_CASE(conv_arguments_are_checked),
              MM_CASE(batch_norm_running_stats_match_torch),
              MM_CASE(norms_match_their_ops), MM_CASE(pools_match_their_ops),
-             MM_CASE(gradcheck_conv_batch_norm_relu_in_float64))
+             MM_CASE(gradcheck_conv_batch_norm_relu_in_float64),
+             MM_CASE(multihead_attention_matches_torch))

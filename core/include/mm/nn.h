@@ -470,6 +470,40 @@ MM_API int mm_pooling_forward(mm_module *m, mm_tensor *x, mm_tensor **out,
                               mm_tensor **indices) MM_NODISCARD;
 MM_API bool mm_module_is_pooling(const mm_module *m);
 
+/* ---- attention ------------------------------------------------------------ */
+
+/* MultiheadAttention as torch.nn.MultiheadAttention: parameters
+ * in_proj_weight (3E, E) and in_proj_bias (3E) packed q, k, v (or
+ * q_proj_weight, k_proj_weight (E, kdim), v_proj_weight (E, vdim) when kdim
+ * or vdim differ from E), and the child out_proj (Linear(E, E)); so the
+ * state_dict keys are torch's. */
+typedef struct mm_nn_mha {
+    mm_module base;
+    int64_t embed_dim, num_heads, kdim, vdim;
+    double dropout;
+    bool batch_first;
+    mm_tensor *in_proj_weight, *in_proj_bias;
+    mm_tensor *q_proj_weight, *k_proj_weight, *v_proj_weight;
+    mm_module *out_proj; /* the child */
+} mm_nn_mha;
+MM_API extern const mm_module_class mm_multihead_attention_class;
+/* kdim, vdim <= 0: embed_dim. */
+MM_API int mm_multihead_attention_new(int64_t embed_dim, int64_t num_heads,
+                                      double dropout, bool bias, int64_t kdim,
+                                      int64_t vdim, bool batch_first,
+                                      mm_module **out) MM_NODISCARD;
+/* query (L, N, E) (batch_first: (N, L, E); or unbatched (L, E)), key and
+ * value (S, N, kdim / vdim) (NULL: the query, self-attention) -> (L, N, E).
+ * key_padding_mask (N, S) and attn_mask (L, S) or (N * num_heads, L, S)
+ * may be NULL; bool true means "do not attend", float masks are added.
+ * The attention weights are not returned (torch's need_weights=False). The
+ * generic forward takes 1 (query) or 3 to 5 inputs in this order. */
+MM_API int mm_multihead_attention_forward(mm_module *m, mm_tensor *query,
+                                          mm_tensor *key, mm_tensor *value,
+                                          mm_tensor *key_padding_mask,
+                                          mm_tensor *attn_mask,
+                                          mm_tensor **out) MM_NODISCARD;
+
 /* Register the layers in the core scope (called once by the registry). */
 MM_API int mm_nn_register(void);
 
