@@ -3,6 +3,8 @@
  * and named. */
 #include "ops_internal.h"
 #include "norm_internal.h"
+#include "index_impl.h"
+#include "reduction_impl.h"
 
 #include <assert.h>
 #include <string.h>
@@ -51,6 +53,34 @@ static const mm_op *const op_table[] = {
     [MM_OP_GRID_SAMPLE] = &mm_op_grid_sample,
     [MM_OP_GRID_SAMPLE_GRAD_INPUT] = &mm_op_grid_sample_grad_input,
     [MM_OP_GRID_SAMPLE_GRAD_GRID] = &mm_op_grid_sample_grad_grid,
+    /* reductions and indexing */
+    [MM_OP_AMAX] = &mm_op_amax,
+    [MM_OP_AMIN] = &mm_op_amin,
+    [MM_OP_VAR] = &mm_op_var,
+    [MM_OP_STD] = &mm_op_std,
+    [MM_OP_LOGSUMEXP] = &mm_op_logsumexp,
+    [MM_OP_NORM] = &mm_op_norm,
+    [MM_OP_PROD] = &mm_op_prod,
+    [MM_OP_ALL] = &mm_op_all,
+    [MM_OP_ANY] = &mm_op_any,
+    [MM_OP_DIMRED_BACKWARD] = &mm_op_dimred_backward,
+    [MM_OP_ARGMAX] = &mm_op_argmax,
+    [MM_OP_ARGMIN] = &mm_op_argmin,
+    [MM_OP_CUMSUM] = &mm_op_cumsum,
+    [MM_OP_SORT] = &mm_op_sort,
+    [MM_OP_GATHER] = &mm_op_gather,
+    [MM_OP_SCATTER] = &mm_op_scatter,
+    [MM_OP_SCATTER_VALUE] = &mm_op_scatter_value,
+    [MM_OP_SCATTER_ADD] = &mm_op_scatter_add,
+    [MM_OP_INDEX_SELECT] = &mm_op_index_select,
+    [MM_OP_INDEX_ADD] = &mm_op_index_add,
+    [MM_OP_MASKED_FILL] = &mm_op_masked_fill,
+    [MM_OP_NONZERO] = &mm_op_nonzero,
+    [MM_OP_ONE_HOT] = &mm_op_one_hot,
+    [MM_OP_EMBEDDING] = &mm_op_embedding,
+    [MM_OP_EMBEDDING_BACKWARD] = &mm_op_embedding_backward,
+    [MM_OP_PAD] = &mm_op_pad,
+    [MM_OP_PAD_BACKWARD] = &mm_op_pad_backward,
 };
 static_assert(sizeof op_table / sizeof op_table[0] == MM_OP_COUNT,
               "one row per mm_op_id");

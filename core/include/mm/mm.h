@@ -16,6 +16,7 @@
 #include "mm/nn.h"
 #include "mm/ops.h"
 #include "mm/plugin.h"
+#include "mm/reduction.h"
 #include "mm/registry.h"
 #include "mm/rng.h"
 #include "mm/tensor.h"
