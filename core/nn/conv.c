@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "mm/reduction.h"
 #include "nn_internal.h"
 
 static const char *conv_name(int nsp, bool transposed) {
@@ -18,7 +19,19 @@ int mm_conv_forward(mm_module *m, mm_tensor *x, mm_tensor **out) {
         return mm_error_set(MM_EINVAL, "conv: module is a %s, not a conv",
                             m ? m->cls->name : "NULL");
     mm_nn_conv *c = (mm_nn_conv *)m;
-    int64_t *s = c->stride, *p = c->padding, *d = c->dilation;
+    const int64_t *s = c->stride, *p = c->padding, *d = c->dilation;
+    if (strcmp(c->padding_mode, "zeros") != 0) {
+        /* F.pad(x, reversed padding repeated twice, mode), then no padding */
+        int64_t pads[6];
+        for (int i = 0; i < c->nsp; i++)
+            pads[2 * i] = pads[2 * i + 1] = p[c->nsp - 1 - i];
+        mm_pad_mode mode = strcmp(c->padding_mode, "reflect") == 0
+                               ? MM_PAD_REFLECT
+                               : MM_PAD_REPLICATE;
+        MM_TRY(mm_pad(x, 2 * c->nsp, pads, mode, 0.0, &x));
+        static const int64_t zero[3] = {0, 0, 0};
+        p = zero;
+    }
     if (!c->transposed) {
         switch (c->nsp) {
         case 1: return mm_conv1d(x, c->weight, c->bias, s, p, d, c->groups, out);
@@ -26,7 +39,7 @@ int mm_conv_forward(mm_module *m, mm_tensor *x, mm_tensor **out) {
         default: return mm_conv3d(x, c->weight, c->bias, s, p, d, c->groups, out);
         }
     }
-    int64_t *op = c->output_padding;
+    const int64_t *op = c->output_padding;
     switch (c->nsp) {
     case 1:
         return mm_conv_transpose1d(x, c->weight, c->bias, s, p, op, c->groups,
@@ -108,6 +121,9 @@ static void conv_repr(const mm_module *m, char *buf, size_t size) {
                               (long long)c->groups);
     if (!c->bias)
         w += (size_t)snprintf(buf + (w < size ? w : size), REST, ", bias=False");
+    if (strcmp(c->padding_mode, "zeros") != 0)
+        w += (size_t)snprintf(buf + (w < size ? w : size), REST,
+                              ", padding_mode=%s", c->padding_mode);
 #undef REST
 }
 
@@ -152,11 +168,15 @@ int mm_conv_new(const mm_conv_options *o, mm_module **out) {
                             "be divisible by groups %lld",
                             name, (long long)o->in_channels,
                             (long long)o->out_channels, (long long)groups);
-    if (o->padding_mode && strcmp(o->padding_mode, "zeros") != 0)
+    const char *pm = o->padding_mode ? o->padding_mode : "zeros";
+    if (strcmp(pm, "zeros") != 0 &&
+        (o->transposed ||
+         (strcmp(pm, "reflect") != 0 && strcmp(pm, "replicate") != 0)))
         return mm_error_set(MM_EUNSUPPORTED,
-                            "%s: padding_mode '%s' is not supported yet (only "
-                            "'zeros')",
-                            name, o->padding_mode);
+                            "%s: padding_mode '%s' is not supported (zeros, "
+                            "reflect or replicate; zeros only when "
+                            "transposed)",
+                            name, pm);
     mm_module *m;
     MM_TRY(mm_module_new(&conv_classes[o->transposed][o->nsp - 1],
                          sizeof(mm_nn_conv), &m));
@@ -166,6 +186,7 @@ int mm_conv_new(const mm_conv_options *o, mm_module **out) {
     c->in_channels = o->in_channels;
     c->out_channels = o->out_channels;
     c->groups = groups;
+    snprintf(c->padding_mode, sizeof c->padding_mode, "%s", pm);
     int rc = MM_OK;
     for (int i = 0; i < o->nsp; i++) {
         c->kernel_size[i] = o->kernel_size[i];
@@ -273,7 +294,7 @@ static const mm_param conv_params[] = {
     {.name = "bias", .type = MM_PARAM_BOOL, .def = "true",
      .doc = "learn an additive bias"},
     {.name = "padding_mode", .type = MM_PARAM_STRING, .def = "zeros",
-     .doc = "'zeros' (the others are not supported yet)"},
+     .doc = "'zeros', 'reflect' or 'replicate' ('circular' is not supported)"},
 };
 
 /* torch's ConvTranspose argument order */

@@ -100,5 +100,6 @@ int mm_nn_register_conv(void);
 int mm_nn_register_norm(void);
 int mm_nn_register_pool(void);
 int mm_nn_register_attention(void);
+int mm_nn_register_embedding(void);
 
 #endif

@@ -294,10 +294,11 @@ MM_TEST(conv_arguments_are_checked) {
               "test.yaml:1:62: model (mm.Conv2d): kernel_size: expected an "
               "int or a list of 2 ints");
     CHECK_ERR(build_rc("{type: Conv2d, in_channels: 3, out_channels: 8,"
-                       " kernel_size: 3, padding_mode: reflect}"),
+                       " kernel_size: 3, padding_mode: circular}"),
               MM_EUNSUPPORTED,
               "test.yaml:1:1: model (mm.Conv2d): Conv2d: padding_mode "
-              "'reflect' is not supported yet (only 'zeros')");
+              "'circular' is not supported (zeros, reflect or replicate; "
+              "zeros only when transposed)");
     CHECK_ERR(build_rc("{type: Conv2d, in_channels: 3, out_channels: 8,"
                        " kernel_size: 3, paddin: 1}"),
               MM_EINVAL,
@@ -655,6 +656,78 @@ MM_TEST(multihead_attention_matches_torch) {
               "4");
 }
 
+/* torch: c = nn.Conv2d(1, 1, 3, padding=1, padding_mode='reflect',
+ * bias=False); c.weight = arange(9).reshape(1, 1, 3, 3) / 10;
+ * c(arange(12.).reshape(1, 1, 3, 4)).flatten(); print(c) */
+MM_TEST(conv_reflect_padding_matches_torch) {
+    mm_module *m = build("{type: Conv2d, in_channels: 1, out_channels: 1,"
+                         " kernel_size: 3, padding: 1, padding_mode: reflect,"
+                         " bias: false}");
+    if (!m)
+        return;
+    char *r = mm_module_repr(m);
+    CHECK_STR(r, "Conv2d(1, 1, kernel_size=(3, 3), stride=(1, 1), padding=(1, "
+                 "1), bias=False, padding_mode=reflect)");
+    free(r);
+    POOLED({
+        mm_no_grad_push();
+        for (int64_t i = 0; i < 9; i++)
+            mm_tensor_set_flat(((mm_nn_conv *)m)->weight, i, i / 10.0);
+        mm_no_grad_pop();
+        mm_tensor *x, *y;
+        CHECK_OK(mm_arange(0, 12, 1, MM_F32, &x));
+        CHECK_OK(mm_reshape(x, MM_SHAPE(1, 1, 3, 4), &x));
+        CHECK_OK(mm_module_forward1(m, x, &y));
+        const double want[12] = {12.0, 13.8, 17.4, 18.0, 24.0, 25.8,
+                                 29.4, 30.0, 21.6, 23.4, 27.0, 27.6};
+        for (int i = 0; i < 12; i++)
+            CHECK_NEAR(at(y, i), want[i], 1e-5);
+    });
+    mm_module_free(m);
+    CHECK_ERR(build_rc("{type: ConvTranspose2d, in_channels: 1,"
+                       " out_channels: 1, kernel_size: 3,"
+                       " padding_mode: reflect}"),
+              MM_EUNSUPPORTED,
+              "test.yaml:1:1: model (mm.ConvTranspose2d): ConvTranspose2d: "
+              "padding_mode 'reflect' is not supported (zeros, reflect or "
+              "replicate; zeros only when transposed)");
+}
+
+/* torch: nn.Embedding(10, 3, padding_idx=-1) prints
+ * "Embedding(10, 3, padding_idx=9)"; weight ~ N(0, 1) with that row 0. */
+MM_TEST(embedding_looks_up_rows_and_keeps_the_padding_row_zero) {
+    mm_module *m = build("{type: Embedding, num_embeddings: 10,"
+                         " embedding_dim: 3, padding_idx: -1}");
+    if (!m)
+        return;
+    char *r = mm_module_repr(m);
+    CHECK_STR(r, "Embedding(10, 3, padding_idx=9)");
+    free(r);
+    mm_nn_embedding *e = (mm_nn_embedding *)m;
+    for (int i = 0; i < 3; i++)
+        CHECK(at(e->weight, 27 + i) == 0);
+    CHECK(at(e->weight, 0) != 0);
+    mm_pool *pool;
+    CHECK_OK(mm_pool_open(&pool));
+    mm_tensor *idx, *y, *loss;
+    CHECK_OK(mm_from_data((int64_t[]){2, 9, 2, 0}, MM_SHAPE(2, 2), MM_I64,
+                          &idx));
+    CHECK_OK(mm_module_forward1(m, idx, &y));
+    CHECK(y->ndim == 3 && y->shape[2] == 3);
+    CHECK(at(y, 0) == at(e->weight, 6) && at(y, 3) == 0);
+    CHECK_OK(mm_sum(y, 0, NULL, false, &loss));
+    CHECK_OK(mm_backward(loss));
+    mm_tensor *g = mm_tensor_grad(e->weight);
+    CHECK(g && at(g, 6) == 2 && at(g, 27) == 0 && at(g, 0) == 1);
+    mm_pool_close(pool);
+    mm_module_free(m);
+    CHECK_ERR(build_rc("{type: Embedding, num_embeddings: 4,"
+                       " embedding_dim: 2, max_norm: 1.0}"),
+              MM_EUNSUPPORTED,
+              "test.yaml:1:1: model (mm.Embedding): Embedding: max_norm, "
+              "scale_grad_by_freq and sparse are not supported");
+}
+
 MM_TEST_MAIN(MM_CASE(reprs_match_torch),
              MM_CASE(resnet_style_state_dict_keys_match_torch),
              MM_CASE(conv_forward_matches_the_op_and_init_bounds),
@@ -662,4 +735,6 @@ MM_TEST_MAIN(MM_CASE(reprs_match_torch),
              MM_CASE(batch_norm_running_stats_match_torch),
              MM_CASE(norms_match_their_ops), MM_CASE(pools_match_their_ops),
              MM_CASE(gradcheck_conv_batch_norm_relu_in_float64),
-             MM_CASE(multihead_attention_matches_torch))
+             MM_CASE(multihead_attention_matches_torch),
+             MM_CASE(conv_reflect_padding_matches_torch),
+             MM_CASE(embedding_looks_up_rows_and_keeps_the_padding_row_zero))

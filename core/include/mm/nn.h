@@ -370,6 +370,7 @@ typedef struct mm_nn_conv {
     int64_t in_channels, out_channels, groups;
     int64_t kernel_size[3], stride[3], padding[3], dilation[3];
     int64_t output_padding[3]; /* transposed only */
+    char padding_mode[12];     /* "zeros", "reflect", "replicate" */
     mm_tensor *weight, *bias;
 } mm_nn_conv;
 
@@ -384,7 +385,9 @@ typedef struct mm_conv_options {
     const int64_t *stride, *padding, *dilation, *output_padding;
     int64_t groups;
     bool bias;
-    const char *padding_mode; /* NULL or "zeros" */
+    /* NULL or "zeros"; "reflect" and "replicate" pad with mm_pad first
+     * (torch's way; not for transposed convs) */
+    const char *padding_mode;
 } mm_conv_options;
 
 MM_API int mm_conv_new(const mm_conv_options *opts,
@@ -503,6 +506,26 @@ MM_API int mm_multihead_attention_forward(mm_module *m, mm_tensor *query,
                                           mm_tensor *key_padding_mask,
                                           mm_tensor *attn_mask,
                                           mm_tensor **out) MM_NODISCARD;
+
+/* ---- embedding ------------------------------------------------------------ */
+
+/* Embedding: weight (num_embeddings, embedding_dim) ~ N(0, 1), the
+ * padding_idx row zero (and without gradient). */
+typedef struct mm_nn_embedding {
+    mm_module base;
+    int64_t num_embeddings, embedding_dim;
+    int64_t padding_idx; /* non-negative; valid when has_padding_idx */
+    bool has_padding_idx;
+    mm_tensor *weight;
+} mm_nn_embedding;
+MM_API extern const mm_module_class mm_embedding_class;
+/* padding_idx may be negative (from the end) when has_padding_idx. */
+MM_API int mm_embedding_new(int64_t num_embeddings, int64_t embedding_dim,
+                            int64_t padding_idx, bool has_padding_idx,
+                            mm_module **out) MM_NODISCARD;
+/* indices (*) i64 or i32 -> (*, embedding_dim). */
+MM_API int mm_embedding_forward(mm_module *m, mm_tensor *indices,
+                                mm_tensor **out) MM_NODISCARD;
 
 /* Register the layers in the core scope (called once by the registry). */
 MM_API int mm_nn_register(void);
