@@ -235,14 +235,16 @@ void mm_module_train(mm_module *m, bool mode) {
 
 void mm_module_eval(mm_module *m) { mm_module_train(m, false); }
 
+/* Children first: a parent's own init_weights (ConvModule's kaiming init of
+ * its conv) has the last word, as mmcv's overriding init_weights has. */
 static int init_tree(mm_module *m) {
+    for (size_t i = 0; i < m->n_children; i++)
+        MM_TRY(init_tree(m->children[i].module));
     if (m->cls->init_weights) {
         int rc = m->cls->init_weights(m);
         if (rc < 0)
             return m->name ? mm_error_context(rc, NULL, "%s", m->name) : rc;
     }
-    for (size_t i = 0; i < m->n_children; i++)
-        MM_TRY(init_tree(m->children[i].module));
     return MM_OK;
 }
 

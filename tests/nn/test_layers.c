@@ -728,6 +728,150 @@ MM_TEST(embedding_looks_up_rows_and_keeps_the_padding_row_zero) {
               "scale_grad_by_freq and sparse are not supported");
 }
 
+/* ---- ConvModule ------------------------------------------------------------- */
+
+static void check_keys(mm_module *m, const char *const *want, size_t n) {
+    mm_state_dict sd = {0};
+    CHECK_OK(mm_module_state_dict(m, &sd));
+    CHECK_INT(sd.n, n);
+    for (size_t i = 0; i < n && i < sd.n; i++)
+        CHECK_STR(sd.items[i].name, want[i]);
+    mm_state_dict_clear(&sd);
+}
+
+/* Keys as mmcv's ConvModule names them: ConvModule(3, 8, 3, padding=1,
+ * norm_cfg=dict(type='BN')).state_dict() has conv.weight (bias 'auto': no
+ * conv bias) and bn.{weight, bias, running_mean, running_var,
+ * num_batches_tracked}; with GN: gn.weight, gn.bias; no norm: conv.weight,
+ * conv.bias. */
+MM_TEST(conv_module_children_and_keys_follow_mmcv) {
+    mm_module *m = build("{type: ConvModule, in_channels: 3, out_channels: 8,"
+                         " kernel_size: 3, padding: 1, norm_cfg: {type: BN}}");
+    if (!m)
+        return;
+    static const char *const bn_keys[] = {
+        "conv.weight",     "bn.weight",      "bn.bias",
+        "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"};
+    check_keys(m, bn_keys, 6);
+    char *r = mm_module_repr(m);
+    CHECK_STR(r, "ConvModule(\n"
+                 "  (conv): Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1), "
+                 "padding=(1, 1), bias=False)\n"
+                 "  (bn): BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, "
+                 "track_running_stats=True)\n"
+                 "  (activate): ReLU()\n"
+                 ")");
+    free(r);
+    POOLED({
+        mm_tensor *x = randn_t(MM_SHAPE(2, 3, 5, 5), MM_F32), *y, *ref;
+        mm_module_eval(m);
+        CHECK_OK(mm_conv_module_forward(m, x, &y));
+        mm_nn_conv_module *c = (mm_nn_conv_module *)m;
+        CHECK_OK(mm_conv_forward(c->conv, x, &ref));
+        CHECK_OK(mm_norm_forward(c->norm, ref, &ref));
+        CHECK_OK(mm_relu(ref, &ref));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+    });
+    mm_module_free(m);
+
+    m = build("{type: ConvModule, in_channels: 4, out_channels: 8,"
+              " kernel_size: 1, norm_cfg: {type: GN, num_groups: 2},"
+              " act_cfg: {type: Tanh}}");
+    static const char *const gn_keys[] = {"conv.weight", "gn.weight",
+                                          "gn.bias"};
+    if (m)
+        check_keys(m, gn_keys, 3);
+    mm_module_free(m);
+
+    m = build("{type: ConvModule, in_channels: 4, out_channels: 8,"
+              " kernel_size: 3, act_cfg: null,"
+              " conv_cfg: {type: Conv1d}}");
+    static const char *const plain_keys[] = {"conv.weight", "conv.bias"};
+    if (m) {
+        check_keys(m, plain_keys, 2);
+        CHECK(((mm_nn_conv_module *)m)->act == NULL);
+        CHECK(((mm_nn_conv *)((mm_nn_conv_module *)m)->conv)->nsp == 1);
+    }
+    mm_module_free(m);
+
+    /* norm before conv normalises the input channels */
+    m = build("{type: ConvModule, in_channels: 4, out_channels: 8,"
+              " kernel_size: 3, norm_cfg: {type: IN, affine: true},"
+              " order: [norm, conv, act], bias: true}");
+    if (m) {
+        mm_nn_conv_module *c = (mm_nn_conv_module *)m;
+        CHECK_STR(c->norm_name, "in");
+        CHECK(((mm_nn_norm *)c->norm)->num_features == 4);
+        CHECK(((mm_nn_conv *)c->conv)->bias != NULL);
+    }
+    mm_module_free(m);
+
+    mm_value *cfg = yaml("{in_channels: 2, out_channels: 2, kernel_size: 3,"
+                         " norm_cfg: {type: LN, normalized_shape: 1}}");
+    CHECK_OK(mm_conv_module_new(cfg, &m));
+    if (m)
+        CHECK_STR(((mm_nn_conv_module *)m)->norm_name, "ln");
+    mm_value_release(cfg);
+    mm_module_free(m);
+}
+
+/* mmcv's init: kaiming_normal_(fan_out, relu), i.e. std sqrt(2 / fan_out)
+ * with fan_out = 64 * 3 * 3; leaky_relu with its slope for a LeakyReLU. */
+MM_TEST(conv_module_initialises_as_mmcv) {
+    mm_module *m = build("{type: ConvModule, in_channels: 32, out_channels: 64,"
+                         " kernel_size: 3, norm_cfg: {type: BN}}");
+    if (!m)
+        return;
+    mm_nn_conv_module *c = (mm_nn_conv_module *)m;
+    mm_tensor *w = ((mm_nn_conv *)c->conv)->weight;
+    double s2 = 0;
+    for (int64_t i = 0; i < w->numel; i++)
+        s2 += at(w, i) * at(w, i);
+    CHECK_NEAR(s2 / w->numel, 2.0 / 576, 0.05 * 2.0 / 576);
+    CHECK(at(((mm_nn_norm *)c->norm)->weight, 3) == 1);
+    mm_module_free(m);
+
+    m = build("{type: ConvModule, in_channels: 32, out_channels: 64,"
+              " kernel_size: 3, act_cfg: {type: LeakyReLU,"
+              " negative_slope: 0.2}}");
+    if (!m)
+        return;
+    c = (mm_nn_conv_module *)m;
+    CHECK(c->leaky && c->negative_slope == 0.2);
+    w = ((mm_nn_conv *)c->conv)->weight;
+    s2 = 0;
+    for (int64_t i = 0; i < w->numel; i++)
+        s2 += at(w, i) * at(w, i);
+    double want = 2.0 / (1 + 0.04) / 576;
+    CHECK_NEAR(s2 / w->numel, want, 0.05 * want);
+    mm_tensor *b = ((mm_nn_conv *)c->conv)->bias;
+    CHECK(b && at(b, 0) == 0 && at(b, 63) == 0);
+    mm_module_free(m);
+}
+
+MM_TEST(conv_module_errors_name_the_sub_config) {
+    CHECK_ERR(build_rc("{type: ConvModule, in_channels: 4, out_channels: 8,"
+                       " kernel_size: 3, norm_cfg: {type: GN}}"),
+              MM_EINVAL,
+              "test.yaml:1:79: model.norm_cfg: mm.GN needs parameter "
+              "'num_groups' (groups the channels are split into)");
+    CHECK_ERR(build_rc("{type: ConvModule, in_channels: 4, out_channels: 8,"
+                       " kernel_size: 3, act_cfg: {type: ReLU, inplce: true}}"),
+              MM_EINVAL,
+              "test.yaml:1:91: model.act_cfg: mm.ReLU has no parameter "
+              "'inplce' (did you mean 'inplace'?)");
+    CHECK_ERR(build_rc("{type: ConvModule, in_channels: 4, out_channels: 8,"
+                       " kernel_size: 3, order: [conv, act]}"),
+              MM_EINVAL,
+              "test.yaml:1:76: model (mm.ConvModule): order: expected the "
+              "three names conv, norm, act in some order");
+    CHECK_ERR(build_rc("{type: ConvModule, in_channels: 4, out_channels: 8,"
+                       " kernel_size: 3, norm_cfg: {type: Linear}}"),
+              MM_EINVAL,
+              "test.yaml:1:86: model (mm.ConvModule): norm_cfg: mm.Linear "
+              "takes none of num_features, num_channels, normalized_shape");
+}
+
 MM_TEST_MAIN(MM_CASE(reprs_match_torch),
              MM_CASE(resnet_style_state_dict_keys_match_torch),
              MM_CASE(conv_forward_matches_the_op_and_init_bounds),
@@ -737,4 +881,7 @@ MM_TEST_MAIN(MM_CASE(reprs_match_torch),
              MM_CASE(gradcheck_conv_batch_norm_relu_in_float64),
              MM_CASE(multihead_attention_matches_torch),
              MM_CASE(conv_reflect_padding_matches_torch),
-             MM_CASE(embedding_looks_up_rows_and_keeps_the_padding_row_zero))
+             MM_CASE(embedding_looks_up_rows_and_keeps_the_padding_row_zero),
+             MM_CASE(conv_module_children_and_keys_follow_mmcv),
+             MM_CASE(conv_module_initialises_as_mmcv),
+             MM_CASE(conv_module_errors_name_the_sub_config))

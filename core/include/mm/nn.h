@@ -44,6 +44,7 @@
 #include "mm/error.h"
 #include "mm/rng.h"
 #include "mm/tensor.h"
+#include "mm/value.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -146,8 +147,9 @@ MM_API int mm_module_forward1(mm_module *m, mm_tensor *x,
 MM_API void mm_module_train(mm_module *m, bool mode);
 MM_API void mm_module_eval(mm_module *m);
 
-/* Re-initialise every module of the tree, parents before children (each
- * class's init_weights, under no-grad). */
+/* Re-initialise every module of the tree (each class's init_weights, under
+ * no-grad), children before their parent, so that a parent that overrides
+ * its children's initialisation (ConvModule) has the last word. */
 MM_API int mm_module_init_weights(mm_module *m) MM_NODISCARD;
 
 /* Drop every parameter's gradient (zero_grad(set_to_none=True)). */
@@ -526,6 +528,31 @@ MM_API int mm_embedding_new(int64_t num_embeddings, int64_t embedding_dim,
 /* indices (*) i64 or i32 -> (*, embedding_dim). */
 MM_API int mm_embedding_forward(mm_module *m, mm_tensor *indices,
                                 mm_tensor **out) MM_NODISCARD;
+
+/* ---- ConvModule (mmcv) ------------------------------------------------------ */
+
+/* conv -> norm -> activation in `order`; the children are named conv, the
+ * norm's abbreviation (bn, gn, ln, in; mmcv's infer_abbr) and activate, each
+ * built through the registry from conv_cfg (default Conv2d), norm_cfg and
+ * act_cfg (default ReLU) with the channel arguments filled in. bias 'auto'
+ * means no conv bias when there is a norm. Initialisation as mmcv's:
+ * kaiming_normal_(fan_out, relu; leaky_relu with its negative_slope for a
+ * LeakyReLU), conv bias 0, norm weight 1 and bias 0. */
+typedef struct mm_nn_conv_module {
+    mm_module base;
+    mm_module *conv, *norm, *act; /* children; norm and act may be NULL */
+    char norm_name[16];
+    int order[3]; /* 0 conv, 1 norm, 2 act */
+    bool leaky;
+    double negative_slope;
+} mm_nn_conv_module;
+MM_API extern const mm_module_class mm_conv_module_class;
+/* From a config dict with ConvModule's parameters (`type` may be left out):
+ * the same path as `{type: ConvModule, ...}` through mm_registry_build. */
+MM_API int mm_conv_module_new(const mm_value *cfg,
+                              mm_module **out) MM_NODISCARD;
+MM_API int mm_conv_module_forward(mm_module *m, mm_tensor *x,
+                                  mm_tensor **out) MM_NODISCARD;
 
 /* Register the layers in the core scope (called once by the registry). */
 MM_API int mm_nn_register(void);
