@@ -2,7 +2,9 @@
 # Install what building and testing mm needs on Debian 12.
 #
 #   bash tools/bootstrap.sh          build dependencies (apt)
-#   bash tools/bootstrap.sh --test   ... plus tools/.venv with the test oracles (pip)
+#   bash tools/bootstrap.sh --test   ... plus python3-torch (apt; the PyTorch
+#                                    parity suite) and tools/.venv with the
+#                                    mmengine oracle (pip)
 #
 # Idempotent: packages already installed and a venv that already imports
 # mmengine are left alone, so a re-run takes about a second.
@@ -14,17 +16,24 @@ pip_pkgs=(mmengine==0.10.7)
 apt_pkgs=(build-essential meson ninja-build pkg-config cmake
           libyaml-dev libuv1-dev libdnnl-dev libstb-dev
           python3 python3-venv python3-pip)
+# Test oracles from the distribution: Debian's PyTorch (1.13) for the op and
+# optimizer parity suite, run with /usr/bin/python3 (tests/parity/run_torch.sh).
+test_apt_pkgs=(python3-torch)
 
 want_test=0
 for arg in "$@"; do
   case "$arg" in
     --test) want_test=1 ;;
-    -h|--help) sed -n '2,8s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "bootstrap: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
 
 say() { echo "bootstrap: $*"; }
+
+if ((want_test)); then
+  apt_pkgs+=("${test_apt_pkgs[@]}")
+fi
 
 # --- system packages -------------------------------------------------------
 missing=()

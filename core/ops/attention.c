@@ -22,9 +22,10 @@ int mm_linear(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
             (long long)weight->shape[1]);
     if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0])) {
         char a[128];
-        return mm_error_set(MM_EINVAL, "linear: bias has shape %s, expected [%lld]",
-                            mm_shape_format(bias->ndim, bias->shape, a, sizeof a),
-                            (long long)weight->shape[0]);
+        return mm_error_set(
+            MM_EINVAL, "linear: bias has shape %s, expected [%lld]",
+            mm_shape_format(bias->ndim, bias->shape, a, sizeof a),
+            (long long)weight->shape[0]);
     }
     mm_pool *pool;
     MM_TRY(mm_pool_open(&pool));
@@ -123,38 +124,35 @@ int mm_scaled_dot_product_attention(mm_tensor *q, mm_tensor *k, mm_tensor *v,
         return mm_error_set(MM_EINVAL, "%s: query, key and value are needed",
                             op);
     if (q->ndim < 2 || k->ndim < 2 || v->ndim < 2)
-        return mm_error_set(MM_EINVAL,
-                            "%s: query, key and value need at least 2 dims",
-                            op);
+        return mm_error_set(
+            MM_EINVAL, "%s: query, key and value need at least 2 dims", op);
     if (!mm_dtype_is_float(q->dtype) || k->dtype != q->dtype ||
         v->dtype != q->dtype)
         return mm_error_set(
-            MM_ETYPE, "%s: expected query, key and value of one float dtype, "
-                      "got %s, %s and %s",
+            MM_ETYPE,
+            "%s: expected query, key and value of one float dtype, "
+            "got %s, %s and %s",
             op, mm_dtype_name(q->dtype), mm_dtype_name(k->dtype),
             mm_dtype_name(v->dtype));
     if (q->shape[q->ndim - 1] != k->shape[k->ndim - 1] ||
         k->shape[k->ndim - 2] != v->shape[v->ndim - 2]) {
         char a[128], b[128], c[128];
-        return mm_error_set(
-            MM_EINVAL, "%s: shapes %s, %s and %s do not fit", op,
-            mm_shape_format(q->ndim, q->shape, a, sizeof a),
-            mm_shape_format(k->ndim, k->shape, b, sizeof b),
-            mm_shape_format(v->ndim, v->shape, c, sizeof c));
+        return mm_error_set(MM_EINVAL, "%s: shapes %s, %s and %s do not fit",
+                            op, mm_shape_format(q->ndim, q->shape, a, sizeof a),
+                            mm_shape_format(k->ndim, k->shape, b, sizeof b),
+                            mm_shape_format(v->ndim, v->shape, c, sizeof c));
     }
     if (is_causal && attn_mask)
-        return mm_error_set(MM_EINVAL,
-                            "%s: attn_mask must be NULL when is_causal is set",
-                            op);
+        return mm_error_set(
+            MM_EINVAL, "%s: attn_mask must be NULL when is_causal is set", op);
     if (attn_mask && attn_mask->dtype != MM_BOOL &&
         attn_mask->dtype != q->dtype)
-        return mm_error_set(MM_ETYPE,
-                            "%s: attn_mask must be bool or %s, got %s", op,
-                            mm_dtype_name(q->dtype),
-                            mm_dtype_name(attn_mask->dtype));
+        return mm_error_set(
+            MM_ETYPE, "%s: attn_mask must be bool or %s, got %s", op,
+            mm_dtype_name(q->dtype), mm_dtype_name(attn_mask->dtype));
     if (!(dropout_p >= 0 && dropout_p <= 1))
-        return mm_error_set(MM_EINVAL,
-                            "%s: dropout_p %g is not in [0, 1]", op, dropout_p);
+        return mm_error_set(MM_EINVAL, "%s: dropout_p %g is not in [0, 1]", op,
+                            dropout_p);
     mm_pool *pool;
     MM_TRY(mm_pool_open(&pool));
     mm_tensor *y = NULL;

@@ -3,11 +3,11 @@
  * torch.nn.functional. Three ops do the work, all in the geometry of the
  * forward conv (conv_pool.h):
  *
- *   conv              x [N, C, in...], w [K, C/G, k...], bias [K] -> [N, K, out...]
- *   conv_transpose    y [N, K, out...], w, bias [C] -> [N, C, in...]
- *                     (the conv's backward-data; torch's transposed weight
- *                     [in, out/groups, k...] is exactly the conv's weight)
- *   conv_weight_grad  x, g [N, K, out...] -> [K, C/G, k...] (backward-weights)
+ *   conv              x [N, C, in...], w [K, C/G, k...], bias [K] -> [N, K,
+ * out...] conv_transpose    y [N, K, out...], w, bias [C] -> [N, C, in...] (the
+ * conv's backward-data; torch's transposed weight [in, out/groups, k...] is
+ * exactly the conv's weight) conv_weight_grad  x, g [N, K, out...] -> [K, C/G,
+ * k...] (backward-weights)
  *
  * so the backward of each is the other two, and bias gradients are sums.
  * Params: conv_pool.h. Inputs are made contiguous by the dispatcher. */
@@ -37,7 +37,7 @@ static int check_conv_args(const mm_op_ctx *ctx, const char *name,
                            const mm_tensor *x, const mm_tensor *w) {
     const mm_op_params *p = ctx->params;
     int nsp = (int)p->i[0];
-    char a[128], b[128];
+    char a[128];
     if (nsp < 1 || nsp > 3)
         return mm_error_set(MM_EINVAL, "%s: %d spatial dims (1 to 3)", name,
                             nsp);
@@ -55,14 +55,14 @@ static int check_conv_args(const mm_op_ctx *ctx, const char *name,
                             "%s: expected a floating-point input, got %s", name,
                             mm_dtype_name(x->dtype));
     if (x->dtype != w->dtype)
-        return mm_error_set(MM_ETYPE,
-                            "%s: input (%s) and weight (%s) dtypes differ",
-                            name, mm_dtype_name(x->dtype),
-                            mm_dtype_name(w->dtype));
+        return mm_error_set(
+            MM_ETYPE, "%s: input (%s) and weight (%s) dtypes differ", name,
+            mm_dtype_name(x->dtype), mm_dtype_name(w->dtype));
     for (int j = 0; j < nsp; j++) {
         if (p->i[1 + j] <= 0)
-            return mm_error_set(MM_EINVAL, "%s: stride must be positive, got %s",
-                                name, fmt_arr(p->i + 1, nsp, a, sizeof a));
+            return mm_error_set(MM_EINVAL,
+                                "%s: stride must be positive, got %s", name,
+                                fmt_arr(p->i + 1, nsp, a, sizeof a));
         if (p->i[4 + j] < 0)
             return mm_error_set(MM_EINVAL,
                                 "%s: padding must be non-negative, got %s",
@@ -75,7 +75,6 @@ static int check_conv_args(const mm_op_ctx *ctx, const char *name,
     if (p->i[10] <= 0)
         return mm_error_set(MM_EINVAL, "%s: groups must be positive, got %lld",
                             name, (long long)p->i[10]);
-    (void)b;
     return 0;
 }
 
@@ -83,14 +82,14 @@ static int check_bias(const char *name, const mm_tensor *bias,
                       const mm_tensor *x, int64_t channels) {
     char a[128];
     if (bias->ndim != 1 || bias->shape[0] != channels)
-        return mm_error_set(MM_EINVAL, "%s: bias has shape %s, expected [%lld]",
-                            name,
-                            mm_shape_format(bias->ndim, bias->shape, a, sizeof a),
-                            (long long)channels);
+        return mm_error_set(
+            MM_EINVAL, "%s: bias has shape %s, expected [%lld]", name,
+            mm_shape_format(bias->ndim, bias->shape, a, sizeof a),
+            (long long)channels);
     if (bias->dtype != x->dtype)
-        return mm_error_set(MM_ETYPE,
-                            "%s: input (%s) and bias (%s) dtypes differ", name,
-                            mm_dtype_name(x->dtype), mm_dtype_name(bias->dtype));
+        return mm_error_set(
+            MM_ETYPE, "%s: input (%s) and bias (%s) dtypes differ", name,
+            mm_dtype_name(x->dtype), mm_dtype_name(bias->dtype));
     return 0;
 }
 
@@ -185,9 +184,9 @@ static int conv_transpose_infer(mm_op_ctx *ctx) {
         out[j] = (x->shape[2 + j] - 1) * s - 2 * p->i[4 + j] +
                  d * (w->shape[2 + j] - 1) + op + 1;
         if (out[j] <= 0)
-            return mm_error_set(
-                MM_EINVAL, "%s: calculated output size %s is too small", name,
-                fmt_arr(out, j + 1, a, sizeof a));
+            return mm_error_set(MM_EINVAL,
+                                "%s: calculated output size %s is too small",
+                                name, fmt_arr(out, j + 1, a, sizeof a));
     }
     ctx->out_dtype = x->dtype;
     ctx->out_ndim = nsp + 2;
@@ -256,22 +255,21 @@ static int conv_reference(mm_op_ctx *ctx) {
                             for (int64_t k0 = 0; k0 < g.k[0]; k0++)
                                 for (int64_t k1 = 0; k1 < g.k[1]; k1++)
                                     for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
-                                        int64_t i0 = o0 * g.s[0] - g.p[0] +
-                                                     k0 * g.d[0];
-                                        int64_t i1 = o1 * g.s[1] - g.p[1] +
-                                                     k1 * g.d[1];
-                                        int64_t i2 = o2 * g.s[2] - g.p[2] +
-                                                     k2 * g.d[2];
-                                        if (i0 < 0 || i0 >= g.in[0] ||
-                                            i1 < 0 || i1 >= g.in[1] ||
-                                            i2 < 0 || i2 >= g.in[2])
+                                        int64_t i0 =
+                                            o0 * g.s[0] - g.p[0] + k0 * g.d[0];
+                                        int64_t i1 =
+                                            o1 * g.s[1] - g.p[1] + k1 * g.d[1];
+                                        int64_t i2 =
+                                            o2 * g.s[2] - g.p[2] + k2 * g.d[2];
+                                        if (i0 < 0 || i0 >= g.in[0] || i1 < 0 ||
+                                            i1 >= g.in[1] || i2 < 0 ||
+                                            i2 >= g.in[2])
                                             continue;
-                                        acc += ld(x, (n * g.C + xc) * in_sp +
-                                                         IDX3(i0, i1, i2,
-                                                              g.in)) *
-                                               ld(w, (k * Cg + c) * k_sp +
-                                                         IDX3(k0, k1, k2,
-                                                              g.k));
+                                        acc +=
+                                            ld(x, (n * g.C + xc) * in_sp +
+                                                      IDX3(i0, i1, i2, g.in)) *
+                                            ld(w, (k * Cg + c) * k_sp +
+                                                      IDX3(k0, k1, k2, g.k));
                                     }
                         }
                         st(y, (n * g.K + k) * out_sp + IDX3(o0, o1, o2, g.out),
@@ -306,21 +304,21 @@ static int conv_transpose_reference(mm_op_ctx *ctx) {
                             for (int64_t k0 = 0; k0 < g.k[0]; k0++)
                                 for (int64_t k1 = 0; k1 < g.k[1]; k1++)
                                     for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
-                                        int64_t i0 = o0 * g.s[0] - g.p[0] +
-                                                     k0 * g.d[0];
-                                        int64_t i1 = o1 * g.s[1] - g.p[1] +
-                                                     k1 * g.d[1];
-                                        int64_t i2 = o2 * g.s[2] - g.p[2] +
-                                                     k2 * g.d[2];
-                                        if (i0 < 0 || i0 >= g.in[0] ||
-                                            i1 < 0 || i1 >= g.in[1] ||
-                                            i2 < 0 || i2 >= g.in[2])
+                                        int64_t i0 =
+                                            o0 * g.s[0] - g.p[0] + k0 * g.d[0];
+                                        int64_t i1 =
+                                            o1 * g.s[1] - g.p[1] + k1 * g.d[1];
+                                        int64_t i2 =
+                                            o2 * g.s[2] - g.p[2] + k2 * g.d[2];
+                                        if (i0 < 0 || i0 >= g.in[0] || i1 < 0 ||
+                                            i1 >= g.in[1] || i2 < 0 ||
+                                            i2 >= g.in[2])
                                             continue;
                                         acc[(n * g.C + xc) * in_sp +
                                             IDX3(i0, i1, i2, g.in)] +=
-                                            v * ld(w, (k * Cg + c) * k_sp +
-                                                          IDX3(k0, k1, k2,
-                                                               g.k));
+                                            v *
+                                            ld(w, (k * Cg + c) * k_sp +
+                                                      IDX3(k0, k1, k2, g.k));
                                     }
                         }
                     }
@@ -351,22 +349,22 @@ static int conv_weight_grad_reference(mm_op_ctx *ctx) {
                             for (int64_t o0 = 0; o0 < g.out[0]; o0++)
                                 for (int64_t o1 = 0; o1 < g.out[1]; o1++)
                                     for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
-                                        int64_t i0 = o0 * g.s[0] - g.p[0] +
-                                                     k0 * g.d[0];
-                                        int64_t i1 = o1 * g.s[1] - g.p[1] +
-                                                     k1 * g.d[1];
-                                        int64_t i2 = o2 * g.s[2] - g.p[2] +
-                                                     k2 * g.d[2];
-                                        if (i0 < 0 || i0 >= g.in[0] ||
-                                            i1 < 0 || i1 >= g.in[1] ||
-                                            i2 < 0 || i2 >= g.in[2])
+                                        int64_t i0 =
+                                            o0 * g.s[0] - g.p[0] + k0 * g.d[0];
+                                        int64_t i1 =
+                                            o1 * g.s[1] - g.p[1] + k1 * g.d[1];
+                                        int64_t i2 =
+                                            o2 * g.s[2] - g.p[2] + k2 * g.d[2];
+                                        if (i0 < 0 || i0 >= g.in[0] || i1 < 0 ||
+                                            i1 >= g.in[1] || i2 < 0 ||
+                                            i2 >= g.in[2])
                                             continue;
-                                        acc += ld(gy, (n * g.K + k) * out_sp +
-                                                          IDX3(o0, o1, o2,
-                                                               g.out)) *
-                                               ld(x, (n * g.C + xc) * in_sp +
-                                                         IDX3(i0, i1, i2,
-                                                              g.in));
+                                        acc +=
+                                            ld(gy,
+                                               (n * g.K + k) * out_sp +
+                                                   IDX3(o0, o1, o2, g.out)) *
+                                            ld(x, (n * g.C + xc) * in_sp +
+                                                      IDX3(i0, i1, i2, g.in));
                                     }
                         st(dw, (k * Cg + c) * k_sp + IDX3(k0, k1, k2, g.k),
                            acc);
@@ -401,10 +399,10 @@ static int conv_backward(const mm_node *n, mm_tensor *g, mm_tensor **gin) {
     if (n->needs_grad[0]) {
         mm_op_params q = *p;
         for (int j = 0; j < (int)p->i[0]; j++)
-            q.i[11 + j] = x->shape[2 + j] -
-                          ((g->shape[2 + j] - 1) * p->i[1 + j] -
-                           2 * p->i[4 + j] +
-                           p->i[7 + j] * (w->shape[2 + j] - 1) + 1);
+            q.i[11 + j] =
+                x->shape[2 + j] -
+                ((g->shape[2 + j] - 1) * p->i[1 + j] - 2 * p->i[4 + j] +
+                 p->i[7 + j] * (w->shape[2 + j] - 1) + 1);
         MM_TRY(mm_apply2(&mm_op_conv_transpose, g, w, &q, &gin[0]));
     }
     if (n->needs_grad[1])

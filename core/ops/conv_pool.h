@@ -17,6 +17,8 @@
 
 #include "ops_internal.h"
 
+#include <string.h>
+
 /* A convolution seen from the forward conv: x [N, C, in...] (*) w [K, C/G,
  * k...] = y [N, K, out...]. conv_transpose is this conv's backward-data
  * (its input is y, its output x); conv_weight_grad its backward-weights. */
@@ -32,6 +34,7 @@ static inline void mm_conv_geom_make(const mm_op_params *p, const mm_tensor *in,
                                      const mm_tensor *w, const mm_tensor *out,
                                      mm_conv_geom *g) {
     int nsp = (int)p->i[0];
+    memset(g, 0, sizeof *g); /* padding too: the struct is part of cache keys */
     g->nsp = nsp;
     g->N = in->shape[0];
     g->C = in->shape[1];
@@ -67,6 +70,7 @@ static inline void mm_pool_geom_make(const mm_op_params *p, int xnd,
                                      const int64_t *xs, const int64_t *ys,
                                      mm_pool_geom *g) {
     int nsp = (int)p->i[0];
+    memset(g, 0, sizeof *g); /* padding too: the struct is part of cache keys */
     g->nsp = nsp;
     g->planes = 1;
     for (int d = 0; d < xnd - nsp; d++)

@@ -26,6 +26,16 @@ static int check_index_dtype(const char *op, const mm_tensor *index,
                         mm_dtype_name(index->dtype));
 }
 
+/* See reduction.c: params from a direct mm_op_apply are checked too. */
+static int param_dim(mm_op_ctx *ctx) {
+    const mm_tensor *x = ctx->inputs[0];
+    int64_t d = ctx->params->i[0];
+    if (d < 0 || d >= (x->ndim ? x->ndim : 1))
+        return mm_error_set(MM_EINVAL, "%s: dim %lld out of range",
+                            ctx->op->name, (long long)d);
+    return 0;
+}
+
 static int64_t dim_size(const mm_tensor *t, int d) {
     return t->ndim ? t->shape[d] : 1;
 }
@@ -40,6 +50,7 @@ static int bounds_error(const char *op, int64_t idx, int dim, int64_t size) {
 /* ---- gather ------------------------------------------------------------- */
 
 static int gather_infer(mm_op_ctx *ctx) {
+    MM_TRY(param_dim(ctx));
     const mm_tensor *x = ctx->inputs[0], *index = ctx->inputs[1];
     int dim = (int)ctx->params->i[0];
     MM_TRY(check_index_dtype("gather", index, false));
@@ -119,6 +130,7 @@ int mm_gather(mm_tensor *x, int dim, mm_tensor *index, mm_tensor **out) {
 /* ---- scatter, scatter_value, scatter_add ---------------------------------- */
 
 static int scatter_infer(mm_op_ctx *ctx) {
+    MM_TRY(param_dim(ctx));
     const mm_tensor *self = ctx->inputs[0], *index = ctx->inputs[1];
     const char *name = ctx->op->name;
     int dim = (int)ctx->params->i[0];
@@ -304,6 +316,7 @@ static int check_index_1d(const char *op, const mm_tensor *index) {
 }
 
 static int index_select_infer(mm_op_ctx *ctx) {
+    MM_TRY(param_dim(ctx));
     const mm_tensor *x = ctx->inputs[0], *index = ctx->inputs[1];
     int dim = (int)ctx->params->i[0];
     MM_TRY(check_index_1d("index_select", index));
@@ -369,6 +382,7 @@ int mm_index_select(mm_tensor *x, int dim, mm_tensor *index, mm_tensor **out) {
 }
 
 static int index_add_infer(mm_op_ctx *ctx) {
+    MM_TRY(param_dim(ctx));
     const mm_tensor *self = ctx->inputs[0], *index = ctx->inputs[1],
                     *src = ctx->inputs[2];
     int dim = (int)ctx->params->i[0];
@@ -736,7 +750,14 @@ static int embedding_reference(mm_op_ctx *ctx) {
 
 /* inputs (g [N, D] contiguous, indices [N], weight for its shape) */
 static int embedding_bw_infer(mm_op_ctx *ctx) {
-    const mm_tensor *w = ctx->inputs[2];
+    const mm_tensor *g = ctx->inputs[0], *idx = ctx->inputs[1],
+                    *w = ctx->inputs[2];
+    MM_TRY(check_index_dtype("embedding_backward", idx, true));
+    if (w->ndim != 2 || g->dtype != w->dtype ||
+        g->numel != idx->numel * w->shape[1])
+        return mm_error_set(MM_EINVAL,
+                            "embedding_backward: grad does not match the "
+                            "indices and a 2-D weight");
     ctx->out_dtype = w->dtype;
     ctx->out_ndim = 2;
     ctx->out_shape[0] = w->shape[0];
@@ -755,6 +776,8 @@ static int embedding_bw_reference(mm_op_ctx *ctx) {
         int64_t r = mm_load_i64((const char *)idx->storage->data +
                                     mm_tensor_elem_offset(idx, i),
                                 idx->dtype);
+        if (r < 0 || r >= out->shape[0])
+            return bounds_error("embedding_backward", r, 0, out->shape[0]);
         if (has_pad && r == ctx->params->i[0])
             continue;
         for (int64_t j = 0; j < D; j++)

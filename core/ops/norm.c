@@ -26,6 +26,18 @@ static int float_check(const char *op, const mm_tensor *x) {
     return 0;
 }
 
+static double ld_at(const mm_tensor *t, int64_t i) {
+    return mm_load_f64((const char *)mm_tensor_data(t) +
+                           i * (int64_t)mm_dtype_size(t->dtype),
+                       t->dtype);
+}
+
+static void st_at(mm_tensor *t, int64_t i, double v) {
+    mm_store_f64((char *)mm_tensor_data(t) +
+                     i * (int64_t)mm_dtype_size(t->dtype),
+                 t->dtype, v);
+}
+
 static int moments_infer(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
     MM_TRY(float_check("moments", x));
@@ -114,11 +126,10 @@ static int normalize_infer(mm_op_ctx *ctx) {
                             mm_dtype_name(s->dtype));
     if (s->ndim != 2 || s->shape[0] != 2 || s->shape[1] != x->shape[1]) {
         char a[128];
-        return mm_error_set(MM_EINVAL,
-                            "%s: stats have shape %s, expected [2, %lld]",
-                            ctx->op->name,
-                            mm_shape_format(s->ndim, s->shape, a, sizeof a),
-                            (long long)x->shape[1]);
+        return mm_error_set(
+            MM_EINVAL, "%s: stats have shape %s, expected [2, %lld]",
+            ctx->op->name, mm_shape_format(s->ndim, s->shape, a, sizeof a),
+            (long long)x->shape[1]);
     }
     for (int i = 2; i < ctx->n_inputs; i++) {
         const mm_tensor *v = ctx->inputs[i];
@@ -128,7 +139,8 @@ static int normalize_infer(mm_op_ctx *ctx) {
                                 mm_dtype_name(v->dtype));
         if (v->ndim != 1 || v->shape[0] != x->shape[1]) {
             char a[128];
-            return mm_error_set(MM_EINVAL, "%s: %s has shape %s, expected [%lld]",
+            return mm_error_set(MM_EINVAL,
+                                "%s: %s has shape %s, expected [%lld]",
                                 ctx->op->name, i == 2 ? "weight" : "bias",
                                 mm_shape_format(v->ndim, v->shape, a, sizeof a),
                                 (long long)x->shape[1]);
@@ -142,7 +154,7 @@ static int normalize_infer(mm_op_ctx *ctx) {
 
 /* rstd (C) for backward, when an autograd node will keep it. */
 int mm_norm_save_rstd(mm_op_ctx *ctx, double eps) {
-    if (!ctx->recording)
+    if (!ctx->recording || ctx->op == &mm_op_norm_train)
         return 0;
     const mm_tensor *s = ctx->inputs[1];
     int64_t C = s->shape[1];
@@ -151,10 +163,9 @@ int mm_norm_save_rstd(mm_op_ctx *ctx, double eps) {
     size_t es = mm_dtype_size(s->dtype);
     const char *sd = mm_tensor_data(s);
     for (int64_t c = 0; c < C; c++)
-        mm_store_f64((char *)mm_tensor_data(r) + c * (int64_t)es, r->dtype,
-                     1 / sqrt(mm_load_f64(sd + (C + c) * (int64_t)es,
-                                          s->dtype) +
-                              eps));
+        mm_store_f64(
+            (char *)mm_tensor_data(r) + c * (int64_t)es, r->dtype,
+            1 / sqrt(mm_load_f64(sd + (C + c) * (int64_t)es, s->dtype) + eps));
     ctx->saved[ctx->n_saved++] = r;
     return 0;
 }
@@ -177,10 +188,10 @@ static int normalize_reference(mm_op_ctx *ctx) {
                 w = mm_load_f64((const char *)mm_tensor_data(ctx->inputs[2]) +
                                     c * (int64_t)es,
                                 x->dtype);
-                bias = mm_load_f64(
-                    (const char *)mm_tensor_data(ctx->inputs[3]) +
-                        c * (int64_t)es,
-                    x->dtype);
+                bias =
+                    mm_load_f64((const char *)mm_tensor_data(ctx->inputs[3]) +
+                                    c * (int64_t)es,
+                                x->dtype);
             }
             for (int64_t b = 0; b < B; b++) {
                 int64_t off = ((a * C + c) * B + b) * (int64_t)es;
@@ -268,6 +279,121 @@ const mm_op mm_op_normalize_affine = {
     .backward = normalize_affine_backward,
 };
 
+/* ---- normalisation with batch statistics ---------------------------------
+ *
+ * norm_train (x, stats, w, b) computes what normalize_affine does, but its
+ * stats are the batch statistics of x (made by moments under no-grad), and
+ * its backward is the full batch-norm backward through them, in two fused
+ * ops:
+ *   norm_grad_sums  (g, x, stats) -> (2, C): sum(g), sum(g * xhat)
+ *   norm_grad_input (g, x, stats, w, sums) -> dx =
+ *       w rstd (g - sum(g) / n - xhat sum(g * xhat) / n)
+ * (sums over A and B; n = A * B). Params: f[0] = eps. */
+
+static int grad_infer(mm_op_ctx *ctx) {
+    const mm_tensor *g = ctx->inputs[0], *x = ctx->inputs[1];
+    MM_TRY(float_check(ctx->op->name, g));
+    for (int i = 1; i < ctx->n_inputs; i++)
+        if (ctx->inputs[i]->dtype != g->dtype)
+            return mm_error_set(MM_ETYPE, "%s: dtypes %s and %s differ",
+                                ctx->op->name, mm_dtype_name(g->dtype),
+                                mm_dtype_name(ctx->inputs[i]->dtype));
+    if (g->ndim != 3 || !mm_tensor_same_shape(g, x))
+        return mm_error_set(MM_EINVAL, "%s: gradient and input differ in shape",
+                            ctx->op->name);
+    ctx->out_dtype = g->dtype;
+    if (ctx->op == &mm_op_norm_grad_sums) {
+        ctx->out_ndim = 2;
+        ctx->out_shape[0] = 2;
+        ctx->out_shape[1] = x->shape[1];
+    } else {
+        ctx->out_ndim = 3;
+        memcpy(ctx->out_shape, x->shape, sizeof ctx->out_shape);
+    }
+    return 0;
+}
+
+static int grad_reference(mm_op_ctx *ctx) {
+    const mm_tensor *g = ctx->inputs[0], *x = ctx->inputs[1],
+                    *s = ctx->inputs[2];
+    mm_tensor *out = ctx->out;
+    bool sums_op = ctx->op == &mm_op_norm_grad_sums;
+    double eps = ctx->params->f[0];
+    int64_t A = x->shape[0], C = x->shape[1], B = x->shape[2];
+    double n = (double)(A * B);
+    for (int64_t c = 0; c < C; c++) {
+        double mean = ld_at(s, c), rstd = 1 / sqrt(ld_at(s, C + c) + eps);
+        if (sums_op) {
+            double sg = 0, sgx = 0;
+            for (int64_t a = 0; a < A; a++)
+                for (int64_t b = 0; b < B; b++) {
+                    int64_t i = (a * C + c) * B + b;
+                    sg += ld_at(g, i);
+                    sgx += ld_at(g, i) * (ld_at(x, i) - mean) * rstd;
+                }
+            st_at(out, c, sg);
+            st_at(out, C + c, sgx);
+            continue;
+        }
+        const mm_tensor *w = ctx->inputs[3], *sums = ctx->inputs[4];
+        double k = ld_at(w, c) * rstd, sg = ld_at(sums, c) / n,
+               sgx = ld_at(sums, C + c) / n;
+        for (int64_t a = 0; a < A; a++)
+            for (int64_t b = 0; b < B; b++) {
+                int64_t i = (a * C + c) * B + b;
+                double xhat = (ld_at(x, i) - mean) * rstd;
+                st_at(out, i, k * (ld_at(g, i) - sg - xhat * sgx));
+            }
+    }
+    return 0;
+}
+
+const mm_op mm_op_norm_grad_sums = {
+    .name = "norm_grad_sums",
+    .n_inputs = 3,
+    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .infer = grad_infer,
+    .reference = grad_reference,
+    .kernel = {[MM_DEVICE_CPU] = mm_cpu_norm_grad},
+};
+
+const mm_op mm_op_norm_grad_input = {
+    .name = "norm_grad_input",
+    .n_inputs = 5,
+    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .infer = grad_infer,
+    .reference = grad_reference,
+    .kernel = {[MM_DEVICE_CPU] = mm_cpu_norm_grad},
+};
+
+static int norm_train_backward(const mm_node *node, mm_tensor *g,
+                               mm_tensor **gin) {
+    mm_tensor *x = node->inputs[0], *stats = node->inputs[1], *sums;
+    mm_op_params p = node->params;
+    MM_TRY(mm_op_apply(&mm_op_norm_grad_sums, 3, (mm_tensor *[]){g, x, stats},
+                       &p, &sums));
+    if (node->needs_grad[0])
+        MM_TRY(mm_op_apply(&mm_op_norm_grad_input, 5,
+                           (mm_tensor *[]){g, x, stats, node->inputs[2], sums},
+                           &p, &gin[0]));
+    if (node->needs_grad[2])
+        MM_TRY(mm_select(sums, 0, 1, &gin[2]));
+    if (node->needs_grad[3])
+        MM_TRY(mm_select(sums, 0, 0, &gin[3]));
+    return 0;
+}
+
+const mm_op mm_op_norm_train = {
+    .name = "norm_train",
+    .n_inputs = 4,
+    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .code = 2,
+    .infer = normalize_infer,
+    .reference = normalize_reference,
+    .kernel = {[MM_DEVICE_CPU] = mm_cpu_normalize},
+    .backward = norm_train_backward,
+};
+
 /* ---- public functions ---------------------------------------------------- */
 
 /* v (1-D of n elements, or NULL) matches x's dtype; else an error. */
@@ -275,10 +401,9 @@ static int check_vec(const char *op, const char *what, mm_tensor *v,
                      int64_t n) {
     if (v && (v->ndim != 1 || v->shape[0] != n)) {
         char a[128];
-        return mm_error_set(MM_EINVAL, "%s: %s has shape %s, expected [%lld]",
-                            op, what, mm_shape_format(v->ndim, v->shape, a,
-                                                      sizeof a),
-                            (long long)n);
+        return mm_error_set(
+            MM_EINVAL, "%s: %s has shape %s, expected [%lld]", op, what,
+            mm_shape_format(v->ndim, v->shape, a, sizeof a), (long long)n);
     }
     return 0;
 }
@@ -343,12 +468,24 @@ static int update_running(mm_tensor *running, mm_tensor *stat,
 
 /* Normalise x3 (A, C, B) with batch stats, updating the running stats
  * (C * rep: instance_norm averages the repeats) with the unbiased variance. */
-static int norm_train(const char *op, mm_tensor *x3, mm_tensor *rm,
-                      mm_tensor *rv, mm_tensor *w, mm_tensor *b, int64_t rep,
-                      double momentum, double eps, mm_tensor **out) {
+static int norm_train(mm_tensor *x3, mm_tensor *rm, mm_tensor *rv, mm_tensor *w,
+                      mm_tensor *b, int64_t rep, double momentum, double eps,
+                      mm_tensor **out) {
     mm_tensor *stats, *y;
-    MM_TRY(mm_apply1(&mm_op_moments, x3, NULL, &stats));
-    MM_TRY(apply_normalize(x3, stats, w, b, eps, &y));
+    mm_no_grad_push(); /* norm_train's backward covers the path via stats */
+    int rc = mm_apply1(&mm_op_moments, x3, NULL, &stats);
+    mm_no_grad_pop();
+    MM_TRY(rc);
+    int64_t C3 = x3->shape[1];
+    if (!w)
+        MM_TRY(mm_ones(1, &C3, x3->dtype, &w));
+    if (!b)
+        MM_TRY(mm_zeros(1, &C3, x3->dtype, &b));
+    MM_TRY(as_dtype(w, x3->dtype, &w));
+    MM_TRY(as_dtype(b, x3->dtype, &b));
+    mm_op_params p = {.f = {eps}};
+    MM_TRY(mm_op_apply(&mm_op_norm_train, 4, (mm_tensor *[]){x3, stats, w, b},
+                       &p, &y));
     int64_t n = x3->shape[0] * x3->shape[2];
     if ((rm || rv) && n > 0 && x3->shape[1] > 0) { /* empty: kept */
         int64_t C = rep > 0 ? x3->shape[1] / rep : 0;
@@ -366,7 +503,6 @@ static int norm_train(const char *op, mm_tensor *x3, mm_tensor *rm,
         MM_TRY(update_running(rm, m, momentum));
         MM_TRY(update_running(rv, v, momentum));
     }
-    (void)op;
     return mm_return_same(y, out);
 }
 
@@ -407,12 +543,16 @@ static int64_t spatial(const mm_tensor *x) {
     return s;
 }
 
-int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean,
-                  mm_tensor *running_var, mm_tensor *weight, mm_tensor *bias,
-                  bool training, double momentum, double eps,
-                  mm_tensor **out) {
+int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean, mm_tensor *running_var,
+                  mm_tensor *weight, mm_tensor *bias, bool training,
+                  double momentum, double eps, mm_tensor **out) {
     const char *op = "batch_norm";
     MM_TRY(check_x(op, x, 2));
+    if (training && (running_mean || running_var) && !isfinite(momentum))
+        return mm_error_set(MM_EINVAL,
+                            "%s: momentum %g is not a number (a cumulative "
+                            "average passes 1 / batches seen)",
+                            op, momentum);
     int64_t N = x->shape[0], C = x->shape[1], S = spatial(x);
     MM_TRY(check_vec(op, "running_mean", running_mean, C));
     MM_TRY(check_vec(op, "running_var", running_var, C));
@@ -431,8 +571,8 @@ int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean,
     mm_tensor *x3, *y = NULL;
     int rc = mm_reshape(x, 3, (int64_t[]){N, C, S}, &x3);
     if (rc == 0)
-        rc = training ? norm_train(op, x3, running_mean, running_var, weight,
-                                   bias, 1, momentum, eps, &y)
+        rc = training ? norm_train(x3, running_mean, running_var, weight, bias,
+                                   1, momentum, eps, &y)
                       : norm_eval(op, x3, running_mean, running_var, weight,
                                   bias, 1, eps, &y);
     if (rc == 0)
@@ -445,11 +585,16 @@ int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean,
 }
 
 int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
-                     mm_tensor *running_var, mm_tensor *weight,
-                     mm_tensor *bias, bool use_input_stats, double momentum,
-                     double eps, mm_tensor **out) {
+                     mm_tensor *running_var, mm_tensor *weight, mm_tensor *bias,
+                     bool use_input_stats, double momentum, double eps,
+                     mm_tensor **out) {
     const char *op = "instance_norm";
     MM_TRY(check_x(op, x, 2));
+    if (use_input_stats && (running_mean || running_var) && !isfinite(momentum))
+        return mm_error_set(MM_EINVAL,
+                            "%s: momentum %g is not a number (a cumulative "
+                            "average passes 1 / batches seen)",
+                            op, momentum);
     int64_t N = x->shape[0], C = x->shape[1], S = spatial(x);
     MM_TRY(check_vec(op, "running_mean", running_mean, C));
     MM_TRY(check_vec(op, "running_var", running_var, C));
@@ -468,8 +613,8 @@ int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
     mm_tensor *x3, *y = NULL;
     int rc = mm_reshape(x, 3, (int64_t[]){1, N * C, S}, &x3);
     if (rc == 0)
-        rc = use_input_stats ? norm_train(op, x3, running_mean, running_var,
-                                          NULL, NULL, N, momentum, eps, &y)
+        rc = use_input_stats ? norm_train(x3, running_mean, running_var, NULL,
+                                          NULL, N, momentum, eps, &y)
                              : norm_eval(op, x3, running_mean, running_var,
                                          NULL, NULL, N, eps, &y);
     if (rc == 0)
@@ -522,7 +667,7 @@ int mm_layer_norm(mm_tensor *x, int n_norm, const int64_t *normalized_shape,
     mm_tensor *x3, *y = NULL;
     int rc = mm_reshape(x, 3, (int64_t[]){1, R, M}, &x3);
     if (rc == 0)
-        rc = norm_train(op, x3, NULL, NULL, NULL, NULL, 1, 0, eps, &y);
+        rc = norm_train(x3, NULL, NULL, NULL, NULL, 1, 0, eps, &y);
     if (rc == 0)
         rc = mm_reshape(y, x->ndim, x->shape, &y);
     if (rc == 0 && weight)
@@ -554,7 +699,7 @@ int mm_group_norm(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
     int rc = mm_reshape(
         x, 3, (int64_t[]){1, N * num_groups, C / num_groups * S}, &x3);
     if (rc == 0)
-        rc = norm_train(op, x3, NULL, NULL, NULL, NULL, 1, 0, eps, &y);
+        rc = norm_train(x3, NULL, NULL, NULL, NULL, 1, 0, eps, &y);
     if (rc == 0)
         rc = mm_reshape(y, x->ndim, x->shape, &y);
     if (rc == 0)

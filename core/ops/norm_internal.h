@@ -6,7 +6,8 @@
 #include "ops_internal.h"
 
 extern const mm_op mm_op_softmax, mm_op_log_softmax;
-extern const mm_op mm_op_moments, mm_op_normalize, mm_op_normalize_affine;
+extern const mm_op mm_op_moments, mm_op_normalize, mm_op_normalize_affine,
+    mm_op_norm_train, mm_op_norm_grad_sums, mm_op_norm_grad_input;
 extern const mm_op mm_op_interpolate, mm_op_interpolate_backward,
     mm_op_grid_sample, mm_op_grid_sample_grad_input,
     mm_op_grid_sample_grad_grid;
@@ -14,6 +15,7 @@ extern const mm_op mm_op_interpolate, mm_op_interpolate_backward,
 int mm_cpu_softmax(mm_op_ctx *ctx);
 int mm_cpu_moments(mm_op_ctx *ctx);
 int mm_cpu_normalize(mm_op_ctx *ctx);
+int mm_cpu_norm_grad(mm_op_ctx *ctx);
 int mm_cpu_interpolate(mm_op_ctx *ctx);
 int mm_cpu_grid_sample(mm_op_ctx *ctx);
 

@@ -137,7 +137,15 @@ static int pad_reference(mm_op_ctx *ctx) {
 }
 
 static int pad_bw_infer(mm_op_ctx *ctx) {
-    const mm_tensor *x = ctx->inputs[1];
+    const mm_tensor *g = ctx->inputs[0], *x = ctx->inputs[1];
+    int64_t shape[MM_MAX_DIMS];
+    MM_TRY(pad_check(x, ctx->params, shape));
+    if (g->ndim != x->ndim ||
+        memcmp(g->shape, shape, sizeof(int64_t) * (size_t)x->ndim) != 0 ||
+        !mm_dtype_is_float(g->dtype))
+        return mm_error_set(MM_EINVAL,
+                            "pad_backward: grad does not have the padded "
+                            "shape");
     ctx->out_dtype = ctx->inputs[0]->dtype;
     ctx->out_ndim = x->ndim;
     memcpy(ctx->out_shape, x->shape, sizeof ctx->out_shape);

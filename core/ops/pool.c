@@ -1,7 +1,8 @@
-/* Pooling: max_pool2d/3d (with torch's int64 indices: the flat position in
+/* Pooling: max_pool1d/2d/3d (with torch's int64 indices: the flat position in
  * each channel's plane), avg_pool2d/3d (ceil_mode, count_include_pad,
- * divisor_override), adaptive_avg_pool2d and adaptive_max_pool2d (windows
- * [floor(i In / Out), ceil((i + 1) In / Out))), as torch.nn.functional.
+ * divisor_override; avg_pool1d has none), adaptive_avg_pool2d and
+ * adaptive_max_pool2d (windows [floor(i In / Out), ceil((i + 1) In / Out))), as
+ * torch.nn.functional.
  *
  * Ops (params in conv_pool.h):
  *   max_pool           x -> values; keeps the indices for backward
@@ -53,33 +54,30 @@ static int pool_infer(mm_op_ctx *ctx) {
     for (int j = 0; j < nsp; j++) {
         int64_t in = x->shape[lead + j], out;
         if (in == 0)
-            return mm_error_set(MM_EINVAL,
-                                "%s: input %s has an empty spatial dim", name,
-                                mm_shape_format(x->ndim, x->shape, a, sizeof a));
+            return mm_error_set(
+                MM_EINVAL, "%s: input %s has an empty spatial dim", name,
+                mm_shape_format(x->ndim, x->shape, a, sizeof a));
         if (adaptive) {
             out = p->i[1 + j];
             if (out <= 0)
-                return mm_error_set(MM_EINVAL,
-                                    "%s: output size must be positive, got %s",
-                                    name, mm_shape_format(nsp, p->i + 1, a,
-                                                          sizeof a));
+                return mm_error_set(
+                    MM_EINVAL, "%s: output size must be positive, got %s", name,
+                    mm_shape_format(nsp, p->i + 1, a, sizeof a));
         } else {
             int64_t k = p->i[1 + j], s = p->i[4 + j], pd = p->i[7 + j],
                     dl = p->i[10 + j];
             if (k <= 0)
-                return mm_error_set(MM_EINVAL,
-                                    "%s: kernel size must be positive, got %s",
-                                    name, mm_shape_format(nsp, p->i + 1, a,
-                                                          sizeof a));
+                return mm_error_set(
+                    MM_EINVAL, "%s: kernel size must be positive, got %s", name,
+                    mm_shape_format(nsp, p->i + 1, a, sizeof a));
             if (s <= 0)
-                return mm_error_set(MM_EINVAL,
-                                    "%s: stride must be positive, got %s", name,
-                                    mm_shape_format(nsp, p->i + 4, a, sizeof a));
+                return mm_error_set(
+                    MM_EINVAL, "%s: stride must be positive, got %s", name,
+                    mm_shape_format(nsp, p->i + 4, a, sizeof a));
             if (dl <= 0)
-                return mm_error_set(MM_EINVAL,
-                                    "%s: dilation must be positive, got %s",
-                                    name, mm_shape_format(nsp, p->i + 10, a,
-                                                          sizeof a));
+                return mm_error_set(
+                    MM_EINVAL, "%s: dilation must be positive, got %s", name,
+                    mm_shape_format(nsp, p->i + 10, a, sizeof a));
             if (pd < 0 || pd > k / 2)
                 return mm_error_set(MM_EINVAL,
                                     "%s: pad should be at most half of kernel "
@@ -91,8 +89,8 @@ static int pool_infer(mm_op_ctx *ctx) {
                 int64_t o[3];
                 for (int t = 0; t < nsp; t++)
                     o[t] = pool_out_size(x->shape[lead + t], p->i[1 + t],
-                                         p->i[7 + t], p->i[4 + t],
-                                         p->i[10 + t], p->i[13] != 0);
+                                         p->i[7 + t], p->i[4 + t], p->i[10 + t],
+                                         p->i[13] != 0);
                 char b[128];
                 return mm_error_set(
                     MM_EINVAL,
@@ -167,9 +165,9 @@ static void max_pool_ref(const mm_pool_geom *g, const mm_tensor *x,
                     for (int64_t a = 0; a < cnt[0]; a++)
                         for (int64_t b = 0; b < cnt[1]; b++)
                             for (int64_t c = 0; c < cnt[2]; c++) {
-                                int64_t i = IDX3(s[0] + a * step[0],
-                                                 s[1] + b * step[1],
-                                                 s[2] + c * step[2], g->in);
+                                int64_t i =
+                                    IDX3(s[0] + a * step[0], s[1] + b * step[1],
+                                         s[2] + c * step[2], g->in);
                                 double v = ld(x, pl * in_sp + i);
                                 if (v > best || isnan(v)) {
                                     best = v;
@@ -390,6 +388,16 @@ static int check_kernel_arg(const char *name, const int64_t *kernel) {
     return 0;
 }
 
+int mm_max_pool1d(mm_tensor *x, const int64_t kernel_size[1],
+                  const int64_t stride[1], const int64_t padding[1],
+                  const int64_t dilation[1], bool ceil_mode, mm_tensor **out,
+                  mm_tensor **indices) {
+    MM_TRY(check_kernel_arg("max_pool1d", kernel_size));
+    mm_op_params p;
+    fill_params(&p, 1, kernel_size, stride, padding, dilation, ceil_mode);
+    return run_max("max_pool1d", &p, x, out, indices);
+}
+
 int mm_max_pool2d(mm_tensor *x, const int64_t kernel_size[2],
                   const int64_t stride[2], const int64_t padding[2],
                   const int64_t dilation[2], bool ceil_mode, mm_tensor **out,
@@ -427,6 +435,13 @@ static int run_avg(const char *name, int nsp, mm_tensor *x,
     p.i[15] = count_include_pad;
     p.i[16] = divisor_override;
     return mm_apply1(&mm_op_avg_pool, x, &p, out);
+}
+
+int mm_avg_pool1d(mm_tensor *x, const int64_t kernel_size[1],
+                  const int64_t stride[1], const int64_t padding[1],
+                  bool ceil_mode, bool count_include_pad, mm_tensor **out) {
+    return run_avg("avg_pool1d", 1, x, kernel_size, stride, padding, ceil_mode,
+                   count_include_pad, 0, out);
 }
 
 int mm_avg_pool2d(mm_tensor *x, const int64_t kernel_size[2],

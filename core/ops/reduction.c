@@ -55,8 +55,9 @@ static int dimred_infer(mm_op_ctx *ctx) {
         return mm_error_set(MM_ETYPE,
                             "%s: expected a floating-point tensor, got %s",
                             name, mm_dtype_name(x->dtype));
-    if (code == MM_DR_NORM && !(ctx->params->f[0] > 0))
-        return mm_error_set(MM_EINVAL, "norm: p must be > 0 or inf, got %g",
+    if (code == MM_DR_NORM && !(ctx->params->f[0] >= 0) &&
+        ctx->params->f[0] != -INFINITY)
+        return mm_error_set(MM_EINVAL, "norm: p must be >= 0 or +-inf, got %g",
                             ctx->params->f[0]);
     bool need_items = code == MM_DR_AMAX || code == MM_DR_AMIN ||
                       (code == MM_DR_NORM && isinf(ctx->params->f[0]));
@@ -65,8 +66,8 @@ static int dimred_infer(mm_op_ctx *ctx) {
             return mm_error_set(
                 MM_EINVAL,
                 "%s: expected reduction dim %d to have non-zero size", name, d);
-    if (code == MM_DR_ALL || code == MM_DR_ANY)
-        ctx->out_dtype = MM_BOOL;
+    if (code == MM_DR_ALL || code == MM_DR_ANY) /* u8 stays u8, as in torch */
+        ctx->out_dtype = x->dtype == MM_U8 ? MM_U8 : MM_BOOL;
     else if (code == MM_DR_PROD && !mm_dtype_is_float(x->dtype))
         ctx->out_dtype = MM_I64;
     else
@@ -105,7 +106,25 @@ static int dimred_reference(mm_op_ctx *ctx) {
 }
 
 static int dimred_bw_infer(mm_op_ctx *ctx) {
-    const mm_tensor *x = ctx->inputs[0];
+    const mm_tensor *x = ctx->inputs[0], *y = ctx->inputs[1],
+                    *g = ctx->inputs[2];
+    int64_t mask = x->ndim ? ctx->params->i[0] : 0;
+    if (x->ndim > 0 && (mask & ~((INT64_C(1) << x->ndim) - 1)))
+        return mm_error_set(MM_EINVAL, "dimred_backward: dim mask out of range");
+    int64_t count = count_of(x, mask),
+            groups = count ? x->numel / count : 0;
+    if (!count) {
+        groups = 1;
+        for (int d = 0; d < x->ndim; d++)
+            if (!(mask >> d & 1))
+                groups *= x->shape[d];
+    }
+    if (!mm_dtype_is_float(x->dtype) || y->dtype != x->dtype ||
+        g->dtype != x->dtype || y->numel != groups || g->numel != groups)
+        return mm_error_set(MM_EINVAL,
+                            "dimred_backward: expected float y and grad of %lld "
+                            "elements and x's dtype",
+                            (long long)groups);
     ctx->out_dtype = x->dtype;
     ctx->out_ndim = x->ndim;
     memcpy(ctx->out_shape, x->shape, sizeof ctx->out_shape);
@@ -273,9 +292,21 @@ static void lines_of(const mm_tensor *x, int dim, int64_t *n_lines,
     *n_lines = outer * in;
 }
 
+/* A dim in the params is already wrapped by the public functions; a direct
+ * mm_op_apply must not index outside the shape either. */
+static int param_dim(mm_op_ctx *ctx) {
+    const mm_tensor *x = ctx->inputs[0];
+    int64_t d = ctx->params->i[0];
+    if (d < 0 || d >= (x->ndim ? x->ndim : 1))
+        return mm_error_set(MM_EINVAL, "%s: dim %lld out of range",
+                            ctx->op->name, (long long)d);
+    return 0;
+}
+
 static int arg_infer(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
     int dim = (int)ctx->params->i[0];
+    MM_TRY(param_dim(ctx));
     if (x->ndim && x->shape[dim] == 0)
         return mm_error_set(
             MM_EINVAL, "%s: expected reduction dim %d to have non-zero size",
@@ -439,6 +470,7 @@ static int same_shape_infer(mm_op_ctx *ctx, mm_dtype dt) {
 }
 
 static int cumsum_infer(mm_op_ctx *ctx) {
+    MM_TRY(param_dim(ctx));
     mm_dtype dt = ctx->inputs[0]->dtype;
     return same_shape_infer(ctx, mm_dtype_is_float(dt) ? dt : MM_I64);
 }
@@ -504,7 +536,10 @@ int mm_cumsum(mm_tensor *x, int dim, mm_tensor **out) {
 
 /* sort: the permutation (i64) along dim */
 
-static int sort_infer(mm_op_ctx *ctx) { return same_shape_infer(ctx, MM_I64); }
+static int sort_infer(mm_op_ctx *ctx) {
+    MM_TRY(param_dim(ctx));
+    return same_shape_infer(ctx, MM_I64);
+}
 
 /* Insertion sort, stable: plain and obviously right. */
 static int sort_reference(mm_op_ctx *ctx) {

@@ -18,7 +18,7 @@ enum {
     MM_DR_VAR, /* f[0] = correction */
     MM_DR_STD, /* f[0] = correction */
     MM_DR_LOGSUMEXP,
-    MM_DR_NORM, /* f[0] = p (> 0, or +inf) */
+    MM_DR_NORM, /* f[0] = p (>= 0 or +-inf) */
     MM_DR_PROD,
     MM_DR_ALL,
     MM_DR_ANY,
@@ -117,13 +117,19 @@ static inline double mm_dr_eval(int code, const double *v, int64_t n,
     }
     case MM_DR_NORM:
         acc = 0;
-        if (isinf(f)) {
+        if (isinf(f)) { /* max |v| (inf) or min |v| (-inf) */
+            acc = f > 0 ? 0 : INFINITY;
             for (int64_t i = 0; i < n; i++) {
                 if (isnan(v[i]))
                     return NAN;
-                if (fabs(v[i]) > acc)
+                if (f > 0 ? fabs(v[i]) > acc : fabs(v[i]) < acc)
                     acc = fabs(v[i]);
             }
+            return acc;
+        }
+        if (f == 0) { /* the number of non-zeros */
+            for (int64_t i = 0; i < n; i++)
+                acc += v[i] != 0;
             return acc;
         }
         for (int64_t i = 0; i < n; i++)
@@ -194,6 +200,9 @@ static inline void mm_dr_grad(int code, const double *v, int64_t n, double f,
                 gx[i] = fabs(v[i]) == y || isnan(v[i])
                             ? mm_dr_sgn(v[i]) * g / (double)c
                             : 0;
+        } else if (f == 0) {
+            for (int64_t i = 0; i < n; i++)
+                gx[i] = 0;
         } else if (f == 1) {
             for (int64_t i = 0; i < n; i++)
                 gx[i] = mm_dr_sgn(v[i]) * g;

@@ -25,7 +25,8 @@ static double ld(const mm_tensor *t, int64_t i) {
 }
 
 static void st(mm_tensor *t, int64_t i, double v) {
-    mm_store_f64((char *)mm_tensor_data(t) + i * (int64_t)mm_dtype_size(t->dtype),
+    mm_store_f64((char *)mm_tensor_data(t) +
+                     i * (int64_t)mm_dtype_size(t->dtype),
                  t->dtype, v);
 }
 
@@ -94,8 +95,7 @@ static int interp_reference(mm_op_ctx *ctx) {
     return 0;
 }
 
-static int interp_backward(const mm_node *node, mm_tensor *g,
-                           mm_tensor **gin) {
+static int interp_backward(const mm_node *node, mm_tensor *g, mm_tensor **gin) {
     mm_op_params p = node->params;
     p.i[4] = node->inputs[0]->shape[2];
     p.i[5] = node->inputs[0]->shape[3];
@@ -165,28 +165,29 @@ int mm_interpolate(mm_tensor *x, const int64_t *size,
     return mm_apply1(&mm_op_interpolate, x, &p, out);
 }
 
-/* ---- grid_sample ---------------------------------------------------------- */
+/* ---- grid_sample ----------------------------------------------------------
+ */
 
 static int gs_infer(mm_op_ctx *ctx) {
     const char *op = ctx->op->name;
     bool gi = ctx->op == &mm_op_grid_sample_grad_input;
     bool gg = ctx->op == &mm_op_grid_sample_grad_grid;
-    const mm_tensor *x = ctx->inputs[0],
-                    *grid = ctx->inputs[ctx->n_inputs - 1];
+    const mm_tensor *x = ctx->inputs[0], *grid = ctx->inputs[ctx->n_inputs - 1];
     MM_TRY(float4d(op, gi || gg ? "gradient" : "input", x));
     MM_TRY(float4d(op, "grid", grid));
     if (grid->dtype != x->dtype)
         return mm_error_set(MM_ETYPE, "%s: dtypes %s and %s differ", op,
-                            mm_dtype_name(x->dtype), mm_dtype_name(grid->dtype));
+                            mm_dtype_name(x->dtype),
+                            mm_dtype_name(grid->dtype));
     if (grid->shape[3] != 2 || grid->shape[0] != x->shape[0]) {
         char a[128], b[128];
-        return mm_error_set(MM_EINVAL,
-                            "%s: grid of shape %s does not fit input %s "
-                            "(expected [%lld, H, W, 2])",
-                            op,
-                            mm_shape_format(grid->ndim, grid->shape, a, sizeof a),
-                            mm_shape_format(x->ndim, x->shape, b, sizeof b),
-                            (long long)x->shape[0]);
+        return mm_error_set(
+            MM_EINVAL,
+            "%s: grid of shape %s does not fit input %s "
+            "(expected [%lld, H, W, 2])",
+            op, mm_shape_format(grid->ndim, grid->shape, a, sizeof a),
+            mm_shape_format(x->ndim, x->shape, b, sizeof b),
+            (long long)x->shape[0]);
     }
     ctx->out_dtype = x->dtype;
     ctx->out_ndim = 4;
@@ -252,8 +253,7 @@ static int gs_reference(mm_op_ctx *ctx) {
                     int64_t o = ((n * C + c) * Ho + h) * Wo + w;
                     double acc = 0, go = g ? ld(g, o) : 0, v[4] = {0};
                     for (int k = 0; k < nt; k++) {
-                        if (xs[k] < 0 || xs[k] >= W || ys[k] < 0 ||
-                            ys[k] >= H)
+                        if (xs[k] < 0 || xs[k] >= W || ys[k] < 0 || ys[k] >= H)
                             continue;
                         int64_t i = ((n * C + c) * H + ys[k]) * W + xs[k];
                         if (gi)
@@ -265,10 +265,10 @@ static int gs_reference(mm_op_ctx *ctx) {
                         st(out, o, acc);
                     if (gg && mode == 0) {
                         double fx = ix - floor(ix), fy = iy - floor(iy);
-                        gix += go * ((1 - fy) * (v[1] - v[0]) +
-                                     fy * (v[3] - v[2]));
-                        giy += go * ((1 - fx) * (v[2] - v[0]) +
-                                     fx * (v[3] - v[1]));
+                        gix += go *
+                               ((1 - fy) * (v[1] - v[0]) + fy * (v[3] - v[2]));
+                        giy += go *
+                               ((1 - fx) * (v[2] - v[0]) + fx * (v[3] - v[1]));
                     }
                 }
                 if (gg) {

@@ -9,7 +9,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum { MM_INTERP_NEAREST_ = 0, MM_INTERP_BILINEAR_ = 1, MM_INTERP_BICUBIC_ = 2 };
+enum {
+    MM_INTERP_NEAREST_ = 0,
+    MM_INTERP_BILINEAR_ = 1,
+    MM_INTERP_BICUBIC_ = 2
+};
 enum { MM_GS_ZEROS = 0, MM_GS_BORDER = 1, MM_GS_REFLECTION = 2 };
 
 /* The taps along one axis: output index o reads in[idx[k]] * w[k], k < n.
@@ -40,8 +44,8 @@ static inline int mm_interp_taps(int mode, bool align_corners, int64_t in,
         scale = out > 1 ? (double)(in - 1) / (double)(out - 1) : 0;
     else
         scale = scale_param > 0 ? 1.0 / scale_param : (double)in / (double)out;
-    double src = align_corners ? scale * (double)o
-                               : scale * ((double)o + 0.5) - 0.5;
+    double src =
+        align_corners ? scale * (double)o : scale * ((double)o + 0.5) - 0.5;
     if (mode == MM_INTERP_BILINEAR_) {
         if (src < 0)
             src = 0;

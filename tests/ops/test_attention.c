@@ -46,8 +46,7 @@ typedef struct drop_ctx {
     uint64_t seed;
 } drop_ctx;
 
-static int f_dropout(void *vctx, mm_tensor *const *in, int n,
-                     mm_tensor **out) {
+static int f_dropout(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
     (void)n;
     drop_ctx *c = vctx;
     mm_generator *g;
@@ -125,7 +124,8 @@ MM_TEST(attention_matches_reference_and_torch) {
                                     randn_t(MM_SHAPE(2, 3, 6, 8), dts[t]),
                                     randn_t(MM_SHAPE(2, 3, 6, 4), dts[t])};
                 attn_ctx c = {mk, mk == 2 ? 0.2 : 0, mk == 1, NULL};
-                c.m = mk == 1 ? bool_mask(5, 6) : randn_t(MM_SHAPE(5, 6), dts[t]);
+                c.m =
+                    mk == 1 ? bool_mask(5, 6) : randn_t(MM_SHAPE(5, 6), dts[t]);
                 CHECK_VS_REFERENCE("sdpa", f_attn, &c, in, 3, 1e-5, 1e-5);
                 mm_tensor *nc[3] = {noncontig(in[0]), noncontig(in[1]),
                                     noncontig(in[2])};
@@ -173,7 +173,8 @@ MM_TEST(attention_gradcheck) {
                                     leaf(randn_t(MM_SHAPE(2, 5, 4), MM_F64)),
                                     leaf(randn_t(MM_SHAPE(2, 5, 2), MM_F64))};
                 attn_ctx c = {mk, dr ? 0.25 : 0, mk == 2, NULL};
-                c.m = mk == 1 ? bool_mask(3, 5) : randn_t(MM_SHAPE(3, 5), MM_F64);
+                c.m =
+                    mk == 1 ? bool_mask(3, 5) : randn_t(MM_SHAPE(3, 5), MM_F64);
                 CHECK_GRAD(f_attn, &c, in, 3);
             });
 }

@@ -8,6 +8,38 @@
 
 #include "ops_testing.h"
 
+/* sin(mul * i) in row-major order, and the checksums (sum, sum of
+ * y^2 (1 + i % 7)) the torch expressions below were reduced to. */
+static mm_tensor *sin_t(int nd, const int64_t *shape, double mul, mm_dtype dt) {
+    mm_tensor *t;
+    if (mm_empty(nd, shape, dt, &t) < 0)
+        abort();
+    for (int64_t i = 0; i < t->numel; i++)
+        mm_tensor_set_flat(t, i, sin((double)i * mul));
+    return t;
+}
+
+static bool checksums_match(const mm_tensor *y, int nd, const int64_t *shape,
+                            double sum, double sum2, double rtol) {
+    if (y->ndim != nd)
+        return false;
+    for (int d = 0; d < nd; d++)
+        if (y->shape[d] != shape[d])
+            return false;
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < y->numel; i++) {
+        double v = mm_tensor_get_flat(y, i);
+        s += v;
+        s2 += v * v * (double)(1 + i % 7);
+    }
+    bool ok = fabs(s - sum) <= rtol * (1 + fabs(sum)) &&
+              fabs(s2 - sum2) <= rtol * fabs(sum2);
+    if (!ok)
+        fprintf(stderr, "checksums %.10g %.10g, torch %.10g %.10g\n", s, s2,
+                sum, sum2);
+    return ok;
+}
+
 typedef struct conv_case {
     bool transposed;
     int nsp;
@@ -86,6 +118,7 @@ static mm_tensor *make_bias(const conv_case *c, mm_dtype dt) {
     return randn_t(MM_SHAPE(ch), dt);
 }
 
+/* clang-format off */
 /* ResNet-like and edge cases; outputs checked fast vs reference. */
 static const conv_case conv_cases[] = {
     /* 3x3 stride 2 padding 1, bias */
@@ -104,6 +137,9 @@ static const conv_case conv_cases[] = {
     {false, 2, {1, 2, 7, 9}, {3, 2, 2, 3}, {2, 1}, {0, 1}, {1, 2}, {0}, 1, true},
     /* big enough for threads */
     {false, 2, {4, 16, 16, 16}, {32, 16, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {0}, 1, true},
+    /* big depthwise, big transposed: oneDNN's blocked layouts */
+    {false, 2, {2, 64, 32, 32}, {64, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {0}, 64, true},
+    {true, 2, {2, 32, 12, 12}, {32, 16, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 1, true},
     /* 1-D */
     {false, 1, {2, 3, 20}, {5, 3, 4}, {2}, {1}, {2}, {0}, 1, true},
     {false, 1, {2, 4, 11}, {4, 1, 3}, {1}, {1}, {1}, {0}, 4, false},
@@ -120,6 +156,7 @@ static const conv_case conv_cases[] = {
     /* empty batch */
     {false, 2, {0, 4, 9, 9}, {8, 4, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {0}, 1, true},
 };
+/* clang-format on */
 enum { N_CASES = sizeof conv_cases / sizeof conv_cases[0] };
 
 MM_TEST(conv_matches_reference_f32_and_f64) {
@@ -163,6 +200,7 @@ MM_TEST(conv_gradients_match_reference_f32_and_f64) {
 }
 
 /* Small shapes so that gradcheck stays fast. */
+/* clang-format off */
 static const conv_case grad_cases[] = {
     {false, 2, {1, 2, 5, 5}, {2, 2, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {0}, 1, true},
     {false, 2, {1, 2, 6, 6}, {3, 2, 1, 1}, {2, 2}, {0, 0}, {1, 1}, {0}, 1, false},
@@ -176,6 +214,7 @@ static const conv_case grad_cases[] = {
     {true, 1, {2, 2, 4}, {2, 1, 3}, {2}, {0}, {1}, {1}, 1, true},
     {true, 3, {1, 2, 2, 2, 2}, {2, 1, 2, 2, 2}, {2, 1, 2}, {1, 0, 0}, {1, 1, 1}, {1, 0, 0}, 1, true},
 };
+/* clang-format on */
 
 MM_TEST(conv_gradcheck_every_variant) {
     for (size_t c = 0; c < sizeof grad_cases / sizeof grad_cases[0]; c++)
@@ -230,8 +269,8 @@ MM_TEST(conv_matches_torch_numbers) {
                 CHECK_OK(mm_to_dtype(w, MM_F32, &wt));
                 CHECK_OK(mm_to_dtype(b, MM_F32, &bt));
             }
-            CHECK_OK(mm_conv2d(xt, wt, bt, (int64_t[]){2, 2},
-                               (int64_t[]){1, 1}, NULL, 1, &y));
+            CHECK_OK(mm_conv2d(xt, wt, bt, (int64_t[]){2, 2}, (int64_t[]){1, 1},
+                               NULL, 1, &y));
             CHECK(y->shape[2] == 2 && y->shape[3] == 2);
             for (int i = 0; i < 8; i++)
                 CHECK(fabs(at(y, i) - want[i]) < 1e-5);
@@ -261,12 +300,74 @@ MM_TEST(conv_bf16_matches_reference) {
     POOLED({
         const conv_case *cc = &conv_cases[0];
         mm_tensor *in[3] = {make_input(cc, 0, MM_BF16),
-                            make_input(cc, 1, MM_BF16),
-                            make_bias(cc, MM_BF16)};
+                            make_input(cc, 1, MM_BF16), make_bias(cc, MM_BF16)};
         CHECK_VS_REFERENCE("conv bf16", f_conv, (void *)cc, in, 3, 2e-2, 1e-1);
         CHECK_VS_REFERENCE("conv bf16 grads", f_conv_grads, (void *)cc, in, 3,
                            2e-2, 2e-1);
     });
+}
+
+MM_TEST(conv_f64_ignores_thread_count) {
+    POOLED({
+        const conv_case *cc = &conv_cases[7];
+        mm_tensor *in[3] = {make_input(cc, 0, MM_F64),
+                            make_input(cc, 1, MM_F64), make_bias(cc, MM_F64)};
+        mm_tensor *a, *b;
+        int nt = mm_get_num_threads();
+        CHECK_OK(mm_set_num_threads(1));
+        CHECK_OK(f_conv_grads((void *)cc, in, 3, &a));
+        CHECK_OK(mm_set_num_threads(2));
+        CHECK_OK(f_conv_grads((void *)cc, in, 3, &b));
+        CHECK_OK(mm_set_num_threads(nt));
+        CHECK(mm_allclose(a, b, 0, 0, NULL)); /* bit-identical */
+    });
+}
+
+/* torch.set_default_dtype(torch.float64); ar(shape, mul) =
+ * torch.sin(torch.arange(numel) * mul).reshape(shape); each result reduced
+ * to (y.sum(), (y * y * (1 + torch.arange(numel) % 7)).sum()). */
+MM_TEST(conv_matches_torch_checksums) {
+    const mm_dtype dtypes[] = {MM_F64, MM_F32};
+    for (int t = 0; t < 2; t++)
+        POOLED({
+            mm_dtype dt = dtypes[t];
+            double rtol = dt == MM_F64 ? 1e-9 : 1e-4;
+            mm_tensor *y;
+            /* F.conv_transpose2d(ar((2,4,5,6),.37), ar((4,3,3,2),.11),
+             * ar((6,),.5), stride=(2,3), padding=(1,2),
+             * output_padding=(1,2), groups=2, dilation=(2,1)) */
+            mm_tensor *x = sin_t(MM_SHAPE(2, 4, 5, 6), 0.37, dt);
+            CHECK_OK(mm_conv_transpose2d(
+                x, sin_t(MM_SHAPE(4, 3, 3, 2), 0.11, dt),
+                sin_t(MM_SHAPE(6), 0.5, dt), (int64_t[]){2, 3},
+                (int64_t[]){1, 2}, (int64_t[]){1, 2}, 2, (int64_t[]){2, 1},
+                &y));
+            CHECK(checksums_match(y, MM_SHAPE(2, 6, 12, 15), 1345.16992,
+                                  4855.458321, rtol));
+            /* F.conv3d(ar((1,4,5,6,7),.21), ar((6,2,2,3,2),.13), None,
+             * (2,1,2), (1,0,1), (1,2,2), 2) */
+            mm_tensor *x3 = sin_t(MM_SHAPE(1, 4, 5, 6, 7), 0.21, dt);
+            CHECK_OK(mm_conv3d(x3, sin_t(MM_SHAPE(6, 2, 2, 3, 2), 0.13, dt),
+                               NULL, (int64_t[]){2, 1, 2}, (int64_t[]){1, 0, 1},
+                               (int64_t[]){1, 2, 2}, 2, &y));
+            CHECK(checksums_match(y, MM_SHAPE(1, 6, 3, 2, 4), -0.6221844282,
+                                  576.7795938, rtol));
+            /* F.conv_transpose3d(x3, ar((4,1,2,2,3),.3), None, (2,1,2),
+             * (0,1,1), (1,0,0), 4, (1,1,2)) */
+            CHECK_OK(mm_conv_transpose3d(
+                x3, sin_t(MM_SHAPE(4, 1, 2, 2, 3), 0.3, dt), NULL,
+                (int64_t[]){2, 1, 2}, (int64_t[]){0, 1, 1},
+                (int64_t[]){1, 0, 0}, 4, (int64_t[]){1, 1, 2}, &y));
+            CHECK(checksums_match(y, MM_SHAPE(1, 4, 11, 5, 15), -0.3894488958,
+                                  21750.67772, rtol));
+            /* F.conv1d(ar((2,3,11),.7), ar((6,1,3),.2), None, 2, 2, 3, 3) */
+            CHECK_OK(mm_conv1d(sin_t(MM_SHAPE(2, 3, 11), 0.7, dt),
+                               sin_t(MM_SHAPE(6, 1, 3), 0.2, dt), NULL,
+                               (int64_t[]){2}, (int64_t[]){2}, (int64_t[]){3},
+                               3, &y));
+            CHECK(checksums_match(y, MM_SHAPE(2, 6, 5), -0.03461378943,
+                                  23.76741649, rtol));
+        });
 }
 
 MM_TEST(conv_takes_unbatched_inputs) {
@@ -310,7 +411,8 @@ MM_TEST(conv_errors_are_one_line) {
         CHECK_ERR(mm_conv2d(x, w, NULL, (int64_t[]){0, 1}, NULL, NULL, 1, &y),
                   MM_EINVAL, "conv2d: stride must be positive, got [0, 1]");
         CHECK_ERR(mm_conv2d(x, w, NULL, NULL, (int64_t[]){-1, 0}, NULL, 1, &y),
-                  MM_EINVAL, "conv2d: padding must be non-negative, got [-1, 0]");
+                  MM_EINVAL,
+                  "conv2d: padding must be non-negative, got [-1, 0]");
         CHECK_ERR(mm_conv2d(x, w, NULL, NULL, NULL, (int64_t[]){3, 3}, 1, &y),
                   MM_EINVAL,
                   "conv2d: calculated output size [0, 0] is too small (input "
@@ -335,5 +437,7 @@ MM_TEST_MAIN(MM_CASE(conv_matches_reference_f32_and_f64),
              MM_CASE(conv_f32_gradients_flow_through_onednn),
              MM_CASE(conv_matches_torch_numbers),
              MM_CASE(conv_bf16_matches_reference),
+             MM_CASE(conv_f64_ignores_thread_count),
+             MM_CASE(conv_matches_torch_checksums),
              MM_CASE(conv_takes_unbatched_inputs),
              MM_CASE(conv_errors_are_one_line))

@@ -305,6 +305,80 @@ MM_TEST(index_errors_are_one_line) {
     });
 }
 
+MM_TEST(integer_tensors_index_like_floats) {
+    POOLED({
+        mm_tensor *x = randint_t(-100, 100, MM_SHAPE(40, 30));
+        idx_ctx c = {I_GATHER, 1};
+        mm_tensor *in[3] = {x, randint_t(0, 30, MM_SHAPE(40, 50)), NULL};
+        CHECK_VS_REFERENCE("i64 gather", f_idx, &c, in, 2, 0, 0);
+        c = (idx_ctx){I_INDEX_SELECT, 0};
+        in[1] = randint_t(0, 40, MM_SHAPE(70));
+        CHECK_VS_REFERENCE("i64 index_select", f_idx, &c, in, 2, 0, 0);
+        c = (idx_ctx){I_SCATTER_ADD, 0};
+        in[1] = randint_t(0, 40, MM_SHAPE(60, 30));
+        in[2] = randint_t(-5, 5, MM_SHAPE(60, 30));
+        CHECK_VS_REFERENCE("i64 scatter_add", f_idx, &c, in, 3, 0, 0);
+        c = (idx_ctx){I_MASKED_FILL};
+        in[1] = bool_mask(MM_SHAPE(40, 30));
+        CHECK_VS_REFERENCE("i64 masked_fill", f_idx, &c, in, 2, 0, 0);
+        c = (idx_ctx){I_PAD, 0, 4, {1, 2, 3, 0}, MM_PAD_REFLECT};
+        mm_tensor *x3;
+        CHECK_OK(mm_reshape(x, MM_SHAPE(1, 40, 30), &x3));
+        CHECK_VS_REFERENCE("i64 pad", f_idx, &c, &x3, 1, 0, 0);
+    });
+}
+
+MM_TEST(index_ops_take_empty_tensors) {
+    POOLED({
+        mm_tensor *x = randn_t(MM_SHAPE(4, 3), MM_F32), *e, *y, *z, *w;
+        CHECK_OK(mm_zeros(MM_SHAPE(0), MM_I64, &e));
+        CHECK_OK(mm_index_select(x, 0, e, &y));
+        CHECK_INT(y->shape[0], 0);
+        CHECK_OK(mm_embedding(x, e, 0, false, &y));
+        CHECK_INT(y->numel, 0);
+        CHECK_OK(mm_zeros(MM_SHAPE(4, 0), MM_I64, &z));
+        CHECK_OK(mm_gather(x, 1, z, &y));
+        CHECK_INT(y->numel, 0);
+        CHECK_OK(mm_scatter_add(x, 1, z, x, &y));
+        CHECK(mm_allclose(y, x, 0, 0, NULL));
+        CHECK_OK(mm_zeros(MM_SHAPE(0, 3), MM_F32, &w));
+        CHECK_OK(mm_nonzero(w, &y));
+        CHECK_INT(y->shape[0], 0);
+        CHECK_INT(y->shape[1], 2);
+        CHECK_OK(mm_unique(w, true, &y, NULL, NULL));
+        CHECK_INT(y->numel, 0);
+        CHECK_OK(mm_masked_select(w, bool_mask(MM_SHAPE(0, 3)), &y));
+        CHECK_INT(y->numel, 0);
+        CHECK_OK(mm_pad(w, 2, (int64_t[]){1, 1}, MM_PAD_CONSTANT, 0, &y));
+        CHECK_INT(y->shape[1], 5);
+    });
+}
+
+MM_TEST(scatters_do_not_depend_on_the_thread_count) {
+    POOLED({
+        idx_ctx cs[] = {{I_SCATTER_ADD, 1}, {I_INDEX_ADD, 1}, {I_SCATTER, 1}};
+        mm_tensor *self = randn_t(MM_SHAPE(8, 300), MM_F32);
+        mm_tensor *ins[][3] = {
+            {self, randint_t(0, 300, MM_SHAPE(8, 9000)),
+             randn_t(MM_SHAPE(8, 9000), MM_F32)},
+            {self, randint_t(0, 300, MM_SHAPE(9000)),
+             randn_t(MM_SHAPE(8, 9000), MM_F32)},
+            {self, randint_t(0, 300, MM_SHAPE(8, 9000)),
+             randn_t(MM_SHAPE(8, 9000), MM_F32)},
+        };
+        for (int k = 0; k < 3; k++) {
+            mm_tensor *a, *b;
+            int prev = mm_get_num_threads();
+            mm_set_num_threads(1);
+            CHECK_OK(f_idx(&cs[k], ins[k], 3, &a));
+            mm_set_num_threads(2);
+            CHECK_OK(f_idx(&cs[k], ins[k], 3, &b));
+            mm_set_num_threads(prev);
+            CHECK(mm_allclose(a, b, 0, 0, NULL));
+        }
+    });
+}
+
 /* ---- pad, roll, pixel_shuffle ---------------------------------------------- */
 
 MM_TEST(pad_matches_reference_and_gradchecks) {
@@ -433,6 +507,9 @@ MM_TEST_MAIN(MM_CASE(gather_and_scatter_match_reference_and_gradcheck),
              MM_CASE(embedding_padding_row_gets_no_gradient),
              MM_CASE(indexing_gives_torchs_values),
              MM_CASE(index_errors_are_one_line),
+             MM_CASE(integer_tensors_index_like_floats),
+             MM_CASE(index_ops_take_empty_tensors),
+             MM_CASE(scatters_do_not_depend_on_the_thread_count),
              MM_CASE(pad_matches_reference_and_gradchecks),
              MM_CASE(pad_roll_and_pixel_shuffle_give_torchs_values),
              MM_CASE(roll_and_pixel_shuffle_gradcheck),

@@ -9,7 +9,7 @@ enum { BN, IN, LN, GN };
 typedef struct norm_ctx {
     int kind;
     bool training;
-    mm_tensor *rm, *rv; /* templates, cloned per call (may be NULL) */
+    mm_tensor *rm, *rv;         /* templates, cloned per call (may be NULL) */
     mm_tensor *rm_out, *rv_out; /* the clones the last call updated */
     int64_t groups;
 } norm_ctx;
@@ -35,13 +35,31 @@ static int f_norm(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
     }
 }
 
+/* The gradients of sum(y * y) with respect to x, w and b, concatenated:
+ * checks the backward ops' kernels against their references. */
+static int f_norm_grads(void *vctx, mm_tensor *const *in, int n,
+                        mm_tensor **out) {
+    mm_tensor *d[3], *y, *loss, *flat[3];
+    for (int i = 0; i < n; i++)
+        if (mm_detach(in[i], &d[i]) < 0 ||
+            mm_tensor_set_requires_grad(d[i], true) < 0)
+            return -1;
+    if (f_norm(vctx, d, n, &y) < 0 || mm_mul(y, y, &y) < 0 ||
+        mm_sum(y, 0, NULL, false, &loss) < 0 || mm_backward(loss) < 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (mm_reshape(d[i]->grad, 1, (int64_t[]){-1}, &flat[i]) < 0)
+            return -1;
+    return mm_cat(n, flat, 0, out);
+}
+
 typedef struct shp {
     int n;
     int64_t s[5];
 } shp;
 
 static const shp norm_cases[] = {
-    {2, {6, 4}},         {3, {3, 4, 7}},       {4, {2, 4, 5, 3}},
+    {2, {6, 4}},          {3, {3, 4, 7}},      {4, {2, 4, 5, 3}},
     {5, {2, 4, 3, 2, 3}}, {4, {8, 4, 64, 33}}, {4, {2, 64, 17, 17}},
     {3, {200, 2, 3}},
 };
@@ -73,24 +91,32 @@ MM_TEST(norms_match_reference_on_all_ranks) {
                         mm_tensor *x = randn_t(sc->n, sc->s, dts[t]);
                         mm_tensor *in[3] = {x};
                         affine(kind, x, dts[t], &in[1], &in[2]);
-                        norm_ctx ctx = {kind, tr != 0, NULL, NULL, NULL, NULL, 2};
+                        norm_ctx ctx = {kind, tr != 0, NULL, NULL,
+                                        NULL, NULL,    2};
                         ctx.rm = randn_t(1, sc->s + 1, dts[t]);
                         ctx.rv = uniform_t(1, sc->s + 1, dts[t], 0.5, 2);
                         char what[80];
                         snprintf(what, sizeof what, "norm %d case %zu %s tr %d",
                                  kind, c, mm_dtype_name(dts[t]), tr);
-                        CHECK_VS_REFERENCE(what, f_norm, &ctx, in, 3, 1e-4, 1e-4);
+                        CHECK_VS_REFERENCE(what, f_norm, &ctx, in, 3, 1e-4,
+                                           1e-4);
+                        CHECK_VS_REFERENCE(what, f_norm_grads, &ctx, in, 3,
+                                           1e-4, 1e-3);
                         /* the running stats the two kernels updated */
-                        mm_tensor *rm_fast = ctx.rm_out, *rv_fast = ctx.rv_out, *y;
+                        mm_tensor *rm_fast = ctx.rm_out, *rv_fast = ctx.rv_out,
+                                  *y;
                         (void)mm_ops_set_reference(true);
                         CHECK_OK(f_norm(&ctx, in, 3, &y));
                         (void)mm_ops_set_reference(false);
                         if (kind <= IN) {
-                            CHECK(mm_allclose(rm_fast, ctx.rm_out, 1e-5, 1e-5, NULL));
-                            CHECK(mm_allclose(rv_fast, ctx.rv_out, 1e-5, 1e-5, NULL));
+                            CHECK(mm_allclose(rm_fast, ctx.rm_out, 1e-5, 1e-5,
+                                              NULL));
+                            CHECK(mm_allclose(rv_fast, ctx.rv_out, 1e-5, 1e-5,
+                                              NULL));
                         }
                         mm_tensor *nc = noncontig(x);
-                        CHECK_VS_REFERENCE(what, f_norm, &ctx, &nc, 1, 1e-4, 1e-4);
+                        CHECK_VS_REFERENCE(what, f_norm, &ctx, &nc, 1, 1e-4,
+                                           1e-4);
                     });
                 }
 }
@@ -129,20 +155,60 @@ MM_TEST(batch_norm_updates_running_stats_like_torch) {
             torch_inputs(&x, &rm, &rv, &w, &b);
             /* F.batch_norm(x, rm, rv, w, b, True, 0.1, 1e-5) */
             CHECK_OK(mm_batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5, &y));
-            check_vals(rm, (double[]){0.1002835934056545, -0.03058519739399429,
-                                      0.37774460989051595}, 3);
-            check_vals(rv, (double[]){1.1420030182719063, 0.5397947645438255,
-                                      2.00980461284264}, 3);
-            check_vals(y, (double[]){0.5093980444920532, 1.254906832417907,
-                                     1.8995145032378196, 2.3559764326976014,
-                                     -0.3627300335800676, -0.32368960227807914},
+            check_vals(rm,
+                       (double[]){0.1002835934056545, -0.03058519739399429,
+                                  0.37774460989051595},
+                       3);
+            check_vals(rv,
+                       (double[]){1.1420030182719063, 0.5397947645438255,
+                                  2.00980461284264},
+                       3);
+            check_vals(y,
+                       (double[]){0.5093980444920532, 1.254906832417907,
+                                  1.8995145032378196, 2.3559764326976014,
+                                  -0.3627300335800676, -0.32368960227807914},
                        6);
             /* then F.batch_norm(x, rm, rv, w, b, False, 0.1, 1e-5) */
             CHECK_OK(mm_batch_norm(x, rm, rv, w, b, false, 0.1, 1e-5, &y));
-            check_vals(y, (double[]){0.6610579315022383, 1.676213691488099,
-                                     2.5539728816708256, 3.1755349134136943,
-                                     -1.5165500088566912, -1.4694491801411957},
+            check_vals(y,
+                       (double[]){0.6610579315022383, 1.676213691488099,
+                                  2.5539728816708256, 3.1755349134136943,
+                                  -1.5165500088566912, -1.4694491801411957},
                        6);
+        });
+        mm_ops_set_reference(prev);
+    }
+}
+
+MM_TEST(batch_norm_gradients_match_torch) {
+    for (int ref = 0; ref < 2; ref++) {
+        bool prev = mm_ops_set_reference(ref);
+        POOLED({
+            mm_tensor *x, *rm, *rv, *w, *b, *y, *c;
+            torch_inputs(&x, &rm, &rv, &w, &b);
+            leaf(x), leaf(w), leaf(b);
+            /* y = F.batch_norm(x, None, None, w, b, True, 0.1, 1e-5);
+             * (y * torch.arange(24.).reshape(2, 3, 2, 2).cos()).sum()
+             *   .backward() */
+            double cv[24];
+            for (int i = 0; i < 24; i++)
+                cv[i] = cos(i);
+            CHECK_OK(mm_from_data(cv, MM_SHAPE(2, 3, 2, 2), MM_F64, &c));
+            CHECK_OK(mm_batch_norm(x, NULL, NULL, w, b, true, 0.1, 1e-5, &y));
+            CHECK_OK(mm_backward_with_grad(y, c));
+            check_vals(x->grad,
+                       (double[]){0.967249809383167, 0.6738914697743211,
+                                  -0.15594969141264414, -0.6369549934480753,
+                                  0.7004466522250404, 0.1573304917071581},
+                       6);
+            check_vals(w->grad,
+                       (double[]){-2.8185701790381406, 2.6163828052756797,
+                                  0.07927637891795764},
+                       3);
+            check_vals(b->grad,
+                       (double[]){1.2625130182522528, 1.7602896136490527,
+                                  -3.5637171719206036},
+                       3);
         });
         mm_ops_set_reference(prev);
     }
@@ -154,33 +220,40 @@ MM_TEST(instance_group_layer_norm_match_torch) {
         torch_inputs(&x, &rm, &rv, &w, &b);
         /* F.instance_norm(x, rm, rv, w, b, True, 0.1, 1e-5) */
         CHECK_OK(mm_instance_norm(x, rm, rv, w, b, true, 0.1, 1e-5, &y));
-        check_vals(rm, (double[]){0.10028359340565449, -0.030585197393994283,
-                                  0.37774460989051595}, 3);
-        check_vals(rv, (double[]){0.9346470131998195, 0.4993361456631988,
-                                  1.8377543784765082}, 3);
-        check_vals(y, (double[]){-2.0478291564037128, -0.4394478099166629,
-                                 0.9512466665813482, 1.9360302997390284,
-                                 -0.27317845454794426, -0.1803723923789295},
+        check_vals(rm,
+                   (double[]){0.10028359340565449, -0.030585197393994283,
+                              0.37774460989051595},
+                   3);
+        check_vals(rv,
+                   (double[]){0.9346470131998195, 0.4993361456631988,
+                              1.8377543784765082},
+                   3);
+        check_vals(y,
+                   (double[]){-2.0478291564037128, -0.4394478099166629,
+                              0.9512466665813482, 1.9360302997390284,
+                              -0.27317845454794426, -0.1803723923789295},
                    6);
         /* F.group_norm(x.reshape(1, 6, 2, 2), 3, None, None, 1e-5) */
         CHECK_OK(mm_reshape(x, 4, (int64_t[]){1, 6, 2, 2}, &x6));
         CHECK_OK(mm_group_norm(x6, 3, NULL, NULL, 1e-5, &y));
-        check_vals(y, (double[]){-2.033291047328469, -0.904141506246564,
-                                 0.07218294152985928, 0.7635413621392956,
-                                 1.0763616366612228, 0.968305008445347},
+        check_vals(y,
+                   (double[]){-2.033291047328469, -0.904141506246564,
+                              0.07218294152985928, 0.7635413621392956,
+                              1.0763616366612228, 0.968305008445347},
                    6);
         /* F.layer_norm(x, (2, 2), None, None, 1e-5) */
         CHECK_OK(mm_layer_norm(x, 2, (int64_t[]){2, 2}, NULL, NULL, 1e-5, &y));
-        check_vals(y, (double[]){-1.4318861042691413, -0.35963187327777485,
-                                 0.5674977777208989, 1.224020199826019,
-                                 0.946356909095888, 0.7607447847578584},
+        check_vals(y,
+                   (double[]){-1.4318861042691413, -0.35963187327777485,
+                              0.5674977777208989, 1.224020199826019,
+                              0.946356909095888, 0.7607447847578584},
                    6);
     });
 }
 
 MM_TEST(norm_gradcheck) {
-    const shp gshapes[] = {{2, {5, 2}}, {3, {2, 2, 3}}, {4, {2, 2, 2, 3}},
-                           {5, {2, 2, 1, 2, 2}}};
+    const shp gshapes[] = {
+        {2, {5, 2}}, {3, {2, 2, 3}}, {4, {2, 2, 2, 3}}, {5, {2, 2, 1, 2, 2}}};
     for (int kind = BN; kind <= GN; kind++)
         for (size_t s = 0; s < 4; s++)
             for (int tr = 0; tr < 2; tr++)
@@ -195,16 +268,17 @@ MM_TEST(norm_gradcheck) {
                         mm_tensor *in[3] = {x};
                         affine(kind, x, MM_F64, &in[1], &in[2]);
                         leaf(in[1]), leaf(in[2]);
-                        norm_ctx ctx = {kind, tr != 0, NULL, NULL, NULL, NULL, 2};
+                        norm_ctx ctx = {kind, tr != 0, NULL,         NULL,
+                                        NULL, NULL,    s % 2 ? 1 : 2};
                         if (!tr) {
                             ctx.rm = randn_t(1, sc->s + 1, MM_F64);
                             ctx.rv = uniform_t(1, sc->s + 1, MM_F64, 0.5, 2);
                         }
                         CHECK_GRAD(f_norm, &ctx, in, n);
                         if (kind == LN) {
-                            mm_tensor *nc[3] = {leaf(noncontig(randn_t(
-                                                    sc->n, sc->s, MM_F64))),
-                                                in[1], in[2]};
+                            mm_tensor *nc[3] = {
+                                leaf(noncontig(randn_t(sc->n, sc->s, MM_F64))),
+                                in[1], in[2]};
                             CHECK_GRAD(f_norm, &ctx, nc, 3);
                         }
                     });
@@ -230,6 +304,35 @@ MM_TEST(norms_of_empty_inputs_are_empty_and_keep_running_stats) {
     });
 }
 
+/* The op-level pieces: normalize(x, moments(x)) with the gradient flowing
+ * through the stats, and normalize_affine with stats that require grad. */
+static int f_pieces(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
+    (void)vctx;
+    mm_tensor *stats;
+    mm_op_params p = {.f = {1e-5}};
+    if (n == 1) {
+        if (mm_op_apply(mm_op_get(MM_OP_MOMENTS), 1, in, NULL, &stats) < 0)
+            return -1;
+        return mm_op_apply(mm_op_get(MM_OP_NORMALIZE), 2,
+                           (mm_tensor *[]){in[0], stats}, &p, out);
+    }
+    return mm_op_apply(mm_op_get(MM_OP_NORMALIZE_AFFINE), 4, in, &p, out);
+}
+
+MM_TEST(moments_and_normalize_gradcheck) {
+    POOLED({
+        mm_tensor *x = leaf(randn_t(MM_SHAPE(3, 2, 4), MM_F64));
+        CHECK_GRAD(f_pieces, NULL, &x, 1);
+        mm_tensor *stats = uniform_t(MM_SHAPE(2, 2), MM_F64, 0.5, 1.5);
+        mm_tensor *in[4] = {x, leaf(stats),
+                            leaf(randn_t(MM_SHAPE(2), MM_F64)),
+                            leaf(randn_t(MM_SHAPE(2), MM_F64))};
+        CHECK_GRAD(f_pieces, NULL, in, 4);
+        CHECK_VS_REFERENCE("moments+normalize", f_pieces, NULL, &x, 1, 1e-9,
+                           1e-9);
+    });
+}
+
 MM_TEST(norm_errors) {
     POOLED({
         mm_tensor *x, *x1, *v, *y, *i;
@@ -238,17 +341,25 @@ MM_TEST(norm_errors) {
         CHECK_OK(mm_zeros(MM_SHAPE(4), MM_F32, &v));
         CHECK_OK(mm_zeros(MM_SHAPE(2, 6), MM_I64, &i));
         CHECK_ERR(mm_batch_norm(x, v, NULL, NULL, NULL, true, 0.1, 1e-5, &y),
-                  MM_EINVAL, "batch_norm: running_mean has shape [4], expected [6]");
-        CHECK_ERR(mm_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1, 1e-5, &y),
                   MM_EINVAL,
-                  "batch_norm: running_mean and running_var are needed in "
-                  "evaluation mode");
-        CHECK_ERR(mm_batch_norm(x1, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, &y),
-                  MM_EINVAL,
-                  "batch_norm: expected more than 1 value per channel when "
-                  "training, got input size [1, 4]");
+                  "batch_norm: running_mean has shape [4], expected [6]");
+        CHECK_ERR(
+            mm_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1, 1e-5, &y),
+            MM_EINVAL,
+            "batch_norm: running_mean and running_var are needed in "
+            "evaluation mode");
+        CHECK_ERR(
+            mm_batch_norm(x1, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, &y),
+            MM_EINVAL,
+            "batch_norm: expected more than 1 value per channel when "
+            "training, got input size [1, 4]");
         CHECK_ERR(mm_batch_norm(i, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, &y),
-                  MM_ETYPE, "batch_norm: expected a floating-point tensor, got i64");
+                  MM_ETYPE,
+                  "batch_norm: expected a floating-point tensor, got i64");
+        CHECK_ERR(mm_batch_norm(x, v, NULL, NULL, NULL, true, NAN, 1e-5, &y),
+                  MM_EINVAL,
+                  "batch_norm: momentum nan is not a number (a cumulative "
+                  "average passes 1 / batches seen)");
         CHECK_ERR(mm_group_norm(x, 4, NULL, NULL, 1e-5, &y), MM_EINVAL,
                   "group_norm: 6 channels cannot be split into 4 groups");
         CHECK_ERR(mm_layer_norm(x, 1, (int64_t[]){6}, NULL, NULL, 1e-5, &y),
@@ -257,17 +368,18 @@ MM_TEST(norm_errors) {
                   "[2, 6, 3]");
         CHECK_ERR(mm_layer_norm(x, 1, (int64_t[]){3}, v, NULL, 1e-5, &y),
                   MM_EINVAL, "layer_norm: weight has shape [4], expected [3]");
-        CHECK_ERR(mm_instance_norm(x1, NULL, NULL, NULL, NULL, true, 0.1, 1e-5,
-                                   &y),
-                  MM_EINVAL,
-                  "instance_norm: expected more than 1 spatial element when "
-                  "training, got input size [1, 4]");
+        CHECK_ERR(
+            mm_instance_norm(x1, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, &y),
+            MM_EINVAL,
+            "instance_norm: expected more than 1 spatial element when "
+            "training, got input size [1, 4]");
     });
 }
 
 MM_TEST_MAIN(MM_CASE(norms_match_reference_on_all_ranks),
              MM_CASE(batch_norm_updates_running_stats_like_torch),
+             MM_CASE(batch_norm_gradients_match_torch),
              MM_CASE(instance_group_layer_norm_match_torch),
              MM_CASE(norm_gradcheck),
              MM_CASE(norms_of_empty_inputs_are_empty_and_keep_running_stats),
-             MM_CASE(norm_errors))
+             MM_CASE(moments_and_normalize_gradcheck), MM_CASE(norm_errors))

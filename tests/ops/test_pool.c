@@ -7,6 +7,38 @@
 
 #include "ops_testing.h"
 
+/* sin(mul * i) in row-major order, and the checksums (sum, sum of
+ * y^2 (1 + i % 7)) the torch expressions below were reduced to. */
+static mm_tensor *sin_t(int nd, const int64_t *shape, double mul, mm_dtype dt) {
+    mm_tensor *t;
+    if (mm_empty(nd, shape, dt, &t) < 0)
+        abort();
+    for (int64_t i = 0; i < t->numel; i++)
+        mm_tensor_set_flat(t, i, sin((double)i * mul));
+    return t;
+}
+
+static bool checksums_match(const mm_tensor *y, int nd, const int64_t *shape,
+                            double sum, double sum2, double rtol) {
+    if (y->ndim != nd)
+        return false;
+    for (int d = 0; d < nd; d++)
+        if (y->shape[d] != shape[d])
+            return false;
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < y->numel; i++) {
+        double v = mm_tensor_get_flat(y, i);
+        s += v;
+        s2 += v * v * (double)(1 + i % 7);
+    }
+    bool ok = fabs(s - sum) <= rtol * (1 + fabs(sum)) &&
+              fabs(s2 - sum2) <= rtol * fabs(sum2);
+    if (!ok)
+        fprintf(stderr, "checksums %.10g %.10g, torch %.10g %.10g\n", s, s2,
+                sum, sum2);
+    return ok;
+}
+
 enum { P_MAX, P_MAX_INDICES, P_AVG, P_AAVG, P_AMAX, P_AMAX_INDICES };
 
 typedef struct pool_case {
@@ -28,11 +60,16 @@ static int f_pool(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
     case P_MAX_INDICES: {
         mm_tensor **v = c->kind == P_MAX ? out : NULL,
                   **i = c->kind == P_MAX ? NULL : out;
-        return c->nsp == 2 ? mm_max_pool2d(x, c->k, s, c->p, c->d, c->ceil, v, i)
-                           : mm_max_pool3d(x, c->k, s, c->p, c->d, c->ceil, v,
-                                           i);
+        if (c->nsp == 1)
+            return mm_max_pool1d(x, c->k, s, c->p, c->d, c->ceil, v, i);
+        return c->nsp == 2
+                   ? mm_max_pool2d(x, c->k, s, c->p, c->d, c->ceil, v, i)
+                   : mm_max_pool3d(x, c->k, s, c->p, c->d, c->ceil, v, i);
     }
     case P_AVG:
+        if (c->nsp == 1)
+            return mm_avg_pool1d(x, c->k, s, c->p, c->ceil, c->include_pad,
+                                 out);
         return c->nsp == 2 ? mm_avg_pool2d(x, c->k, s, c->p, c->ceil,
                                            c->include_pad, c->divisor, out)
                            : mm_avg_pool3d(x, c->k, s, c->p, c->ceil,
@@ -71,6 +108,7 @@ static int f_pool_grad(void *vctx, mm_tensor *const *in, int n,
     return mm_clone(mm_tensor_grad(x), out);
 }
 
+/* clang-format off */
 #define X4(a, b, c, d) 4, {a, b, c, d}
 #define X5(a, b, c, d, e) 5, {a, b, c, d, e}
 
@@ -107,10 +145,16 @@ static const pool_case pool_cases[] = {
     {P_AMAX, 2, X4(2, 3, 7, 9), {3, 4}, {0}, {0}, {0}, false, false, 0},
     {P_AMAX, 2, X4(1, 2, 3, 4), {5, 7}, {0}, {0}, {0}, false, false, 0},
     {P_AMAX_INDICES, 2, X4(2, 3, 7, 9), {3, 4}, {0}, {0}, {0}, false, false, 0},
+    /* 1-D */
+    {P_MAX, 1, 3, {2, 3, 11}, {3}, {2}, {1}, {2}, true, false, 0},
+    {P_MAX_INDICES, 1, 2, {3, 10}, {2}, {0}, {1}, {1}, false, false, 0},
+    {P_AVG, 1, 3, {2, 3, 11}, {4}, {3}, {2}, {0}, true, true, 0},
+    {P_AVG, 1, 3, {2, 3, 11}, {3}, {2}, {1}, {0}, true, false, 0},
     /* empty batch */
     {P_MAX, 2, X4(0, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, false, 0},
     {P_AVG, 2, X4(0, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {0}, false, true, 0},
 };
+/* clang-format on */
 enum { N_CASES = sizeof pool_cases / sizeof pool_cases[0] };
 
 MM_TEST(pools_match_reference_f32_and_f64) {
@@ -132,6 +176,17 @@ MM_TEST(pools_match_reference_f32_and_f64) {
                 });
 }
 
+MM_TEST(bf16_pools_match_reference) {
+    const int which[] = {0, 10, 11, 12};
+    for (int c = 0; c < 4; c++)
+        POOLED({
+            const pool_case *pc = &pool_cases[which[c]];
+            mm_tensor *x = randn_t(pc->xnd, pc->x, MM_BF16);
+            CHECK_VS_REFERENCE("bf16 pool", f_pool, (void *)pc, &x, 1, 1e-2,
+                               1e-2);
+        });
+}
+
 MM_TEST(pool_gradients_match_reference_f32_and_f64) {
     const mm_dtype dtypes[] = {MM_F32, MM_F64};
     for (int c = 0; c < N_CASES; c++) {
@@ -150,6 +205,7 @@ MM_TEST(pool_gradients_match_reference_f32_and_f64) {
     }
 }
 
+/* clang-format off */
 static const pool_case grad_cases[] = {
     {P_MAX, 2, X4(1, 2, 5, 5), {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, false, 0},
     {P_MAX, 2, X4(1, 2, 5, 5), {2, 2}, {2, 2}, {1, 1}, {1, 1}, true, false, 0},
@@ -159,10 +215,14 @@ static const pool_case grad_cases[] = {
     {P_AVG, 2, X4(1, 2, 6, 6), {3, 3}, {2, 2}, {1, 1}, {0}, true, false, 0},
     {P_AVG, 2, X4(1, 1, 5, 6), {2, 3}, {1, 2}, {1, 1}, {0}, false, true, 4},
     {P_AVG, 3, X5(1, 1, 3, 4, 4), {2, 3, 2}, {1, 2, 2}, {1, 1, 0}, {0}, true, false, 0},
+    {P_MAX, 1, 3, {2, 2, 9}, {3}, {2}, {1}, {2}, true, false, 0},
+    {P_AVG, 1, 3, {2, 2, 9}, {4}, {3}, {2}, {0}, true, true, 0},
+    {P_AVG, 1, 3, {2, 2, 9}, {3}, {2}, {1}, {0}, true, false, 0},
     {P_AAVG, 2, X4(1, 2, 5, 7), {3, 4}, {0}, {0}, {0}, false, false, 0},
     {P_AAVG, 2, X4(1, 1, 3, 2), {4, 5}, {0}, {0}, {0}, false, false, 0},
     {P_AMAX, 2, X4(1, 2, 5, 7), {3, 4}, {0}, {0}, {0}, false, false, 0},
 };
+/* clang-format on */
 
 MM_TEST(pool_gradcheck_every_variant) {
     for (size_t c = 0; c < sizeof grad_cases / sizeof grad_cases[0]; c++)
@@ -205,14 +265,24 @@ MM_TEST(pools_match_torch_numbers) {
                 CHECK_INT(at(i, k), mi[k]);
             }
             /* x = torch.arange(36.).reshape(1, 1, 6, 6);
-             * F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=T/F) */
-            static const double inc[] = {
-                1.5555555820465088, 3.3333332538604736, 4.666666507720947,
-                2.6666667461395264, 8.333333015441895,  14.0,
-                16.0,               8.5,                16.33333396911621,
-                26.0,               28.0,               14.5,
-                10.166666984558105, 16.0,               17.0,
-                8.75};
+             * F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=T/F)
+             */
+            static const double inc[] = {1.5555555820465088,
+                                         3.3333332538604736,
+                                         4.666666507720947,
+                                         2.6666667461395264,
+                                         8.333333015441895,
+                                         14.0,
+                                         16.0,
+                                         8.5,
+                                         16.33333396911621,
+                                         26.0,
+                                         28.0,
+                                         14.5,
+                                         10.166666984558105,
+                                         16.0,
+                                         17.0,
+                                         8.75};
             static const double exc[] = {3.5,  5.0,  7.0,  8.0,  12.5, 14.0,
                                          16.0, 17.0, 24.5, 26.0, 28.0, 29.0,
                                          30.5, 32.0, 34.0, 35.0};
@@ -227,9 +297,8 @@ MM_TEST(pools_match_torch_numbers) {
             }
             /* F.adaptive_avg_pool2d(torch.arange(35.).reshape(1, 1, 5, 7),
              * (3, 4)) */
-            static const double aavg[] = {4.0,  5.5,  7.5,  9.0,
-                                          14.5, 16.0, 18.0, 19.5,
-                                          25.0, 26.5, 28.5, 30.0};
+            static const double aavg[] = {4.0,  5.5,  7.5,  9.0,  14.5, 16.0,
+                                          18.0, 19.5, 25.0, 26.5, 28.5, 30.0};
             x = arange_mod(35, 1, MM_SHAPE(1, 1, 5, 7), dtypes[t]);
             CHECK_OK(mm_adaptive_avg_pool2d(x, (int64_t[]){3, 4}, &v));
             for (int k = 0; k < 12; k++)
@@ -246,6 +315,57 @@ MM_TEST(pools_match_torch_numbers) {
                 CHECK(at(v, k) == amv[k]);
                 CHECK_INT(at(i, k), ami[k]);
             }
+        });
+}
+
+/* torch.set_default_dtype(torch.float64); ar(shape, mul) =
+ * torch.sin(torch.arange(numel) * mul).reshape(shape); each result reduced
+ * to (y.sum(), (y * y * (1 + torch.arange(numel) % 7)).sum()). */
+MM_TEST(pools_match_torch_checksums) {
+    const mm_dtype dtypes[] = {MM_F64, MM_F32};
+    for (int t = 0; t < 2; t++)
+        POOLED({
+            mm_dtype dt = dtypes[t];
+            double rtol = dt == MM_F64 ? 1e-9 : 1e-5;
+            mm_tensor *y, *i;
+            mm_tensor *x = sin_t(MM_SHAPE(2, 4, 5, 6), 0.37, dt);
+            mm_tensor *x3 = sin_t(MM_SHAPE(1, 4, 5, 6, 7), 0.21, dt);
+            /* F.max_pool3d(x3, (2,3,3), (2,2,1), (1,1,0), (1,2,1),
+             * ceil_mode=True, return_indices=True) */
+            CHECK_OK(mm_max_pool3d(x3, (int64_t[]){2, 3, 3},
+                                   (int64_t[]){2, 2, 1}, (int64_t[]){1, 1, 0},
+                                   (int64_t[]){1, 2, 1}, true, &y, &i));
+            CHECK(checksums_match(y, MM_SHAPE(1, 4, 3, 3, 5), 156.0168889,
+                                  551.3512359, rtol));
+            CHECK(
+                checksums_match(i, MM_SHAPE(1, 4, 3, 3, 5), 16292, 8656793, 0));
+            /* F.avg_pool3d(x3, (3,2,3), (2,2,2), (1,1,1), ceil_mode=True,
+             * count_include_pad=True / False) */
+            CHECK_OK(mm_avg_pool3d(x3, (int64_t[]){3, 2, 3},
+                                   (int64_t[]){2, 2, 2}, (int64_t[]){1, 1, 1},
+                                   true, true, 0, &y));
+            CHECK(checksums_match(y, MM_SHAPE(1, 4, 3, 4, 4), -0.5957478435,
+                                  5.459125257, rtol));
+            CHECK_OK(mm_avg_pool3d(x3, (int64_t[]){3, 2, 3},
+                                   (int64_t[]){2, 2, 2}, (int64_t[]){1, 1, 1},
+                                   true, false, 0, &y));
+            CHECK(checksums_match(y, MM_SHAPE(1, 4, 3, 4, 4), -2.024881389,
+                                  21.72426351, rtol));
+            /* F.avg_pool2d(x, (3,2), (2,1), (1,1), ceil_mode=True,
+             * count_include_pad=True, divisor_override=4) */
+            CHECK_OK(mm_avg_pool2d(x, (int64_t[]){3, 2}, (int64_t[]){2, 1},
+                                   (int64_t[]){1, 1}, true, true, 4, &y));
+            CHECK(checksums_match(y, MM_SHAPE(2, 4, 3, 7), 0.6657754094,
+                                  35.47002387, rtol));
+            /* F.adaptive_max_pool2d(x, (4, None), return_indices=True) */
+            CHECK_OK(mm_adaptive_max_pool2d(x, (int64_t[]){4, -1}, &y, &i));
+            CHECK(checksums_match(y, MM_SHAPE(2, 4, 4, 6), 109.1837866,
+                                  380.6094505, rtol));
+            CHECK(checksums_match(i, MM_SHAPE(2, 4, 4, 6), 2832, 206336, 0));
+            /* F.adaptive_avg_pool2d(x, (7, 4)) */
+            CHECK_OK(mm_adaptive_avg_pool2d(x, (int64_t[]){7, 4}, &y));
+            CHECK(checksums_match(y, MM_SHAPE(2, 4, 7, 4), 0.007439683343,
+                                  235.4380245, rtol));
         });
 }
 
@@ -316,8 +436,10 @@ MM_TEST(pool_errors_are_one_line) {
 }
 
 MM_TEST_MAIN(MM_CASE(pools_match_reference_f32_and_f64),
+             MM_CASE(bf16_pools_match_reference),
              MM_CASE(pool_gradients_match_reference_f32_and_f64),
              MM_CASE(pool_gradcheck_every_variant),
              MM_CASE(pools_match_torch_numbers),
+             MM_CASE(pools_match_torch_checksums),
              MM_CASE(max_pool_propagates_nan_and_routes_gradients_by_index),
              MM_CASE(pool_errors_are_one_line))

@@ -12,6 +12,7 @@
  *   F.grid_sample(x, g, mode, padding_mode, align_corners) for mode in
  *   (bilinear, nearest), padding in (zeros, border, reflection),
  *   align_corners in (False, True), in that order. */
+/* clang-format off */
 static const double t_near_size[35] = {0.0, 0.0, 0.7833269096274834, 0.7833269096274834, 0.9738476308781951, 0.9738476308781951, 0.4273798802338298, 0.0, 0.0, 0.7833269096274834, 0.7833269096274834, 0.9738476308781951, 0.9738476308781951, 0.4273798802338298, -0.44252044329485246, -0.44252044329485246, -0.977530117665097, -0.977530117665097, -0.7727644875559871, -0.7727644875559871, 0.016813900484349713, -0.44252044329485246, -0.44252044329485246, -0.977530117665097, -0.977530117665097, -0.7727644875559871, -0.7727644875559871, 0.016813900484349713, 0.7936678638491531, 0.7936678638491531, 0.9698898108450863, 0.9698898108450863, 0.4121184852417566, 0.4121184852417566, -0.45753589377532133};
 static const double t_near_sf[10] = {0.0, 0.7833269096274834, 0.0, 0.7833269096274834, -0.44252044329485246, -0.977530117665097, -0.44252044329485246, -0.977530117665097, 0.7936678638491531, 0.9698898108450863};
 static const double t_bil_f[35] = {0.0, 0.27975961058124404, 0.7273749875112345, 0.8785872702528392, 0.9348142201178835, 0.6225469340353889, 0.4273798802338298, -0.17700817731794097, -0.08558236445065798, 0.06069893613699471, 0.1770934411074869, 0.27434211956377347, 0.26745680803778227, 0.2631534883340378, -0.44252044329485246, -0.6335953269985112, -0.9393151409243652, -0.8751473026105421, -0.7163660312673918, -0.2651783809586278, 0.016813900484349713, 0.2991925409915507, 0.2605244332949301, 0.1986554609803369, 0.06454356778183584, -0.07654622331977758, -0.19423837885927006, -0.2677959760714529, 0.7936678638491531, 0.8566042734905578, 0.9573025289168052, 0.6910041480434214, 0.3500003153119655, -0.14694504412636492, -0.45753589377532133};
@@ -32,6 +33,7 @@ static const double t_gs[12][6] = {{0.4439952379799769, 0.0, 0.6647915575786791,
 {0.4121184852417566, -0.45753589377532133, 0.9738476308781951, 0.0, 0.9698898108450863, -0.45753589377532133},
 {0.4121184852417566, -0.45753589377532133, 0.9738476308781951, 0.0, 0.9698898108450863, -0.45753589377532133},
 {0.4121184852417566, -0.45753589377532133, 0.9738476308781951, 0.0, 0.9698898108450863, -0.45753589377532133}};
+/* clang-format on */
 
 typedef struct interp_ctx {
     int64_t size[2];
@@ -95,11 +97,12 @@ MM_TEST(interpolate_matches_reference_forward_and_backward) {
                 CHECK_VS_REFERENCE(what, f_interp, &ctx, &nc, 1, 1e-5, 1e-5);
             });
     POOLED({ /* big enough to run in parallel */
-        interp_ctx ctx = {{70, 90}, {0}, false, MM_INTERP_BILINEAR, false};
-        mm_tensor *x = randn_t(MM_SHAPE(2, 8, 33, 45), MM_F32);
-        CHECK_VS_REFERENCE("interpolate big", f_interp, &ctx, &x, 1, 1e-5, 1e-5);
-        CHECK_VS_REFERENCE("interpolate big grad", f_interp_grad, &ctx, &x, 1,
-                           1e-4, 1e-4);
+             interp_ctx ctx = {{70, 90}, {0}, false, MM_INTERP_BILINEAR, false};
+             mm_tensor *x = randn_t(MM_SHAPE(2, 8, 33, 45), MM_F32);
+             CHECK_VS_REFERENCE("interpolate big", f_interp, &ctx, &x, 1, 1e-5,
+                                1e-5);
+             CHECK_VS_REFERENCE("interpolate big grad", f_interp_grad, &ctx, &x,
+                                1, 1e-4, 1e-4);
     });
 }
 
@@ -135,17 +138,20 @@ MM_TEST(interpolate_matches_torch) {
             check_vals(y, t_near_size, 35);
             CHECK_OK(mm_interpolate(x, NULL, sf, MM_INTERP_NEAREST, false, &y));
             check_vals(y, t_near_sf, 10);
-            CHECK_OK(mm_interpolate(x, sz, NULL, MM_INTERP_BILINEAR, false, &y));
+            CHECK_OK(
+                mm_interpolate(x, sz, NULL, MM_INTERP_BILINEAR, false, &y));
             check_vals(y, t_bil_f, 35);
             CHECK_OK(mm_interpolate(x, sz, NULL, MM_INTERP_BILINEAR, true, &y));
             check_vals(y, t_bil_t, 35);
-            CHECK_OK(mm_interpolate(x, NULL, sf, MM_INTERP_BILINEAR, false, &y));
+            CHECK_OK(
+                mm_interpolate(x, NULL, sf, MM_INTERP_BILINEAR, false, &y));
             check_vals(y, t_bil_sf, 10);
             CHECK_OK(mm_interpolate(x, sz, NULL, MM_INTERP_BICUBIC, false, &y));
             check_vals(y, t_bic_f, 35);
             CHECK_OK(mm_interpolate(x, sz, NULL, MM_INTERP_BICUBIC, true, &y));
             check_vals(y, t_bic_t, 35);
-            CHECK_OK(mm_interpolate(x, NULL, sf2, MM_INTERP_BICUBIC, false, &y));
+            CHECK_OK(
+                mm_interpolate(x, NULL, sf2, MM_INTERP_BICUBIC, false, &y));
             check_vals(y, t_bic_sf, 42);
         });
         mm_ops_set_reference(prev);
@@ -214,10 +220,10 @@ MM_TEST(grid_sample_matches_reference_and_torch) {
                         for (int i = 0; i < 12; i++)
                             gv[i] = sin(i * 0.77) * 1.3;
                         mm_tensor *g, *y;
-                        CHECK_OK(mm_from_data(gv, MM_SHAPE(1, 2, 3, 2), MM_F64,
-                                              &g));
-                        CHECK_OK(f_gs(&ctx, (mm_tensor *[]){torch_x(), g}, 2,
-                                      &y));
+                        CHECK_OK(
+                            mm_from_data(gv, MM_SHAPE(1, 2, 3, 2), MM_F64, &g));
+                        CHECK_OK(
+                            f_gs(&ctx, (mm_tensor *[]){torch_x(), g}, 2, &y));
                         check_vals(y, t_gs[(m * 3 + p) * 2 + ac], 6);
                     });
                     mm_ops_set_reference(prev);
@@ -230,6 +236,49 @@ MM_TEST(grid_sample_matches_reference_and_torch) {
         CHECK_VS_REFERENCE("grid_sample big", f_gs_grads, &ctx, in, 2, 1e-4,
                            1e-4);
     });
+}
+
+MM_TEST(grid_sample_gradients_match_torch) {
+    /* x, g as above, both requiring grad;
+     * y = F.grid_sample(x, g, 'bilinear', padding, align_corners=False)
+     * (y * torch.arange(6.).reshape(1, 1, 2, 3).cos()).sum().backward() */
+    static const double want_grid[3][12] = {
+        {-0.7167766305046719, -1.0365062220651322, 0, 0, -0.11595863374385738,
+         -0.5674649898993112, 0, 0, 0.601444375528189, 0.8522173026278863, 0,
+         0},
+        {-1.1155426512066593, 0, 0, 0, -0.15856919089032723, 0, 0, 0,
+         0.7291673377625141, 0, 0, 0},
+        {-1.1155426512066593, 0, 0.9397525325825047, 0, -0.15856919089032723, 0,
+         1.5509755258328475, 0, 0.7291673377625141, 0, 0.4933761234992984, 0}};
+    static const double want_x[3][12] = {
+        {0, -0.10345682001953933, -0.20086344756769084, 0, 0, 0, 0, 0, 0,
+         -0.12055006846276012, 0.22393675193176993, 0},
+        {-0.9899924966004454, -0.1414734178295161, -0.2746734187176263, 0, 0, 0,
+         0, 0, 0, -0.03564289841750612, 0.3819992775538942, 0.823964491331366},
+        {-0.9019708282763599, -0.22949508615360165, -0.2746734187176263, 0, 0,
+         0, 0, 0, 0, -0.03564289841750612, 0.45500343610774474,
+         0.7509603327775154}};
+    for (int ref = 0; ref < 2; ref++)
+        for (int p = 0; p < 3; p++) {
+            bool prev = mm_ops_set_reference(ref);
+            POOLED({
+                double gv[12], cv[6];
+                for (int i = 0; i < 12; i++)
+                    gv[i] = sin(i * 0.77) * 1.3;
+                for (int i = 0; i < 6; i++)
+                    cv[i] = cos(i);
+                mm_tensor *g, *c, *y, *x = leaf(torch_x());
+                CHECK_OK(mm_from_data(gv, MM_SHAPE(1, 2, 3, 2), MM_F64, &g));
+                CHECK_OK(mm_from_data(cv, MM_SHAPE(1, 1, 2, 3), MM_F64, &c));
+                leaf(g);
+                CHECK_OK(mm_grid_sample(x, g, MM_GRID_SAMPLE_BILINEAR, p, false,
+                                        &y));
+                CHECK_OK(mm_backward_with_grad(y, c));
+                check_vals(g->grad, want_grid[p], 12);
+                check_vals(x->grad, want_x[p], 12);
+            });
+            mm_ops_set_reference(prev);
+        }
 }
 
 MM_TEST(grid_sample_gradcheck) {
@@ -281,4 +330,5 @@ MM_TEST(resample_errors) {
 MM_TEST_MAIN(MM_CASE(interpolate_matches_reference_forward_and_backward),
              MM_CASE(interpolate_matches_torch), MM_CASE(interpolate_gradcheck),
              MM_CASE(grid_sample_matches_reference_and_torch),
+             MM_CASE(grid_sample_gradients_match_torch),
              MM_CASE(grid_sample_gradcheck), MM_CASE(resample_errors))

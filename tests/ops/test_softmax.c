@@ -21,8 +21,8 @@ typedef struct shp {
 } shp;
 
 static const shp sm_cases[] = {
-    {1, {7}},          {2, {5, 9}},       {3, {2, 70, 3}}, {4, {2, 3, 4, 5}},
-    {2, {0, 4}},       {4, {4, 19, 31, 17}}, {2, {300, 200}}, {0, {0}},
+    {1, {7}},    {2, {5, 9}},          {3, {2, 70, 3}}, {4, {2, 3, 4, 5}},
+    {2, {0, 4}}, {4, {4, 19, 31, 17}}, {2, {300, 200}}, {0, {0}},
 };
 
 MM_TEST(softmax_matches_reference_over_every_dim) {
@@ -32,11 +32,13 @@ MM_TEST(softmax_matches_reference_over_every_dim) {
             for (int lg = 0; lg < 2; lg++)
                 for (int d = -1; d < (sm_cases[c].n ? sm_cases[c].n : 1); d++) {
                     POOLED({
-                        mm_tensor *x = randn_t(sm_cases[c].n, sm_cases[c].s, dts[t]);
+                        mm_tensor *x =
+                            randn_t(sm_cases[c].n, sm_cases[c].s, dts[t]);
                         sm_ctx ctx = {d, lg};
                         char what[64];
-                        snprintf(what, sizeof what, "softmax case %zu dim %d %s",
-                                 c, d, lg ? "log" : "");
+                        snprintf(what, sizeof what,
+                                 "softmax case %zu dim %d %s", c, d,
+                                 lg ? "log" : "");
                         CHECK_VS_REFERENCE(what, f_softmax, &ctx, &x, 1, 1e-5,
                                            1e-6);
                         mm_tensor *nc = noncontig(x);
@@ -68,9 +70,9 @@ MM_TEST(softmax_matches_torch_and_is_stable) {
         mm_tensor *x, *y, *big;
         CHECK_OK(mm_from_data(v, MM_SHAPE(2, 3), MM_F64, &x));
         /* torch.softmax(x, 1) */
-        const double sm[] = {0.09003057317038045,   0.2447284710547976,
-                             0.6652409557748218,    0.0024561149044509535,
-                             0.006676412513376451,  0.9908674725821726};
+        const double sm[] = {0.09003057317038045,  0.2447284710547976,
+                             0.6652409557748218,   0.0024561149044509535,
+                             0.006676412513376451, 0.9908674725821726};
         /* torch.log_softmax(x, 0) */
         const double lsm[] = {-0.1269280110429726, -0.1269280110429726,
                               -2.1269280110429727, -2.1269280110429727,
@@ -88,6 +90,13 @@ MM_TEST(softmax_matches_torch_and_is_stable) {
         CHECK(fabs(at(y, 2) - 1) < 1e-6 && at(y, 0) == 0);
         CHECK_OK(mm_log_softmax(big, -1, &y));
         CHECK(fabs(at(y, 0) + 2000) < 1e-3);
+        /* torch.softmax(torch.tensor([[-inf, -inf]]), 1) is NaN */
+        mm_tensor *ninf;
+        CHECK_OK(mm_full(MM_SHAPE(1, 2), -INFINITY, MM_F32, &ninf));
+        CHECK_OK(mm_softmax(ninf, 1, &y));
+        CHECK(isnan(at(y, 0)) && isnan(at(y, 1)));
+        CHECK_OK(mm_log_softmax(ninf, 1, &y));
+        CHECK(isnan(at(y, 0)) && isnan(at(y, 1)));
         mm_tensor *s;
         CHECK_OK(mm_scalar(3, MM_F32, &s));
         CHECK_OK(mm_softmax(s, 0, &y));

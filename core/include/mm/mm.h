@@ -10,11 +10,13 @@
 
 #include "mm/autograd.h"
 #include "mm/config.h"
+#include "mm/elementwise.h"
 #include "mm/error.h"
 #include "mm/eval.h"
 #include "mm/log.h"
 #include "mm/nn.h"
 #include "mm/ops.h"
+#include "mm/optim.h"
 #include "mm/plugin.h"
 #include "mm/reduction.h"
 #include "mm/registry.h"

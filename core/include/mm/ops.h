@@ -179,6 +179,9 @@ typedef enum mm_op_id {
     MM_OP_MOMENTS,   /* x (A, C, B) -> (2, C): mean, biased variance */
     MM_OP_NORMALIZE, /* (x - mean) / sqrt(var + eps) per channel */
     MM_OP_NORMALIZE_AFFINE, /* the same, * weight + bias per channel */
+    MM_OP_NORM_TRAIN,       /* the same with batch stats, fused backward */
+    MM_OP_NORM_GRAD_SUMS,
+    MM_OP_NORM_GRAD_INPUT,
     MM_OP_INTERPOLATE,
     MM_OP_INTERPOLATE_BACKWARD,
     MM_OP_GRID_SAMPLE,
@@ -212,6 +215,54 @@ typedef enum mm_op_id {
     MM_OP_EMBEDDING_BACKWARD,
     MM_OP_PAD,
     MM_OP_PAD_BACKWARD,
+    /* elementwise */
+    MM_OP_POW,
+    MM_OP_POW_SCALAR,
+    MM_OP_MAXIMUM,
+    MM_OP_MINIMUM,
+    MM_OP_EQ,
+    MM_OP_NE,
+    MM_OP_LT,
+    MM_OP_LE,
+    MM_OP_GT,
+    MM_OP_GE,
+    MM_OP_LOGICAL_AND,
+    MM_OP_LOGICAL_OR,
+    MM_OP_LOGICAL_XOR,
+    MM_OP_LOGICAL_NOT,
+    MM_OP_WHERE,
+    MM_OP_CLAMP,
+    MM_OP_CLAMP_TENSOR,
+    MM_OP_ABS,
+    MM_OP_LOG1P,
+    MM_OP_SQRT,
+    MM_OP_RSQRT,
+    MM_OP_SIN,
+    MM_OP_COS,
+    MM_OP_FLOOR,
+    MM_OP_CEIL,
+    MM_OP_ROUND,
+    MM_OP_SIGN,
+    MM_OP_ERF,
+    MM_OP_RELU6,
+    MM_OP_LEAKY_RELU,
+    MM_OP_PRELU,
+    MM_OP_ELU,
+    MM_OP_GELU,
+    MM_OP_SILU,
+    MM_OP_HARDSWISH,
+    MM_OP_HARDSIGMOID,
+    MM_OP_MISH,
+    MM_OP_SOFTPLUS,
+    MM_OP_RELU6_BACKWARD,
+    MM_OP_LEAKY_RELU_BACKWARD,
+    MM_OP_ELU_BACKWARD,
+    MM_OP_GELU_BACKWARD,
+    MM_OP_SILU_BACKWARD,
+    MM_OP_HARDSWISH_BACKWARD,
+    MM_OP_HARDSIGMOID_BACKWARD,
+    MM_OP_MISH_BACKWARD,
+    MM_OP_SOFTPLUS_BACKWARD,
     MM_OP_COUNT
 } mm_op_id;
 
@@ -474,11 +525,15 @@ MM_API int mm_conv_transpose3d(mm_tensor *x, mm_tensor *weight,
                                const int64_t dilation[3],
                                mm_tensor **out) MM_NODISCARD;
 
-/* torch.nn.functional.max_pool2d/3d: x [N, C, *in] or [C, *in]; stride
+/* torch.nn.functional.max_pool1d/2d/3d: x [N, C, *in] or [C, *in]; stride
  * NULL means kernel_size, padding NULL zeros (at most half the kernel),
  * dilation NULL ones. *out gets the values, *indices (either may be NULL,
  * not both) the i64 position of each maximum, flat within its channel's
  * plane, as torch's return_indices=True. A NaN in a window wins. */
+MM_API int mm_max_pool1d(mm_tensor *x, const int64_t kernel_size[1],
+                         const int64_t stride[1], const int64_t padding[1],
+                         const int64_t dilation[1], bool ceil_mode,
+                         mm_tensor **out, mm_tensor **indices) MM_NODISCARD;
 MM_API int mm_max_pool2d(mm_tensor *x, const int64_t kernel_size[2],
                          const int64_t stride[2], const int64_t padding[2],
                          const int64_t dilation[2], bool ceil_mode,
@@ -487,7 +542,12 @@ MM_API int mm_max_pool3d(mm_tensor *x, const int64_t kernel_size[3],
                          const int64_t stride[3], const int64_t padding[3],
                          const int64_t dilation[3], bool ceil_mode,
                          mm_tensor **out, mm_tensor **indices) MM_NODISCARD;
-/* torch.nn.functional.avg_pool2d/3d; divisor_override 0 means none. */
+/* torch.nn.functional.avg_pool1d/2d/3d; divisor_override 0 means none
+ * (avg_pool1d has none, as in torch). */
+MM_API int mm_avg_pool1d(mm_tensor *x, const int64_t kernel_size[1],
+                         const int64_t stride[1], const int64_t padding[1],
+                         bool ceil_mode, bool count_include_pad,
+                         mm_tensor **out) MM_NODISCARD;
 MM_API int mm_avg_pool2d(mm_tensor *x, const int64_t kernel_size[2],
                          const int64_t stride[2], const int64_t padding[2],
                          bool ceil_mode, bool count_include_pad,

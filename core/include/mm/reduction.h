@@ -49,14 +49,15 @@ MM_API int mm_std(mm_tensor *x, int n_dims, const int *dims, double correction,
 /* Integer inputs compute in f32. */
 MM_API int mm_logsumexp(mm_tensor *x, int n_dims, const int *dims,
                         bool keepdim, mm_tensor **out) MM_NODISCARD;
-/* torch.linalg.vector_norm: p > 0 or INFINITY; float inputs only. The
- * gradient is 0 where the norm is 0; ties of the inf norm share it. */
+/* torch.linalg.vector_norm: p >= 0 (0 counts non-zeros) or +-INFINITY
+ * (largest / smallest |x|); float inputs only. The gradient is 0 where the
+ * norm is 0; ties of the +-inf norms share it. */
 MM_API int mm_norm(mm_tensor *x, double p, int n_dims, const int *dims,
                    bool keepdim, mm_tensor **out) MM_NODISCARD;
 /* Integer and bool inputs give i64. */
 MM_API int mm_prod(mm_tensor *x, int n_dims, const int *dims, bool keepdim,
                    mm_tensor **out) MM_NODISCARD;
-/* Bool results. */
+/* Bool results (u8 for u8 inputs, as torch). */
 MM_API int mm_all(mm_tensor *x, int n_dims, const int *dims, bool keepdim,
                   mm_tensor **out) MM_NODISCARD;
 MM_API int mm_any(mm_tensor *x, int n_dims, const int *dims, bool keepdim,

@@ -14,8 +14,10 @@ enum { CONV_FWD, CONV_BWD_DATA, CONV_BWD_WEIGHTS };
 /* ---- oneDNN ------------------------------------------------------------- */
 
 typedef struct conv_key {
-    char op[8]; /* "conv" */
+    char op[8]; /* "conv"; "conv_ro" for the reorders of one conv */
     int kind, dtype, nthreads, has_bias;
+    int any; /* oneDNN picks the layouts (blocked); we reorder */
+    int arg; /* reorders: which argument, and which way */
     mm_conv_geom g;
 } conv_key;
 
@@ -41,7 +43,8 @@ static dnnl_format_tag_t plain_tag(int nd) {
     }
 }
 
-static int make_mds(const conv_key *k, conv_mds *m) {
+/* any: the layouts of src, weights and dst are oneDNN's choice. */
+static int make_mds(const conv_key *k, bool any, conv_mds *m) {
     const mm_conv_geom *g = &k->g;
     dnnl_data_type_t dt = (dnnl_data_type_t)k->dtype;
     int nsp = g->nsp, lead = 3 - nsp;
@@ -60,14 +63,14 @@ static int make_mds(const conv_key *k, conv_mds *m) {
         m->dilates[j] = g->d[t] - 1;
         m->pad_l[j] = m->pad_r[j] = g->p[t];
     }
-    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->src, nsp + 2, src, dt,
-                                               plain_tag(nsp + 2)),
+    dnnl_format_tag_t act = any ? dnnl_format_tag_any : plain_tag(nsp + 2);
+    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->src, nsp + 2, src, dt, act),
                   "memory desc");
-    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->dst, nsp + 2, dst, dt,
-                                               plain_tag(nsp + 2)),
+    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->dst, nsp + 2, dst, dt, act),
                   "memory desc");
     MM_CHECK_DNNL(
-        dnnl_memory_desc_init_by_tag(&m->w, wn, w, dt, plain_tag(wn)),
+        dnnl_memory_desc_init_by_tag(&m->w, wn, w, dt,
+                                     any ? dnnl_format_tag_any : plain_tag(wn)),
         "memory desc");
     MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->bias, 1, b, dt, dnnl_a),
                   "memory desc");
@@ -86,7 +89,7 @@ static int create_pd(dnnl_primitive_desc_t *pd, const void *desc,
 static int make_conv(void *vctx, dnnl_primitive_t *out) {
     const conv_key *k = vctx;
     conv_mds m;
-    MM_TRY(make_mds(k, &m));
+    MM_TRY(make_mds(k, k->any, &m));
     dnnl_convolution_desc_t fwd;
     MM_CHECK_DNNL(dnnl_dilated_convolution_forward_desc_init(
                       &fwd, dnnl_forward_training, dnnl_convolution_direct,
@@ -107,8 +110,8 @@ static int make_conv(void *vctx, dnnl_primitive_t *out) {
                       &bwd, dnnl_convolution_direct, &m.src, &m.w, &m.dst,
                       m.strides, m.dilates, m.pad_l, m.pad_r)
                 : dnnl_dilated_convolution_backward_weights_desc_init(
-                      &bwd, dnnl_convolution_direct, &m.src, &m.w, NULL,
-                      &m.dst, m.strides, m.dilates, m.pad_l, m.pad_r);
+                      &bwd, dnnl_convolution_direct, &m.src, &m.w, NULL, &m.dst,
+                      m.strides, m.dilates, m.pad_l, m.pad_r);
         rc = st == dnnl_success ? create_pd(&pd, &bwd, fpd)
                                 : mm_dnnl_error(st, "convolution desc");
     }
@@ -120,6 +123,81 @@ static int make_conv(void *vctx, dnnl_primitive_t *out) {
     dnnl_primitive_desc_destroy(pd);
     MM_CHECK_DNNL(st, "convolution primitive");
     return 0;
+}
+
+/* One argument of a conv primitive: the user's plain memory, and when
+ * the primitive wants another layout, a temporary in that layout with the
+ * reorder between them (cached under the conv's key). */
+typedef struct conv_arg {
+    dnnl_memory_t mem;  /* what the primitive reads or writes */
+    dnnl_memory_t user; /* the tensor's memory when mem is a temporary */
+    void *buf;
+    size_t block;
+    mm_dnnl_entry *reorder; /* user -> mem (inputs) or mem -> user */
+} conv_arg;
+
+typedef struct reorder_ctx {
+    const dnnl_memory_desc_t *from, *to;
+} reorder_ctx;
+
+static int make_reorder(void *vctx, dnnl_primitive_t *out) {
+    const reorder_ctx *r = vctx;
+    dnnl_engine_t eng = NULL;
+    MM_TRY(mm_dnnl_engine(&eng));
+    dnnl_primitive_desc_t pd;
+    MM_CHECK_DNNL(
+        dnnl_reorder_primitive_desc_create(&pd, r->from, eng, r->to, eng, NULL),
+        "reorder");
+    dnnl_status_t st = dnnl_primitive_create(out, pd);
+    dnnl_primitive_desc_destroy(pd);
+    MM_CHECK_DNNL(st, "reorder primitive");
+    return 0;
+}
+
+static int reorder_run(mm_dnnl_entry *r, dnnl_memory_t from, dnnl_memory_t to) {
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    return mm_dnnl_execute(mm_dnnl_entry_primitive(r), 2, a);
+}
+
+static int arg_open(conv_arg *a, const conv_key *conv, int i, dnnl_engine_t eng,
+                    const dnnl_memory_desc_t *plain,
+                    const dnnl_memory_desc_t *want, mm_tensor *t, bool input) {
+    dnnl_status_t st;
+    if (!want || dnnl_memory_desc_equal(plain, want)) {
+        st = dnnl_memory_create(&a->mem, plain, eng, mm_tensor_data(t));
+        if (st != dnnl_success)
+            return mm_dnnl_error(st, "memory");
+        return 0;
+    }
+    a->buf = mm_cpu_alloc(dnnl_memory_desc_get_size(want), &a->block);
+    if (!a->buf)
+        return mm_error_set(MM_ENOMEM, "conv: out of memory");
+    st = dnnl_memory_create(&a->mem, want, eng, a->buf);
+    if (st == dnnl_success)
+        st = dnnl_memory_create(&a->user, plain, eng, mm_tensor_data(t));
+    if (st != dnnl_success)
+        return mm_dnnl_error(st, "memory");
+    conv_key rk;
+    memcpy(&rk, conv, sizeof rk); /* padding bytes included: a cache key */
+    memcpy(rk.op, "conv_ro", 8);
+    rk.arg = i;
+    reorder_ctx rc = {input ? plain : want, input ? want : plain};
+    MM_TRY(mm_dnnl_acquire(&rk, sizeof rk, make_reorder, &rc, &a->reorder));
+    return input ? reorder_run(a->reorder, a->user, a->mem) : 0;
+}
+
+static int arg_write_back(conv_arg *a) {
+    return a->user ? reorder_run(a->reorder, a->mem, a->user) : 0;
+}
+
+static void arg_close(conv_arg *a) {
+    if (a->mem)
+        dnnl_memory_destroy(a->mem);
+    if (a->user)
+        dnnl_memory_destroy(a->user);
+    if (a->buf)
+        mm_cpu_free(a->buf, a->block);
+    mm_dnnl_release(a->reorder);
 }
 
 /* src, w, dst: the forward conv's roles (for backward-data src is written,
@@ -143,51 +221,75 @@ static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
     key.dtype = (int)dt;
     key.nthreads = mm_dnnl_threads();
     key.has_bias = bias != NULL;
-    key.g = *g;
+    memcpy(&key.g, g, sizeof key.g);
+    /* oneDNN's blocked layouts pay (with reorders in and out) on convs
+     * with enough channels and work; small ones stay plain */
+    int64_t Cg = g->C / g->G, Kg = g->K / g->G;
+    int64_t work = g->N * g->K * Cg * g->out[0] * g->out[1] * g->out[2] *
+                   g->k[0] * g->k[1] * g->k[2];
+    key.any = work >= (INT64_C(1) << 20) &&
+              ((Cg >= 16 && Kg >= 16) || (Cg == 1 && Kg == 1));
     mm_dnnl_entry *e;
-    MM_TRY(mm_dnnl_acquire(&key, sizeof key, make_conv, &key, &e));
+    int rc = mm_dnnl_acquire(&key, sizeof key, make_conv, &key, &e);
+    if (rc == MM_EUNSUPPORTED && key.any) {
+        mm_error_clear();
+        key.any = 0;
+        rc = mm_dnnl_acquire(&key, sizeof key, make_conv, &key, &e);
+    }
+    MM_TRY(rc);
+    /* the three roles in the order (src, weights, dst) of the forward conv,
+     * which of them the primitive writes, and their queries */
+    static const dnnl_query_t queries[3][3] = {
+        {dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md},
+        {dnnl_query_diff_src_md, dnnl_query_weights_md, dnnl_query_diff_dst_md},
+        {dnnl_query_src_md, dnnl_query_diff_weights_md,
+         dnnl_query_diff_dst_md}};
+    static const int roles[3][3] = {
+        {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
+        {DNNL_ARG_DIFF_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_DST},
+        {DNNL_ARG_SRC, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_DST}};
+    int written = kind == CONV_FWD ? 2 : kind == CONV_BWD_DATA ? 0 : 1;
+    mm_tensor *ts[3] = {src, w, dst};
     dnnl_engine_t eng = NULL;
     conv_mds m;
-    dnnl_memory_t mem[4] = {NULL, NULL, NULL, NULL};
-    int rc = mm_dnnl_engine(&eng);
+    conv_arg args[3];
+    memset(args, 0, sizeof args);
+    dnnl_memory_t bias_mem = NULL;
+    rc = mm_dnnl_engine(&eng);
     if (rc == 0)
-        rc = make_mds(&key, &m);
-    if (rc == 0) {
+        rc = make_mds(&key, false, &m);
+    const dnnl_memory_desc_t *plain[3] = {&m.src, &m.w, &m.dst};
+    const_dnnl_primitive_desc_t pd = NULL;
+    if (rc == 0 && dnnl_primitive_get_primitive_desc(mm_dnnl_entry_primitive(e),
+                                                     &pd) != dnnl_success)
+        rc = mm_error_set(MM_EINTERNAL, "oneDNN: no primitive desc");
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        const dnnl_memory_desc_t *want =
+            dnnl_primitive_desc_query_md(pd, queries[kind][i], 0);
+        rc = arg_open(&args[i], &key, i, eng, plain[i], want, ts[i],
+                      i != written);
+    }
+    if (rc == 0 && bias) {
         dnnl_status_t st =
-            dnnl_memory_create(&mem[0], &m.src, eng, mm_tensor_data(src));
-        if (st == dnnl_success)
-            st = dnnl_memory_create(&mem[1], &m.w, eng, mm_tensor_data(w));
-        if (st == dnnl_success)
-            st = dnnl_memory_create(&mem[2], &m.dst, eng, mm_tensor_data(dst));
-        if (st == dnnl_success && bias)
-            st = dnnl_memory_create(&mem[3], &m.bias, eng,
-                                    mm_tensor_data(bias));
+            dnnl_memory_create(&bias_mem, &m.bias, eng, mm_tensor_data(bias));
         if (st != dnnl_success)
             rc = mm_dnnl_error(st, "memory");
     }
     if (rc == 0) {
-        dnnl_exec_arg_t args[4];
+        dnnl_exec_arg_t ea[4];
         int n = 0;
-        if (kind == CONV_FWD) {
-            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, mem[0]};
-            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, mem[1]};
-            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, mem[2]};
-            if (bias)
-                args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, mem[3]};
-        } else if (kind == CONV_BWD_DATA) {
-            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SRC, mem[0]};
-            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, mem[1]};
-            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, mem[2]};
-        } else {
-            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, mem[0]};
-            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_WEIGHTS, mem[1]};
-            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_DST, mem[2]};
-        }
-        rc = mm_dnnl_execute(mm_dnnl_entry_primitive(e), n, args);
+        for (int i = 0; i < 3; i++)
+            ea[n++] = (dnnl_exec_arg_t){roles[kind][i], args[i].mem};
+        if (bias)
+            ea[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, bias_mem};
+        rc = mm_dnnl_execute(mm_dnnl_entry_primitive(e), n, ea);
     }
-    for (int i = 0; i < 4; i++)
-        if (mem[i])
-            dnnl_memory_destroy(mem[i]);
+    if (rc == 0)
+        rc = arg_write_back(&args[written]);
+    for (int i = 0; i < 3; i++)
+        arg_close(&args[i]);
+    if (bias_mem)
+        dnnl_memory_destroy(bias_mem);
     mm_dnnl_release(e);
     return rc;
 }
@@ -230,6 +332,7 @@ static void tap_range(const mm_conv_geom *g, int j, int64_t kk, int64_t *lo,
             }                                                                  \
     } while (0)
 
+/* clang-format off */
 #define CONV_LOOPS(T, SUFFIX)                                                  \
     static void conv_fwd_##SUFFIX(const mm_conv_geom *g, const T *x,           \
                                   const T *w, const T *b, T *y) {              \
@@ -237,8 +340,9 @@ static void tap_range(const mm_conv_geom *g, int j, int64_t kk, int64_t *lo,
         int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
         int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
         int64_t ksp = g->k[0] * g->k[1] * g->k[2];                             \
-        int64_t work = g->N * g->K * osp * Cg * ksp;                           \
-        _Pragma("omp parallel for collapse(2) num_threads(mm_get_num_threads()) if (work > MM_GRAIN)") \
+        bool par = g->N * g->K * osp * Cg * ksp > MM_GRAIN;                    \
+        int nt = mm_get_num_threads();                                         \
+        _Pragma("omp parallel for collapse(2) num_threads(nt) if (par)")       \
         for (int64_t n = 0; n < g->N; n++)                                     \
             for (int64_t k = 0; k < g->K; k++) {                               \
                 T *yp = y + (n * g->K + k) * osp;                              \
@@ -263,8 +367,9 @@ static void tap_range(const mm_conv_geom *g, int j, int64_t kk, int64_t *lo,
         int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
         int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
         int64_t ksp = g->k[0] * g->k[1] * g->k[2];                             \
-        int64_t work = g->N * g->C * osp * Kg * ksp;                           \
-        _Pragma("omp parallel for collapse(2) num_threads(mm_get_num_threads()) if (work > MM_GRAIN)") \
+        bool par = g->N * g->C * osp * Kg * ksp > MM_GRAIN;                    \
+        int nt = mm_get_num_threads();                                         \
+        _Pragma("omp parallel for collapse(2) num_threads(nt) if (par)")       \
         for (int64_t n = 0; n < g->N; n++)                                     \
             for (int64_t c = 0; c < g->C; c++) {                               \
                 T *xp = x + (n * g->C + c) * isp;                              \
@@ -289,8 +394,9 @@ static void tap_range(const mm_conv_geom *g, int j, int64_t kk, int64_t *lo,
         int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
         int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
         int64_t ksp = g->k[0] * g->k[1] * g->k[2];                             \
-        int64_t work = g->N * g->K * osp * Cg * ksp;                           \
-        _Pragma("omp parallel for collapse(2) num_threads(mm_get_num_threads()) if (work > MM_GRAIN)") \
+        bool par = g->N * g->K * osp * Cg * ksp > MM_GRAIN;                    \
+        int nt = mm_get_num_threads();                                         \
+        _Pragma("omp parallel for collapse(2) num_threads(nt) if (par)")       \
         for (int64_t k = 0; k < g->K; k++)                                     \
             for (int64_t c = 0; c < Cg; c++) {                                 \
                 T *wp = dw + (k * Cg + c) * ksp;                               \
@@ -309,6 +415,8 @@ static void tap_range(const mm_conv_geom *g, int j, int64_t kk, int64_t *lo,
                         }                                                      \
             }                                                                  \
     }
+
+/* clang-format on */
 
 CONV_LOOPS(float, f32)
 CONV_LOOPS(double, f64)
@@ -361,11 +469,8 @@ static void add_bias_f32(mm_tensor *x, const mm_tensor *bias) {
 
 static int run(int kind, const mm_conv_geom *g, mm_tensor *src, mm_tensor *w,
                mm_tensor *bias, mm_tensor *dst) {
-    mm_tensor *out = kind == CONV_FWD        ? dst
-                     : kind == CONV_BWD_DATA ? src
-                                             : w;
-    if (out->numel == 0 || src->numel == 0 || w->numel == 0 ||
-        dst->numel == 0)
+    mm_tensor *out = kind == CONV_FWD ? dst : kind == CONV_BWD_DATA ? src : w;
+    if (out->numel == 0 || src->numel == 0 || w->numel == 0 || dst->numel == 0)
         return MM_EUNSUPPORTED; /* the reference fills zeros and biases */
     /* oneDNN's backward-data has no bias: it runs without and adds it */
     bool dnnl_bias = kind == CONV_FWD;

@@ -285,6 +285,11 @@ int mm_cpu_embedding_backward(mm_op_ctx *ctx) {
     memset(mm_tensor_data(out), 0, (size_t)out->numel * mm_dtype_size(out->dtype));
     const int64_t *i64 = idx->dtype == MM_I64 ? mm_tensor_data(idx) : NULL;
     const int32_t *i32 = idx->dtype == MM_I32 ? mm_tensor_data(idx) : NULL;
+    for (int64_t i = 0; i < N; i++) {
+        int64_t r = i64 ? i64[i] : i32[i];
+        if (r < 0 || r >= V)
+            return bounds_error("embedding_backward", r, 0, V);
+    }
     enum { COLS = 64 };
     int64_t nb = (D + COLS - 1) / COLS;
 #pragma omp parallel for num_threads(mm_get_num_threads()) if (N * D > MM_GRAIN)
@@ -292,7 +297,7 @@ int mm_cpu_embedding_backward(mm_op_ctx *ctx) {
         int64_t j0 = b * COLS, j1 = j0 + COLS < D ? j0 + COLS : D;
         for (int64_t i = 0; i < N; i++) {
             int64_t r = i64 ? i64[i] : i32[i];
-            if ((has_pad && r == pad) || r < 0 || r >= V)
+            if (has_pad && r == pad)
                 continue;
             if (f32) {
                 float *po = (float *)mm_tensor_data(out) + r * D;

@@ -187,3 +187,145 @@ int mm_cpu_normalize(mm_op_ctx *ctx) {
     }
     return mm_norm_save_rstd(ctx, eps);
 }
+
+/* ---- norm_grad_sums and norm_grad_input ---------------------------------- */
+
+#define GRAD_LOOPS(T)                                                          \
+    static void gsum_##T(const T *g, const T *x, int64_t n, double mean,       \
+                         double *sg, double *sgx) {                            \
+        double a = 0, b = 0;                                                   \
+        _Pragma("omp simd reduction(+ : a, b)")                                \
+        for (int64_t i = 0; i < n; i++) {                                      \
+            a += g[i];                                                         \
+            b += (double)g[i] * ((double)x[i] - mean);                         \
+        }                                                                      \
+        *sg += a;                                                              \
+        *sgx += b;                                                             \
+    }                                                                          \
+    static void gin_##T(const T *g, const T *x, T *out, int64_t n,             \
+                        double alpha, double beta, double gamma) {             \
+        T a = (T)alpha, b = (T)beta, c = (T)gamma;                             \
+        _Pragma("omp simd")                                                    \
+        for (int64_t i = 0; i < n; i++)                                        \
+            out[i] = a * g[i] - b * x[i] + c;                                  \
+    }
+
+GRAD_LOOPS(float)
+GRAD_LOOPS(double)
+
+typedef struct gsum {
+    const char *g, *x;
+    bool f32;
+    int64_t A, C, B;
+} gsum;
+
+/* sum(g) and sum(g * (x - mean)) of channel c over runs a0 .. a1. */
+static void gpart(const gsum *s, int64_t c, int64_t a0, int64_t a1,
+                  double mean, double *sg, double *sgx) {
+    *sg = 0, *sgx = 0;
+    for (int64_t a = a0; a < a1; a++) {
+        int64_t off = (a * s->C + c) * s->B;
+        if (s->f32)
+            gsum_float((const float *)s->g + off, (const float *)s->x + off,
+                       s->B, mean, sg, sgx);
+        else
+            gsum_double((const double *)s->g + off,
+                        (const double *)s->x + off, s->B, mean, sg, sgx);
+    }
+}
+
+static double stat_at(const mm_tensor *t, int64_t i) {
+    return t->dtype == MM_F32 ? ((const float *)mm_tensor_data(t))[i]
+                              : ((const double *)mm_tensor_data(t))[i];
+}
+
+static void set_at(mm_tensor *t, int64_t i, double v) {
+    if (t->dtype == MM_F32)
+        ((float *)mm_tensor_data(t))[i] = (float)v;
+    else
+        ((double *)mm_tensor_data(t))[i] = v;
+}
+
+static int grad_sums(mm_op_ctx *ctx, int nt) {
+    const mm_tensor *g = ctx->inputs[0], *x = ctx->inputs[1],
+                    *st = ctx->inputs[2];
+    mm_tensor *out = ctx->out;
+    double eps = ctx->params->f[0];
+    gsum s = {mm_tensor_data(g), mm_tensor_data(x), g->dtype == MM_F32,
+              x->shape[0], x->shape[1], x->shape[2]};
+    int64_t C = s.C;
+    bool par = x->numel > MM_GRAIN;
+    if (C >= 4 * nt || s.A < 2) {
+#pragma omp parallel for num_threads(nt) if (par)
+        for (int64_t c = 0; c < C; c++) {
+            double sg, sgx, mean = stat_at(st, c);
+            gpart(&s, c, 0, s.A, mean, &sg, &sgx);
+            set_at(out, c, sg);
+            set_at(out, C + c, sgx / sqrt(stat_at(st, C + c) + eps));
+        }
+        return 0;
+    }
+    int64_t np = s.A < PIECES ? s.A : PIECES;
+    double *acc = malloc((size_t)(2 * np) * sizeof *acc);
+    if (!acc)
+        return mm_error_set(MM_ENOMEM, "norm_grad_sums: out of memory");
+    for (int64_t c = 0; c < C; c++) {
+        double mean = stat_at(st, c);
+#pragma omp parallel for num_threads(nt) if (par)
+        for (int64_t k = 0; k < np; k++)
+            gpart(&s, c, s.A * k / np, s.A * (k + 1) / np, mean, &acc[2 * k],
+                  &acc[2 * k + 1]);
+        double sg = 0, sgx = 0;
+        for (int64_t k = 0; k < np; k++)
+            sg += acc[2 * k], sgx += acc[2 * k + 1];
+        set_at(out, c, sg);
+        set_at(out, C + c, sgx / sqrt(stat_at(st, C + c) + eps));
+    }
+    free(acc);
+    return 0;
+}
+
+/* dx = w rstd (g - sg / n - xhat sgx / n) = alpha g - beta x + gamma. */
+static int grad_input(mm_op_ctx *ctx, int nt) {
+    const mm_tensor *g = ctx->inputs[0], *x = ctx->inputs[1],
+                    *st = ctx->inputs[2], *w = ctx->inputs[3],
+                    *sums = ctx->inputs[4];
+    mm_tensor *out = ctx->out;
+    double eps = ctx->params->f[0];
+    int64_t A = x->shape[0], C = x->shape[1], B = x->shape[2];
+    double n = (double)(A * B);
+    bool f32 = x->dtype == MM_F32, par = x->numel > MM_GRAIN;
+#pragma omp parallel for num_threads(nt) if (par)
+    for (int64_t ac = 0; ac < A * C; ac++) {
+        int64_t c = ac % C, off = ac * B;
+        double mean = stat_at(st, c),
+               rstd = 1 / sqrt(stat_at(st, C + c) + eps);
+        double alpha = stat_at(w, c) * rstd;
+        double beta = alpha * rstd * stat_at(sums, C + c) / n;
+        double gamma = -alpha * stat_at(sums, c) / n + beta * mean;
+        if (f32)
+            gin_float((const float *)mm_tensor_data(g) + off,
+                      (const float *)mm_tensor_data(x) + off,
+                      (float *)mm_tensor_data(out) + off, B, alpha, beta,
+                      gamma);
+        else
+            gin_double((const double *)mm_tensor_data(g) + off,
+                       (const double *)mm_tensor_data(x) + off,
+                       (double *)mm_tensor_data(out) + off, B, alpha, beta,
+                       gamma);
+    }
+    return 0;
+}
+
+int mm_cpu_norm_grad(mm_op_ctx *ctx) {
+    const mm_tensor *x = ctx->inputs[1];
+    if (x->dtype != MM_F32 && x->dtype != MM_F64)
+        return MM_EUNSUPPORTED;
+    if (ctx->out->numel == 0)
+        return 0;
+    if (x->shape[0] * x->shape[2] == 0)
+        return MM_EUNSUPPORTED;
+    int nt = mm_get_num_threads();
+    return ctx->op == &mm_op_norm_grad_sums ? grad_sums(ctx, nt)
+                                            : grad_input(ctx, nt);
+}

@@ -1,4 +1,4 @@
-/* Optimised CPU pooling: oneDNN pooling (v2, with dilation) for f32 forward
+/* Optimised CPU pooling: oneDNN pooling (v2) for f32 and bf16 forward
  * where its semantics are torch's (max without indices; averages whose
  * windows never cross the right padding, no divisor_override, not
  * adaptive), primitives cached; OpenMP loops over planes for the rest
@@ -30,12 +30,12 @@ static int pool_mds(const pool_key *k, dnnl_memory_desc_t *src,
     }
     static const dnnl_format_tag_t tags[] = {dnnl_abc, dnnl_abcd, dnnl_abcde};
     dnnl_data_type_t dt = (dnnl_data_type_t)k->dtype;
-    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(src, nsp + 2, s, dt,
-                                               tags[nsp - 1]),
-                  "memory desc");
-    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(dst, nsp + 2, d, dt,
-                                               tags[nsp - 1]),
-                  "memory desc");
+    MM_CHECK_DNNL(
+        dnnl_memory_desc_init_by_tag(src, nsp + 2, s, dt, tags[nsp - 1]),
+        "memory desc");
+    MM_CHECK_DNNL(
+        dnnl_memory_desc_init_by_tag(dst, nsp + 2, d, dt, tags[nsp - 1]),
+        "memory desc");
     return 0;
 }
 
@@ -69,12 +69,21 @@ static int make_pool(void *vctx, dnnl_primitive_t *out) {
     return 0;
 }
 
-static bool has_nan_f32(const mm_tensor *x) {
-    const float *p = MM_DATA(x, float);
+static bool has_nan(const mm_tensor *x) {
     int64_t n = x->numel;
     bool nan = false;
     int nt = mm_get_num_threads();
-#pragma omp parallel for simd reduction(|| : nan) num_threads(nt) if (n > MM_GRAIN)
+    if (x->dtype == MM_BF16) {
+        const uint16_t *p = MM_DATA(x, uint16_t);
+#pragma omp parallel for reduction(|| : nan) num_threads(nt) if (n > MM_GRAIN)
+        for (int64_t i = 0; i < n; i++)
+            nan = nan || ((p[i] & 0x7f80) == 0x7f80 && (p[i] & 0x7f) != 0);
+        return nan;
+    }
+    const float *p = MM_DATA(x, float);
+#pragma omp parallel for simd reduction(||                                     \
+                                        : nan)                                 \
+    num_threads(nt) if (n > MM_GRAIN)
     for (int64_t i = 0; i < n; i++)
         nan = nan || p[i] != p[i];
     return nan;
@@ -82,20 +91,20 @@ static bool has_nan_f32(const mm_tensor *x) {
 
 static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
                      mm_tensor *y) {
-    if (x->dtype != MM_F32 || y->numel == 0 || g->adaptive ||
-        (avg && g->divisor))
+    if ((x->dtype != MM_F32 && x->dtype != MM_BF16) || y->numel == 0 ||
+        g->adaptive || (avg && g->divisor))
         return MM_EUNSUPPORTED;
     /* oneDNN's max drops NaNs; torch's max pool propagates them */
-    if (!avg && has_nan_f32(x))
+    if (!avg && has_nan(x))
         return MM_EUNSUPPORTED;
     pool_key key;
     memset(&key, 0, sizeof key);
     memcpy(key.op, "pool", 5);
-    key.dtype = dnnl_f32;
-    key.alg = !avg              ? dnnl_pooling_max
+    key.dtype = x->dtype == MM_BF16 ? dnnl_bf16 : dnnl_f32;
+    key.alg = !avg             ? dnnl_pooling_max
               : g->include_pad ? dnnl_pooling_avg_include_padding
                                : dnnl_pooling_avg_exclude_padding;
-    key.g = *g;
+    memcpy(&key.g, g, sizeof key.g);
     int lead = 3 - g->nsp;
     for (int j = 0; j < g->nsp; j++) {
         int t = lead + j;
@@ -147,13 +156,15 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
 
 #define IDX3(a, b, c, n) (((a) * (n)[1] + (b)) * (n)[2] + (c))
 
+/* clang-format off */
 #define POOL_LOOPS(T, SUFFIX)                                                  \
     static void max_pool_##SUFFIX(const mm_pool_geom *g, const T *x, T *y,     \
                                   int64_t *idx) {                              \
         int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
         int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
         int nt = mm_get_num_threads();                                         \
-        _Pragma("omp parallel for num_threads(nt) if (g->planes * osp > MM_GRAIN / 8)") \
+        bool par = g->planes * osp > MM_GRAIN / 8;                             \
+        _Pragma("omp parallel for num_threads(nt) if (par)")                   \
         for (int64_t pl = 0; pl < g->planes; pl++) {                           \
             const T *xp = x + pl * isp;                                        \
             for (int64_t o0 = 0; o0 < g->out[0]; o0++)                         \
@@ -191,7 +202,8 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
         int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
         int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
         int nt = mm_get_num_threads();                                         \
-        _Pragma("omp parallel for num_threads(nt) if (g->planes * osp > MM_GRAIN / 8)") \
+        bool par = g->planes * osp > MM_GRAIN / 8;                             \
+        _Pragma("omp parallel for num_threads(nt) if (par)")                   \
         for (int64_t pl = 0; pl < g->planes; pl++) {                           \
             const T *xp = x + pl * isp;                                        \
             for (int64_t o0 = 0; o0 < g->out[0]; o0++)                         \
@@ -218,7 +230,8 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
     static void max_bwd_##SUFFIX(int64_t planes, int64_t isp, int64_t osp,     \
                                  const T *gy, const int64_t *idx, T *gx) {     \
         int nt = mm_get_num_threads();                                         \
-        _Pragma("omp parallel for num_threads(nt) if (planes * isp > MM_GRAIN)") \
+        bool par = planes * isp > MM_GRAIN;                                    \
+        _Pragma("omp parallel for num_threads(nt) if (par)")                   \
         for (int64_t pl = 0; pl < planes; pl++) {                              \
             T *gp = gx + pl * isp;                                             \
             for (int64_t i = 0; i < isp; i++)                                  \
@@ -231,7 +244,8 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
         int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
         int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
         int nt = mm_get_num_threads();                                         \
-        _Pragma("omp parallel for num_threads(nt) if (g->planes * isp > MM_GRAIN)") \
+        bool par = g->planes * isp > MM_GRAIN;                                 \
+        _Pragma("omp parallel for num_threads(nt) if (par)")                   \
         for (int64_t pl = 0; pl < g->planes; pl++) {                           \
             T *gp = gx + pl * isp;                                             \
             for (int64_t i = 0; i < isp; i++)                                  \
@@ -257,14 +271,14 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
         }                                                                      \
     }
 
+/* clang-format on */
+
 POOL_LOOPS(float, f32)
 POOL_LOOPS(double, f64)
 
 int mm_cpu_pool(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
     mm_tensor *y = ctx->out;
-    if (x->dtype != MM_F32 && x->dtype != MM_F64)
-        return MM_EUNSUPPORTED;
     mm_pool_geom g;
     mm_pool_geom_make(ctx->params, x->ndim, x->shape, y->shape, &g);
     int code = ctx->op->code;
@@ -275,6 +289,8 @@ int mm_cpu_pool(mm_op_ctx *ctx) {
             return rc;
         mm_error_clear();
     }
+    if (x->dtype != MM_F32 && x->dtype != MM_F64)
+        return MM_EUNSUPPORTED;
     if (code == MM_POOL_AVG) {
         if (f32)
             avg_pool_f32(&g, MM_DATA(x, float), MM_DATA(y, float));
@@ -286,8 +302,7 @@ int mm_cpu_pool(mm_op_ctx *ctx) {
     if (code == MM_POOL_MAX_INDICES) {
         idx = mm_tensor_retain(y);
     } else if (ctx->recording) {
-        MM_TRY(
-            mm_tensor_new_owned(y->ndim, y->shape, MM_I64, x->device, &idx));
+        MM_TRY(mm_tensor_new_owned(y->ndim, y->shape, MM_I64, x->device, &idx));
     }
     int64_t *ip = idx ? MM_DATA(idx, int64_t) : NULL;
     if (code == MM_POOL_MAX_INDICES) {
@@ -320,8 +335,8 @@ int mm_cpu_max_pool_backward(mm_op_ctx *ctx) {
     }
     int64_t planes = isp ? gx->numel / isp : 0;
     if (gx->dtype == MM_F32)
-        max_bwd_f32(planes, isp, osp, MM_DATA(gy, float),
-                    MM_DATA(idx, int64_t), MM_DATA(gx, float));
+        max_bwd_f32(planes, isp, osp, MM_DATA(gy, float), MM_DATA(idx, int64_t),
+                    MM_DATA(gx, float));
     else
         max_bwd_f64(planes, isp, osp, MM_DATA(gy, double),
                     MM_DATA(idx, int64_t), MM_DATA(gx, double));

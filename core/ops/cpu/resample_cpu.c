@@ -1,8 +1,9 @@
 /* Optimised CPU interpolate and grid_sample (f32, f64; contiguous inputs).
  *
  * interpolate computes each axis's taps once (resample_util.h) and runs the
- * (N * C) planes in parallel; its backward scatters within a plane, so
- * planes stay independent. grid_sample computes each sampling position once
+ * (N * C) planes in parallel, blending the input rows of an output row
+ * first (vectorised) and then the columns; its backward scatters within a
+ * plane, so planes stay independent. grid_sample computes each sampling position once
  * per output pixel and loops over the channels; its input gradient runs
  * planes in parallel (recomputing positions), its grid gradient rows. */
 #include "mm/threads.h"
@@ -38,28 +39,48 @@ static void taps_free(taps *t) {
     free(t->w);
 }
 
+/* Forward, separably: per output row, blend the input rows of its
+ * vertical taps into one row (vectorised), then take the horizontal taps. */
 #define INTERP_LOOPS(T)                                                        \
-    static void interp_fw_##T(const T *x, T *y, int64_t planes, int64_t H,    \
-                              int64_t W, int64_t OH, int64_t OW,               \
-                              const taps *ty, const taps *tx, int nt) {        \
+    static int interp_fw_##T(const T *x, T *y, int64_t planes, int64_t H,     \
+                             int64_t W, int64_t OH, int64_t OW,                \
+                             const taps *ty, const taps *tx, int nt) {         \
         bool par = planes * OH * OW > MM_GRAIN / 4;                            \
+        int failed = 0;                                                        \
         _Pragma("omp parallel for num_threads(nt) if (par)")                   \
         for (int64_t pl = 0; pl < planes; pl++) {                              \
+            double *row = malloc((size_t)W * sizeof *row);                     \
+            if (!row) {                                                        \
+                _Pragma("omp atomic write")                                    \
+                failed = 1;                                                    \
+                continue;                                                      \
+            }                                                                  \
             const T *xp = x + pl * H * W;                                      \
             T *yp = y + pl * OH * OW;                                          \
-            for (int64_t oy = 0; oy < OH; oy++)                                \
+            for (int64_t oy = 0; oy < OH; oy++) {                              \
+                const T *r0 = xp + ty->idx[oy][0] * W;                         \
+                double w0 = ty->w[oy][0];                                      \
+                _Pragma("omp simd")                                            \
+                for (int64_t i = 0; i < W; i++)                                \
+                    row[i] = w0 * r0[i];                                       \
+                for (int a = 1; a < ty->n; a++) {                              \
+                    const T *ra = xp + ty->idx[oy][a] * W;                     \
+                    double wa = ty->w[oy][a];                                  \
+                    _Pragma("omp simd")                                        \
+                    for (int64_t i = 0; i < W; i++)                            \
+                        row[i] += wa * ra[i];                                  \
+                }                                                              \
                 for (int64_t ox = 0; ox < OW; ox++) {                          \
                     double acc = 0;                                            \
-                    for (int a = 0; a < ty->n; a++) {                          \
-                        const T *row = xp + ty->idx[oy][a] * W;                \
-                        double r = 0;                                          \
-                        for (int b = 0; b < tx->n; b++)                        \
-                            r += tx->w[ox][b] * row[tx->idx[ox][b]];           \
-                        acc += ty->w[oy][a] * r;                               \
-                    }                                                          \
+                    for (int b = 0; b < tx->n; b++)                            \
+                        acc += tx->w[ox][b] * row[tx->idx[ox][b]];             \
                     yp[oy * OW + ox] = (T)acc;                                 \
                 }                                                              \
+            }                                                                  \
+            free(row);                                                         \
         }                                                                      \
+        return failed ? mm_error_set(MM_ENOMEM, "interpolate: out of memory")  \
+                      : 0;                                                     \
     }                                                                          \
     static void interp_bw_##T(const T *g, T *gx, int64_t planes, int64_t H,   \
                               int64_t W, int64_t OH, int64_t OW,               \
@@ -108,24 +129,25 @@ int mm_cpu_interpolate(mm_op_ctx *ctx) {
         return rc;
     }
     int nt = mm_get_num_threads();
+    rc = 0;
     if (x->dtype == MM_F32) {
         if (bw)
             interp_bw_float(mm_tensor_data(x), mm_tensor_data(out), planes, H,
                             W, OH, OW, &ty, &tx, nt);
         else
-            interp_fw_float(mm_tensor_data(x), mm_tensor_data(out), planes, H,
-                            W, OH, OW, &ty, &tx, nt);
+            rc = interp_fw_float(mm_tensor_data(x), mm_tensor_data(out), planes,
+                                 H, W, OH, OW, &ty, &tx, nt);
     } else {
         if (bw)
             interp_bw_double(mm_tensor_data(x), mm_tensor_data(out), planes, H,
                              W, OH, OW, &ty, &tx, nt);
         else
-            interp_fw_double(mm_tensor_data(x), mm_tensor_data(out), planes, H,
-                             W, OH, OW, &ty, &tx, nt);
+            rc = interp_fw_double(mm_tensor_data(x), mm_tensor_data(out),
+                                  planes, H, W, OH, OW, &ty, &tx, nt);
     }
     taps_free(&ty);
     taps_free(&tx);
-    return 0;
+    return rc;
 }
 
 /* One sampling position: up to four in-bounds taps (offset in the plane,

@@ -1,14 +1,34 @@
 /* Optimised CPU softmax / log_softmax (f32, f64; contiguous input).
  *
+ * f32 softmax over the last dim runs oneDNN's softmax primitive (vectorised
+ * exp; primitives cached by shape and thread count). Not the others:
+ * oneDNN's logsoftmax is off by ~1e-6 absolute (log_softmax of one element
+ * is not 0) and its softmax over an inner axis of a plain layout is ~30x
+ * slower than the loops below, which run everything else.
+ *
  * Rows along the last dim (inner == 1) run one row per iteration, outputs in
  * parallel; a softmax over an inner dim (NCHW over C) runs blocks of `inner`
  * positions side by side so the loops over them vectorise. The exponent and
  * the sum run in the input's precision for f64 and accumulate in double for
  * f32. */
+#include "dnnl_util.h"
 #include "mm/threads.h"
 #include "norm_internal.h"
 
+#include <string.h>
+
 #include <math.h>
+
+/* Let the simd loops call glibc's vector exp (libmvec, which -lm pulls in
+ * on x86-64 glibc); math.h declares it only under -ffast-math. Accuracy
+ * stays within a few ulp. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&        \
+    defined(__GLIBC__) && defined(_OPENMP)
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+double exp(double);
+#endif
 
 enum { LANES = 64 };
 
@@ -91,6 +111,84 @@ enum { LANES = 64 };
 SOFTMAX_ROWS(float, expf, logf)
 SOFTMAX_ROWS(double, exp, log)
 
+typedef struct softmax_key {
+    char op[12]; /* "softmax" */
+    int log;
+    int nthreads;
+    int64_t dims[3];
+} softmax_key;
+
+static int softmax_md(const softmax_key *k, dnnl_memory_desc_t *md) {
+    dnnl_dims_t dims = {k->dims[0], k->dims[1], k->dims[2]};
+    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(md, 3, dims, dnnl_f32, dnnl_abc),
+                  "memory desc");
+    return 0;
+}
+
+static int make_softmax(void *vctx, dnnl_primitive_t *out) {
+    const softmax_key *k = vctx;
+    dnnl_memory_desc_t md;
+    MM_TRY(softmax_md(k, &md));
+    dnnl_engine_t eng = NULL;
+    MM_TRY(mm_dnnl_engine(&eng));
+    dnnl_primitive_desc_t pd;
+    if (k->log) {
+        dnnl_logsoftmax_desc_t desc;
+        MM_CHECK_DNNL(dnnl_logsoftmax_forward_desc_init(
+                          &desc, dnnl_forward_inference, &md, 1),
+                      "logsoftmax desc");
+        MM_CHECK_DNNL(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL),
+                      "logsoftmax");
+    } else {
+        dnnl_softmax_desc_t desc;
+        MM_CHECK_DNNL(dnnl_softmax_forward_desc_init(
+                          &desc, dnnl_forward_inference, &md, 1),
+                      "softmax desc");
+        MM_CHECK_DNNL(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL),
+                      "softmax");
+    }
+    dnnl_status_t st = dnnl_primitive_create(out, pd);
+    dnnl_primitive_desc_destroy(pd);
+    MM_CHECK_DNNL(st, "softmax primitive");
+    return 0;
+}
+
+static int softmax_dnnl(const mm_tensor *x, mm_tensor *y, int64_t outer,
+                        int64_t n, int64_t inner, bool lg) {
+    softmax_key key;
+    memset(&key, 0, sizeof key);
+    memcpy(key.op, "softmax", 8);
+    key.log = lg;
+    key.nthreads = mm_dnnl_threads();
+    key.dims[0] = outer, key.dims[1] = n, key.dims[2] = inner;
+    mm_dnnl_entry *e;
+    MM_TRY(mm_dnnl_acquire(&key, sizeof key, make_softmax, &key, &e));
+    dnnl_engine_t eng = NULL;
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem[2] = {NULL, NULL};
+    int rc = mm_dnnl_engine(&eng);
+    if (rc == 0)
+        rc = softmax_md(&key, &md);
+    if (rc == 0) {
+        dnnl_status_t st =
+            dnnl_memory_create(&mem[0], &md, eng, mm_tensor_data(x));
+        if (st == dnnl_success)
+            st = dnnl_memory_create(&mem[1], &md, eng, mm_tensor_data(y));
+        if (st != dnnl_success)
+            rc = mm_dnnl_error(st, "memory");
+    }
+    if (rc == 0) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, mem[0]},
+                                   {DNNL_ARG_DST, mem[1]}};
+        rc = mm_dnnl_execute(mm_dnnl_entry_primitive(e), 2, args);
+    }
+    for (int i = 0; i < 2; i++)
+        if (mem[i])
+            dnnl_memory_destroy(mem[i]);
+    mm_dnnl_release(e);
+    return rc;
+}
+
 int mm_cpu_softmax(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
     mm_tensor *y = ctx->out;
@@ -102,6 +200,12 @@ int mm_cpu_softmax(mm_op_ctx *ctx) {
     mm_softmax_dims(x, (int)ctx->params->i[0], &outer, &n, &inner);
     bool lg = ctx->op->code == 1;
     int nt = mm_get_num_threads();
+    if (x->dtype == MM_F32 && inner == 1 && !lg && n > 1) {
+        int rc = softmax_dnnl(x, y, outer, n, inner, lg);
+        if (rc != MM_EUNSUPPORTED)
+            return rc;
+        mm_error_clear();
+    }
     if (x->dtype == MM_F32) {
         if (inner == 1)
             rows_float(mm_tensor_data(x), mm_tensor_data(y), outer, n, lg, nt);

@@ -1,0 +1,899 @@
+/* op_driver: run one mm op (or an optimizer) on tensors from a safetensors
+ * file, forward and backward, and write the results as safetensors. The
+ * PyTorch parity script (tools/parity/ops_torch.py) runs the same case in
+ * torch and compares.
+ *
+ *   op_driver CASE.safetensors OUT.safetensors   one case ("-": stdin/stdout)
+ *   op_driver --stream                           cases on stdin, results on
+ *                                                stdout, each framed by an
+ *                                                8-byte little-endian length
+ *   op_driver --list                             the op names it knows
+ *
+ * A case: "__metadata__" {"op": name, "args": JSON object text}; tensors
+ * "input.0", "input.1", ... and, for backward, "grad_output.0", ... (one per
+ * output to differentiate). Args understood by every op: "noncontig": [i, ...]
+ * (input i is given a non-contiguous layout holding the same values) and
+ * "no_grad": [i, ...] (input i does not require grad; float inputs do
+ * otherwise).
+ *
+ * A result: "output.K" for each output, "grad_input.I" for each input that
+ * got a gradient; or, when the op failed, no tensors and "__metadata__"
+ * {"error": message}. Exit status: 0, or 1 when a case failed (single mode)
+ * or the stream was malformed.
+ *
+ * Adding an op: a function of the drv_op_fn shape that reads its args with
+ * the arg_* helpers and calls the public mm function, and a row in `ops`
+ * below (docs/tensors.md, "Parity with PyTorch"). Optimizer cases ("optim")
+ * are described in run_optim. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/mm.h"
+#include "st.h"
+
+#define MAX_IO 64
+
+/* ---- args --------------------------------------------------------------- */
+
+typedef struct drv_case {
+    const char *op;
+    const mm_value *args; /* a dict */
+} drv_case;
+
+static const mm_value *arg(const drv_case *c, const char *key) {
+    const mm_value *v = mm_value_dict_get(c->args, key);
+    return v && !mm_value_is_null(v) ? v : NULL;
+}
+
+static int arg_i64(const drv_case *c, const char *key, int64_t dflt,
+                   int64_t *out) {
+    *out = dflt;
+    const mm_value *v = arg(c, key);
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    if (!mm_value_is_int(v))
+        return mm_error_set(MM_EINVAL, "%s: args.%s: expected an integer",
+                            c->op, key);
+    *out = mm_value_get_int(v);
+    return 0;
+}
+
+static int arg_int(const drv_case *c, const char *key, int dflt, int *out) {
+    *out = dflt;
+    int64_t v;
+    MM_TRY(arg_i64(c, key, dflt, &v));
+    if (v < -(1 << 30) || v > (1 << 30))
+        return mm_error_set(MM_EINVAL, "%s: args.%s: out of range", c->op, key);
+    *out = (int)v;
+    return 0;
+}
+
+static int arg_f64(const drv_case *c, const char *key, double dflt,
+                   double *out) {
+    *out = dflt;
+    const mm_value *v = arg(c, key);
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    if (!mm_value_is_number(v))
+        return mm_error_set(MM_EINVAL, "%s: args.%s: expected a number", c->op,
+                            key);
+    *out = mm_value_get_float(v);
+    return 0;
+}
+
+static int arg_bool(const drv_case *c, const char *key, bool dflt, bool *out) {
+    *out = dflt;
+    const mm_value *v = arg(c, key);
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    if (!mm_value_is_bool(v))
+        return mm_error_set(MM_EINVAL, "%s: args.%s: expected a boolean", c->op,
+                            key);
+    *out = mm_value_get_bool(v);
+    return 0;
+}
+
+/* An integer list (a lone integer counts as a list of one); *n = -1 when
+ * absent. */
+static int arg_i64s(const drv_case *c, const char *key, int64_t *out, int max,
+                    int *n) {
+    const mm_value *v = arg(c, key);
+    *n = -1;
+    if (!v)
+        return 0;
+    if (mm_value_is_int(v)) {
+        out[0] = mm_value_get_int(v);
+        *n = 1;
+        return 0;
+    }
+    if (!mm_value_is_list(v) || mm_value_len(v) > (size_t)max)
+        return mm_error_set(MM_EINVAL,
+                            "%s: args.%s: expected a list of at most %d "
+                            "integers",
+                            c->op, key, max);
+    for (size_t i = 0; i < mm_value_len(v); i++) {
+        const mm_value *e = mm_value_list_get(v, i);
+        if (!mm_value_is_int(e))
+            return mm_error_set(MM_EINVAL, "%s: args.%s[%zu]: expected an integer",
+                                c->op, key, i);
+        out[i] = mm_value_get_int(e);
+    }
+    *n = (int)mm_value_len(v);
+    return 0;
+}
+
+static int arg_ints(const drv_case *c, const char *key, int *out, int max,
+                    int *n) {
+    int64_t tmp[MAX_IO];
+    MM_TRY(arg_i64s(c, key, tmp, max < MAX_IO ? max : MAX_IO, n));
+    for (int i = 0; i < *n; i++) {
+        if (tmp[i] < -(1 << 30) || tmp[i] > (1 << 30))
+            return mm_error_set(MM_EINVAL, "%s: args.%s: out of range", c->op,
+                                key);
+        out[i] = (int)tmp[i];
+    }
+    return 0;
+}
+
+static bool arg_has_index(const drv_case *c, const char *key, int i) {
+    int idx[MAX_IO], n;
+    if (arg_ints(c, key, idx, MAX_IO, &n) < 0) {
+        mm_error_clear();
+        return false;
+    }
+    for (int k = 0; k < n; k++)
+        if (idx[k] == i)
+            return true;
+    return false;
+}
+
+/* ---- the ops ------------------------------------------------------------ *
+ * One function per op: unpack the args, call the public function. x: the
+ * inputs; y: the outputs, *ny preset to 1 (multi-output ops set it).
+ * UNARY(name, fn) and BINARY(name, fn) write the function of an op without
+ * args. */
+
+typedef int (*drv_op_fn)(const drv_case *c, mm_tensor *const *x, int nx,
+                         mm_tensor **y, int *ny);
+
+#define UNARY(name, fn)                                                        \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)c, (void)nx, (void)ny;                                           \
+        return fn(x[0], y);                                                    \
+    }
+UNARY(neg, mm_neg)
+UNARY(exp, mm_exp)
+UNARY(ln, mm_ln)
+UNARY(relu, mm_relu)
+UNARY(sigmoid, mm_sigmoid)
+UNARY(tanh, mm_tanh)
+UNARY(contiguous, mm_contiguous)
+UNARY(clone, mm_clone)
+
+#define BINARY(name, fn)                                                       \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)c, (void)nx, (void)ny;                                           \
+        return fn(x[0], x[1], y);                                              \
+    }
+BINARY(mul, mm_mul)
+BINARY(div, mm_div)
+BINARY(matmul, mm_matmul)
+
+#define WITH_ALPHA(name, fn)                                                   \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        double alpha;                                                          \
+        MM_TRY(arg_f64(c, "alpha", 1, &alpha));                                \
+        return fn(x[0], x[1], alpha, y);                                       \
+    }
+WITH_ALPHA(add, mm_add_alpha)
+WITH_ALPHA(sub, mm_sub_alpha)
+#undef WITH_ALPHA
+
+#define SCALAR(name, fn)                                                       \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        double s;                                                              \
+        MM_TRY(arg_f64(c, "scalar", 0, &s));                                   \
+        return fn(x[0], s, y);                                                 \
+    }
+SCALAR(add_scalar, mm_add_scalar)
+SCALAR(sub_scalar, mm_sub_scalar)
+SCALAR(mul_scalar, mm_mul_scalar)
+SCALAR(div_scalar, mm_div_scalar)
+#undef SCALAR
+
+#define REDUCE(name, fn)                                                       \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        int dims[MM_MAX_DIMS], nd;                                             \
+        bool keep;                                                             \
+        MM_TRY(arg_ints(c, "dim", dims, MM_MAX_DIMS, &nd));                    \
+        MM_TRY(arg_bool(c, "keepdim", false, &keep));                          \
+        return fn(x[0], nd < 0 ? 0 : nd, dims, keep, y);                       \
+    }
+REDUCE(sum, mm_sum)
+REDUCE(mean, mm_mean)
+#undef REDUCE
+
+static int op_reshape(const drv_case *c, mm_tensor *const *x, int nx,
+                      mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int64_t shape[MM_MAX_DIMS];
+    int n;
+    MM_TRY(arg_i64s(c, "shape", shape, MM_MAX_DIMS, &n));
+    return mm_reshape(x[0], n < 0 ? 0 : n, shape, y);
+}
+
+static int op_view(const drv_case *c, mm_tensor *const *x, int nx,
+                   mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int64_t shape[MM_MAX_DIMS];
+    int n;
+    MM_TRY(arg_i64s(c, "shape", shape, MM_MAX_DIMS, &n));
+    return mm_view(x[0], n < 0 ? 0 : n, shape, y);
+}
+
+static int op_expand(const drv_case *c, mm_tensor *const *x, int nx,
+                     mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int64_t shape[MM_MAX_DIMS];
+    int n;
+    MM_TRY(arg_i64s(c, "shape", shape, MM_MAX_DIMS, &n));
+    return mm_expand(x[0], n < 0 ? 0 : n, shape, y);
+}
+
+static int op_permute(const drv_case *c, mm_tensor *const *x, int nx,
+                      mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int dims[MM_MAX_DIMS], n;
+    MM_TRY(arg_ints(c, "dims", dims, MM_MAX_DIMS, &n));
+    return mm_permute(x[0], n < 0 ? 0 : n, dims, y);
+}
+
+static int op_flip(const drv_case *c, mm_tensor *const *x, int nx,
+                   mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int dims[MM_MAX_DIMS], n;
+    MM_TRY(arg_ints(c, "dims", dims, MM_MAX_DIMS, &n));
+    return mm_flip(x[0], n < 0 ? 0 : n, dims, y);
+}
+
+static int op_repeat(const drv_case *c, mm_tensor *const *x, int nx,
+                     mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int64_t reps[MM_MAX_DIMS];
+    int n;
+    MM_TRY(arg_i64s(c, "reps", reps, MM_MAX_DIMS, &n));
+    return mm_repeat(x[0], n < 0 ? 0 : n, reps, y);
+}
+
+static int op_transpose(const drv_case *c, mm_tensor *const *x, int nx,
+                        mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int d0, d1;
+    MM_TRY(arg_int(c, "dim0", 0, &d0));
+    MM_TRY(arg_int(c, "dim1", 1, &d1));
+    return mm_transpose(x[0], d0, d1, y);
+}
+
+static int op_narrow(const drv_case *c, mm_tensor *const *x, int nx,
+                     mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int dim;
+    int64_t start, length;
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    MM_TRY(arg_i64(c, "start", 0, &start));
+    MM_TRY(arg_i64(c, "length", 1, &length));
+    return mm_narrow(x[0], dim, start, length, y);
+}
+
+static int op_slice(const drv_case *c, mm_tensor *const *x, int nx,
+                    mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int dim;
+    int64_t start, end, step;
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    MM_TRY(arg_i64(c, "start", 0, &start));
+    MM_TRY(arg_i64(c, "end", MM_SLICE_END, &end));
+    MM_TRY(arg_i64(c, "step", 1, &step));
+    return mm_slice(x[0], dim, start, end, step, y);
+}
+
+static int op_select(const drv_case *c, mm_tensor *const *x, int nx,
+                     mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int dim;
+    int64_t index;
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    MM_TRY(arg_i64(c, "index", 0, &index));
+    return mm_select(x[0], dim, index, y);
+}
+
+static int op_squeeze(const drv_case *c, mm_tensor *const *x, int nx,
+                      mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    if (!arg(c, "dim"))
+        return mm_squeeze_all(x[0], y);
+    int dim;
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    return mm_squeeze(x[0], dim, y);
+}
+
+static int op_unsqueeze(const drv_case *c, mm_tensor *const *x, int nx,
+                        mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int dim;
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    return mm_unsqueeze(x[0], dim, y);
+}
+
+static int op_flatten(const drv_case *c, mm_tensor *const *x, int nx,
+                      mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    int s, e;
+    MM_TRY(arg_int(c, "start_dim", 0, &s));
+    MM_TRY(arg_int(c, "end_dim", -1, &e));
+    return mm_flatten(x[0], s, e, y);
+}
+
+static int op_cat(const drv_case *c, mm_tensor *const *x, int nx,
+                  mm_tensor **y, int *ny) {
+    (void)ny;
+    int dim;
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    return mm_cat(nx, x, dim, y);
+}
+
+static int op_stack(const drv_case *c, mm_tensor *const *x, int nx,
+                    mm_tensor **y, int *ny) {
+    (void)ny;
+    int dim;
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    return mm_stack(nx, x, dim, y);
+}
+
+static int op_split(const drv_case *c, mm_tensor *const *x, int nx,
+                    mm_tensor **y, int *ny) {
+    (void)nx;
+    int dim;
+    int64_t size;
+    MM_TRY(arg_i64(c, "split_size", 1, &size));
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    return mm_split(x[0], size, dim, y, MAX_IO, ny);
+}
+
+static int op_chunk(const drv_case *c, mm_tensor *const *x, int nx,
+                    mm_tensor **y, int *ny) {
+    (void)nx;
+    int dim, chunks;
+    MM_TRY(arg_int(c, "chunks", 1, &chunks));
+    MM_TRY(arg_int(c, "dim", 0, &dim));
+    if (chunks > MAX_IO)
+        return mm_error_set(MM_EINVAL, "chunk: the driver takes at most %d "
+                                       "chunks", MAX_IO);
+    return mm_chunk(x[0], chunks, dim, y, ny);
+}
+
+static int op_to_dtype(const drv_case *c, mm_tensor *const *x, int nx,
+                       mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    const mm_value *v = arg(c, "dtype");
+    mm_dtype dt;
+    if (!v || !mm_value_is_string(v))
+        return mm_error_set(MM_EINVAL, "to_dtype: args.dtype: expected a "
+                                       "dtype name");
+    MM_TRY(mm_dtype_parse(mm_value_get_string(v), &dt));
+    return mm_to_dtype(x[0], dt, y);
+}
+
+/* The dispatch table: name (the case's "op"), number of inputs (-1: any
+ * number >= 1), function. Keep it sorted by family; one row per op. */
+typedef struct drv_op {
+    const char *name;
+    int n_inputs;
+    drv_op_fn fn;
+} drv_op;
+
+static const drv_op ops[] = {
+    /* elementwise */
+    {"add", 2, op_add},
+    {"sub", 2, op_sub},
+    {"mul", 2, op_mul},
+    {"div", 2, op_div},
+    {"add_scalar", 1, op_add_scalar},
+    {"sub_scalar", 1, op_sub_scalar},
+    {"mul_scalar", 1, op_mul_scalar},
+    {"div_scalar", 1, op_div_scalar},
+    {"neg", 1, op_neg},
+    {"exp", 1, op_exp},
+    {"ln", 1, op_ln},
+    {"relu", 1, op_relu},
+    {"sigmoid", 1, op_sigmoid},
+    {"tanh", 1, op_tanh},
+    /* reductions */
+    {"sum", 1, op_sum},
+    {"mean", 1, op_mean},
+    /* linear algebra */
+    {"matmul", 2, op_matmul},
+    /* views, shapes, copies */
+    {"reshape", 1, op_reshape},
+    {"view", 1, op_view},
+    {"permute", 1, op_permute},
+    {"transpose", 1, op_transpose},
+    {"narrow", 1, op_narrow},
+    {"slice", 1, op_slice},
+    {"select", 1, op_select},
+    {"expand", 1, op_expand},
+    {"squeeze", 1, op_squeeze},
+    {"unsqueeze", 1, op_unsqueeze},
+    {"flatten", 1, op_flatten},
+    {"cat", -1, op_cat},
+    {"stack", -1, op_stack},
+    {"split", 1, op_split},
+    {"chunk", 1, op_chunk},
+    {"flip", 1, op_flip},
+    {"repeat", 1, op_repeat},
+    {"contiguous", 1, op_contiguous},
+    {"clone", 1, op_clone},
+    {"to_dtype", 1, op_to_dtype},
+};
+
+static const drv_op *find_op(const char *name) {
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (strcmp(ops[i].name, name) == 0)
+            return &ops[i];
+    return NULL;
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+typedef struct results {
+    int n;
+    char names[4 * MAX_IO][64];
+    mm_tensor *t[4 * MAX_IO]; /* borrowed from the case's pool */
+} results;
+
+static int put(results *r, const char *name, mm_tensor *t) {
+    if (r->n >= 4 * MAX_IO)
+        return mm_error_set(MM_ERANGE, "driver: too many results");
+    snprintf(r->names[r->n], sizeof r->names[0], "%s", name);
+    r->t[r->n++] = t;
+    return 0;
+}
+
+/* ---- running a case ----------------------------------------------------- */
+
+/* The same values in a non-contiguous layout: stored with the last two dims
+ * swapped (2-D and up) or every other element of a [n, 2] tensor (1-D). */
+static int make_noncontig(mm_tensor *x, mm_tensor **out) {
+    mm_tensor *a, *b;
+    if (x->ndim >= 2) {
+        MM_TRY(mm_transpose(x, -1, -2, &a));
+        MM_TRY(mm_contiguous(a, &b));
+        return mm_transpose(b, -1, -2, out);
+    }
+    if (x->ndim == 1) {
+        mm_tensor *pair[2] = {x, x};
+        MM_TRY(mm_stack(2, pair, 1, &a));
+        return mm_select(a, 1, 0, out);
+    }
+    *out = x;
+    return 0;
+}
+
+static int load_inputs(const drv_case *c, const st_file *f, const char *prefix,
+                       mm_tensor **x, int *n) {
+    *n = 0;
+    for (;;) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.%d", prefix, *n);
+        const st_entry *e = st_find(f, name);
+        if (!e)
+            return 0;
+        if (*n >= MAX_IO)
+            return mm_error_set(MM_ERANGE, "%s: more than %d %s tensors",
+                                c->op, MAX_IO, prefix);
+        MM_TRY(st_to_tensor(e, &x[*n]));
+        (*n)++;
+    }
+}
+
+static int run_op(const drv_case *c, const drv_op *op, const st_file *f,
+                  results *r) {
+    mm_tensor *x[MAX_IO], *g[MAX_IO], *y[MAX_IO] = {0};
+    int nx, ng, ny = 1;
+    MM_TRY(load_inputs(c, f, "input", x, &nx));
+    MM_TRY(load_inputs(c, f, "grad_output", g, &ng));
+    if (op->n_inputs >= 0 ? nx != op->n_inputs : nx < 1)
+        return mm_error_set(MM_EINVAL, "%s: the case has %d inputs, the op "
+                                       "takes %d",
+                            c->op, nx, op->n_inputs);
+    mm_no_grad_push();
+    int rc = 0;
+    for (int i = 0; i < nx && rc == 0; i++) {
+        if (arg_has_index(c, "noncontig", i))
+            rc = make_noncontig(x[i], &x[i]);
+        if (rc == 0 && mm_dtype_is_float(x[i]->dtype) &&
+            !arg_has_index(c, "no_grad", i))
+            rc = mm_tensor_set_requires_grad(x[i], true);
+    }
+    mm_no_grad_pop();
+    if (rc < 0)
+        return rc;
+    MM_TRY(op->fn(c, x, nx, y, &ny));
+    if (ny < 0 || ny > MAX_IO)
+        return mm_error_set(MM_EINTERNAL, "%s: bad output count", c->op);
+    for (int k = 0; k < ng && k < ny; k++)
+        if (y[k]->requires_grad)
+            MM_TRY(mm_backward_with_grad(y[k], g[k]));
+    char name[64];
+    for (int k = 0; k < ny; k++) {
+        snprintf(name, sizeof name, "output.%d", k);
+        MM_TRY(put(r, name, y[k]));
+    }
+    for (int i = 0; i < nx; i++) {
+        if (!x[i]->grad)
+            continue;
+        snprintf(name, sizeof name, "grad_input.%d", i);
+        MM_TRY(put(r, name, x[i]->grad));
+    }
+    return 0;
+}
+
+/* Optimizer cases. op "optim"; args {"kind": "sgd", "steps": S, "groups":
+ * [{"params": [indices], hyper-parameter: value, ...}, ...], "set_lr":
+ * [[step, group, lr], ...] (before that step), "skip": [[step, param], ...]
+ * (no gradient for that parameter at that step)}; tensors "param.I" (the
+ * initial values) and "grad.I" ([S, *shape]: the gradient at each step).
+ * Results: "param.I" ([S, *shape]: the values after each step) and every
+ * state entry by its name ("state.I.exp_avg"). */
+static bool pair_listed(const mm_value *list, int64_t a, int64_t b) {
+    for (size_t i = 0; list && i < mm_value_len(list); i++) {
+        const mm_value *p = mm_value_list_get(list, i);
+        if (mm_value_is_list(p) && mm_value_len(p) >= 2 &&
+            mm_value_get_int(mm_value_list_get(p, 0)) == a &&
+            mm_value_get_int(mm_value_list_get(p, 1)) == b)
+            return true;
+    }
+    return false;
+}
+
+static int run_optim_with(const drv_case *c, mm_optimizer *opt,
+                          const st_file *f, results *r) {
+    mm_tensor *p[MAX_IO], *g[MAX_IO], *traj[MAX_IO];
+    int np, ng;
+    MM_TRY(load_inputs(c, f, "param", p, &np));
+    MM_TRY(load_inputs(c, f, "grad", g, &ng));
+    int64_t steps;
+    MM_TRY(arg_i64(c, "steps", 1, &steps));
+    if (ng != np || np == 0)
+        return mm_error_set(MM_EINVAL, "optim: %d params but %d grads", np, ng);
+    for (int i = 0; i < np; i++) {
+        if (g[i]->ndim != p[i]->ndim + 1 || g[i]->shape[0] != steps)
+            return mm_error_set(MM_EINVAL, "optim: grad.%d is not [steps, "
+                                           "*param.shape]",
+                                i);
+        MM_TRY(mm_tensor_set_requires_grad(p[i], true));
+        int64_t shape[MM_MAX_DIMS + 1];
+        shape[0] = steps;
+        memcpy(shape + 1, p[i]->shape, sizeof(int64_t) * (size_t)p[i]->ndim);
+        MM_TRY(mm_empty(p[i]->ndim + 1, shape, p[i]->dtype, &traj[i]));
+    }
+    const mm_value *groups = arg(c, "groups");
+    if (!groups || !mm_value_is_list(groups) || mm_value_len(groups) == 0)
+        return mm_error_set(MM_EINVAL, "optim: args.groups: expected a list");
+    for (size_t gi = 0; gi < mm_value_len(groups); gi++) {
+        const mm_value *grp = mm_value_list_get(groups, gi);
+        if (!mm_value_is_dict(grp))
+            return mm_error_set(MM_EINVAL, "optim: group %zu is not a dict",
+                                gi);
+        const mm_value *idx = mm_value_dict_get(grp, "params");
+        mm_tensor *gp[MAX_IO];
+        int n = 0;
+        for (size_t k = 0; idx && mm_value_is_list(idx) &&
+                           k < mm_value_len(idx) && n < MAX_IO;
+             k++) {
+            int64_t j = mm_value_get_int(mm_value_list_get(idx, k));
+            if (j < 0 || j >= np)
+                return mm_error_set(MM_EINVAL, "optim: no param %lld",
+                                    (long long)j);
+            gp[n++] = p[j];
+        }
+        MM_TRY(mm_optimizer_add_param_group(opt, n, gp, NULL));
+        int gidx = mm_optimizer_n_groups(opt) - 1;
+        for (size_t k = 0; k < mm_value_len(grp); k++) {
+            const char *key = mm_value_dict_key_at(grp, k);
+            const mm_value *v = mm_value_dict_value_at(grp, k);
+            if (strcmp(key, "params") == 0)
+                continue;
+            if (!mm_value_is_bool(v) && !mm_value_is_number(v))
+                return mm_error_set(MM_EINVAL, "optim: group key '%s': "
+                                               "expected a number or boolean",
+                                    key);
+            double d = mm_value_is_bool(v) ? mm_value_get_bool(v)
+                                           : mm_value_get_float(v);
+            MM_TRY(mm_optimizer_group_set(opt, gidx, key, d));
+        }
+    }
+    const mm_value *skip = arg(c, "skip"), *set_lr = arg(c, "set_lr");
+    for (int64_t s = 0; s < steps; s++) {
+        for (size_t k = 0; set_lr && k < mm_value_len(set_lr); k++) {
+            const mm_value *e = mm_value_list_get(set_lr, k);
+            if (!mm_value_is_list(e) || mm_value_len(e) != 3)
+                return mm_error_set(MM_EINVAL, "optim: args.set_lr: expected "
+                                               "[step, group, lr] triples");
+            if (mm_value_get_int(mm_value_list_get(e, 0)) == s)
+                MM_TRY(mm_optimizer_set_lr(
+                    opt, (int)mm_value_get_int(mm_value_list_get(e, 1)),
+                    mm_value_get_float(mm_value_list_get(e, 2))));
+        }
+        mm_pool *pool;
+        MM_TRY(mm_pool_open(&pool));
+        int rc = 0;
+        /* The gradient arrives through backward, as in training: the loss
+         * sum(param * g) has exactly g as its gradient. */
+        for (int i = 0; i < np && rc == 0; i++) {
+            mm_tensor_zero_grad(p[i]);
+            if (pair_listed(skip, s, i))
+                continue;
+            mm_tensor *gs, *prod, *loss;
+            rc = mm_select(g[i], 0, s, &gs);
+            if (rc == 0)
+                rc = mm_mul(p[i], gs, &prod);
+            if (rc == 0)
+                rc = mm_sum(prod, 0, NULL, false, &loss);
+            if (rc == 0)
+                rc = mm_backward(loss);
+        }
+        mm_no_grad_push();
+        if (rc == 0)
+            rc = mm_optimizer_step(opt);
+        for (int i = 0; i < np && rc == 0; i++) {
+            mm_tensor *row;
+            rc = mm_select(traj[i], 0, s, &row);
+            if (rc == 0)
+                rc = mm_tensor_copy_(row, p[i]);
+        }
+        mm_no_grad_pop();
+        mm_pool_close(pool);
+        MM_TRY(rc);
+    }
+    char name[64];
+    for (int i = 0; i < np; i++) {
+        snprintf(name, sizeof name, "param.%d", i);
+        MM_TRY(put(r, name, traj[i]));
+    }
+    size_t ns = mm_optimizer_state_count(opt);
+    for (size_t i = 0; i < ns; i++) {
+        mm_tensor *t;
+        MM_TRY(mm_optimizer_state_at(opt, i, name, sizeof name, &t));
+        MM_TRY(put(r, name, t));
+    }
+    return 0;
+}
+
+static int run_optim(const drv_case *c, const st_file *f, results *r) {
+    const mm_value *k = arg(c, "kind");
+    mm_optim_kind kind;
+    if (!k || !mm_value_is_string(k))
+        return mm_error_set(MM_EINVAL, "optim: args.kind: expected a name");
+    MM_TRY(mm_optim_kind_parse(mm_value_get_string(k), &kind));
+    mm_optimizer *opt;
+    MM_TRY(mm_optimizer_new(kind, NULL, &opt));
+    int rc = run_optim_with(c, opt, f, r);
+    /* The optimizer's state goes with it: keep what the results show. */
+    for (int i = 0; rc == 0 && i < r->n; i++)
+        rc = mm_tensor_autorelease(mm_tensor_retain(r->t[i]));
+    mm_optimizer_free(opt);
+    return rc;
+}
+
+/* One case: parse, run inside a pool, serialise. Never fails without a
+ * result: an error becomes {"error": message}. */
+static int run_case(const uint8_t *buf, size_t len, uint8_t **out,
+                    size_t *out_len) {
+    st_file f;
+    results *r = calloc(1, sizeof *r);
+    mm_value *args = NULL;
+    mm_pool *pool = NULL;
+    if (!r)
+        return mm_error_set(MM_ENOMEM, "driver: out of memory");
+    int rc = st_parse(buf, len, &f);
+    bool parsed = rc == 0;
+    if (rc == 0)
+        rc = mm_pool_open(&pool);
+    if (rc == 0) {
+        const char *op = st_meta(&f, "op");
+        const char *a = st_meta(&f, "args");
+        if (!op)
+            rc = mm_error_set(MM_EINVAL, "driver: the case has no "
+                                         "__metadata__.op");
+        else if (a)
+            rc = mm_json_parse(a, strlen(a), "<args>", &args);
+        else
+            args = mm_value_new_dict();
+        if (rc == 0 && !mm_value_is_dict(args))
+            rc = mm_error_set(MM_EINVAL, "driver: args is not a JSON object");
+        drv_case c = {op, args};
+        if (rc == 0) {
+            const drv_op *o = find_op(op);
+            if (strcmp(op, "optim") == 0)
+                rc = run_optim(&c, &f, r);
+            else if (o)
+                rc = run_op(&c, o, &f, r);
+            else
+                rc = mm_error_set(MM_ENOENT, "driver: unknown op '%s'", op);
+        }
+    }
+    mm_value *meta = mm_value_new_dict();
+    int wrc = meta ? 0 : MM_ENOMEM;
+    if (rc < 0 && meta)
+        wrc = mm_value_dict_set_take(meta, "error",
+                                     mm_value_new_string(mm_error_message()));
+    const char *names[4 * MAX_IO];
+    for (int i = 0; i < r->n; i++)
+        names[i] = r->names[i];
+    if (wrc == 0)
+        wrc = st_write(rc < 0 ? 0 : (size_t)r->n, names, r->t, meta, out,
+                       out_len);
+    if (wrc < 0)
+        rc = wrc;
+    mm_value_release(meta);
+    mm_value_release(args);
+    mm_pool_close(pool);
+    if (parsed)
+        st_file_free(&f);
+    free(r);
+    return rc;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static int read_all(FILE *in, uint8_t **buf, size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *b = malloc(cap);
+    while (b) {
+        n += fread(b + n, 1, cap - n, in);
+        if (n < cap)
+            break;
+        uint8_t *nb = realloc(b, cap * 2);
+        if (!nb) {
+            free(b);
+            b = NULL;
+            break;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    if (!b)
+        return mm_error_set(MM_ENOMEM, "driver: out of memory");
+    if (ferror(in)) {
+        free(b);
+        return mm_error_set(MM_EIO, "driver: read failed: %s", strerror(errno));
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+static int read_file(const char *path, uint8_t **buf, size_t *len) {
+    if (strcmp(path, "-") == 0)
+        return read_all(stdin, buf, len);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return mm_error_set(MM_EIO, "%s: %s", path, strerror(errno));
+    int rc = read_all(f, buf, len);
+    fclose(f);
+    return rc;
+}
+
+static int write_file(const char *path, const uint8_t *buf, size_t len) {
+    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
+    if (!f)
+        return mm_error_set(MM_EIO, "%s: %s", path, strerror(errno));
+    bool ok = fwrite(buf, 1, len, f) == len;
+    ok = (f == stdout ? fflush(f) : fclose(f)) == 0 && ok;
+    return ok ? 0 : mm_error_set(MM_EIO, "%s: write failed", path);
+}
+
+/* Frames of the stream mode: an 8-byte little-endian length, then that
+ * many bytes. Returns 1 at a clean end of input. */
+static int read_frame(uint8_t **buf, size_t *len) {
+    uint8_t h[8];
+    size_t got = fread(h, 1, 8, stdin);
+    if (got == 0 && feof(stdin))
+        return 1;
+    if (got != 8)
+        return mm_error_set(MM_EIO, "driver: truncated frame header");
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = n << 8 | h[i];
+    if (n > (1ull << 32))
+        return mm_error_set(MM_EIO, "driver: frame of %llu bytes is too big",
+                            (unsigned long long)n);
+    uint8_t *b = malloc(n ? (size_t)n : 1);
+    if (!b)
+        return mm_error_set(MM_ENOMEM, "driver: out of memory");
+    if (fread(b, 1, (size_t)n, stdin) != (size_t)n) {
+        free(b);
+        return mm_error_set(MM_EIO, "driver: truncated frame");
+    }
+    *buf = b;
+    *len = (size_t)n;
+    return 0;
+}
+
+static int write_frame(const uint8_t *buf, size_t len) {
+    uint8_t h[8];
+    for (int i = 0; i < 8; i++)
+        h[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    if (fwrite(h, 1, 8, stdout) != 8 || fwrite(buf, 1, len, stdout) != len ||
+        fflush(stdout) != 0)
+        return mm_error_set(MM_EIO, "driver: write failed");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+            printf("%s\n", ops[i].name);
+        printf("optim\n");
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--stream") == 0) {
+        for (;;) {
+            uint8_t *in = NULL, *out = NULL;
+            size_t len = 0, out_len = 0;
+            int rc = read_frame(&in, &len);
+            if (rc == 1)
+                return 0;
+            if (rc < 0) {
+                fprintf(stderr, "op_driver: %s\n", mm_error_message());
+                return 1;
+            }
+            run_case(in, len, &out, &out_len);
+            free(in);
+            rc = out ? write_frame(out, out_len) : -1;
+            free(out);
+            if (rc < 0) {
+                fprintf(stderr, "op_driver: %s\n", mm_error_message());
+                return 1;
+            }
+        }
+    }
+    if (argc != 3) {
+        fprintf(stderr, "usage: op_driver CASE.safetensors OUT.safetensors "
+                        "(- for stdin/stdout)\n"
+                        "       op_driver --stream | --list\n");
+        return 2;
+    }
+    uint8_t *in, *out = NULL;
+    size_t len, out_len = 0;
+    if (read_file(argv[1], &in, &len) < 0) {
+        fprintf(stderr, "op_driver: %s\n", mm_error_message());
+        return 1;
+    }
+    int rc = run_case(in, len, &out, &out_len);
+    free(in);
+    if (rc < 0)
+        fprintf(stderr, "op_driver: %s\n", mm_error_message());
+    int wrc = out ? write_file(argv[2], out, out_len) : -1;
+    if (wrc < 0 && out)
+        fprintf(stderr, "op_driver: %s\n", mm_error_message());
+    free(out);
+    return rc < 0 || wrc < 0 ? 1 : 0;
+}
