@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "mm/elementwise.h"
 #include "nn_internal.h"
 
 /* One struct for the activations with scalar arguments; what args[] holds

@@ -50,6 +50,7 @@ int mm_nn_register(void) {
                                   mm_nn_register_norm, mm_nn_register_pool,
                                   mm_nn_register_attention,
                                   mm_nn_register_embedding,
+                                  mm_nn_register_activation,
                                   mm_nn_register_conv_module};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         MM_TRY(files[i]());

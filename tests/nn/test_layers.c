@@ -834,6 +834,7 @@ MM_TEST(conv_module_initialises_as_mmcv) {
     m = build("{type: ConvModule, in_channels: 32, out_channels: 64,"
               " kernel_size: 3, act_cfg: {type: LeakyReLU,"
               " negative_slope: 0.2}}");
+    CHECK(m != NULL);
     if (!m)
         return;
     c = (mm_nn_conv_module *)m;
@@ -872,6 +873,86 @@ MM_TEST(conv_module_errors_name_the_sub_config) {
               "takes none of num_features, num_channels, normalized_shape");
 }
 
+/* ---- activations ------------------------------------------------------------ */
+
+typedef int (*unary_fn)(mm_tensor *, mm_tensor **);
+
+static int g_leaky(mm_tensor *x, mm_tensor **o) { return mm_leaky_relu(x, 0.2, o); }
+static int g_elu(mm_tensor *x, mm_tensor **o) { return mm_elu(x, 0.5, o); }
+static int g_gelu(mm_tensor *x, mm_tensor **o) {
+    return mm_gelu(x, MM_GELU_TANH, o);
+}
+static int g_softplus(mm_tensor *x, mm_tensor **o) {
+    return mm_softplus(x, 2, 10, o);
+}
+
+/* reprs: torch 1.13's repr of nn.ReLU6(), nn.LeakyReLU(0.2), nn.PReLU(3),
+ * nn.ELU(0.5), nn.GELU(approximate='tanh'), nn.SiLU(), nn.Hardswish(),
+ * nn.Hardsigmoid(), nn.Mish(), nn.Softplus(2, 10) */
+MM_TEST(activations_match_their_ops_and_torch_reprs) {
+    static const struct {
+        const char *yaml, *repr;
+        unary_fn fn;
+    } cases[] = {
+        {"{type: ReLU6, inplace: true}", "ReLU6()", mm_relu6},
+        {"{type: LeakyReLU, negative_slope: 0.2}",
+         "LeakyReLU(negative_slope=0.2)", g_leaky},
+        {"{type: ELU, alpha: 0.5}", "ELU(alpha=0.5)", g_elu},
+        {"{type: GELU, approximate: tanh}", "GELU(approximate='tanh')", g_gelu},
+        {"{type: SiLU}", "SiLU()", mm_silu},
+        {"{type: Swish}", "SiLU()", mm_silu},
+        {"{type: Hardswish}", "Hardswish()", mm_hardswish},
+        {"{type: HSwish}", "Hardswish()", mm_hardswish},
+        {"{type: Hardsigmoid}", "Hardsigmoid()", mm_hardsigmoid},
+        {"{type: Mish}", "Mish()", mm_mish},
+        {"{type: Softplus, beta: 2, threshold: 10}",
+         "Softplus(beta=2, threshold=10)", g_softplus},
+    };
+    POOLED({
+        mm_tensor *x = randn_t(MM_SHAPE(3, 4, 5), MM_F32), *y, *ref;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            mm_module *m = build(cases[i].yaml);
+            CHECK(m != NULL);
+            if (!m)
+                continue;
+            char *r = mm_module_repr(m);
+            CHECK_STR(r, cases[i].repr);
+            free(r);
+            CHECK_OK(mm_module_forward1(m, x, &y));
+            CHECK_OK(cases[i].fn(x, &ref));
+            CHECK(mm_allclose(y, ref, 0, 0, NULL));
+            mm_module_free(m);
+        }
+        /* mmcv's HSigmoid with its defaults is clamp((x + 3) / 6, 0, 1):
+         * torch ((linspace(-4, 4, 9) + 3) / 6).clamp(0, 1) */
+        mm_module *m = build("{type: HSigmoid}");
+        mm_tensor *l;
+        CHECK_OK(mm_linspace(-4, 4, 9, MM_F32, &l));
+        CHECK_OK(mm_module_forward1(m, l, &y));
+        const double want[9] = {0.0, 0.0, 0.1666666716337204,
+                                0.3333333432674408, 0.5, 0.6666666865348816,
+                                0.8333333134651184, 1.0, 1.0};
+        for (int i = 0; i < 9; i++)
+            CHECK_NEAR(at(y, i), want[i], 1e-7);
+        mm_module_free(m);
+        /* PReLU: a parameter 'weight' (num_parameters) = init */
+        m = build("{type: PReLU, num_parameters: 4, init: 0.1}");
+        char *r = mm_module_repr(m);
+        CHECK_STR(r, "PReLU(num_parameters=4)");
+        free(r);
+        mm_tensor *w = mm_module_get_parameter(m, "weight");
+        CHECK(w && w->numel == 4 && fabs(at(w, 3) - 0.1) < 1e-7 &&
+              w->requires_grad);
+        CHECK_OK(mm_module_forward1(m, x, &y));
+        CHECK_OK(mm_prelu(x, w, &ref));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        mm_module_free(m);
+        CHECK_ERR(build_rc("{type: GELU, approximate: fast}"), MM_EINVAL,
+                  "test.yaml:1:1: model (mm.GELU): GELU: approximate 'fast' "
+                  "is not 'none' or 'tanh'");
+    });
+}
+
 MM_TEST_MAIN(MM_CASE(reprs_match_torch),
              MM_CASE(resnet_style_state_dict_keys_match_torch),
              MM_CASE(conv_forward_matches_the_op_and_init_bounds),
@@ -884,4 +965,5 @@ MM_TEST_MAIN(MM_CASE(reprs_match_torch),
              MM_CASE(embedding_looks_up_rows_and_keeps_the_padding_row_zero),
              MM_CASE(conv_module_children_and_keys_follow_mmcv),
              MM_CASE(conv_module_initialises_as_mmcv),
-             MM_CASE(conv_module_errors_name_the_sub_config))
+             MM_CASE(conv_module_errors_name_the_sub_config),
+             MM_CASE(activations_match_their_ops_and_torch_reprs))

@@ -352,13 +352,41 @@ MM_API int mm_drop_path(mm_tensor *x, double drop_prob, bool training,
                         bool scale_by_keep, mm_generator *gen,
                         mm_tensor **out) MM_NODISCARD;
 
-/* Activations without parameters: one class per function. */
+/* Activations without parameters: one class per function (the ops of
+ * <mm/ops.h> and <mm/elementwise.h>). */
 MM_API extern const mm_module_class mm_relu_class;
 MM_API extern const mm_module_class mm_sigmoid_class;
 MM_API extern const mm_module_class mm_tanh_class;
+MM_API extern const mm_module_class mm_relu6_class;
+MM_API extern const mm_module_class mm_silu_class;
+MM_API extern const mm_module_class mm_hardswish_class;
+MM_API extern const mm_module_class mm_hardsigmoid_class;
+MM_API extern const mm_module_class mm_mish_class;
 /* A parameter-free module of `cls` (an activation, Identity). */
 MM_API int mm_activation_new(const mm_module_class *cls,
                              mm_module **out) MM_NODISCARD;
+
+/* Activations with arguments (torch's defaults in brackets). */
+MM_API extern const mm_module_class mm_leaky_relu_class;
+MM_API extern const mm_module_class mm_elu_class;
+MM_API extern const mm_module_class mm_gelu_class;
+MM_API extern const mm_module_class mm_softplus_class;
+MM_API extern const mm_module_class mm_hsigmoid_class;
+MM_API extern const mm_module_class mm_prelu_class;
+MM_API int mm_leaky_relu_new(double negative_slope /* 0.01 */,
+                             mm_module **out) MM_NODISCARD;
+MM_API int mm_elu_new(double alpha /* 1 */, mm_module **out) MM_NODISCARD;
+/* approximate: "none" (NULL) or "tanh". */
+MM_API int mm_gelu_new(const char *approximate, mm_module **out) MM_NODISCARD;
+MM_API int mm_softplus_new(double beta /* 1 */, double threshold /* 20 */,
+                           mm_module **out) MM_NODISCARD;
+/* mmcv's HSigmoid: clamp((x + bias) / divisor, min_value, max_value)
+ * [3, 6, 0, 1]. */
+MM_API int mm_hsigmoid_new(double bias, double divisor, double min_value,
+                           double max_value, mm_module **out) MM_NODISCARD;
+/* PReLU: parameter `weight` (num_parameters) [1] filled with init [0.25]. */
+MM_API int mm_prelu_new(int64_t num_parameters, double init,
+                        mm_module **out) MM_NODISCARD;
 
 /* ---- convolutions -------------------------------------------------------- */
 
