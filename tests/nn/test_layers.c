@@ -829,6 +829,13 @@ MM_TEST(conv_module_initialises_as_mmcv) {
         s2 += at(w, i) * at(w, i);
     CHECK_NEAR(s2 / w->numel, 2.0 / 576, 0.05 * 2.0 / 576);
     CHECK(at(((mm_nn_norm *)c->norm)->weight, 3) == 1);
+    /* re-initialising the tree keeps mmcv's init: the children's
+     * reset_parameters (variance 1 / (3 fan_in) = 1/864) run first */
+    CHECK_OK(mm_module_init_weights(m));
+    s2 = 0;
+    for (int64_t i = 0; i < w->numel; i++)
+        s2 += at(w, i) * at(w, i);
+    CHECK_NEAR(s2 / w->numel, 2.0 / 576, 0.05 * 2.0 / 576);
     mm_module_free(m);
 
     m = build("{type: ConvModule, in_channels: 32, out_channels: 64,"
