@@ -200,20 +200,8 @@ static int check_prob(const char *who, double p) {
 
 int mm_dropout_forward(mm_module *m, mm_tensor *x, mm_tensor **out) {
     MM_TRY(nn_check_class("dropout", m, &mm_dropout_class));
-    double p = ((mm_nn_dropout *)m)->p;
-    if (!m->training || p == 0.0)
-        return nn_passthrough(x, out);
-    if (!mm_dtype_is_float(x->dtype))
-        return mm_error_set(MM_EINVAL, "dropout: expected a float input, got %s",
-                            mm_dtype_name(x->dtype));
-    if (p == 1.0)
-        return mm_mul_scalar(x, 0.0, out);
-    /* ATen's _dropout_impl: noise = bernoulli(1 - p) / (1 - p); x * noise */
-    mm_tensor *noise;
-    MM_TRY(mm_empty(x->ndim, x->shape, x->dtype, &noise));
-    MM_TRY(mm_tensor_bernoulli_(noise, 1.0 - p, NULL));
-    MM_TRY(mm_div_scalar(noise, 1.0 - p, &noise));
-    return mm_mul(x, noise, out);
+    // x * bernoulli(1 - p) / (1 - p) in training, x itself in eval
+    return mm_dropout(x, ((mm_nn_dropout *)m)->p, m->training, NULL, out);
 }
 
 static int dropout_fwd(mm_module *m, int n, mm_tensor *const *in,

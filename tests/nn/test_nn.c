@@ -503,6 +503,13 @@ MM_TEST(dropout_scales_kept_elements_and_is_identity_in_eval) {
         }
         CHECK(ok);
         CHECK_NEAR(zeros / 10000.0, 0.25, 0.02);
+        /* the functional op with the same generator state */
+        mm_tensor *ref;
+        mm_manual_seed(11);
+        CHECK_OK(mm_module_forward1(d, x, &y));
+        mm_manual_seed(11);
+        CHECK_OK(mm_dropout(x, 0.25, true, NULL, &ref));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
         mm_module_eval(d);
         CHECK_OK(mm_dropout_forward(d, x, &y));
         CHECK(y == x);
