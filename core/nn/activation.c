@@ -8,40 +8,33 @@
 #include "mm/elementwise.h"
 #include "nn_internal.h"
 
-/* One struct for the activations with scalar arguments; what args[] holds
- * is written beside each class. */
-typedef struct nn_act {
-    mm_module base;
-    double args[4];
-    mm_tensor *weight; /* PReLU: (num_parameters) */
-} nn_act;
-
-#define ARG(m, i) (((const nn_act *)(m))->args[i])
+#define ARG(m, i) (((const mm_nn_activation *)(m))->args[i])
 
 static int act_new(const mm_module_class *cls, const double *args, int n,
                    mm_module **out) {
-    MM_TRY(mm_module_new(cls, sizeof(nn_act), out));
+    MM_TRY(mm_activation_new(cls, out));
     for (int i = 0; i < n; i++)
-        ((nn_act *)*out)->args[i] = args[i];
+        ((mm_nn_activation *)*out)->args[i] = args[i];
     return MM_OK;
 }
 
 /* ---- forwards ------------------------------------------------------------- */
 
-#define NN_PLAIN(lower, Name, fn)                                              \
+#define NN_PLAIN(lower, Name, fn, repr)                                        \
     static int lower##_fwd(mm_module *m, int n, mm_tensor *const *in,          \
                            mm_tensor **out) {                                  \
         MM_TRY(nn_one_input(m, n, in));                                        \
         return fn(in[0], out);                                                 \
     }                                                                          \
-    const mm_module_class mm_##lower##_class = {.name = Name,                  \
-                                                .forward = lower##_fwd};
+    const mm_module_class mm_##lower##_class = {                               \
+        .name = Name, .forward = lower##_fwd, .extra_repr = repr};
 
-NN_PLAIN(relu6, "ReLU6", mm_relu6)
-NN_PLAIN(silu, "SiLU", mm_silu)
-NN_PLAIN(hardswish, "Hardswish", mm_hardswish)
-NN_PLAIN(hardsigmoid, "Hardsigmoid", mm_hardsigmoid)
-NN_PLAIN(mish, "Mish", mm_mish)
+NN_PLAIN(relu6, "ReLU6", mm_relu6, mm_nn_inplace_repr)
+NN_PLAIN(silu, "SiLU", mm_silu, mm_nn_inplace_repr)
+NN_PLAIN(mish, "Mish", mm_mish, mm_nn_inplace_repr)
+/* torch prints no inplace for these two */
+NN_PLAIN(hardswish, "Hardswish", mm_hardswish, NULL)
+NN_PLAIN(hardsigmoid, "Hardsigmoid", mm_hardsigmoid, NULL)
 
 /* LeakyReLU: args[0] negative_slope */
 static int leaky_relu_fwd(mm_module *m, int n, mm_tensor *const *in,
@@ -50,7 +43,9 @@ static int leaky_relu_fwd(mm_module *m, int n, mm_tensor *const *in,
     return mm_leaky_relu(in[0], ARG(m, 0), out);
 }
 static void leaky_relu_repr(const mm_module *m, char *buf, size_t size) {
-    snprintf(buf, size, "negative_slope=%g", ARG(m, 0));
+    char f[32];
+    snprintf(buf, size, "negative_slope=%s%s", nn_py_float(ARG(m, 0), f, sizeof f),
+             ((const mm_nn_activation *)m)->inplace ? ", inplace=True" : "");
 }
 const mm_module_class mm_leaky_relu_class = {.name = "LeakyReLU",
                                              .forward = leaky_relu_fwd,
@@ -63,7 +58,9 @@ static int elu_fwd(mm_module *m, int n, mm_tensor *const *in,
     return mm_elu(in[0], ARG(m, 0), out);
 }
 static void elu_repr(const mm_module *m, char *buf, size_t size) {
-    snprintf(buf, size, "alpha=%g", ARG(m, 0));
+    char f[32];
+    snprintf(buf, size, "alpha=%s%s", nn_py_float(ARG(m, 0), f, sizeof f),
+             ((const mm_nn_activation *)m)->inplace ? ", inplace=True" : "");
 }
 const mm_module_class mm_elu_class = {
     .name = "ELU", .forward = elu_fwd, .extra_repr = elu_repr};
@@ -110,14 +107,14 @@ const mm_module_class mm_hsigmoid_class = {.name = "HSigmoid",
 static int prelu_fwd(mm_module *m, int n, mm_tensor *const *in,
                      mm_tensor **out) {
     MM_TRY(nn_one_input(m, n, in));
-    return mm_prelu(in[0], ((nn_act *)m)->weight, out);
+    return mm_prelu(in[0], ((mm_nn_activation *)m)->weight, out);
 }
 static int prelu_init(mm_module *m) {
-    return mm_init_constant_(((nn_act *)m)->weight, ARG(m, 0));
+    return mm_init_constant_(((mm_nn_activation *)m)->weight, ARG(m, 0));
 }
 static void prelu_repr(const mm_module *m, char *buf, size_t size) {
     snprintf(buf, size, "num_parameters=%lld",
-             (long long)((const nn_act *)m)->weight->numel);
+             (long long)((const mm_nn_activation *)m)->weight->numel);
 }
 const mm_module_class mm_prelu_class = {.name = "PReLU",
                                         .forward = prelu_fwd,
@@ -170,7 +167,7 @@ int mm_prelu_new(int64_t num_parameters, double init, mm_module **out) {
     mm_module *m;
     MM_TRY(act_new(&mm_prelu_class, &init, 1, &m));
     int rc = nn_add_param(m, "weight", MM_SHAPE(num_parameters),
-                          &((nn_act *)m)->weight);
+                          &((mm_nn_activation *)m)->weight);
     return nn_finish(m, rc, out);
 }
 
@@ -178,9 +175,9 @@ int mm_prelu_new(int64_t num_parameters, double init, mm_module **out) {
 
 #define NN_PLAIN_BUILDER(lower)                                                \
     static int lower##_build(mm_build_ctx *ctx, void **out) {                  \
-        (void)ctx;                                                             \
         mm_module *m = NULL;                                                   \
         int rc = mm_activation_new(&mm_##lower##_class, &m);                   \
+        nn_read_inplace(ctx, m);                                               \
         return nn_out(rc, m, out);                                             \
     }
 NN_PLAIN_BUILDER(relu6)
@@ -194,6 +191,7 @@ static int leaky_relu_build(mm_build_ctx *ctx, void **out) {
     MM_TRY(mm_build_float(ctx, "negative_slope", &s));
     mm_module *m = NULL;
     int rc = mm_leaky_relu_new(s, &m);
+    nn_read_inplace(ctx, m);
     return nn_out(rc, m, out);
 }
 
@@ -202,6 +200,7 @@ static int elu_build(mm_build_ctx *ctx, void **out) {
     MM_TRY(mm_build_float(ctx, "alpha", &a));
     mm_module *m = NULL;
     int rc = mm_elu_new(a, &m);
+    nn_read_inplace(ctx, m);
     return nn_out(rc, m, out);
 }
 

@@ -97,15 +97,20 @@ int mm_identity_new(mm_module **out) {
         MM_TRY(nn_one_input(m, n, in));                                        \
         return fn(in[0], out);                                                 \
     }                                                                          \
-    const mm_module_class mm_##lower##_class = {.name = Name,                  \
-                                                .forward = lower##_fwd};
+    const mm_module_class mm_##lower##_class = {                               \
+        .name = Name, .forward = lower##_fwd, .extra_repr = mm_nn_inplace_repr};
 
 NN_ACTIVATION(relu, "ReLU", mm_relu)
 NN_ACTIVATION(sigmoid, "Sigmoid", mm_sigmoid)
 NN_ACTIVATION(tanh, "Tanh", mm_tanh)
 
 int mm_activation_new(const mm_module_class *cls, mm_module **out) {
-    return mm_module_new(cls, sizeof(mm_module), out);
+    return mm_module_new(cls, sizeof(mm_nn_activation), out);
+}
+
+void mm_nn_inplace_repr(const mm_module *m, char *buf, size_t size) {
+    snprintf(buf, size, "%s",
+             ((const mm_nn_activation *)m)->inplace ? "inplace=True" : "");
 }
 
 /* ---- Flatten ------------------------------------------------------------- */
@@ -211,7 +216,10 @@ static int dropout_fwd(mm_module *m, int n, mm_tensor *const *in,
 }
 
 static void dropout_repr(const mm_module *m, char *buf, size_t size) {
-    snprintf(buf, size, "p=%g, inplace=False", ((const mm_nn_dropout *)m)->p);
+    const mm_nn_dropout *d = (const mm_nn_dropout *)m;
+    char f[32];
+    snprintf(buf, size, "p=%s, inplace=%s", nn_py_float(d->p, f, sizeof f),
+             d->inplace ? "True" : "False");
 }
 
 const mm_module_class mm_dropout_class = {
@@ -300,9 +308,9 @@ static const mm_param linear_params[] = {
  * accepted and have no effect). */
 #define NN_PLAIN_BUILDER(lower)                                                \
     static int lower##_build(mm_build_ctx *ctx, void **out) {                  \
-        (void)ctx;                                                             \
         mm_module *m = NULL;                                                   \
         int rc = mm_activation_new(&mm_##lower##_class, &m);                   \
+        nn_read_inplace(ctx, m);                                               \
         return nn_out(rc, m, out);                                             \
     }
 NN_PLAIN_BUILDER(identity)
@@ -365,9 +373,13 @@ static const mm_param container_params[] = {
 
 static int dropout_build(mm_build_ctx *ctx, void **out) {
     double p;
+    bool inplace;
     MM_TRY(mm_build_float(ctx, "p", &p));
+    MM_TRY(mm_build_bool(ctx, "inplace", &inplace));
     mm_module *m = NULL;
     int rc = mm_dropout_new(p, &m);
+    if (!rc)
+        ((mm_nn_dropout *)m)->inplace = inplace;
     return nn_out(rc, m, out);
 }
 

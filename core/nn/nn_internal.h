@@ -4,6 +4,8 @@
 #define MM_NN_INTERNAL_H
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "mm/autograd.h"
 #include "mm/nn.h"
@@ -77,6 +79,25 @@ static inline int nn_finish(mm_module *m, int rc, mm_module **out) {
     return MM_OK;
 }
 
+/* A double as Python's repr writes it (0.1, 1.0, 1e-05). */
+static inline const char *nn_py_float(double v, char *buf, size_t size) {
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    if (!strpbrk(buf, ".eni")) /* integral: Python adds ".0" */
+        snprintf(buf + strlen(buf), size - strlen(buf), ".0");
+    return buf;
+}
+
+/* An activation's `inplace` argument, when its schema has one. */
+static inline void nn_read_inplace(mm_build_ctx *ctx, mm_module *m) {
+    const mm_value *v = mm_build_arg(ctx, "inplace");
+    if (m && mm_value_is_bool(v))
+        ((mm_nn_activation *)m)->inplace = mm_value_get_bool(v);
+}
+
 /* A builder's result: *out = m on success. */
 static inline int nn_out(int rc, mm_module *m, void **out) {
     *out = rc ? NULL : m;
@@ -93,6 +114,9 @@ int nn_build_opt_float(mm_build_ctx *ctx, const char *param, double *out,
 void nn_destroy(void *obj);
 /* Register n components. */
 int nn_register_all(const mm_component *const *cs, size_t n);
+
+/* extra_repr of the activations that take `inplace`: "inplace=True". */
+void mm_nn_inplace_repr(const mm_module *m, char *buf, size_t size);
 
 /* Registration of each layer file. */
 int mm_nn_register_basic(void);

@@ -759,7 +759,7 @@ MM_TEST(conv_module_children_and_keys_follow_mmcv) {
                  "padding=(1, 1), bias=False)\n"
                  "  (bn): BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, "
                  "track_running_stats=True)\n"
-                 "  (activate): ReLU()\n"
+                 "  (activate): ReLU(inplace=True)\n"
                  ")");
     free(r);
     POOLED({
@@ -886,6 +886,10 @@ typedef int (*unary_fn)(mm_tensor *, mm_tensor **);
 
 static int g_leaky(mm_tensor *x, mm_tensor **o) { return mm_leaky_relu(x, 0.2, o); }
 static int g_elu(mm_tensor *x, mm_tensor **o) { return mm_elu(x, 0.5, o); }
+static int g_elu1(mm_tensor *x, mm_tensor **o) { return mm_elu(x, 1, o); }
+static int g_leaky01(mm_tensor *x, mm_tensor **o) {
+    return mm_leaky_relu(x, 0.01, o);
+}
 static int g_gelu(mm_tensor *x, mm_tensor **o) {
     return mm_gelu(x, MM_GELU_TANH, o);
 }
@@ -893,7 +897,8 @@ static int g_softplus(mm_tensor *x, mm_tensor **o) {
     return mm_softplus(x, 2, 10, o);
 }
 
-/* reprs: torch 1.13's repr of nn.ReLU6(), nn.LeakyReLU(0.2), nn.PReLU(3),
+/* reprs: torch 1.13's repr of nn.ReLU6(True), nn.ReLU6(), nn.LeakyReLU(0.01,
+ * True), nn.ELU(1.0), nn.LeakyReLU(0.2), nn.PReLU(3),
  * nn.ELU(0.5), nn.GELU(approximate='tanh'), nn.SiLU(), nn.Hardswish(),
  * nn.Hardsigmoid(), nn.Mish(), nn.Softplus(2, 10) */
 MM_TEST(activations_match_their_ops_and_torch_reprs) {
@@ -901,7 +906,11 @@ MM_TEST(activations_match_their_ops_and_torch_reprs) {
         const char *yaml, *repr;
         unary_fn fn;
     } cases[] = {
-        {"{type: ReLU6, inplace: true}", "ReLU6()", mm_relu6},
+        {"{type: ReLU6, inplace: true}", "ReLU6(inplace=True)", mm_relu6},
+        {"{type: ReLU6}", "ReLU6()", mm_relu6},
+        {"{type: LeakyReLU, inplace: true}",
+         "LeakyReLU(negative_slope=0.01, inplace=True)", g_leaky01},
+        {"{type: ELU, alpha: 1}", "ELU(alpha=1.0)", g_elu1},
         {"{type: LeakyReLU, negative_slope: 0.2}",
          "LeakyReLU(negative_slope=0.2)", g_leaky},
         {"{type: ELU, alpha: 0.5}", "ELU(alpha=0.5)", g_elu},

@@ -824,7 +824,7 @@ MM_TEST(layers_build_from_yaml) {
     char *r = mm_module_repr(m);
     CHECK_STR(r, "Sequential(\n"
                  "  (0): Linear(in_features=3, out_features=4, bias=True)\n"
-                 "  (1): ReLU()\n"
+                 "  (1): ReLU(inplace=True)\n"
                  "  (2): Dropout(p=0.1, inplace=False)\n"
                  "  (3): Linear(in_features=4, out_features=2, bias=False)\n"
                  "  (4): ModuleList(\n"

@@ -330,6 +330,7 @@ MM_API int mm_sequential_forward(mm_module *m, mm_tensor *x,
 typedef struct mm_nn_dropout {
     mm_module base;
     double p;
+    bool inplace; /* kept for the repr; results are never in place */
 } mm_nn_dropout;
 MM_API extern const mm_module_class mm_dropout_class;
 MM_API int mm_dropout_new(double p, mm_module **out) MM_NODISCARD;
@@ -351,6 +352,18 @@ MM_API int mm_drop_path_new(double drop_prob, bool scale_by_keep,
 MM_API int mm_drop_path(mm_tensor *x, double drop_prob, bool training,
                         bool scale_by_keep, mm_generator *gen,
                         mm_tensor **out) MM_NODISCARD;
+
+/* Activations: one struct for all of them (and Identity); `inplace` is
+ * PyTorch's argument, kept for the repr (results are never in place);
+ * args[] holds the class's scalars (LeakyReLU: negative_slope; ELU: alpha;
+ * GELU: 1 for tanh; Softplus: beta, threshold; HSigmoid: bias, divisor,
+ * min_value, max_value; PReLU: init). */
+typedef struct mm_nn_activation {
+    mm_module base;
+    bool inplace;
+    double args[4];
+    mm_tensor *weight; /* PReLU: (num_parameters) */
+} mm_nn_activation;
 
 /* Activations without parameters: one class per function (the ops of
  * <mm/ops.h> and <mm/elementwise.h>). */
