@@ -18,7 +18,8 @@ static int act_new(const mm_module_class *cls, const double *args, int n,
     return MM_OK;
 }
 
-/* ---- forwards ------------------------------------------------------------- */
+/* ---- forwards -------------------------------------------------------------
+ */
 
 #define NN_PLAIN(lower, Name, fn, repr)                                        \
     static int lower##_fwd(mm_module *m, int n, mm_tensor *const *in,          \
@@ -44,7 +45,8 @@ static int leaky_relu_fwd(mm_module *m, int n, mm_tensor *const *in,
 }
 static void leaky_relu_repr(const mm_module *m, char *buf, size_t size) {
     char f[32];
-    snprintf(buf, size, "negative_slope=%s%s", nn_py_float(ARG(m, 0), f, sizeof f),
+    snprintf(buf, size, "negative_slope=%s%s",
+             nn_py_float(ARG(m, 0), f, sizeof f),
              ((const mm_nn_activation *)m)->inplace ? ", inplace=True" : "");
 }
 const mm_module_class mm_leaky_relu_class = {.name = "LeakyReLU",
@@ -52,8 +54,7 @@ const mm_module_class mm_leaky_relu_class = {.name = "LeakyReLU",
                                              .extra_repr = leaky_relu_repr};
 
 /* ELU: args[0] alpha */
-static int elu_fwd(mm_module *m, int n, mm_tensor *const *in,
-                   mm_tensor **out) {
+static int elu_fwd(mm_module *m, int n, mm_tensor *const *in, mm_tensor **out) {
     MM_TRY(nn_one_input(m, n, in));
     return mm_elu(in[0], ARG(m, 0), out);
 }
@@ -86,9 +87,8 @@ static int softplus_fwd(mm_module *m, int n, mm_tensor *const *in,
 static void softplus_repr(const mm_module *m, char *buf, size_t size) {
     snprintf(buf, size, "beta=%g, threshold=%g", ARG(m, 0), ARG(m, 1));
 }
-const mm_module_class mm_softplus_class = {.name = "Softplus",
-                                           .forward = softplus_fwd,
-                                           .extra_repr = softplus_repr};
+const mm_module_class mm_softplus_class = {
+    .name = "Softplus", .forward = softplus_fwd, .extra_repr = softplus_repr};
 
 /* HSigmoid (mmcv): args bias, divisor, min_value, max_value:
  * clamp((x + bias) / divisor, min_value, max_value). */
@@ -121,7 +121,8 @@ const mm_module_class mm_prelu_class = {.name = "PReLU",
                                         .init_weights = prelu_init,
                                         .extra_repr = prelu_repr};
 
-/* ---- constructors ---------------------------------------------------------- */
+/* ---- constructors ----------------------------------------------------------
+ */
 
 int mm_leaky_relu_new(double negative_slope, mm_module **out) {
     return act_new(&mm_leaky_relu_class, &negative_slope, 1, out);
@@ -171,7 +172,8 @@ int mm_prelu_new(int64_t num_parameters, double init, mm_module **out) {
     return nn_finish(m, rc, out);
 }
 
-/* ---- MODELS components ----------------------------------------------------- */
+/* ---- MODELS components -----------------------------------------------------
+ */
 
 #define NN_PLAIN_BUILDER(lower)                                                \
     static int lower##_build(mm_build_ctx *ctx, void **out) {                  \
@@ -242,61 +244,88 @@ static int prelu_build(mm_build_ctx *ctx, void **out) {
     return nn_out(rc, m, out);
 }
 
-#define INPLACE_DOC "accepted for PyTorch compatibility; results are never in place"
+#define INPLACE_DOC                                                            \
+    "accepted for PyTorch compatibility; results are never in place"
 
 static const mm_param inplace_params[] = {
-    {.name = "inplace", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "inplace",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = INPLACE_DOC},
 };
 static const mm_param leaky_relu_params[] = {
-    {.name = "negative_slope", .type = MM_PARAM_FLOAT, .def = "0.01",
+    {.name = "negative_slope",
+     .type = MM_PARAM_FLOAT,
+     .def = "0.01",
      .doc = "slope for x < 0"},
-    {.name = "inplace", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "inplace",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = INPLACE_DOC},
 };
 static const mm_param elu_params[] = {
-    {.name = "alpha", .type = MM_PARAM_FLOAT, .def = "1.0",
+    {.name = "alpha",
+     .type = MM_PARAM_FLOAT,
+     .def = "1.0",
      .doc = "alpha * (exp(x) - 1) for x <= 0"},
-    {.name = "inplace", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "inplace",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = INPLACE_DOC},
 };
 static const mm_param gelu_params[] = {
-    {.name = "approximate", .type = MM_PARAM_STRING, .def = "none",
+    {.name = "approximate",
+     .type = MM_PARAM_STRING,
+     .def = "none",
      .doc = "'none' (erf) or 'tanh'"},
 };
 static const mm_param softplus_params[] = {
-    {.name = "beta", .type = MM_PARAM_FLOAT, .def = "1.0",
+    {.name = "beta",
+     .type = MM_PARAM_FLOAT,
+     .def = "1.0",
      .doc = "log(1 + exp(beta x)) / beta"},
-    {.name = "threshold", .type = MM_PARAM_FLOAT, .def = "20.0",
+    {.name = "threshold",
+     .type = MM_PARAM_FLOAT,
+     .def = "20.0",
      .doc = "linear above beta x > threshold"},
 };
 static const mm_param hsigmoid_params[] = {
     {.name = "bias", .type = MM_PARAM_FLOAT, .def = "3.0", .doc = "added to x"},
-    {.name = "divisor", .type = MM_PARAM_FLOAT, .def = "6.0",
+    {.name = "divisor",
+     .type = MM_PARAM_FLOAT,
+     .def = "6.0",
      .doc = "divides x + bias"},
-    {.name = "min_value", .type = MM_PARAM_FLOAT, .def = "0.0",
+    {.name = "min_value",
+     .type = MM_PARAM_FLOAT,
+     .def = "0.0",
      .doc = "lower clamp"},
-    {.name = "max_value", .type = MM_PARAM_FLOAT, .def = "1.0",
+    {.name = "max_value",
+     .type = MM_PARAM_FLOAT,
+     .def = "1.0",
      .doc = "upper clamp"},
 };
 static const mm_param prelu_params[] = {
-    {.name = "num_parameters", .type = MM_PARAM_INT, .def = "1",
+    {.name = "num_parameters",
+     .type = MM_PARAM_INT,
+     .def = "1",
      .doc = "1, or the number of channels"},
-    {.name = "init", .type = MM_PARAM_FLOAT, .def = "0.25",
+    {.name = "init",
+     .type = MM_PARAM_FLOAT,
+     .def = "0.25",
      .doc = "initial slope"},
 };
 
 #define NN_ACT_COMPONENT(var, Name, Doc, params_, build_)                      \
-    static const mm_component var = {                                         \
-        .kind = MM_MODELS,                                                     \
-        .name = Name,                                                          \
-        .doc = Doc,                                                            \
-        .params = params_,                                                     \
-        .n_params = sizeof params_ / sizeof params_[0],                        \
-        .build = build_,                                                       \
-        .destroy = nn_destroy}
+    static const mm_component var = {.kind = MM_MODELS,                        \
+                                     .name = Name,                             \
+                                     .doc = Doc,                               \
+                                     .params = params_,                        \
+                                     .n_params =                               \
+                                         sizeof params_ / sizeof params_[0],   \
+                                     .build = build_,                          \
+                                     .destroy = nn_destroy}
 #define NN_ACT_COMPONENT0(var, Name, Doc, build_)                              \
-    static const mm_component var = {.kind = MM_MODELS,                       \
+    static const mm_component var = {.kind = MM_MODELS,                        \
                                      .name = Name,                             \
                                      .doc = Doc,                               \
                                      .build = build_,                          \
@@ -308,11 +337,10 @@ NN_ACT_COMPONENT(leaky_relu_c, "LeakyReLU", "x < 0 ? negative_slope * x : x",
                  leaky_relu_params, leaky_relu_build);
 NN_ACT_COMPONENT(prelu_c, "PReLU", "leaky ReLU with learned slopes",
                  prelu_params, prelu_build);
-NN_ACT_COMPONENT(elu_c, "ELU", "x < 0 ? alpha * (exp(x) - 1) : x",
-                 elu_params, elu_build);
+NN_ACT_COMPONENT(elu_c, "ELU", "x < 0 ? alpha * (exp(x) - 1) : x", elu_params,
+                 elu_build);
 NN_ACT_COMPONENT(gelu_c, "GELU", "x * Phi(x)", gelu_params, gelu_build);
-NN_ACT_COMPONENT(silu_c, "SiLU", "x * sigmoid(x)", inplace_params,
-                 silu_build);
+NN_ACT_COMPONENT(silu_c, "SiLU", "x * sigmoid(x)", inplace_params, silu_build);
 NN_ACT_COMPONENT0(swish_c, "Swish", "x * sigmoid(x) (mmcv's name for SiLU)",
                   silu_build);
 NN_ACT_COMPONENT(hardswish_c, "Hardswish", "x * relu6(x + 3) / 6",
@@ -331,8 +359,8 @@ NN_ACT_COMPONENT(softplus_c, "Softplus", "log(1 + exp(beta x)) / beta",
 
 int mm_nn_register_activation(void) {
     static const mm_component *const cs[] = {
-        &relu6_c,     &leaky_relu_c,  &prelu_c,    &elu_c,    &gelu_c,
-        &silu_c,      &swish_c,       &hardswish_c, &hswish_c,
-        &hardsigmoid_c, &hsigmoid_c,  &mish_c,     &softplus_c};
+        &relu6_c,    &leaky_relu_c, &prelu_c,     &elu_c,    &gelu_c,
+        &silu_c,     &swish_c,      &hardswish_c, &hswish_c, &hardsigmoid_c,
+        &hsigmoid_c, &mish_c,       &softplus_c};
     return nn_register_all(cs, sizeof cs / sizeof cs[0]);
 }

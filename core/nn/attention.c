@@ -22,8 +22,8 @@ static int additive_mask(const char *what, mm_tensor *mask, mm_dtype dtype,
     mm_tensor *f;
     MM_TRY(mm_empty(mask->ndim, mask->shape, dtype, &f));
     for (int64_t i = 0; i < mask->numel; i++)
-        mm_tensor_set_flat(f, i, mm_tensor_get_flat(mask, i) != 0 ? -INFINITY
-                                                                   : 0.0);
+        mm_tensor_set_flat(f, i,
+                           mm_tensor_get_flat(mask, i) != 0 ? -INFINITY : 0.0);
     *out = f;
     return MM_OK;
 }
@@ -34,8 +34,9 @@ static int project(mm_tensor *x, mm_tensor *w, mm_tensor *b, int64_t heads,
     mm_tensor *y;
     MM_TRY(mm_linear(x, w, b, &y)); // (N, T, E)
     int64_t n = y->shape[0], t = y->shape[1], e = y->shape[2];
-    MM_TRY(mm_reshape(y, MM_SHAPE(n, t, heads, e / heads), &y)); // (N, T, H, hd)
-    return mm_transpose(y, 1, 2, out);                           // (N, H, T, hd)
+    MM_TRY(
+        mm_reshape(y, MM_SHAPE(n, t, heads, e / heads), &y)); // (N, T, H, hd)
+    return mm_transpose(y, 1, 2, out);                        // (N, H, T, hd)
 }
 
 int mm_multihead_attention_forward(mm_module *m, mm_tensor *query,
@@ -141,18 +142,16 @@ int mm_multihead_attention_forward(mm_module *m, mm_tensor *query,
 
 /* inputs: query [, key, value [, key_padding_mask [, attn_mask]]]; the
  * masks may be NULL. One input is self-attention. */
-static int mha_fwd(mm_module *m, int n, mm_tensor *const *in,
-                   mm_tensor **out) {
+static int mha_fwd(mm_module *m, int n, mm_tensor *const *in, mm_tensor **out) {
     if (n != 1 && (n < 3 || n > 5))
         return mm_error_set(MM_EINVAL,
                             "MultiheadAttention: expected 1 (query) or 3 to 5 "
                             "inputs (query, key, value, key_padding_mask, "
                             "attn_mask), got %d",
                             n);
-    return mm_multihead_attention_forward(m, in[0], n > 1 ? in[1] : NULL,
-                                          n > 2 ? in[2] : NULL,
-                                          n > 3 ? in[3] : NULL,
-                                          n > 4 ? in[4] : NULL, out);
+    return mm_multihead_attention_forward(
+        m, in[0], n > 1 ? in[1] : NULL, n > 2 ? in[2] : NULL,
+        n > 3 ? in[3] : NULL, n > 4 ? in[4] : NULL, out);
 }
 
 /* _reset_parameters: xavier_uniform_ on the projections, zero biases;
@@ -207,7 +206,8 @@ int mm_multihead_attention_new(int64_t embed_dim, int64_t num_heads,
     /* torch's registration order: the projection weights, in_proj_bias,
      * then the out_proj child */
     if (kdim == embed_dim && vdim == embed_dim) {
-        rc = nn_add_param(m, "in_proj_weight", MM_SHAPE(3 * embed_dim, embed_dim),
+        rc = nn_add_param(m, "in_proj_weight",
+                          MM_SHAPE(3 * embed_dim, embed_dim),
                           &a->in_proj_weight);
     } else {
         rc = nn_add_param(m, "q_proj_weight", MM_SHAPE(embed_dim, embed_dim),
@@ -231,7 +231,8 @@ int mm_multihead_attention_new(int64_t embed_dim, int64_t num_heads,
     return nn_finish(m, rc, out);
 }
 
-/* ---- MODELS component ------------------------------------------------------- */
+/* ---- MODELS component -------------------------------------------------------
+ */
 
 static int mha_build(mm_build_ctx *ctx, void **out) {
     int64_t e, h, kdim = 0, vdim = 0;
@@ -259,23 +260,41 @@ static int mha_build(mm_build_ctx *ctx, void **out) {
 }
 
 static const mm_param mha_params[] = {
-    {.name = "embed_dim", .type = MM_PARAM_INT, .required = true,
+    {.name = "embed_dim",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "model dimension E"},
-    {.name = "num_heads", .type = MM_PARAM_INT, .required = true,
+    {.name = "num_heads",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "parallel heads (E / num_heads each)"},
-    {.name = "dropout", .type = MM_PARAM_FLOAT, .def = "0.0",
+    {.name = "dropout",
+     .type = MM_PARAM_FLOAT,
+     .def = "0.0",
      .doc = "dropout on the attention weights (training)"},
-    {.name = "bias", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "bias",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "biases on the input and output projections"},
-    {.name = "add_bias_kv", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "add_bias_kv",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "must be false (not supported yet)"},
-    {.name = "add_zero_attn", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "add_zero_attn",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "must be false (not supported yet)"},
-    {.name = "kdim", .type = MM_PARAM_INT | MM_PARAM_NULL, .def = "null",
+    {.name = "kdim",
+     .type = MM_PARAM_INT | MM_PARAM_NULL,
+     .def = "null",
      .doc = "features of key (null: embed_dim)"},
-    {.name = "vdim", .type = MM_PARAM_INT | MM_PARAM_NULL, .def = "null",
+    {.name = "vdim",
+     .type = MM_PARAM_INT | MM_PARAM_NULL,
+     .def = "null",
      .doc = "features of value (null: embed_dim)"},
-    {.name = "batch_first", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "batch_first",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "inputs are (N, L, E) instead of (L, N, E)"},
 };
 

@@ -37,8 +37,8 @@ static int linear_init(mm_module *m) {
     MM_TRY(mm_init_kaiming_uniform_(l->weight, sqrt(5.0), "fan_in",
                                     "leaky_relu", NULL));
     if (l->bias) {
-        double bound = l->in_features > 0 ? 1.0 / sqrt((double)l->in_features)
-                                          : 0.0;
+        double bound =
+            l->in_features > 0 ? 1.0 / sqrt((double)l->in_features) : 0.0;
         MM_TRY(mm_init_uniform_(l->bias, -bound, bound, NULL));
     }
     return MM_OK;
@@ -97,8 +97,10 @@ int mm_identity_new(mm_module **out) {
         MM_TRY(nn_one_input(m, n, in));                                        \
         return fn(in[0], out);                                                 \
     }                                                                          \
-    const mm_module_class mm_##lower##_class = {                               \
-        .name = Name, .forward = lower##_fwd, .extra_repr = mm_nn_inplace_repr};
+    const mm_module_class mm_##lower##_class = {.name = Name,                  \
+                                                .forward = lower##_fwd,        \
+                                                .extra_repr =                  \
+                                                    mm_nn_inplace_repr};
 
 NN_ACTIVATION(relu, "ReLU", mm_relu)
 NN_ACTIVATION(sigmoid, "Sigmoid", mm_sigmoid)
@@ -137,7 +139,8 @@ int mm_flatten_new(int start_dim, int end_dim, mm_module **out) {
     return MM_OK;
 }
 
-/* ---- Sequential and ModuleList -------------------------------------------- */
+/* ---- Sequential and ModuleList --------------------------------------------
+ */
 
 int mm_sequential_forward(mm_module *m, mm_tensor *x, mm_tensor **out) {
     if (!m || (m->cls != &mm_sequential_class))
@@ -296,11 +299,17 @@ static int linear_build(mm_build_ctx *ctx, void **out) {
 }
 
 static const mm_param linear_params[] = {
-    {.name = "in_features", .type = MM_PARAM_INT, .required = true,
+    {.name = "in_features",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "size of each input sample"},
-    {.name = "out_features", .type = MM_PARAM_INT, .required = true,
+    {.name = "out_features",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "size of each output sample"},
-    {.name = "bias", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "bias",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "learn an additive bias"},
 };
 
@@ -319,7 +328,9 @@ NN_PLAIN_BUILDER(sigmoid)
 NN_PLAIN_BUILDER(tanh)
 
 static const mm_param inplace_params[] = {
-    {.name = "inplace", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "inplace",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "accepted for PyTorch compatibility; results are never in place"},
 };
 
@@ -333,9 +344,13 @@ static int flatten_build(mm_build_ctx *ctx, void **out) {
 }
 
 static const mm_param flatten_params[] = {
-    {.name = "start_dim", .type = MM_PARAM_INT, .def = "1",
+    {.name = "start_dim",
+     .type = MM_PARAM_INT,
+     .def = "1",
      .doc = "first dim to flatten"},
-    {.name = "end_dim", .type = MM_PARAM_INT, .def = "-1",
+    {.name = "end_dim",
+     .type = MM_PARAM_INT,
+     .def = "-1",
      .doc = "last dim to flatten"},
 };
 
@@ -367,8 +382,11 @@ static int module_list_build(mm_build_ctx *ctx, void **out) {
 }
 
 static const mm_param container_params[] = {
-    {.name = "modules", .type = MM_PARAM_COMPONENT_LIST, .kind = MM_MODELS,
-     .def = "[]", .doc = "the layers, named 0, 1, ... in order"},
+    {.name = "modules",
+     .type = MM_PARAM_COMPONENT_LIST,
+     .kind = MM_MODELS,
+     .def = "[]",
+     .doc = "the layers, named 0, 1, ... in order"},
 };
 
 static int dropout_build(mm_build_ctx *ctx, void **out) {
@@ -384,9 +402,13 @@ static int dropout_build(mm_build_ctx *ctx, void **out) {
 }
 
 static const mm_param dropout_params[] = {
-    {.name = "p", .type = MM_PARAM_FLOAT, .def = "0.5",
+    {.name = "p",
+     .type = MM_PARAM_FLOAT,
+     .def = "0.5",
      .doc = "probability of an element to be zeroed"},
-    {.name = "inplace", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "inplace",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "accepted for PyTorch compatibility; results are never in place"},
 };
 
@@ -401,21 +423,25 @@ static int drop_path_build(mm_build_ctx *ctx, void **out) {
 }
 
 static const mm_param drop_path_params[] = {
-    {.name = "drop_prob", .type = MM_PARAM_FLOAT, .def = "0.1",
+    {.name = "drop_prob",
+     .type = MM_PARAM_FLOAT,
+     .def = "0.1",
      .doc = "probability of a sample's path to be zeroed (mmcv's default)"},
-    {.name = "scale_by_keep", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "scale_by_keep",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "scale kept samples by 1 / (1 - drop_prob)"},
 };
 
 #define NN_COMPONENT(var, Name, Doc, params_, build_)                          \
-    static const mm_component var = {                                         \
-        .kind = MM_MODELS,                                                     \
-        .name = Name,                                                          \
-        .doc = Doc,                                                            \
-        .params = params_,                                                     \
-        .n_params = sizeof params_ / sizeof params_[0],                        \
-        .build = build_,                                                       \
-        .destroy = nn_destroy}
+    static const mm_component var = {.kind = MM_MODELS,                        \
+                                     .name = Name,                             \
+                                     .doc = Doc,                               \
+                                     .params = params_,                        \
+                                     .n_params =                               \
+                                         sizeof params_ / sizeof params_[0],   \
+                                     .build = build_,                          \
+                                     .destroy = nn_destroy}
 
 NN_COMPONENT(linear_c, "Linear", "y = x W^T + b (torch.nn.Linear)",
              linear_params, linear_build);
@@ -432,20 +458,26 @@ NN_COMPONENT(drop_path_c, "DropPath",
              "stochastic depth: zero whole samples (timm/mmcv drop_path)",
              drop_path_params, drop_path_build);
 
-static const mm_component identity_c = {
-    .kind = MM_MODELS, .name = "Identity", .doc = "returns its input",
-    .extra_params = true, .build = identity_build, .destroy = nn_destroy};
-static const mm_component sigmoid_c = {
-    .kind = MM_MODELS, .name = "Sigmoid", .doc = "1 / (1 + exp(-x))",
-    .build = sigmoid_build, .destroy = nn_destroy};
-static const mm_component tanh_c = {
-    .kind = MM_MODELS, .name = "Tanh", .doc = "tanh(x)",
-    .build = tanh_build, .destroy = nn_destroy};
+static const mm_component identity_c = {.kind = MM_MODELS,
+                                        .name = "Identity",
+                                        .doc = "returns its input",
+                                        .extra_params = true,
+                                        .build = identity_build,
+                                        .destroy = nn_destroy};
+static const mm_component sigmoid_c = {.kind = MM_MODELS,
+                                       .name = "Sigmoid",
+                                       .doc = "1 / (1 + exp(-x))",
+                                       .build = sigmoid_build,
+                                       .destroy = nn_destroy};
+static const mm_component tanh_c = {.kind = MM_MODELS,
+                                    .name = "Tanh",
+                                    .doc = "tanh(x)",
+                                    .build = tanh_build,
+                                    .destroy = nn_destroy};
 
 int mm_nn_register_basic(void) {
     static const mm_component *const cs[] = {
-        &linear_c,  &identity_c, &relu_c,        &sigmoid_c,
-        &tanh_c,    &flatten_c,  &sequential_c,  &module_list_c,
-        &dropout_c, &drop_path_c};
+        &linear_c,  &identity_c,   &relu_c,        &sigmoid_c, &tanh_c,
+        &flatten_c, &sequential_c, &module_list_c, &dropout_c, &drop_path_c};
     return nn_register_all(cs, sizeof cs / sizeof cs[0]);
 }

@@ -34,9 +34,12 @@ int mm_conv_forward(mm_module *m, mm_tensor *x, mm_tensor **out) {
     }
     if (!c->transposed) {
         switch (c->nsp) {
-        case 1: return mm_conv1d(x, c->weight, c->bias, s, p, d, c->groups, out);
-        case 2: return mm_conv2d(x, c->weight, c->bias, s, p, d, c->groups, out);
-        default: return mm_conv3d(x, c->weight, c->bias, s, p, d, c->groups, out);
+        case 1:
+            return mm_conv1d(x, c->weight, c->bias, s, p, d, c->groups, out);
+        case 2:
+            return mm_conv2d(x, c->weight, c->bias, s, p, d, c->groups, out);
+        default:
+            return mm_conv3d(x, c->weight, c->bias, s, p, d, c->groups, out);
         }
     }
     const int64_t *op = c->output_padding;
@@ -76,13 +79,14 @@ static int conv_init(mm_module *m) {
     return MM_OK;
 }
 
-static int put_tuple(char *buf, size_t size, const char *key,
-                     const int64_t *v, int n) {
+static int put_tuple(char *buf, size_t size, const char *key, const int64_t *v,
+                     int n) {
     int w = snprintf(buf, size, ", %s=(", key);
     for (int i = 0; i < n; i++)
         w += snprintf(buf + w, (size_t)w < size ? size - w : 0, "%s%lld",
                       i ? ", " : "", (long long)v[i]);
-    w += snprintf(buf + w, (size_t)w < size ? size - w : 0, n == 1 ? ",)" : ")");
+    w +=
+        snprintf(buf + w, (size_t)w < size ? size - w : 0, n == 1 ? ",)" : ")");
     return w;
 }
 
@@ -97,14 +101,15 @@ static bool all_eq(const int64_t *v, int n, int64_t x) {
 static void conv_repr(const mm_module *m, char *buf, size_t size) {
     const mm_nn_conv *c = (const mm_nn_conv *)m;
     int n = c->nsp;
-    size_t w = (size_t)snprintf(buf, size, "%lld, %lld, kernel_size=(",
-                                (long long)c->in_channels,
-                                (long long)c->out_channels);
+    size_t w =
+        (size_t)snprintf(buf, size, "%lld, %lld, kernel_size=(",
+                         (long long)c->in_channels, (long long)c->out_channels);
 #define REST (w < size ? size - w : 0)
     for (int i = 0; i < n; i++)
         w += (size_t)snprintf(buf + (w < size ? w : size), REST, "%s%lld",
                               i ? ", " : "", (long long)c->kernel_size[i]);
-    w += (size_t)snprintf(buf + (w < size ? w : size), REST, n == 1 ? ",)" : ")");
+    w += (size_t)snprintf(buf + (w < size ? w : size), REST,
+                          n == 1 ? ",)" : ")");
     w += (size_t)put_tuple(buf + (w < size ? w : size), REST, "stride",
                            c->stride, n);
     if (!all_eq(c->padding, n, 0))
@@ -117,10 +122,11 @@ static void conv_repr(const mm_module *m, char *buf, size_t size) {
         w += (size_t)put_tuple(buf + (w < size ? w : size), REST,
                                "output_padding", c->output_padding, n);
     if (c->groups != 1)
-        w += (size_t)snprintf(buf + (w < size ? w : size), REST, ", groups=%lld",
-                              (long long)c->groups);
+        w += (size_t)snprintf(buf + (w < size ? w : size), REST,
+                              ", groups=%lld", (long long)c->groups);
     if (!c->bias)
-        w += (size_t)snprintf(buf + (w < size ? w : size), REST, ", bias=False");
+        w +=
+            (size_t)snprintf(buf + (w < size ? w : size), REST, ", bias=False");
     if (strcmp(c->padding_mode, "zeros") != 0)
         w += (size_t)snprintf(buf + (w < size ? w : size), REST,
                               ", padding_mode=%s", c->padding_mode);
@@ -130,8 +136,10 @@ static void conv_repr(const mm_module *m, char *buf, size_t size) {
 /* A class per kind and dimensionality, so the repr prints torch's name. */
 static const mm_module_class conv_classes[2][3] = {
 #define C(N)                                                                   \
-    {.name = N, .forward = conv_fwd, .init_weights = conv_init,                \
-     .extra_repr = conv_repr}
+    {                                                                          \
+        .name = N, .forward = conv_fwd, .init_weights = conv_init,             \
+        .extra_repr = conv_repr                                                \
+    }
     {C("Conv1d"), C("Conv2d"), C("Conv3d")},
     {C("ConvTranspose1d"), C("ConvTranspose2d"), C("ConvTranspose3d")},
 #undef C
@@ -149,9 +157,8 @@ bool mm_module_is_conv(const mm_module *m) {
 
 int mm_conv_new(const mm_conv_options *o, mm_module **out) {
     *out = NULL;
-    const char *name = o->nsp >= 1 && o->nsp <= 3
-                           ? conv_name(o->nsp, o->transposed)
-                           : "Conv";
+    const char *name =
+        o->nsp >= 1 && o->nsp <= 3 ? conv_name(o->nsp, o->transposed) : "Conv";
     if (o->nsp < 1 || o->nsp > 3)
         return mm_error_set(MM_EINVAL, "Conv: %d spatial dims (expected 1-3)",
                             o->nsp);
@@ -202,7 +209,8 @@ int mm_conv_new(const mm_conv_options *o, mm_module **out) {
                               "non-negative",
                               name);
     }
-    /* torch: weight (out, in/groups, k...), transposed (in, out/groups, k...) */
+    /* torch: weight (out, in/groups, k...), transposed (in, out/groups, k...)
+     */
     int64_t shape[5];
     shape[0] = o->transposed ? o->in_channels : o->out_channels;
     shape[1] = (o->transposed ? o->out_channels : o->in_channels) / groups;
@@ -215,10 +223,10 @@ int mm_conv_new(const mm_conv_options *o, mm_module **out) {
     return nn_finish(m, rc, out);
 }
 
-/* ---- MODELS components ---------------------------------------------------- */
+/* ---- MODELS components ----------------------------------------------------
+ */
 
-static int conv_build(mm_build_ctx *ctx, int nsp, bool transposed,
-                      void **out) {
+static int conv_build(mm_build_ctx *ctx, int nsp, bool transposed, void **out) {
     mm_conv_options o = {.nsp = nsp, .transposed = transposed};
     int64_t k[3], s[3], p[3], d[3], op[3];
     bool bias;
@@ -274,55 +282,85 @@ CONV_BUILDER(deconv2d_build, 2, true)
 CONV_BUILDER(deconv3d_build, 3, true)
 
 #define CONV_COMMON_PARAMS                                                     \
-    {.name = "in_channels", .type = MM_PARAM_INT, .required = true,            \
+    {.name = "in_channels",                                                    \
+     .type = MM_PARAM_INT,                                                     \
+     .required = true,                                                         \
      .doc = "channels of the input"},                                          \
-    {.name = "out_channels", .type = MM_PARAM_INT, .required = true,           \
-     .doc = "channels of the output"},                                         \
-    {.name = "kernel_size", .type = MM_PARAM_INT | MM_PARAM_LIST,              \
-     .required = true, .doc = "size of the kernel (int or one per dim)"},      \
-    {.name = "stride", .type = MM_PARAM_INT | MM_PARAM_LIST, .def = "1",       \
-     .doc = "stride (int or one per dim)"}
+        {.name = "out_channels",                                               \
+         .type = MM_PARAM_INT,                                                 \
+         .required = true,                                                     \
+         .doc = "channels of the output"},                                     \
+        {.name = "kernel_size",                                                \
+         .type = MM_PARAM_INT | MM_PARAM_LIST,                                 \
+         .required = true,                                                     \
+         .doc = "size of the kernel (int or one per dim)"},                    \
+    {                                                                          \
+        .name = "stride", .type = MM_PARAM_INT | MM_PARAM_LIST, .def = "1",    \
+        .doc = "stride (int or one per dim)"                                   \
+    }
 
 static const mm_param conv_params[] = {
     CONV_COMMON_PARAMS,
-    {.name = "padding", .type = MM_PARAM_INT | MM_PARAM_LIST | MM_PARAM_STRING,
-     .def = "0", .doc = "zero padding per side (int, one per dim, 'same', 'valid')"},
-    {.name = "dilation", .type = MM_PARAM_INT | MM_PARAM_LIST, .def = "1",
+    {.name = "padding",
+     .type = MM_PARAM_INT | MM_PARAM_LIST | MM_PARAM_STRING,
+     .def = "0",
+     .doc = "zero padding per side (int, one per dim, 'same', 'valid')"},
+    {.name = "dilation",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .def = "1",
      .doc = "spacing between kernel elements"},
-    {.name = "groups", .type = MM_PARAM_INT, .def = "1",
+    {.name = "groups",
+     .type = MM_PARAM_INT,
+     .def = "1",
      .doc = "blocked connections from input to output channels"},
-    {.name = "bias", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "bias",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "learn an additive bias"},
-    {.name = "padding_mode", .type = MM_PARAM_STRING, .def = "zeros",
+    {.name = "padding_mode",
+     .type = MM_PARAM_STRING,
+     .def = "zeros",
      .doc = "'zeros', 'reflect' or 'replicate' ('circular' is not supported)"},
 };
 
 /* torch's ConvTranspose argument order */
 static const mm_param deconv_params[] = {
     CONV_COMMON_PARAMS,
-    {.name = "padding", .type = MM_PARAM_INT | MM_PARAM_LIST, .def = "0",
+    {.name = "padding",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .def = "0",
      .doc = "dilation * (kernel_size - 1) - padding zeros on each side"},
-    {.name = "output_padding", .type = MM_PARAM_INT | MM_PARAM_LIST,
-     .def = "0", .doc = "extra size added to one side of the output"},
-    {.name = "groups", .type = MM_PARAM_INT, .def = "1",
+    {.name = "output_padding",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .def = "0",
+     .doc = "extra size added to one side of the output"},
+    {.name = "groups",
+     .type = MM_PARAM_INT,
+     .def = "1",
      .doc = "blocked connections from input to output channels"},
-    {.name = "bias", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "bias",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "learn an additive bias"},
-    {.name = "dilation", .type = MM_PARAM_INT | MM_PARAM_LIST, .def = "1",
+    {.name = "dilation",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .def = "1",
      .doc = "spacing between kernel elements"},
-    {.name = "padding_mode", .type = MM_PARAM_STRING, .def = "zeros",
+    {.name = "padding_mode",
+     .type = MM_PARAM_STRING,
+     .def = "zeros",
      .doc = "'zeros' (the only mode torch allows here)"},
 };
 
 #define CONV_COMPONENT(var, Name, Doc, params_, build_)                        \
-    static const mm_component var = {                                         \
-        .kind = MM_MODELS,                                                     \
-        .name = Name,                                                          \
-        .doc = Doc,                                                            \
-        .params = params_,                                                     \
-        .n_params = sizeof params_ / sizeof params_[0],                        \
-        .build = build_,                                                       \
-        .destroy = nn_destroy}
+    static const mm_component var = {.kind = MM_MODELS,                        \
+                                     .name = Name,                             \
+                                     .doc = Doc,                               \
+                                     .params = params_,                        \
+                                     .n_params =                               \
+                                         sizeof params_ / sizeof params_[0],   \
+                                     .build = build_,                          \
+                                     .destroy = nn_destroy}
 
 CONV_COMPONENT(conv1d_c, "Conv1d", "1-D convolution (torch.nn.Conv1d)",
                conv_params, conv1d_build);
@@ -336,9 +374,8 @@ CONV_COMPONENT(deconv1d_c, "ConvTranspose1d", "1-D transposed convolution",
                deconv_params, deconv1d_build);
 CONV_COMPONENT(deconv2d_c, "ConvTranspose2d", "2-D transposed convolution",
                deconv_params, deconv2d_build);
-CONV_COMPONENT(deconv_c, "deconv",
-               "2-D transposed convolution (mmcv's name)", deconv_params,
-               deconv2d_build);
+CONV_COMPONENT(deconv_c, "deconv", "2-D transposed convolution (mmcv's name)",
+               deconv_params, deconv2d_build);
 CONV_COMPONENT(deconv3d_c, "ConvTranspose3d", "3-D transposed convolution",
                deconv_params, deconv3d_build);
 CONV_COMPONENT(deconv3d_alias_c, "deconv3d",
@@ -347,7 +384,7 @@ CONV_COMPONENT(deconv3d_alias_c, "deconv3d",
 
 int mm_nn_register_conv(void) {
     static const mm_component *const cs[] = {
-        &conv1d_c,   &conv2d_c,   &conv_c,     &conv3d_c,        &deconv1d_c,
+        &conv1d_c,   &conv2d_c, &conv_c,     &conv3d_c,        &deconv1d_c,
         &deconv2d_c, &deconv_c, &deconv3d_c, &deconv3d_alias_c};
     return nn_register_all(cs, sizeof cs / sizeof cs[0]);
 }

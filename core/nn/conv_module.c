@@ -44,10 +44,9 @@ static int conv_module_init(mm_module *m) {
     mm_nn_conv_module *c = (mm_nn_conv_module *)m;
     if (mm_module_is_conv(c->conv)) {
         mm_nn_conv *conv = (mm_nn_conv *)c->conv;
-        MM_TRY(mm_init_kaiming_normal_(conv->weight,
-                                       c->leaky ? c->negative_slope : 0.0,
-                                       "fan_out",
-                                       c->leaky ? "leaky_relu" : "relu", NULL));
+        MM_TRY(mm_init_kaiming_normal_(
+            conv->weight, c->leaky ? c->negative_slope : 0.0, "fan_out",
+            c->leaky ? "leaky_relu" : "relu", NULL));
         if (conv->bias)
             MM_TRY(mm_init_zeros_(conv->bias));
     }
@@ -66,7 +65,8 @@ const mm_module_class mm_conv_module_class = {.name = "ConvModule",
                                               .forward = conv_module_fwd,
                                               .init_weights = conv_module_init};
 
-/* ---- building --------------------------------------------------------------- */
+/* ---- building ---------------------------------------------------------------
+ */
 
 /* mmcv's infer_abbr by class name. */
 static const char *norm_abbr(const mm_module *norm) {
@@ -91,13 +91,16 @@ static mm_value *child_node(const mm_value *cfg, const char *default_type) {
     if (cfg && mm_value_is_dict(cfg))
         return mm_value_copy(cfg);
     mm_value *d = mm_value_new_dict();
-    if (d && mm_value_dict_set_take(d, "type", mm_value_new_string(default_type)))
+    if (d &&
+        mm_value_dict_set_take(d, "type", mm_value_new_string(default_type)))
         mm_value_release(d), d = NULL;
     return d;
 }
 
 static int set_arg(mm_value *node, const char *key, const mm_value *v) {
-    return mm_value_dict_set(node, key, (mm_value *)v) ? mm_error_set(MM_ENOMEM, "out of memory") : MM_OK;
+    return mm_value_dict_set(node, key, (mm_value *)v)
+               ? mm_error_set(MM_ENOMEM, "out of memory")
+               : MM_OK;
 }
 
 static int set_int(mm_value *node, const char *key, int64_t i) {
@@ -177,7 +180,8 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
                              "bias: expected true, false or 'auto'");
 
     /* conv: conv_cfg (default Conv2d) + the geometry arguments */
-    mm_value *node = rc ? NULL : child_node(mm_build_arg(ctx, "conv_cfg"), "Conv2d");
+    mm_value *node =
+        rc ? NULL : child_node(mm_build_arg(ctx, "conv_cfg"), "Conv2d");
     if (!rc && !node)
         rc = mm_error_set(MM_ENOMEM, "out of memory");
     static const char *const geometry[] = {"kernel_size", "stride", "padding",
@@ -225,14 +229,15 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
             rc = mm_error_set_at(MM_EINVAL, mm_value_loc(norm_cfg),
                                  "norm_cfg: missing 'type'");
         else
-            rc = mm_registry_lookup(MM_MODELS, mm_value_get_string(type),
-                                    mm_build_scope(ctx), mm_value_loc(type),
-                                    &e);
+            rc =
+                mm_registry_lookup(MM_MODELS, mm_value_get_string(type),
+                                   mm_build_scope(ctx), mm_value_loc(type), &e);
         if (!rc) {
-            const char *key = has_param(e, "num_features")      ? "num_features"
-                              : has_param(e, "num_channels")     ? "num_channels"
-                              : has_param(e, "normalized_shape") ? "normalized_shape"
-                                                                 : NULL;
+            const char *key = has_param(e, "num_features")   ? "num_features"
+                              : has_param(e, "num_channels") ? "num_channels"
+                              : has_param(e, "normalized_shape")
+                                  ? "normalized_shape"
+                                  : NULL;
             if (!key)
                 rc = mm_error_set_at(MM_EINVAL, mm_value_loc(type),
                                      "norm_cfg: %s.%s takes none of "
@@ -264,10 +269,11 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
             rc = mm_error_set_at(MM_EINVAL, mm_value_loc(act_cfg),
                                  "act_cfg: missing 'type'");
         else
-            rc = mm_registry_lookup(MM_MODELS, mm_value_get_string(type),
-                                    mm_build_scope(ctx), mm_value_loc(type),
-                                    &e);
-        if (!rc && has_param(e, "inplace") && !mm_value_dict_get(node, "inplace")) {
+            rc =
+                mm_registry_lookup(MM_MODELS, mm_value_get_string(type),
+                                   mm_build_scope(ctx), mm_value_loc(type), &e);
+        if (!rc && has_param(e, "inplace") &&
+            !mm_value_dict_get(node, "inplace")) {
             mm_value *b = mm_value_new_bool(inplace);
             rc = !b || mm_value_dict_set_take(node, "inplace", b)
                      ? mm_error_set(MM_ENOMEM, "out of memory")
@@ -276,9 +282,10 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
         if (!rc && strcmp(e->component->name, "LeakyReLU") == 0) {
             const mm_value *s = mm_value_dict_get(node, "negative_slope");
             c->leaky = true;
-            c->negative_slope = !s                  ? 0.01
-                                : mm_value_is_int(s) ? (double)mm_value_get_int(s)
-                                                     : mm_value_get_float(s);
+            c->negative_slope = !s ? 0.01
+                                : mm_value_is_int(s)
+                                    ? (double)mm_value_get_int(s)
+                                    : mm_value_get_float(s);
         }
         if (!rc)
             rc = build_sub(ctx, "act_cfg", node, &child);
@@ -328,34 +335,62 @@ int mm_conv_module_new(const mm_value *cfg, mm_module **out) {
 }
 
 static const mm_param conv_module_params[] = {
-    {.name = "in_channels", .type = MM_PARAM_INT, .required = true,
+    {.name = "in_channels",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "channels of the input"},
-    {.name = "out_channels", .type = MM_PARAM_INT, .required = true,
+    {.name = "out_channels",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "channels of the conv's output"},
-    {.name = "kernel_size", .type = MM_PARAM_INT | MM_PARAM_LIST,
-     .required = true, .doc = "size of the conv kernel"},
-    {.name = "stride", .type = MM_PARAM_INT | MM_PARAM_LIST, .def = "1",
+    {.name = "kernel_size",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .required = true,
+     .doc = "size of the conv kernel"},
+    {.name = "stride",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .def = "1",
      .doc = "conv stride"},
-    {.name = "padding", .type = MM_PARAM_INT | MM_PARAM_LIST | MM_PARAM_STRING,
-     .def = "0", .doc = "conv zero padding"},
-    {.name = "dilation", .type = MM_PARAM_INT | MM_PARAM_LIST, .def = "1",
+    {.name = "padding",
+     .type = MM_PARAM_INT | MM_PARAM_LIST | MM_PARAM_STRING,
+     .def = "0",
+     .doc = "conv zero padding"},
+    {.name = "dilation",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .def = "1",
      .doc = "conv dilation"},
     {.name = "groups", .type = MM_PARAM_INT, .def = "1", .doc = "conv groups"},
-    {.name = "bias", .type = MM_PARAM_BOOL | MM_PARAM_STRING, .def = "auto",
+    {.name = "bias",
+     .type = MM_PARAM_BOOL | MM_PARAM_STRING,
+     .def = "auto",
      .doc = "conv bias: true, false, or 'auto' (no bias when there is a norm)"},
-    {.name = "conv_cfg", .type = MM_PARAM_DICT | MM_PARAM_NULL, .def = "null",
+    {.name = "conv_cfg",
+     .type = MM_PARAM_DICT | MM_PARAM_NULL,
+     .def = "null",
      .doc = "the conv layer's config (null: Conv2d)"},
-    {.name = "norm_cfg", .type = MM_PARAM_DICT | MM_PARAM_NULL, .def = "null",
+    {.name = "norm_cfg",
+     .type = MM_PARAM_DICT | MM_PARAM_NULL,
+     .def = "null",
      .doc = "the norm layer's config, e.g. {type: BN} (null: none)"},
-    {.name = "act_cfg", .type = MM_PARAM_DICT | MM_PARAM_NULL,
-     .def = "{type: ReLU}", .doc = "the activation's config (null: none)"},
-    {.name = "inplace", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "act_cfg",
+     .type = MM_PARAM_DICT | MM_PARAM_NULL,
+     .def = "{type: ReLU}",
+     .doc = "the activation's config (null: none)"},
+    {.name = "inplace",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "default `inplace` of the activation"},
-    {.name = "with_spectral_norm", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "with_spectral_norm",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "must be false (not supported yet)"},
-    {.name = "padding_mode", .type = MM_PARAM_STRING, .def = "zeros",
+    {.name = "padding_mode",
+     .type = MM_PARAM_STRING,
+     .def = "zeros",
      .doc = "zeros, reflect or replicate"},
-    {.name = "order", .type = MM_PARAM_LIST, .def = "[conv, norm, act]",
+    {.name = "order",
+     .type = MM_PARAM_LIST,
+     .def = "[conv, norm, act]",
      .doc = "the order of the three layers"},
 };
 

@@ -1,8 +1,8 @@
 /* Embedding: a lookup table (torch.nn.Embedding) over mm_embedding. */
 #include <string.h>
 
-#include "nn_internal.h"
 #include "mm/reduction.h"
+#include "nn_internal.h"
 
 int mm_embedding_forward(mm_module *m, mm_tensor *indices, mm_tensor **out) {
     MM_TRY(nn_check_class("embedding", m, &mm_embedding_class));
@@ -56,7 +56,8 @@ int mm_embedding_new(int64_t num_embeddings, int64_t embedding_dim,
         return mm_error_set(MM_EINVAL,
                             "Embedding: num_embeddings %lld and embedding_dim "
                             "%lld must be positive",
-                            (long long)num_embeddings, (long long)embedding_dim);
+                            (long long)num_embeddings,
+                            (long long)embedding_dim);
     if (has_padding_idx) {
         if (padding_idx >= num_embeddings || padding_idx < -num_embeddings)
             return mm_error_set(MM_EINVAL,
@@ -99,19 +100,33 @@ static int embedding_build(mm_build_ctx *ctx, void **out) {
 }
 
 static const mm_param embedding_params[] = {
-    {.name = "num_embeddings", .type = MM_PARAM_INT, .required = true,
+    {.name = "num_embeddings",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "size of the dictionary"},
-    {.name = "embedding_dim", .type = MM_PARAM_INT, .required = true,
+    {.name = "embedding_dim",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "size of each embedding vector"},
-    {.name = "padding_idx", .type = MM_PARAM_INT | MM_PARAM_NULL,
-     .def = "null", .doc = "row that stays zero and gets no gradient"},
-    {.name = "max_norm", .type = MM_PARAM_FLOAT | MM_PARAM_NULL, .def = "null",
+    {.name = "padding_idx",
+     .type = MM_PARAM_INT | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "row that stays zero and gets no gradient"},
+    {.name = "max_norm",
+     .type = MM_PARAM_FLOAT | MM_PARAM_NULL,
+     .def = "null",
      .doc = "must be null (renormalisation is not supported)"},
-    {.name = "norm_type", .type = MM_PARAM_FLOAT, .def = "2.0",
+    {.name = "norm_type",
+     .type = MM_PARAM_FLOAT,
+     .def = "2.0",
      .doc = "p of the max_norm norm (unused)"},
-    {.name = "scale_grad_by_freq", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "scale_grad_by_freq",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "must be false"},
-    {.name = "sparse", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "sparse",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "must be false"},
 };
 

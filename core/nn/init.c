@@ -20,9 +20,8 @@ static int check_float(const char *fn, const mm_tensor *t) {
 
 int mm_init_calculate_gain(const char *nl, double param, double *out) {
     static const char *const unit[] = {
-        "linear",           "conv1d",           "conv2d",
-        "conv3d",           "conv_transpose1d", "conv_transpose2d",
-        "conv_transpose3d", "sigmoid"};
+        "linear",           "conv1d",           "conv2d",           "conv3d",
+        "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "sigmoid"};
     if (!nl)
         nl = "leaky_relu";
     for (size_t i = 0; i < sizeof unit / sizeof unit[0]; i++)
@@ -38,8 +37,10 @@ int mm_init_calculate_gain(const char *nl, double param, double *out) {
     }
     if (strcmp(nl, "selu") == 0)
         return *out = 0.75, MM_OK;
-    return mm_error_set(MM_EINVAL, "calculate_gain: unsupported nonlinearity "
-                                   "'%s'", nl);
+    return mm_error_set(MM_EINVAL,
+                        "calculate_gain: unsupported nonlinearity "
+                        "'%s'",
+                        nl);
 }
 
 int mm_init_calculate_fan(const mm_tensor *t, int64_t *fan_in,

@@ -57,8 +57,8 @@ void mm_module_free(mm_module *m) {
 
 /* ---- registration -------------------------------------------------------- */
 
-static const mm_module_tensor *find_tensor(const mm_module_tensor *ts,
-                                           size_t n, const char *name) {
+static const mm_module_tensor *find_tensor(const mm_module_tensor *ts, size_t n,
+                                           const char *name) {
     for (size_t i = 0; i < n; i++)
         if (strcmp(ts[i].name, name) == 0)
             return &ts[i];
@@ -72,7 +72,8 @@ static int check_name(const mm_module *m, const char *what, const char *name) {
                             "no '.'",
                             m->cls->name, what, name ? name : "");
     if (find_tensor(m->params, m->n_params, name) ||
-        find_tensor(m->buffers, m->n_buffers, name) || mm_module_get_child(m, name))
+        find_tensor(m->buffers, m->n_buffers, name) ||
+        mm_module_get_child(m, name))
         return mm_error_set(MM_EEXIST, "%s: attribute '%s' already exists",
                             m->cls->name, name);
     return MM_OK;
@@ -424,7 +425,8 @@ int mm_module_named_modules(mm_module *m, mm_module_fn fn, void *user) {
     return rc;
 }
 
-/* ---- state dicts ---------------------------------------------------------- */
+/* ---- state dicts ----------------------------------------------------------
+ */
 
 int mm_state_dict_add(mm_state_dict *sd, const char *name, mm_tensor *t) {
     if (mm_state_dict_get(sd, name))
@@ -555,8 +557,8 @@ int mm_module_load_state_dict(mm_module *m, const mm_state_dict *sd,
         if (!lc.used[i])
             rc = push_str(&r->unexpected, &r->n_unexpected, sd->items[i].name);
     if (!rc) {
-        size_t problems = r->n_mismatched +
-                          (strict ? r->n_missing + r->n_unexpected : 0);
+        size_t problems =
+            r->n_mismatched + (strict ? r->n_missing + r->n_unexpected : 0);
         char first[600] = "";
         if (r->n_mismatched)
             snprintf(first, sizeof first, "%s", r->mismatched[0]);

@@ -11,10 +11,10 @@ enum { NORM_BATCH, NORM_INSTANCE, NORM_LAYER, NORM_GROUP };
 
 static const mm_module_class *norm_class(int kind, int nsp);
 
-/* ---- forward -------------------------------------------------------------- */
+/* ---- forward --------------------------------------------------------------
+ */
 
-static int check_dims(const mm_nn_norm *n, const mm_tensor *x, int lo,
-                      int hi) {
+static int check_dims(const mm_nn_norm *n, const mm_tensor *x, int lo, int hi) {
     if (x->ndim >= lo && x->ndim <= hi)
         return MM_OK;
     if (lo == hi)
@@ -44,8 +44,8 @@ static int batch_norm_fwd(mm_nn_norm *n, mm_tensor *x, mm_tensor **out) {
     bool use_batch = m->training || (!n->running_mean && !n->running_var);
     bool pass_stats = !m->training || n->track_running_stats;
     return mm_batch_norm(x, pass_stats ? n->running_mean : NULL,
-                         pass_stats ? n->running_var : NULL, n->weight,
-                         n->bias, use_batch, factor, n->eps, out);
+                         pass_stats ? n->running_var : NULL, n->weight, n->bias,
+                         use_batch, factor, n->eps, out);
 }
 
 static int instance_norm_fwd(mm_nn_norm *n, mm_tensor *x, mm_tensor **out) {
@@ -73,8 +73,10 @@ int mm_norm_forward(mm_module *m, mm_tensor *x, mm_tensor **out) {
                             m ? m->cls->name : "NULL");
     mm_nn_norm *n = (mm_nn_norm *)m;
     switch (n->kind) {
-    case NORM_BATCH: return batch_norm_fwd(n, x, out);
-    case NORM_INSTANCE: return instance_norm_fwd(n, x, out);
+    case NORM_BATCH:
+        return batch_norm_fwd(n, x, out);
+    case NORM_INSTANCE:
+        return instance_norm_fwd(n, x, out);
     case NORM_LAYER:
         return mm_layer_norm(x, n->n_norm, n->normalized_shape, n->weight,
                              n->bias, n->eps, out);
@@ -141,11 +143,13 @@ static void norm_repr(const mm_module *m, char *buf, size_t size) {
 }
 
 #define NORM_CLASS(N)                                                          \
-    {.name = N, .forward = norm_fwd, .init_weights = norm_init,                \
-     .extra_repr = norm_repr}
-static const mm_module_class batch_classes[3] = {
-    NORM_CLASS("BatchNorm1d"), NORM_CLASS("BatchNorm2d"),
-    NORM_CLASS("BatchNorm3d")};
+    {                                                                          \
+        .name = N, .forward = norm_fwd, .init_weights = norm_init,             \
+        .extra_repr = norm_repr                                                \
+    }
+static const mm_module_class batch_classes[3] = {NORM_CLASS("BatchNorm1d"),
+                                                 NORM_CLASS("BatchNorm2d"),
+                                                 NORM_CLASS("BatchNorm3d")};
 static const mm_module_class instance_classes[3] = {
     NORM_CLASS("InstanceNorm1d"), NORM_CLASS("InstanceNorm2d"),
     NORM_CLASS("InstanceNorm3d")};
@@ -155,10 +159,14 @@ static const mm_module_class group_class = NORM_CLASS("GroupNorm");
 
 static const mm_module_class *norm_class(int kind, int nsp) {
     switch (kind) {
-    case NORM_BATCH: return &batch_classes[nsp - 1];
-    case NORM_INSTANCE: return &instance_classes[nsp - 1];
-    case NORM_LAYER: return &layer_class;
-    default: return &group_class;
+    case NORM_BATCH:
+        return &batch_classes[nsp - 1];
+    case NORM_INSTANCE:
+        return &instance_classes[nsp - 1];
+    case NORM_LAYER:
+        return &layer_class;
+    default:
+        return &group_class;
     }
 }
 
@@ -176,7 +184,8 @@ bool mm_module_is_batch_norm(const mm_module *m) {
                  m->cls == &batch_classes[2]);
 }
 
-/* ---- constructors ---------------------------------------------------------- */
+/* ---- constructors ----------------------------------------------------------
+ */
 
 static int norm_alloc(int kind, int nsp, mm_module **out) {
     MM_TRY(mm_module_new(norm_class(kind, nsp), sizeof(mm_nn_norm), out));
@@ -237,8 +246,8 @@ int mm_batch_norm_new(int nsp, int64_t num_features, double eps,
 }
 
 int mm_instance_norm_new(int nsp, int64_t num_features, double eps,
-                         double momentum, bool affine,
-                         bool track_running_stats, mm_module **out) {
+                         double momentum, bool affine, bool track_running_stats,
+                         mm_module **out) {
     return stats_norm_new(NORM_INSTANCE, nsp, num_features, eps, momentum,
                           affine, track_running_stats, out);
 }
@@ -292,7 +301,8 @@ int mm_group_norm_new(int64_t num_groups, int64_t num_channels, double eps,
     return nn_finish(m, rc, out);
 }
 
-/* ---- MODELS components ------------------------------------------------------ */
+/* ---- MODELS components ------------------------------------------------------
+ */
 
 /* mmcv's norm_cfg key: requires_grad false freezes the affine parameters. */
 static int apply_requires_grad(mm_build_ctx *ctx, mm_module *m) {
@@ -382,79 +392,116 @@ static int group_norm_build(mm_build_ctx *ctx, void **out) {
 }
 
 #define REQUIRES_GRAD_PARAM                                                    \
-    {.name = "requires_grad", .type = MM_PARAM_BOOL, .def = "true",           \
-     .doc = "mmcv's norm_cfg key: false freezes weight and bias"}
+    {                                                                          \
+        .name = "requires_grad", .type = MM_PARAM_BOOL, .def = "true",         \
+        .doc = "mmcv's norm_cfg key: false freezes weight and bias"            \
+    }
 
 static const mm_param bn_params[] = {
-    {.name = "num_features", .type = MM_PARAM_INT, .required = true,
+    {.name = "num_features",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "C of an (N, C, ...) input"},
-    {.name = "eps", .type = MM_PARAM_FLOAT, .def = "1e-05",
+    {.name = "eps",
+     .type = MM_PARAM_FLOAT,
+     .def = "1e-05",
      .doc = "added to the variance"},
-    {.name = "momentum", .type = MM_PARAM_FLOAT | MM_PARAM_NULL, .def = "0.1",
+    {.name = "momentum",
+     .type = MM_PARAM_FLOAT | MM_PARAM_NULL,
+     .def = "0.1",
      .doc = "running stats update factor (null: cumulative average)"},
-    {.name = "affine", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "affine",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "learn weight and bias"},
-    {.name = "track_running_stats", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "track_running_stats",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "keep running mean and variance for eval"},
     REQUIRES_GRAD_PARAM,
 };
 
 static const mm_param in_params[] = {
-    {.name = "num_features", .type = MM_PARAM_INT, .required = true,
+    {.name = "num_features",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "C of an (N, C, ...) input"},
-    {.name = "eps", .type = MM_PARAM_FLOAT, .def = "1e-05",
+    {.name = "eps",
+     .type = MM_PARAM_FLOAT,
+     .def = "1e-05",
      .doc = "added to the variance"},
-    {.name = "momentum", .type = MM_PARAM_FLOAT | MM_PARAM_NULL, .def = "0.1",
+    {.name = "momentum",
+     .type = MM_PARAM_FLOAT | MM_PARAM_NULL,
+     .def = "0.1",
      .doc = "running stats update factor"},
-    {.name = "affine", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "affine",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "learn weight and bias"},
-    {.name = "track_running_stats", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "track_running_stats",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "keep running mean and variance for eval"},
     REQUIRES_GRAD_PARAM,
 };
 
 static const mm_param ln_params[] = {
-    {.name = "normalized_shape", .type = MM_PARAM_INT | MM_PARAM_LIST,
-     .required = true, .doc = "the trailing dims normalised over"},
-    {.name = "eps", .type = MM_PARAM_FLOAT, .def = "1e-05",
+    {.name = "normalized_shape",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .required = true,
+     .doc = "the trailing dims normalised over"},
+    {.name = "eps",
+     .type = MM_PARAM_FLOAT,
+     .def = "1e-05",
      .doc = "added to the variance"},
-    {.name = "elementwise_affine", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "elementwise_affine",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "learn weight (and bias)"},
-    {.name = "bias", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "bias",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "learn a bias (with elementwise_affine)"},
     REQUIRES_GRAD_PARAM,
 };
 
 static const mm_param gn_params[] = {
-    {.name = "num_groups", .type = MM_PARAM_INT, .required = true,
+    {.name = "num_groups",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "groups the channels are split into"},
-    {.name = "num_channels", .type = MM_PARAM_INT, .required = true,
+    {.name = "num_channels",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "C of an (N, C, ...) input"},
-    {.name = "eps", .type = MM_PARAM_FLOAT, .def = "1e-05",
+    {.name = "eps",
+     .type = MM_PARAM_FLOAT,
+     .def = "1e-05",
      .doc = "added to the variance"},
-    {.name = "affine", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "affine",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "learn per-channel weight and bias"},
     REQUIRES_GRAD_PARAM,
 };
 
 #define NORM_COMPONENT(var, Name, Doc, params_, build_)                        \
-    static const mm_component var = {                                         \
-        .kind = MM_MODELS,                                                     \
-        .name = Name,                                                          \
-        .doc = Doc,                                                            \
-        .params = params_,                                                     \
-        .n_params = sizeof params_ / sizeof params_[0],                        \
-        .build = build_,                                                       \
-        .destroy = nn_destroy}
+    static const mm_component var = {.kind = MM_MODELS,                        \
+                                     .name = Name,                             \
+                                     .doc = Doc,                               \
+                                     .params = params_,                        \
+                                     .n_params =                               \
+                                         sizeof params_ / sizeof params_[0],   \
+                                     .build = build_,                          \
+                                     .destroy = nn_destroy}
 
 NORM_COMPONENT(bn1d_c, "BatchNorm1d", "batch norm over (N, C) or (N, C, L)",
                bn_params, bn1d_build);
-NORM_COMPONENT(bn2d_c, "BatchNorm2d", "batch norm over (N, C, H, W)",
-               bn_params, bn2d_build);
+NORM_COMPONENT(bn2d_c, "BatchNorm2d", "batch norm over (N, C, H, W)", bn_params,
+               bn2d_build);
 NORM_COMPONENT(bn3d_c, "BatchNorm3d", "batch norm over (N, C, D, H, W)",
                bn_params, bn3d_build);
-NORM_COMPONENT(bn_c, "BN", "BatchNorm2d (mmcv's name)", bn_params,
-               bn2d_build);
+NORM_COMPONENT(bn_c, "BN", "BatchNorm2d (mmcv's name)", bn_params, bn2d_build);
 NORM_COMPONENT(bn1d_alias_c, "BN1d", "BatchNorm1d (mmcv's name)", bn_params,
                bn1d_build);
 NORM_COMPONENT(bn2d_alias_c, "BN2d", "BatchNorm2d (mmcv's name)", bn_params,
@@ -469,12 +516,12 @@ NORM_COMPONENT(in3d_c, "InstanceNorm3d", "instance norm over (N, C, D, H, W)",
                in_params, in3d_build);
 NORM_COMPONENT(in_c, "IN", "InstanceNorm2d (mmcv's name)", in_params,
                in2d_build);
-NORM_COMPONENT(in1d_alias_c, "IN1d", "InstanceNorm1d (mmcv's name)",
-               in_params, in1d_build);
-NORM_COMPONENT(in2d_alias_c, "IN2d", "InstanceNorm2d (mmcv's name)",
-               in_params, in2d_build);
-NORM_COMPONENT(in3d_alias_c, "IN3d", "InstanceNorm3d (mmcv's name)",
-               in_params, in3d_build);
+NORM_COMPONENT(in1d_alias_c, "IN1d", "InstanceNorm1d (mmcv's name)", in_params,
+               in1d_build);
+NORM_COMPONENT(in2d_alias_c, "IN2d", "InstanceNorm2d (mmcv's name)", in_params,
+               in2d_build);
+NORM_COMPONENT(in3d_alias_c, "IN3d", "InstanceNorm3d (mmcv's name)", in_params,
+               in3d_build);
 NORM_COMPONENT(ln_c, "LayerNorm", "layer norm over the trailing dims",
                ln_params, layer_norm_build);
 NORM_COMPONENT(ln_alias_c, "LN", "LayerNorm (mmcv's name)", ln_params,

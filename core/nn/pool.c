@@ -8,7 +8,7 @@
 enum { POOL_MAX, POOL_AVG, POOL_ADAPTIVE_AVG, POOL_ADAPTIVE_MAX };
 
 int mm_pooling_forward(mm_module *m, mm_tensor *x, mm_tensor **out,
-                    mm_tensor **indices) {
+                       mm_tensor **indices) {
     if (indices)
         *indices = NULL;
     if (!mm_module_is_pooling(m))
@@ -87,7 +87,8 @@ static void pool_repr(const mm_module *m, char *buf, size_t size) {
 #undef AT
 }
 
-#define POOL_CLASS(N) {.name = N, .forward = pool_fwd, .extra_repr = pool_repr}
+#define POOL_CLASS(N)                                                          \
+    { .name = N, .forward = pool_fwd, .extra_repr = pool_repr }
 static const mm_module_class pool_classes[6] = {
     POOL_CLASS("MaxPool2d"),         POOL_CLASS("MaxPool3d"),
     POOL_CLASS("AvgPool2d"),         POOL_CLASS("AvgPool3d"),
@@ -105,8 +106,9 @@ static int pool_alloc(int cls, int kind, int nsp, mm_module **out) {
     return MM_OK;
 }
 
-static int window(mm_nn_pooling *p, const int64_t *kernel, const int64_t *stride,
-                  const int64_t *padding, const int64_t *dilation) {
+static int window(mm_nn_pooling *p, const int64_t *kernel,
+                  const int64_t *stride, const int64_t *padding,
+                  const int64_t *dilation) {
     for (int i = 0; i < p->nsp; i++) {
         p->kernel_size[i] = kernel[i];
         p->stride[i] = stride ? stride[i] : kernel[i];
@@ -127,7 +129,8 @@ int mm_max_pool_new(int nsp, const int64_t *kernel_size, const int64_t *stride,
                     bool ceil_mode, mm_module **out) {
     *out = NULL;
     if (nsp != 2 && nsp != 3)
-        return mm_error_set(MM_EINVAL, "MaxPool: %d spatial dims (2 or 3)", nsp);
+        return mm_error_set(MM_EINVAL, "MaxPool: %d spatial dims (2 or 3)",
+                            nsp);
     mm_module *m;
     MM_TRY(pool_alloc(nsp - 2, POOL_MAX, nsp, &m));
     mm_nn_pooling *p = (mm_nn_pooling *)m;
@@ -142,7 +145,8 @@ int mm_avg_pool_new(int nsp, const int64_t *kernel_size, const int64_t *stride,
                     mm_module **out) {
     *out = NULL;
     if (nsp != 2 && nsp != 3)
-        return mm_error_set(MM_EINVAL, "AvgPool: %d spatial dims (2 or 3)", nsp);
+        return mm_error_set(MM_EINVAL, "AvgPool: %d spatial dims (2 or 3)",
+                            nsp);
     mm_module *m;
     MM_TRY(pool_alloc(nsp, POOL_AVG, nsp, &m));
     mm_nn_pooling *p = (mm_nn_pooling *)m;
@@ -168,7 +172,8 @@ int mm_adaptive_pool_new(bool max, const int64_t output_size[2],
     return nn_finish(m, MM_OK, out);
 }
 
-/* ---- MODELS components ------------------------------------------------------ */
+/* ---- MODELS components ------------------------------------------------------
+ */
 
 static int max_pool_build(mm_build_ctx *ctx, int nsp, void **out) {
     int64_t k[3], s[3], p[3], d[3];
@@ -264,54 +269,78 @@ static int adaptive_max_build(mm_build_ctx *c, void **o) {
 }
 
 #define WINDOW_PARAMS                                                          \
-    {.name = "kernel_size", .type = MM_PARAM_INT | MM_PARAM_LIST,              \
-     .required = true, .doc = "window size (int or one per dim)"},             \
-    {.name = "stride", .type = MM_PARAM_INT | MM_PARAM_LIST | MM_PARAM_NULL,   \
-     .def = "null", .doc = "window step (null: kernel_size)"},                 \
-    {.name = "padding", .type = MM_PARAM_INT | MM_PARAM_LIST, .def = "0",      \
-     .doc = "implicit padding on both sides"}
+    {.name = "kernel_size",                                                    \
+     .type = MM_PARAM_INT | MM_PARAM_LIST,                                     \
+     .required = true,                                                         \
+     .doc = "window size (int or one per dim)"},                               \
+        {.name = "stride",                                                     \
+         .type = MM_PARAM_INT | MM_PARAM_LIST | MM_PARAM_NULL,                 \
+         .def = "null",                                                        \
+         .doc = "window step (null: kernel_size)"},                            \
+    {                                                                          \
+        .name = "padding", .type = MM_PARAM_INT | MM_PARAM_LIST, .def = "0",   \
+        .doc = "implicit padding on both sides"                                \
+    }
 
 static const mm_param max_pool_params[] = {
     WINDOW_PARAMS,
-    {.name = "dilation", .type = MM_PARAM_INT | MM_PARAM_LIST, .def = "1",
+    {.name = "dilation",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .def = "1",
      .doc = "spacing between window elements"},
-    {.name = "return_indices", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "return_indices",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "must be false here (mm_pooling_forward gives the indices)"},
-    {.name = "ceil_mode", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "ceil_mode",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "ceil instead of floor for the output size"},
 };
 
 static const mm_param avg_pool_params[] = {
     WINDOW_PARAMS,
-    {.name = "ceil_mode", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "ceil_mode",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "ceil instead of floor for the output size"},
-    {.name = "count_include_pad", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "count_include_pad",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "count the zero padding in the average"},
-    {.name = "divisor_override", .type = MM_PARAM_INT | MM_PARAM_NULL,
-     .def = "null", .doc = "divide by this instead of the window size"},
+    {.name = "divisor_override",
+     .type = MM_PARAM_INT | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "divide by this instead of the window size"},
 };
 
 static const mm_param adaptive_avg_params[] = {
-    {.name = "output_size", .type = MM_PARAM_INT | MM_PARAM_LIST,
-     .required = true, .doc = "(H, W) of the output, int or null entries"},
+    {.name = "output_size",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .required = true,
+     .doc = "(H, W) of the output, int or null entries"},
 };
 
 static const mm_param adaptive_max_params[] = {
-    {.name = "output_size", .type = MM_PARAM_INT | MM_PARAM_LIST,
-     .required = true, .doc = "(H, W) of the output, int or null entries"},
-    {.name = "return_indices", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "output_size",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .required = true,
+     .doc = "(H, W) of the output, int or null entries"},
+    {.name = "return_indices",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "must be false here (mm_pooling_forward gives the indices)"},
 };
 
 #define POOL_COMPONENT(var, Name, Doc, params_, build_)                        \
-    static const mm_component var = {                                         \
-        .kind = MM_MODELS,                                                     \
-        .name = Name,                                                          \
-        .doc = Doc,                                                            \
-        .params = params_,                                                     \
-        .n_params = sizeof params_ / sizeof params_[0],                        \
-        .build = build_,                                                       \
-        .destroy = nn_destroy}
+    static const mm_component var = {.kind = MM_MODELS,                        \
+                                     .name = Name,                             \
+                                     .doc = Doc,                               \
+                                     .params = params_,                        \
+                                     .n_params =                               \
+                                         sizeof params_ / sizeof params_[0],   \
+                                     .build = build_,                          \
+                                     .destroy = nn_destroy}
 
 POOL_COMPONENT(max2_c, "MaxPool2d", "2-D max pooling", max_pool_params,
                max_pool2d_build);

@@ -62,8 +62,9 @@ static void check_repr(const char *yaml_text, const char *want) {
  * same constructor arguments, written beside each. */
 MM_TEST(reprs_match_torch) {
     /* nn.Conv2d(3, 8, 3) */
-    check_repr("{type: Conv2d, in_channels: 3, out_channels: 8, kernel_size: 3}",
-               "Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1))");
+    check_repr(
+        "{type: Conv2d, in_channels: 3, out_channels: 8, kernel_size: 3}",
+        "Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1))");
     /* nn.Conv2d(4, 8, (3, 5), stride=2, padding=(1, 2), dilation=2,
      * groups=2, bias=False) */
     check_repr("{type: Conv2d, in_channels: 4, out_channels: 8, kernel_size:"
@@ -71,15 +72,17 @@ MM_TEST(reprs_match_torch) {
                " bias: false}",
                "Conv2d(4, 8, kernel_size=(3, 5), stride=(2, 2), padding=(1, "
                "2), dilation=(2, 2), groups=2, bias=False)");
-    check_repr("{type: Conv1d, in_channels: 2, out_channels: 4, kernel_size: 3}",
-               "Conv1d(2, 4, kernel_size=(3,), stride=(1,))");
+    check_repr(
+        "{type: Conv1d, in_channels: 2, out_channels: 4, kernel_size: 3}",
+        "Conv1d(2, 4, kernel_size=(3,), stride=(1,))");
     /* nn.ConvTranspose2d(4, 2, 3, stride=2, output_padding=1) */
     check_repr("{type: ConvTranspose2d, in_channels: 4, out_channels: 2,"
                " kernel_size: 3, stride: 2, output_padding: 1}",
                "ConvTranspose2d(4, 2, kernel_size=(3, 3), stride=(2, 2), "
                "output_padding=(1, 1))");
-    check_repr("{type: Conv3d, in_channels: 2, out_channels: 2, kernel_size: 1}",
-               "Conv3d(2, 2, kernel_size=(1, 1, 1), stride=(1, 1, 1))");
+    check_repr(
+        "{type: Conv3d, in_channels: 2, out_channels: 2, kernel_size: 1}",
+        "Conv3d(2, 2, kernel_size=(1, 1, 1), stride=(1, 1, 1))");
     check_repr("{type: BN, num_features: 8}",
                "BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, "
                "track_running_stats=True)");
@@ -119,7 +122,8 @@ MM_TEST(reprs_match_torch) {
                "AdaptiveMaxPool2d(output_size=(2, 3))");
 }
 
-/* ---- a ResNet-style model ------------------------------------------------- */
+/* ---- a ResNet-style model -------------------------------------------------
+ */
 
 static const mm_module_class net_class = {.name = "Net"};
 static const mm_module_class block_class = {.name = "BasicBlock"};
@@ -171,25 +175,49 @@ static mm_module *basic_block(int64_t in, int64_t out, int64_t stride) {
  * and sum(p.numel() for p in net.parameters()) = 2814. */
 MM_TEST(resnet_style_state_dict_keys_match_torch) {
     static const char *const want[] = {
-        "conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean",
-        "bn1.running_var", "bn1.num_batches_tracked", "layer1.0.conv1.weight",
-        "layer1.0.bn1.weight", "layer1.0.bn1.bias", "layer1.0.bn1.running_mean",
-        "layer1.0.bn1.running_var", "layer1.0.bn1.num_batches_tracked",
-        "layer1.0.conv2.weight", "layer1.0.bn2.weight", "layer1.0.bn2.bias",
-        "layer1.0.bn2.running_mean", "layer1.0.bn2.running_var",
-        "layer1.0.bn2.num_batches_tracked", "layer1.0.downsample.0.weight",
-        "layer1.0.downsample.1.weight", "layer1.0.downsample.1.bias",
+        "conv1.weight",
+        "bn1.weight",
+        "bn1.bias",
+        "bn1.running_mean",
+        "bn1.running_var",
+        "bn1.num_batches_tracked",
+        "layer1.0.conv1.weight",
+        "layer1.0.bn1.weight",
+        "layer1.0.bn1.bias",
+        "layer1.0.bn1.running_mean",
+        "layer1.0.bn1.running_var",
+        "layer1.0.bn1.num_batches_tracked",
+        "layer1.0.conv2.weight",
+        "layer1.0.bn2.weight",
+        "layer1.0.bn2.bias",
+        "layer1.0.bn2.running_mean",
+        "layer1.0.bn2.running_var",
+        "layer1.0.bn2.num_batches_tracked",
+        "layer1.0.downsample.0.weight",
+        "layer1.0.downsample.1.weight",
+        "layer1.0.downsample.1.bias",
         "layer1.0.downsample.1.running_mean",
         "layer1.0.downsample.1.running_var",
-        "layer1.0.downsample.1.num_batches_tracked", "layer1.1.conv1.weight",
-        "layer1.1.bn1.weight", "layer1.1.bn1.bias", "layer1.1.bn1.running_mean",
-        "layer1.1.bn1.running_var", "layer1.1.bn1.num_batches_tracked",
-        "layer1.1.conv2.weight", "layer1.1.bn2.weight", "layer1.1.bn2.bias",
-        "layer1.1.bn2.running_mean", "layer1.1.bn2.running_var",
-        "layer1.1.bn2.num_batches_tracked", "fc.weight", "fc.bias"};
+        "layer1.0.downsample.1.num_batches_tracked",
+        "layer1.1.conv1.weight",
+        "layer1.1.bn1.weight",
+        "layer1.1.bn1.bias",
+        "layer1.1.bn1.running_mean",
+        "layer1.1.bn1.running_var",
+        "layer1.1.bn1.num_batches_tracked",
+        "layer1.1.conv2.weight",
+        "layer1.1.bn2.weight",
+        "layer1.1.bn2.bias",
+        "layer1.1.bn2.running_mean",
+        "layer1.1.bn2.running_var",
+        "layer1.1.bn2.num_batches_tracked",
+        "fc.weight",
+        "fc.bias"};
     mm_module *net = NULL, *m;
     CHECK_OK(mm_module_new(&net_class, sizeof(mm_module), &net));
-    mm_conv_options o = {.nsp = 2, .in_channels = 3, .out_channels = 4,
+    mm_conv_options o = {.nsp = 2,
+                         .in_channels = 3,
+                         .out_channels = 4,
                          .kernel_size = (int64_t[]){7, 7},
                          .stride = (int64_t[]){2, 2},
                          .padding = (int64_t[]){3, 3}};
@@ -223,7 +251,8 @@ MM_TEST(resnet_style_state_dict_keys_match_torch) {
     mm_module_free(net);
 }
 
-/* ---- forward against the functional ops ----------------------------------- */
+/* ---- forward against the functional ops -----------------------------------
+ */
 
 MM_TEST(conv_forward_matches_the_op_and_init_bounds) {
     POOLED({
@@ -493,8 +522,11 @@ static int collect(const char *name, mm_tensor *t, void *user) {
 MM_TEST(gradcheck_conv_batch_norm_relu_in_float64) {
     POOLED({
         mm_module *items[3], *seq;
-        mm_conv_options o = {.nsp = 2, .in_channels = 2, .out_channels = 3,
-                             .kernel_size = (int64_t[]){2, 2}, .bias = true};
+        mm_conv_options o = {.nsp = 2,
+                             .in_channels = 2,
+                             .out_channels = 3,
+                             .kernel_size = (int64_t[]){2, 2},
+                             .bias = true};
         CHECK_OK(mm_conv_new(&o, &items[0]));
         CHECK_OK(mm_batch_norm_new(2, 3, 1e-5, 0.1, true, true, &items[1]));
         CHECK_OK(mm_activation_new(&mm_tanh_class, &items[2]));
@@ -502,8 +534,8 @@ MM_TEST(gradcheck_conv_batch_norm_relu_in_float64) {
         CHECK_OK(mm_module_to_dtype(seq, MM_F64));
         CHECK(((mm_nn_norm *)items[1])->running_mean->dtype == MM_F64);
         CHECK(((mm_nn_norm *)items[1])->num_batches_tracked->dtype == MM_I64);
-        CHECK_OK(mm_init_normal_(((mm_nn_norm *)items[1])->weight, 1, 0.3,
-                                 NULL));
+        CHECK_OK(
+            mm_init_normal_(((mm_nn_norm *)items[1])->weight, 1, 0.3, NULL));
         mm_tensor *in[5], **p = in + 1;
         in[0] = leaf(randn_t(MM_SHAPE(2, 2, 3, 3), MM_F64));
         CHECK_OK(mm_module_named_parameters(seq, collect, &p));
@@ -513,8 +545,8 @@ MM_TEST(gradcheck_conv_batch_norm_relu_in_float64) {
     });
 }
 
-
-/* ---- MultiheadAttention --------------------------------------------------- */
+/* ---- MultiheadAttention ---------------------------------------------------
+ */
 
 static void fill_sin(mm_tensor *t, double a) {
     for (int64_t i = 0; i < t->numel; i++)
@@ -527,9 +559,10 @@ static mm_tensor *seq_tensor(int64_t d0, int64_t d1, int64_t d2, int kind) {
         abort();
     for (int64_t i = 0; i < t->numel; i++) {
         double x = (double)i;
-        mm_tensor_set_flat(t, i, kind == 0   ? cos(0.5 * x)
-                                 : kind == 1 ? cos(0.9 * x + 1)
-                                             : sin(0.3 * x - 1));
+        mm_tensor_set_flat(t, i,
+                           kind == 0   ? cos(0.5 * x)
+                           : kind == 1 ? cos(0.9 * x + 1)
+                                       : sin(0.3 * x - 1));
     }
     return t;
 }
@@ -595,25 +628,41 @@ MM_TEST(multihead_attention_matches_torch) {
         mm_tensor *in5[5] = {q, k, v, kpm, am};
         CHECK_OK(mm_module_forward(m, 5, in5, &y));
         const double nan = NAN;
-        const double masked[24] = {
-            1.666310429573059,   -0.04728829860687256, -0.8344247341156006,
-            0.08002299070358276, 1.6724908351898193,   -1.3266074657440186,
-            -0.7658941149711609, 1.3553400039672852,   nan, nan, nan, nan,
-            1.663070559501648,   -1.3208916187286377,  -0.7568077445030212,
-            1.3490935564041138,  1.666310429573059,    -0.04728829860687256,
-            -0.8344247341156006, 0.08002299070358276,  2.1372342109680176,
-            -1.6321386098861694, -1.2127946615219116,  1.6869697570800781};
+        const double masked[24] = {1.666310429573059,
+                                   -0.04728829860687256,
+                                   -0.8344247341156006,
+                                   0.08002299070358276,
+                                   1.6724908351898193,
+                                   -1.3266074657440186,
+                                   -0.7658941149711609,
+                                   1.3553400039672852,
+                                   nan,
+                                   nan,
+                                   nan,
+                                   nan,
+                                   1.663070559501648,
+                                   -1.3208916187286377,
+                                   -0.7568077445030212,
+                                   1.3490935564041138,
+                                   1.666310429573059,
+                                   -0.04728829860687256,
+                                   -0.8344247341156006,
+                                   0.08002299070358276,
+                                   2.1372342109680176,
+                                   -1.6321386098861694,
+                                   -1.2127946615219116,
+                                   1.6869697570800781};
         check_values(y, masked, 24);
         CHECK_OK(mm_module_forward1(m, q, &y));
         static const double self[24] = {
-            2.251101016998291,   -0.39786988496780396, -1.3987417221069336,
-            0.4635601043701172,  1.0161833763122559,   -1.8052418231964111,
-            -0.08163484930992126, 1.7940142154693604,  2.263481616973877,
-            -0.7148249745368958, -1.392612338066101,   0.7801572680473328,
-            2.086379051208496,   -0.16210216283798218, -1.2477885484695435,
-            0.2189769148826599,  1.166038155555725,    -1.8008337020874023,
-            -0.2317471206188202, 1.798372507095337,    1.998081922531128,
-            -0.5503555536270142, -1.1368175745010376,  0.6007496118545532};
+            2.251101016998291,    -0.39786988496780396, -1.3987417221069336,
+            0.4635601043701172,   1.0161833763122559,   -1.8052418231964111,
+            -0.08163484930992126, 1.7940142154693604,   2.263481616973877,
+            -0.7148249745368958,  -1.392612338066101,   0.7801572680473328,
+            2.086379051208496,    -0.16210216283798218, -1.2477885484695435,
+            0.2189769148826599,   1.166038155555725,    -1.8008337020874023,
+            -0.2317471206188202,  1.798372507095337,    1.998081922531128,
+            -0.5503555536270142,  -1.1368175745010376,  0.6007496118545532};
         check_values(y, self, 24);
         /* unbatched (L, E): the first batch element's result */
         mm_tensor *q0, *y0;
@@ -710,8 +759,8 @@ MM_TEST(embedding_looks_up_rows_and_keeps_the_padding_row_zero) {
     mm_pool *pool;
     CHECK_OK(mm_pool_open(&pool));
     mm_tensor *idx, *y, *loss;
-    CHECK_OK(mm_from_data((int64_t[]){2, 9, 2, 0}, MM_SHAPE(2, 2), MM_I64,
-                          &idx));
+    CHECK_OK(
+        mm_from_data((int64_t[]){2, 9, 2, 0}, MM_SHAPE(2, 2), MM_I64, &idx));
     CHECK_OK(mm_module_forward1(m, idx, &y));
     CHECK(y->ndim == 3 && y->shape[2] == 3);
     CHECK(at(y, 0) == at(e->weight, 6) && at(y, 3) == 0);
@@ -728,7 +777,8 @@ MM_TEST(embedding_looks_up_rows_and_keeps_the_padding_row_zero) {
               "scale_grad_by_freq and sparse are not supported");
 }
 
-/* ---- ConvModule ------------------------------------------------------------- */
+/* ---- ConvModule -------------------------------------------------------------
+ */
 
 static void check_keys(mm_module *m, const char *const *want, size_t n) {
     mm_state_dict sd = {0};
@@ -880,11 +930,14 @@ MM_TEST(conv_module_errors_name_the_sub_config) {
               "takes none of num_features, num_channels, normalized_shape");
 }
 
-/* ---- activations ------------------------------------------------------------ */
+/* ---- activations ------------------------------------------------------------
+ */
 
 typedef int (*unary_fn)(mm_tensor *, mm_tensor **);
 
-static int g_leaky(mm_tensor *x, mm_tensor **o) { return mm_leaky_relu(x, 0.2, o); }
+static int g_leaky(mm_tensor *x, mm_tensor **o) {
+    return mm_leaky_relu(x, 0.2, o);
+}
 static int g_elu(mm_tensor *x, mm_tensor **o) { return mm_elu(x, 0.5, o); }
 static int g_elu1(mm_tensor *x, mm_tensor **o) { return mm_elu(x, 1, o); }
 static int g_leaky01(mm_tensor *x, mm_tensor **o) {
@@ -945,9 +998,15 @@ MM_TEST(activations_match_their_ops_and_torch_reprs) {
         mm_tensor *l;
         CHECK_OK(mm_linspace(-4, 4, 9, MM_F32, &l));
         CHECK_OK(mm_module_forward1(m, l, &y));
-        const double want[9] = {0.0, 0.0, 0.1666666716337204,
-                                0.3333333432674408, 0.5, 0.6666666865348816,
-                                0.8333333134651184, 1.0, 1.0};
+        const double want[9] = {0.0,
+                                0.0,
+                                0.1666666716337204,
+                                0.3333333432674408,
+                                0.5,
+                                0.6666666865348816,
+                                0.8333333134651184,
+                                1.0,
+                                1.0};
         for (int i = 0; i < 9; i++)
             CHECK_NEAR(at(y, i), want[i], 1e-7);
         mm_module_free(m);

@@ -13,7 +13,7 @@
     do {                                                                       \
         const char *h_ = (haystack), *n_ = (needle);                           \
         if (!h_ || !strstr(h_, n_)) {                                          \
-            fprintf(stderr, "%s:%d: missing text:\n  in:   %s\n  want: %s\n",   \
+            fprintf(stderr, "%s:%d: missing text:\n  in:   %s\n  want: %s\n",  \
                     __FILE__, __LINE__, h_ ? h_ : "(null)", n_);               \
             mm_test_failures++;                                                \
         }                                                                      \
@@ -125,13 +125,12 @@ static void check_names(const names *got, const char *const *want, int n) {
 MM_TEST(names_and_order_match_torch) {
     mm_module *m = new_model();
     static const char *const sd_keys[] = {
-        "0.weight",       "0.bias",         "1.scale",
-        "1.running",      "1.fc1.weight",   "1.fc1.bias",
-        "1.fc2.weight",   "2.0.scale",      "2.0.running",
-        "2.0.fc1.weight", "2.0.fc1.bias",   "2.0.fc2.weight"};
+        "0.weight",     "0.bias",         "1.scale",      "1.running",
+        "1.fc1.weight", "1.fc1.bias",     "1.fc2.weight", "2.0.scale",
+        "2.0.running",  "2.0.fc1.weight", "2.0.fc1.bias", "2.0.fc2.weight"};
     static const char *const params[] = {
-        "0.weight",     "0.bias",       "1.scale",        "1.fc1.weight",
-        "1.fc1.bias",   "1.fc2.weight", "2.0.scale",      "2.0.fc1.weight",
+        "0.weight",     "0.bias",        "1.scale",   "1.fc1.weight",
+        "1.fc1.bias",   "1.fc2.weight",  "2.0.scale", "2.0.fc1.weight",
         "2.0.fc1.bias", "2.0.fc2.weight"};
     static const char *const buffers[] = {"1.running", "1.scratch",
                                           "2.0.running", "2.0.scratch"};
@@ -168,24 +167,25 @@ MM_TEST(names_and_order_match_torch) {
 MM_TEST(repr_matches_torch_print) {
     mm_module *m = new_model();
     char *r = mm_module_repr(m);
-    CHECK_STR(r, "Sequential(\n"
-                 "  (0): Linear(in_features=3, out_features=4, bias=True)\n"
-                 "  (1): Block(\n"
-                 "    (fc1): Linear(in_features=4, out_features=8, bias=True)\n"
-                 "    (act): ReLU()\n"
-                 "    (fc2): Linear(in_features=8, out_features=4, bias=False)\n"
-                 "  )\n"
-                 "  (2): ModuleList(\n"
-                 "    (0): Block(\n"
-                 "      (fc1): Linear(in_features=4, out_features=8, bias=True)\n"
-                 "      (act): ReLU()\n"
-                 "      (fc2): Linear(in_features=8, out_features=4, bias=False)\n"
-                 "    )\n"
-                 "    (1): Identity()\n"
-                 "  )\n"
-                 "  (3): Flatten(start_dim=1, end_dim=-1)\n"
-                 "  (4): Dropout(p=0.5, inplace=False)\n"
-                 ")");
+    CHECK_STR(r,
+              "Sequential(\n"
+              "  (0): Linear(in_features=3, out_features=4, bias=True)\n"
+              "  (1): Block(\n"
+              "    (fc1): Linear(in_features=4, out_features=8, bias=True)\n"
+              "    (act): ReLU()\n"
+              "    (fc2): Linear(in_features=8, out_features=4, bias=False)\n"
+              "  )\n"
+              "  (2): ModuleList(\n"
+              "    (0): Block(\n"
+              "      (fc1): Linear(in_features=4, out_features=8, bias=True)\n"
+              "      (act): ReLU()\n"
+              "      (fc2): Linear(in_features=8, out_features=4, bias=False)\n"
+              "    )\n"
+              "    (1): Identity()\n"
+              "  )\n"
+              "  (3): Flatten(start_dim=1, end_dim=-1)\n"
+              "  (4): Dropout(p=0.5, inplace=False)\n"
+              ")");
     free(r);
     mm_module_free(m);
 }
@@ -285,8 +285,8 @@ MM_TEST(load_state_dict_shape_mismatch_fails_in_both_modes) {
     CHECK_OK(mm_linear_new(5, 4, true, &other)); /* weight [4, 5] */
     mm_state_dict sd = {0};
     partial_sd(m, "0.weight", NULL, &sd);
-    CHECK_OK(mm_state_dict_add(&sd, "0.weight",
-                               ((mm_nn_linear *)other)->weight));
+    CHECK_OK(
+        mm_state_dict_add(&sd, "0.weight", ((mm_nn_linear *)other)->weight));
     mm_tensor *b0 = mm_module_find_tensor(m, "0.bias");
     double before = at(b0, 0);
     mm_tensor *src = mm_state_dict_get(&sd, "0.bias");
@@ -382,7 +382,8 @@ MM_TEST(linear_forward_matches_torch_and_matmul) {
         mm_tensor *w, *b, *x, *y, *y2, *ref;
         CHECK_OK(mm_from_data((float[]){-0.2f, -0.1f, 0.0f, 0.1f, 0.2f, 0.3f},
                               MM_SHAPE(2, 3), MM_F32, &w));
-        CHECK_OK(mm_from_data((float[]){0.5f, -0.25f}, MM_SHAPE(2), MM_F32, &b));
+        CHECK_OK(
+            mm_from_data((float[]){0.5f, -0.25f}, MM_SHAPE(2), MM_F32, &b));
         mm_no_grad_push();
         CHECK_OK(mm_tensor_copy_(l->weight, w));
         CHECK_OK(mm_tensor_copy_(l->bias, b));
@@ -555,7 +556,8 @@ MM_TEST(drop_path_zeroes_whole_samples) {
     });
 }
 
-/* ---- gradients ------------------------------------------------------------ */
+/* ---- gradients ------------------------------------------------------------
+ */
 
 typedef struct mlp {
     mm_module *seq;
@@ -612,8 +614,8 @@ MM_TEST(backward_reaches_every_parameter_and_zero_grad_clears) {
         CHECK_OK(mm_backward(loss));
     }
     mm_pool_close(pool); /* the grads stay: the parameters own them */
-    const char *with_grad[] = {"0.weight", "0.bias", "1.scale",
-                               "1.fc1.weight", "2.0.fc2.weight"};
+    const char *with_grad[] = {"0.weight", "0.bias", "1.scale", "1.fc1.weight",
+                               "2.0.fc2.weight"};
     for (int i = 0; i < 5; i++)
         CHECK(mm_tensor_grad(mm_module_find_tensor(m, with_grad[i])) != NULL);
     mm_module_zero_grad(m);
@@ -621,7 +623,8 @@ MM_TEST(backward_reaches_every_parameter_and_zero_grad_clears) {
     mm_module_free(m);
 }
 
-/* ---- init ----------------------------------------------------------------- */
+/* ---- init -----------------------------------------------------------------
+ */
 
 static void moments(const mm_tensor *t, double *mean, double *var, double *lo,
                     double *hi) {
@@ -642,7 +645,7 @@ static void moments(const mm_tensor *t, double *mean, double *var, double *lo,
  * calculate_gain('leaky_relu', 0.2), calculate_gain('leaky_relu', sqrt(5)) */
 MM_TEST(calculate_gain_and_fans_match_torch) {
     const char *nl[] = {"linear", "conv2d", "sigmoid", "tanh", "relu", "selu"};
-    const double want[] = {1, 1, 1, 1.6666666666666667, 1.4142135623730951,
+    const double want[] = {1,   1, 1, 1.6666666666666667, 1.4142135623730951,
                            0.75};
     double g;
     for (int i = 0; i < 6; i++) {
@@ -786,7 +789,8 @@ MM_TEST(linear_default_init_is_torch_reset_parameters) {
     mm_module_free(m);
 }
 
-/* ---- registry ------------------------------------------------------------- */
+/* ---- registry -------------------------------------------------------------
+ */
 
 static mm_value *yaml(const char *text) {
     mm_value *v = NULL;
@@ -850,12 +854,12 @@ MM_TEST(layer_schema_errors_are_one_line) {
               "test.yaml:1:1: model: mm.Linear needs parameter "
               "'out_features' (size of each output sample)");
     CHECK_ERR(build("{type: Linear, in_features: 3, out_features: 2,"
-                    " bias: 1}", &m),
+                    " bias: 1}",
+                    &m),
               MM_ETYPE,
               "test.yaml:1:55: model: mm.Linear expects bool for 'bias', got "
               "int 1");
-    CHECK_ERR(build("{type: Sequential, modules: [{type: Dropout, p: 2}]}",
-                    &m),
+    CHECK_ERR(build("{type: Sequential, modules: [{type: Dropout, p: 2}]}", &m),
               MM_EINVAL,
               "test.yaml:1:30: model.modules.0 (mm.Dropout): Dropout: "
               "probability has to be between 0 and 1, but got 2");
@@ -866,26 +870,25 @@ MM_TEST(layer_schema_errors_are_one_line) {
     CHECK(m == NULL);
 }
 
-MM_TEST_MAIN(MM_CASE(names_and_order_match_torch),
-             MM_CASE(repr_matches_torch_print),
-             MM_CASE(state_dict_shares_storage_and_is_detached),
-             MM_CASE(load_state_dict_copies_every_tensor),
-             MM_CASE(load_state_dict_strict_reports_missing_and_unexpected_keys),
-             MM_CASE(load_state_dict_shape_mismatch_fails_in_both_modes),
-             MM_CASE(load_state_dict_converts_dtype),
-             MM_CASE(train_and_eval_propagate_to_every_descendant),
-             MM_CASE(registration_rejects_duplicates_and_bad_names),
-             MM_CASE(linear_forward_matches_torch_and_matmul),
-             MM_CASE(activations_identity_and_flatten_match_their_ops),
-             MM_CASE(identity_result_is_owned_without_a_pool),
-             MM_CASE(sequential_chains_and_names_the_failing_child),
-             MM_CASE(dropout_scales_kept_elements_and_is_identity_in_eval),
-             MM_CASE(drop_path_zeroes_whole_samples),
-             MM_CASE(gradcheck_linear_relu_linear_in_float64),
-             MM_CASE(backward_reaches_every_parameter_and_zero_grad_clears),
-             MM_CASE(calculate_gain_and_fans_match_torch),
-             MM_CASE(init_distributions_have_torch_moments),
-             MM_CASE(init_works_on_parameters_under_grad_mode),
-             MM_CASE(linear_default_init_is_torch_reset_parameters),
-             MM_CASE(layers_build_from_yaml),
-             MM_CASE(layer_schema_errors_are_one_line))
+MM_TEST_MAIN(
+    MM_CASE(names_and_order_match_torch), MM_CASE(repr_matches_torch_print),
+    MM_CASE(state_dict_shares_storage_and_is_detached),
+    MM_CASE(load_state_dict_copies_every_tensor),
+    MM_CASE(load_state_dict_strict_reports_missing_and_unexpected_keys),
+    MM_CASE(load_state_dict_shape_mismatch_fails_in_both_modes),
+    MM_CASE(load_state_dict_converts_dtype),
+    MM_CASE(train_and_eval_propagate_to_every_descendant),
+    MM_CASE(registration_rejects_duplicates_and_bad_names),
+    MM_CASE(linear_forward_matches_torch_and_matmul),
+    MM_CASE(activations_identity_and_flatten_match_their_ops),
+    MM_CASE(identity_result_is_owned_without_a_pool),
+    MM_CASE(sequential_chains_and_names_the_failing_child),
+    MM_CASE(dropout_scales_kept_elements_and_is_identity_in_eval),
+    MM_CASE(drop_path_zeroes_whole_samples),
+    MM_CASE(gradcheck_linear_relu_linear_in_float64),
+    MM_CASE(backward_reaches_every_parameter_and_zero_grad_clears),
+    MM_CASE(calculate_gain_and_fans_match_torch),
+    MM_CASE(init_distributions_have_torch_moments),
+    MM_CASE(init_works_on_parameters_under_grad_mode),
+    MM_CASE(linear_default_init_is_torch_reset_parameters),
+    MM_CASE(layers_build_from_yaml), MM_CASE(layer_schema_errors_are_one_line))

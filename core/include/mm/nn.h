@@ -108,8 +108,8 @@ MM_API void mm_module_free(mm_module *m);
  * leaf). `field` (may be NULL) is the struct member that mirrors it; it is
  * set to t. MM_EEXIST for a name already used by a parameter, buffer or
  * child; names must not be empty or contain '.'. */
-MM_API int mm_module_add_parameter(mm_module *m, const char *name,
-                                   mm_tensor *t, mm_tensor **field) MM_NODISCARD;
+MM_API int mm_module_add_parameter(mm_module *m, const char *name, mm_tensor *t,
+                                   mm_tensor **field) MM_NODISCARD;
 /* Register a buffer (no grad). persistent: saved in state_dict. */
 MM_API int mm_module_add_buffer(mm_module *m, const char *name, mm_tensor *t,
                                 bool persistent,
@@ -167,8 +167,7 @@ MM_API int mm_module_to_dtype(mm_module *m, mm_dtype dtype) MM_NODISCARD;
 
 /* Called for each tensor with its dotted name; a non-zero return stops
  * the walk and is returned. */
-typedef int (*mm_module_tensor_fn)(const char *name, mm_tensor *t,
-                                   void *user);
+typedef int (*mm_module_tensor_fn)(const char *name, mm_tensor *t, void *user);
 typedef int (*mm_module_fn)(const char *name, mm_module *m, void *user);
 
 /* Parameters of the whole tree in registration order, preorder
@@ -320,8 +319,7 @@ MM_API int mm_sequential_new(int n, mm_module *const *modules,
 MM_API int mm_module_list_new(int n, mm_module *const *modules,
                               mm_module **out) MM_NODISCARD;
 /* Append a child named by its index (owned from now on). */
-MM_API int mm_sequential_append(mm_module *seq,
-                                mm_module *child) MM_NODISCARD;
+MM_API int mm_sequential_append(mm_module *seq, mm_module *child) MM_NODISCARD;
 MM_API int mm_sequential_forward(mm_module *m, mm_tensor *x,
                                  mm_tensor **out) MM_NODISCARD;
 
@@ -441,7 +439,8 @@ MM_API int mm_conv_forward(mm_module *m, mm_tensor *x,
                            mm_tensor **out) MM_NODISCARD;
 MM_API bool mm_module_is_conv(const mm_module *m);
 
-/* ---- normalisation --------------------------------------------------------- */
+/* ---- normalisation ---------------------------------------------------------
+ */
 
 /* BatchNorm1d/2d/3d, InstanceNorm1d/2d/3d, LayerNorm, GroupNorm: one struct.
  * Parameters weight and bias (affine); buffers running_mean, running_var,
@@ -449,8 +448,8 @@ MM_API bool mm_module_is_conv(const mm_module *m);
  * registration order. */
 typedef struct mm_nn_norm {
     mm_module base;
-    int kind; /* internal */
-    int nsp;  /* batch and instance norms: 1, 2, 3 */
+    int kind;             /* internal */
+    int nsp;              /* batch and instance norms: 1, 2, 3 */
     int64_t num_features; /* C (GroupNorm: num_channels) */
     int64_t num_groups;   /* GroupNorm */
     int n_norm;           /* LayerNorm: normalized_shape */
@@ -485,7 +484,8 @@ MM_API int mm_norm_forward(mm_module *m, mm_tensor *x,
 MM_API bool mm_module_is_norm(const mm_module *m);
 MM_API bool mm_module_is_batch_norm(const mm_module *m);
 
-/* ---- pooling --------------------------------------------------------------- */
+/* ---- pooling ---------------------------------------------------------------
+ */
 
 /* MaxPool2d/3d, AvgPool2d/3d, AdaptiveAvgPool2d, AdaptiveMaxPool2d. */
 typedef struct mm_nn_pooling {
@@ -516,7 +516,8 @@ MM_API int mm_pooling_forward(mm_module *m, mm_tensor *x, mm_tensor **out,
                               mm_tensor **indices) MM_NODISCARD;
 MM_API bool mm_module_is_pooling(const mm_module *m);
 
-/* ---- attention ------------------------------------------------------------ */
+/* ---- attention ------------------------------------------------------------
+ */
 
 /* MultiheadAttention as torch.nn.MultiheadAttention: parameters
  * in_proj_weight (3E, E) and in_proj_bias (3E) packed q, k, v (or
@@ -550,7 +551,8 @@ MM_API int mm_multihead_attention_forward(mm_module *m, mm_tensor *query,
                                           mm_tensor *attn_mask,
                                           mm_tensor **out) MM_NODISCARD;
 
-/* ---- embedding ------------------------------------------------------------ */
+/* ---- embedding ------------------------------------------------------------
+ */
 
 /* Embedding: weight (num_embeddings, embedding_dim) ~ N(0, 1), the
  * padding_idx row zero (and without gradient). */
@@ -570,7 +572,8 @@ MM_API int mm_embedding_new(int64_t num_embeddings, int64_t embedding_dim,
 MM_API int mm_embedding_forward(mm_module *m, mm_tensor *indices,
                                 mm_tensor **out) MM_NODISCARD;
 
-/* ---- ConvModule (mmcv) ------------------------------------------------------ */
+/* ---- ConvModule (mmcv) ------------------------------------------------------
+ */
 
 /* conv -> norm -> activation in `order`; the children are named conv, the
  * norm's abbreviation (bn, gn, ln, in; mmcv's infer_abbr) and activate, each
