@@ -30,7 +30,7 @@ static double un_f64(int code, double x) {
     case MM_UN_LOG:
         return log(x);
     case MM_UN_RELU:
-        return x > 0 ? x : 0;
+        return x < 0 ? 0 : x; /* NaN and -0.0 pass through, as torch.relu */
     case MM_UN_SIGMOID:
         return 1 / (1 + exp(-x));
     case MM_UN_TANH:

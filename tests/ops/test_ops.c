@@ -107,6 +107,24 @@ MM_TEST(integer_and_half_binary_ops_compute_like_torch) {
     });
 }
 
+/* torch.relu(torch.tensor([nan, -0.0, -2.0, 3.0])) -> [nan, -0., 0., 3.] */
+MM_TEST(relu_passes_nan_and_negative_zero_like_torch) {
+    POOLED({
+        const float v[4] = {NAN, -0.0f, -2.0f, 3.0f};
+        for (int ref = 0; ref < 2; ref++) {
+            bool prev = mm_ops_set_reference(ref);
+            mm_tensor *x, *y;
+            CHECK_OK(mm_from_data(v, MM_SHAPE(4), MM_F32, &x));
+            CHECK_OK(mm_relu(x, &y));
+            CHECK(isnan(at(y, 0)));
+            CHECK(at(y, 1) == 0 && signbit(at(y, 1)));
+            CHECK(at(y, 2) == 0 && !signbit(at(y, 2)));
+            CHECK(at(y, 3) == 3);
+            mm_ops_set_reference(prev);
+        }
+    });
+}
+
 MM_TEST(binary_ops_promote_dtypes_as_pytorch) {
     POOLED({
         mm_tensor *f32 = randn_t(MM_SHAPE(3), MM_F32),
@@ -528,6 +546,7 @@ MM_TEST(op_table_rows_are_complete_and_findable) {
 MM_TEST_MAIN(MM_CASE(binary_ops_match_reference_with_broadcasting),
              MM_CASE(binary_ops_match_reference_on_non_contiguous_inputs),
              MM_CASE(integer_and_half_binary_ops_compute_like_torch),
+             MM_CASE(relu_passes_nan_and_negative_zero_like_torch),
              MM_CASE(binary_ops_promote_dtypes_as_pytorch),
              MM_CASE(binary_errors_name_the_op_and_shapes),
              MM_CASE(inplace_add_accumulates_with_broadcast),

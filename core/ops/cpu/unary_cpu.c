@@ -9,6 +9,7 @@
         if (s[0] == (int64_t)sizeof(T) && s[1] == (int64_t)sizeof(T)) {        \
             T *o = (T *)d[0];                                                  \
             const T *px = (const T *)d[1];                                     \
+            _Pragma("omp simd")                                                \
             for (int64_t i = 0; i < n; i++) {                                  \
                 T x = px[i];                                                   \
                 o[i] = (EXPR);                                                 \
@@ -24,13 +25,13 @@
 UN_LOOP(neg_f32, float, -x)
 UN_LOOP(exp_f32, float, expf(x))
 UN_LOOP(log_f32, float, logf(x))
-UN_LOOP(relu_f32, float, x > 0 ? x : 0.0f)
+UN_LOOP(relu_f32, float, x < 0 ? 0.0f : x)
 UN_LOOP(sigmoid_f32, float, 1.0f / (1.0f + expf(-x)))
 UN_LOOP(tanh_f32, float, tanhf(x))
 UN_LOOP(neg_f64, double, -x)
 UN_LOOP(exp_f64, double, exp(x))
 UN_LOOP(log_f64, double, log(x))
-UN_LOOP(relu_f64, double, x > 0 ? x : 0.0)
+UN_LOOP(relu_f64, double, x < 0 ? 0.0 : x)
 UN_LOOP(sigmoid_f64, double, 1.0 / (1.0 + exp(-x)))
 UN_LOOP(tanh_f64, double, tanh(x))
 
