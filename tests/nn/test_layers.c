@@ -1028,6 +1028,36 @@ MM_TEST(activations_match_their_ops_and_torch_reprs) {
     });
 }
 
+/* gradients reach the packed in_proj_weight through its q/k/v slices */
+static int g_mha(void *c, mm_tensor *const *in, int n, mm_tensor **out) {
+    (void)n;
+    mm_tensor *kpm = NULL;
+    if (mm_from_data((uint8_t[]){0, 0, 1, 0, 0, 0}, MM_SHAPE(2, 3), MM_BOOL,
+                     &kpm) < 0)
+        return -1;
+    return mm_multihead_attention_forward(c, in[0], in[1], in[1], kpm, NULL,
+                                          out);
+}
+
+MM_TEST(gradcheck_multihead_attention_in_float64) {
+    POOLED({
+        mm_module *m = NULL;
+        CHECK_OK(mm_multihead_attention_new(4, 2, 0.0, true, 0, 0, false, &m));
+        CHECK_OK(mm_module_to_dtype(m, MM_F64));
+        mm_nn_mha *a = (mm_nn_mha *)m;
+        mm_nn_linear *o = (mm_nn_linear *)a->out_proj;
+        CHECK_OK(mm_init_normal_(a->in_proj_bias, 0, 0.5, NULL));
+        mm_tensor *in[6] = {leaf(randn_t(MM_SHAPE(2, 2, 4), MM_F64)),
+                            leaf(randn_t(MM_SHAPE(3, 2, 4), MM_F64)),
+                            a->in_proj_weight,
+                            a->in_proj_bias,
+                            o->weight,
+                            o->bias};
+        CHECK_GRAD(g_mha, m, in, 6);
+        mm_module_free(m);
+    });
+}
+
 MM_TEST_MAIN(MM_CASE(reprs_match_torch),
              MM_CASE(resnet_style_state_dict_keys_match_torch),
              MM_CASE(conv_forward_matches_the_op_and_init_bounds),
@@ -1036,6 +1066,7 @@ MM_TEST_MAIN(MM_CASE(reprs_match_torch),
              MM_CASE(norms_match_their_ops), MM_CASE(pools_match_their_ops),
              MM_CASE(gradcheck_conv_batch_norm_relu_in_float64),
              MM_CASE(multihead_attention_matches_torch),
+             MM_CASE(gradcheck_multihead_attention_in_float64),
              MM_CASE(conv_reflect_padding_matches_torch),
              MM_CASE(embedding_looks_up_rows_and_keeps_the_padding_row_zero),
              MM_CASE(conv_module_children_and_keys_follow_mmcv),
