@@ -870,6 +870,53 @@ MM_TEST(layer_schema_errors_are_one_line) {
     CHECK(m == NULL);
 }
 
+static int sgd_step(const char *name, mm_tensor *t, void *user) {
+    (void)name;
+    mm_tensor *g = mm_tensor_grad(t);
+    return g ? mm_tensor_add_(t, g, -*(double *)user) : 0;
+}
+
+/* Parameters are updated in place under no-grad, as an optimizer does:
+ * twenty SGD steps on a fixed regression batch lower the loss. */
+MM_TEST(sgd_steps_on_module_parameters_lower_the_loss) {
+    mm_manual_seed(3);
+    mm_module *items[3], *m;
+    CHECK_OK(mm_linear_new(4, 16, true, &items[0]));
+    CHECK_OK(mm_activation_new(&mm_tanh_class, &items[1]));
+    CHECK_OK(mm_linear_new(16, 1, true, &items[2]));
+    CHECK_OK(mm_sequential_new(3, items, &m));
+    mm_pool *outer;
+    CHECK_OK(mm_pool_open(&outer));
+    mm_tensor *x = randn_t(MM_SHAPE(32, 4), MM_F32), *target;
+    mm_tensor *w_true = randn_t(MM_SHAPE(4, 1), MM_F32);
+    CHECK_OK(mm_matmul(x, w_true, &target));
+    double first = 0, last = 0, lr = 0.05;
+    for (int step = 0; step < 20; step++) {
+        mm_pool *pool;
+        CHECK_OK(mm_pool_open(&pool));
+        mm_tensor *y, *d, *loss;
+        CHECK_OK(mm_module_forward1(m, x, &y));
+        CHECK_OK(mm_sub(y, target, &d));
+        CHECK_OK(mm_mul(d, d, &d));
+        CHECK_OK(mm_mean(d, 0, NULL, false, &loss));
+        double l;
+        CHECK_OK(mm_tensor_item(loss, &l));
+        if (step == 0)
+            first = l;
+        last = l;
+        mm_module_zero_grad(m);
+        CHECK_OK(mm_backward(loss));
+        mm_no_grad_push();
+        CHECK_OK(mm_module_named_parameters(m, sgd_step, &lr));
+        mm_no_grad_pop();
+        mm_pool_close(pool);
+    }
+    CHECK(last < 0.5 * first);
+    mm_module_zero_grad(m);
+    mm_pool_close(outer);
+    mm_module_free(m);
+}
+
 MM_TEST_MAIN(
     MM_CASE(names_and_order_match_torch), MM_CASE(repr_matches_torch_print),
     MM_CASE(state_dict_shares_storage_and_is_detached),
@@ -887,6 +934,7 @@ MM_TEST_MAIN(
     MM_CASE(drop_path_zeroes_whole_samples),
     MM_CASE(gradcheck_linear_relu_linear_in_float64),
     MM_CASE(backward_reaches_every_parameter_and_zero_grad_clears),
+    MM_CASE(sgd_steps_on_module_parameters_lower_the_loss),
     MM_CASE(calculate_gain_and_fans_match_torch),
     MM_CASE(init_distributions_have_torch_moments),
     MM_CASE(init_works_on_parameters_under_grad_mode),
