@@ -5,6 +5,7 @@
 #include "norm_internal.h"
 #include "index_impl.h"
 #include "reduction_impl.h"
+#include "loss_impl.h"
 
 #include <assert.h>
 #include <string.h>
@@ -84,6 +85,13 @@ static const mm_op *const op_table[] = {
     [MM_OP_EMBEDDING_BACKWARD] = &mm_op_embedding_backward,
     [MM_OP_PAD] = &mm_op_pad,
     [MM_OP_PAD_BACKWARD] = &mm_op_pad_backward,
+    /* loss */
+    [MM_OP_LOSS_POINTWISE] = &mm_op_loss_pointwise,
+    [MM_OP_LOSS_POINTWISE_GRAD] = &mm_op_loss_pointwise_grad,
+    [MM_OP_NLL_LOSS] = &mm_op_nll_loss,
+    [MM_OP_NLL_LOSS_BACKWARD] = &mm_op_nll_loss_backward,
+    [MM_OP_CROSS_ENTROPY] = &mm_op_cross_entropy,
+    [MM_OP_CROSS_ENTROPY_BACKWARD] = &mm_op_cross_entropy_backward,
 };
 static_assert(sizeof op_table / sizeof op_table[0] == MM_OP_COUNT,
               "one row per mm_op_id");
