@@ -12,7 +12,7 @@
  *   cross_entropy (logits, target[, weight]) -> (N, *): fused log_softmax +
  *     nll with label smoothing (f[0] = ls), as torch 1.13:
  *       (1 - ls) w[t] (lse - x[t]) + ls / C * sum_c w[c] (lse - x[c]);
- *     cross_entropy_backward recomputes the softmax p:
+ *     cross_entropy_backward uses the log-sum-exp the forward kept:
  *       dx[c] = g ((1 - ls) w[t] (p[c] - [c == t]) + ls / C (W p[c] - w[c])),
  *     W = sum_c w[c].
  * Class-probability targets, the weights of binary losses and the mean's
@@ -235,21 +235,40 @@ static int nll_backward_infer(mm_op_ctx *ctx) {
     return 0;
 }
 
-/* cross_entropy_backward (g, x, target[, weight]) -> x's shape. */
+/* cross_entropy_backward (g, x, target, lse[, weight]) -> x's shape; lse
+ * (f64, target's shape) is what the forward kept. */
 static int ce_backward_infer(mm_op_ctx *ctx) {
-    if (ctx->n_inputs < 3 || ctx->n_inputs > 4)
-        return mm_error_set(MM_EINVAL, "%s: expects 3 or 4 inputs, got %d",
+    if (ctx->n_inputs < 4 || ctx->n_inputs > 5)
+        return mm_error_set(MM_EINVAL, "%s: expects 4 or 5 inputs, got %d",
                             ctx->op->name, ctx->n_inputs);
     const mm_tensor *g = ctx->inputs[0], *x = ctx->inputs[1];
     MM_TRY(check_class_args(ctx->op->name, x, ctx->inputs[2],
-                            ctx->n_inputs > 3 ? ctx->inputs[3] : NULL,
+                            ctx->n_inputs > 4 ? ctx->inputs[4] : NULL,
                             ctx->params->i[0]));
-    if (g->numel != ctx->inputs[2]->numel || g->dtype != x->dtype)
-        return mm_error_set(MM_EINVAL, "%s: gradient does not match the target",
+    if (g->numel != ctx->inputs[2]->numel || g->dtype != x->dtype ||
+        ctx->inputs[3]->numel != g->numel || ctx->inputs[3]->dtype != MM_F64)
+        return mm_error_set(MM_EINVAL,
+                            "%s: gradient or log-sum-exp does not match the "
+                            "target",
                             ctx->op->name);
     ctx->out_dtype = x->dtype;
     ctx->out_ndim = x->ndim;
     memcpy(ctx->out_shape, x->shape, sizeof ctx->out_shape);
+    return 0;
+}
+
+/* The log-sum-exp per position (f64, the output's shape) the forward keeps
+ * for backward when a node will be recorded; NULL otherwise. */
+int mm_loss_ce_save_lse(mm_op_ctx *ctx, double **lse) {
+    *lse = NULL;
+    if (!ctx->recording)
+        return 0;
+    mm_tensor *l;
+    MM_TRY(mm_tensor_new_owned(ctx->out->ndim, ctx->out->shape, MM_F64,
+                               ctx->out->device, &l));
+    memset(mm_tensor_data(l), 0, sizeof(double) * (size_t)l->numel);
+    ctx->saved[ctx->n_saved++] = l;
+    *lse = mm_tensor_data(l);
     return 0;
 }
 
@@ -318,13 +337,29 @@ static int nll_backward(const mm_node *node, mm_tensor *g, mm_tensor **gin) {
                        &gin[0]);
 }
 
-/* One position's loss (forward) or gradient row (dx != NULL; g its
- * upstream gradient) of cross_entropy, in double: x[c * inner]. */
+/* One position of cross_entropy, in double: x[base + j * inner] for j < c.
+ * Forward (dx NULL): returns the loss and sets *lse. Backward: writes the
+ * gradient row (g its upstream gradient) from the given *lse. */
 static double ce_position(const mm_tensor *x, const char *xd, int64_t base,
                           int64_t c, int64_t inner, int64_t k,
-                          const mm_tensor *w, double ls, double g, char *dx) {
+                          const mm_tensor *w, double ls, double g, char *dx,
+                          double *lse) {
     size_t es = mm_dtype_size(x->dtype);
 #define XAT(j) mm_load_f64(xd + (base + (j) * inner) * (int64_t)es, x->dtype)
+    double wt = weight_of(w, k);
+    if (dx) {
+        double wsum = 0;
+        for (int64_t j = 0; j < c; j++)
+            wsum += weight_of(w, j);
+        for (int64_t j = 0; j < c; j++) {
+            double p = exp(XAT(j) - *lse);
+            double v = (1 - ls) * wt * (p - (j == k)) +
+                       ls / (double)c * (wsum * p - weight_of(w, j));
+            mm_store_f64(dx + (base + j * inner) * (int64_t)es, x->dtype,
+                         g * v);
+        }
+        return 0;
+    }
     double mx = -INFINITY, sum = 0, wsum = 0, wx = 0;
     for (int64_t j = 0; j < c; j++)
         mx = fmax(mx, XAT(j));
@@ -333,17 +368,10 @@ static double ce_position(const mm_tensor *x, const char *xd, int64_t base,
         wsum += weight_of(w, j);
         wx += weight_of(w, j) * XAT(j);
     }
-    double lse = mx + log(sum), wt = weight_of(w, k);
-    if (!dx)
-        return (1 - ls) * wt * (lse - XAT(k)) + ls / (double)c * (wsum * lse - wx);
-    for (int64_t j = 0; j < c; j++) {
-        double p = exp(XAT(j) - lse);
-        double v = (1 - ls) * wt * (p - (j == k)) +
-                   ls / (double)c * (wsum * p - weight_of(w, j));
-        mm_store_f64(dx + (base + j * inner) * (int64_t)es, x->dtype, g * v);
-    }
+    *lse = mx + log(sum);
+    return (1 - ls) * wt * (*lse - XAT(k)) +
+           ls / (double)c * (wsum * *lse - wx);
 #undef XAT
-    return 0;
 }
 
 static int ce_reference(mm_op_ctx *ctx) {
@@ -355,13 +383,19 @@ static int ce_reference(mm_op_ctx *ctx) {
     const char *xd = mm_tensor_data(x);
     char *yd = mm_tensor_data(ctx->out);
     size_t es = mm_dtype_size(x->dtype);
+    double *lse;
+    MM_TRY(mm_loss_ce_save_lse(ctx, &lse));
     for (int64_t b = 0; b < n; b++)
         for (int64_t i = 0; i < inner; i++) {
             int64_t k = td[b * inner + i];
+            double l = 0;
             double v = k == ign ? 0
                                 : ce_position(x, xd, b * c * inner + i, c, inner,
-                                              k, w, ctx->params->f[0], 0, NULL);
+                                              k, w, ctx->params->f[0], 0, NULL,
+                                              &l);
             mm_store_f64(yd + (b * inner + i) * (int64_t)es, x->dtype, v);
+            if (lse)
+                lse[b * inner + i] = l;
         }
     return 0;
 }
@@ -369,10 +403,11 @@ static int ce_reference(mm_op_ctx *ctx) {
 static int ce_backward_reference(mm_op_ctx *ctx) {
     const mm_tensor *g = ctx->inputs[0], *x = ctx->inputs[1],
                     *t = ctx->inputs[2];
-    const mm_tensor *w = ctx->n_inputs > 3 ? ctx->inputs[3] : NULL;
+    const mm_tensor *w = ctx->n_inputs > 4 ? ctx->inputs[4] : NULL;
     int64_t n, c, inner, ign = ctx->params->i[0];
     loss_class_dims(x, &n, &c, &inner);
     const int64_t *td = mm_tensor_data(t);
+    const double *lse = mm_tensor_data(ctx->inputs[3]);
     const char *xd = mm_tensor_data(x), *gd = mm_tensor_data(g);
     char *yd = mm_tensor_data(ctx->out);
     size_t es = mm_dtype_size(x->dtype);
@@ -383,8 +418,9 @@ static int ce_backward_reference(mm_op_ctx *ctx) {
             if (k == ign)
                 continue;
             double gv = mm_load_f64(gd + (b * inner + i) * (int64_t)es, g->dtype);
+            double l = lse[b * inner + i];
             ce_position(x, xd, b * c * inner + i, c, inner, k, w,
-                        ctx->params->f[0], gv, yd);
+                        ctx->params->f[0], gv, yd, &l);
         }
     return 0;
 }
@@ -392,9 +428,9 @@ static int ce_backward_reference(mm_op_ctx *ctx) {
 static int ce_backward(const mm_node *node, mm_tensor *g, mm_tensor **gin) {
     if (!node->needs_grad[0])
         return 0;
-    mm_tensor *in[4] = {g, node->inputs[0], node->inputs[1],
+    mm_tensor *in[5] = {g, node->inputs[0], node->inputs[1], node->saved[0],
                         node->n_inputs > 2 ? node->inputs[2] : NULL};
-    return mm_op_apply(&mm_op_cross_entropy_backward, node->n_inputs + 1, in,
+    return mm_op_apply(&mm_op_cross_entropy_backward, node->n_inputs + 2, in,
                        &node->params, &gin[0]);
 }
 

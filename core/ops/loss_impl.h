@@ -16,6 +16,8 @@ int mm_cpu_nll_loss(mm_op_ctx *ctx);
 int mm_cpu_nll_loss_backward(mm_op_ctx *ctx);
 int mm_cpu_cross_entropy(mm_op_ctx *ctx);
 int mm_cpu_cross_entropy_backward(mm_op_ctx *ctx);
+/* Allocate the saved log-sum-exp when recording (*lse NULL otherwise). */
+int mm_loss_ce_save_lse(mm_op_ctx *ctx, double **lse);
 
 /* Pointwise losses (params i[0]); their gradient op takes i[1] = which
  * input (0 input, 1 target, 2 pos_weight); f[0] = beta. */

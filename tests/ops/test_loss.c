@@ -322,9 +322,13 @@ MM_TEST(class_loss_kernels_match_reference) {
                     CHECK_VS_REFERENCE(what, f_op, &oc, in, n, tol, tol);
                     in[0] = noncontig(x);
                     CHECK_VS_REFERENCE(what, f_op, &oc, in, n, tol, tol);
-                    mm_tensor *bin[4] = {g, x, t, w};
+                    mm_tensor *lse = NULL;
+                    int one = 1;
+                    CHECK_OK(mm_to_dtype(x, MM_F64, &lse));
+                    CHECK_OK(mm_logsumexp(lse, 1, &one, false, &lse));
+                    mm_tensor *bin[5] = {g, x, t, lse, w};
                     oc.id = MM_OP_CROSS_ENTROPY_BACKWARD;
-                    CHECK_VS_REFERENCE(what, f_op, &oc, bin, n + 1, tol, tol);
+                    CHECK_VS_REFERENCE(what, f_op, &oc, bin, n + 2, tol, tol);
                     mm_tensor *nin[3] = {g, t, w};
                     oc.id = MM_OP_NLL_LOSS_BACKWARD;
                     CHECK_VS_REFERENCE(what, f_op, &oc, nin, n, tol, tol);

@@ -4,8 +4,9 @@
  * mm_iter loop. nll_loss and cross_entropy work on contiguous (N, C, inner)
  * inputs, positions (n, i) in parallel; cross_entropy is one fused pass per
  * position: the max, then sum exp(x - max) (and the weighted sums label
- * smoothing needs) accumulated in double, then the loss; its backward
- * recomputes the log-sum-exp and writes the gradient row in a second pass.
+ * smoothing needs) accumulated in double, then the loss; it keeps the
+ * log-sum-exp (f64) for backward, which writes the gradient row in one
+ * pass.
  * With inner == 1 ((N, C) logits) a position is a contiguous row and the
  * inner loops vectorise. */
 #include "loss_impl.h"
@@ -139,30 +140,53 @@ int mm_cpu_nll_loss_backward(mm_op_ctx *ctx) {
 
 /* ---- cross_entropy ------------------------------------------------------ */
 
+enum { LANES = 16 };
+
 /* One position: xr[j * s] for j < c. Returns the log-sum-exp; *wsum and *wx
  * get sum_c w[c] and sum_c w[c] x[c] when asked (label smoothing). */
 #define CE(T, EXP)                                                             \
-    static double lse_##T(const T *xr, int64_t c, int64_t s, const T *w,      \
-                          double *wsum, double *wx) {                          \
+    static inline __attribute__((always_inline)) double lse_##T(               \
+        const T *xr, int64_t c, int64_t s, const T *w, double *wsum,           \
+        double *wx) {                                                          \
+        /* independent lanes keep the max and the sum in registers (an     \
+         * omp simd reduction spills them to the stack) */                 \
+        T m[LANES];                                                            \
+        for (int l = 0; l < LANES; l++)                                        \
+            m[l] = -INFINITY;                                                  \
+        int64_t j = 0;                                                         \
+        for (; j + LANES <= c; j += LANES)                                     \
+            for (int l = 0; l < LANES; l++)                                    \
+                m[l] = xr[(j + l) * s] > m[l] ? xr[(j + l) * s] : m[l];        \
         T mx = -INFINITY;                                                      \
-        for (int64_t j = 0; j < c; j++)                                        \
+        for (int l = 0; l < LANES; l++)                                        \
+            mx = m[l] > mx ? m[l] : mx;                                        \
+        for (; j < c; j++)                                                     \
             mx = xr[j * s] > mx ? xr[j * s] : mx;                              \
-        double sum = 0;                                                        \
-        _Pragma("omp simd reduction(+ : sum)")                                 \
-        for (int64_t j = 0; j < c; j++)                                        \
+        double acc[LANES] = {0}, sum = 0;                                      \
+        T e[LANES];                                                            \
+        for (j = 0; j + LANES <= c; j += LANES) {                              \
+            _Pragma("omp simd")                                                \
+            for (int l = 0; l < LANES; l++)                                    \
+                e[l] = EXP(xr[(j + l) * s] - mx);                              \
+            for (int l = 0; l < LANES; l++)                                    \
+                acc[l] += e[l];                                                \
+        }                                                                      \
+        for (int l = 0; l < LANES; l++)                                        \
+            sum += acc[l];                                                     \
+        for (; j < c; j++)                                                     \
             sum += EXP(xr[j * s] - mx);                                        \
         if (wsum) {                                                            \
             double a = 0, b = 0;                                               \
             if (w) {                                                           \
                 _Pragma("omp simd reduction(+ : a, b)")                        \
-                for (int64_t j = 0; j < c; j++) {                              \
-                    a += w[j];                                                 \
-                    b += (double)w[j] * xr[j * s];                             \
+                for (int64_t q = 0; q < c; q++) {                              \
+                    a += w[q];                                                 \
+                    b += (double)w[q] * xr[q * s];                             \
                 }                                                              \
             } else {                                                           \
                 _Pragma("omp simd reduction(+ : b)")                           \
-                for (int64_t j = 0; j < c; j++)                                \
-                    b += xr[j * s];                                            \
+                for (int64_t q = 0; q < c; q++)                                \
+                    b += xr[q * s];                                            \
                 a = (double)c;                                                 \
             }                                                                  \
             *wsum = a, *wx = b;                                                \
@@ -171,7 +195,7 @@ int mm_cpu_nll_loss_backward(mm_op_ctx *ctx) {
     }                                                                          \
     static void ce_##T(const T *x, const int64_t *t, const T *w, T *y,        \
                        int64_t n, int64_t c, int64_t inner, int64_t ign,       \
-                       double ls, int nt) {                                    \
+                       double ls, double *lse_out, int nt) {                   \
         int64_t m = n * inner;                                                 \
         _Pragma("omp parallel for num_threads(nt) if (m * c > MM_GRAIN)")     \
         for (int64_t j = 0; j < m; j++) {                                      \
@@ -182,7 +206,12 @@ int mm_cpu_nll_loss_backward(mm_op_ctx *ctx) {
             }                                                                  \
             const T *xr = x + b * c * inner + i;                               \
             double wsum = 0, wx = 0;                                           \
-            double lse = lse_##T(xr, c, inner, w, ls > 0 ? &wsum : NULL, &wx); \
+            double *ws = ls > 0 ? &wsum : NULL;                                \
+            /* a literal 1: the contiguous rows vectorise */                   \
+            double lse = inner == 1 ? lse_##T(xr, c, 1, w, ws, &wx)            \
+                                    : lse_##T(xr, c, inner, w, ws, &wx);       \
+            if (lse_out)                                                       \
+                lse_out[j] = lse;                                              \
             double wt = w ? w[k] : 1;                                          \
             double v = (1 - ls) * wt * (lse - xr[k * inner]);                  \
             if (ls > 0)                                                        \
@@ -191,8 +220,9 @@ int mm_cpu_nll_loss_backward(mm_op_ctx *ctx) {
         }                                                                      \
     }                                                                          \
     static void ce_bw_##T(const T *g, const T *x, const int64_t *t,           \
-                          const T *w, T *dx, int64_t n, int64_t c,             \
-                          int64_t inner, int64_t ign, double ls, int nt) {     \
+                          const double *lses, const T *w, T *dx, int64_t n,    \
+                          int64_t c, int64_t inner, int64_t ign, double ls,    \
+                          int nt) {                                            \
         int64_t m = n * inner;                                                 \
         double wsum = (double)c;                                               \
         if (w) {                                                               \
@@ -210,7 +240,7 @@ int mm_cpu_nll_loss_backward(mm_op_ctx *ctx) {
                     dr[q * inner] = 0;                                         \
                 continue;                                                      \
             }                                                                  \
-            T lse = (T)lse_##T(xr, c, inner, w, NULL, NULL);                   \
+            T lse = (T)lses[j];                                                \
             double gv = g[j], wt = w ? w[k] : 1;                               \
             /* a p[q] - e w[q], then - g (1 - ls) w[t] at the target */        \
             T a = (T)(gv * ((1 - ls) * wt + ls / (double)c * wsum));           \
@@ -238,33 +268,35 @@ int mm_cpu_cross_entropy(mm_op_ctx *ctx) {
     const int64_t *t = mm_tensor_data(ctx->inputs[1]);
     int nt = mm_get_num_threads();
     int64_t ign = ctx->params->i[0];
-    double ls = ctx->params->f[0];
+    double ls = ctx->params->f[0], *lse;
+    if (x->dtype != MM_F32 && x->dtype != MM_F64)
+        return MM_EUNSUPPORTED;
+    MM_TRY(mm_loss_ce_save_lse(ctx, &lse));
     if (x->dtype == MM_F32)
         ce_float(mm_tensor_data(x), t, w ? mm_tensor_data(w) : NULL,
-                 mm_tensor_data(ctx->out), n, c, inner, ign, ls, nt);
-    else if (x->dtype == MM_F64)
-        ce_double(mm_tensor_data(x), t, w ? mm_tensor_data(w) : NULL,
-                  mm_tensor_data(ctx->out), n, c, inner, ign, ls, nt);
+                 mm_tensor_data(ctx->out), n, c, inner, ign, ls, lse, nt);
     else
-        return MM_EUNSUPPORTED;
+        ce_double(mm_tensor_data(x), t, w ? mm_tensor_data(w) : NULL,
+                  mm_tensor_data(ctx->out), n, c, inner, ign, ls, lse, nt);
     return 0;
 }
 
 int mm_cpu_cross_entropy_backward(mm_op_ctx *ctx) {
     const mm_tensor *g = ctx->inputs[0], *x = ctx->inputs[1];
-    const mm_tensor *w = ctx->n_inputs > 3 ? ctx->inputs[3] : NULL;
+    const mm_tensor *w = ctx->n_inputs > 4 ? ctx->inputs[4] : NULL;
     int64_t n, c, inner;
     loss_class_dims(x, &n, &c, &inner);
     const int64_t *t = mm_tensor_data(ctx->inputs[2]);
+    const double *lse = mm_tensor_data(ctx->inputs[3]);
     int nt = mm_get_num_threads();
     int64_t ign = ctx->params->i[0];
     double ls = ctx->params->f[0];
     if (x->dtype == MM_F32)
-        ce_bw_float(mm_tensor_data(g), mm_tensor_data(x), t,
+        ce_bw_float(mm_tensor_data(g), mm_tensor_data(x), t, lse,
                     w ? mm_tensor_data(w) : NULL, mm_tensor_data(ctx->out), n,
                     c, inner, ign, ls, nt);
     else if (x->dtype == MM_F64)
-        ce_bw_double(mm_tensor_data(g), mm_tensor_data(x), t,
+        ce_bw_double(mm_tensor_data(g), mm_tensor_data(x), t, lse,
                      w ? mm_tensor_data(w) : NULL, mm_tensor_data(ctx->out), n,
                      c, inner, ign, ls, nt);
     else
