@@ -1,8 +1,8 @@
 /* linear, dropout and scaled_dot_product_attention: compositions of
  * matmul, softmax, elementwise ops and the Philox generator, so their
  * backward comes from the ops they are made of. */
-#include "norm_internal.h"
 #include "autocast_internal.h"
+#include "norm_internal.h"
 
 #include "mm/rng.h"
 

@@ -14,9 +14,9 @@ static _Thread_local int depth;
 
 int mm_autocast_push(mm_dtype dtype) {
     if (dtype != MM_BF16 && dtype != MM_F32)
-        return mm_error_set(MM_EINVAL,
-                            "autocast: dtype must be bf16 (or f32 for off), got %s",
-                            mm_dtype_name(dtype));
+        return mm_error_set(
+            MM_EINVAL, "autocast: dtype must be bf16 (or f32 for off), got %s",
+            mm_dtype_name(dtype));
     if (depth == AUTOCAST_MAX_DEPTH)
         return mm_error_set(MM_EINVAL, "autocast: nested more than %d deep",
                             AUTOCAST_MAX_DEPTH);

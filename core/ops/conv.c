@@ -11,8 +11,8 @@
  *
  * so the backward of each is the other two, and bias gradients are sums.
  * Params: conv_pool.h. Inputs are made contiguous by the dispatcher. */
-#include "conv_pool.h"
 #include "autocast_internal.h"
+#include "conv_pool.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -27,15 +27,13 @@
 
 /* Element i (row-major over the logical shape) of any strided tensor. */
 static double load_at(const mm_tensor *t, int64_t i) {
-    return mm_load_f64((const char *)t->storage->data +
-                           mm_tensor_elem_offset(t, i),
-                       t->dtype);
+    return mm_load_f64(
+        (const char *)t->storage->data + mm_tensor_elem_offset(t, i), t->dtype);
 }
 
 static int64_t load_i64_at(const mm_tensor *t, int64_t i) {
-    return mm_load_i64((const char *)t->storage->data +
-                           mm_tensor_elem_offset(t, i),
-                       t->dtype);
+    return mm_load_i64(
+        (const char *)t->storage->data + mm_tensor_elem_offset(t, i), t->dtype);
 }
 
 /* ---- pointwise losses ------------------------------------------------- */
@@ -65,11 +63,10 @@ static int pointwise_infer(mm_op_ctx *ctx) {
     for (int i = 1; i < ctx->n_inputs; i++) {
         const mm_tensor *t = ctx->inputs[i];
         if (t->dtype != x->dtype)
-            return mm_error_set(MM_ETYPE,
-                                "%s: %s dtype %s differs from input dtype %s",
-                                name, i == 1 ? "target" : "pos_weight",
-                                mm_dtype_name(t->dtype),
-                                mm_dtype_name(x->dtype));
+            return mm_error_set(
+                MM_ETYPE, "%s: %s dtype %s differs from input dtype %s", name,
+                i == 1 ? "target" : "pos_weight", mm_dtype_name(t->dtype),
+                mm_dtype_name(x->dtype));
         if (t->ndim != x->ndim ||
             memcmp(t->shape, x->shape, sizeof(int64_t) * (size_t)x->ndim)) {
             char a[128], b[128];
@@ -164,7 +161,8 @@ static int check_class_args(const char *name, const mm_tensor *x,
                             "%s: input has %d dims, expected at least 2", name,
                             x->ndim);
     if (target->dtype != MM_I64)
-        return mm_error_set(MM_ETYPE, "%s: target must be i64 class indices, got %s",
+        return mm_error_set(MM_ETYPE,
+                            "%s: target must be i64 class indices, got %s",
                             name, mm_dtype_name(target->dtype));
     bool ok = target->ndim == x->ndim - 1 && target->shape[0] == x->shape[0];
     for (int d = 1; ok && d < target->ndim; d++)
@@ -174,11 +172,10 @@ static int check_class_args(const char *name, const mm_tensor *x,
         want[0] = x->shape[0];
         for (int d = 2; d < x->ndim; d++)
             want[d - 1] = x->shape[d];
-        return mm_error_set(MM_EINVAL, "%s: target has shape %s, expected %s",
-                            name,
-                            mm_shape_format(target->ndim, target->shape, a,
-                                            sizeof a),
-                            mm_shape_format(x->ndim - 1, want, b, sizeof b));
+        return mm_error_set(
+            MM_EINVAL, "%s: target has shape %s, expected %s", name,
+            mm_shape_format(target->ndim, target->shape, a, sizeof a),
+            mm_shape_format(x->ndim - 1, want, b, sizeof b));
     }
     int64_t c = x->shape[1];
     if (weight) {
@@ -188,17 +185,16 @@ static int check_class_args(const char *name, const mm_tensor *x,
                 mm_shape_format(weight->ndim, weight->shape, a, sizeof a),
                 (long long)c);
         if (weight->dtype != x->dtype)
-            return mm_error_set(MM_ETYPE,
-                                "%s: weight dtype %s differs from input dtype %s",
-                                name, mm_dtype_name(weight->dtype),
-                                mm_dtype_name(x->dtype));
+            return mm_error_set(
+                MM_ETYPE, "%s: weight dtype %s differs from input dtype %s",
+                name, mm_dtype_name(weight->dtype), mm_dtype_name(x->dtype));
     }
     for (int64_t i = 0; i < target->numel; i++) {
         int64_t t = load_i64_at(target, i);
         if (t != ignore_index && (t < 0 || t >= c))
-            return mm_error_set(MM_EINVAL,
-                                "%s: target %lld is out of bounds for %lld classes",
-                                name, (long long)t, (long long)c);
+            return mm_error_set(
+                MM_EINVAL, "%s: target %lld is out of bounds for %lld classes",
+                name, (long long)t, (long long)c);
     }
     return 0;
 }
@@ -319,7 +315,8 @@ static int nll_backward_reference(mm_op_ctx *ctx) {
             int64_t k = td[b * inner + i];
             if (k == ign)
                 continue;
-            double gv = mm_load_f64(gd + (b * inner + i) * (int64_t)es, g->dtype);
+            double gv =
+                mm_load_f64(gd + (b * inner + i) * (int64_t)es, g->dtype);
             mm_store_f64(yd + ((b * c + k) * inner + i) * (int64_t)es, y->dtype,
                          -weight_of(w, k) * gv);
         }
@@ -345,7 +342,7 @@ static double ce_position(const mm_tensor *x, const char *xd, int64_t base,
                           const mm_tensor *w, double ls, double g, char *dx,
                           double *lse) {
     size_t es = mm_dtype_size(x->dtype);
-#define XAT(j) mm_load_f64(xd + (base + (j) * inner) * (int64_t)es, x->dtype)
+#define XAT(j) mm_load_f64(xd + (base + (j)*inner) * (int64_t)es, x->dtype)
     double wt = weight_of(w, k);
     if (dx) {
         double wsum = 0;
@@ -389,10 +386,10 @@ static int ce_reference(mm_op_ctx *ctx) {
         for (int64_t i = 0; i < inner; i++) {
             int64_t k = td[b * inner + i];
             double l = 0;
-            double v = k == ign ? 0
-                                : ce_position(x, xd, b * c * inner + i, c, inner,
-                                              k, w, ctx->params->f[0], 0, NULL,
-                                              &l);
+            double v = k == ign
+                           ? 0
+                           : ce_position(x, xd, b * c * inner + i, c, inner, k,
+                                         w, ctx->params->f[0], 0, NULL, &l);
             mm_store_f64(yd + (b * inner + i) * (int64_t)es, x->dtype, v);
             if (lse)
                 lse[b * inner + i] = l;
@@ -417,7 +414,8 @@ static int ce_backward_reference(mm_op_ctx *ctx) {
             int64_t k = td[b * inner + i];
             if (k == ign)
                 continue;
-            double gv = mm_load_f64(gd + (b * inner + i) * (int64_t)es, g->dtype);
+            double gv =
+                mm_load_f64(gd + (b * inner + i) * (int64_t)es, g->dtype);
             double l = lse[b * inner + i];
             ce_position(x, xd, b * c * inner + i, c, inner, k, w,
                         ctx->params->f[0], gv, yd, &l);
@@ -512,9 +510,9 @@ static int pointwise_loss(int kind, mm_tensor *x, mm_tensor *t,
         rc = mm_op_apply(&mm_op_loss_pointwise, pos_weight ? 3 : 2, in, &p, &l);
     if (rc == 0 && weight) {
         rc = mm_mul(l, weight, &l);
-        if (rc == 0 && (l->ndim != x->ndim ||
-                        memcmp(l->shape, x->shape,
-                               sizeof(int64_t) * (size_t)x->ndim))) {
+        if (rc == 0 &&
+            (l->ndim != x->ndim ||
+             memcmp(l->shape, x->shape, sizeof(int64_t) * (size_t)x->ndim))) {
             char a[128], b[128];
             rc = mm_error_set(
                 MM_EINVAL, "%s: weight of shape %s does not broadcast to %s",
@@ -541,8 +539,8 @@ int mm_l1_loss(mm_tensor *input, mm_tensor *target, mm_loss_reduction r,
     return pointwise_loss(LOSS_L1, input, target, NULL, NULL, r, 0, out);
 }
 
-int mm_smooth_l1_loss(mm_tensor *input, mm_tensor *target,
-                      mm_loss_reduction r, double beta, mm_tensor **out) {
+int mm_smooth_l1_loss(mm_tensor *input, mm_tensor *target, mm_loss_reduction r,
+                      double beta, mm_tensor **out) {
     return pointwise_loss(LOSS_SMOOTH_L1, input, target, NULL, NULL, r, beta,
                           out);
 }
@@ -557,8 +555,8 @@ int mm_binary_cross_entropy_with_logits(mm_tensor *input, mm_tensor *target,
                                         mm_tensor *weight,
                                         mm_tensor *pos_weight,
                                         mm_loss_reduction r, mm_tensor **out) {
-    return pointwise_loss(LOSS_BCE_LOGITS, input, target, weight, pos_weight,
-                          r, 0, out);
+    return pointwise_loss(LOSS_BCE_LOGITS, input, target, weight, pos_weight, r,
+                          0, out);
 }
 
 /* The mean's divisor: the summed weight of the targets not ignored. */
@@ -575,8 +573,8 @@ static double class_weight_total(const mm_tensor *target,
 
 /* -sum_c w[c] t[c] log_softmax(x)[c], t smoothed. */
 static int soft_cross_entropy(const char *name, mm_tensor *x, mm_tensor *t,
-                              mm_tensor *weight, mm_loss_reduction r,
-                              double ls, mm_tensor **out) {
+                              mm_tensor *weight, mm_loss_reduction r, double ls,
+                              mm_tensor **out) {
     char a[128], b[128];
     if (t->dtype != x->dtype)
         return mm_error_set(MM_ETYPE,

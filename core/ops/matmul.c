@@ -1,8 +1,8 @@
 /* Batched matrix product with broadcast batch dims: a [..., M, K] times
  * b [..., K, N] gives [broadcast(...), M, N]. mm_matmul adds torch.matmul's
  * 1-D rules on top. No params. */
-#include "ops_internal.h"
 #include "autocast_internal.h"
+#include "ops_internal.h"
 
 #include <string.h>
 

@@ -77,15 +77,16 @@ static void check_values_at(const char *file, int line, const char *what,
                             const mm_tensor *y, const double *want, int64_t n,
                             double tol) {
     if (y->numel != n) {
-        fprintf(stderr, "%s:%d: %s: %lld values, want %lld\n", file, line,
-                what, (long long)y->numel, (long long)n);
+        fprintf(stderr, "%s:%d: %s: %lld values, want %lld\n", file, line, what,
+                (long long)y->numel, (long long)n);
         mm_test_failures++;
         return;
     }
     for (int64_t i = 0; i < n; i++) {
         double a = at(y, i);
-        bool ok = isnan(want[i]) ? isnan(a)
-                                 : fabs(a - want[i]) <= tol * (1 + fabs(want[i]));
+        bool ok = isnan(want[i])
+                      ? isnan(a)
+                      : fabs(a - want[i]) <= tol * (1 + fabs(want[i]));
         if (!ok) {
             fprintf(stderr, "%s:%d: %s[%lld] = %.17g, torch %.17g\n", file,
                     line, what, (long long)i, a, want[i]);
@@ -99,7 +100,7 @@ static void check_values_at(const char *file, int line, const char *what,
                     (int64_t)(sizeof want / sizeof want[0]), tol)
 
 /* The fixed inputs of gen: x (3, 4), targets, class weights. */
-static const double X34[] = {0.5, -1.0, 2.0,  0.1,  1.5, 0.3,
+static const double X34[] = {0.5,  -1.0, 2.0, 0.1, 1.5, 0.3,
                              -0.7, -2.0, 0.0, 0.2, 0.4, -0.6};
 static const int64_t T_IGN[] = {2, 0, -100}, T_ALL[] = {2, 0, 3};
 static const double W4[] = {0.5, 2.0, 1.5, 1.0};
@@ -130,10 +131,18 @@ MM_TEST(cross_entropy_and_nll_match_torch) {
         CHECK_VALUES("ce none weight", y, ce_none, 1e-12);
         /* F.cross_entropy(x, t, weight=w, label_smoothing=0.1) and x.grad */
         const double ce_w_ls[] = {0.588297129589595};
-        const double ce_w_ls_grad[] = {
-            0.10943374713255404,   0.0008125330242572458, -0.1752914148602802,
-            0.0650451347034689,    -0.03190105682638497,  0.035042747834707344,
-            0.003338492519829957, -0.006480183528152364,  0, 0, 0, 0};
+        const double ce_w_ls_grad[] = {0.10943374713255404,
+                                       0.0008125330242572458,
+                                       -0.1752914148602802,
+                                       0.0650451347034689,
+                                       -0.03190105682638497,
+                                       0.035042747834707344,
+                                       0.003338492519829957,
+                                       -0.006480183528152364,
+                                       0,
+                                       0,
+                                       0,
+                                       0};
         for (int ref = 0; ref < 2; ref++) {
             bool prev = mm_ops_set_reference(ref);
             mm_tensor *xl = leaf(from_f64(X34, MM_SHAPE(3, 4)));
@@ -212,12 +221,14 @@ MM_TEST(binary_and_regression_losses_match_torch) {
         const double pv[] = {0.3, 0.0, 1.0, 0.9, 0.5, 0.01};
         const double yv[] = {1, 0, 1, 0.5, 0, 1};
         const double bwv[] = {1, 2, 0.5, 1, 3, 1};
-        mm_tensor *p = from_f64(pv, MM_SHAPE(6)), *t = from_f64(yv, MM_SHAPE(6));
+        mm_tensor *p = from_f64(pv, MM_SHAPE(6)),
+                  *t = from_f64(yv, MM_SHAPE(6));
         mm_tensor *bw = from_f64(bwv, MM_SHAPE(6));
         /* F.binary_cross_entropy(p, y) and with weight=bw, reduction='none' */
         const double bce_mean[] = {1.284377162533318};
-        const double bce_w[] = {1.2039728043259361, 0, 0, 1.2039728043259361,
-                                2.0794415416798357, 4.605170185988091};
+        const double bce_w[] = {
+            1.2039728043259361, 0, 0, 1.2039728043259361, 2.0794415416798357,
+            4.605170185988091};
         CHECK_OK(mm_binary_cross_entropy(p, t, NULL, MM_LOSS_MEAN, &y));
         CHECK_VALUES("bce mean", y, bce_mean, 1e-12);
         CHECK_OK(mm_binary_cross_entropy(p, t, bw, MM_LOSS_NONE, &y));
@@ -252,8 +263,10 @@ MM_TEST(binary_and_regression_losses_match_torch) {
          * F.mse_loss(a, b); F.l1_loss(a, b, reduction='sum');
          * F.smooth_l1_loss(a, b, reduction='none', beta=0.5);
          * F.smooth_l1_loss(a, b, beta=0.0); F.smooth_l1_loss(a, b) */
-        const double av[] = {0.5, -1, 2, 0.1, 3}, bv[] = {0, -0.8, 0.5, 0.1, -1};
-        mm_tensor *a = from_f64(av, MM_SHAPE(5)), *b = from_f64(bv, MM_SHAPE(5));
+        const double av[] = {0.5, -1, 2, 0.1, 3},
+                     bv[] = {0, -0.8, 0.5, 0.1, -1};
+        mm_tensor *a = from_f64(av, MM_SHAPE(5)),
+                  *b = from_f64(bv, MM_SHAPE(5));
         const double mse[] = {3.7079999999999997}, l1[] = {6.2};
         const double sl1_b05[] = {0.25, 0.03999999999999998, 1.25, 0, 3.75};
         const double sl1_b0[] = {1.24}, sl1[] = {0.9289999999999999};
@@ -289,8 +302,8 @@ typedef struct shp {
 } shp;
 
 MM_TEST(class_loss_kernels_match_reference) {
-    static const shp cases[] = {{2, {5, 7}},    {2, {0, 3}},
-                                {2, {300, 200}}, {4, {2, 3, 4, 5}},
+    static const shp cases[] = {{2, {5, 7}},       {2, {0, 3}},
+                                {2, {300, 200}},   {4, {2, 3, 4, 5}},
                                 {3, {3, 40, 700}}, {3, {2, 1, 3}}};
     const mm_dtype dts[] = {MM_F32, MM_F64};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
@@ -307,8 +320,9 @@ MM_TEST(class_loss_kernels_match_reference) {
                     int64_t ign = opt == 3 ? 0 : -100;
                     mm_tensor *x = randn_t(s->n, s->s, dts[d]);
                     mm_tensor *t = targets(s->n - 1, tshape, c, ign, 5);
-                    mm_tensor *w = weighted ? uniform_t(MM_SHAPE(c), dts[d], 0.5, 2)
-                                            : NULL;
+                    mm_tensor *w = weighted
+                                       ? uniform_t(MM_SHAPE(c), dts[d], 0.5, 2)
+                                       : NULL;
                     mm_tensor *g = randn_t(s->n - 1, tshape, dts[d]);
                     char what[96];
                     snprintf(what, sizeof what, "case %zu %s opt %d", k,
@@ -321,6 +335,8 @@ MM_TEST(class_loss_kernels_match_reference) {
                     oc.id = MM_OP_NLL_LOSS;
                     CHECK_VS_REFERENCE(what, f_op, &oc, in, n, tol, tol);
                     in[0] = noncontig(x);
+                    CHECK_VS_REFERENCE(what, f_op, &oc, in, n, tol, tol);
+                    oc.id = MM_OP_CROSS_ENTROPY;
                     CHECK_VS_REFERENCE(what, f_op, &oc, in, n, tol, tol);
                     mm_tensor *lse = NULL;
                     int one = 1;
@@ -337,8 +353,8 @@ MM_TEST(class_loss_kernels_match_reference) {
 }
 
 MM_TEST(pointwise_loss_kernels_match_reference) {
-    static const shp cases[] = {{2, {5, 7}}, {1, {0}}, {2, {300, 200}},
-                                {3, {2, 3, 4}}};
+    static const shp cases[] = {
+        {2, {5, 7}}, {1, {0}}, {2, {300, 200}}, {3, {2, 3, 4}}};
     const mm_dtype dts[] = {MM_F32, MM_F64};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         for (int d = 0; d < 2; d++)
@@ -346,15 +362,16 @@ MM_TEST(pointwise_loss_kernels_match_reference) {
                 POOLED({
                     const shp *s = &cases[k];
                     bool prob = kind == K_BCE;
-                    mm_tensor *x = prob ? uniform_t(s->n, s->s, dts[d], 0.01, 0.99)
-                                        : randn_t(s->n, s->s, dts[d]);
+                    mm_tensor *x =
+                        prob ? uniform_t(s->n, s->s, dts[d], 0.01, 0.99)
+                             : randn_t(s->n, s->s, dts[d]);
                     mm_tensor *t = uniform_t(s->n, s->s, dts[d], 0, 1);
                     mm_tensor *in[3] = {noncontig(x), t, NULL};
                     lctx c = {.kind = kind, .red = MM_LOSS_NONE, .beta = 0.3};
                     double tol = dts[d] == MM_F32 ? 1e-5 : 1e-12;
                     char what[64];
-                    snprintf(what, sizeof what, "pointwise %d case %zu %s", kind,
-                             k, mm_dtype_name(dts[d]));
+                    snprintf(what, sizeof what, "pointwise %d case %zu %s",
+                             kind, k, mm_dtype_name(dts[d]));
                     CHECK_VS_REFERENCE(what, f_loss, &c, in, 2, tol, tol);
                     if (kind == K_BCEL && s->n) {
                         in[2] = uniform_t(1, &s->s[s->n - 1], dts[d], 0.5, 3);
@@ -401,9 +418,9 @@ MM_TEST(loss_gradcheck) {
                 lctx lc = {.kind = K_CE,
                            .red = reds[r],
                            .target = targets(x->ndim - 1, ts, c, -100, 3),
-                           .weight = opt & 1 ? uniform_t(MM_SHAPE(c), MM_F64,
-                                                         0.5, 2)
-                                             : NULL,
+                           .weight =
+                               opt & 1 ? uniform_t(MM_SHAPE(c), MM_F64, 0.5, 2)
+                                       : NULL,
                            .ign = -100,
                            .ls = opt & 2 ? 0.3 : 0};
                 mm_tensor *in[2] = {leaf(noncontig(x))};
@@ -482,26 +499,31 @@ MM_TEST(loss_errors) {
         CHECK_OK(mm_ones(MM_SHAPE(4), MM_F64, &wd));
         CHECK_OK(mm_ones(MM_SHAPE(3, 4), MM_F64, &xd));
         CHECK_ERR(mm_cross_entropy(x, tb, NULL, -100, MM_LOSS_MEAN, 0, &y),
-                  MM_EINVAL, "cross_entropy: target 4 is out of bounds for 4 classes");
+                  MM_EINVAL,
+                  "cross_entropy: target 4 is out of bounds for 4 classes");
         CHECK_ERR(mm_nll_loss(x, tn, NULL, -100, MM_LOSS_MEAN, &y), MM_EINVAL,
                   "nll_loss: target -1 is out of bounds for 4 classes");
         CHECK_ERR(mm_cross_entropy(x, t2, NULL, -100, MM_LOSS_MEAN, 0, &y),
-                  MM_EINVAL, "cross_entropy: target has shape [2], expected [3]");
+                  MM_EINVAL,
+                  "cross_entropy: target has shape [2], expected [3]");
         CHECK_ERR(mm_cross_entropy(x, tf, NULL, -100, MM_LOSS_MEAN, 0, &y),
                   MM_EINVAL,
                   "cross_entropy: target probabilities have shape [3], "
                   "expected [3, 4]");
         CHECK_ERR(mm_nll_loss(x, tf, NULL, -100, MM_LOSS_MEAN, &y), MM_ETYPE,
                   "nll_loss: target must be i64 class indices, got f32");
-        CHECK_ERR(mm_cross_entropy(x, tn, w3, 1, MM_LOSS_MEAN, 0, &y), MM_EINVAL,
+        CHECK_ERR(mm_cross_entropy(x, tn, w3, 1, MM_LOSS_MEAN, 0, &y),
+                  MM_EINVAL,
                   "cross_entropy: weight has shape [3], expected [4]");
-        CHECK_ERR(mm_cross_entropy(x, tn, wd, -1, MM_LOSS_MEAN, 0, &y), MM_ETYPE,
-                  "cross_entropy: weight dtype f64 differs from input dtype f32");
+        CHECK_ERR(
+            mm_cross_entropy(x, tn, wd, -1, MM_LOSS_MEAN, 0, &y), MM_ETYPE,
+            "cross_entropy: weight dtype f64 differs from input dtype f32");
         CHECK_ERR(mm_cross_entropy(x, tn, NULL, -1, MM_LOSS_MEAN, 1.5, &y),
                   MM_EINVAL,
                   "cross_entropy: label_smoothing must be in [0, 1], got 1.5");
-        CHECK_ERR(mm_cross_entropy(x, tn, NULL, -1, (mm_loss_reduction)7, 0, &y),
-                  MM_EINVAL, "cross_entropy: unknown reduction 7");
+        CHECK_ERR(
+            mm_cross_entropy(x, tn, NULL, -1, (mm_loss_reduction)7, 0, &y),
+            MM_EINVAL, "cross_entropy: unknown reduction 7");
         CHECK_ERR(mm_mse_loss(x, tf, MM_LOSS_MEAN, &y), MM_EINVAL,
                   "mse_loss: target shape [3] differs from input shape [3, 4]");
         CHECK_ERR(mm_l1_loss(x, xd, MM_LOSS_MEAN, &y), MM_ETYPE,
@@ -540,7 +562,8 @@ MM_TEST(autocast_nests_and_pops) {
 }
 
 typedef struct acctx {
-    int which; /* 0 matmul, 1 linear, 2 conv1d, 3 conv2d, 4 conv3d, 5..7 convT */
+    int which; /* 0 matmul, 1 linear, 2 conv1d, 3 conv2d, 4 conv3d, 5..7 convT
+                */
 } acctx;
 
 static int f_ac(void *vc, mm_tensor *const *in, int n, mm_tensor **out) {
@@ -629,8 +652,8 @@ MM_TEST(autocast_runs_matmul_linear_and_convs_in_bf16) {
                 mm_tensor_zero_grad(in[i]);
             CHECK_OK(mm_sum(want, 0, NULL, false, &s));
             CHECK_OK(mm_backward(s));
-            if (g16 && !mm_allclose(g16, mm_tensor_grad(in[1]), 3e-2, 1e-1,
-                                    &err)) {
+            if (g16 &&
+                !mm_allclose(g16, mm_tensor_grad(in[1]), 3e-2, 1e-1, &err)) {
                 fprintf(stderr, "autocast %d: weight grad error %g\n", which,
                         err);
                 mm_test_failures++;

@@ -27,7 +27,8 @@
 extern "C" {
 #endif
 
-/* ---- losses --------------------------------------------------------------- */
+/* ---- losses ---------------------------------------------------------------
+ */
 
 typedef enum mm_loss_reduction {
     MM_LOSS_NONE,
@@ -47,8 +48,7 @@ typedef enum mm_loss_reduction {
  * and ignore_index plays no part. */
 MM_API int mm_cross_entropy(mm_tensor *input, mm_tensor *target,
                             mm_tensor *weight, int64_t ignore_index,
-                            mm_loss_reduction reduction,
-                            double label_smoothing,
+                            mm_loss_reduction reduction, double label_smoothing,
                             mm_tensor **out) MM_NODISCARD;
 /* F.nll_loss on log-probabilities; index targets only. */
 MM_API int mm_nll_loss(mm_tensor *input, mm_tensor *target, mm_tensor *weight,
@@ -81,7 +81,8 @@ MM_API int mm_smooth_l1_loss(mm_tensor *input, mm_tensor *target,
                              mm_loss_reduction reduction, double beta,
                              mm_tensor **out) MM_NODISCARD;
 
-/* ---- autocast ------------------------------------------------------------- */
+/* ---- autocast -------------------------------------------------------------
+ */
 
 /* Enter (push) or leave (pop) an autocast region on this thread; regions
  * nest up to 64 deep and the innermost wins. dtype: MM_BF16 turns autocast
