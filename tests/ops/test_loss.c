@@ -664,6 +664,31 @@ MM_TEST(autocast_runs_matmul_linear_and_convs_in_bf16) {
     }
 }
 
+MM_TEST(backward_inside_autocast_keeps_the_forward_dtypes) {
+    POOLED({
+        mm_tensor *in[3], *y, *s, *g1;
+        ac_inputs(1, MM_F32, in);
+        for (int i = 0; i < 3; i++)
+            leaf(in[i]);
+        acctx c = {1};
+        CHECK_OK(f_ac(&c, in, 3, &y)); /* f32 linear */
+        CHECK_OK(mm_sum(y, 0, NULL, false, &s));
+        CHECK_OK(mm_backward(s));
+        CHECK_OK(mm_clone(mm_tensor_grad(in[1]), &g1));
+        mm_tensor_zero_grad(in[0]);
+        mm_tensor_zero_grad(in[1]);
+        mm_tensor_zero_grad(in[2]);
+        CHECK_OK(mm_autocast_push(MM_BF16));
+        CHECK_OK(mm_backward(s));
+        CHECK(mm_autocast_enabled());
+        mm_autocast_pop();
+        CHECK_INT(mm_tensor_grad(in[1])->dtype, MM_F32);
+        CHECK(mm_allclose(mm_tensor_grad(in[1]), g1, 0, 0, NULL));
+        for (int i = 0; i < 3; i++)
+            mm_tensor_zero_grad(in[i]);
+    });
+}
+
 MM_TEST(autocast_leaves_f64_alone) {
     for (int which = 0; which < 8; which++) {
         POOLED({
@@ -685,4 +710,5 @@ MM_TEST_MAIN(MM_CASE(cross_entropy_and_nll_match_torch),
              MM_CASE(loss_gradcheck), MM_CASE(losses_on_empty_inputs),
              MM_CASE(loss_errors), MM_CASE(autocast_nests_and_pops),
              MM_CASE(autocast_runs_matmul_linear_and_convs_in_bf16),
+             MM_CASE(backward_inside_autocast_keeps_the_forward_dtypes),
              MM_CASE(autocast_leaves_f64_alone))
