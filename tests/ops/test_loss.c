@@ -468,6 +468,22 @@ MM_TEST(loss_gradcheck) {
     }
 }
 
+MM_TEST(cross_entropy_on_bf16_logits) {
+    /* what a bf16 autocast head hands the loss: the reference kernels run */
+    POOLED({
+        mm_tensor *x = leaf(randn_t(MM_SHAPE(6, 5), MM_F32)), *xb, *y, *y32;
+        mm_tensor *t = targets(MM_SHAPE(6), 5, -100, 3);
+        CHECK_OK(mm_to_dtype(x, MM_BF16, &xb));
+        CHECK_OK(mm_cross_entropy(xb, t, NULL, -100, MM_LOSS_MEAN, 0.1, &y));
+        CHECK_INT(y->dtype, MM_BF16);
+        CHECK_OK(mm_cross_entropy(x, t, NULL, -100, MM_LOSS_MEAN, 0.1, &y32));
+        CHECK(fabs(at(y, 0) - at(y32, 0)) < 3e-2 * (1 + fabs(at(y32, 0))));
+        CHECK_OK(mm_backward(y));
+        CHECK(mm_tensor_grad(x) && mm_tensor_grad(x)->dtype == MM_F32);
+        mm_tensor_zero_grad(x);
+    });
+}
+
 MM_TEST(losses_on_empty_inputs) {
     POOLED({
         mm_tensor *x = randn_t(MM_SHAPE(0, 3), MM_F32), *y;
@@ -707,7 +723,8 @@ MM_TEST_MAIN(MM_CASE(cross_entropy_and_nll_match_torch),
              MM_CASE(binary_and_regression_losses_match_torch),
              MM_CASE(class_loss_kernels_match_reference),
              MM_CASE(pointwise_loss_kernels_match_reference),
-             MM_CASE(loss_gradcheck), MM_CASE(losses_on_empty_inputs),
+             MM_CASE(loss_gradcheck), MM_CASE(cross_entropy_on_bf16_logits),
+             MM_CASE(losses_on_empty_inputs),
              MM_CASE(loss_errors), MM_CASE(autocast_nests_and_pops),
              MM_CASE(autocast_runs_matmul_linear_and_convs_in_bf16),
              MM_CASE(backward_inside_autocast_keeps_the_forward_dtypes),

@@ -8,7 +8,8 @@
  * log-sum-exp (f64) for backward, which writes the gradient row in one
  * pass.
  * With inner == 1 ((N, C) logits) a position is a contiguous row and the
- * inner loops vectorise. */
+ * inner loops vectorise; with inner > 1 ((N, C, H, W)) blocks of positions
+ * run side by side. */
 #include "loss_impl.h"
 
 #include "mm/threads.h"
@@ -260,6 +261,114 @@ enum { LANES = 16 };
 CE(float, expf)
 CE(double, exp)
 
+/* (N, C, inner > 1): blocks of BLOCK positions side by side, so the loops
+ * over a block read contiguous memory and vectorise (the class dim is
+ * strided by inner). */
+enum { BLOCK = 64 };
+
+#define CE_INNER(T, EXP)                                                       \
+    static void ce_inner_##T(const T *x, const int64_t *t, const T *w, T *y,  \
+                             int64_t n, int64_t c, int64_t inner, int64_t ign, \
+                             double ls, double *lse_out, int nt) {             \
+        int64_t nblk = (inner + BLOCK - 1) / BLOCK, m = n * nblk;              \
+        double wsum = (double)c;                                               \
+        if (w) {                                                               \
+            wsum = 0;                                                          \
+            for (int64_t j = 0; j < c; j++)                                    \
+                wsum += w[j];                                                  \
+        }                                                                      \
+        bool par = n * inner * c > MM_GRAIN;                                   \
+        _Pragma("omp parallel for num_threads(nt) if (par)")                   \
+        for (int64_t q = 0; q < m; q++) {                                      \
+            int64_t b = q / nblk, i0 = q % nblk * BLOCK;                       \
+            int64_t nb = inner - i0 < BLOCK ? inner - i0 : BLOCK;              \
+            const T *xb = x + b * c * inner + i0;                              \
+            T mx[BLOCK];                                                       \
+            double sum[BLOCK], wx[BLOCK];                                      \
+            for (int64_t l = 0; l < nb; l++)                                   \
+                mx[l] = -INFINITY, sum[l] = 0, wx[l] = 0;                      \
+            for (int64_t j = 0; j < c; j++) {                                  \
+                const T *xr = xb + j * inner;                                  \
+                for (int64_t l = 0; l < nb; l++)                               \
+                    mx[l] = xr[l] > mx[l] ? xr[l] : mx[l];                     \
+            }                                                                  \
+            for (int64_t j = 0; j < c; j++) {                                  \
+                const T *xr = xb + j * inner;                                  \
+                double wj = w ? w[j] : 1;                                      \
+                _Pragma("omp simd")                                            \
+                for (int64_t l = 0; l < nb; l++)                               \
+                    sum[l] += EXP(xr[l] - mx[l]);                              \
+                if (ls > 0)                                                    \
+                    for (int64_t l = 0; l < nb; l++)                           \
+                        wx[l] += wj * xr[l];                                   \
+            }                                                                  \
+            for (int64_t l = 0; l < nb; l++) {                                 \
+                int64_t j = b * inner + i0 + l, k = t[j];                      \
+                if (k == ign) {                                                \
+                    y[j] = 0;                                                  \
+                    continue;                                                  \
+                }                                                              \
+                double lse = (double)mx[l] + log(sum[l]);                      \
+                double wt = w ? w[k] : 1;                                      \
+                double v = (1 - ls) * wt * (lse - xb[k * inner + l]);          \
+                if (ls > 0)                                                    \
+                    v += ls / (double)c * (wsum * lse - wx[l]);                \
+                y[j] = (T)v;                                                   \
+                if (lse_out)                                                   \
+                    lse_out[j] = lse;                                          \
+            }                                                                  \
+        }                                                                      \
+    }                                                                          \
+    static void ce_bw_inner_##T(const T *g, const T *x, const int64_t *t,     \
+                                const double *lses, const T *w, T *dx,         \
+                                int64_t n, int64_t c, int64_t inner,           \
+                                int64_t ign, double ls, int nt) {              \
+        int64_t nblk = (inner + BLOCK - 1) / BLOCK, m = n * nblk;              \
+        double wsum = (double)c;                                               \
+        if (w) {                                                               \
+            wsum = 0;                                                          \
+            for (int64_t j = 0; j < c; j++)                                    \
+                wsum += w[j];                                                  \
+        }                                                                      \
+        bool par = n * inner * c > MM_GRAIN;                                   \
+        _Pragma("omp parallel for num_threads(nt) if (par)")                   \
+        for (int64_t q = 0; q < m; q++) {                                      \
+            int64_t b = q / nblk, i0 = q % nblk * BLOCK;                       \
+            int64_t nb = inner - i0 < BLOCK ? inner - i0 : BLOCK;              \
+            const T *xb = x + b * c * inner + i0;                              \
+            T *db = dx + b * c * inner + i0;                                   \
+            /* dx = a exp(x - lse) - e w[j]; an ignored position has a = e  \
+             * = 0 and lse = inf, so its row is 0 */                        \
+            T a[BLOCK], e[BLOCK], lse[BLOCK];                                  \
+            for (int64_t l = 0; l < nb; l++) {                                 \
+                int64_t j = b * inner + i0 + l, k = t[j];                      \
+                double gv = g[j], wt = k == ign ? 0 : w ? w[k] : 1;            \
+                bool keep = k != ign;                                          \
+                a[l] = keep ? (T)(gv * ((1 - ls) * wt +                        \
+                                        ls / (double)c * wsum))                \
+                            : (T)0;                                            \
+                e[l] = keep ? (T)(gv * ls / (double)c) : (T)0;                 \
+                lse[l] = keep ? (T)lses[j] : (T)INFINITY;                      \
+            }                                                                  \
+            for (int64_t j = 0; j < c; j++) {                                  \
+                const T *xr = xb + j * inner;                                  \
+                T *dr = db + j * inner;                                        \
+                T wj = w ? w[j] : (T)1;                                        \
+                _Pragma("omp simd")                                            \
+                for (int64_t l = 0; l < nb; l++)                               \
+                    dr[l] = a[l] * EXP(xr[l] - lse[l]) - e[l] * wj;            \
+            }                                                                  \
+            for (int64_t l = 0; l < nb; l++) {                                 \
+                int64_t j = b * inner + i0 + l, k = t[j];                      \
+                if (k != ign)                                                  \
+                    db[k * inner + l] -=                                       \
+                        (T)(g[j] * (1 - ls) * (w ? w[k] : 1));                 \
+            }                                                                  \
+        }                                                                      \
+    }
+CE_INNER(float, expf)
+CE_INNER(double, exp)
+
 int mm_cpu_cross_entropy(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
     const mm_tensor *w = ctx->n_inputs > 2 ? ctx->inputs[2] : NULL;
@@ -272,7 +381,15 @@ int mm_cpu_cross_entropy(mm_op_ctx *ctx) {
     if (x->dtype != MM_F32 && x->dtype != MM_F64)
         return MM_EUNSUPPORTED;
     MM_TRY(mm_loss_ce_save_lse(ctx, &lse));
-    if (x->dtype == MM_F32)
+    if (inner > 1 && x->dtype == MM_F32)
+        ce_inner_float(mm_tensor_data(x), t, w ? mm_tensor_data(w) : NULL,
+                       mm_tensor_data(ctx->out), n, c, inner, ign, ls, lse,
+                       nt);
+    else if (inner > 1)
+        ce_inner_double(mm_tensor_data(x), t, w ? mm_tensor_data(w) : NULL,
+                        mm_tensor_data(ctx->out), n, c, inner, ign, ls, lse,
+                        nt);
+    else if (x->dtype == MM_F32)
         ce_float(mm_tensor_data(x), t, w ? mm_tensor_data(w) : NULL,
                  mm_tensor_data(ctx->out), n, c, inner, ign, ls, lse, nt);
     else
@@ -291,7 +408,16 @@ int mm_cpu_cross_entropy_backward(mm_op_ctx *ctx) {
     int nt = mm_get_num_threads();
     int64_t ign = ctx->params->i[0];
     double ls = ctx->params->f[0];
-    if (x->dtype == MM_F32)
+    if (inner > 1 && x->dtype == MM_F32)
+        ce_bw_inner_float(mm_tensor_data(g), mm_tensor_data(x), t, lse,
+                          w ? mm_tensor_data(w) : NULL,
+                          mm_tensor_data(ctx->out), n, c, inner, ign, ls, nt);
+    else if (inner > 1 && x->dtype == MM_F64)
+        ce_bw_inner_double(mm_tensor_data(g), mm_tensor_data(x), t, lse,
+                           w ? mm_tensor_data(w) : NULL,
+                           mm_tensor_data(ctx->out), n, c, inner, ign, ls,
+                           nt);
+    else if (x->dtype == MM_F32)
         ce_bw_float(mm_tensor_data(g), mm_tensor_data(x), t, lse,
                     w ? mm_tensor_data(w) : NULL, mm_tensor_data(ctx->out), n,
                     c, inner, ign, ls, nt);
