@@ -264,8 +264,10 @@ int mm_registry_build(mm_kind kind, const mm_value *node,
                       void **out) {
     *out = NULL;
     int rc = mm_registry_validate(kind, node, default_scope, path);
-    if (rc)
+    if (rc) {
+        path_reported = 1; /* named already, also when a builder nests us */
         return rc;
+    }
     path_reported = 0;
     return build_node(kind, node, default_scope, path ? path : "", user, out);
 }

@@ -1,6 +1,8 @@
 /* The tape: grad mode, recording nodes, and the backward walk. */
 #include "tensor_internal.h"
 
+#include "mm/loss.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,9 +280,11 @@ int mm_backward_with_grad(mm_tensor *out, mm_tensor *grad) {
     mm_pool *pool;
     MM_TRY(mm_pool_open(&pool));
     mm_no_grad_push();
+    /* backward ops run in the dtypes of the forward, autocast or not */
+    int rc = mm_autocast_push(MM_F32);
+    bool autocast_off = rc == 0;
     node_list order = {0};
-    int rc = 0;
-    if (grad->dtype != out->dtype)
+    if (rc == 0 && grad->dtype != out->dtype)
         rc = mm_to_dtype(grad, out->dtype, &grad);
     if (rc == 0 && !out->grad_fn) {
         rc = accumulate_leaf(out, grad);
@@ -296,6 +300,8 @@ int mm_backward_with_grad(mm_tensor *out, mm_tensor *grad) {
         }
     }
     free(order.items);
+    if (autocast_off)
+        mm_autocast_pop();
     mm_no_grad_pop();
     mm_pool_close(pool);
     return rc;

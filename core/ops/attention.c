@@ -1,6 +1,7 @@
 /* linear, dropout and scaled_dot_product_attention: compositions of
  * matmul, softmax, elementwise ops and the Philox generator, so their
  * backward comes from the ops they are made of. */
+#include "autocast_internal.h"
 #include "norm_internal.h"
 
 #include "mm/rng.h"
@@ -27,6 +28,9 @@ int mm_linear(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
             mm_shape_format(bias->ndim, bias->shape, a, sizeof a),
             (long long)weight->shape[0]);
     }
+    mm_tensor *xwb[3] = {x, weight, bias};
+    MM_TRY(mm_autocast_inputs(3, xwb));
+    x = xwb[0], weight = xwb[1], bias = xwb[2];
     mm_pool *pool;
     MM_TRY(mm_pool_open(&pool));
     mm_tensor *wt, *y = NULL;

@@ -11,6 +11,7 @@
  *
  * so the backward of each is the other two, and bias gradients are sums.
  * Params: conv_pool.h. Inputs are made contiguous by the dispatcher. */
+#include "autocast_internal.h"
 #include "conv_pool.h"
 
 #include <stdio.h>
@@ -473,6 +474,9 @@ static int run_conv(const mm_op *op, const char *name, int nsp, mm_tensor *x,
                     mm_tensor **out) {
     if (!x || !w)
         return mm_error_set(MM_EINVAL, "%s: tensor is NULL", name);
+    mm_tensor *xwb[3] = {x, w, b};
+    MM_TRY(mm_autocast_inputs(3, xwb));
+    x = xwb[0], w = xwb[1], b = xwb[2];
     mm_op_params p;
     memset(&p, 0, sizeof p);
     p.i[0] = nsp;

@@ -1,6 +1,7 @@
 /* Batched matrix product with broadcast batch dims: a [..., M, K] times
  * b [..., K, N] gives [broadcast(...), M, N]. mm_matmul adds torch.matmul's
  * 1-D rules on top. No params. */
+#include "autocast_internal.h"
 #include "ops_internal.h"
 
 #include <string.h>
@@ -122,6 +123,9 @@ const mm_op mm_op_matmul = {
 int mm_matmul(mm_tensor *a, mm_tensor *b, mm_tensor **out) {
     if (!a || !b)
         return mm_error_set(MM_EINVAL, "matmul: tensor is NULL");
+    mm_tensor *ab[2] = {a, b};
+    MM_TRY(mm_autocast_inputs(2, ab));
+    a = ab[0], b = ab[1];
     if (a->ndim == 0 || b->ndim == 0)
         return mm_error_set(
             MM_EINVAL,

@@ -6,6 +6,7 @@
 #include "norm_internal.h"
 #include "index_impl.h"
 #include "reduction_impl.h"
+#include "loss_impl.h"
 
 #include <assert.h>
 #include <string.h>
@@ -133,6 +134,13 @@ static const mm_op *const op_table[] = {
     [MM_OP_HARDSIGMOID_BACKWARD] = &mm_op_hardsigmoid_backward,
     [MM_OP_MISH_BACKWARD] = &mm_op_mish_backward,
     [MM_OP_SOFTPLUS_BACKWARD] = &mm_op_softplus_backward,
+    /* loss */
+    [MM_OP_LOSS_POINTWISE] = &mm_op_loss_pointwise,
+    [MM_OP_LOSS_POINTWISE_GRAD] = &mm_op_loss_pointwise_grad,
+    [MM_OP_NLL_LOSS] = &mm_op_nll_loss,
+    [MM_OP_NLL_LOSS_BACKWARD] = &mm_op_nll_loss_backward,
+    [MM_OP_CROSS_ENTROPY] = &mm_op_cross_entropy,
+    [MM_OP_CROSS_ENTROPY_BACKWARD] = &mm_op_cross_entropy_backward,
 };
 static_assert(sizeof op_table / sizeof op_table[0] == MM_OP_COUNT,
               "one row per mm_op_id");

@@ -28,6 +28,7 @@ check() { # DESCRIPTION COMMAND...
 
 cat >"$cfg" <<'YAML'
 default_scope: mmcls
+model: {type: ext.TinyNet, in_features: 784, num_classes: 10}
 train_pipeline:
   - type: Compose                      # the core's
     transforms:
@@ -46,13 +47,21 @@ syms=$(nm -D --defined-only "$tmp/ext-build/ext.so" | grep -c ' mm' || true)
   { echo "FAIL: ext.so exports $syms mm symbols"; nm -D --defined-only "$tmp/ext-build/ext.so"; fail=$((fail + 1)); }
 check "mm plugin install ext.so" "$MM" plugin install "$tmp/ext-build/ext.so"
 check "mm plugin info ext" "$MM" plugin info ext
-grep -q "ext.TinyShift: add an offset to gt_label" "$tmp/log" ||
-  { echo "FAIL: info ext lacks TinyShift"; cat "$tmp/log"; fail=$((fail + 1)); }
+grep -q "ext.TinyShift: add an offset to gt_label" "$tmp/log" &&
+  grep -q "ext.TinyNet: a two-layer perceptron" "$tmp/log" ||
+  { echo "FAIL: info ext lacks TinyShift or TinyNet"; cat "$tmp/log"; fail=$((fail + 1)); }
 check "a config naming ext components validates" "$MM" config validate "$cfg"
 if "$MM" config validate "$cfg" 'train_pipeline.1.min_labl=2' >"$tmp/log" 2>&1; then
   echo "FAIL: a misspelt ext parameter validated"; fail=$((fail + 1))
 elif grep -qF "train_pipeline.1: ext.TinyFilter has no parameter 'min_labl' (did you mean 'min_label'?)" "$tmp/log"; then
   echo "ok   a misspelt ext parameter is named with a did-you-mean"
+else
+  echo "FAIL: unexpected message"; cat "$tmp/log"; fail=$((fail + 1))
+fi
+if "$MM" config validate "$cfg" 'model.hiden=8' >"$tmp/log" 2>&1; then
+  echo "FAIL: a misspelt TinyNet parameter validated"; fail=$((fail + 1))
+elif grep -qF "model: ext.TinyNet has no parameter 'hiden' (did you mean 'hidden'?)" "$tmp/log"; then
+  echo "ok   a misspelt model parameter is named with a did-you-mean"
 else
   echo "FAIL: unexpected message"; cat "$tmp/log"; fail=$((fail + 1))
 fi

@@ -14,6 +14,8 @@
 #include "mm/error.h"
 #include "mm/eval.h"
 #include "mm/log.h"
+#include "mm/loss.h"
+#include "mm/nn.h"
 #include "mm/ops.h"
 #include "mm/optim.h"
 #include "mm/plugin.h"

@@ -263,6 +263,13 @@ typedef enum mm_op_id {
     MM_OP_HARDSIGMOID_BACKWARD,
     MM_OP_MISH_BACKWARD,
     MM_OP_SOFTPLUS_BACKWARD,
+    /* loss */
+    MM_OP_LOSS_POINTWISE, /* mse, l1, smooth_l1, bce, bce with logits */
+    MM_OP_LOSS_POINTWISE_GRAD,
+    MM_OP_NLL_LOSS,
+    MM_OP_NLL_LOSS_BACKWARD,
+    MM_OP_CROSS_ENTROPY, /* fused log_softmax + nll, label smoothing */
+    MM_OP_CROSS_ENTROPY_BACKWARD,
     MM_OP_COUNT
 } mm_op_id;
 

@@ -1,12 +1,79 @@
-/* ext: an out-of-tree example plugin. It registers a transform
- * (ext.TinyShift) and a pipeline step that drops samples (ext.TinyFilter);
- * a config uses them next to the core's Compose and mmcls's metrics. */
+/* ext: an out-of-tree example plugin. It registers a model component
+ * (ext.TinyNet, a two-layer perceptron), a transform (ext.TinyShift) and a
+ * pipeline step that drops samples (ext.TinyFilter); a config uses them
+ * next to the core's Compose and mmcls's metrics. */
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <mm/nn.h>
 #include <mm/plugin.h>
 #include <mm/registry.h>
 #include <mm/transform.h>
+
+/* TinyNet: fc1 -> ReLU -> fc2. Its children are the core's Linear layers,
+ * so its state_dict keys are torch's (fc1.weight, fc1.bias, ...). */
+static int tiny_net_forward(mm_module *m, int n, mm_tensor *const *inputs,
+                            mm_tensor **out) {
+    (void)n;
+    mm_tensor *h, *a;                      /* (B, hidden) */
+    int rc = mm_linear_forward(mm_module_get_child(m, "fc1"), inputs[0], &h);
+    if (!rc)
+        rc = mm_relu(h, &a);
+    if (!rc)                               /* (B, num_classes) */
+        rc = mm_linear_forward(mm_module_get_child(m, "fc2"), a, out);
+    return rc;
+}
+
+static const mm_module_class tiny_net_class = {
+    .name = "TinyNet", .forward = tiny_net_forward};
+
+static int tiny_net_build(mm_build_ctx *ctx, void **out) {
+    int64_t in, hidden, classes;
+    int rc = mm_build_int(ctx, "in_features", &in);
+    if (!rc)
+        rc = mm_build_int(ctx, "hidden", &hidden);
+    if (!rc)
+        rc = mm_build_int(ctx, "num_classes", &classes);
+    if (rc)
+        return rc;
+    if (in <= 0 || hidden <= 0 || classes <= 0)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(mm_build_node(ctx)),
+                               "in_features, hidden and num_classes must be "
+                               "positive");
+    mm_module *net, *fc1, *fc2;
+    if ((rc = mm_module_new(&tiny_net_class, sizeof(mm_module), &net)))
+        return rc;
+    if (!(rc = mm_linear_new(in, hidden, true, &fc1)))
+        rc = mm_module_add_child(net, "fc1", fc1);
+    if (!rc && !(rc = mm_linear_new(hidden, classes, true, &fc2)))
+        rc = mm_module_add_child(net, "fc2", fc2);
+    if (rc) {
+        mm_module_free(net);
+        return rc;
+    }
+    *out = net;
+    return MM_OK;
+}
+
+static void module_destroy(void *m) { mm_module_free(m); }
+
+static const mm_param tiny_net_params[] = {
+    {.name = "in_features", .type = MM_PARAM_INT, .required = true,
+     .doc = "input features"},
+    {.name = "hidden", .type = MM_PARAM_INT, .def = "16", .doc = "hidden units"},
+    {.name = "num_classes", .type = MM_PARAM_INT, .required = true,
+     .doc = "output classes"},
+};
+
+static const mm_component tiny_net_component = {
+    .kind = MM_MODELS,
+    .name = "TinyNet",
+    .doc = "a two-layer perceptron: Linear, ReLU, Linear",
+    .params = tiny_net_params,
+    .n_params = 3,
+    .build = tiny_net_build,
+    .destroy = module_destroy,
+};
 
 /* TinyShift: gt_label += offset. */
 typedef struct tiny_shift {
@@ -109,8 +176,14 @@ static const mm_component tiny_filter_component = {
 };
 
 static int ext_init(void) {
-    int rc = mm_register(&tiny_shift_component);
-    return rc ? rc : mm_register(&tiny_filter_component);
+    const mm_component *all[] = {&tiny_net_component, &tiny_shift_component,
+                                 &tiny_filter_component};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        int rc = mm_register(all[i]);
+        if (rc)
+            return rc;
+    }
+    return MM_OK;
 }
 
 MM_PLUGIN_DEFINE(ext, "0.1.0", "MIT", "Tiny example components", NULL,

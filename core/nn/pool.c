@@ -1,0 +1,362 @@
+/* Pooling layers: MaxPool2d/3d, AvgPool2d/3d, AdaptiveAvgPool2d,
+ * AdaptiveMaxPool2d over the pool ops; MODELS components with torch's
+ * argument names (stride null: the kernel size). */
+#include <string.h>
+
+#include "nn_internal.h"
+
+enum { POOL_MAX, POOL_AVG, POOL_ADAPTIVE_AVG, POOL_ADAPTIVE_MAX };
+
+int mm_pooling_forward(mm_module *m, mm_tensor *x, mm_tensor **out,
+                       mm_tensor **indices) {
+    if (indices)
+        *indices = NULL;
+    if (!mm_module_is_pooling(m))
+        return mm_error_set(MM_EINVAL, "pool: module is a %s, not a pool",
+                            m ? m->cls->name : "NULL");
+    mm_nn_pooling *p = (mm_nn_pooling *)m;
+    switch (p->kind) {
+    case POOL_MAX:
+        if (p->nsp == 2)
+            return mm_max_pool2d(x, p->kernel_size, p->stride, p->padding,
+                                 p->dilation, p->ceil_mode, out, indices);
+        return mm_max_pool3d(x, p->kernel_size, p->stride, p->padding,
+                             p->dilation, p->ceil_mode, out, indices);
+    case POOL_AVG:
+        if (p->nsp == 2)
+            return mm_avg_pool2d(x, p->kernel_size, p->stride, p->padding,
+                                 p->ceil_mode, p->count_include_pad,
+                                 p->divisor_override, out);
+        return mm_avg_pool3d(x, p->kernel_size, p->stride, p->padding,
+                             p->ceil_mode, p->count_include_pad,
+                             p->divisor_override, out);
+    case POOL_ADAPTIVE_AVG:
+        return mm_adaptive_avg_pool2d(x, p->output_size, out);
+    default:
+        return mm_adaptive_max_pool2d(x, p->output_size, out, indices);
+    }
+}
+
+static int pool_fwd(mm_module *m, int n, mm_tensor *const *in,
+                    mm_tensor **out) {
+    MM_TRY(nn_one_input(m, n, in));
+    return mm_pooling_forward(m, in[0], out, NULL);
+}
+
+/* torch prints what it was given; an int when every dim agrees is the
+ * usual case. */
+static size_t put_ints(char *buf, size_t size, const char *key,
+                       const int64_t *v, int n, bool none_if_negative) {
+    bool same = true;
+    for (int i = 1; i < n; i++)
+        same &= v[i] == v[0];
+    size_t w = (size_t)snprintf(buf, size, "%s=", key);
+#define AT (w < size ? buf + w : buf + size), (w < size ? size - w : 0)
+    if (same && !(none_if_negative && v[0] < 0))
+        return w + (size_t)snprintf(AT, "%lld", (long long)v[0]);
+    w += (size_t)snprintf(AT, "(");
+    for (int i = 0; i < n; i++) {
+        if (none_if_negative && v[i] < 0)
+            w += (size_t)snprintf(AT, "%sNone", i ? ", " : "");
+        else
+            w += (size_t)snprintf(AT, "%s%lld", i ? ", " : "", (long long)v[i]);
+    }
+    w += (size_t)snprintf(AT, ")");
+#undef AT
+    return w;
+}
+
+static void pool_repr(const mm_module *m, char *buf, size_t size) {
+    const mm_nn_pooling *p = (const mm_nn_pooling *)m;
+    size_t w = 0;
+#define AT (w < size ? buf + w : buf + size), (w < size ? size - w : 0)
+    if (p->kind == POOL_ADAPTIVE_AVG || p->kind == POOL_ADAPTIVE_MAX) {
+        put_ints(AT, "output_size", p->output_size, 2, true);
+        return;
+    }
+    w += put_ints(AT, "kernel_size", p->kernel_size, p->nsp, false);
+    w += (size_t)snprintf(AT, ", ");
+    w += put_ints(AT, "stride", p->stride, p->nsp, false);
+    w += (size_t)snprintf(AT, ", ");
+    w += put_ints(AT, "padding", p->padding, p->nsp, false);
+    if (p->kind == POOL_MAX) {
+        w += (size_t)snprintf(AT, ", ");
+        w += put_ints(AT, "dilation", p->dilation, p->nsp, false);
+        snprintf(AT, ", ceil_mode=%s", p->ceil_mode ? "True" : "False");
+    }
+#undef AT
+}
+
+#define POOL_CLASS(N)                                                          \
+    { .name = N, .forward = pool_fwd, .extra_repr = pool_repr }
+static const mm_module_class pool_classes[6] = {
+    POOL_CLASS("MaxPool2d"),         POOL_CLASS("MaxPool3d"),
+    POOL_CLASS("AvgPool2d"),         POOL_CLASS("AvgPool3d"),
+    POOL_CLASS("AdaptiveAvgPool2d"), POOL_CLASS("AdaptiveMaxPool2d")};
+#undef POOL_CLASS
+
+bool mm_module_is_pooling(const mm_module *m) {
+    return m && m->cls >= &pool_classes[0] && m->cls <= &pool_classes[5];
+}
+
+static int pool_alloc(int cls, int kind, int nsp, mm_module **out) {
+    MM_TRY(mm_module_new(&pool_classes[cls], sizeof(mm_nn_pooling), out));
+    ((mm_nn_pooling *)*out)->kind = kind;
+    ((mm_nn_pooling *)*out)->nsp = nsp;
+    return MM_OK;
+}
+
+static int window(mm_nn_pooling *p, const int64_t *kernel,
+                  const int64_t *stride, const int64_t *padding,
+                  const int64_t *dilation) {
+    for (int i = 0; i < p->nsp; i++) {
+        p->kernel_size[i] = kernel[i];
+        p->stride[i] = stride ? stride[i] : kernel[i];
+        p->padding[i] = padding ? padding[i] : 0;
+        p->dilation[i] = dilation ? dilation[i] : 1;
+        if (p->kernel_size[i] <= 0 || p->stride[i] <= 0 || p->padding[i] < 0 ||
+            p->dilation[i] <= 0)
+            return mm_error_set(MM_EINVAL,
+                                "%s: kernel_size, stride and dilation must be "
+                                "positive and padding non-negative",
+                                p->base.cls->name);
+    }
+    return MM_OK;
+}
+
+int mm_max_pool_new(int nsp, const int64_t *kernel_size, const int64_t *stride,
+                    const int64_t *padding, const int64_t *dilation,
+                    bool ceil_mode, mm_module **out) {
+    *out = NULL;
+    if (nsp != 2 && nsp != 3)
+        return mm_error_set(MM_EINVAL, "MaxPool: %d spatial dims (2 or 3)",
+                            nsp);
+    mm_module *m;
+    MM_TRY(pool_alloc(nsp - 2, POOL_MAX, nsp, &m));
+    mm_nn_pooling *p = (mm_nn_pooling *)m;
+    p->ceil_mode = ceil_mode;
+    int rc = window(p, kernel_size, stride, padding, dilation);
+    return nn_finish(m, rc, out);
+}
+
+int mm_avg_pool_new(int nsp, const int64_t *kernel_size, const int64_t *stride,
+                    const int64_t *padding, bool ceil_mode,
+                    bool count_include_pad, int64_t divisor_override,
+                    mm_module **out) {
+    *out = NULL;
+    if (nsp != 2 && nsp != 3)
+        return mm_error_set(MM_EINVAL, "AvgPool: %d spatial dims (2 or 3)",
+                            nsp);
+    mm_module *m;
+    MM_TRY(pool_alloc(nsp, POOL_AVG, nsp, &m));
+    mm_nn_pooling *p = (mm_nn_pooling *)m;
+    p->ceil_mode = ceil_mode;
+    p->count_include_pad = count_include_pad;
+    p->divisor_override = divisor_override;
+    int rc = window(p, kernel_size, stride, padding, NULL);
+    if (!rc && divisor_override < 0)
+        rc = mm_error_set(MM_EINVAL, "%s: divisor_override must be positive",
+                          m->cls->name);
+    return nn_finish(m, rc, out);
+}
+
+int mm_adaptive_pool_new(bool max, const int64_t output_size[2],
+                         mm_module **out) {
+    *out = NULL;
+    mm_module *m;
+    MM_TRY(pool_alloc(max ? 5 : 4, max ? POOL_ADAPTIVE_MAX : POOL_ADAPTIVE_AVG,
+                      2, &m));
+    mm_nn_pooling *p = (mm_nn_pooling *)m;
+    p->output_size[0] = output_size[0];
+    p->output_size[1] = output_size[1];
+    return nn_finish(m, MM_OK, out);
+}
+
+/* ---- MODELS components ------------------------------------------------------
+ */
+
+static int max_pool_build(mm_build_ctx *ctx, int nsp, void **out) {
+    int64_t k[3], s[3], p[3], d[3];
+    bool ceil, ri;
+    MM_TRY(nn_build_ints(ctx, "kernel_size", nsp, k));
+    bool stride_none = mm_value_is_null(mm_build_arg(ctx, "stride"));
+    if (!stride_none)
+        MM_TRY(nn_build_ints(ctx, "stride", nsp, s));
+    MM_TRY(nn_build_ints(ctx, "padding", nsp, p));
+    MM_TRY(nn_build_ints(ctx, "dilation", nsp, d));
+    MM_TRY(mm_build_bool(ctx, "ceil_mode", &ceil));
+    MM_TRY(mm_build_bool(ctx, "return_indices", &ri));
+    if (ri)
+        return mm_error_set(MM_EUNSUPPORTED,
+                            "return_indices: the generic forward returns one "
+                            "tensor (call mm_pooling_forward for the indices)");
+    mm_module *m = NULL;
+    int rc = mm_max_pool_new(nsp, k, stride_none ? NULL : s, p, d, ceil, &m);
+    return nn_out(rc, m, out);
+}
+
+static int avg_pool_build(mm_build_ctx *ctx, int nsp, void **out) {
+    int64_t k[3], s[3], p[3];
+    bool ceil, cip, dnone;
+    double div = 0;
+    MM_TRY(nn_build_ints(ctx, "kernel_size", nsp, k));
+    bool stride_none = mm_value_is_null(mm_build_arg(ctx, "stride"));
+    if (!stride_none)
+        MM_TRY(nn_build_ints(ctx, "stride", nsp, s));
+    MM_TRY(nn_build_ints(ctx, "padding", nsp, p));
+    MM_TRY(mm_build_bool(ctx, "ceil_mode", &ceil));
+    MM_TRY(mm_build_bool(ctx, "count_include_pad", &cip));
+    MM_TRY(nn_build_opt_float(ctx, "divisor_override", &div, &dnone));
+    mm_module *m = NULL;
+    int rc = mm_avg_pool_new(nsp, k, stride_none ? NULL : s, p, ceil, cip,
+                             dnone ? 0 : (int64_t)div, &m);
+    return nn_out(rc, m, out);
+}
+
+static int adaptive_build(mm_build_ctx *ctx, bool max, void **out) {
+    const mm_value *v = mm_build_arg(ctx, "output_size");
+    int64_t size[2];
+    if (mm_value_is_int(v)) {
+        size[0] = size[1] = mm_value_get_int(v);
+    } else {
+        if (mm_value_len(v) != 2)
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(v),
+                                   "output_size: expected an int or 2 sizes "
+                                   "(null keeps the input's)");
+        for (int i = 0; i < 2; i++) {
+            const mm_value *e = mm_value_list_get(v, (size_t)i);
+            if (mm_value_is_null(e))
+                size[i] = -1;
+            else if (mm_value_is_int(e))
+                size[i] = mm_value_get_int(e);
+            else
+                return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
+                                       "output_size: entries must be ints or "
+                                       "null");
+        }
+    }
+    if (max) {
+        bool ri;
+        MM_TRY(mm_build_bool(ctx, "return_indices", &ri));
+        if (ri)
+            return mm_error_set(MM_EUNSUPPORTED,
+                                "return_indices: the generic forward returns "
+                                "one tensor (call mm_pooling_forward for the "
+                                "indices)");
+    }
+    mm_module *m = NULL;
+    int rc = mm_adaptive_pool_new(max, size, &m);
+    return nn_out(rc, m, out);
+}
+
+static int max_pool2d_build(mm_build_ctx *c, void **o) {
+    return max_pool_build(c, 2, o);
+}
+static int max_pool3d_build(mm_build_ctx *c, void **o) {
+    return max_pool_build(c, 3, o);
+}
+static int avg_pool2d_build(mm_build_ctx *c, void **o) {
+    return avg_pool_build(c, 2, o);
+}
+static int avg_pool3d_build(mm_build_ctx *c, void **o) {
+    return avg_pool_build(c, 3, o);
+}
+static int adaptive_avg_build(mm_build_ctx *c, void **o) {
+    return adaptive_build(c, false, o);
+}
+static int adaptive_max_build(mm_build_ctx *c, void **o) {
+    return adaptive_build(c, true, o);
+}
+
+#define WINDOW_PARAMS                                                          \
+    {.name = "kernel_size",                                                    \
+     .type = MM_PARAM_INT | MM_PARAM_LIST,                                     \
+     .required = true,                                                         \
+     .doc = "window size (int or one per dim)"},                               \
+        {.name = "stride",                                                     \
+         .type = MM_PARAM_INT | MM_PARAM_LIST | MM_PARAM_NULL,                 \
+         .def = "null",                                                        \
+         .doc = "window step (null: kernel_size)"},                            \
+    {                                                                          \
+        .name = "padding", .type = MM_PARAM_INT | MM_PARAM_LIST, .def = "0",   \
+        .doc = "implicit padding on both sides"                                \
+    }
+
+static const mm_param max_pool_params[] = {
+    WINDOW_PARAMS,
+    {.name = "dilation",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .def = "1",
+     .doc = "spacing between window elements"},
+    {.name = "return_indices",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
+     .doc = "must be false here (mm_pooling_forward gives the indices)"},
+    {.name = "ceil_mode",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
+     .doc = "ceil instead of floor for the output size"},
+};
+
+static const mm_param avg_pool_params[] = {
+    WINDOW_PARAMS,
+    {.name = "ceil_mode",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
+     .doc = "ceil instead of floor for the output size"},
+    {.name = "count_include_pad",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
+     .doc = "count the zero padding in the average"},
+    {.name = "divisor_override",
+     .type = MM_PARAM_INT | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "divide by this instead of the window size"},
+};
+
+static const mm_param adaptive_avg_params[] = {
+    {.name = "output_size",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .required = true,
+     .doc = "(H, W) of the output, int or null entries"},
+};
+
+static const mm_param adaptive_max_params[] = {
+    {.name = "output_size",
+     .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .required = true,
+     .doc = "(H, W) of the output, int or null entries"},
+    {.name = "return_indices",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
+     .doc = "must be false here (mm_pooling_forward gives the indices)"},
+};
+
+#define POOL_COMPONENT(var, Name, Doc, params_, build_)                        \
+    static const mm_component var = {.kind = MM_MODELS,                        \
+                                     .name = Name,                             \
+                                     .doc = Doc,                               \
+                                     .params = params_,                        \
+                                     .n_params =                               \
+                                         sizeof params_ / sizeof params_[0],   \
+                                     .build = build_,                          \
+                                     .destroy = nn_destroy}
+
+POOL_COMPONENT(max2_c, "MaxPool2d", "2-D max pooling", max_pool_params,
+               max_pool2d_build);
+POOL_COMPONENT(max3_c, "MaxPool3d", "3-D max pooling", max_pool_params,
+               max_pool3d_build);
+POOL_COMPONENT(avg2_c, "AvgPool2d", "2-D average pooling", avg_pool_params,
+               avg_pool2d_build);
+POOL_COMPONENT(avg3_c, "AvgPool3d", "3-D average pooling", avg_pool_params,
+               avg_pool3d_build);
+POOL_COMPONENT(aavg_c, "AdaptiveAvgPool2d", "2-D adaptive average pooling",
+               adaptive_avg_params, adaptive_avg_build);
+POOL_COMPONENT(amax_c, "AdaptiveMaxPool2d", "2-D adaptive max pooling",
+               adaptive_max_params, adaptive_max_build);
+
+int mm_nn_register_pool(void) {
+    static const mm_component *const cs[] = {&max2_c, &max3_c, &avg2_c,
+                                             &avg3_c, &aavg_c, &amax_c};
+    return nn_register_all(cs, sizeof cs / sizeof cs[0]);
+}
