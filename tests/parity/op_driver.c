@@ -1478,6 +1478,107 @@ static int run_optim(const drv_case *c, const st_file *f, results *r) {
     return rc;
 }
 
+/* Module cases: op "module"; args {"module": the layer's config with
+ * torch's argument names ({"type": "Conv2d", "in_channels": 3, ...}, built
+ * through the MODELS registry), "training": bool (default true), and the
+ * ops' "no_grad" / "none"}; tensors "state.NAME" (torch's state_dict, loaded
+ * strictly after the module is converted to input.0's float dtype),
+ * "input.I", "grad_output.0". Results: "output.0", "grad_input.I",
+ * "grad.NAME" for each parameter with a gradient and "state.NAME" for each
+ * buffer after the call (running stats, num_batches_tracked).
+ * MultiheadAttention takes query, key, value, key_padding_mask, attn_mask
+ * (any of the last four may be "none"). */
+typedef struct module_walk {
+    results *r;
+    const char *prefix;
+    bool grads;
+} module_walk;
+
+static int put_named(const char *name, mm_tensor *t, void *user) {
+    module_walk *w = user;
+    char full[64];
+    if (w->grads) {
+        if (!t->grad)
+            return 0;
+        t = t->grad;
+    }
+    snprintf(full, sizeof full, "%s%s", w->prefix, name);
+    MM_TRY(put(w->r, full, t));
+    return mm_tensor_autorelease(mm_tensor_retain(t));
+}
+
+static int run_module_with(const drv_case *c, mm_module *m, const st_file *f,
+                           results *r) {
+    mm_tensor *x[MAX_IO], *g[MAX_IO], *y = NULL;
+    int nx, ng;
+    bool training;
+    MM_TRY(load_inputs(c, f, "input", x, &nx));
+    MM_TRY(load_inputs(c, f, "grad_output", g, &ng));
+    MM_TRY(arg_bool(c, "training", true, &training));
+    if (nx < 1)
+        return mm_error_set(MM_EINVAL, "module: the case has no inputs");
+    if (mm_dtype_is_float(x[0]->dtype))
+        MM_TRY(mm_module_to_dtype(m, x[0]->dtype));
+    mm_state_dict sd = {0};
+    int rc = 0;
+    for (size_t i = 0; i < f->n && rc == 0; i++) {
+        const char *name = f->entries[i].name;
+        if (strncmp(name, "state.", 6) != 0)
+            continue;
+        mm_tensor *t;
+        rc = st_to_tensor(&f->entries[i], &t);
+        if (rc == 0)
+            rc = mm_state_dict_add(&sd, name + 6, t);
+    }
+    if (rc == 0)
+        rc = mm_module_load_state_dict(m, &sd, true, NULL);
+    mm_state_dict_clear(&sd);
+    MM_TRY(rc);
+    mm_module_train(m, training);
+    mm_no_grad_push();
+    for (int i = 0; i < nx && rc == 0; i++) {
+        if (arg_has_index(c, "noncontig", i))
+            rc = make_noncontig(x[i], &x[i]);
+        if (rc == 0 && mm_dtype_is_float(x[i]->dtype) &&
+            !arg_has_index(c, "no_grad", i))
+            rc = mm_tensor_set_requires_grad(x[i], true);
+    }
+    mm_no_grad_pop();
+    MM_TRY(rc);
+    if (mm_module_is(m, &mm_multihead_attention_class))
+        MM_TRY(mm_multihead_attention_forward(
+            m, x[0], opt_in(c, x, nx, 1), opt_in(c, x, nx, 2),
+            opt_in(c, x, nx, 3), opt_in(c, x, nx, 4), &y));
+    else
+        MM_TRY(mm_module_forward(m, nx, x, &y));
+    if (ng > 0 && y->requires_grad)
+        MM_TRY(mm_backward_with_grad(y, g[0]));
+    MM_TRY(put(r, "output.0", y));
+    char name[64];
+    for (int i = 0; i < nx; i++) {
+        if (!x[i]->grad)
+            continue;
+        snprintf(name, sizeof name, "grad_input.%d", i);
+        MM_TRY(put(r, name, x[i]->grad));
+    }
+    /* The module's tensors go with it: the results keep a reference. */
+    module_walk wg = {r, "grad.", true}, wb = {r, "state.", false};
+    MM_TRY(mm_module_named_parameters(m, put_named, &wg));
+    return mm_module_named_buffers(m, put_named, &wb);
+}
+
+static int run_module(const drv_case *c, const st_file *f, results *r) {
+    const mm_value *cfg = arg(c, "module");
+    if (!cfg || !mm_value_is_dict(cfg))
+        return mm_error_set(MM_EINVAL, "module: args.module: expected a "
+                                       "config dict");
+    void *obj = NULL;
+    MM_TRY(mm_registry_build(MM_MODELS, cfg, NULL, "module", NULL, &obj));
+    int rc = run_module_with(c, obj, f, r);
+    mm_module_free(obj);
+    return rc;
+}
+
 /* One case: parse, run inside a pool, serialise. Never fails without a
  * result: an error becomes {"error": message}. */
 static int run_case(const uint8_t *buf, size_t len, uint8_t **out,
@@ -1509,6 +1610,8 @@ static int run_case(const uint8_t *buf, size_t len, uint8_t **out,
             const drv_op *o = find_op(op);
             if (strcmp(op, "optim") == 0)
                 rc = run_optim(&c, &f, r);
+            else if (strcmp(op, "module") == 0)
+                rc = run_module(&c, &f, r);
             else if (o)
                 rc = run_op(&c, o, &f, r);
             else
@@ -1627,7 +1730,7 @@ int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--list") == 0) {
         for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
             printf("%s\n", ops[i].name);
-        printf("optim\n");
+        printf("optim\nmodule\n");
         return 0;
     }
     if (argc == 2 && strcmp(argv[1], "--stream") == 0) {

@@ -1838,6 +1838,179 @@ OPTIMS = [
           skip=[(0, 1), (9, 0)]),
 ]
 
+# ---- the module table ------------------------------------------------------
+
+
+class Mod:
+    """A layer built from cfg (torch's class name as 'type' and its
+    constructor arguments: the same config builds mm's module through the
+    MODELS registry), random parameters and buffers copied from torch through
+    its state_dict, one forward in training or eval mode and one backward:
+    the output, the input gradients, every parameter's gradient and the
+    buffers after the call are compared. fwd(module, xs, args) replaces
+    module(*xs) where the call needs keywords."""
+
+    def __init__(self, name, cfg, ins, training=True, fwd=None, args=None,
+                 error=False, dtypes=('f32', 'f64')):
+        self.name, self.cfg, self.training, self.fwd = name, cfg, training, fwd
+        self.ins = [i if isinstance(i, In) else In(*i) for i in ins]
+        self.args, self.error, self.dtypes = dict(args or {}), error, dtypes
+
+
+def mha_forward(m, xs, a):
+    q = xs[0]
+    k = opt(xs, a, 1)
+    k = q if k is None else k
+    v = opt(xs, a, 2)
+    v = k if v is None else v
+    return m(q, k, v, key_padding_mask=opt(xs, a, 3),
+             attn_mask=opt(xs, a, 4), need_weights=False)[0]
+
+
+def padding_mask(s):
+    """A key_padding_mask (N, S), true = ignored, keeping key 0 for all."""
+    m = torch.rand(s) < 0.4
+    m[:, 0] = False
+    return m.double()
+
+
+MHA = {'type': 'MultiheadAttention', 'embed_dim': 8, 'num_heads': 2}
+MODS = [
+    Mod('Linear', {'type': 'Linear', 'in_features': 4, 'out_features': 3},
+        [(2, 5, 4)]),
+    Mod('Linear_nobias', {'type': 'Linear', 'in_features': 6,
+                          'out_features': 2, 'bias': False}, [(3, 6)]),
+    Mod('Linear_error', {'type': 'Linear', 'in_features': 4,
+                         'out_features': 3}, [(2, 5)], error=True),
+    Mod('Conv2d', {'type': 'Conv2d', 'in_channels': 3, 'out_channels': 4,
+                   'kernel_size': 3, 'stride': 2, 'padding': 1},
+        [(2, 3, 7, 6)]),
+    Mod('Conv2d_groups_dil_nobias', {'type': 'Conv2d', 'in_channels': 4,
+                                     'out_channels': 6, 'kernel_size': [3, 2],
+                                     'dilation': 2, 'groups': 2,
+                                     'bias': False}, [(1, 4, 8, 7)]),
+    Mod('Conv2d_reflect', {'type': 'Conv2d', 'in_channels': 2,
+                           'out_channels': 3, 'kernel_size': 3, 'padding': 1,
+                           'padding_mode': 'reflect'}, [(2, 2, 5, 6)]),
+    Mod('Conv2d_replicate', {'type': 'Conv2d', 'in_channels': 2,
+                             'out_channels': 3, 'kernel_size': 3,
+                             'padding': [2, 1],
+                             'padding_mode': 'replicate'}, [(1, 2, 5, 6)]),
+    Mod('Conv2d_error', {'type': 'Conv2d', 'in_channels': 3,
+                         'out_channels': 4, 'kernel_size': 3},
+        [(2, 2, 7, 6)], error=True),
+    Mod('BatchNorm2d_train', {'type': 'BatchNorm2d', 'num_features': 3},
+        [(4, 3, 3, 2)]),
+    Mod('BatchNorm2d_eval', {'type': 'BatchNorm2d', 'num_features': 3},
+        [(4, 3, 3, 2)], training=False),
+    Mod('BatchNorm2d_momentum_none', {'type': 'BatchNorm2d',
+                                      'num_features': 2, 'momentum': None,
+                                      'eps': 1e-3}, [(3, 2, 2, 2)]),
+    Mod('BatchNorm2d_no_affine', {'type': 'BatchNorm2d', 'num_features': 3,
+                                  'affine': False, 'momentum': 0.3},
+        [(2, 3, 4, 2)]),
+    Mod('BatchNorm2d_no_stats', {'type': 'BatchNorm2d', 'num_features': 3,
+                                 'track_running_stats': False},
+        [(2, 3, 4, 2)], training=False),
+    Mod('BatchNorm2d_error', {'type': 'BatchNorm2d', 'num_features': 3},
+        [(4, 3, 5)], error=True),
+    Mod('LayerNorm', {'type': 'LayerNorm', 'normalized_shape': [4]},
+        [(3, 5, 4)]),
+    Mod('LayerNorm_2d_eps', {'type': 'LayerNorm', 'normalized_shape': [3, 4],
+                             'eps': 1e-3}, [(2, 3, 4)]),
+    Mod('LayerNorm_no_affine', {'type': 'LayerNorm', 'normalized_shape': [6],
+                                'elementwise_affine': False}, [(4, 6)]),
+    Mod('MultiheadAttention', MHA, [(3, 2, 8), (4, 2, 8), (4, 2, 8)],
+        fwd=mha_forward),
+    Mod('MultiheadAttention_self', MHA, [(5, 2, 8)], fwd=mha_forward),
+    Mod('MultiheadAttention_batch_first_eval',
+        dict(MHA, batch_first=True), [(2, 3, 8), (2, 4, 8), (2, 4, 8)],
+        fwd=mha_forward, training=False),
+    Mod('MultiheadAttention_kdim_vdim_nobias',
+        dict(MHA, kdim=5, vdim=3, bias=False),
+        [(3, 2, 8), (4, 2, 5), (4, 2, 3)], fwd=mha_forward),
+    Mod('MultiheadAttention_masks', dict(MHA, num_heads=4),
+        [(3, 2, 8), (4, 2, 8), (4, 2, 8),
+         In(2, 4, draw=padding_mask, dtype=torch.bool), (3, 4)],
+        fwd=mha_forward, args={'no_grad': [4]}),
+    Mod('MultiheadAttention_bool_attn_mask', MHA,
+        [(4, 8), (4, 8), (4, 8), Zero(1),
+         In(4, 4, draw=lambda s: ~torch.ones(s, dtype=torch.bool).tril()
+            .double().bool(), dtype=torch.bool)],
+        fwd=mha_forward, args={'none': [3]}),
+    Mod('MultiheadAttention_error', MHA, [(3, 2, 8), (4, 2, 6), (4, 2, 8)],
+        fwd=mha_forward, error=True),
+]
+
+
+def run_module_case(drv, c, dt, dump):
+    dtype = DTYPES[dt]
+    kw = dict(c.cfg)
+    m = getattr(torch.nn, kw.pop('type'))(**kw).to(dtype)
+    with torch.no_grad():
+        for _, p in m.named_parameters():
+            p.copy_(randn(p.shape) * 0.5)
+        for n, b in m.named_buffers():
+            if n.endswith('running_var'):
+                b.copy_(positive(b.shape))
+            elif n.endswith('running_mean'):
+                b.copy_(randn(b.shape))
+            elif n.endswith('num_batches_tracked'):
+                b.fill_(3)
+    state = [('state.' + k, v.detach().clone())
+             for k, v in m.state_dict().items()]
+    m.train(c.training)
+    xs = [draw_input(i, dtype) for i in c.ins]
+    ngrad = set(c.args.get('no_grad', []))
+    tx = [x.clone().requires_grad_(x.is_floating_point() and k not in ngrad)
+          for k, x in enumerate(xs)]
+    try:
+        out = c.fwd(m, tx, c.args) if c.fwd else m(*tx)
+        torch_error = None
+    except (RuntimeError, IndexError, ValueError, TypeError,
+            AssertionError) as e:
+        torch_error = str(e).splitlines()[0] if str(e) else type(e).__name__
+    go = [] if torch_error else [torch.randn(out.shape,
+                                             dtype=torch.float64).to(dtype)]
+    args = dict(c.args, module=c.cfg, training=c.training)
+    tensors = state + [('input.%d' % k, x) for k, x in enumerate(xs)]
+    tensors += [('grad_output.%d' % k, g) for k, g in enumerate(go)]
+    blob = st_dump(tensors, {'op': 'module', 'args': json.dumps(args)})
+    if dump:
+        with open(os.path.join(dump, '%s.%s.safetensors' % (c.name, dt)),
+                  'wb') as f:
+            f.write(blob)
+    res, meta = drv.run(blob)
+    errors = []
+    if torch_error is not None or c.error:
+        if torch_error is None:
+            errors.append('torch accepted a case marked error')
+        elif 'error' not in meta:
+            errors.append('mm accepted what torch refuses (%s)' % torch_error)
+        return errors, 0.0, meta.get('error', '')
+    if 'error' in meta:
+        return ['mm failed: %s' % meta['error']], 0.0, ''
+    max_err = compare('output', res.get('output.0'), out, errors)
+    if out.requires_grad:
+        out.backward(go[0])
+    for k, x in enumerate(tx):
+        if x.grad is not None or 'grad_input.%d' % k in res:
+            want = x.grad if x.grad is not None else torch.zeros_like(x)
+            max_err = max(max_err, compare('grad of input %d' % k,
+                                           res.get('grad_input.%d' % k),
+                                           want, errors))
+    for n, p in m.named_parameters():
+        if p.grad is not None or 'grad.' + n in res:
+            want = p.grad if p.grad is not None else torch.zeros_like(p)
+            max_err = max(max_err, compare('grad of ' + n,
+                                           res.get('grad.' + n), want,
+                                           errors))
+    for n, b in m.named_buffers():
+        max_err = max(max_err, compare('buffer ' + n, res.get('state.' + n),
+                                       b, errors))
+    return errors, max_err, ''
+
+
 # ---- running and comparing -----------------------------------------------
 
 DTYPES = {'f32': torch.float32, 'f64': torch.float64, 'i64': torch.int64}
@@ -2032,9 +2205,11 @@ def main():
     drv = Driver(a.driver)
     n_ok = n_fail = 0
     cases = [(c, run_op_case) for c in OPS] + \
-            [(c, run_optim_case) for c in OPTIMS]
+            [(c, run_optim_case) for c in OPTIMS] + \
+            [(c, run_module_case) for c in MODS]
     for c, run in cases:
-        name = ('optim.' if run is run_optim_case else '') + c.name
+        name = {run_optim_case: 'optim.',
+                run_module_case: 'nn.'}.get(run, '') + c.name
         if a.only and a.only not in name:
             continue
         for dt in c.dtypes:
