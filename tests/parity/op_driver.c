@@ -1067,6 +1067,80 @@ static int op_softplus(const drv_case *c, mm_tensor *const *x, int nx,
     return mm_softplus(x[0], beta, threshold, y);
 }
 
+/* ---- losses (mm/loss.h) ----------------------------------------------------
+ * args reduction: "none", "mean" (default) or "sum". */
+static int arg_reduction(const drv_case *c, mm_loss_reduction *out) {
+    static const char *const names[] = {"none", "mean", "sum"};
+    int r;
+    MM_TRY(arg_name(c, "reduction", "mean", names, 3, &r));
+    *out = (mm_loss_reduction)r;
+    return 0;
+}
+
+/* Inputs input, target, weight (optional). */
+static int op_cross_entropy(const drv_case *c, mm_tensor *const *x, int nx,
+                            mm_tensor **y, int *ny) {
+    (void)ny;
+    mm_loss_reduction red;
+    int64_t ignore;
+    double ls;
+    MM_TRY(arg_reduction(c, &red));
+    MM_TRY(arg_i64(c, "ignore_index", MM_IGNORE_INDEX, &ignore));
+    MM_TRY(arg_f64(c, "label_smoothing", 0, &ls));
+    return mm_cross_entropy(x[0], x[1], opt_in(c, x, nx, 2), ignore, red, ls,
+                            y);
+}
+
+static int op_nll_loss(const drv_case *c, mm_tensor *const *x, int nx,
+                       mm_tensor **y, int *ny) {
+    (void)ny;
+    mm_loss_reduction red;
+    int64_t ignore;
+    MM_TRY(arg_reduction(c, &red));
+    MM_TRY(arg_i64(c, "ignore_index", MM_IGNORE_INDEX, &ignore));
+    return mm_nll_loss(x[0], x[1], opt_in(c, x, nx, 2), ignore, red, y);
+}
+
+static int op_binary_cross_entropy(const drv_case *c, mm_tensor *const *x,
+                                   int nx, mm_tensor **y, int *ny) {
+    (void)ny;
+    mm_loss_reduction red;
+    MM_TRY(arg_reduction(c, &red));
+    return mm_binary_cross_entropy(x[0], x[1], opt_in(c, x, nx, 2), red, y);
+}
+
+/* Inputs input, target, weight, pos_weight (the last two optional). */
+static int op_bce_with_logits(const drv_case *c, mm_tensor *const *x, int nx,
+                              mm_tensor **y, int *ny) {
+    (void)ny;
+    mm_loss_reduction red;
+    MM_TRY(arg_reduction(c, &red));
+    return mm_binary_cross_entropy_with_logits(
+        x[0], x[1], opt_in(c, x, nx, 2), opt_in(c, x, nx, 3), red, y);
+}
+
+#define POINT_LOSS(name, fn)                                                   \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        mm_loss_reduction red;                                                 \
+        MM_TRY(arg_reduction(c, &red));                                        \
+        return fn(x[0], x[1], red, y);                                         \
+    }
+POINT_LOSS(mse_loss, mm_mse_loss)
+POINT_LOSS(l1_loss, mm_l1_loss)
+#undef POINT_LOSS
+
+static int op_smooth_l1_loss(const drv_case *c, mm_tensor *const *x, int nx,
+                             mm_tensor **y, int *ny) {
+    (void)nx, (void)ny;
+    mm_loss_reduction red;
+    double beta;
+    MM_TRY(arg_reduction(c, &red));
+    MM_TRY(arg_f64(c, "beta", 1, &beta));
+    return mm_smooth_l1_loss(x[0], x[1], red, beta, y);
+}
+
 /* The dispatch table: name (the case's "op"), number of inputs (-1: any
  * number >= 1), function. Keep it sorted by family; one row per op. */
 typedef struct drv_op {
@@ -1117,6 +1191,14 @@ static const drv_op ops[] = {
     {"contiguous", 1, op_contiguous},
     {"clone", 1, op_clone},
     {"to_dtype", 1, op_to_dtype},
+    /* losses (optional weight / pos_weight inputs) */
+    {"cross_entropy", -1, op_cross_entropy},
+    {"nll_loss", -1, op_nll_loss},
+    {"binary_cross_entropy", -1, op_binary_cross_entropy},
+    {"binary_cross_entropy_with_logits", -1, op_bce_with_logits},
+    {"mse_loss", 2, op_mse_loss},
+    {"l1_loss", 2, op_l1_loss},
+    {"smooth_l1_loss", 2, op_smooth_l1_loss},
     /* elementwise math, comparisons, selection, activations */
     {"pow", 2, op_pow},
     {"pow_scalar", 1, op_pow_scalar},

@@ -1749,6 +1749,164 @@ edge_rows2 = [
 
 OPS += edge_rows2
 
+# ---- losses -------------------------------------------------------------------
+
+def Probs(*shape, dim=-1):
+    """Class probabilities along dim (a soft target)."""
+    return In(*shape, draw=lambda s: torch.softmax(randn(s), dim))
+
+
+def LogProbs(*shape):
+    return In(*shape, draw=lambda s: torch.log_softmax(randn(s), 1 if len(s)
+                                                       > 1 else 0))
+
+
+def Unit(*shape):
+    """Probabilities away from 0 and 1."""
+    return In(*shape, draw=lambda s: torch.rand(s, dtype=torch.float64) * 0.9
+              + 0.05)
+
+
+def TargetIgnore(*shape, hi, ignore):
+    """Class indices in [0, hi) with some set to ignore (not all)."""
+    def draw(s):
+        t = torch.randint(0, hi, s)
+        flat = t.reshape(-1)
+        flat[1::3] = ignore
+        return t.double()
+    return In(*shape, draw=draw, dtype=torch.int64)
+
+
+def loss_kw(a, *keys):
+    return pick(a, 'reduction', *keys)
+
+
+def ce(xs, a):
+    return F.cross_entropy(xs[0], xs[1], weight=opt(xs, a, 2),
+                           **loss_kw(a, 'ignore_index', 'label_smoothing'))
+
+
+def nll(xs, a):
+    return F.nll_loss(xs[0], xs[1], weight=opt(xs, a, 2),
+                      **loss_kw(a, 'ignore_index'))
+
+
+def bce(xs, a):
+    return F.binary_cross_entropy(xs[0], xs[1], weight=opt(xs, a, 2),
+                                  **loss_kw(a))
+
+
+def bcel(xs, a):
+    return F.binary_cross_entropy_with_logits(
+        xs[0], xs[1], weight=opt(xs, a, 2), pos_weight=opt(xs, a, 3),
+        **loss_kw(a))
+
+
+loss_rows = [
+    Op('cross_entropy', 'cross_entropy', [(4, 5), Idx(4, hi=5)], ce,
+       noncontig=[0]),
+    Op('cross_entropy_sum', 'cross_entropy', [(4, 5), Idx(4, hi=5)], ce,
+       args={'reduction': 'sum'}),
+    Op('cross_entropy_none_weight', 'cross_entropy',
+       [(6, 3), Idx(6, hi=3), P(3)], ce, args={'reduction': 'none'}),
+    Op('cross_entropy_weight_ignore', 'cross_entropy',
+       [(6, 4), TargetIgnore(6, hi=4, ignore=-100), P(4)], ce),
+    Op('cross_entropy_ignore_class', 'cross_entropy',
+       [(7, 4), TargetIgnore(7, hi=4, ignore=2)], ce,
+       args={'ignore_index': 2}),
+    Op('cross_entropy_spatial', 'cross_entropy',
+       [(2, 3, 4, 5), Idx(2, 4, 5, hi=3), P(3)], ce),
+    Op('cross_entropy_spatial_none', 'cross_entropy',
+       [(2, 3, 4), TargetIgnore(2, 4, hi=3, ignore=-100)], ce,
+       args={'reduction': 'none'}),
+    Op('cross_entropy_unbatched', 'cross_entropy', [(5,), Idx(hi=5)], ce),
+    Op('cross_entropy_smoothing', 'cross_entropy', [(5, 4), Idx(5, hi=4)], ce,
+       args={'label_smoothing': 0.1}),
+    Op('cross_entropy_smoothing_weight_ignore', 'cross_entropy',
+       [(6, 4), TargetIgnore(6, hi=4, ignore=-100), P(4)], ce,
+       args={'label_smoothing': 0.2}),
+    Op('cross_entropy_smoothing_sum_none', 'cross_entropy',
+       [(2, 3, 4), TargetIgnore(2, 4, hi=3, ignore=1), P(3)], ce,
+       args={'label_smoothing': 0.3, 'reduction': 'sum', 'ignore_index': 1}),
+    Op('cross_entropy_probs', 'cross_entropy', [(4, 5), Probs(4, 5)], ce),
+    Op('cross_entropy_probs_spatial_weight', 'cross_entropy',
+       [(2, 3, 4), Probs(2, 3, 4, dim=1), P(3)], ce,
+       args={'reduction': 'none'}),
+    Op('cross_entropy_probs_smoothing', 'cross_entropy',
+       [(4, 5), Probs(4, 5)], ce, args={'label_smoothing': 0.15}),
+    Op('cross_entropy_big', 'cross_entropy', [(64, 100), Idx(64, hi=100)],
+       ce),
+    Op('cross_entropy_target_error', 'cross_entropy',
+       [(3, 4), In(3, draw=lambda s: torch.tensor([0., 4., 1.]),
+                   dtype=torch.int64)], ce, error=True),
+    Op('cross_entropy_shape_error', 'cross_entropy',
+       [(3, 4), Idx(2, hi=4)], ce, error=True),
+    Op('nll_loss', 'nll_loss', [LogProbs(5, 4), Idx(5, hi=4)], nll),
+    Op('nll_loss_weight_ignore_sum', 'nll_loss',
+       [LogProbs(6, 3), TargetIgnore(6, hi=3, ignore=-100), P(3)], nll,
+       args={'reduction': 'sum'}),
+    Op('nll_loss_spatial_none', 'nll_loss',
+       [LogProbs(2, 3, 4), Idx(2, 4, hi=3)], nll,
+       args={'reduction': 'none'}),
+    Op('binary_cross_entropy', 'binary_cross_entropy',
+       [Unit(3, 4), Unit(3, 4)], bce, noncontig=[0]),
+    Op('binary_cross_entropy_weight_sum', 'binary_cross_entropy',
+       [Unit(3, 4), Unit(3, 4), P(4)], bce, args={'reduction': 'sum'}),
+    Op('binary_cross_entropy_none', 'binary_cross_entropy',
+       [Unit(2, 3), In(2, 3, draw=lambda s: torch.randint(0, 2, s).double())],
+       bce, args={'reduction': 'none'}),
+    Op('binary_cross_entropy_log_clamp', 'binary_cross_entropy',
+       [In(4, draw=lambda s: torch.tensor([0.0, 1.0, 0.0, 1.0])),
+        In(4, draw=lambda s: torch.tensor([1.0, 0.0, 0.0, 1.0]))],
+       bce, args={'reduction': 'none', 'no_grad': [0]}),
+    Op('binary_cross_entropy_range_error', 'binary_cross_entropy',
+       [In(3, draw=lambda s: torch.tensor([0.5, 1.5, 0.2])), Unit(3)], bce,
+       error=True),
+    Op('bce_with_logits', 'binary_cross_entropy_with_logits',
+       [Wide(3, 4), Unit(3, 4)], bcel, noncontig=[1]),
+    Op('bce_with_logits_weight_pos_weight', 'binary_cross_entropy_with_logits',
+       [(3, 4), Unit(3, 4), P(3, 1), P(4)], bcel),
+    Op('bce_with_logits_pos_weight_none', 'binary_cross_entropy_with_logits',
+       [Wide(2, 3, 4), Unit(2, 3, 4), Zero(1), P(4)], bcel,
+       args={'reduction': 'none', 'none': [2]}),
+    Op('bce_with_logits_sum', 'binary_cross_entropy_with_logits',
+       [(5,), Unit(5)], bcel, args={'reduction': 'sum'}),
+    Op('bce_with_logits_big', 'binary_cross_entropy_with_logits',
+       [Wide(64, 100), Unit(64, 100)], bcel),
+    Op('mse_loss', 'mse_loss', [(3, 4), (3, 4)],
+       lambda xs, a: F.mse_loss(*xs, **loss_kw(a)), noncontig=[0]),
+    Op('mse_loss_sum', 'mse_loss', [(3, 4), (3, 4)],
+       lambda xs, a: F.mse_loss(*xs, **loss_kw(a)),
+       args={'reduction': 'sum'}),
+    Op('mse_loss_none_0dim', 'mse_loss', [(), ()],
+       lambda xs, a: F.mse_loss(*xs, **loss_kw(a)),
+       args={'reduction': 'none'}),
+    Op('l1_loss', 'l1_loss', [(3, 4), (3, 4)],
+       lambda xs, a: F.l1_loss(*xs, **loss_kw(a)), noncontig=[1]),
+    Op('l1_loss_none_ties', 'l1_loss', [Ints(3, 4), Ints(3, 4)],
+       lambda xs, a: F.l1_loss(*xs, **loss_kw(a)),
+       args={'reduction': 'none'}),
+    Op('smooth_l1_loss', 'smooth_l1_loss', [Wide(3, 4), Wide(3, 4)],
+       lambda xs, a: F.smooth_l1_loss(*xs, **loss_kw(a)), noncontig=[0]),
+    Op('smooth_l1_loss_beta_sum', 'smooth_l1_loss', [(3, 4), (3, 4)],
+       lambda xs, a: F.smooth_l1_loss(*xs, beta=a['beta'], **loss_kw(a)),
+       args={'beta': 0.5, 'reduction': 'sum'}),
+    Op('smooth_l1_loss_beta0', 'smooth_l1_loss', [(3, 4), (3, 4)],
+       lambda xs, a: F.smooth_l1_loss(*xs, beta=a['beta'], **loss_kw(a)),
+       args={'beta': 0.0, 'reduction': 'none'}),
+    Op('mse_loss_big', 'mse_loss', [(70, 130), (70, 130)],
+       lambda xs, a: F.mse_loss(*xs, **loss_kw(a))),
+    # mm's pointwise losses refuse a target of another shape where torch
+    # broadcasts with a warning: no such case.
+]
+# torch 1.13 refuses class weights and pos_weight that require grad (its
+# losses are not differentiable in them); mm accepts them.
+for r in loss_rows:
+    if len(r.ins) > 2:
+        r.args['no_grad'] = sorted(set(r.args.get('no_grad', [])) | {2, 3})
+
+OPS += loss_rows
+
 # ---- the optimizer table -------------------------------------------------
 
 
