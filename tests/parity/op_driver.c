@@ -24,7 +24,8 @@
  * Adding an op: a function of the drv_op_fn shape that reads its args with
  * the arg_* helpers and calls the public mm function, and a row in `ops`
  * below (docs/tensors.md, "Parity with PyTorch"). Optimizer cases ("optim")
- * are described in run_optim. */
+ * are described in run_optim, module cases ("module": an nn layer with
+ * torch's state_dict) in run_module. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
