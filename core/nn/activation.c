@@ -175,13 +175,6 @@ int mm_prelu_new(int64_t num_parameters, double init, mm_module **out) {
 /* ---- MODELS components -----------------------------------------------------
  */
 
-#define NN_PLAIN_BUILDER(lower)                                                \
-    static int lower##_build(mm_build_ctx *ctx, void **out) {                  \
-        mm_module *m = NULL;                                                   \
-        int rc = mm_activation_new(&mm_##lower##_class, &m);                   \
-        nn_read_inplace(ctx, m);                                               \
-        return nn_out(rc, m, out);                                             \
-    }
 NN_PLAIN_BUILDER(relu6)
 NN_PLAIN_BUILDER(silu)
 NN_PLAIN_BUILDER(hardswish)
@@ -315,46 +308,30 @@ static const mm_param prelu_params[] = {
      .doc = "initial slope"},
 };
 
-#define NN_ACT_COMPONENT(var, Name, Doc, params_, build_)                      \
-    static const mm_component var = {.kind = MM_MODELS,                        \
-                                     .name = Name,                             \
-                                     .doc = Doc,                               \
-                                     .params = params_,                        \
-                                     .n_params =                               \
-                                         sizeof params_ / sizeof params_[0],   \
-                                     .build = build_,                          \
-                                     .destroy = nn_destroy}
-#define NN_ACT_COMPONENT0(var, Name, Doc, build_)                              \
-    static const mm_component var = {.kind = MM_MODELS,                        \
-                                     .name = Name,                             \
-                                     .doc = Doc,                               \
-                                     .build = build_,                          \
-                                     .destroy = nn_destroy}
-
-NN_ACT_COMPONENT(relu6_c, "ReLU6", "min(max(x, 0), 6)", inplace_params,
+NN_COMPONENT(relu6_c, "ReLU6", "min(max(x, 0), 6)", inplace_params,
                  relu6_build);
-NN_ACT_COMPONENT(leaky_relu_c, "LeakyReLU", "x < 0 ? negative_slope * x : x",
+NN_COMPONENT(leaky_relu_c, "LeakyReLU", "x < 0 ? negative_slope * x : x",
                  leaky_relu_params, leaky_relu_build);
-NN_ACT_COMPONENT(prelu_c, "PReLU", "leaky ReLU with learned slopes",
+NN_COMPONENT(prelu_c, "PReLU", "leaky ReLU with learned slopes",
                  prelu_params, prelu_build);
-NN_ACT_COMPONENT(elu_c, "ELU", "x < 0 ? alpha * (exp(x) - 1) : x", elu_params,
+NN_COMPONENT(elu_c, "ELU", "x < 0 ? alpha * (exp(x) - 1) : x", elu_params,
                  elu_build);
-NN_ACT_COMPONENT(gelu_c, "GELU", "x * Phi(x)", gelu_params, gelu_build);
-NN_ACT_COMPONENT(silu_c, "SiLU", "x * sigmoid(x)", inplace_params, silu_build);
-NN_ACT_COMPONENT0(swish_c, "Swish", "x * sigmoid(x) (mmcv's name for SiLU)",
+NN_COMPONENT(gelu_c, "GELU", "x * Phi(x)", gelu_params, gelu_build);
+NN_COMPONENT(silu_c, "SiLU", "x * sigmoid(x)", inplace_params, silu_build);
+NN_COMPONENT0(swish_c, "Swish", "x * sigmoid(x) (mmcv's name for SiLU)",
                   silu_build);
-NN_ACT_COMPONENT(hardswish_c, "Hardswish", "x * relu6(x + 3) / 6",
+NN_COMPONENT(hardswish_c, "Hardswish", "x * relu6(x + 3) / 6",
                  inplace_params, hardswish_build);
-NN_ACT_COMPONENT(hswish_c, "HSwish", "x * relu6(x + 3) / 6 (mmcv's name)",
+NN_COMPONENT(hswish_c, "HSwish", "x * relu6(x + 3) / 6 (mmcv's name)",
                  inplace_params, hardswish_build);
-NN_ACT_COMPONENT(hardsigmoid_c, "Hardsigmoid", "relu6(x + 3) / 6",
+NN_COMPONENT(hardsigmoid_c, "Hardsigmoid", "relu6(x + 3) / 6",
                  inplace_params, hardsigmoid_build);
-NN_ACT_COMPONENT(hsigmoid_c, "HSigmoid",
+NN_COMPONENT(hsigmoid_c, "HSigmoid",
                  "clamp((x + bias) / divisor, min_value, max_value) (mmcv)",
                  hsigmoid_params, hsigmoid_build);
-NN_ACT_COMPONENT(mish_c, "Mish", "x * tanh(softplus(x))", inplace_params,
+NN_COMPONENT(mish_c, "Mish", "x * tanh(softplus(x))", inplace_params,
                  mish_build);
-NN_ACT_COMPONENT(softplus_c, "Softplus", "log(1 + exp(beta x)) / beta",
+NN_COMPONENT(softplus_c, "Softplus", "log(1 + exp(beta x)) / beta",
                  softplus_params, softplus_build);
 
 int mm_nn_register_activation(void) {

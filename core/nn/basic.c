@@ -313,15 +313,6 @@ static const mm_param linear_params[] = {
      .doc = "learn an additive bias"},
 };
 
-/* A builder per parameter-free class (arguments such as `inplace` are
- * accepted and have no effect). */
-#define NN_PLAIN_BUILDER(lower)                                                \
-    static int lower##_build(mm_build_ctx *ctx, void **out) {                  \
-        mm_module *m = NULL;                                                   \
-        int rc = mm_activation_new(&mm_##lower##_class, &m);                   \
-        nn_read_inplace(ctx, m);                                               \
-        return nn_out(rc, m, out);                                             \
-    }
 NN_PLAIN_BUILDER(identity)
 NN_PLAIN_BUILDER(relu)
 NN_PLAIN_BUILDER(sigmoid)
@@ -433,16 +424,6 @@ static const mm_param drop_path_params[] = {
      .doc = "scale kept samples by 1 / (1 - drop_prob)"},
 };
 
-#define NN_COMPONENT(var, Name, Doc, params_, build_)                          \
-    static const mm_component var = {.kind = MM_MODELS,                        \
-                                     .name = Name,                             \
-                                     .doc = Doc,                               \
-                                     .params = params_,                        \
-                                     .n_params =                               \
-                                         sizeof params_ / sizeof params_[0],   \
-                                     .build = build_,                          \
-                                     .destroy = nn_destroy}
-
 NN_COMPONENT(linear_c, "Linear", "y = x W^T + b (torch.nn.Linear)",
              linear_params, linear_build);
 NN_COMPONENT(relu_c, "ReLU", "max(x, 0)", inplace_params, relu_build);
@@ -464,16 +445,8 @@ static const mm_component identity_c = {.kind = MM_MODELS,
                                         .extra_params = true,
                                         .build = identity_build,
                                         .destroy = nn_destroy};
-static const mm_component sigmoid_c = {.kind = MM_MODELS,
-                                       .name = "Sigmoid",
-                                       .doc = "1 / (1 + exp(-x))",
-                                       .build = sigmoid_build,
-                                       .destroy = nn_destroy};
-static const mm_component tanh_c = {.kind = MM_MODELS,
-                                    .name = "Tanh",
-                                    .doc = "tanh(x)",
-                                    .build = tanh_build,
-                                    .destroy = nn_destroy};
+NN_COMPONENT0(sigmoid_c, "Sigmoid", "1 / (1 + exp(-x))", sigmoid_build);
+NN_COMPONENT0(tanh_c, "Tanh", "tanh(x)", tanh_build);
 
 int mm_nn_register_basic(void) {
     static const mm_component *const cs[] = {

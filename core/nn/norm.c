@@ -485,50 +485,40 @@ static const mm_param gn_params[] = {
     REQUIRES_GRAD_PARAM,
 };
 
-#define NORM_COMPONENT(var, Name, Doc, params_, build_)                        \
-    static const mm_component var = {.kind = MM_MODELS,                        \
-                                     .name = Name,                             \
-                                     .doc = Doc,                               \
-                                     .params = params_,                        \
-                                     .n_params =                               \
-                                         sizeof params_ / sizeof params_[0],   \
-                                     .build = build_,                          \
-                                     .destroy = nn_destroy}
-
-NORM_COMPONENT(bn1d_c, "BatchNorm1d", "batch norm over (N, C) or (N, C, L)",
+NN_COMPONENT(bn1d_c, "BatchNorm1d", "batch norm over (N, C) or (N, C, L)",
                bn_params, bn1d_build);
-NORM_COMPONENT(bn2d_c, "BatchNorm2d", "batch norm over (N, C, H, W)", bn_params,
+NN_COMPONENT(bn2d_c, "BatchNorm2d", "batch norm over (N, C, H, W)", bn_params,
                bn2d_build);
-NORM_COMPONENT(bn3d_c, "BatchNorm3d", "batch norm over (N, C, D, H, W)",
+NN_COMPONENT(bn3d_c, "BatchNorm3d", "batch norm over (N, C, D, H, W)",
                bn_params, bn3d_build);
-NORM_COMPONENT(bn_c, "BN", "BatchNorm2d (mmcv's name)", bn_params, bn2d_build);
-NORM_COMPONENT(bn1d_alias_c, "BN1d", "BatchNorm1d (mmcv's name)", bn_params,
+NN_COMPONENT(bn_c, "BN", "BatchNorm2d (mmcv's name)", bn_params, bn2d_build);
+NN_COMPONENT(bn1d_alias_c, "BN1d", "BatchNorm1d (mmcv's name)", bn_params,
                bn1d_build);
-NORM_COMPONENT(bn2d_alias_c, "BN2d", "BatchNorm2d (mmcv's name)", bn_params,
+NN_COMPONENT(bn2d_alias_c, "BN2d", "BatchNorm2d (mmcv's name)", bn_params,
                bn2d_build);
-NORM_COMPONENT(bn3d_alias_c, "BN3d", "BatchNorm3d (mmcv's name)", bn_params,
+NN_COMPONENT(bn3d_alias_c, "BN3d", "BatchNorm3d (mmcv's name)", bn_params,
                bn3d_build);
-NORM_COMPONENT(in1d_c, "InstanceNorm1d", "instance norm over (N, C, L)",
+NN_COMPONENT(in1d_c, "InstanceNorm1d", "instance norm over (N, C, L)",
                in_params, in1d_build);
-NORM_COMPONENT(in2d_c, "InstanceNorm2d", "instance norm over (N, C, H, W)",
+NN_COMPONENT(in2d_c, "InstanceNorm2d", "instance norm over (N, C, H, W)",
                in_params, in2d_build);
-NORM_COMPONENT(in3d_c, "InstanceNorm3d", "instance norm over (N, C, D, H, W)",
+NN_COMPONENT(in3d_c, "InstanceNorm3d", "instance norm over (N, C, D, H, W)",
                in_params, in3d_build);
-NORM_COMPONENT(in_c, "IN", "InstanceNorm2d (mmcv's name)", in_params,
+NN_COMPONENT(in_c, "IN", "InstanceNorm2d (mmcv's name)", in_params,
                in2d_build);
-NORM_COMPONENT(in1d_alias_c, "IN1d", "InstanceNorm1d (mmcv's name)", in_params,
+NN_COMPONENT(in1d_alias_c, "IN1d", "InstanceNorm1d (mmcv's name)", in_params,
                in1d_build);
-NORM_COMPONENT(in2d_alias_c, "IN2d", "InstanceNorm2d (mmcv's name)", in_params,
+NN_COMPONENT(in2d_alias_c, "IN2d", "InstanceNorm2d (mmcv's name)", in_params,
                in2d_build);
-NORM_COMPONENT(in3d_alias_c, "IN3d", "InstanceNorm3d (mmcv's name)", in_params,
+NN_COMPONENT(in3d_alias_c, "IN3d", "InstanceNorm3d (mmcv's name)", in_params,
                in3d_build);
-NORM_COMPONENT(ln_c, "LayerNorm", "layer norm over the trailing dims",
+NN_COMPONENT(ln_c, "LayerNorm", "layer norm over the trailing dims",
                ln_params, layer_norm_build);
-NORM_COMPONENT(ln_alias_c, "LN", "LayerNorm (mmcv's name)", ln_params,
+NN_COMPONENT(ln_alias_c, "LN", "LayerNorm (mmcv's name)", ln_params,
                layer_norm_build);
-NORM_COMPONENT(gn_c, "GroupNorm", "group norm over (N, C, ...)", gn_params,
+NN_COMPONENT(gn_c, "GroupNorm", "group norm over (N, C, ...)", gn_params,
                group_norm_build);
-NORM_COMPONENT(gn_alias_c, "GN", "GroupNorm (mmcv's name)", gn_params,
+NN_COMPONENT(gn_alias_c, "GN", "GroupNorm (mmcv's name)", gn_params,
                group_norm_build);
 
 int mm_nn_register_norm(void) {

@@ -332,27 +332,17 @@ static const mm_param adaptive_max_params[] = {
      .doc = "must be false here (mm_pooling_forward gives the indices)"},
 };
 
-#define POOL_COMPONENT(var, Name, Doc, params_, build_)                        \
-    static const mm_component var = {.kind = MM_MODELS,                        \
-                                     .name = Name,                             \
-                                     .doc = Doc,                               \
-                                     .params = params_,                        \
-                                     .n_params =                               \
-                                         sizeof params_ / sizeof params_[0],   \
-                                     .build = build_,                          \
-                                     .destroy = nn_destroy}
-
-POOL_COMPONENT(max2_c, "MaxPool2d", "2-D max pooling", max_pool_params,
+NN_COMPONENT(max2_c, "MaxPool2d", "2-D max pooling", max_pool_params,
                max_pool2d_build);
-POOL_COMPONENT(max3_c, "MaxPool3d", "3-D max pooling", max_pool_params,
+NN_COMPONENT(max3_c, "MaxPool3d", "3-D max pooling", max_pool_params,
                max_pool3d_build);
-POOL_COMPONENT(avg2_c, "AvgPool2d", "2-D average pooling", avg_pool_params,
+NN_COMPONENT(avg2_c, "AvgPool2d", "2-D average pooling", avg_pool_params,
                avg_pool2d_build);
-POOL_COMPONENT(avg3_c, "AvgPool3d", "3-D average pooling", avg_pool_params,
+NN_COMPONENT(avg3_c, "AvgPool3d", "3-D average pooling", avg_pool_params,
                avg_pool3d_build);
-POOL_COMPONENT(aavg_c, "AdaptiveAvgPool2d", "2-D adaptive average pooling",
+NN_COMPONENT(aavg_c, "AdaptiveAvgPool2d", "2-D adaptive average pooling",
                adaptive_avg_params, adaptive_avg_build);
-POOL_COMPONENT(amax_c, "AdaptiveMaxPool2d", "2-D adaptive max pooling",
+NN_COMPONENT(amax_c, "AdaptiveMaxPool2d", "2-D adaptive max pooling",
                adaptive_max_params, adaptive_max_build);
 
 int mm_nn_register_pool(void) {
