@@ -314,6 +314,15 @@ static int apply_requires_grad(mm_build_ctx *ctx, mm_module *m) {
     return MM_OK;
 }
 
+/* A norm builder's result: requires_grad applied, m freed on failure. */
+static int norm_out(mm_build_ctx *ctx, int rc, mm_module *m, void **out) {
+    if (!rc)
+        rc = apply_requires_grad(ctx, m);
+    if (rc)
+        mm_module_free(m), m = NULL;
+    return nn_out(rc, m, out);
+}
+
 static int build_momentum(mm_build_ctx *ctx, double *out) {
     bool none;
     MM_TRY(nn_build_opt_float(ctx, "momentum", out, &none));
@@ -333,11 +342,7 @@ static int stats_build(mm_build_ctx *ctx, int kind, int nsp, void **out) {
     MM_TRY(mm_build_bool(ctx, "track_running_stats", &track));
     mm_module *m = NULL;
     int rc = stats_norm_new(kind, nsp, c, eps, momentum, affine, track, &m);
-    if (!rc)
-        rc = apply_requires_grad(ctx, m);
-    if (rc)
-        mm_module_free(m), m = NULL;
-    return nn_out(rc, m, out);
+    return norm_out(ctx, rc, m, out);
 }
 
 #define STATS_BUILDER(fn, kind, nsp)                                           \
@@ -367,11 +372,7 @@ static int layer_norm_build(mm_build_ctx *ctx, void **out) {
     MM_TRY(mm_build_bool(ctx, "bias", &bias));
     mm_module *m = NULL;
     int rc = mm_layer_norm_new(n, shape, eps, affine, bias, &m);
-    if (!rc)
-        rc = apply_requires_grad(ctx, m);
-    if (rc)
-        mm_module_free(m), m = NULL;
-    return nn_out(rc, m, out);
+    return norm_out(ctx, rc, m, out);
 }
 
 static int group_norm_build(mm_build_ctx *ctx, void **out) {
@@ -384,11 +385,7 @@ static int group_norm_build(mm_build_ctx *ctx, void **out) {
     MM_TRY(mm_build_bool(ctx, "affine", &affine));
     mm_module *m = NULL;
     int rc = mm_group_norm_new(g, c, eps, affine, &m);
-    if (!rc)
-        rc = apply_requires_grad(ctx, m);
-    if (rc)
-        mm_module_free(m), m = NULL;
-    return nn_out(rc, m, out);
+    return norm_out(ctx, rc, m, out);
 }
 
 #define REQUIRES_GRAD_PARAM                                                    \
