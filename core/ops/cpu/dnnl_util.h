@@ -47,4 +47,17 @@ int mm_dnnl_threads(void);
 int mm_dnnl_execute(dnnl_primitive_t prim, int nargs,
                     const dnnl_exec_arg_t *args);
 
+/* One argument of mm_dnnl_run: a user buffer laid out as md. */
+typedef struct mm_dnnl_arg {
+    int arg; /* DNNL_ARG_SRC, ... */
+    const dnnl_memory_desc_t *md;
+    void *data;
+} mm_dnnl_arg;
+
+enum { MM_DNNL_ARGS_MAX = 8 };
+
+/* mm_dnnl_execute with n (<= MM_DNNL_ARGS_MAX) user buffers, each wrapped
+ * in a memory of the engine for the call. */
+int mm_dnnl_run(dnnl_primitive_t prim, int n, const mm_dnnl_arg *args);
+
 #endif

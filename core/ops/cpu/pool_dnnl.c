@@ -126,28 +126,13 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
     key.nthreads = mm_dnnl_threads();
     mm_dnnl_entry *e;
     MM_TRY(mm_dnnl_acquire(&key, sizeof key, make_pool, &key, &e));
-    dnnl_engine_t eng = NULL;
     dnnl_memory_desc_t smd, dmd;
-    dnnl_memory_t mem[2] = {NULL, NULL};
-    int rc = mm_dnnl_engine(&eng);
-    if (rc == 0)
-        rc = pool_mds(&key, &smd, &dmd);
+    int rc = pool_mds(&key, &smd, &dmd);
     if (rc == 0) {
-        dnnl_status_t st =
-            dnnl_memory_create(&mem[0], &smd, eng, mm_tensor_data(x));
-        if (st == dnnl_success)
-            st = dnnl_memory_create(&mem[1], &dmd, eng, mm_tensor_data(y));
-        if (st != dnnl_success)
-            rc = mm_dnnl_error(st, "memory");
+        mm_dnnl_arg args[2] = {{DNNL_ARG_SRC, &smd, mm_tensor_data(x)},
+                               {DNNL_ARG_DST, &dmd, mm_tensor_data(y)}};
+        rc = mm_dnnl_run(mm_dnnl_entry_primitive(e), 2, args);
     }
-    if (rc == 0) {
-        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, mem[0]},
-                                   {DNNL_ARG_DST, mem[1]}};
-        rc = mm_dnnl_execute(mm_dnnl_entry_primitive(e), 2, args);
-    }
-    for (int i = 0; i < 2; i++)
-        if (mem[i])
-            dnnl_memory_destroy(mem[i]);
     mm_dnnl_release(e);
     return rc;
 }
