@@ -499,11 +499,7 @@ static int run_conv(const mm_op *op, const char *name, int nsp, mm_tensor *x,
         rc = mm_op_apply(op, n, in, &p, &y);
     if (rc == 0)
         rc = mm_squeeze(y, 0, &y);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, y, out);
+    return mm_pool_finish(pool, rc, y, out);
 }
 
 int mm_conv1d(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,

@@ -551,11 +551,7 @@ int mm_masked_fill(mm_tensor *x, mm_tensor *mask, double value,
     int rc = broadcast_pair("masked_fill", x, mask, &xe, &me);
     if (rc == 0)
         rc = mm_apply2(&mm_op_masked_fill, xe, me, &p, &r);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, r, out);
+    return mm_pool_finish(pool, rc, r, out);
 }
 
 /* ---- nonzero -------------------------------------------------------------- */
@@ -625,11 +621,7 @@ int mm_masked_select(mm_tensor *x, mm_tensor *mask, mm_tensor **out) {
         rc = mm_reshape(nz, 1, (int64_t[]){nz->shape[0]}, &nz);
     if (rc == 0)
         rc = mm_index_select(xf, 0, nz, &r);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, r, out);
+    return mm_pool_finish(pool, rc, r, out);
 }
 
 /* ---- one_hot -------------------------------------------------------------- */

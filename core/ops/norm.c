@@ -577,11 +577,7 @@ int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean, mm_tensor *running_var,
                                   bias, 1, eps, &y);
     if (rc == 0)
         rc = mm_reshape(y, x->ndim, x->shape, &y);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, y, out);
+    return mm_pool_finish(pool, rc, y, out);
 }
 
 int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
@@ -621,11 +617,7 @@ int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
         rc = mm_reshape(y, x->ndim, x->shape, &y);
     if (rc == 0)
         rc = affine_dim1(y, weight, bias, &y);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, y, out);
+    return mm_pool_finish(pool, rc, y, out);
 }
 
 int mm_layer_norm(mm_tensor *x, int n_norm, const int64_t *normalized_shape,
@@ -674,11 +666,7 @@ int mm_layer_norm(mm_tensor *x, int n_norm, const int64_t *normalized_shape,
         rc = mm_mul(y, weight, &y);
     if (rc == 0 && bias)
         rc = mm_add(y, bias, &y);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, y, out);
+    return mm_pool_finish(pool, rc, y, out);
 }
 
 int mm_group_norm(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
@@ -704,9 +692,5 @@ int mm_group_norm(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
         rc = mm_reshape(y, x->ndim, x->shape, &y);
     if (rc == 0)
         rc = affine_dim1(y, weight, bias, &y);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, y, out);
+    return mm_pool_finish(pool, rc, y, out);
 }
