@@ -543,21 +543,32 @@ static int64_t spatial(const mm_tensor *x) {
     return s;
 }
 
-int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean, mm_tensor *running_var,
-                  mm_tensor *weight, mm_tensor *bias, bool training,
-                  double momentum, double eps, mm_tensor **out) {
-    const char *op = "batch_norm";
+/* batch_norm and instance_norm: x (N, C, ...), a finite momentum when
+ * running stats are updated, each vector C long. */
+static int check_stats_args(const char *op, mm_tensor *x,
+                            mm_tensor *running_mean, mm_tensor *running_var,
+                            mm_tensor *weight, mm_tensor *bias, bool update,
+                            double momentum) {
     MM_TRY(check_x(op, x, 2));
-    if (training && (running_mean || running_var) && !isfinite(momentum))
+    if (update && (running_mean || running_var) && !isfinite(momentum))
         return mm_error_set(MM_EINVAL,
                             "%s: momentum %g is not a number (a cumulative "
                             "average passes 1 / batches seen)",
                             op, momentum);
-    int64_t N = x->shape[0], C = x->shape[1], S = spatial(x);
+    int64_t C = x->shape[1];
     MM_TRY(check_vec(op, "running_mean", running_mean, C));
     MM_TRY(check_vec(op, "running_var", running_var, C));
     MM_TRY(check_vec(op, "weight", weight, C));
-    MM_TRY(check_vec(op, "bias", bias, C));
+    return check_vec(op, "bias", bias, C);
+}
+
+int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean, mm_tensor *running_var,
+                  mm_tensor *weight, mm_tensor *bias, bool training,
+                  double momentum, double eps, mm_tensor **out) {
+    const char *op = "batch_norm";
+    MM_TRY(check_stats_args(op, x, running_mean, running_var, weight, bias,
+                            training, momentum));
+    int64_t N = x->shape[0], C = x->shape[1], S = spatial(x);
     if (training && N * S == 1) {
         char a[128];
         return mm_error_set(
@@ -585,17 +596,9 @@ int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
                      bool use_input_stats, double momentum, double eps,
                      mm_tensor **out) {
     const char *op = "instance_norm";
-    MM_TRY(check_x(op, x, 2));
-    if (use_input_stats && (running_mean || running_var) && !isfinite(momentum))
-        return mm_error_set(MM_EINVAL,
-                            "%s: momentum %g is not a number (a cumulative "
-                            "average passes 1 / batches seen)",
-                            op, momentum);
+    MM_TRY(check_stats_args(op, x, running_mean, running_var, weight, bias,
+                            use_input_stats, momentum));
     int64_t N = x->shape[0], C = x->shape[1], S = spatial(x);
-    MM_TRY(check_vec(op, "running_mean", running_mean, C));
-    MM_TRY(check_vec(op, "running_var", running_var, C));
-    MM_TRY(check_vec(op, "weight", weight, C));
-    MM_TRY(check_vec(op, "bias", bias, C));
     if (use_input_stats && S == 1) {
         char a[128];
         return mm_error_set(
