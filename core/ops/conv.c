@@ -222,18 +222,6 @@ static int conv_weight_grad_infer(mm_op_ctx *ctx) {
 
 #define IDX3(a, b, c, n) (((a) * (n)[1] + (b)) * (n)[2] + (c))
 
-static double ld(const mm_tensor *t, int64_t i) {
-    return mm_load_f64((const char *)mm_tensor_data(t) +
-                           i * (int64_t)mm_dtype_size(t->dtype),
-                       t->dtype);
-}
-
-static void st(mm_tensor *t, int64_t i, double v) {
-    mm_store_f64((char *)mm_tensor_data(t) +
-                     i * (int64_t)mm_dtype_size(t->dtype),
-                 t->dtype, v);
-}
-
 /* y = conv(x, w) + b */
 static int conv_reference(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0], *w = ctx->inputs[1];
@@ -250,7 +238,7 @@ static int conv_reference(mm_op_ctx *ctx) {
             for (int64_t o0 = 0; o0 < g.out[0]; o0++)
                 for (int64_t o1 = 0; o1 < g.out[1]; o1++)
                     for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
-                        double acc = b ? ld(b, k) : 0;
+                        double acc = b ? mm_ld(b, k) : 0;
                         for (int64_t c = 0; c < Cg; c++) {
                             int64_t xc = (k / Kg) * Cg + c;
                             for (int64_t k0 = 0; k0 < g.k[0]; k0++)
@@ -267,14 +255,16 @@ static int conv_reference(mm_op_ctx *ctx) {
                                             i2 >= g.in[2])
                                             continue;
                                         acc +=
-                                            ld(x, (n * g.C + xc) * in_sp +
+                                            mm_ld(x,
+                                                  (n * g.C + xc) * in_sp +
                                                       IDX3(i0, i1, i2, g.in)) *
-                                            ld(w, (k * Cg + c) * k_sp +
-                                                      IDX3(k0, k1, k2, g.k));
+                                            mm_ld(w, (k * Cg + c) * k_sp +
+                                                         IDX3(k0, k1, k2, g.k));
                                     }
                         }
-                        st(y, (n * g.K + k) * out_sp + IDX3(o0, o1, o2, g.out),
-                           acc);
+                        mm_st(y,
+                              (n * g.K + k) * out_sp + IDX3(o0, o1, o2, g.out),
+                              acc);
                     }
     return 0;
 }
@@ -298,8 +288,8 @@ static int conv_transpose_reference(mm_op_ctx *ctx) {
             for (int64_t o0 = 0; o0 < g.out[0]; o0++)
                 for (int64_t o1 = 0; o1 < g.out[1]; o1++)
                     for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
-                        double v = ld(y, (n * g.K + k) * out_sp +
-                                             IDX3(o0, o1, o2, g.out));
+                        double v = mm_ld(y, (n * g.K + k) * out_sp +
+                                                IDX3(o0, o1, o2, g.out));
                         for (int64_t c = 0; c < Cg; c++) {
                             int64_t xc = (k / Kg) * Cg + c;
                             for (int64_t k0 = 0; k0 < g.k[0]; k0++)
@@ -318,13 +308,13 @@ static int conv_transpose_reference(mm_op_ctx *ctx) {
                                         acc[(n * g.C + xc) * in_sp +
                                             IDX3(i0, i1, i2, g.in)] +=
                                             v *
-                                            ld(w, (k * Cg + c) * k_sp +
-                                                      IDX3(k0, k1, k2, g.k));
+                                            mm_ld(w, (k * Cg + c) * k_sp +
+                                                         IDX3(k0, k1, k2, g.k));
                                     }
                         }
                     }
     for (int64_t i = 0; i < x->numel; i++)
-        st(x, i, acc[i] + (b ? ld(b, (i / in_sp) % g.C) : 0));
+        mm_st(x, i, acc[i] + (b ? mm_ld(b, (i / in_sp) % g.C) : 0));
     free(acc);
     return 0;
 }
@@ -361,14 +351,15 @@ static int conv_weight_grad_reference(mm_op_ctx *ctx) {
                                             i2 >= g.in[2])
                                             continue;
                                         acc +=
-                                            ld(gy,
-                                               (n * g.K + k) * out_sp +
-                                                   IDX3(o0, o1, o2, g.out)) *
-                                            ld(x, (n * g.C + xc) * in_sp +
+                                            mm_ld(gy,
+                                                  (n * g.K + k) * out_sp +
+                                                      IDX3(o0, o1, o2, g.out)) *
+                                            mm_ld(x,
+                                                  (n * g.C + xc) * in_sp +
                                                       IDX3(i0, i1, i2, g.in));
                                     }
-                        st(dw, (k * Cg + c) * k_sp + IDX3(k0, k1, k2, g.k),
-                           acc);
+                        mm_st(dw, (k * Cg + c) * k_sp + IDX3(k0, k1, k2, g.k),
+                              acc);
                     }
     return 0;
 }

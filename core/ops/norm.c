@@ -26,18 +26,6 @@ static int float_check(const char *op, const mm_tensor *x) {
     return 0;
 }
 
-static double ld_at(const mm_tensor *t, int64_t i) {
-    return mm_load_f64((const char *)mm_tensor_data(t) +
-                           i * (int64_t)mm_dtype_size(t->dtype),
-                       t->dtype);
-}
-
-static void st_at(mm_tensor *t, int64_t i, double v) {
-    mm_store_f64((char *)mm_tensor_data(t) +
-                     i * (int64_t)mm_dtype_size(t->dtype),
-                 t->dtype, v);
-}
-
 static int moments_infer(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
     MM_TRY(float_check("moments", x));
@@ -322,27 +310,27 @@ static int grad_reference(mm_op_ctx *ctx) {
     int64_t A = x->shape[0], C = x->shape[1], B = x->shape[2];
     double n = (double)(A * B);
     for (int64_t c = 0; c < C; c++) {
-        double mean = ld_at(s, c), rstd = 1 / sqrt(ld_at(s, C + c) + eps);
+        double mean = mm_ld(s, c), rstd = 1 / sqrt(mm_ld(s, C + c) + eps);
         if (sums_op) {
             double sg = 0, sgx = 0;
             for (int64_t a = 0; a < A; a++)
                 for (int64_t b = 0; b < B; b++) {
                     int64_t i = (a * C + c) * B + b;
-                    sg += ld_at(g, i);
-                    sgx += ld_at(g, i) * (ld_at(x, i) - mean) * rstd;
+                    sg += mm_ld(g, i);
+                    sgx += mm_ld(g, i) * (mm_ld(x, i) - mean) * rstd;
                 }
-            st_at(out, c, sg);
-            st_at(out, C + c, sgx);
+            mm_st(out, c, sg);
+            mm_st(out, C + c, sgx);
             continue;
         }
         const mm_tensor *w = ctx->inputs[3], *sums = ctx->inputs[4];
-        double k = ld_at(w, c) * rstd, sg = ld_at(sums, c) / n,
-               sgx = ld_at(sums, C + c) / n;
+        double k = mm_ld(w, c) * rstd, sg = mm_ld(sums, c) / n,
+               sgx = mm_ld(sums, C + c) / n;
         for (int64_t a = 0; a < A; a++)
             for (int64_t b = 0; b < B; b++) {
                 int64_t i = (a * C + c) * B + b;
-                double xhat = (ld_at(x, i) - mean) * rstd;
-                st_at(out, i, k * (ld_at(g, i) - sg - xhat * sgx));
+                double xhat = (mm_ld(x, i) - mean) * rstd;
+                mm_st(out, i, k * (mm_ld(g, i) - sg - xhat * sgx));
             }
     }
     return 0;
