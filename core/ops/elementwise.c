@@ -335,39 +335,25 @@ static double binary_f64(int code, double a, double b, const mm_op_params *p) {
     }
 }
 
-static bool compare_f64(int code, double a, double b) {
-    switch (code) {
-    case EW_EQ:
-        return a == b;
-    case EW_NE:
-        return a != b;
-    case EW_LT:
-        return a < b;
-    case EW_LE:
-        return a <= b;
-    case EW_GT:
-        return a > b;
-    default:
-        return a >= b;
+#define DEFINE_COMPARE(T, SFX)                                                 \
+    static bool compare_##SFX(int code, T a, T b) {                            \
+        switch (code) {                                                        \
+        case EW_EQ:                                                            \
+            return a == b;                                                     \
+        case EW_NE:                                                            \
+            return a != b;                                                     \
+        case EW_LT:                                                            \
+            return a < b;                                                      \
+        case EW_LE:                                                            \
+            return a <= b;                                                     \
+        case EW_GT:                                                            \
+            return a > b;                                                      \
+        default:                                                               \
+            return a >= b;                                                     \
+        }                                                                      \
     }
-}
-
-static bool compare_i64(int code, int64_t a, int64_t b) {
-    switch (code) {
-    case EW_EQ:
-        return a == b;
-    case EW_NE:
-        return a != b;
-    case EW_LT:
-        return a < b;
-    case EW_LE:
-        return a <= b;
-    case EW_GT:
-        return a > b;
-    default:
-        return a >= b;
-    }
-}
+DEFINE_COMPARE(double, f64)
+DEFINE_COMPARE(int64_t, i64)
 
 static bool logical(int code, bool a, bool b) {
     return code == EW_LOGICAL_AND  ? a && b
