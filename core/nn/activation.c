@@ -237,34 +237,22 @@ static int prelu_build(mm_build_ctx *ctx, void **out) {
     return nn_out(rc, m, out);
 }
 
-#define INPLACE_DOC                                                            \
-    "accepted for PyTorch compatibility; results are never in place"
-
 static const mm_param inplace_params[] = {
-    {.name = "inplace",
-     .type = MM_PARAM_BOOL,
-     .def = "false",
-     .doc = INPLACE_DOC},
+    NN_INPLACE_PARAM,
 };
 static const mm_param leaky_relu_params[] = {
     {.name = "negative_slope",
      .type = MM_PARAM_FLOAT,
      .def = "0.01",
      .doc = "slope for x < 0"},
-    {.name = "inplace",
-     .type = MM_PARAM_BOOL,
-     .def = "false",
-     .doc = INPLACE_DOC},
+    NN_INPLACE_PARAM,
 };
 static const mm_param elu_params[] = {
     {.name = "alpha",
      .type = MM_PARAM_FLOAT,
      .def = "1.0",
      .doc = "alpha * (exp(x) - 1) for x <= 0"},
-    {.name = "inplace",
-     .type = MM_PARAM_BOOL,
-     .def = "false",
-     .doc = INPLACE_DOC},
+    NN_INPLACE_PARAM,
 };
 static const mm_param gelu_params[] = {
     {.name = "approximate",

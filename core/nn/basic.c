@@ -319,10 +319,7 @@ NN_PLAIN_BUILDER(sigmoid)
 NN_PLAIN_BUILDER(tanh)
 
 static const mm_param inplace_params[] = {
-    {.name = "inplace",
-     .type = MM_PARAM_BOOL,
-     .def = "false",
-     .doc = "accepted for PyTorch compatibility; results are never in place"},
+    NN_INPLACE_PARAM,
 };
 
 static int flatten_build(mm_build_ctx *ctx, void **out) {
@@ -397,10 +394,7 @@ static const mm_param dropout_params[] = {
      .type = MM_PARAM_FLOAT,
      .def = "0.5",
      .doc = "probability of an element to be zeroed"},
-    {.name = "inplace",
-     .type = MM_PARAM_BOOL,
-     .def = "false",
-     .doc = "accepted for PyTorch compatibility; results are never in place"},
+    NN_INPLACE_PARAM,
 };
 
 static int drop_path_build(mm_build_ctx *ctx, void **out) {

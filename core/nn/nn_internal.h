@@ -122,6 +122,14 @@ static inline int nn_out(int rc, mm_module *m, void **out) {
                                      .build = build_,                          \
                                      .destroy = nn_destroy}
 
+/* The `inplace` parameter torch's activations take (no effect here). */
+#define NN_INPLACE_PARAM                                                       \
+    {                                                                          \
+        .name = "inplace", .type = MM_PARAM_BOOL, .def = "false",              \
+        .doc = "accepted for PyTorch compatibility; results are never in "     \
+               "place"                                                         \
+    }
+
 /* A builder per parameter-free activation class (an `inplace` argument, when
  * the schema has one, is read and has no effect on the result). */
 #define NN_PLAIN_BUILDER(lower)                                                \
