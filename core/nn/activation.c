@@ -21,15 +21,6 @@ static int act_new(const mm_module_class *cls, const double *args, int n,
 /* ---- forwards -------------------------------------------------------------
  */
 
-#define NN_PLAIN(lower, Name, fn, repr)                                        \
-    static int lower##_fwd(mm_module *m, int n, mm_tensor *const *in,          \
-                           mm_tensor **out) {                                  \
-        MM_TRY(nn_one_input(m, n, in));                                        \
-        return fn(in[0], out);                                                 \
-    }                                                                          \
-    const mm_module_class mm_##lower##_class = {                               \
-        .name = Name, .forward = lower##_fwd, .extra_repr = repr};
-
 NN_PLAIN(relu6, "ReLU6", mm_relu6, mm_nn_inplace_repr)
 NN_PLAIN(silu, "SiLU", mm_silu, mm_nn_inplace_repr)
 NN_PLAIN(mish, "Mish", mm_mish, mm_nn_inplace_repr)

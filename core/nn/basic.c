@@ -91,20 +91,9 @@ int mm_identity_new(mm_module **out) {
     return mm_activation_new(&mm_identity_class, out);
 }
 
-#define NN_ACTIVATION(lower, Name, fn)                                         \
-    static int lower##_fwd(mm_module *m, int n, mm_tensor *const *in,          \
-                           mm_tensor **out) {                                  \
-        MM_TRY(nn_one_input(m, n, in));                                        \
-        return fn(in[0], out);                                                 \
-    }                                                                          \
-    const mm_module_class mm_##lower##_class = {.name = Name,                  \
-                                                .forward = lower##_fwd,        \
-                                                .extra_repr =                  \
-                                                    mm_nn_inplace_repr};
-
-NN_ACTIVATION(relu, "ReLU", mm_relu)
-NN_ACTIVATION(sigmoid, "Sigmoid", mm_sigmoid)
-NN_ACTIVATION(tanh, "Tanh", mm_tanh)
+NN_PLAIN(relu, "ReLU", mm_relu, mm_nn_inplace_repr)
+NN_PLAIN(sigmoid, "Sigmoid", mm_sigmoid, mm_nn_inplace_repr)
+NN_PLAIN(tanh, "Tanh", mm_tanh, mm_nn_inplace_repr)
 
 int mm_activation_new(const mm_module_class *cls, mm_module **out) {
     return mm_module_new(cls, sizeof(mm_nn_activation), out);

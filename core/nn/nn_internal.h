@@ -104,6 +104,17 @@ static inline int nn_out(int rc, mm_module *m, void **out) {
     return rc;
 }
 
+/* The class mm_<lower>_class of a parameter-free activation: forward
+ * fn(x), extra_repr repr. */
+#define NN_PLAIN(lower, Name, fn, repr)                                        \
+    static int lower##_fwd(mm_module *m, int n, mm_tensor *const *in,          \
+                           mm_tensor **out) {                                  \
+        MM_TRY(nn_one_input(m, n, in));                                        \
+        return fn(in[0], out);                                                 \
+    }                                                                          \
+    const mm_module_class mm_##lower##_class = {                               \
+        .name = Name, .forward = lower##_fwd, .extra_repr = repr};
+
 /* A MODELS component `var` with a parameter table and nn_destroy. */
 #define NN_COMPONENT(var, Name, Doc, params_, build_)                          \
     static const mm_component var = {.kind = MM_MODELS,                        \
