@@ -110,6 +110,13 @@ static int set_int(mm_value *node, const char *key, int64_t i) {
                : MM_OK;
 }
 
+static int set_bool(mm_value *node, const char *key, bool b) {
+    mm_value *v = mm_value_new_bool(b);
+    return !v || mm_value_dict_set_take(node, key, v)
+               ? mm_error_set(MM_ENOMEM, "out of memory")
+               : MM_OK;
+}
+
 static bool has_param(const mm_entry *e, const char *name) {
     for (size_t i = 0; i < e->component->n_params; i++)
         if (strcmp(e->component->params[i].name, name) == 0)
@@ -153,6 +160,23 @@ bad:
                            "in some order");
 }
 
+/* *node: a copy of cfg (type `def` when it has none) to add arguments to,
+ * *type its type and *e the component that type names. */
+static int cfg_entry(mm_build_ctx *ctx, const char *what, const mm_value *cfg,
+                     const char *def, mm_value **node, const mm_value **type,
+                     const mm_entry **e) {
+    *node = child_node(cfg, def);
+    *type = *node ? mm_value_dict_get(*node, "type") : NULL;
+    *e = NULL;
+    if (!*node)
+        return mm_error_set(MM_ENOMEM, "out of memory");
+    if (!*type || !mm_value_is_string(*type))
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(cfg),
+                               "%s: missing 'type'", what);
+    return mm_registry_lookup(MM_MODELS, mm_value_get_string(*type),
+                              mm_build_scope(ctx), mm_value_loc(*type), e);
+}
+
 static int conv_module_build(mm_build_ctx *ctx, void **out) {
     int64_t in_ch, out_ch;
     bool inplace, spectral;
@@ -192,12 +216,8 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
         rc = set_int(node, "out_channels", out_ch);
     for (int i = 0; !rc && i < 5; i++)
         rc = set_arg(node, geometry[i], mm_build_arg(ctx, geometry[i]));
-    if (!rc) {
-        mm_value *b = mm_value_new_bool(use_bias);
-        rc = !b || mm_value_dict_set_take(node, "bias", b)
-                 ? mm_error_set(MM_ENOMEM, "out of memory")
-                 : MM_OK;
-    }
+    if (!rc)
+        rc = set_bool(node, "bias", use_bias);
     const mm_value *pm = mm_build_arg(ctx, "padding_mode");
     if (!rc && strcmp(mm_value_get_string(pm), "zeros") != 0)
         rc = set_arg(node, "padding_mode", pm);
@@ -220,18 +240,9 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
             else if (c->order[i] == STEP_NORM)
                 break;
         int64_t channels = conv_first ? out_ch : in_ch;
-        node = child_node(norm_cfg, "BN");
-        const mm_value *type = node ? mm_value_dict_get(node, "type") : NULL;
-        const mm_entry *e = NULL;
-        if (!node)
-            rc = mm_error_set(MM_ENOMEM, "out of memory");
-        else if (!type || !mm_value_is_string(type))
-            rc = mm_error_set_at(MM_EINVAL, mm_value_loc(norm_cfg),
-                                 "norm_cfg: missing 'type'");
-        else
-            rc =
-                mm_registry_lookup(MM_MODELS, mm_value_get_string(type),
-                                   mm_build_scope(ctx), mm_value_loc(type), &e);
+        const mm_value *type;
+        const mm_entry *e;
+        rc = cfg_entry(ctx, "norm_cfg", norm_cfg, "BN", &node, &type, &e);
         if (!rc) {
             const char *key = has_param(e, "num_features")   ? "num_features"
                               : has_param(e, "num_channels") ? "num_channels"
@@ -260,25 +271,12 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
 
     /* act: act_cfg, with mmcv's inplace default where the layer takes it */
     if (!rc && with_act) {
-        node = child_node(act_cfg, "ReLU");
-        const mm_value *type = node ? mm_value_dict_get(node, "type") : NULL;
-        const mm_entry *e = NULL;
-        if (!node)
-            rc = mm_error_set(MM_ENOMEM, "out of memory");
-        else if (!type || !mm_value_is_string(type))
-            rc = mm_error_set_at(MM_EINVAL, mm_value_loc(act_cfg),
-                                 "act_cfg: missing 'type'");
-        else
-            rc =
-                mm_registry_lookup(MM_MODELS, mm_value_get_string(type),
-                                   mm_build_scope(ctx), mm_value_loc(type), &e);
+        const mm_value *type;
+        const mm_entry *e;
+        rc = cfg_entry(ctx, "act_cfg", act_cfg, "ReLU", &node, &type, &e);
         if (!rc && has_param(e, "inplace") &&
-            !mm_value_dict_get(node, "inplace")) {
-            mm_value *b = mm_value_new_bool(inplace);
-            rc = !b || mm_value_dict_set_take(node, "inplace", b)
-                     ? mm_error_set(MM_ENOMEM, "out of memory")
-                     : MM_OK;
-        }
+            !mm_value_dict_get(node, "inplace"))
+            rc = set_bool(node, "inplace", inplace);
         if (!rc && strcmp(e->component->name, "LeakyReLU") == 0) {
             const mm_value *s = mm_value_dict_get(node, "negative_slope");
             c->leaky = true;
