@@ -392,13 +392,8 @@ static const mm_param conv_module_params[] = {
      .doc = "the order of the three layers"},
 };
 
-static const mm_component conv_module_c = {
-    .kind = MM_MODELS,
-    .name = "ConvModule",
-    .doc = "conv + norm + activation (mmcv.cnn.ConvModule)",
-    .params = conv_module_params,
-    .n_params = sizeof conv_module_params / sizeof conv_module_params[0],
-    .build = conv_module_build,
-    .destroy = nn_destroy};
+NN_COMPONENT(conv_module_c, "ConvModule",
+             "conv + norm + activation (mmcv.cnn.ConvModule)",
+             conv_module_params, conv_module_build);
 
 int mm_nn_register_conv_module(void) { return mm_register(&conv_module_c); }
