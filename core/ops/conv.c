@@ -222,6 +222,20 @@ static int conv_weight_grad_infer(mm_op_ctx *ctx) {
 
 #define IDX3(a, b, c, n) (((a) * (n)[1] + (b)) * (n)[2] + (c))
 
+/* The input position (within a plane) that output (o0, o1, o2) reads
+ * under kernel tap (k0, k1, k2); false when it falls in the padding. */
+static bool tap(const mm_conv_geom *g, int64_t o0, int64_t o1, int64_t o2,
+                int64_t k0, int64_t k1, int64_t k2, int64_t *xi) {
+    int64_t i0 = o0 * g->s[0] - g->p[0] + k0 * g->d[0];
+    int64_t i1 = o1 * g->s[1] - g->p[1] + k1 * g->d[1];
+    int64_t i2 = o2 * g->s[2] - g->p[2] + k2 * g->d[2];
+    if (i0 < 0 || i0 >= g->in[0] || i1 < 0 || i1 >= g->in[1] || i2 < 0 ||
+        i2 >= g->in[2])
+        return false;
+    *xi = IDX3(i0, i1, i2, g->in);
+    return true;
+}
+
 /* y = conv(x, w) + b */
 static int conv_reference(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0], *w = ctx->inputs[1];
@@ -244,20 +258,13 @@ static int conv_reference(mm_op_ctx *ctx) {
                             for (int64_t k0 = 0; k0 < g.k[0]; k0++)
                                 for (int64_t k1 = 0; k1 < g.k[1]; k1++)
                                     for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
-                                        int64_t i0 =
-                                            o0 * g.s[0] - g.p[0] + k0 * g.d[0];
-                                        int64_t i1 =
-                                            o1 * g.s[1] - g.p[1] + k1 * g.d[1];
-                                        int64_t i2 =
-                                            o2 * g.s[2] - g.p[2] + k2 * g.d[2];
-                                        if (i0 < 0 || i0 >= g.in[0] || i1 < 0 ||
-                                            i1 >= g.in[1] || i2 < 0 ||
-                                            i2 >= g.in[2])
+                                        int64_t xi;
+                                        if (!tap(&g, o0, o1, o2, k0, k1, k2,
+                                                 &xi))
                                             continue;
                                         acc +=
                                             mm_ld(x,
-                                                  (n * g.C + xc) * in_sp +
-                                                      IDX3(i0, i1, i2, g.in)) *
+                                                  (n * g.C + xc) * in_sp + xi) *
                                             mm_ld(w, (k * Cg + c) * k_sp +
                                                          IDX3(k0, k1, k2, g.k));
                                     }
@@ -295,18 +302,11 @@ static int conv_transpose_reference(mm_op_ctx *ctx) {
                             for (int64_t k0 = 0; k0 < g.k[0]; k0++)
                                 for (int64_t k1 = 0; k1 < g.k[1]; k1++)
                                     for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
-                                        int64_t i0 =
-                                            o0 * g.s[0] - g.p[0] + k0 * g.d[0];
-                                        int64_t i1 =
-                                            o1 * g.s[1] - g.p[1] + k1 * g.d[1];
-                                        int64_t i2 =
-                                            o2 * g.s[2] - g.p[2] + k2 * g.d[2];
-                                        if (i0 < 0 || i0 >= g.in[0] || i1 < 0 ||
-                                            i1 >= g.in[1] || i2 < 0 ||
-                                            i2 >= g.in[2])
+                                        int64_t xi;
+                                        if (!tap(&g, o0, o1, o2, k0, k1, k2,
+                                                 &xi))
                                             continue;
-                                        acc[(n * g.C + xc) * in_sp +
-                                            IDX3(i0, i1, i2, g.in)] +=
+                                        acc[(n * g.C + xc) * in_sp + xi] +=
                                             v *
                                             mm_ld(w, (k * Cg + c) * k_sp +
                                                          IDX3(k0, k1, k2, g.k));
@@ -340,23 +340,16 @@ static int conv_weight_grad_reference(mm_op_ctx *ctx) {
                             for (int64_t o0 = 0; o0 < g.out[0]; o0++)
                                 for (int64_t o1 = 0; o1 < g.out[1]; o1++)
                                     for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
-                                        int64_t i0 =
-                                            o0 * g.s[0] - g.p[0] + k0 * g.d[0];
-                                        int64_t i1 =
-                                            o1 * g.s[1] - g.p[1] + k1 * g.d[1];
-                                        int64_t i2 =
-                                            o2 * g.s[2] - g.p[2] + k2 * g.d[2];
-                                        if (i0 < 0 || i0 >= g.in[0] || i1 < 0 ||
-                                            i1 >= g.in[1] || i2 < 0 ||
-                                            i2 >= g.in[2])
+                                        int64_t xi;
+                                        if (!tap(&g, o0, o1, o2, k0, k1, k2,
+                                                 &xi))
                                             continue;
                                         acc +=
                                             mm_ld(gy,
                                                   (n * g.K + k) * out_sp +
                                                       IDX3(o0, o1, o2, g.out)) *
                                             mm_ld(x,
-                                                  (n * g.C + xc) * in_sp +
-                                                      IDX3(i0, i1, i2, g.in));
+                                                  (n * g.C + xc) * in_sp + xi);
                                     }
                         mm_st(dw, (k * Cg + c) * k_sp + IDX3(k0, k1, k2, g.k),
                               acc);
