@@ -178,17 +178,14 @@ static void avg_pool_ref(const mm_pool_geom *g, const mm_tensor *x,
         for (int64_t o0 = 0; o0 < g->out[0]; o0++)
             for (int64_t o1 = 0; o1 < g->out[1]; o1++)
                 for (int64_t o2 = 0; o2 < g->out[2]; o2++) {
-                    int64_t s[3], e[3], n[3];
-                    mm_pool_avg_window(g, 0, o0, &s[0], &e[0], &n[0]);
-                    mm_pool_avg_window(g, 1, o1, &s[1], &e[1], &n[1]);
-                    mm_pool_avg_window(g, 2, o2, &s[2], &e[2], &n[2]);
+                    int64_t s[3], e[3];
+                    int64_t div = mm_pool_avg_box(g, o0, o1, o2, s, e);
                     double acc = 0;
                     for (int64_t a = s[0]; a < e[0]; a++)
                         for (int64_t b = s[1]; b < e[1]; b++)
                             for (int64_t c = s[2]; c < e[2]; c++)
                                 acc +=
                                     mm_ld(x, pl * in_sp + IDX3(a, b, c, g->in));
-                    int64_t div = g->divisor ? g->divisor : n[0] * n[1] * n[2];
                     mm_st(y, pl * out_sp + IDX3(o0, o1, o2, g->out),
                           acc / (double)div);
                 }
@@ -247,11 +244,8 @@ static int avg_pool_backward_reference(mm_op_ctx *ctx) {
         for (int64_t o0 = 0; o0 < g.out[0]; o0++)
             for (int64_t o1 = 0; o1 < g.out[1]; o1++)
                 for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
-                    int64_t s[3], e[3], n[3];
-                    mm_pool_avg_window(&g, 0, o0, &s[0], &e[0], &n[0]);
-                    mm_pool_avg_window(&g, 1, o1, &s[1], &e[1], &n[1]);
-                    mm_pool_avg_window(&g, 2, o2, &s[2], &e[2], &n[2]);
-                    int64_t div = g.divisor ? g.divisor : n[0] * n[1] * n[2];
+                    int64_t s[3], e[3];
+                    int64_t div = mm_pool_avg_box(&g, o0, o1, o2, s, e);
                     double v =
                         mm_ld(gy, pl * out_sp + IDX3(o0, o1, o2, g.out)) /
                         (double)div;

@@ -194,10 +194,8 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
             for (int64_t o0 = 0; o0 < g->out[0]; o0++)                         \
                 for (int64_t o1 = 0; o1 < g->out[1]; o1++)                     \
                     for (int64_t o2 = 0; o2 < g->out[2]; o2++) {               \
-                        int64_t s[3], e[3], n[3];                              \
-                        mm_pool_avg_window(g, 0, o0, &s[0], &e[0], &n[0]);     \
-                        mm_pool_avg_window(g, 1, o1, &s[1], &e[1], &n[1]);     \
-                        mm_pool_avg_window(g, 2, o2, &s[2], &e[2], &n[2]);     \
+                        int64_t s[3], e[3];                                    \
+                        int64_t div = mm_pool_avg_box(g, o0, o1, o2, s, e);    \
                         T acc = 0;                                             \
                         for (int64_t a = s[0]; a < e[0]; a++)                  \
                             for (int64_t b = s[1]; b < e[1]; b++) {            \
@@ -205,8 +203,6 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
                                 for (int64_t c = s[2]; c < e[2]; c++)          \
                                     acc += row[c];                             \
                             }                                                  \
-                        int64_t div =                                          \
-                            g->divisor ? g->divisor : n[0] * n[1] * n[2];      \
                         y[pl * osp + IDX3(o0, o1, o2, g->out)] =               \
                             acc / (T)div;                                      \
                     }                                                          \
@@ -238,12 +234,8 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
             for (int64_t o0 = 0; o0 < g->out[0]; o0++)                         \
                 for (int64_t o1 = 0; o1 < g->out[1]; o1++)                     \
                     for (int64_t o2 = 0; o2 < g->out[2]; o2++) {               \
-                        int64_t s[3], e[3], n[3];                              \
-                        mm_pool_avg_window(g, 0, o0, &s[0], &e[0], &n[0]);     \
-                        mm_pool_avg_window(g, 1, o1, &s[1], &e[1], &n[1]);     \
-                        mm_pool_avg_window(g, 2, o2, &s[2], &e[2], &n[2]);     \
-                        int64_t div =                                          \
-                            g->divisor ? g->divisor : n[0] * n[1] * n[2];      \
+                        int64_t s[3], e[3];                                    \
+                        int64_t div = mm_pool_avg_box(g, o0, o1, o2, s, e);    \
                         T v = gy[pl * osp + IDX3(o0, o1, o2, g->out)] /        \
                               (T)div;                                          \
                         for (int64_t a = s[0]; a < e[0]; a++)                  \
