@@ -103,15 +103,8 @@ static int set_arg(mm_value *node, const char *key, const mm_value *v) {
                : MM_OK;
 }
 
-static int set_int(mm_value *node, const char *key, int64_t i) {
-    mm_value *v = mm_value_new_int(i);
-    return !v || mm_value_dict_set_take(node, key, v)
-               ? mm_error_set(MM_ENOMEM, "out of memory")
-               : MM_OK;
-}
-
-static int set_bool(mm_value *node, const char *key, bool b) {
-    mm_value *v = mm_value_new_bool(b);
+/* node[key] = v, a new value it takes (NULL: its allocation failed). */
+static int set_new(mm_value *node, const char *key, mm_value *v) {
     return !v || mm_value_dict_set_take(node, key, v)
                ? mm_error_set(MM_ENOMEM, "out of memory")
                : MM_OK;
@@ -211,13 +204,13 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
     static const char *const geometry[] = {"kernel_size", "stride", "padding",
                                            "dilation", "groups"};
     if (!rc)
-        rc = set_int(node, "in_channels", in_ch);
+        rc = set_new(node, "in_channels", mm_value_new_int(in_ch));
     if (!rc)
-        rc = set_int(node, "out_channels", out_ch);
+        rc = set_new(node, "out_channels", mm_value_new_int(out_ch));
     for (int i = 0; !rc && i < 5; i++)
         rc = set_arg(node, geometry[i], mm_build_arg(ctx, geometry[i]));
     if (!rc)
-        rc = set_bool(node, "bias", use_bias);
+        rc = set_new(node, "bias", mm_value_new_bool(use_bias));
     const mm_value *pm = mm_build_arg(ctx, "padding_mode");
     if (!rc && strcmp(mm_value_get_string(pm), "zeros") != 0)
         rc = set_arg(node, "padding_mode", pm);
@@ -256,7 +249,7 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
                                      "normalized_shape",
                                      e->scope, e->component->name);
             else
-                rc = set_int(node, key, channels);
+                rc = set_new(node, key, mm_value_new_int(channels));
         }
         if (!rc)
             rc = build_sub(ctx, "norm_cfg", node, &child);
@@ -276,7 +269,7 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
         rc = cfg_entry(ctx, "act_cfg", act_cfg, "ReLU", &node, &type, &e);
         if (!rc && has_param(e, "inplace") &&
             !mm_value_dict_get(node, "inplace"))
-            rc = set_bool(node, "inplace", inplace);
+            rc = set_new(node, "inplace", mm_value_new_bool(inplace));
         if (!rc && strcmp(e->component->name, "LeakyReLU") == 0) {
             const mm_value *s = mm_value_dict_get(node, "negative_slope");
             c->leaky = true;
