@@ -394,15 +394,18 @@ static int group_norm_build(mm_build_ctx *ctx, void **out) {
         .doc = "mmcv's norm_cfg key: false freezes weight and bias"            \
     }
 
+#define EPS_PARAM                                                              \
+    {                                                                          \
+        .name = "eps", .type = MM_PARAM_FLOAT, .def = "1e-05",                 \
+        .doc = "added to the variance"                                         \
+    }
+
 static const mm_param bn_params[] = {
     {.name = "num_features",
      .type = MM_PARAM_INT,
      .required = true,
      .doc = "C of an (N, C, ...) input"},
-    {.name = "eps",
-     .type = MM_PARAM_FLOAT,
-     .def = "1e-05",
-     .doc = "added to the variance"},
+    EPS_PARAM,
     {.name = "momentum",
      .type = MM_PARAM_FLOAT | MM_PARAM_NULL,
      .def = "0.1",
@@ -423,10 +426,7 @@ static const mm_param in_params[] = {
      .type = MM_PARAM_INT,
      .required = true,
      .doc = "C of an (N, C, ...) input"},
-    {.name = "eps",
-     .type = MM_PARAM_FLOAT,
-     .def = "1e-05",
-     .doc = "added to the variance"},
+    EPS_PARAM,
     {.name = "momentum",
      .type = MM_PARAM_FLOAT | MM_PARAM_NULL,
      .def = "0.1",
@@ -447,10 +447,7 @@ static const mm_param ln_params[] = {
      .type = MM_PARAM_INT | MM_PARAM_LIST,
      .required = true,
      .doc = "the trailing dims normalised over"},
-    {.name = "eps",
-     .type = MM_PARAM_FLOAT,
-     .def = "1e-05",
-     .doc = "added to the variance"},
+    EPS_PARAM,
     {.name = "elementwise_affine",
      .type = MM_PARAM_BOOL,
      .def = "true",
@@ -471,10 +468,7 @@ static const mm_param gn_params[] = {
      .type = MM_PARAM_INT,
      .required = true,
      .doc = "C of an (N, C, ...) input"},
-    {.name = "eps",
-     .type = MM_PARAM_FLOAT,
-     .def = "1e-05",
-     .doc = "added to the variance"},
+    EPS_PARAM,
     {.name = "affine",
      .type = MM_PARAM_BOOL,
      .def = "true",
