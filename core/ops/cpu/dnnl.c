@@ -231,3 +231,11 @@ int mm_dnnl_run(dnnl_primitive_t prim, int n, const mm_dnnl_arg *args) {
         dnnl_memory_destroy(ea[i].memory);
     return rc;
 }
+
+int mm_dnnl_primitive_take(dnnl_primitive_desc_t pd, dnnl_primitive_t *out,
+                           const char *what) {
+    dnnl_status_t st = dnnl_primitive_create(out, pd);
+    dnnl_primitive_desc_destroy(pd);
+    MM_CHECK_DNNL(st, what);
+    return 0;
+}

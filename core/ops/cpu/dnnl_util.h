@@ -21,6 +21,10 @@ int mm_dnnl_error(dnnl_status_t st, const char *what);
 /* The CPU engine (created once). */
 int mm_dnnl_engine(dnnl_engine_t *out);
 
+/* The primitive of pd (which it destroys); errors read "oneDNN <what>". */
+int mm_dnnl_primitive_take(dnnl_primitive_desc_t pd, dnnl_primitive_t *out,
+                           const char *what);
+
 /* Map an mm dtype to oneDNN's; false when oneDNN has none (f64, i64). */
 bool mm_dnnl_dtype(mm_dtype dt, dnnl_data_type_t *out);
 

@@ -79,10 +79,7 @@ static int make_matmul(void *vctx, dnnl_primitive_t *out) {
     dnnl_primitive_desc_t pd;
     MM_CHECK_DNNL(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL),
                   "matmul");
-    dnnl_status_t st = dnnl_primitive_create(out, pd);
-    dnnl_primitive_desc_destroy(pd);
-    MM_CHECK_DNNL(st, "matmul primitive");
-    return 0;
+    return mm_dnnl_primitive_take(pd, out, "matmul primitive");
 }
 
 static int matmul_dnnl(const mm_tensor *a, const mm_tensor *b, mm_tensor *c) {

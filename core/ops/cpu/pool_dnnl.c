@@ -63,10 +63,7 @@ static int make_pool(void *vctx, dnnl_primitive_t *out) {
     dnnl_primitive_desc_t pd;
     MM_CHECK_DNNL(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL),
                   "pooling");
-    dnnl_status_t st = dnnl_primitive_create(out, pd);
-    dnnl_primitive_desc_destroy(pd);
-    MM_CHECK_DNNL(st, "pooling primitive");
-    return 0;
+    return mm_dnnl_primitive_take(pd, out, "pooling primitive");
 }
 
 static bool has_nan(const mm_tensor *x) {

@@ -147,10 +147,7 @@ static int make_softmax(void *vctx, dnnl_primitive_t *out) {
         MM_CHECK_DNNL(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL),
                       "softmax");
     }
-    dnnl_status_t st = dnnl_primitive_create(out, pd);
-    dnnl_primitive_desc_destroy(pd);
-    MM_CHECK_DNNL(st, "softmax primitive");
-    return 0;
+    return mm_dnnl_primitive_take(pd, out, "softmax primitive");
 }
 
 static int softmax_dnnl(const mm_tensor *x, mm_tensor *y, int64_t outer,
