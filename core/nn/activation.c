@@ -21,15 +21,6 @@ static int act_new(const mm_module_class *cls, const double *args, int n,
 /* ---- forwards -------------------------------------------------------------
  */
 
-#define NN_PLAIN(lower, Name, fn, repr)                                        \
-    static int lower##_fwd(mm_module *m, int n, mm_tensor *const *in,          \
-                           mm_tensor **out) {                                  \
-        MM_TRY(nn_one_input(m, n, in));                                        \
-        return fn(in[0], out);                                                 \
-    }                                                                          \
-    const mm_module_class mm_##lower##_class = {                               \
-        .name = Name, .forward = lower##_fwd, .extra_repr = repr};
-
 NN_PLAIN(relu6, "ReLU6", mm_relu6, mm_nn_inplace_repr)
 NN_PLAIN(silu, "SiLU", mm_silu, mm_nn_inplace_repr)
 NN_PLAIN(mish, "Mish", mm_mish, mm_nn_inplace_repr)
@@ -175,13 +166,6 @@ int mm_prelu_new(int64_t num_parameters, double init, mm_module **out) {
 /* ---- MODELS components -----------------------------------------------------
  */
 
-#define NN_PLAIN_BUILDER(lower)                                                \
-    static int lower##_build(mm_build_ctx *ctx, void **out) {                  \
-        mm_module *m = NULL;                                                   \
-        int rc = mm_activation_new(&mm_##lower##_class, &m);                   \
-        nn_read_inplace(ctx, m);                                               \
-        return nn_out(rc, m, out);                                             \
-    }
 NN_PLAIN_BUILDER(relu6)
 NN_PLAIN_BUILDER(silu)
 NN_PLAIN_BUILDER(hardswish)
@@ -244,34 +228,22 @@ static int prelu_build(mm_build_ctx *ctx, void **out) {
     return nn_out(rc, m, out);
 }
 
-#define INPLACE_DOC                                                            \
-    "accepted for PyTorch compatibility; results are never in place"
-
 static const mm_param inplace_params[] = {
-    {.name = "inplace",
-     .type = MM_PARAM_BOOL,
-     .def = "false",
-     .doc = INPLACE_DOC},
+    NN_INPLACE_PARAM,
 };
 static const mm_param leaky_relu_params[] = {
     {.name = "negative_slope",
      .type = MM_PARAM_FLOAT,
      .def = "0.01",
      .doc = "slope for x < 0"},
-    {.name = "inplace",
-     .type = MM_PARAM_BOOL,
-     .def = "false",
-     .doc = INPLACE_DOC},
+    NN_INPLACE_PARAM,
 };
 static const mm_param elu_params[] = {
     {.name = "alpha",
      .type = MM_PARAM_FLOAT,
      .def = "1.0",
      .doc = "alpha * (exp(x) - 1) for x <= 0"},
-    {.name = "inplace",
-     .type = MM_PARAM_BOOL,
-     .def = "false",
-     .doc = INPLACE_DOC},
+    NN_INPLACE_PARAM,
 };
 static const mm_param gelu_params[] = {
     {.name = "approximate",
@@ -315,46 +287,30 @@ static const mm_param prelu_params[] = {
      .doc = "initial slope"},
 };
 
-#define NN_ACT_COMPONENT(var, Name, Doc, params_, build_)                      \
-    static const mm_component var = {.kind = MM_MODELS,                        \
-                                     .name = Name,                             \
-                                     .doc = Doc,                               \
-                                     .params = params_,                        \
-                                     .n_params =                               \
-                                         sizeof params_ / sizeof params_[0],   \
-                                     .build = build_,                          \
-                                     .destroy = nn_destroy}
-#define NN_ACT_COMPONENT0(var, Name, Doc, build_)                              \
-    static const mm_component var = {.kind = MM_MODELS,                        \
-                                     .name = Name,                             \
-                                     .doc = Doc,                               \
-                                     .build = build_,                          \
-                                     .destroy = nn_destroy}
-
-NN_ACT_COMPONENT(relu6_c, "ReLU6", "min(max(x, 0), 6)", inplace_params,
+NN_COMPONENT(relu6_c, "ReLU6", "min(max(x, 0), 6)", inplace_params,
                  relu6_build);
-NN_ACT_COMPONENT(leaky_relu_c, "LeakyReLU", "x < 0 ? negative_slope * x : x",
+NN_COMPONENT(leaky_relu_c, "LeakyReLU", "x < 0 ? negative_slope * x : x",
                  leaky_relu_params, leaky_relu_build);
-NN_ACT_COMPONENT(prelu_c, "PReLU", "leaky ReLU with learned slopes",
+NN_COMPONENT(prelu_c, "PReLU", "leaky ReLU with learned slopes",
                  prelu_params, prelu_build);
-NN_ACT_COMPONENT(elu_c, "ELU", "x < 0 ? alpha * (exp(x) - 1) : x", elu_params,
+NN_COMPONENT(elu_c, "ELU", "x < 0 ? alpha * (exp(x) - 1) : x", elu_params,
                  elu_build);
-NN_ACT_COMPONENT(gelu_c, "GELU", "x * Phi(x)", gelu_params, gelu_build);
-NN_ACT_COMPONENT(silu_c, "SiLU", "x * sigmoid(x)", inplace_params, silu_build);
-NN_ACT_COMPONENT0(swish_c, "Swish", "x * sigmoid(x) (mmcv's name for SiLU)",
+NN_COMPONENT(gelu_c, "GELU", "x * Phi(x)", gelu_params, gelu_build);
+NN_COMPONENT(silu_c, "SiLU", "x * sigmoid(x)", inplace_params, silu_build);
+NN_COMPONENT0(swish_c, "Swish", "x * sigmoid(x) (mmcv's name for SiLU)",
                   silu_build);
-NN_ACT_COMPONENT(hardswish_c, "Hardswish", "x * relu6(x + 3) / 6",
+NN_COMPONENT(hardswish_c, "Hardswish", "x * relu6(x + 3) / 6",
                  inplace_params, hardswish_build);
-NN_ACT_COMPONENT(hswish_c, "HSwish", "x * relu6(x + 3) / 6 (mmcv's name)",
+NN_COMPONENT(hswish_c, "HSwish", "x * relu6(x + 3) / 6 (mmcv's name)",
                  inplace_params, hardswish_build);
-NN_ACT_COMPONENT(hardsigmoid_c, "Hardsigmoid", "relu6(x + 3) / 6",
+NN_COMPONENT(hardsigmoid_c, "Hardsigmoid", "relu6(x + 3) / 6",
                  inplace_params, hardsigmoid_build);
-NN_ACT_COMPONENT(hsigmoid_c, "HSigmoid",
+NN_COMPONENT(hsigmoid_c, "HSigmoid",
                  "clamp((x + bias) / divisor, min_value, max_value) (mmcv)",
                  hsigmoid_params, hsigmoid_build);
-NN_ACT_COMPONENT(mish_c, "Mish", "x * tanh(softplus(x))", inplace_params,
+NN_COMPONENT(mish_c, "Mish", "x * tanh(softplus(x))", inplace_params,
                  mish_build);
-NN_ACT_COMPONENT(softplus_c, "Softplus", "log(1 + exp(beta x)) / beta",
+NN_COMPONENT(softplus_c, "Softplus", "log(1 + exp(beta x)) / beta",
                  softplus_params, softplus_build);
 
 int mm_nn_register_activation(void) {

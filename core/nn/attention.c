@@ -298,13 +298,8 @@ static const mm_param mha_params[] = {
      .doc = "inputs are (N, L, E) instead of (L, N, E)"},
 };
 
-static const mm_component mha_c = {
-    .kind = MM_MODELS,
-    .name = "MultiheadAttention",
-    .doc = "multi-head attention (torch.nn.MultiheadAttention)",
-    .params = mha_params,
-    .n_params = sizeof mha_params / sizeof mha_params[0],
-    .build = mha_build,
-    .destroy = nn_destroy};
+NN_COMPONENT(mha_c, "MultiheadAttention",
+             "multi-head attention (torch.nn.MultiheadAttention)", mha_params,
+             mha_build);
 
 int mm_nn_register_attention(void) { return mm_register(&mha_c); }

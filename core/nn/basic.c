@@ -91,20 +91,9 @@ int mm_identity_new(mm_module **out) {
     return mm_activation_new(&mm_identity_class, out);
 }
 
-#define NN_ACTIVATION(lower, Name, fn)                                         \
-    static int lower##_fwd(mm_module *m, int n, mm_tensor *const *in,          \
-                           mm_tensor **out) {                                  \
-        MM_TRY(nn_one_input(m, n, in));                                        \
-        return fn(in[0], out);                                                 \
-    }                                                                          \
-    const mm_module_class mm_##lower##_class = {.name = Name,                  \
-                                                .forward = lower##_fwd,        \
-                                                .extra_repr =                  \
-                                                    mm_nn_inplace_repr};
-
-NN_ACTIVATION(relu, "ReLU", mm_relu)
-NN_ACTIVATION(sigmoid, "Sigmoid", mm_sigmoid)
-NN_ACTIVATION(tanh, "Tanh", mm_tanh)
+NN_PLAIN(relu, "ReLU", mm_relu, mm_nn_inplace_repr)
+NN_PLAIN(sigmoid, "Sigmoid", mm_sigmoid, mm_nn_inplace_repr)
+NN_PLAIN(tanh, "Tanh", mm_tanh, mm_nn_inplace_repr)
 
 int mm_activation_new(const mm_module_class *cls, mm_module **out) {
     return mm_module_new(cls, sizeof(mm_nn_activation), out);
@@ -313,25 +302,13 @@ static const mm_param linear_params[] = {
      .doc = "learn an additive bias"},
 };
 
-/* A builder per parameter-free class (arguments such as `inplace` are
- * accepted and have no effect). */
-#define NN_PLAIN_BUILDER(lower)                                                \
-    static int lower##_build(mm_build_ctx *ctx, void **out) {                  \
-        mm_module *m = NULL;                                                   \
-        int rc = mm_activation_new(&mm_##lower##_class, &m);                   \
-        nn_read_inplace(ctx, m);                                               \
-        return nn_out(rc, m, out);                                             \
-    }
 NN_PLAIN_BUILDER(identity)
 NN_PLAIN_BUILDER(relu)
 NN_PLAIN_BUILDER(sigmoid)
 NN_PLAIN_BUILDER(tanh)
 
 static const mm_param inplace_params[] = {
-    {.name = "inplace",
-     .type = MM_PARAM_BOOL,
-     .def = "false",
-     .doc = "accepted for PyTorch compatibility; results are never in place"},
+    NN_INPLACE_PARAM,
 };
 
 static int flatten_build(mm_build_ctx *ctx, void **out) {
@@ -406,10 +383,7 @@ static const mm_param dropout_params[] = {
      .type = MM_PARAM_FLOAT,
      .def = "0.5",
      .doc = "probability of an element to be zeroed"},
-    {.name = "inplace",
-     .type = MM_PARAM_BOOL,
-     .def = "false",
-     .doc = "accepted for PyTorch compatibility; results are never in place"},
+    NN_INPLACE_PARAM,
 };
 
 static int drop_path_build(mm_build_ctx *ctx, void **out) {
@@ -433,16 +407,6 @@ static const mm_param drop_path_params[] = {
      .doc = "scale kept samples by 1 / (1 - drop_prob)"},
 };
 
-#define NN_COMPONENT(var, Name, Doc, params_, build_)                          \
-    static const mm_component var = {.kind = MM_MODELS,                        \
-                                     .name = Name,                             \
-                                     .doc = Doc,                               \
-                                     .params = params_,                        \
-                                     .n_params =                               \
-                                         sizeof params_ / sizeof params_[0],   \
-                                     .build = build_,                          \
-                                     .destroy = nn_destroy}
-
 NN_COMPONENT(linear_c, "Linear", "y = x W^T + b (torch.nn.Linear)",
              linear_params, linear_build);
 NN_COMPONENT(relu_c, "ReLU", "max(x, 0)", inplace_params, relu_build);
@@ -464,16 +428,8 @@ static const mm_component identity_c = {.kind = MM_MODELS,
                                         .extra_params = true,
                                         .build = identity_build,
                                         .destroy = nn_destroy};
-static const mm_component sigmoid_c = {.kind = MM_MODELS,
-                                       .name = "Sigmoid",
-                                       .doc = "1 / (1 + exp(-x))",
-                                       .build = sigmoid_build,
-                                       .destroy = nn_destroy};
-static const mm_component tanh_c = {.kind = MM_MODELS,
-                                    .name = "Tanh",
-                                    .doc = "tanh(x)",
-                                    .build = tanh_build,
-                                    .destroy = nn_destroy};
+NN_COMPONENT0(sigmoid_c, "Sigmoid", "1 / (1 + exp(-x))", sigmoid_build);
+NN_COMPONENT0(tanh_c, "Tanh", "tanh(x)", tanh_build);
 
 int mm_nn_register_basic(void) {
     static const mm_component *const cs[] = {

@@ -352,33 +352,23 @@ static const mm_param deconv_params[] = {
      .doc = "'zeros' (the only mode torch allows here)"},
 };
 
-#define CONV_COMPONENT(var, Name, Doc, params_, build_)                        \
-    static const mm_component var = {.kind = MM_MODELS,                        \
-                                     .name = Name,                             \
-                                     .doc = Doc,                               \
-                                     .params = params_,                        \
-                                     .n_params =                               \
-                                         sizeof params_ / sizeof params_[0],   \
-                                     .build = build_,                          \
-                                     .destroy = nn_destroy}
-
-CONV_COMPONENT(conv1d_c, "Conv1d", "1-D convolution (torch.nn.Conv1d)",
+NN_COMPONENT(conv1d_c, "Conv1d", "1-D convolution (torch.nn.Conv1d)",
                conv_params, conv1d_build);
-CONV_COMPONENT(conv2d_c, "Conv2d", "2-D convolution (torch.nn.Conv2d)",
+NN_COMPONENT(conv2d_c, "Conv2d", "2-D convolution (torch.nn.Conv2d)",
                conv_params, conv2d_build);
-CONV_COMPONENT(conv_c, "Conv", "2-D convolution (mmcv's name for Conv2d)",
+NN_COMPONENT(conv_c, "Conv", "2-D convolution (mmcv's name for Conv2d)",
                conv_params, conv2d_build);
-CONV_COMPONENT(conv3d_c, "Conv3d", "3-D convolution (torch.nn.Conv3d)",
+NN_COMPONENT(conv3d_c, "Conv3d", "3-D convolution (torch.nn.Conv3d)",
                conv_params, conv3d_build);
-CONV_COMPONENT(deconv1d_c, "ConvTranspose1d", "1-D transposed convolution",
+NN_COMPONENT(deconv1d_c, "ConvTranspose1d", "1-D transposed convolution",
                deconv_params, deconv1d_build);
-CONV_COMPONENT(deconv2d_c, "ConvTranspose2d", "2-D transposed convolution",
+NN_COMPONENT(deconv2d_c, "ConvTranspose2d", "2-D transposed convolution",
                deconv_params, deconv2d_build);
-CONV_COMPONENT(deconv_c, "deconv", "2-D transposed convolution (mmcv's name)",
+NN_COMPONENT(deconv_c, "deconv", "2-D transposed convolution (mmcv's name)",
                deconv_params, deconv2d_build);
-CONV_COMPONENT(deconv3d_c, "ConvTranspose3d", "3-D transposed convolution",
+NN_COMPONENT(deconv3d_c, "ConvTranspose3d", "3-D transposed convolution",
                deconv_params, deconv3d_build);
-CONV_COMPONENT(deconv3d_alias_c, "deconv3d",
+NN_COMPONENT(deconv3d_alias_c, "deconv3d",
                "3-D transposed convolution (mmcv's name)", deconv_params,
                deconv3d_build);
 

@@ -103,8 +103,8 @@ static int set_arg(mm_value *node, const char *key, const mm_value *v) {
                : MM_OK;
 }
 
-static int set_int(mm_value *node, const char *key, int64_t i) {
-    mm_value *v = mm_value_new_int(i);
+/* node[key] = v, a new value it takes (NULL: its allocation failed). */
+static int set_new(mm_value *node, const char *key, mm_value *v) {
     return !v || mm_value_dict_set_take(node, key, v)
                ? mm_error_set(MM_ENOMEM, "out of memory")
                : MM_OK;
@@ -153,6 +153,23 @@ bad:
                            "in some order");
 }
 
+/* *node: a copy of cfg (type `def` when it has none) to add arguments to,
+ * *type its type and *e the component that type names. */
+static int cfg_entry(mm_build_ctx *ctx, const char *what, const mm_value *cfg,
+                     const char *def, mm_value **node, const mm_value **type,
+                     const mm_entry **e) {
+    *node = child_node(cfg, def);
+    *type = *node ? mm_value_dict_get(*node, "type") : NULL;
+    *e = NULL;
+    if (!*node)
+        return mm_error_set(MM_ENOMEM, "out of memory");
+    if (!*type || !mm_value_is_string(*type))
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(cfg),
+                               "%s: missing 'type'", what);
+    return mm_registry_lookup(MM_MODELS, mm_value_get_string(*type),
+                              mm_build_scope(ctx), mm_value_loc(*type), e);
+}
+
 static int conv_module_build(mm_build_ctx *ctx, void **out) {
     int64_t in_ch, out_ch;
     bool inplace, spectral;
@@ -187,17 +204,13 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
     static const char *const geometry[] = {"kernel_size", "stride", "padding",
                                            "dilation", "groups"};
     if (!rc)
-        rc = set_int(node, "in_channels", in_ch);
+        rc = set_new(node, "in_channels", mm_value_new_int(in_ch));
     if (!rc)
-        rc = set_int(node, "out_channels", out_ch);
+        rc = set_new(node, "out_channels", mm_value_new_int(out_ch));
     for (int i = 0; !rc && i < 5; i++)
         rc = set_arg(node, geometry[i], mm_build_arg(ctx, geometry[i]));
-    if (!rc) {
-        mm_value *b = mm_value_new_bool(use_bias);
-        rc = !b || mm_value_dict_set_take(node, "bias", b)
-                 ? mm_error_set(MM_ENOMEM, "out of memory")
-                 : MM_OK;
-    }
+    if (!rc)
+        rc = set_new(node, "bias", mm_value_new_bool(use_bias));
     const mm_value *pm = mm_build_arg(ctx, "padding_mode");
     if (!rc && strcmp(mm_value_get_string(pm), "zeros") != 0)
         rc = set_arg(node, "padding_mode", pm);
@@ -220,18 +233,9 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
             else if (c->order[i] == STEP_NORM)
                 break;
         int64_t channels = conv_first ? out_ch : in_ch;
-        node = child_node(norm_cfg, "BN");
-        const mm_value *type = node ? mm_value_dict_get(node, "type") : NULL;
-        const mm_entry *e = NULL;
-        if (!node)
-            rc = mm_error_set(MM_ENOMEM, "out of memory");
-        else if (!type || !mm_value_is_string(type))
-            rc = mm_error_set_at(MM_EINVAL, mm_value_loc(norm_cfg),
-                                 "norm_cfg: missing 'type'");
-        else
-            rc =
-                mm_registry_lookup(MM_MODELS, mm_value_get_string(type),
-                                   mm_build_scope(ctx), mm_value_loc(type), &e);
+        const mm_value *type;
+        const mm_entry *e;
+        rc = cfg_entry(ctx, "norm_cfg", norm_cfg, "BN", &node, &type, &e);
         if (!rc) {
             const char *key = has_param(e, "num_features")   ? "num_features"
                               : has_param(e, "num_channels") ? "num_channels"
@@ -245,7 +249,7 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
                                      "normalized_shape",
                                      e->scope, e->component->name);
             else
-                rc = set_int(node, key, channels);
+                rc = set_new(node, key, mm_value_new_int(channels));
         }
         if (!rc)
             rc = build_sub(ctx, "norm_cfg", node, &child);
@@ -260,25 +264,12 @@ static int conv_module_build(mm_build_ctx *ctx, void **out) {
 
     /* act: act_cfg, with mmcv's inplace default where the layer takes it */
     if (!rc && with_act) {
-        node = child_node(act_cfg, "ReLU");
-        const mm_value *type = node ? mm_value_dict_get(node, "type") : NULL;
-        const mm_entry *e = NULL;
-        if (!node)
-            rc = mm_error_set(MM_ENOMEM, "out of memory");
-        else if (!type || !mm_value_is_string(type))
-            rc = mm_error_set_at(MM_EINVAL, mm_value_loc(act_cfg),
-                                 "act_cfg: missing 'type'");
-        else
-            rc =
-                mm_registry_lookup(MM_MODELS, mm_value_get_string(type),
-                                   mm_build_scope(ctx), mm_value_loc(type), &e);
+        const mm_value *type;
+        const mm_entry *e;
+        rc = cfg_entry(ctx, "act_cfg", act_cfg, "ReLU", &node, &type, &e);
         if (!rc && has_param(e, "inplace") &&
-            !mm_value_dict_get(node, "inplace")) {
-            mm_value *b = mm_value_new_bool(inplace);
-            rc = !b || mm_value_dict_set_take(node, "inplace", b)
-                     ? mm_error_set(MM_ENOMEM, "out of memory")
-                     : MM_OK;
-        }
+            !mm_value_dict_get(node, "inplace"))
+            rc = set_new(node, "inplace", mm_value_new_bool(inplace));
         if (!rc && strcmp(e->component->name, "LeakyReLU") == 0) {
             const mm_value *s = mm_value_dict_get(node, "negative_slope");
             c->leaky = true;
@@ -394,13 +385,8 @@ static const mm_param conv_module_params[] = {
      .doc = "the order of the three layers"},
 };
 
-static const mm_component conv_module_c = {
-    .kind = MM_MODELS,
-    .name = "ConvModule",
-    .doc = "conv + norm + activation (mmcv.cnn.ConvModule)",
-    .params = conv_module_params,
-    .n_params = sizeof conv_module_params / sizeof conv_module_params[0],
-    .build = conv_module_build,
-    .destroy = nn_destroy};
+NN_COMPONENT(conv_module_c, "ConvModule",
+             "conv + norm + activation (mmcv.cnn.ConvModule)",
+             conv_module_params, conv_module_build);
 
 int mm_nn_register_conv_module(void) { return mm_register(&conv_module_c); }

@@ -130,13 +130,8 @@ static const mm_param embedding_params[] = {
      .doc = "must be false"},
 };
 
-static const mm_component embedding_c = {
-    .kind = MM_MODELS,
-    .name = "Embedding",
-    .doc = "a lookup table of embedding vectors (torch.nn.Embedding)",
-    .params = embedding_params,
-    .n_params = sizeof embedding_params / sizeof embedding_params[0],
-    .build = embedding_build,
-    .destroy = nn_destroy};
+NN_COMPONENT(embedding_c, "Embedding",
+             "a lookup table of embedding vectors (torch.nn.Embedding)",
+             embedding_params, embedding_build);
 
 int mm_nn_register_embedding(void) { return mm_register(&embedding_c); }

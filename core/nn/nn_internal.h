@@ -104,6 +104,53 @@ static inline int nn_out(int rc, mm_module *m, void **out) {
     return rc;
 }
 
+/* The class mm_<lower>_class of a parameter-free activation: forward
+ * fn(x), extra_repr repr. */
+#define NN_PLAIN(lower, Name, fn, repr)                                        \
+    static int lower##_fwd(mm_module *m, int n, mm_tensor *const *in,          \
+                           mm_tensor **out) {                                  \
+        MM_TRY(nn_one_input(m, n, in));                                        \
+        return fn(in[0], out);                                                 \
+    }                                                                          \
+    const mm_module_class mm_##lower##_class = {                               \
+        .name = Name, .forward = lower##_fwd, .extra_repr = repr};
+
+/* A MODELS component `var` with a parameter table and nn_destroy. */
+#define NN_COMPONENT(var, Name, Doc, params_, build_)                          \
+    static const mm_component var = {.kind = MM_MODELS,                        \
+                                     .name = Name,                             \
+                                     .doc = Doc,                               \
+                                     .params = params_,                        \
+                                     .n_params =                               \
+                                         sizeof params_ / sizeof params_[0],   \
+                                     .build = build_,                          \
+                                     .destroy = nn_destroy}
+/* The same without parameters. */
+#define NN_COMPONENT0(var, Name, Doc, build_)                                  \
+    static const mm_component var = {.kind = MM_MODELS,                        \
+                                     .name = Name,                             \
+                                     .doc = Doc,                               \
+                                     .build = build_,                          \
+                                     .destroy = nn_destroy}
+
+/* The `inplace` parameter torch's activations take (no effect here). */
+#define NN_INPLACE_PARAM                                                       \
+    {                                                                          \
+        .name = "inplace", .type = MM_PARAM_BOOL, .def = "false",              \
+        .doc = "accepted for PyTorch compatibility; results are never in "     \
+               "place"                                                         \
+    }
+
+/* A builder per parameter-free activation class (an `inplace` argument, when
+ * the schema has one, is read and has no effect on the result). */
+#define NN_PLAIN_BUILDER(lower)                                                \
+    static int lower##_build(mm_build_ctx *ctx, void **out) {                  \
+        mm_module *m = NULL;                                                   \
+        int rc = mm_activation_new(&mm_##lower##_class, &m);                   \
+        nn_read_inplace(ctx, m);                                               \
+        return nn_out(rc, m, out);                                             \
+    }
+
 /* Builders: an int-or-list argument as `n` ints (an int repeats; a list must
  * have n entries, or 1). MM_EINVAL names the parameter. */
 int nn_build_ints(mm_build_ctx *ctx, const char *param, int n, int64_t *out);

@@ -314,6 +314,15 @@ static int apply_requires_grad(mm_build_ctx *ctx, mm_module *m) {
     return MM_OK;
 }
 
+/* A norm builder's result: requires_grad applied, m freed on failure. */
+static int norm_out(mm_build_ctx *ctx, int rc, mm_module *m, void **out) {
+    if (!rc)
+        rc = apply_requires_grad(ctx, m);
+    if (rc)
+        mm_module_free(m), m = NULL;
+    return nn_out(rc, m, out);
+}
+
 static int build_momentum(mm_build_ctx *ctx, double *out) {
     bool none;
     MM_TRY(nn_build_opt_float(ctx, "momentum", out, &none));
@@ -333,11 +342,7 @@ static int stats_build(mm_build_ctx *ctx, int kind, int nsp, void **out) {
     MM_TRY(mm_build_bool(ctx, "track_running_stats", &track));
     mm_module *m = NULL;
     int rc = stats_norm_new(kind, nsp, c, eps, momentum, affine, track, &m);
-    if (!rc)
-        rc = apply_requires_grad(ctx, m);
-    if (rc)
-        mm_module_free(m), m = NULL;
-    return nn_out(rc, m, out);
+    return norm_out(ctx, rc, m, out);
 }
 
 #define STATS_BUILDER(fn, kind, nsp)                                           \
@@ -367,11 +372,7 @@ static int layer_norm_build(mm_build_ctx *ctx, void **out) {
     MM_TRY(mm_build_bool(ctx, "bias", &bias));
     mm_module *m = NULL;
     int rc = mm_layer_norm_new(n, shape, eps, affine, bias, &m);
-    if (!rc)
-        rc = apply_requires_grad(ctx, m);
-    if (rc)
-        mm_module_free(m), m = NULL;
-    return nn_out(rc, m, out);
+    return norm_out(ctx, rc, m, out);
 }
 
 static int group_norm_build(mm_build_ctx *ctx, void **out) {
@@ -384,11 +385,7 @@ static int group_norm_build(mm_build_ctx *ctx, void **out) {
     MM_TRY(mm_build_bool(ctx, "affine", &affine));
     mm_module *m = NULL;
     int rc = mm_group_norm_new(g, c, eps, affine, &m);
-    if (!rc)
-        rc = apply_requires_grad(ctx, m);
-    if (rc)
-        mm_module_free(m), m = NULL;
-    return nn_out(rc, m, out);
+    return norm_out(ctx, rc, m, out);
 }
 
 #define REQUIRES_GRAD_PARAM                                                    \
@@ -397,15 +394,18 @@ static int group_norm_build(mm_build_ctx *ctx, void **out) {
         .doc = "mmcv's norm_cfg key: false freezes weight and bias"            \
     }
 
+#define EPS_PARAM                                                              \
+    {                                                                          \
+        .name = "eps", .type = MM_PARAM_FLOAT, .def = "1e-05",                 \
+        .doc = "added to the variance"                                         \
+    }
+
 static const mm_param bn_params[] = {
     {.name = "num_features",
      .type = MM_PARAM_INT,
      .required = true,
      .doc = "C of an (N, C, ...) input"},
-    {.name = "eps",
-     .type = MM_PARAM_FLOAT,
-     .def = "1e-05",
-     .doc = "added to the variance"},
+    EPS_PARAM,
     {.name = "momentum",
      .type = MM_PARAM_FLOAT | MM_PARAM_NULL,
      .def = "0.1",
@@ -426,10 +426,7 @@ static const mm_param in_params[] = {
      .type = MM_PARAM_INT,
      .required = true,
      .doc = "C of an (N, C, ...) input"},
-    {.name = "eps",
-     .type = MM_PARAM_FLOAT,
-     .def = "1e-05",
-     .doc = "added to the variance"},
+    EPS_PARAM,
     {.name = "momentum",
      .type = MM_PARAM_FLOAT | MM_PARAM_NULL,
      .def = "0.1",
@@ -450,10 +447,7 @@ static const mm_param ln_params[] = {
      .type = MM_PARAM_INT | MM_PARAM_LIST,
      .required = true,
      .doc = "the trailing dims normalised over"},
-    {.name = "eps",
-     .type = MM_PARAM_FLOAT,
-     .def = "1e-05",
-     .doc = "added to the variance"},
+    EPS_PARAM,
     {.name = "elementwise_affine",
      .type = MM_PARAM_BOOL,
      .def = "true",
@@ -474,10 +468,7 @@ static const mm_param gn_params[] = {
      .type = MM_PARAM_INT,
      .required = true,
      .doc = "C of an (N, C, ...) input"},
-    {.name = "eps",
-     .type = MM_PARAM_FLOAT,
-     .def = "1e-05",
-     .doc = "added to the variance"},
+    EPS_PARAM,
     {.name = "affine",
      .type = MM_PARAM_BOOL,
      .def = "true",
@@ -485,50 +476,40 @@ static const mm_param gn_params[] = {
     REQUIRES_GRAD_PARAM,
 };
 
-#define NORM_COMPONENT(var, Name, Doc, params_, build_)                        \
-    static const mm_component var = {.kind = MM_MODELS,                        \
-                                     .name = Name,                             \
-                                     .doc = Doc,                               \
-                                     .params = params_,                        \
-                                     .n_params =                               \
-                                         sizeof params_ / sizeof params_[0],   \
-                                     .build = build_,                          \
-                                     .destroy = nn_destroy}
-
-NORM_COMPONENT(bn1d_c, "BatchNorm1d", "batch norm over (N, C) or (N, C, L)",
+NN_COMPONENT(bn1d_c, "BatchNorm1d", "batch norm over (N, C) or (N, C, L)",
                bn_params, bn1d_build);
-NORM_COMPONENT(bn2d_c, "BatchNorm2d", "batch norm over (N, C, H, W)", bn_params,
+NN_COMPONENT(bn2d_c, "BatchNorm2d", "batch norm over (N, C, H, W)", bn_params,
                bn2d_build);
-NORM_COMPONENT(bn3d_c, "BatchNorm3d", "batch norm over (N, C, D, H, W)",
+NN_COMPONENT(bn3d_c, "BatchNorm3d", "batch norm over (N, C, D, H, W)",
                bn_params, bn3d_build);
-NORM_COMPONENT(bn_c, "BN", "BatchNorm2d (mmcv's name)", bn_params, bn2d_build);
-NORM_COMPONENT(bn1d_alias_c, "BN1d", "BatchNorm1d (mmcv's name)", bn_params,
+NN_COMPONENT(bn_c, "BN", "BatchNorm2d (mmcv's name)", bn_params, bn2d_build);
+NN_COMPONENT(bn1d_alias_c, "BN1d", "BatchNorm1d (mmcv's name)", bn_params,
                bn1d_build);
-NORM_COMPONENT(bn2d_alias_c, "BN2d", "BatchNorm2d (mmcv's name)", bn_params,
+NN_COMPONENT(bn2d_alias_c, "BN2d", "BatchNorm2d (mmcv's name)", bn_params,
                bn2d_build);
-NORM_COMPONENT(bn3d_alias_c, "BN3d", "BatchNorm3d (mmcv's name)", bn_params,
+NN_COMPONENT(bn3d_alias_c, "BN3d", "BatchNorm3d (mmcv's name)", bn_params,
                bn3d_build);
-NORM_COMPONENT(in1d_c, "InstanceNorm1d", "instance norm over (N, C, L)",
+NN_COMPONENT(in1d_c, "InstanceNorm1d", "instance norm over (N, C, L)",
                in_params, in1d_build);
-NORM_COMPONENT(in2d_c, "InstanceNorm2d", "instance norm over (N, C, H, W)",
+NN_COMPONENT(in2d_c, "InstanceNorm2d", "instance norm over (N, C, H, W)",
                in_params, in2d_build);
-NORM_COMPONENT(in3d_c, "InstanceNorm3d", "instance norm over (N, C, D, H, W)",
+NN_COMPONENT(in3d_c, "InstanceNorm3d", "instance norm over (N, C, D, H, W)",
                in_params, in3d_build);
-NORM_COMPONENT(in_c, "IN", "InstanceNorm2d (mmcv's name)", in_params,
+NN_COMPONENT(in_c, "IN", "InstanceNorm2d (mmcv's name)", in_params,
                in2d_build);
-NORM_COMPONENT(in1d_alias_c, "IN1d", "InstanceNorm1d (mmcv's name)", in_params,
+NN_COMPONENT(in1d_alias_c, "IN1d", "InstanceNorm1d (mmcv's name)", in_params,
                in1d_build);
-NORM_COMPONENT(in2d_alias_c, "IN2d", "InstanceNorm2d (mmcv's name)", in_params,
+NN_COMPONENT(in2d_alias_c, "IN2d", "InstanceNorm2d (mmcv's name)", in_params,
                in2d_build);
-NORM_COMPONENT(in3d_alias_c, "IN3d", "InstanceNorm3d (mmcv's name)", in_params,
+NN_COMPONENT(in3d_alias_c, "IN3d", "InstanceNorm3d (mmcv's name)", in_params,
                in3d_build);
-NORM_COMPONENT(ln_c, "LayerNorm", "layer norm over the trailing dims",
+NN_COMPONENT(ln_c, "LayerNorm", "layer norm over the trailing dims",
                ln_params, layer_norm_build);
-NORM_COMPONENT(ln_alias_c, "LN", "LayerNorm (mmcv's name)", ln_params,
+NN_COMPONENT(ln_alias_c, "LN", "LayerNorm (mmcv's name)", ln_params,
                layer_norm_build);
-NORM_COMPONENT(gn_c, "GroupNorm", "group norm over (N, C, ...)", gn_params,
+NN_COMPONENT(gn_c, "GroupNorm", "group norm over (N, C, ...)", gn_params,
                group_norm_build);
-NORM_COMPONENT(gn_alias_c, "GN", "GroupNorm (mmcv's name)", gn_params,
+NN_COMPONENT(gn_alias_c, "GN", "GroupNorm (mmcv's name)", gn_params,
                group_norm_build);
 
 int mm_nn_register_norm(void) {

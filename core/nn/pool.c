@@ -175,21 +175,34 @@ int mm_adaptive_pool_new(bool max, const int64_t output_size[2],
 /* ---- MODELS components ------------------------------------------------------
  */
 
-static int max_pool_build(mm_build_ctx *ctx, int nsp, void **out) {
-    int64_t k[3], s[3], p[3], d[3];
-    bool ceil, ri;
+/* kernel_size, stride (null: *stride_none, s unset) and padding. */
+static int build_window(mm_build_ctx *ctx, int nsp, int64_t *k, int64_t *s,
+                        int64_t *p, bool *stride_none) {
     MM_TRY(nn_build_ints(ctx, "kernel_size", nsp, k));
-    bool stride_none = mm_value_is_null(mm_build_arg(ctx, "stride"));
-    if (!stride_none)
+    *stride_none = mm_value_is_null(mm_build_arg(ctx, "stride"));
+    if (!*stride_none)
         MM_TRY(nn_build_ints(ctx, "stride", nsp, s));
-    MM_TRY(nn_build_ints(ctx, "padding", nsp, p));
-    MM_TRY(nn_build_ints(ctx, "dilation", nsp, d));
-    MM_TRY(mm_build_bool(ctx, "ceil_mode", &ceil));
+    return nn_build_ints(ctx, "padding", nsp, p);
+}
+
+/* The generic forward has one output, so return_indices must be false. */
+static int refuse_indices(mm_build_ctx *ctx) {
+    bool ri;
     MM_TRY(mm_build_bool(ctx, "return_indices", &ri));
     if (ri)
         return mm_error_set(MM_EUNSUPPORTED,
                             "return_indices: the generic forward returns one "
                             "tensor (call mm_pooling_forward for the indices)");
+    return MM_OK;
+}
+
+static int max_pool_build(mm_build_ctx *ctx, int nsp, void **out) {
+    int64_t k[3], s[3], p[3], d[3];
+    bool ceil, stride_none;
+    MM_TRY(build_window(ctx, nsp, k, s, p, &stride_none));
+    MM_TRY(nn_build_ints(ctx, "dilation", nsp, d));
+    MM_TRY(mm_build_bool(ctx, "ceil_mode", &ceil));
+    MM_TRY(refuse_indices(ctx));
     mm_module *m = NULL;
     int rc = mm_max_pool_new(nsp, k, stride_none ? NULL : s, p, d, ceil, &m);
     return nn_out(rc, m, out);
@@ -197,13 +210,9 @@ static int max_pool_build(mm_build_ctx *ctx, int nsp, void **out) {
 
 static int avg_pool_build(mm_build_ctx *ctx, int nsp, void **out) {
     int64_t k[3], s[3], p[3];
-    bool ceil, cip, dnone;
+    bool ceil, cip, dnone, stride_none;
     double div = 0;
-    MM_TRY(nn_build_ints(ctx, "kernel_size", nsp, k));
-    bool stride_none = mm_value_is_null(mm_build_arg(ctx, "stride"));
-    if (!stride_none)
-        MM_TRY(nn_build_ints(ctx, "stride", nsp, s));
-    MM_TRY(nn_build_ints(ctx, "padding", nsp, p));
+    MM_TRY(build_window(ctx, nsp, k, s, p, &stride_none));
     MM_TRY(mm_build_bool(ctx, "ceil_mode", &ceil));
     MM_TRY(mm_build_bool(ctx, "count_include_pad", &cip));
     MM_TRY(nn_build_opt_float(ctx, "divisor_override", &div, &dnone));
@@ -235,15 +244,8 @@ static int adaptive_build(mm_build_ctx *ctx, bool max, void **out) {
                                        "null");
         }
     }
-    if (max) {
-        bool ri;
-        MM_TRY(mm_build_bool(ctx, "return_indices", &ri));
-        if (ri)
-            return mm_error_set(MM_EUNSUPPORTED,
-                                "return_indices: the generic forward returns "
-                                "one tensor (call mm_pooling_forward for the "
-                                "indices)");
-    }
+    if (max)
+        MM_TRY(refuse_indices(ctx));
     mm_module *m = NULL;
     int rc = mm_adaptive_pool_new(max, size, &m);
     return nn_out(rc, m, out);
@@ -332,27 +334,17 @@ static const mm_param adaptive_max_params[] = {
      .doc = "must be false here (mm_pooling_forward gives the indices)"},
 };
 
-#define POOL_COMPONENT(var, Name, Doc, params_, build_)                        \
-    static const mm_component var = {.kind = MM_MODELS,                        \
-                                     .name = Name,                             \
-                                     .doc = Doc,                               \
-                                     .params = params_,                        \
-                                     .n_params =                               \
-                                         sizeof params_ / sizeof params_[0],   \
-                                     .build = build_,                          \
-                                     .destroy = nn_destroy}
-
-POOL_COMPONENT(max2_c, "MaxPool2d", "2-D max pooling", max_pool_params,
+NN_COMPONENT(max2_c, "MaxPool2d", "2-D max pooling", max_pool_params,
                max_pool2d_build);
-POOL_COMPONENT(max3_c, "MaxPool3d", "3-D max pooling", max_pool_params,
+NN_COMPONENT(max3_c, "MaxPool3d", "3-D max pooling", max_pool_params,
                max_pool3d_build);
-POOL_COMPONENT(avg2_c, "AvgPool2d", "2-D average pooling", avg_pool_params,
+NN_COMPONENT(avg2_c, "AvgPool2d", "2-D average pooling", avg_pool_params,
                avg_pool2d_build);
-POOL_COMPONENT(avg3_c, "AvgPool3d", "3-D average pooling", avg_pool_params,
+NN_COMPONENT(avg3_c, "AvgPool3d", "3-D average pooling", avg_pool_params,
                avg_pool3d_build);
-POOL_COMPONENT(aavg_c, "AdaptiveAvgPool2d", "2-D adaptive average pooling",
+NN_COMPONENT(aavg_c, "AdaptiveAvgPool2d", "2-D adaptive average pooling",
                adaptive_avg_params, adaptive_avg_build);
-POOL_COMPONENT(amax_c, "AdaptiveMaxPool2d", "2-D adaptive max pooling",
+NN_COMPONENT(amax_c, "AdaptiveMaxPool2d", "2-D adaptive max pooling",
                adaptive_max_params, adaptive_max_build);
 
 int mm_nn_register_pool(void) {

@@ -222,16 +222,18 @@ static int conv_weight_grad_infer(mm_op_ctx *ctx) {
 
 #define IDX3(a, b, c, n) (((a) * (n)[1] + (b)) * (n)[2] + (c))
 
-static double ld(const mm_tensor *t, int64_t i) {
-    return mm_load_f64((const char *)mm_tensor_data(t) +
-                           i * (int64_t)mm_dtype_size(t->dtype),
-                       t->dtype);
-}
-
-static void st(mm_tensor *t, int64_t i, double v) {
-    mm_store_f64((char *)mm_tensor_data(t) +
-                     i * (int64_t)mm_dtype_size(t->dtype),
-                 t->dtype, v);
+/* The input position (within a plane) that output (o0, o1, o2) reads
+ * under kernel tap (k0, k1, k2); false when it falls in the padding. */
+static bool tap(const mm_conv_geom *g, int64_t o0, int64_t o1, int64_t o2,
+                int64_t k0, int64_t k1, int64_t k2, int64_t *xi) {
+    int64_t i0 = o0 * g->s[0] - g->p[0] + k0 * g->d[0];
+    int64_t i1 = o1 * g->s[1] - g->p[1] + k1 * g->d[1];
+    int64_t i2 = o2 * g->s[2] - g->p[2] + k2 * g->d[2];
+    if (i0 < 0 || i0 >= g->in[0] || i1 < 0 || i1 >= g->in[1] || i2 < 0 ||
+        i2 >= g->in[2])
+        return false;
+    *xi = IDX3(i0, i1, i2, g->in);
+    return true;
 }
 
 /* y = conv(x, w) + b */
@@ -250,31 +252,26 @@ static int conv_reference(mm_op_ctx *ctx) {
             for (int64_t o0 = 0; o0 < g.out[0]; o0++)
                 for (int64_t o1 = 0; o1 < g.out[1]; o1++)
                     for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
-                        double acc = b ? ld(b, k) : 0;
+                        double acc = b ? mm_ld(b, k) : 0;
                         for (int64_t c = 0; c < Cg; c++) {
                             int64_t xc = (k / Kg) * Cg + c;
                             for (int64_t k0 = 0; k0 < g.k[0]; k0++)
                                 for (int64_t k1 = 0; k1 < g.k[1]; k1++)
                                     for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
-                                        int64_t i0 =
-                                            o0 * g.s[0] - g.p[0] + k0 * g.d[0];
-                                        int64_t i1 =
-                                            o1 * g.s[1] - g.p[1] + k1 * g.d[1];
-                                        int64_t i2 =
-                                            o2 * g.s[2] - g.p[2] + k2 * g.d[2];
-                                        if (i0 < 0 || i0 >= g.in[0] || i1 < 0 ||
-                                            i1 >= g.in[1] || i2 < 0 ||
-                                            i2 >= g.in[2])
+                                        int64_t xi;
+                                        if (!tap(&g, o0, o1, o2, k0, k1, k2,
+                                                 &xi))
                                             continue;
                                         acc +=
-                                            ld(x, (n * g.C + xc) * in_sp +
-                                                      IDX3(i0, i1, i2, g.in)) *
-                                            ld(w, (k * Cg + c) * k_sp +
-                                                      IDX3(k0, k1, k2, g.k));
+                                            mm_ld(x,
+                                                  (n * g.C + xc) * in_sp + xi) *
+                                            mm_ld(w, (k * Cg + c) * k_sp +
+                                                         IDX3(k0, k1, k2, g.k));
                                     }
                         }
-                        st(y, (n * g.K + k) * out_sp + IDX3(o0, o1, o2, g.out),
-                           acc);
+                        mm_st(y,
+                              (n * g.K + k) * out_sp + IDX3(o0, o1, o2, g.out),
+                              acc);
                     }
     return 0;
 }
@@ -298,33 +295,26 @@ static int conv_transpose_reference(mm_op_ctx *ctx) {
             for (int64_t o0 = 0; o0 < g.out[0]; o0++)
                 for (int64_t o1 = 0; o1 < g.out[1]; o1++)
                     for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
-                        double v = ld(y, (n * g.K + k) * out_sp +
-                                             IDX3(o0, o1, o2, g.out));
+                        double v = mm_ld(y, (n * g.K + k) * out_sp +
+                                                IDX3(o0, o1, o2, g.out));
                         for (int64_t c = 0; c < Cg; c++) {
                             int64_t xc = (k / Kg) * Cg + c;
                             for (int64_t k0 = 0; k0 < g.k[0]; k0++)
                                 for (int64_t k1 = 0; k1 < g.k[1]; k1++)
                                     for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
-                                        int64_t i0 =
-                                            o0 * g.s[0] - g.p[0] + k0 * g.d[0];
-                                        int64_t i1 =
-                                            o1 * g.s[1] - g.p[1] + k1 * g.d[1];
-                                        int64_t i2 =
-                                            o2 * g.s[2] - g.p[2] + k2 * g.d[2];
-                                        if (i0 < 0 || i0 >= g.in[0] || i1 < 0 ||
-                                            i1 >= g.in[1] || i2 < 0 ||
-                                            i2 >= g.in[2])
+                                        int64_t xi;
+                                        if (!tap(&g, o0, o1, o2, k0, k1, k2,
+                                                 &xi))
                                             continue;
-                                        acc[(n * g.C + xc) * in_sp +
-                                            IDX3(i0, i1, i2, g.in)] +=
+                                        acc[(n * g.C + xc) * in_sp + xi] +=
                                             v *
-                                            ld(w, (k * Cg + c) * k_sp +
-                                                      IDX3(k0, k1, k2, g.k));
+                                            mm_ld(w, (k * Cg + c) * k_sp +
+                                                         IDX3(k0, k1, k2, g.k));
                                     }
                         }
                     }
     for (int64_t i = 0; i < x->numel; i++)
-        st(x, i, acc[i] + (b ? ld(b, (i / in_sp) % g.C) : 0));
+        mm_st(x, i, acc[i] + (b ? mm_ld(b, (i / in_sp) % g.C) : 0));
     free(acc);
     return 0;
 }
@@ -350,25 +340,19 @@ static int conv_weight_grad_reference(mm_op_ctx *ctx) {
                             for (int64_t o0 = 0; o0 < g.out[0]; o0++)
                                 for (int64_t o1 = 0; o1 < g.out[1]; o1++)
                                     for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
-                                        int64_t i0 =
-                                            o0 * g.s[0] - g.p[0] + k0 * g.d[0];
-                                        int64_t i1 =
-                                            o1 * g.s[1] - g.p[1] + k1 * g.d[1];
-                                        int64_t i2 =
-                                            o2 * g.s[2] - g.p[2] + k2 * g.d[2];
-                                        if (i0 < 0 || i0 >= g.in[0] || i1 < 0 ||
-                                            i1 >= g.in[1] || i2 < 0 ||
-                                            i2 >= g.in[2])
+                                        int64_t xi;
+                                        if (!tap(&g, o0, o1, o2, k0, k1, k2,
+                                                 &xi))
                                             continue;
                                         acc +=
-                                            ld(gy,
-                                               (n * g.K + k) * out_sp +
-                                                   IDX3(o0, o1, o2, g.out)) *
-                                            ld(x, (n * g.C + xc) * in_sp +
-                                                      IDX3(i0, i1, i2, g.in));
+                                            mm_ld(gy,
+                                                  (n * g.K + k) * out_sp +
+                                                      IDX3(o0, o1, o2, g.out)) *
+                                            mm_ld(x,
+                                                  (n * g.C + xc) * in_sp + xi);
                                     }
-                        st(dw, (k * Cg + c) * k_sp + IDX3(k0, k1, k2, g.k),
-                           acc);
+                        mm_st(dw, (k * Cg + c) * k_sp + IDX3(k0, k1, k2, g.k),
+                              acc);
                     }
     return 0;
 }
@@ -499,11 +483,7 @@ static int run_conv(const mm_op *op, const char *name, int nsp, mm_tensor *x,
         rc = mm_op_apply(op, n, in, &p, &y);
     if (rc == 0)
         rc = mm_squeeze(y, 0, &y);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, y, out);
+    return mm_pool_finish(pool, rc, y, out);
 }
 
 int mm_conv1d(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,

@@ -146,6 +146,18 @@ static inline void mm_pool_avg_window(const mm_pool_geom *g, int j, int64_t o,
     *size = g->include_pad ? padded : e - s;
 }
 
+/* The average window of output (o0, o1, o2): [s[j], e[j]) along each dim.
+ * Returns the divisor: divisor_override, else the counted size. */
+static inline int64_t mm_pool_avg_box(const mm_pool_geom *g, int64_t o0,
+                                      int64_t o1, int64_t o2, int64_t s[3],
+                                      int64_t e[3]) {
+    int64_t n[3];
+    mm_pool_avg_window(g, 0, o0, &s[0], &e[0], &n[0]);
+    mm_pool_avg_window(g, 1, o1, &s[1], &e[1], &n[1]);
+    mm_pool_avg_window(g, 2, o2, &s[2], &e[2], &n[2]);
+    return g->divisor ? g->divisor : n[0] * n[1] * n[2];
+}
+
 /* Variants of the pool family (mm_op.code). */
 enum { MM_POOL_MAX, MM_POOL_MAX_INDICES, MM_POOL_AVG };
 

@@ -335,39 +335,25 @@ static double binary_f64(int code, double a, double b, const mm_op_params *p) {
     }
 }
 
-static bool compare_f64(int code, double a, double b) {
-    switch (code) {
-    case EW_EQ:
-        return a == b;
-    case EW_NE:
-        return a != b;
-    case EW_LT:
-        return a < b;
-    case EW_LE:
-        return a <= b;
-    case EW_GT:
-        return a > b;
-    default:
-        return a >= b;
+#define DEFINE_COMPARE(T, SFX)                                                 \
+    static bool compare_##SFX(int code, T a, T b) {                            \
+        switch (code) {                                                        \
+        case EW_EQ:                                                            \
+            return a == b;                                                     \
+        case EW_NE:                                                            \
+            return a != b;                                                     \
+        case EW_LT:                                                            \
+            return a < b;                                                      \
+        case EW_LE:                                                            \
+            return a <= b;                                                     \
+        case EW_GT:                                                            \
+            return a > b;                                                      \
+        default:                                                               \
+            return a >= b;                                                     \
+        }                                                                      \
     }
-}
-
-static bool compare_i64(int code, int64_t a, int64_t b) {
-    switch (code) {
-    case EW_EQ:
-        return a == b;
-    case EW_NE:
-        return a != b;
-    case EW_LT:
-        return a < b;
-    case EW_LE:
-        return a <= b;
-    case EW_GT:
-        return a > b;
-    default:
-        return a >= b;
-    }
-}
+DEFINE_COMPARE(double, f64)
+DEFINE_COMPARE(int64_t, i64)
 
 static bool logical(int code, bool a, bool b) {
     return code == EW_LOGICAL_AND  ? a && b
@@ -791,29 +777,21 @@ static int max_min_backward(const mm_node *n, mm_tensor *g, mm_tensor **gin) {
 
 /* ---- op definitions ----------------------------------------------------- */
 
+#define EW_OP(NAME, CODE, FLAGS, BACKWARD, N, KIND)                            \
+    const mm_op mm_op_##NAME = {                                               \
+        .name = #NAME,                                                         \
+        .n_inputs = N,                                                         \
+        .flags = FLAGS,                                                        \
+        .code = CODE,                                                          \
+        .infer = mm_ew_##KIND##_infer,                                         \
+        .reference = mm_ew_##KIND##_reference,                                 \
+        .kernel = {[MM_DEVICE_CPU] = mm_cpu_ew_##KIND},                        \
+        .backward = BACKWARD,                                                  \
+    };
 #define EW_UNARY_OP(NAME, CODE, FLAGS, BACKWARD)                               \
-    const mm_op mm_op_##NAME = {                                               \
-        .name = #NAME,                                                         \
-        .n_inputs = 1,                                                         \
-        .flags = FLAGS,                                                        \
-        .code = CODE,                                                          \
-        .infer = mm_ew_unary_infer,                                            \
-        .reference = mm_ew_unary_reference,                                    \
-        .kernel = {[MM_DEVICE_CPU] = mm_cpu_ew_unary},                         \
-        .backward = BACKWARD,                                                  \
-    };
-
+    EW_OP(NAME, CODE, FLAGS, BACKWARD, 1, unary)
 #define EW_BINARY_OP(NAME, CODE, FLAGS, BACKWARD)                              \
-    const mm_op mm_op_##NAME = {                                               \
-        .name = #NAME,                                                         \
-        .n_inputs = 2,                                                         \
-        .flags = FLAGS,                                                        \
-        .code = CODE,                                                          \
-        .infer = mm_ew_binary_infer,                                           \
-        .reference = mm_ew_binary_reference,                                   \
-        .kernel = {[MM_DEVICE_CPU] = mm_cpu_ew_binary},                        \
-        .backward = BACKWARD,                                                  \
-    };
+    EW_OP(NAME, CODE, FLAGS, BACKWARD, 2, binary)
 
 EW_UNARY_OP(abs, EW_ABS, 0, abs_backward)
 EW_UNARY_OP(log1p, EW_LOG1P, 0, log1p_backward)

@@ -118,13 +118,22 @@ const mm_op mm_op_gather = {
     .backward = gather_backward,
 };
 
-int mm_gather(mm_tensor *x, int dim, mm_tensor *index, mm_tensor **out) {
-    if (!x || !index)
-        return mm_error_set(MM_EINVAL, "gather: tensor is NULL");
+/* The public entry of an op on (self, index[, src]) along dim: NULL checks,
+ * dim wrapped into i[0], value into f[0]. */
+static int apply_dim(const mm_op *op, mm_tensor *self, int dim,
+                     mm_tensor *index, mm_tensor *src, double value,
+                     mm_tensor **out) {
+    if (!self || !index || (op->n_inputs == 3 && !src))
+        return mm_error_set(MM_EINVAL, "%s: tensor is NULL", op->name);
     int d;
-    MM_TRY(mm_dim_wrap("gather", dim, x->ndim, &d));
-    mm_op_params p = {.i = {d}};
-    return mm_apply2(&mm_op_gather, x, index, &p, out);
+    MM_TRY(mm_dim_wrap(op->name, dim, self->ndim, &d));
+    mm_op_params p = {.i = {d}, .f = {value}};
+    mm_tensor *in[3] = {self, index, src};
+    return mm_op_apply(op, op->n_inputs, in, &p, out);
+}
+
+int mm_gather(mm_tensor *x, int dim, mm_tensor *index, mm_tensor **out) {
+    return apply_dim(&mm_op_gather, x, dim, index, NULL, 0, out);
 }
 
 /* ---- scatter, scatter_value, scatter_add ---------------------------------- */
@@ -278,30 +287,17 @@ const mm_op mm_op_scatter_add = {
     .backward = scatter_backward,
 };
 
-static int apply_scatter(const mm_op *op, mm_tensor *self, int dim,
-                         mm_tensor *index, mm_tensor *src, double value,
-                         mm_tensor **out) {
-    if (!self || !index || (op->n_inputs == 3 && !src))
-        return mm_error_set(MM_EINVAL, "%s: tensor is NULL", op->name);
-    int d;
-    MM_TRY(mm_dim_wrap(op->name, dim, self->ndim, &d));
-    mm_op_params p = {.i = {d}, .f = {value}};
-    mm_tensor *in[3] = {self, index, src};
-    return mm_op_apply(op, op->n_inputs, in, &p, out);
-}
-
 int mm_scatter(mm_tensor *self, int dim, mm_tensor *index, mm_tensor *src,
                mm_tensor **out) {
-    return apply_scatter(&mm_op_scatter, self, dim, index, src, 0, out);
+    return apply_dim(&mm_op_scatter, self, dim, index, src, 0, out);
 }
 int mm_scatter_value(mm_tensor *self, int dim, mm_tensor *index, double value,
                      mm_tensor **out) {
-    return apply_scatter(&mm_op_scatter_value, self, dim, index, NULL, value,
-                         out);
+    return apply_dim(&mm_op_scatter_value, self, dim, index, NULL, value, out);
 }
 int mm_scatter_add(mm_tensor *self, int dim, mm_tensor *index, mm_tensor *src,
                    mm_tensor **out) {
-    return apply_scatter(&mm_op_scatter_add, self, dim, index, src, 0, out);
+    return apply_dim(&mm_op_scatter_add, self, dim, index, src, 0, out);
 }
 
 /* ---- index_select, index_add -------------------------------------------- */
@@ -373,12 +369,7 @@ const mm_op mm_op_index_select = {
 };
 
 int mm_index_select(mm_tensor *x, int dim, mm_tensor *index, mm_tensor **out) {
-    if (!x || !index)
-        return mm_error_set(MM_EINVAL, "index_select: tensor is NULL");
-    int d;
-    MM_TRY(mm_dim_wrap("index_select", dim, x->ndim, &d));
-    mm_op_params p = {.i = {d}};
-    return mm_apply2(&mm_op_index_select, x, index, &p, out);
+    return apply_dim(&mm_op_index_select, x, dim, index, NULL, 0, out);
 }
 
 static int index_add_infer(mm_op_ctx *ctx) {
@@ -560,11 +551,7 @@ int mm_masked_fill(mm_tensor *x, mm_tensor *mask, double value,
     int rc = broadcast_pair("masked_fill", x, mask, &xe, &me);
     if (rc == 0)
         rc = mm_apply2(&mm_op_masked_fill, xe, me, &p, &r);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, r, out);
+    return mm_pool_finish(pool, rc, r, out);
 }
 
 /* ---- nonzero -------------------------------------------------------------- */
@@ -634,11 +621,7 @@ int mm_masked_select(mm_tensor *x, mm_tensor *mask, mm_tensor **out) {
         rc = mm_reshape(nz, 1, (int64_t[]){nz->shape[0]}, &nz);
     if (rc == 0)
         rc = mm_index_select(xf, 0, nz, &r);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, r, out);
+    return mm_pool_finish(pool, rc, r, out);
 }
 
 /* ---- one_hot -------------------------------------------------------------- */

@@ -522,11 +522,7 @@ static int pointwise_loss(int kind, mm_tensor *x, mm_tensor *t,
     }
     if (rc == 0)
         rc = reduce(l, r, &l);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, l, out);
+    return mm_pool_finish(pool, rc, l, out);
 }
 
 int mm_mse_loss(mm_tensor *input, mm_tensor *target, mm_loss_reduction r,
@@ -661,11 +657,7 @@ static int class_loss(bool ce, mm_tensor *x, mm_tensor *target,
     }
     if (rc == 0 && unbatched && r == MM_LOSS_NONE)
         rc = mm_squeeze(l, 0, &l);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, l, out);
+    return mm_pool_finish(pool, rc, l, out);
 }
 
 int mm_cross_entropy(mm_tensor *input, mm_tensor *target, mm_tensor *weight,

@@ -26,18 +26,6 @@ static int float_check(const char *op, const mm_tensor *x) {
     return 0;
 }
 
-static double ld_at(const mm_tensor *t, int64_t i) {
-    return mm_load_f64((const char *)mm_tensor_data(t) +
-                           i * (int64_t)mm_dtype_size(t->dtype),
-                       t->dtype);
-}
-
-static void st_at(mm_tensor *t, int64_t i, double v) {
-    mm_store_f64((char *)mm_tensor_data(t) +
-                     i * (int64_t)mm_dtype_size(t->dtype),
-                 t->dtype, v);
-}
-
 static int moments_infer(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
     MM_TRY(float_check("moments", x));
@@ -322,27 +310,27 @@ static int grad_reference(mm_op_ctx *ctx) {
     int64_t A = x->shape[0], C = x->shape[1], B = x->shape[2];
     double n = (double)(A * B);
     for (int64_t c = 0; c < C; c++) {
-        double mean = ld_at(s, c), rstd = 1 / sqrt(ld_at(s, C + c) + eps);
+        double mean = mm_ld(s, c), rstd = 1 / sqrt(mm_ld(s, C + c) + eps);
         if (sums_op) {
             double sg = 0, sgx = 0;
             for (int64_t a = 0; a < A; a++)
                 for (int64_t b = 0; b < B; b++) {
                     int64_t i = (a * C + c) * B + b;
-                    sg += ld_at(g, i);
-                    sgx += ld_at(g, i) * (ld_at(x, i) - mean) * rstd;
+                    sg += mm_ld(g, i);
+                    sgx += mm_ld(g, i) * (mm_ld(x, i) - mean) * rstd;
                 }
-            st_at(out, c, sg);
-            st_at(out, C + c, sgx);
+            mm_st(out, c, sg);
+            mm_st(out, C + c, sgx);
             continue;
         }
         const mm_tensor *w = ctx->inputs[3], *sums = ctx->inputs[4];
-        double k = ld_at(w, c) * rstd, sg = ld_at(sums, c) / n,
-               sgx = ld_at(sums, C + c) / n;
+        double k = mm_ld(w, c) * rstd, sg = mm_ld(sums, c) / n,
+               sgx = mm_ld(sums, C + c) / n;
         for (int64_t a = 0; a < A; a++)
             for (int64_t b = 0; b < B; b++) {
                 int64_t i = (a * C + c) * B + b;
-                double xhat = (ld_at(x, i) - mean) * rstd;
-                st_at(out, i, k * (ld_at(g, i) - sg - xhat * sgx));
+                double xhat = (mm_ld(x, i) - mean) * rstd;
+                mm_st(out, i, k * (mm_ld(g, i) - sg - xhat * sgx));
             }
     }
     return 0;
@@ -543,21 +531,32 @@ static int64_t spatial(const mm_tensor *x) {
     return s;
 }
 
-int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean, mm_tensor *running_var,
-                  mm_tensor *weight, mm_tensor *bias, bool training,
-                  double momentum, double eps, mm_tensor **out) {
-    const char *op = "batch_norm";
+/* batch_norm and instance_norm: x (N, C, ...), a finite momentum when
+ * running stats are updated, each vector C long. */
+static int check_stats_args(const char *op, mm_tensor *x,
+                            mm_tensor *running_mean, mm_tensor *running_var,
+                            mm_tensor *weight, mm_tensor *bias, bool update,
+                            double momentum) {
     MM_TRY(check_x(op, x, 2));
-    if (training && (running_mean || running_var) && !isfinite(momentum))
+    if (update && (running_mean || running_var) && !isfinite(momentum))
         return mm_error_set(MM_EINVAL,
                             "%s: momentum %g is not a number (a cumulative "
                             "average passes 1 / batches seen)",
                             op, momentum);
-    int64_t N = x->shape[0], C = x->shape[1], S = spatial(x);
+    int64_t C = x->shape[1];
     MM_TRY(check_vec(op, "running_mean", running_mean, C));
     MM_TRY(check_vec(op, "running_var", running_var, C));
     MM_TRY(check_vec(op, "weight", weight, C));
-    MM_TRY(check_vec(op, "bias", bias, C));
+    return check_vec(op, "bias", bias, C);
+}
+
+int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean, mm_tensor *running_var,
+                  mm_tensor *weight, mm_tensor *bias, bool training,
+                  double momentum, double eps, mm_tensor **out) {
+    const char *op = "batch_norm";
+    MM_TRY(check_stats_args(op, x, running_mean, running_var, weight, bias,
+                            training, momentum));
+    int64_t N = x->shape[0], C = x->shape[1], S = spatial(x);
     if (training && N * S == 1) {
         char a[128];
         return mm_error_set(
@@ -577,11 +576,7 @@ int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean, mm_tensor *running_var,
                                   bias, 1, eps, &y);
     if (rc == 0)
         rc = mm_reshape(y, x->ndim, x->shape, &y);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, y, out);
+    return mm_pool_finish(pool, rc, y, out);
 }
 
 int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
@@ -589,17 +584,9 @@ int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
                      bool use_input_stats, double momentum, double eps,
                      mm_tensor **out) {
     const char *op = "instance_norm";
-    MM_TRY(check_x(op, x, 2));
-    if (use_input_stats && (running_mean || running_var) && !isfinite(momentum))
-        return mm_error_set(MM_EINVAL,
-                            "%s: momentum %g is not a number (a cumulative "
-                            "average passes 1 / batches seen)",
-                            op, momentum);
+    MM_TRY(check_stats_args(op, x, running_mean, running_var, weight, bias,
+                            use_input_stats, momentum));
     int64_t N = x->shape[0], C = x->shape[1], S = spatial(x);
-    MM_TRY(check_vec(op, "running_mean", running_mean, C));
-    MM_TRY(check_vec(op, "running_var", running_var, C));
-    MM_TRY(check_vec(op, "weight", weight, C));
-    MM_TRY(check_vec(op, "bias", bias, C));
     if (use_input_stats && S == 1) {
         char a[128];
         return mm_error_set(
@@ -621,11 +608,7 @@ int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
         rc = mm_reshape(y, x->ndim, x->shape, &y);
     if (rc == 0)
         rc = affine_dim1(y, weight, bias, &y);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, y, out);
+    return mm_pool_finish(pool, rc, y, out);
 }
 
 int mm_layer_norm(mm_tensor *x, int n_norm, const int64_t *normalized_shape,
@@ -674,11 +657,7 @@ int mm_layer_norm(mm_tensor *x, int n_norm, const int64_t *normalized_shape,
         rc = mm_mul(y, weight, &y);
     if (rc == 0 && bias)
         rc = mm_add(y, bias, &y);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, y, out);
+    return mm_pool_finish(pool, rc, y, out);
 }
 
 int mm_group_norm(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
@@ -704,9 +683,5 @@ int mm_group_norm(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
         rc = mm_reshape(y, x->ndim, x->shape, &y);
     if (rc == 0)
         rc = affine_dim1(y, weight, bias, &y);
-    if (rc < 0) {
-        mm_pool_close(pool);
-        return rc;
-    }
-    return mm_pool_close_keep(pool, y, out);
+    return mm_pool_finish(pool, rc, y, out);
 }

@@ -67,6 +67,30 @@ static inline int mm_apply2(const mm_op *op, mm_tensor *a, mm_tensor *b,
     return mm_op_apply(op, 2, in, p, out);
 }
 
+/* Element i of a contiguous tensor as a double, for reference kernels. */
+static inline double mm_ld(const mm_tensor *t, int64_t i) {
+    return mm_load_f64((const char *)mm_tensor_data(t) +
+                           i * (int64_t)mm_dtype_size(t->dtype),
+                       t->dtype);
+}
+
+static inline void mm_st(mm_tensor *t, int64_t i, double v) {
+    mm_store_f64((char *)mm_tensor_data(t) +
+                     i * (int64_t)mm_dtype_size(t->dtype),
+                 t->dtype, v);
+}
+
+/* The end of a wrapper that made temporaries in `pool`: on failure close
+ * it and return rc, else keep `keep` as the result. */
+static inline int mm_pool_finish(mm_pool *pool, int rc, mm_tensor *keep,
+                                 mm_tensor **out) {
+    if (rc < 0) {
+        mm_pool_close(pool);
+        return rc;
+    }
+    return mm_pool_close_keep(pool, keep, out);
+}
+
 /* Same as mm_tensor_retain + publish: return x itself as a new result. */
 static inline int mm_return_same(mm_tensor *x, mm_tensor **out) {
     return mm_tensor_publish(mm_tensor_retain(x), out);

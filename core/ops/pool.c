@@ -132,18 +132,6 @@ static int pool_backward_infer(mm_op_ctx *ctx) {
 
 /* ---- reference kernels -------------------------------------------------- */
 
-static double ld(const mm_tensor *t, int64_t i) {
-    return mm_load_f64((const char *)mm_tensor_data(t) +
-                           i * (int64_t)mm_dtype_size(t->dtype),
-                       t->dtype);
-}
-
-static void st(mm_tensor *t, int64_t i, double v) {
-    mm_store_f64((char *)mm_tensor_data(t) +
-                     i * (int64_t)mm_dtype_size(t->dtype),
-                 t->dtype, v);
-}
-
 #define IDX3(a, b, c, n) (((a) * (n)[1] + (b)) * (n)[2] + (c))
 
 /* Values into `val` and indices into `idx` (either may be NULL). The first
@@ -168,7 +156,7 @@ static void max_pool_ref(const mm_pool_geom *g, const mm_tensor *x,
                                 int64_t i =
                                     IDX3(s[0] + a * step[0], s[1] + b * step[1],
                                          s[2] + c * step[2], g->in);
-                                double v = ld(x, pl * in_sp + i);
+                                double v = mm_ld(x, pl * in_sp + i);
                                 if (v > best || isnan(v)) {
                                     best = v;
                                     bi = i;
@@ -176,7 +164,7 @@ static void max_pool_ref(const mm_pool_geom *g, const mm_tensor *x,
                             }
                     int64_t o = pl * out_sp + IDX3(o0, o1, o2, g->out);
                     if (val)
-                        st(val, o, best);
+                        mm_st(val, o, best);
                     if (idx)
                         MM_DATA(idx, int64_t)[o] = bi;
                 }
@@ -190,18 +178,16 @@ static void avg_pool_ref(const mm_pool_geom *g, const mm_tensor *x,
         for (int64_t o0 = 0; o0 < g->out[0]; o0++)
             for (int64_t o1 = 0; o1 < g->out[1]; o1++)
                 for (int64_t o2 = 0; o2 < g->out[2]; o2++) {
-                    int64_t s[3], e[3], n[3];
-                    mm_pool_avg_window(g, 0, o0, &s[0], &e[0], &n[0]);
-                    mm_pool_avg_window(g, 1, o1, &s[1], &e[1], &n[1]);
-                    mm_pool_avg_window(g, 2, o2, &s[2], &e[2], &n[2]);
+                    int64_t s[3], e[3];
+                    int64_t div = mm_pool_avg_box(g, o0, o1, o2, s, e);
                     double acc = 0;
                     for (int64_t a = s[0]; a < e[0]; a++)
                         for (int64_t b = s[1]; b < e[1]; b++)
                             for (int64_t c = s[2]; c < e[2]; c++)
-                                acc += ld(x, pl * in_sp + IDX3(a, b, c, g->in));
-                    int64_t div = g->divisor ? g->divisor : n[0] * n[1] * n[2];
-                    st(y, pl * out_sp + IDX3(o0, o1, o2, g->out),
-                       acc / (double)div);
+                                acc +=
+                                    mm_ld(x, pl * in_sp + IDX3(a, b, c, g->in));
+                    mm_st(y, pl * out_sp + IDX3(o0, o1, o2, g->out),
+                          acc / (double)div);
                 }
 }
 
@@ -237,10 +223,10 @@ static int max_pool_backward_reference(mm_op_ctx *ctx) {
         out_sp *= gy->shape[gy->ndim - nsp + j];
     }
     for (int64_t i = 0; i < gx->numel; i++)
-        st(gx, i, 0);
+        mm_st(gx, i, 0);
     for (int64_t i = 0; i < gy->numel; i++) {
         int64_t o = (i / out_sp) * in_sp + MM_DATA(idx, int64_t)[i];
-        st(gx, o, ld(gx, o) + ld(gy, i));
+        mm_st(gx, o, mm_ld(gx, o) + mm_ld(gy, i));
     }
     return 0;
 }
@@ -253,23 +239,21 @@ static int avg_pool_backward_reference(mm_op_ctx *ctx) {
     int64_t in_sp = g.in[0] * g.in[1] * g.in[2];
     int64_t out_sp = g.out[0] * g.out[1] * g.out[2];
     for (int64_t i = 0; i < gx->numel; i++)
-        st(gx, i, 0);
+        mm_st(gx, i, 0);
     for (int64_t pl = 0; pl < g.planes; pl++)
         for (int64_t o0 = 0; o0 < g.out[0]; o0++)
             for (int64_t o1 = 0; o1 < g.out[1]; o1++)
                 for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
-                    int64_t s[3], e[3], n[3];
-                    mm_pool_avg_window(&g, 0, o0, &s[0], &e[0], &n[0]);
-                    mm_pool_avg_window(&g, 1, o1, &s[1], &e[1], &n[1]);
-                    mm_pool_avg_window(&g, 2, o2, &s[2], &e[2], &n[2]);
-                    int64_t div = g.divisor ? g.divisor : n[0] * n[1] * n[2];
-                    double v = ld(gy, pl * out_sp + IDX3(o0, o1, o2, g.out)) /
-                               (double)div;
+                    int64_t s[3], e[3];
+                    int64_t div = mm_pool_avg_box(&g, o0, o1, o2, s, e);
+                    double v =
+                        mm_ld(gy, pl * out_sp + IDX3(o0, o1, o2, g.out)) /
+                        (double)div;
                     for (int64_t a = s[0]; a < e[0]; a++)
                         for (int64_t b = s[1]; b < e[1]; b++)
                             for (int64_t c = s[2]; c < e[2]; c++) {
                                 int64_t i = pl * in_sp + IDX3(a, b, c, g.in);
-                                st(gx, i, ld(gx, i) + v);
+                                mm_st(gx, i, mm_ld(gx, i) + v);
                             }
                 }
     return 0;

@@ -108,21 +108,32 @@ void mm_optim_defaults(mm_optim_kind kind, mm_optim_hparams *out) {
     }
 }
 
-/* torch's checks in each optimizer's __init__ (negated comparisons also
- * refuse NaN). */
+/* "invalid <what> value" unless v >= 0 (a negated comparison, so NaN is
+ * refused too). */
+static int check_nonneg(const char *n, const char *what, double v) {
+    if (!(v >= 0))
+        return mm_error_set(MM_EINVAL, "%s: invalid %s value: %g", n, what, v);
+    return 0;
+}
+
+static int check_beta(const char *n, int i, double beta) {
+    if (!(beta >= 0 && beta < 1))
+        return mm_error_set(MM_EINVAL,
+                            "%s: invalid beta parameter at index %d: %g", n, i,
+                            beta);
+    return 0;
+}
+
+/* torch's checks in each optimizer's __init__. */
 static int validate(mm_optim_kind kind, const mm_optim_hparams *hp) {
     const char *n = mm_optim_kind_name(kind);
     if (!(hp->lr >= 0))
         return mm_error_set(MM_EINVAL, "%s: invalid learning rate: %g", n,
                             hp->lr);
-    if (!(hp->weight_decay >= 0))
-        return mm_error_set(MM_EINVAL, "%s: invalid weight_decay value: %g", n,
-                            hp->weight_decay);
+    MM_TRY(check_nonneg(n, "weight_decay", hp->weight_decay));
     switch (kind) {
     case MM_OPTIM_SGD:
-        if (!(hp->momentum >= 0))
-            return mm_error_set(MM_EINVAL, "%s: invalid momentum value: %g", n,
-                                hp->momentum);
+        MM_TRY(check_nonneg(n, "momentum", hp->momentum));
         if (hp->nesterov && (hp->momentum <= 0 || hp->dampening != 0))
             return mm_error_set(
                 MM_EINVAL,
@@ -131,40 +142,20 @@ static int validate(mm_optim_kind kind, const mm_optim_hparams *hp) {
         break;
     case MM_OPTIM_ADAM:
     case MM_OPTIM_ADAMW:
-        if (!(hp->eps >= 0))
-            return mm_error_set(MM_EINVAL, "%s: invalid epsilon value: %g", n,
-                                hp->eps);
-        if (!(hp->beta1 >= 0 && hp->beta1 < 1))
-            return mm_error_set(MM_EINVAL,
-                                "%s: invalid beta parameter at index 0: %g", n,
-                                hp->beta1);
-        if (!(hp->beta2 >= 0 && hp->beta2 < 1))
-            return mm_error_set(MM_EINVAL,
-                                "%s: invalid beta parameter at index 1: %g", n,
-                                hp->beta2);
+        MM_TRY(check_nonneg(n, "epsilon", hp->eps));
+        MM_TRY(check_beta(n, 0, hp->beta1));
+        MM_TRY(check_beta(n, 1, hp->beta2));
         break;
     case MM_OPTIM_RMSPROP:
-        if (!(hp->eps >= 0))
-            return mm_error_set(MM_EINVAL, "%s: invalid epsilon value: %g", n,
-                                hp->eps);
-        if (!(hp->momentum >= 0))
-            return mm_error_set(MM_EINVAL, "%s: invalid momentum value: %g", n,
-                                hp->momentum);
-        if (!(hp->alpha >= 0))
-            return mm_error_set(MM_EINVAL, "%s: invalid alpha value: %g", n,
-                                hp->alpha);
+        MM_TRY(check_nonneg(n, "epsilon", hp->eps));
+        MM_TRY(check_nonneg(n, "momentum", hp->momentum));
+        MM_TRY(check_nonneg(n, "alpha", hp->alpha));
         break;
     case MM_OPTIM_ADAGRAD:
-        if (!(hp->eps >= 0))
-            return mm_error_set(MM_EINVAL, "%s: invalid epsilon value: %g", n,
-                                hp->eps);
-        if (!(hp->lr_decay >= 0))
-            return mm_error_set(MM_EINVAL, "%s: invalid lr_decay value: %g", n,
-                                hp->lr_decay);
-        if (!(hp->initial_accumulator_value >= 0))
-            return mm_error_set(MM_EINVAL,
-                                "%s: invalid initial_accumulator_value value: %g",
-                                n, hp->initial_accumulator_value);
+        MM_TRY(check_nonneg(n, "epsilon", hp->eps));
+        MM_TRY(check_nonneg(n, "lr_decay", hp->lr_decay));
+        MM_TRY(check_nonneg(n, "initial_accumulator_value",
+                            hp->initial_accumulator_value));
         break;
     default:
         return mm_error_set(MM_EINVAL, "optim: unknown optimizer kind %d",

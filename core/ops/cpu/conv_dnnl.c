@@ -119,10 +119,7 @@ static int make_conv(void *vctx, dnnl_primitive_t *out) {
         dnnl_primitive_desc_destroy(fpd);
     if (rc < 0)
         return rc;
-    dnnl_status_t st = dnnl_primitive_create(out, pd);
-    dnnl_primitive_desc_destroy(pd);
-    MM_CHECK_DNNL(st, "convolution primitive");
-    return 0;
+    return mm_dnnl_primitive_take(pd, out, "convolution primitive");
 }
 
 /* One argument of a conv primitive: the user's plain memory, and when
@@ -148,10 +145,7 @@ static int make_reorder(void *vctx, dnnl_primitive_t *out) {
     MM_CHECK_DNNL(
         dnnl_reorder_primitive_desc_create(&pd, r->from, eng, r->to, eng, NULL),
         "reorder");
-    dnnl_status_t st = dnnl_primitive_create(out, pd);
-    dnnl_primitive_desc_destroy(pd);
-    MM_CHECK_DNNL(st, "reorder primitive");
-    return 0;
+    return mm_dnnl_primitive_take(pd, out, "reorder primitive");
 }
 
 static int reorder_run(mm_dnnl_entry *r, dnnl_memory_t from, dnnl_memory_t to) {

@@ -208,3 +208,34 @@ int mm_dnnl_execute(dnnl_primitive_t prim, int nargs,
     MM_CHECK_DNNL(st, "execute");
     return 0;
 }
+
+int mm_dnnl_run(dnnl_primitive_t prim, int n, const mm_dnnl_arg *args) {
+    if (n > MM_DNNL_ARGS_MAX)
+        return mm_error_set(MM_EINTERNAL, "oneDNN: %d arguments", n);
+    dnnl_engine_t eng = NULL;
+    MM_TRY(mm_dnnl_engine(&eng));
+    dnnl_exec_arg_t ea[MM_DNNL_ARGS_MAX];
+    int made = 0, rc = 0;
+    for (; made < n; made++) {
+        dnnl_status_t st = dnnl_memory_create(&ea[made].memory, args[made].md,
+                                              eng, args[made].data);
+        if (st != dnnl_success) {
+            rc = mm_dnnl_error(st, "memory");
+            break;
+        }
+        ea[made].arg = args[made].arg;
+    }
+    if (rc == 0)
+        rc = mm_dnnl_execute(prim, n, ea);
+    for (int i = 0; i < made; i++)
+        dnnl_memory_destroy(ea[i].memory);
+    return rc;
+}
+
+int mm_dnnl_primitive_take(dnnl_primitive_desc_t pd, dnnl_primitive_t *out,
+                           const char *what) {
+    dnnl_status_t st = dnnl_primitive_create(out, pd);
+    dnnl_primitive_desc_destroy(pd);
+    MM_CHECK_DNNL(st, what);
+    return 0;
+}

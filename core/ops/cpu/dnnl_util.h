@@ -21,6 +21,10 @@ int mm_dnnl_error(dnnl_status_t st, const char *what);
 /* The CPU engine (created once). */
 int mm_dnnl_engine(dnnl_engine_t *out);
 
+/* The primitive of pd (which it destroys); errors read "oneDNN <what>". */
+int mm_dnnl_primitive_take(dnnl_primitive_desc_t pd, dnnl_primitive_t *out,
+                           const char *what);
+
 /* Map an mm dtype to oneDNN's; false when oneDNN has none (f64, i64). */
 bool mm_dnnl_dtype(mm_dtype dt, dnnl_data_type_t *out);
 
@@ -46,5 +50,18 @@ int mm_dnnl_threads(void);
  * count of this thread to mm_get_num_threads() first. */
 int mm_dnnl_execute(dnnl_primitive_t prim, int nargs,
                     const dnnl_exec_arg_t *args);
+
+/* One argument of mm_dnnl_run: a user buffer laid out as md. */
+typedef struct mm_dnnl_arg {
+    int arg; /* DNNL_ARG_SRC, ... */
+    const dnnl_memory_desc_t *md;
+    void *data;
+} mm_dnnl_arg;
+
+enum { MM_DNNL_ARGS_MAX = 8 };
+
+/* mm_dnnl_execute with n (<= MM_DNNL_ARGS_MAX) user buffers, each wrapped
+ * in a memory of the engine for the call. */
+int mm_dnnl_run(dnnl_primitive_t prim, int n, const mm_dnnl_arg *args);
 
 #endif

@@ -41,7 +41,10 @@ static inline int64_t load_index(const mm_tensor *index, const int64_t *c,
                                   : *(const int32_t *)(base + off * (int64_t)es);
 }
 
-int mm_cpu_gather(mm_op_ctx *ctx) {
+/* gather and index_select: out at c is x at c with c[dim] replaced by the
+ * index, read at c (gather) or at c[dim] of a 1-D index (select). A bad
+ * index is reported at its position in the index. */
+static int take(mm_op_ctx *ctx, bool select, const char *name) {
     const mm_tensor *x = ctx->inputs[0], *index = ctx->inputs[1];
     mm_tensor *out = ctx->out;
     if (out->numel == 0 || x->ndim == 0)
@@ -59,9 +62,11 @@ int mm_cpu_gather(mm_op_ctx *ctx) {
         mm_coords(nd, out->shape, r * last, c);
         for (int64_t j = 0; j < last; j++) {
             c[nd - 1] = j;
-            int64_t idx = load_index(index, c, 0), keep = c[dim];
+            int64_t keep = c[dim];
+            int64_t idx = select ? load_index(index, NULL, keep)
+                                 : load_index(index, c, 0);
             if (idx < 0 || idx >= size) {
-                note_bad(&bad, r * last + j, idx);
+                note_bad(&bad, select ? keep : r * last + j, idx);
                 break;
             }
             c[dim] = idx;
@@ -71,42 +76,16 @@ int mm_cpu_gather(mm_op_ctx *ctx) {
         }
     }
     if (bad.pos >= 0)
-        return bounds_error("gather", bad.value, dim, size);
+        return bounds_error(name, bad.value, dim, size);
     return 0;
 }
 
+int mm_cpu_gather(mm_op_ctx *ctx) {
+    return take(ctx, false, "gather");
+}
+
 int mm_cpu_index_select(mm_op_ctx *ctx) {
-    const mm_tensor *x = ctx->inputs[0], *index = ctx->inputs[1];
-    mm_tensor *out = ctx->out;
-    if (out->numel == 0 || x->ndim == 0)
-        return MM_EUNSUPPORTED;
-    int dim = (int)ctx->params->i[0], nd = out->ndim;
-    int64_t size = x->shape[dim], last = out->shape[nd - 1];
-    int64_t rows = out->numel / last;
-    size_t es = mm_dtype_size(x->dtype);
-    const char *xd = x->storage->data;
-    char *od = mm_tensor_data(out);
-    bad_index bad = {-1, 0};
-#pragma omp parallel for num_threads(mm_get_num_threads()) if (out->numel > MM_GRAIN)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t c[MM_MAX_DIMS];
-        mm_coords(nd, out->shape, r * last, c);
-        for (int64_t j = 0; j < last; j++) {
-            c[nd - 1] = j;
-            int64_t k = c[dim], idx = load_index(index, NULL, k);
-            if (idx < 0 || idx >= size) {
-                note_bad(&bad, k, idx);
-                break;
-            }
-            c[dim] = idx;
-            memcpy(od + (r * last + j) * (int64_t)es,
-                   xd + mm_offset_at(x, c) * (int64_t)es, es);
-            c[dim] = k;
-        }
-    }
-    if (bad.pos >= 0)
-        return bounds_error("index_select", bad.value, dim, size);
-    return 0;
+    return take(ctx, true, "index_select");
 }
 
 /* Lines of `t` along dim: the coordinates of line l with c[dim] = 0. */

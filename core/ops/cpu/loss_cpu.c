@@ -146,6 +146,16 @@ enum { LANES = 16 };
 /* One position: xr[j * s] for j < c. Returns the log-sum-exp; *wsum and *wx
  * get sum_c w[c] and sum_c w[c] x[c] when asked (label smoothing). */
 #define CE(T, EXP)                                                             \
+    /* sum_c w[c], or c without weights */                                     \
+    static double weight_sum_##T(const T *w, int64_t c) {                      \
+        double wsum = (double)c;                                               \
+        if (w) {                                                               \
+            wsum = 0;                                                          \
+            for (int64_t j = 0; j < c; j++)                                    \
+                wsum += w[j];                                                  \
+        }                                                                      \
+        return wsum;                                                           \
+    }                                                                          \
     static inline __attribute__((always_inline)) double lse_##T(               \
         const T *xr, int64_t c, int64_t s, const T *w, double *wsum,           \
         double *wx) {                                                          \
@@ -225,12 +235,7 @@ enum { LANES = 16 };
                           int64_t c, int64_t inner, int64_t ign, double ls,    \
                           int nt) {                                            \
         int64_t m = n * inner;                                                 \
-        double wsum = (double)c;                                               \
-        if (w) {                                                               \
-            wsum = 0;                                                          \
-            for (int64_t j = 0; j < c; j++)                                    \
-                wsum += w[j];                                                  \
-        }                                                                      \
+        double wsum = weight_sum_##T(w, c);                                    \
         _Pragma("omp parallel for num_threads(nt) if (m * c > MM_GRAIN)")     \
         for (int64_t j = 0; j < m; j++) {                                      \
             int64_t b = j / inner, i = j % inner, k = t[j];                    \
@@ -271,12 +276,7 @@ enum { BLOCK = 64 };
                              int64_t n, int64_t c, int64_t inner, int64_t ign, \
                              double ls, double *lse_out, int nt) {             \
         int64_t nblk = (inner + BLOCK - 1) / BLOCK, m = n * nblk;              \
-        double wsum = (double)c;                                               \
-        if (w) {                                                               \
-            wsum = 0;                                                          \
-            for (int64_t j = 0; j < c; j++)                                    \
-                wsum += w[j];                                                  \
-        }                                                                      \
+        double wsum = weight_sum_##T(w, c);                                    \
         bool par = n * inner * c > MM_GRAIN;                                   \
         _Pragma("omp parallel for num_threads(nt) if (par)")                   \
         for (int64_t q = 0; q < m; q++) {                                      \
@@ -324,12 +324,7 @@ enum { BLOCK = 64 };
                                 int64_t n, int64_t c, int64_t inner,           \
                                 int64_t ign, double ls, int nt) {              \
         int64_t nblk = (inner + BLOCK - 1) / BLOCK, m = n * nblk;              \
-        double wsum = (double)c;                                               \
-        if (w) {                                                               \
-            wsum = 0;                                                          \
-            for (int64_t j = 0; j < c; j++)                                    \
-                wsum += w[j];                                                  \
-        }                                                                      \
+        double wsum = weight_sum_##T(w, c);                                    \
         bool par = n * inner * c > MM_GRAIN;                                   \
         _Pragma("omp parallel for num_threads(nt) if (par)")                   \
         for (int64_t q = 0; q < m; q++) {                                      \

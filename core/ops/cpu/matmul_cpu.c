@@ -79,10 +79,7 @@ static int make_matmul(void *vctx, dnnl_primitive_t *out) {
     dnnl_primitive_desc_t pd;
     MM_CHECK_DNNL(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL),
                   "matmul");
-    dnnl_status_t st = dnnl_primitive_create(out, pd);
-    dnnl_primitive_desc_destroy(pd);
-    MM_CHECK_DNNL(st, "matmul primitive");
-    return 0;
+    return mm_dnnl_primitive_take(pd, out, "matmul primitive");
 }
 
 static int matmul_dnnl(const mm_tensor *a, const mm_tensor *b, mm_tensor *c) {
@@ -139,35 +136,18 @@ static int matmul_dnnl(const mm_tensor *a, const mm_tensor *b, mm_tensor *c) {
     }
     mm_dnnl_entry *e;
     MM_TRY(mm_dnnl_acquire(&key, sizeof key, make_matmul, &key, &e));
-    dnnl_engine_t eng = NULL;
     dnnl_memory_desc_t a_md, b_md, c_md;
-    dnnl_memory_t mem[3] = {NULL, NULL, NULL};
-    dnnl_status_t st = dnnl_success;
-    rc = mm_dnnl_engine(&eng);
-    if (rc == 0)
-        rc = md_init(&a_md, &key.a, dt);
+    rc = md_init(&a_md, &key.a, dt);
     if (rc == 0)
         rc = md_init(&b_md, &key.b, dt);
     if (rc == 0)
         rc = md_init(&c_md, &key.c, dt);
     if (rc == 0) {
-        st = dnnl_memory_create(&mem[0], &a_md, eng, mm_tensor_data(a));
-        if (st == dnnl_success)
-            st = dnnl_memory_create(&mem[1], &b_md, eng, mm_tensor_data(b));
-        if (st == dnnl_success)
-            st = dnnl_memory_create(&mem[2], &c_md, eng, mm_tensor_data(c));
-        if (st != dnnl_success)
-            rc = mm_dnnl_error(st, "memory");
+        mm_dnnl_arg args[3] = {{DNNL_ARG_SRC, &a_md, mm_tensor_data(a)},
+                               {DNNL_ARG_WEIGHTS, &b_md, mm_tensor_data(b)},
+                               {DNNL_ARG_DST, &c_md, mm_tensor_data(c)}};
+        rc = mm_dnnl_run(mm_dnnl_entry_primitive(e), 3, args);
     }
-    if (rc == 0) {
-        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, mem[0]},
-                                   {DNNL_ARG_WEIGHTS, mem[1]},
-                                   {DNNL_ARG_DST, mem[2]}};
-        rc = mm_dnnl_execute(mm_dnnl_entry_primitive(e), 3, args);
-    }
-    for (int i = 0; i < 3; i++)
-        if (mem[i])
-            dnnl_memory_destroy(mem[i]);
     mm_dnnl_release(e);
     return rc;
 }

@@ -63,10 +63,7 @@ static int make_pool(void *vctx, dnnl_primitive_t *out) {
     dnnl_primitive_desc_t pd;
     MM_CHECK_DNNL(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL),
                   "pooling");
-    dnnl_status_t st = dnnl_primitive_create(out, pd);
-    dnnl_primitive_desc_destroy(pd);
-    MM_CHECK_DNNL(st, "pooling primitive");
-    return 0;
+    return mm_dnnl_primitive_take(pd, out, "pooling primitive");
 }
 
 static bool has_nan(const mm_tensor *x) {
@@ -126,28 +123,13 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
     key.nthreads = mm_dnnl_threads();
     mm_dnnl_entry *e;
     MM_TRY(mm_dnnl_acquire(&key, sizeof key, make_pool, &key, &e));
-    dnnl_engine_t eng = NULL;
     dnnl_memory_desc_t smd, dmd;
-    dnnl_memory_t mem[2] = {NULL, NULL};
-    int rc = mm_dnnl_engine(&eng);
-    if (rc == 0)
-        rc = pool_mds(&key, &smd, &dmd);
+    int rc = pool_mds(&key, &smd, &dmd);
     if (rc == 0) {
-        dnnl_status_t st =
-            dnnl_memory_create(&mem[0], &smd, eng, mm_tensor_data(x));
-        if (st == dnnl_success)
-            st = dnnl_memory_create(&mem[1], &dmd, eng, mm_tensor_data(y));
-        if (st != dnnl_success)
-            rc = mm_dnnl_error(st, "memory");
+        mm_dnnl_arg args[2] = {{DNNL_ARG_SRC, &smd, mm_tensor_data(x)},
+                               {DNNL_ARG_DST, &dmd, mm_tensor_data(y)}};
+        rc = mm_dnnl_run(mm_dnnl_entry_primitive(e), 2, args);
     }
-    if (rc == 0) {
-        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, mem[0]},
-                                   {DNNL_ARG_DST, mem[1]}};
-        rc = mm_dnnl_execute(mm_dnnl_entry_primitive(e), 2, args);
-    }
-    for (int i = 0; i < 2; i++)
-        if (mem[i])
-            dnnl_memory_destroy(mem[i]);
     mm_dnnl_release(e);
     return rc;
 }
@@ -209,10 +191,8 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
             for (int64_t o0 = 0; o0 < g->out[0]; o0++)                         \
                 for (int64_t o1 = 0; o1 < g->out[1]; o1++)                     \
                     for (int64_t o2 = 0; o2 < g->out[2]; o2++) {               \
-                        int64_t s[3], e[3], n[3];                              \
-                        mm_pool_avg_window(g, 0, o0, &s[0], &e[0], &n[0]);     \
-                        mm_pool_avg_window(g, 1, o1, &s[1], &e[1], &n[1]);     \
-                        mm_pool_avg_window(g, 2, o2, &s[2], &e[2], &n[2]);     \
+                        int64_t s[3], e[3];                                    \
+                        int64_t div = mm_pool_avg_box(g, o0, o1, o2, s, e);    \
                         T acc = 0;                                             \
                         for (int64_t a = s[0]; a < e[0]; a++)                  \
                             for (int64_t b = s[1]; b < e[1]; b++) {            \
@@ -220,8 +200,6 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
                                 for (int64_t c = s[2]; c < e[2]; c++)          \
                                     acc += row[c];                             \
                             }                                                  \
-                        int64_t div =                                          \
-                            g->divisor ? g->divisor : n[0] * n[1] * n[2];      \
                         y[pl * osp + IDX3(o0, o1, o2, g->out)] =               \
                             acc / (T)div;                                      \
                     }                                                          \
@@ -253,12 +231,8 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
             for (int64_t o0 = 0; o0 < g->out[0]; o0++)                         \
                 for (int64_t o1 = 0; o1 < g->out[1]; o1++)                     \
                     for (int64_t o2 = 0; o2 < g->out[2]; o2++) {               \
-                        int64_t s[3], e[3], n[3];                              \
-                        mm_pool_avg_window(g, 0, o0, &s[0], &e[0], &n[0]);     \
-                        mm_pool_avg_window(g, 1, o1, &s[1], &e[1], &n[1]);     \
-                        mm_pool_avg_window(g, 2, o2, &s[2], &e[2], &n[2]);     \
-                        int64_t div =                                          \
-                            g->divisor ? g->divisor : n[0] * n[1] * n[2];      \
+                        int64_t s[3], e[3];                                    \
+                        int64_t div = mm_pool_avg_box(g, o0, o1, o2, s, e);    \
                         T v = gy[pl * osp + IDX3(o0, o1, o2, g->out)] /        \
                               (T)div;                                          \
                         for (int64_t a = s[0]; a < e[0]; a++)                  \

@@ -147,10 +147,7 @@ static int make_softmax(void *vctx, dnnl_primitive_t *out) {
         MM_CHECK_DNNL(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL),
                       "softmax");
     }
-    dnnl_status_t st = dnnl_primitive_create(out, pd);
-    dnnl_primitive_desc_destroy(pd);
-    MM_CHECK_DNNL(st, "softmax primitive");
-    return 0;
+    return mm_dnnl_primitive_take(pd, out, "softmax primitive");
 }
 
 static int softmax_dnnl(const mm_tensor *x, mm_tensor *y, int64_t outer,
@@ -163,28 +160,13 @@ static int softmax_dnnl(const mm_tensor *x, mm_tensor *y, int64_t outer,
     key.dims[0] = outer, key.dims[1] = n, key.dims[2] = inner;
     mm_dnnl_entry *e;
     MM_TRY(mm_dnnl_acquire(&key, sizeof key, make_softmax, &key, &e));
-    dnnl_engine_t eng = NULL;
     dnnl_memory_desc_t md;
-    dnnl_memory_t mem[2] = {NULL, NULL};
-    int rc = mm_dnnl_engine(&eng);
-    if (rc == 0)
-        rc = softmax_md(&key, &md);
+    int rc = softmax_md(&key, &md);
     if (rc == 0) {
-        dnnl_status_t st =
-            dnnl_memory_create(&mem[0], &md, eng, mm_tensor_data(x));
-        if (st == dnnl_success)
-            st = dnnl_memory_create(&mem[1], &md, eng, mm_tensor_data(y));
-        if (st != dnnl_success)
-            rc = mm_dnnl_error(st, "memory");
+        mm_dnnl_arg args[2] = {{DNNL_ARG_SRC, &md, mm_tensor_data(x)},
+                               {DNNL_ARG_DST, &md, mm_tensor_data(y)}};
+        rc = mm_dnnl_run(mm_dnnl_entry_primitive(e), 2, args);
     }
-    if (rc == 0) {
-        dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, mem[0]},
-                                   {DNNL_ARG_DST, mem[1]}};
-        rc = mm_dnnl_execute(mm_dnnl_entry_primitive(e), 2, args);
-    }
-    for (int i = 0; i < 2; i++)
-        if (mem[i])
-            dnnl_memory_destroy(mem[i]);
     mm_dnnl_release(e);
     return rc;
 }
