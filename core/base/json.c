@@ -669,9 +669,9 @@ static int dump_value(mm_strbuf *sb, const mm_value *v, int indent, int depth) {
         dump_string(sb, mm_value_get_string(v), mm_value_string_len(v));
         break;
     case MM_VALUE_TENSOR: {
-        /* value.h offers no way to reach the slot's class, so its
-         * describe() cannot be called from here. */
-        dump_string(sb, "<tensor>", 8);
+        char desc[128];
+        mm_value_describe_object(v, desc, sizeof desc);
+        dump_string(sb, desc, strlen(desc));
         break;
     }
     case MM_VALUE_LIST:

@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct dict_entry {
@@ -256,6 +257,20 @@ size_t mm_value_string_len(const mm_value *v) {
 void *mm_value_get_tensor(const mm_value *v) {
     MM_ASSERT(v && v->type == MM_VALUE_TENSOR);
     return v->u.tensor.obj;
+}
+
+const mm_value_object_class *mm_value_get_object_class(const mm_value *v) {
+    return v && v->type == MM_VALUE_TENSOR ? v->u.tensor.cls : NULL;
+}
+
+void mm_value_describe_object(const mm_value *v, char *buf, size_t size) {
+    const mm_value_object_class *cls = mm_value_get_object_class(v);
+    if (!size)
+        return;
+    if (cls && cls->describe)
+        cls->describe(v->u.tensor.obj, buf, size);
+    else
+        snprintf(buf, size, "<tensor>");
 }
 
 enum { DICT_INDEX_MIN = 16 };

@@ -678,8 +678,11 @@ static int emit_value(yaml_emitter_t *em, const mm_value *v) {
     switch (mm_value_type_of(v)) {
     case MM_VALUE_STRING:
         return emit_string(em, mm_value_get_string(v), mm_value_string_len(v));
-    case MM_VALUE_TENSOR:
-        return emit_scalar(em, "<tensor>", true);
+    case MM_VALUE_TENSOR: {
+        char desc[128];
+        mm_value_describe_object(v, desc, sizeof desc);
+        return emit_scalar(em, desc, true);
+    }
     case MM_VALUE_LIST: {
         /* Short lists of scalars read best inline: mean: [123.675, ...] */
         bool flow = true;

@@ -371,6 +371,17 @@ MM_TEST(value_slot_holds_a_tensor_and_describes_it) {
         char buf[64];
         mm_tensor_value_class.describe(t, buf, sizeof buf);
         CHECK_STR(buf, "tensor(f32, [2, 3])");
+        /* dumps describe it too */
+        mm_value *d = mm_value_new_dict();
+        CHECK_OK(mm_value_dict_set(d, "img", v));
+        char *json = NULL, *yaml = NULL;
+        CHECK_OK(mm_json_dump(d, 0, &json));
+        CHECK_STR(json, "{\"img\": \"tensor(f32, [2, 3])\"}");
+        CHECK_OK(mm_yaml_dump(d, &yaml));
+        CHECK_STR(yaml, "img: 'tensor(f32, [2, 3])'\n");
+        free(json);
+        free(yaml);
+        mm_value_release(d);
         mm_value *c = mm_value_copy(v); /* shares the tensor */
         CHECK(mm_tensor_from_value(c) == t);
         mm_value_release(c);

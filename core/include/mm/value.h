@@ -93,6 +93,10 @@ MM_API double mm_value_get_float(const mm_value *v);
 MM_API const char *mm_value_get_string(const mm_value *v);
 MM_API size_t mm_value_string_len(const mm_value *v);
 MM_API void *mm_value_get_tensor(const mm_value *v);
+/* The slot's class (NULL if v is not a tensor slot). */
+MM_API const mm_value_object_class *mm_value_get_object_class(const mm_value *v);
+/* "tensor(f32, [2, 3])" from the class's describe(), else "<tensor>". */
+MM_API void mm_value_describe_object(const mm_value *v, char *buf, size_t size);
 
 /* Deep structural equality; ints and floats are different types. Dict key
  * order is not significant. Locations are not compared. */
