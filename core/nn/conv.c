@@ -14,20 +14,33 @@ static const char *conv_name(int nsp, bool transposed) {
     return n[transposed][nsp - 1];
 }
 
+static bool all_eq(const int64_t *v, int n, int64_t x) {
+    for (int i = 0; i < n; i++)
+        if (v[i] != x)
+            return false;
+    return true;
+}
+
 int mm_conv_forward(mm_module *m, mm_tensor *x, mm_tensor **out) {
     if (!mm_module_is_conv(m))
         return mm_error_set(MM_EINVAL, "conv: module is a %s, not a conv",
                             m ? m->cls->name : "NULL");
     mm_nn_conv *c = (mm_nn_conv *)m;
     const int64_t *s = c->stride, *p = c->padding, *d = c->dilation;
-    if (strcmp(c->padding_mode, "zeros") != 0) {
-        /* F.pad(x, reversed padding repeated twice, mode), then no padding */
+    bool extra = !c->transposed && !all_eq(c->same_extra, c->nsp, 0);
+    if (strcmp(c->padding_mode, "zeros") != 0 || extra) {
+        /* F.pad(x, reversed padding repeated twice, mode), then no padding;
+         * 'same' with an odd total puts the extra element after the input */
         int64_t pads[6];
-        for (int i = 0; i < c->nsp; i++)
-            pads[2 * i] = pads[2 * i + 1] = p[c->nsp - 1 - i];
+        for (int i = 0; i < c->nsp; i++) {
+            pads[2 * i] = p[c->nsp - 1 - i];
+            pads[2 * i + 1] = p[c->nsp - 1 - i] + c->same_extra[c->nsp - 1 - i];
+        }
         mm_pad_mode mode = strcmp(c->padding_mode, "reflect") == 0
                                ? MM_PAD_REFLECT
-                               : MM_PAD_REPLICATE;
+                           : strcmp(c->padding_mode, "replicate") == 0
+                               ? MM_PAD_REPLICATE
+                               : MM_PAD_CONSTANT;
         MM_TRY(mm_pad(x, 2 * c->nsp, pads, mode, 0.0, &x));
         static const int64_t zero[3] = {0, 0, 0};
         p = zero;
@@ -88,13 +101,6 @@ static int put_tuple(char *buf, size_t size, const char *key, const int64_t *v,
     w +=
         snprintf(buf + w, (size_t)w < size ? size - w : 0, n == 1 ? ",)" : ")");
     return w;
-}
-
-static bool all_eq(const int64_t *v, int n, int64_t x) {
-    for (int i = 0; i < n; i++)
-        if (v[i] != x)
-            return false;
-    return true;
 }
 
 /* torch's _ConvNd.extra_repr */
@@ -228,7 +234,7 @@ int mm_conv_new(const mm_conv_options *o, mm_module **out) {
 
 static int conv_build(mm_build_ctx *ctx, int nsp, bool transposed, void **out) {
     mm_conv_options o = {.nsp = nsp, .transposed = transposed};
-    int64_t k[3], s[3], p[3], d[3], op[3];
+    int64_t k[3], s[3], p[3], d[3], op[3], extra[3] = {0, 0, 0};
     bool bias;
     MM_TRY(mm_build_int(ctx, "in_channels", &o.in_channels));
     MM_TRY(mm_build_int(ctx, "out_channels", &o.out_channels));
@@ -240,8 +246,8 @@ static int conv_build(mm_build_ctx *ctx, int nsp, bool transposed, void **out) {
     MM_TRY(mm_build_string(ctx, "padding_mode", &o.padding_mode));
     const mm_value *pv = mm_build_arg(ctx, "padding");
     if (mm_value_is_string(pv)) {
-        /* 'valid' is no padding; 'same' (stride 1) pads dilation * (k - 1)
-         * split evenly, which needs an even total on each dim here */
+        /* 'valid' is no padding; 'same' (stride 1) pads dilation * (k - 1),
+         * total / 2 before and the rest after (torch's split) */
         const char *ps = mm_value_get_string(pv);
         bool same = strcmp(ps, "same") == 0;
         if (transposed || (!same && strcmp(ps, "valid") != 0))
@@ -251,11 +257,12 @@ static int conv_build(mm_build_ctx *ctx, int nsp, bool transposed, void **out) {
                                    ps);
         for (int i = 0; i < nsp; i++) {
             int64_t total = same ? d[i] * (k[i] - 1) : 0;
-            if (same && (s[i] != 1 || total % 2))
-                return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(pv),
-                                       "padding 'same' needs stride 1 and an "
-                                       "even dilation * (kernel_size - 1)");
+            if (same && s[i] != 1)
+                return mm_error_set_at(MM_EINVAL, mm_value_loc(pv),
+                                       "padding 'same' is not supported for "
+                                       "strided convolutions");
             p[i] = total / 2;
+            extra[i] = total % 2;
         }
     } else {
         MM_TRY(nn_build_ints(ctx, "padding", nsp, p));
@@ -267,6 +274,8 @@ static int conv_build(mm_build_ctx *ctx, int nsp, bool transposed, void **out) {
     o.bias = bias;
     mm_module *m = NULL;
     int rc = mm_conv_new(&o, &m);
+    if (rc == MM_OK)
+        memcpy(((mm_nn_conv *)m)->same_extra, extra, sizeof extra);
     return nn_out(rc, m, out);
 }
 

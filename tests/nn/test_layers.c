@@ -300,6 +300,24 @@ MM_TEST(conv_forward_matches_the_op_and_init_bounds) {
         CHECK_OK(mm_module_forward1(m, x1, &y));
         CHECK(y->ndim == 3 && y->shape[2] == 9);
         mm_module_free(m);
+        /* 'same' with an odd dilation * (k - 1): torch pads total / 2
+         * before and the rest after (F.pad(x, [1, 2, 1, 2]) here, dims
+         * reversed: W gets 3 * 1 = 3 -> 1, 2; H gets 3 -> 1, 2) */
+        m = build("{type: Conv2d, in_channels: 2, out_channels: 3,"
+                  " kernel_size: [4, 2], dilation: [1, 3], padding: same}");
+        mm_tensor *xs = randn_t(MM_SHAPE(1, 2, 6, 5), MM_F32), *xp;
+        CHECK_OK(mm_module_forward1(m, xs, &y));
+        CHECK(y->ndim == 4 && y->shape[2] == 6 && y->shape[3] == 5);
+        CHECK_OK(mm_pad(xs, 4, (int64_t[]){1, 2, 1, 2}, MM_PAD_CONSTANT, 0.0,
+                        &xp));
+        c = (mm_nn_conv *)m;
+        CHECK_OK(mm_conv2d(xp, c->weight, c->bias, NULL, NULL,
+                           (int64_t[]){1, 3}, 1, &ref));
+        CHECK(mm_allclose(y, ref, 1e-5, 1e-6, NULL));
+        mm_module_free(m);
+        CHECK(build_rc("{type: Conv1d, in_channels: 2, out_channels: 3,"
+                       " kernel_size: 3, stride: 2, padding: same}") ==
+              MM_EINVAL);
         m = build("{type: Conv3d, in_channels: 2, out_channels: 3,"
                   " kernel_size: [1, 3, 3], bias: false}");
         mm_tensor *x3 = randn_t(MM_SHAPE(1, 2, 4, 5, 5), MM_F32);

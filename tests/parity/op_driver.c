@@ -1570,7 +1570,9 @@ static int run_optim(const drv_case *c, const st_file *f, results *r) {
  * "grad.NAME" for each parameter with a gradient and "state.NAME" for each
  * buffer after the call (running stats, num_batches_tracked).
  * MultiheadAttention takes query, key, value, key_padding_mask, attn_mask
- * (any of the last four may be "none"). */
+ * (any of the last four may be "none"); a ModuleList runs its children in
+ * order. With an integer input.0 (Embedding) the module takes the float
+ * dtype of the state. */
 typedef struct module_walk {
     results *r;
     const char *prefix;
@@ -1600,8 +1602,15 @@ static int run_module_with(const drv_case *c, mm_module *m, const st_file *f,
     MM_TRY(arg_bool(c, "training", true, &training));
     if (nx < 1)
         return mm_error_set(MM_EINVAL, "module: the case has no inputs");
-    if (mm_dtype_is_float(x[0]->dtype))
-        MM_TRY(mm_module_to_dtype(m, x[0]->dtype));
+    /* The case's float dtype: input.0's, or the state's for an integer
+     * input (Embedding). */
+    mm_dtype dt = x[0]->dtype;
+    for (size_t i = 0; i < f->n && !mm_dtype_is_float(dt); i++)
+        if (strncmp(f->entries[i].name, "state.", 6) == 0 &&
+            mm_dtype_is_float(f->entries[i].dtype))
+            dt = f->entries[i].dtype;
+    if (mm_dtype_is_float(dt))
+        MM_TRY(mm_module_to_dtype(m, dt));
     mm_state_dict sd = {0};
     int rc = 0;
     for (size_t i = 0; i < f->n && rc == 0; i++) {
@@ -1632,7 +1641,13 @@ static int run_module_with(const drv_case *c, mm_module *m, const st_file *f,
         MM_TRY(mm_multihead_attention_forward(
             m, x[0], opt_in(c, x, nx, 1), opt_in(c, x, nx, 2),
             opt_in(c, x, nx, 3), opt_in(c, x, nx, 4), &y));
-    else
+    else if (mm_module_is(m, &mm_module_list_class)) {
+        /* A ModuleList has no forward: its children in order (the torch
+         * side does the same). */
+        y = x[0];
+        for (size_t i = 0; i < m->n_children; i++)
+            MM_TRY(mm_module_forward1(m->children[i].module, y, &y));
+    } else
         MM_TRY(mm_module_forward(m, nx, x, &y));
     if (ng > 0 && y->requires_grad)
         MM_TRY(mm_backward_with_grad(y, g[0]));

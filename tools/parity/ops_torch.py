@@ -27,6 +27,7 @@ import os
 import struct
 import subprocess
 import sys
+import warnings
 
 try:
     import torch
@@ -2101,10 +2102,404 @@ MODS = [
 ]
 
 
+# mm's aliases (mmcv's names) and the torch class each stands for.
+ALIASES = {'BN': 'BatchNorm2d', 'BN1d': 'BatchNorm1d', 'BN2d': 'BatchNorm2d',
+           'BN3d': 'BatchNorm3d', 'GN': 'GroupNorm', 'LN': 'LayerNorm',
+           'IN': 'InstanceNorm2d', 'IN1d': 'InstanceNorm1d',
+           'IN2d': 'InstanceNorm2d', 'IN3d': 'InstanceNorm3d',
+           'Swish': 'SiLU', 'HSwish': 'Hardswish', 'Conv': 'Conv2d',
+           'deconv': 'ConvTranspose2d', 'deconv3d': 'ConvTranspose3d',
+           'DropPath': 'Identity'}  # DropPath: eval or drop_prob 0 only
+
+
+class HSigmoidT(torch.nn.Module):
+    """mmcv's HSigmoid: clamp((x + bias) / divisor, min_value, max_value)
+    (mm's docs; mmcv >= 1.4's defaults bias 3, divisor 6, min 0, max 1)."""
+
+    def __init__(self, bias=3.0, divisor=6.0, min_value=0.0, max_value=1.0):
+        super().__init__()
+        self.a = (bias, divisor, min_value, max_value)
+
+    def forward(self, x):
+        b, d, lo, hi = self.a
+        return torch.clamp((x + b) / d, lo, hi)
+
+
+class ModuleListT(torch.nn.ModuleList):
+    """A ModuleList run as its children in order (the driver does too)."""
+
+    def forward(self, x):
+        for m in self:
+            x = m(x)
+        return x
+
+
+NORM_NAMES = {'BN': 'bn', 'BatchNorm2d': 'bn', 'GN': 'gn', 'GroupNorm': 'gn'}
+
+
+class ConvModuleT(torch.nn.Module):
+    """mmcv's ConvModule written out: children conv, bn/gn, activate (the
+    keys of mmcv's state_dict), called in `order`."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=0, dilation=1, groups=1, bias='auto', norm_cfg=None,
+                 act_cfg={'type': 'ReLU'}, order=('conv', 'norm', 'act'),
+                 inplace=True, padding_mode='zeros'):
+        super().__init__()
+        self.order = tuple(order)
+        if bias == 'auto':
+            bias = norm_cfg is None
+        self.conv = torch.nn.Conv2d(in_channels, out_channels, kernel_size,
+                                    stride, padding, dilation, groups, bias,
+                                    padding_mode)
+        self.norm_name = None
+        if norm_cfg is not None:
+            kw = dict(norm_cfg)
+            t = kw.pop('type')
+            ch = (out_channels if self.order.index('norm') >
+                  self.order.index('conv') else in_channels)
+            if t in ('GN', 'GroupNorm'):
+                norm = torch.nn.GroupNorm(num_channels=ch, **kw)
+            else:
+                norm = torch.nn.BatchNorm2d(ch, **kw)
+            self.norm_name = NORM_NAMES[t]
+            self.add_module(self.norm_name, norm)
+        self.activate = None
+        if act_cfg is not None:
+            self.activate = build_torch_module(act_cfg)
+
+    def forward(self, x):
+        for layer in self.order:
+            if layer == 'conv':
+                x = self.conv(x)
+            elif layer == 'norm' and self.norm_name:
+                x = getattr(self, self.norm_name)(x)
+            elif layer == 'act' and self.activate is not None:
+                x = self.activate(x)
+        return x
+
+
+def build_torch_module(cfg):
+    """torch's module for a config: torch.nn.<type>(**cfg), mm's aliases
+    mapped to torch's classes, containers and ConvModule built here."""
+    kw = dict(cfg)
+    t = kw.pop('type')
+    t = ALIASES.get(t, t)
+    if t == 'Sequential':
+        return torch.nn.Sequential(*[build_torch_module(c)
+                                     for c in kw.get('modules', [])])
+    if t == 'ModuleList':
+        return ModuleListT([build_torch_module(c)
+                            for c in kw.get('modules', [])])
+    if t == 'HSigmoid':
+        return HSigmoidT(**kw)
+    if t == 'ConvModule':
+        return ConvModuleT(**kw)
+    return getattr(torch.nn, t)(**kw)
+
+
+# torch 1.13 warns that 'same' with an even kernel copies the input
+warnings.filterwarnings('ignore', message="Using padding='same'")
+
+
+def conv_module(name, ins, training=True, **kw):
+    cfg = dict({'type': 'ConvModule', 'in_channels': 4, 'out_channels': 4,
+                'kernel_size': 3, 'padding': 1}, **kw)
+    return Mod(name, cfg, ins, training=training)
+
+
+def mod(name, typ, ins, training=True, **cfg):
+    return Mod(name, dict(cfg, type=typ), ins, training=training,
+               error=name.endswith('_error'))
+
+
+MODS += [
+    # convolutions
+    mod('Conv1d', 'Conv1d', [(2, 3, 9)], in_channels=3, out_channels=4,
+        kernel_size=3, stride=2, padding=1),
+    mod('Conv1d_groups_dil_same', 'Conv1d', [(2, 4, 8)], in_channels=4,
+        out_channels=6, kernel_size=3, dilation=2, groups=2,
+        padding='same', bias=False),
+    mod('Conv2d_valid', 'Conv2d', [(1, 2, 5, 4)], in_channels=2,
+        out_channels=2, kernel_size=2, padding='valid'),
+    mod('Conv2d_same_even', 'Conv2d', [(1, 2, 6, 5)], in_channels=2,
+        out_channels=3, kernel_size=[4, 2], dilation=[1, 3],
+        padding='same'),
+    mod('Conv3d_same_replicate', 'Conv3d', [(1, 1, 4, 5, 3)],
+        in_channels=1, out_channels=2, kernel_size=[2, 3, 2],
+        padding='same', padding_mode='replicate'),
+    mod('Conv1d_same_stride_error', 'Conv1d', [(1, 2, 6)], in_channels=2,
+        out_channels=2, kernel_size=3, stride=2, padding='same'),
+    mod('Conv1d_reflect', 'Conv1d', [(1, 2, 7)], in_channels=2,
+        out_channels=3, kernel_size=3, padding=2, padding_mode='reflect'),
+    mod('Conv3d', 'Conv3d', [(2, 2, 5, 4, 6)], in_channels=2,
+        out_channels=3, kernel_size=[3, 2, 3], stride=[1, 2, 2],
+        padding=1),
+    mod('Conv3d_groups_dil', 'Conv3d', [(1, 4, 5, 5, 5)], in_channels=4,
+        out_channels=4, kernel_size=2, dilation=2, groups=4, bias=False),
+    mod('ConvTranspose1d', 'ConvTranspose1d', [(2, 3, 5)], in_channels=3,
+        out_channels=2, kernel_size=3, stride=2, padding=1,
+        output_padding=1),
+    mod('ConvTranspose2d', 'ConvTranspose2d', [(2, 3, 4, 5)],
+        in_channels=3, out_channels=4, kernel_size=3, stride=2, padding=1,
+        output_padding=1),
+    mod('ConvTranspose2d_groups_dil', 'ConvTranspose2d', [(1, 4, 4, 3)],
+        in_channels=4, out_channels=6, kernel_size=[3, 2], stride=[2, 3],
+        output_padding=[1, 2], dilation=2, groups=2, bias=False),
+    mod('ConvTranspose3d', 'ConvTranspose3d', [(1, 2, 3, 4, 3)],
+        in_channels=2, out_channels=4, kernel_size=2, stride=2, padding=[0, 1, 0],
+        output_padding=[1, 0, 1], groups=2),
+    mod('ConvTranspose2d_error', 'ConvTranspose2d', [(1, 4, 4, 3)],
+        in_channels=4, out_channels=2, kernel_size=3, stride=1,
+        output_padding=1),
+    # normalisation
+    mod('BatchNorm1d_train', 'BatchNorm1d', [(5, 3)], num_features=3),
+    mod('BatchNorm1d_ncl_eval', 'BatchNorm1d', [(4, 3, 6)], training=False,
+        num_features=3),
+    mod('BatchNorm1d_no_stats_train', 'BatchNorm1d', [(4, 2, 3)],
+        num_features=2, track_running_stats=False),
+    mod('BatchNorm3d_no_affine_eval', 'BatchNorm3d', [(1, 2, 2, 2, 2)],
+        training=False, num_features=2, affine=False),
+    mod('BatchNorm3d_train', 'BatchNorm3d', [(2, 3, 3, 2, 4)],
+        num_features=3, momentum=0.2),
+    mod('BatchNorm3d_eval', 'BatchNorm3d', [(2, 3, 2, 2, 3)],
+        training=False, num_features=3),
+    mod('BatchNorm1d_error', 'BatchNorm1d', [(4, 3, 5, 2)], num_features=3),
+    mod('BatchNorm1d_one_value_error', 'BatchNorm1d', [(1, 3)],
+        num_features=3),
+    mod('BatchNorm1d_one_value_eval', 'BatchNorm1d', [(1, 3)],
+        training=False, num_features=3),
+    mod('BatchNorm1d_momentum_none', 'BatchNorm1d', [(6, 2)],
+        num_features=2, momentum=None),
+    mod('GroupNorm', 'GroupNorm', [(2, 6, 3, 4)], num_groups=3,
+        num_channels=6),
+    mod('GroupNorm_no_affine_3d', 'GroupNorm', [(3, 4, 5)], num_groups=2,
+        num_channels=4, affine=False, eps=1e-3),
+    mod('GroupNorm_error', 'GroupNorm', [(2, 4, 3)], num_groups=3,
+        num_channels=6),
+    mod('InstanceNorm1d', 'InstanceNorm1d', [(2, 3, 7)], num_features=3),
+    mod('InstanceNorm1d_affine_unbatched', 'InstanceNorm1d', [(3, 6)],
+        num_features=3, affine=True),
+    mod('InstanceNorm2d_affine', 'InstanceNorm2d', [(2, 3, 4, 5)],
+        num_features=3, affine=True),
+    mod('InstanceNorm2d_stats_train', 'InstanceNorm2d', [(2, 3, 4, 3)],
+        num_features=3, track_running_stats=True, momentum=0.3),
+    mod('InstanceNorm2d_stats_eval', 'InstanceNorm2d', [(2, 3, 4, 3)],
+        training=False, num_features=3, affine=True,
+        track_running_stats=True),
+    mod('InstanceNorm2d_one_value_error', 'InstanceNorm2d', [(2, 3, 1, 1)],
+        num_features=3),
+    mod('InstanceNorm1d_channels_error', 'InstanceNorm1d', [(2, 4, 5)],
+        num_features=3, affine=True),
+    mod('InstanceNorm3d_affine_stats', 'InstanceNorm3d', [(2, 2, 3, 2, 4)],
+        num_features=2, affine=True, track_running_stats=True),
+    # pooling
+    mod('MaxPool2d', 'MaxPool2d', [(2, 3, 7, 6)], kernel_size=3, stride=2,
+        padding=1),
+    mod('MaxPool2d_ceil_dil', 'MaxPool2d', [(1, 2, 9, 8)],
+        kernel_size=[3, 2], stride=2, dilation=2, ceil_mode=True),
+    mod('MaxPool3d', 'MaxPool3d', [(1, 2, 5, 6, 4)], kernel_size=2),
+    mod('MaxPool3d_ceil_dil', 'MaxPool3d', [(1, 2, 6, 7, 5)],
+        kernel_size=2, stride=2, padding=1, dilation=[1, 2, 1],
+        ceil_mode=True),
+    mod('AvgPool2d', 'AvgPool2d', [(2, 3, 7, 6)], kernel_size=3, stride=2,
+        padding=1),
+    mod('AvgPool2d_exclude_pad_ceil', 'AvgPool2d', [(1, 2, 8, 7)],
+        kernel_size=3, stride=2, padding=1, ceil_mode=True,
+        count_include_pad=False),
+    mod('AvgPool2d_divisor', 'AvgPool2d', [(1, 2, 6, 6)], kernel_size=2,
+        divisor_override=3),
+    mod('AvgPool3d', 'AvgPool3d', [(1, 2, 5, 4, 6)], kernel_size=2,
+        stride=[1, 2, 2], padding=1, count_include_pad=False),
+    mod('AvgPool3d_ceil_divisor', 'AvgPool3d', [(1, 2, 5, 5, 5)],
+        kernel_size=2, ceil_mode=True, divisor_override=5),
+    mod('AdaptiveAvgPool2d', 'AdaptiveAvgPool2d', [(2, 3, 7, 5)],
+        output_size=[3, 2]),
+    mod('AdaptiveAvgPool2d_1', 'AdaptiveAvgPool2d', [(2, 3, 4, 5)],
+        output_size=1),
+    mod('AdaptiveMaxPool2d', 'AdaptiveMaxPool2d', [(2, 3, 7, 5)],
+        output_size=[3, 4]),
+    mod('AdaptiveMaxPool2d_none', 'AdaptiveMaxPool2d', [(1, 2, 6, 5)],
+        output_size=[2, None]),
+    # output larger than the input: overlapping windows
+    mod('AdaptiveAvgPool2d_up', 'AdaptiveAvgPool2d', [(1, 2, 3, 3)],
+        output_size=[5, 4]),
+    mod('AdaptiveMaxPool2d_up', 'AdaptiveMaxPool2d', [(1, 2, 3, 2)],
+        output_size=[4, 5]),
+    # ceil_mode: a last window that would start in the padding is dropped
+    mod('AvgPool2d_ceil_pad_edge', 'AvgPool2d', [(1, 1, 5, 5)],
+        kernel_size=2, stride=2, padding=1, ceil_mode=True),
+    mod('MaxPool2d_ceil_pad_edge', 'MaxPool2d', [(1, 1, 5, 5)],
+        kernel_size=2, stride=2, padding=1, ceil_mode=True),
+    # ceil_mode windows that run past the padding: torch divides by the
+    # window clipped to the padded input (count_include_pad)
+    mod('AvgPool2d_ceil_include_pad', 'AvgPool2d', [(1, 2, 6, 7)],
+        kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    mod('AvgPool3d_ceil_include_pad', 'AvgPool3d', [(1, 1, 4, 6, 5)],
+        kernel_size=[2, 3, 3], stride=2, padding=[0, 1, 1],
+        ceil_mode=True),
+    mod('AvgPool2d_ceil_divisor_pad', 'AvgPool2d', [(1, 1, 7, 6)],
+        kernel_size=3, stride=2, padding=1, ceil_mode=True,
+        divisor_override=2),
+    mod('MaxPool2d_stride_gt_kernel', 'MaxPool2d', [(1, 2, 9, 8)],
+        kernel_size=2, stride=3, padding=1),
+    mod('MaxPool3d_pad_ceil', 'MaxPool3d', [(1, 1, 5, 4, 6)],
+        kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    mod('MaxPool2d_error', 'MaxPool2d', [(1, 1, 5, 5)], kernel_size=2,
+        padding=2),
+    # embedding: an integer input, only the weight's gradient
+    mod('Embedding', 'Embedding', [Idx(3, 4, hi=7)], num_embeddings=7,
+        embedding_dim=5),
+    mod('Embedding_padding_idx', 'Embedding', [Idx(2, 6, hi=4)],
+        num_embeddings=4, embedding_dim=3, padding_idx=1),
+    mod('Embedding_error', 'Embedding',
+        [In(3, draw=lambda s: torch.tensor([0., 5., 1.]),
+            dtype=torch.int64)], num_embeddings=5, embedding_dim=2),
+    mod('Embedding_padding_idx_neg', 'Embedding', [Idx(9, hi=5)],
+        num_embeddings=5, embedding_dim=2, padding_idx=-1),
+    # activations
+    # inplace: torch refuses it on a leaf; see the Sequential row below
+    mod('ReLU', 'ReLU', [(3, 5)]),
+    mod('ReLU6', 'ReLU6', [Wide(4, 6)]),
+    mod('LeakyReLU', 'LeakyReLU', [(3, 5)], negative_slope=0.2),
+    mod('LeakyReLU_default', 'LeakyReLU', [(2, 3, 4)]),
+    mod('PReLU', 'PReLU', [(2, 3, 4)]),
+    mod('PReLU_channels', 'PReLU', [(2, 3, 4, 2)], num_parameters=3,
+        init=0.1),
+    mod('PReLU_error', 'PReLU', [(2, 4, 3)], num_parameters=3),
+    mod('ELU', 'ELU', [(3, 5)], alpha=0.7),
+    mod('GELU', 'GELU', [Wide(3, 5)]),
+    mod('GELU_tanh', 'GELU', [Wide(3, 5)], approximate='tanh'),
+    mod('SiLU', 'SiLU', [(3, 5)]),
+    mod('Hardswish', 'Hardswish', [Wide(4, 5)]),
+    mod('Hardsigmoid', 'Hardsigmoid', [Wide(4, 5)]),
+    mod('Mish', 'Mish', [Wide(3, 5)]),
+    mod('Softplus', 'Softplus', [Wide(3, 5)], beta=2.0, threshold=5.0),
+    mod('Softplus_default', 'Softplus', [Wide(3, 5)]),
+    mod('Sigmoid', 'Sigmoid', [Wide(3, 5)]),
+    mod('Tanh', 'Tanh', [(3, 5)]),
+    # shape and regularisation layers
+    mod('Identity', 'Identity', [(2, 3)]),
+    mod('Flatten', 'Flatten', [(2, 3, 4, 2)]),
+    mod('Flatten_dims', 'Flatten', [(2, 3, 4, 2)], start_dim=0, end_dim=-2),
+    mod('Dropout_eval', 'Dropout', [(3, 5)], training=False, p=0.5),
+    mod('Dropout_p0', 'Dropout', [(3, 5)], p=0.0),
+    mod('DropPath_eval', 'DropPath', [(3, 4, 2)], training=False),
+    mod('DropPath_p0', 'DropPath', [(3, 4, 2)], drop_prob=0.0),
+    # mm's (mmcv's) aliases, compared with the torch class they stand for
+    mod('alias_BN', 'BN', [(2, 3, 3, 2)], num_features=3),
+    mod('alias_GN', 'GN', [(2, 4, 3, 2)], num_groups=2, num_channels=4),
+    mod('alias_LN', 'LN', [(2, 3, 4)], normalized_shape=4),
+    mod('alias_IN', 'IN', [(2, 3, 4, 3)], num_features=3),
+    mod('alias_BN1d', 'BN1d', [(4, 3)], num_features=3),
+    mod('alias_BN3d', 'BN3d', [(2, 2, 2, 3, 2)], num_features=2),
+    mod('alias_IN1d', 'IN1d', [(2, 3, 5)], num_features=3, affine=True),
+    mod('alias_IN3d', 'IN3d', [(2, 2, 3, 2, 3)], num_features=2),
+    mod('alias_Conv', 'Conv', [(1, 2, 5, 5)], in_channels=2,
+        out_channels=3, kernel_size=3),
+    mod('alias_deconv', 'deconv', [(1, 2, 3, 4)], in_channels=2,
+        out_channels=3, kernel_size=2, stride=2),
+    mod('alias_deconv3d', 'deconv3d', [(1, 2, 2, 3, 2)], in_channels=2,
+        out_channels=2, kernel_size=3, padding=1),
+    mod('alias_Swish', 'Swish', [(3, 5)]),
+    mod('alias_HSwish', 'HSwish', [Wide(4, 5)]),
+    mod('alias_HSigmoid', 'HSigmoid', [Wide(4, 5)]),
+    mod('alias_HSigmoid_args', 'HSigmoid', [Wide(4, 5)], bias=1.0,
+        divisor=2.0, min_value=-0.5, max_value=2.0),
+    # containers: keys "0.weight", "1.running_mean", ...
+    mod('Sequential', 'Sequential', [(2, 3, 6, 5)], modules=[
+        {'type': 'Conv2d', 'in_channels': 3, 'out_channels': 4,
+         'kernel_size': 3, 'padding': 1},
+        {'type': 'BatchNorm2d', 'num_features': 4},
+        {'type': 'ReLU', 'inplace': True},
+        {'type': 'MaxPool2d', 'kernel_size': 2},
+        {'type': 'AdaptiveAvgPool2d', 'output_size': 1},
+        {'type': 'Flatten'},
+        {'type': 'Linear', 'in_features': 4, 'out_features': 3}]),
+    mod('Sequential_nested_eval', 'Sequential', [(2, 6)], training=False,
+        modules=[{'type': 'Linear', 'in_features': 6, 'out_features': 4},
+                 {'type': 'Sequential', 'modules': [
+                     {'type': 'LayerNorm', 'normalized_shape': 4},
+                     {'type': 'GELU'}, {'type': 'Dropout'}]},
+                 {'type': 'Linear', 'in_features': 4, 'out_features': 2}]),
+    mod('ModuleList', 'ModuleList', [(2, 4, 12)], modules=[
+        {'type': 'Conv1d', 'in_channels': 4, 'out_channels': 3,
+         'kernel_size': 3},
+        {'type': 'InstanceNorm1d', 'num_features': 3, 'affine': True},
+        {'type': 'PReLU', 'num_parameters': 3}]),
+    # unbatched inputs, 1-D and 0-dim edges (torch decides; mm must agree)
+    mod('Conv2d_unbatched', 'Conv2d', [(2, 5, 4)], in_channels=2,
+        out_channels=3, kernel_size=2),
+    mod('Conv1d_unbatched_reflect', 'Conv1d', [(2, 6)], in_channels=2,
+        out_channels=1, kernel_size=3, padding=1, padding_mode='reflect'),
+    mod('ConvTranspose2d_unbatched', 'ConvTranspose2d', [(2, 3, 3)],
+        in_channels=2, out_channels=2, kernel_size=2, stride=2),
+    mod('MaxPool2d_unbatched', 'MaxPool2d', [(2, 5, 4)], kernel_size=2),
+    mod('AvgPool2d_unbatched', 'AvgPool2d', [(2, 5, 4)], kernel_size=2,
+        padding=1),
+    mod('AdaptiveAvgPool2d_unbatched', 'AdaptiveAvgPool2d', [(2, 5, 4)],
+        output_size=[2, 3]),
+    mod('AdaptiveMaxPool2d_unbatched', 'AdaptiveMaxPool2d', [(2, 5, 4)],
+        output_size=2),
+    mod('MaxPool3d_unbatched', 'MaxPool3d', [(2, 4, 3, 4)], kernel_size=2),
+    # 6 values a group: with 2, x_hat is +-1 and the input gradient is 0
+    # up to rounding (f32 noise above atol)
+    mod('GroupNorm_2d_input', 'GroupNorm', [(3, 12)], num_groups=2,
+        num_channels=12),
+    mod('Linear_1d', 'Linear', [(4,)], in_features=4, out_features=2),
+    mod('PReLU_1d', 'PReLU', [(4,)]),
+    mod('PReLU_1d_channels', 'PReLU', [(4,)], num_parameters=4),
+    mod('PReLU_0d', 'PReLU', [()]),
+    mod('Flatten_1d', 'Flatten', [(5,)], start_dim=0),
+    mod('Flatten_error', 'Flatten', [(2, 3, 4)], start_dim=2, end_dim=1),
+    mod('Embedding_0d', 'Embedding', [Idx(hi=4)], num_embeddings=4,
+        embedding_dim=3),
+    mod('Embedding_empty', 'Embedding', [Idx(0, 2, hi=4)],
+        num_embeddings=4, embedding_dim=3),
+    mod('LayerNorm_error', 'LayerNorm', [(2, 3, 5)], normalized_shape=[3, 4]),
+    mod('Softplus_0d', 'Softplus', [()], beta=0.5),
+    mod('GELU_empty', 'GELU', [(0, 3)]),
+    # mmcv's ConvModule against the same layers written out in torch
+    conv_module('ConvModule_BN_noact_stride', [(2, 4, 7, 6)], stride=2,
+                norm_cfg={'type': 'BN', 'momentum': 0.2}, act_cfg=None),
+    conv_module('ConvModule_GN_noact_bias', [(1, 4, 5, 5)],
+                norm_cfg={'type': 'GN', 'num_groups': 2}, act_cfg=None,
+                bias=True),
+    conv_module('ConvModule_reflect_dil_groups', [(1, 4, 6, 7)],
+                out_channels=6, padding=2, dilation=2, groups=2,
+                padding_mode='reflect', norm_cfg={'type': 'BN'}),
+    conv_module('ConvModule_eval_BN_LeakyReLU', [(2, 4, 5, 6)],
+                norm_cfg={'type': 'BN'}, act_cfg={'type': 'LeakyReLU'},
+                training=False),
+    conv_module('ConvModule_act_before_norm', [(2, 4, 5, 6)],
+                norm_cfg={'type': 'GN', 'num_groups': 2},
+                order=['conv', 'act', 'norm']),
+]
+# Every norm (none, BN, GN) x activation (ReLU, LeakyReLU, none) x order
+# (conv first; norm first where there is a norm).
+for _norm in (None, {'type': 'BN'}, {'type': 'GN', 'num_groups': 2}):
+    for _act in ({'type': 'ReLU'}, {'type': 'LeakyReLU',
+                                    'negative_slope': 0.1}, None):
+        for _order in (('conv', 'norm', 'act'), ('norm', 'conv', 'act')):
+            if _norm is None and _order[0] == 'norm':
+                continue
+            MODS.append(conv_module(
+                'ConvModule_%s_%s_%s' % (
+                    _norm['type'] if _norm else 'nonorm',
+                    _act['type'] if _act else 'noact', _order[0]),
+                [(2, 4, 5, 6)], out_channels=6, norm_cfg=_norm,
+                act_cfg=_act, order=list(_order)))
+
+
 def run_module_case(drv, c, dt, dump):
     dtype = DTYPES[dt]
-    kw = dict(c.cfg)
-    m = getattr(torch.nn, kw.pop('type'))(**kw).to(dtype)
+    try:
+        m = build_torch_module(c.cfg).to(dtype)
+    except (RuntimeError, ValueError, TypeError, AssertionError) as e:
+        # torch refuses the config itself: mm must refuse it too
+        m, build_error = torch.nn.Module(), str(e).splitlines()[0]
+    else:
+        build_error = None
     with torch.no_grad():
         for _, p in m.named_parameters():
             p.copy_(randn(p.shape) * 0.5)
@@ -2123,6 +2518,8 @@ def run_module_case(drv, c, dt, dump):
     tx = [x.clone().requires_grad_(x.is_floating_point() and k not in ngrad)
           for k, x in enumerate(xs)]
     try:
+        if build_error:
+            raise ValueError(build_error)
         out = c.fwd(m, tx, c.args) if c.fwd else m(*tx)
         torch_error = None
     except (RuntimeError, IndexError, ValueError, TypeError,

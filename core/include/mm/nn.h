@@ -413,6 +413,9 @@ typedef struct mm_nn_conv {
     int64_t output_padding[3]; /* transposed only */
     char padding_mode[12];     /* "zeros", "reflect", "replicate" */
     mm_tensor *weight, *bias;
+    /* padding 'same' with an odd dilation * (kernel_size - 1): one more
+     * element after the input than before (torch's split) */
+    int64_t same_extra[3];
 } mm_nn_conv;
 
 /* Arguments of mm_conv_new: arrays have nsp entries; NULL gives torch's
