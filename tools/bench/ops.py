@@ -13,10 +13,14 @@ the median of the timed calls after two warm-up calls, timed the same way
 (at least --runs calls and at least --min-time seconds). Prints one table:
 mm ms, torch ms, ratio mm/torch (below 1: mm is faster), GFLOP/s for conv,
 matmul and linear, and their share of the machine's matmul peak, measured in
-the same run as mm's own 4096x4096x4096 f32 matmul (oneDNN; torch is not
-run on that row). bf16 rows may pass 100%: the peak is f32's. A call slower
-than 3 s (Debian torch's reference-BLAS matmul) gets one warm-up and one
-timed call, on both sides.
+the same run: the best call of mm's own 4096x4096x4096 f32 matmul (oneDNN),
+measured before and after each thread count's cases, the higher of the two
+(a shared machine's load varies). bf16 rows may pass 100%: the peak is
+f32's. A call slower than 3 s (Debian torch's reference-BLAS matmul) gets
+one warm-up and one timed call, on both sides. --rounds R measures every
+case R times, alternating mm and torch, and keeps each side's fastest
+median: it makes a load spike during one side's turn less likely to decide
+a ratio. Rows print when a thread count's cases are done.
 
 conv2d_bwd is input grad + weight grad of one conv (no bias), the graph
 kept: torch calls y.backward(g, retain_graph=True) with x.grad = w.grad =
@@ -27,6 +31,7 @@ No assertion: timings on shared machines are noisy; `uptime` is printed.
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -52,7 +57,7 @@ CONVS = [
 
 def cases():
     """(label, case, args, dtype or None) in table order."""
-    out = [("matmul peak 4096^3", "matmul", [4096, 4096, 4096], "f32")]
+    out = []
     for dt in ("f32", "bf16"):
         out.append((f"matmul 1024^3 {dt}", "matmul", [1024, 1024, 1024], dt))
         out.append((f"matmul 4096x4096x1024 {dt}", "matmul", [4096, 1024, 4096], dt))
@@ -182,6 +187,43 @@ def run_torch(python, case, args, dtype, threads, opt):
     return run_json([python, "-c", TORCH_CHILD, arg], env)
 
 
+def best(a, b):
+    """The faster of two results of one case (an error loses)."""
+    if a is None or "median_ms" not in a:
+        return b
+    if "median_ms" not in b:
+        return a
+    return b if b["median_ms"] < a["median_ms"] else a
+
+
+def print_block(block, torches, peak):
+    head = f"{'case':38} {'mm ms':>9}"
+    for i in range(len(torches)):
+        head += f" {'torch' + str(i) + ' ms':>10} {'ratio':>6}"
+    head += f" {'mm GF/s':>8}"
+    for i in range(len(torches)):
+        head += f" {'t' + str(i) + ' GF/s':>8}"
+    head += f" {'mm %pk':>7}"
+    print(head)
+    for r in block:
+        mm, tr = r["mm"], r["torch"]
+        g = gflops(mm)
+        line = f"{r['label']:38} {fmt(mm.get('median_ms'), '9.2f')}"
+        for t in tr:
+            ratio = (mm["median_ms"] / t["median_ms"]
+                     if "median_ms" in t and "median_ms" in mm else None)
+            line += f" {fmt(t.get('median_ms'), '10.2f')} {fmt(ratio, '6.2f')}"
+        line += f" {fmt(g, '8.1f')}"
+        for t in tr:
+            line += f" {fmt(gflops(t), '8.1f')}"
+        pct = 100 * g / peak if g is not None and peak else None
+        line += f" {fmt(pct, '6.0f')}" + ("%" if pct is not None else " ")
+        for who, res in [("mm", mm)] + [(f"torch{i}", t) for i, t in enumerate(tr)]:
+            if "error" in res:
+                line += f"  [{who}: {res['error']}]"
+        print(line, flush=True)
+
+
 def gflops(res):
     if "error" in res or not res.get("flops"):
         return None
@@ -207,6 +249,9 @@ def main():
                     help="at least this many timed calls (default 5)")
     ap.add_argument("--min-time", type=float, default=1.0,
                     help="and at least this many seconds of them (default 1)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure each case this many times, alternating mm "
+                         "and torch, and keep each side's fastest (default 1)")
     ap.add_argument("--only", help="run only cases whose label contains this")
     ap.add_argument("--json", help="also write every result to this file")
     opt = ap.parse_args()
@@ -231,51 +276,52 @@ def main():
 
     results = []
     for threads in [int(t) for t in opt.threads.split(",")]:
-        print(f"\n== {threads} thread(s) ==")
-        head = f"{'case':38} {'mm ms':>9}"
-        for i in range(len(torches)):
-            head += f" {'torch' + str(i) + ' ms':>10} {'ratio':>6}"
-        head += f" {'mm GF/s':>8}"
-        for i in range(len(torches)):
-            head += f" {'t' + str(i) + ' GF/s':>8}"
-        head += f" {'mm %pk':>7}"
-        print(head)
-        peak = None
+        print(f"\n== {threads} thread(s) ==", flush=True)
+        peak_before = run_mm(opt.bench, "matmul", [4096] * 3, "f32", threads, opt)
+        block = []
         for label, case, args, dtype in cases():
-            if opt.only and opt.only not in label and not label.startswith("matmul peak"):
+            if opt.only and opt.only not in label:
                 continue
-            mm = run_mm(opt.bench, case, args, dtype, threads, opt)
-            # the peak is mm's own measure; Debian's torch takes ~50 s a call
-            tr = [run_torch(py, case, args, dtype, threads, opt)
-                  if not label.startswith("matmul peak") else {}
-                  for py, _ in torches]
-            g = gflops(mm)
-            if label.startswith("matmul peak"):
-                peak = g
-            line = f"{label:38} {fmt(mm.get('median_ms'), '9.2f')}"
-            for t in tr:
-                ratio = (mm["median_ms"] / t["median_ms"]
-                         if "median_ms" in t and "median_ms" in mm else None)
-                line += f" {fmt(t.get('median_ms'), '10.2f')} {fmt(ratio, '6.2f')}"
-            line += f" {fmt(g, '8.1f')}"
-            for t in tr:
-                line += f" {fmt(gflops(t), '8.1f')}"
-            pct = 100 * g / peak if g is not None and peak else None
-            line += f" {fmt(pct, '6.0f')}" + ("%" if pct is not None else " ")
-            for who, res in [("mm", mm)] + [(f"torch{i}", t) for i, t in enumerate(tr)]:
-                if "error" in res:
-                    line += f"  [{who}: {res['error']}]"
-            print(line, flush=True)
-            results.append({"label": label, "threads": threads, "mm": mm,
-                            "torch": tr})
-        print(f"matmul peak (mm 4096^3 f32 via oneDNN, {threads} thread(s)): "
-              f"{fmt(peak, '.1f')} GFLOP/s")
+            mm, tr = None, [None] * len(torches)
+            for _ in range(opt.rounds):  # keep each side's fastest round
+                mm = best(mm, run_mm(opt.bench, case, args, dtype, threads, opt))
+                for i, (py, _) in enumerate(torches):
+                    tr[i] = best(tr[i], run_torch(py, case, args, dtype,
+                                                  threads, opt))
+            block.append({"label": label, "threads": threads, "mm": mm,
+                          "torch": tr})
+            print(".", end="", file=sys.stderr, flush=True)
+        # the peak: the best single call of mm's 4096^3 f32 matmul, measured
+        # before and after the block (the machine's load varies)
+        peak_after = run_mm(opt.bench, "matmul", [4096] * 3, "f32", threads, opt)
+        peaks = [r["flops"] / (r["min_ms"] * 1e-3) / 1e9
+                 for r in (peak_before, peak_after) if "min_ms" in r]
+        print(file=sys.stderr)
+        peak = max(peaks) if peaks else None
+        print_block(block, torches, peak)
+        print(f"matmul peak (best call of mm's 4096^3 f32 matmul via oneDNN, "
+              f"{threads} thread(s), before/after the cases): "
+              + " / ".join(f"{p:.1f}" for p in peaks) + " GFLOP/s")
+        for kind in ("conv2d_fwd", "conv2d_bwd"):
+            rows = [r for r in block if r["mm"].get("case") == kind]
+            for i in range(len(torches)):
+                ratios = [r["mm"]["median_ms"] / r["torch"][i]["median_ms"]
+                          for r in rows if "median_ms" in r["torch"][i]
+                          and "median_ms" in r["mm"]]
+                if ratios:
+                    gm = math.exp(sum(map(math.log, ratios)) / len(ratios))
+                    print(f"{kind} mm/torch{i}: geometric mean {gm:.2f} over "
+                          f"{len(ratios)} shapes, range {min(ratios):.2f}-"
+                          f"{max(ratios):.2f}")
+        results.append({"threads": threads, "peak_gflops": peaks,
+                        "cases": block})
     load = open("/proc/loadavg").read().split()[:3]
     print(f"\nload average {' '.join(load)} (1/5/15 min) at end")
     if opt.json:
         with open(opt.json, "w") as f:
-            json.dump({"torch": [i for _, i in torches], "results": results}, f,
-                      indent=1)
+            json.dump({"torch": [i for _, i in torches],
+                       "pythons": [p for p, _ in torches], "results": results},
+                      f, indent=1)
     return 0
 
 

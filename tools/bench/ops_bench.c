@@ -174,11 +174,11 @@ static int n_args_of(const char *c) {
     return -1;
 }
 
-static bool parse_i64(const char *s, int64_t *out) {
+static bool parse_i64(const char *s, int64_t min, int64_t *out) {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v <= 0)
+    if (errno || end == s || *end || v < min)
         return false;
     *out = v;
     return true;
@@ -204,11 +204,11 @@ int main(int argc, char **argv) {
         const char *opt = argv[i], *v = argv[i + 1];
         bool ok = true;
         if (!strcmp(opt, "--threads"))
-            ok = parse_i64(v, &threads);
+            ok = parse_i64(v, 1, &threads);
         else if (!strcmp(opt, "--runs"))
-            ok = parse_i64(v, &runs);
+            ok = parse_i64(v, 1, &runs);
         else if (!strcmp(opt, "--warmup"))
-            ok = parse_i64(v, &warmup);
+            ok = parse_i64(v, 0, &warmup);
         else if (!strcmp(opt, "--min-time"))
             min_time = strtod(v, NULL);
         else
@@ -223,7 +223,8 @@ int main(int argc, char **argv) {
     if (b.n_args < 0)
         return usage();
     for (int k = 0; k < b.n_args; k++)
-        if (i >= argc || !parse_i64(argv[i++], &b.a[k]))
+        /* conv's PAD (the ninth) may be 0, no size may */
+        if (i >= argc || !parse_i64(argv[i++], k == 8 ? 0 : 1, &b.a[k]))
             return usage();
     if (i < argc && !strcmp(b.name, "matmul") &&
         mm_dtype_parse(argv[i++], &b.dtype) != 0)
