@@ -154,3 +154,21 @@ int mm_matmul(mm_tensor *a, mm_tensor *b, mm_tensor **out) {
     }
     return mm_pool_close_keep(pool, c, out);
 }
+
+int mm_bmm(mm_tensor *a, mm_tensor *b, mm_tensor **out) {
+    if (!a || !b)
+        return mm_error_set(MM_EINVAL, "bmm: tensor is NULL");
+    if (a->ndim != 3 || b->ndim != 3)
+        return mm_error_set(MM_EINVAL,
+                            "bmm: both arguments must be 3-D (got %d and %d)",
+                            a->ndim, b->ndim);
+    if (a->shape[0] != b->shape[0] || a->shape[2] != b->shape[1])
+        return mm_error_set(MM_EINVAL,
+                            "bmm: shapes [%lld, %lld, %lld] and [%lld, %lld, "
+                            "%lld] do not multiply (batch sizes must match, "
+                            "no broadcasting)",
+                            (long long)a->shape[0], (long long)a->shape[1],
+                            (long long)a->shape[2], (long long)b->shape[0],
+                            (long long)b->shape[1], (long long)b->shape[2]);
+    return mm_matmul(a, b, out);
+}

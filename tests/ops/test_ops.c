@@ -438,6 +438,11 @@ MM_TEST(matmul_errors_name_the_shapes) {
         CHECK_OK(mm_zeros(MM_SHAPE(3, 4, 5), MM_F32, &y));
         CHECK_ERR(mm_matmul(x, y, &c), MM_EINVAL,
                   "matmul: shapes [2] and [3] cannot broadcast");
+        CHECK_ERR(mm_bmm(x, y, &c), MM_EINVAL,
+                  "bmm: shapes [2, 3, 4] and [3, 4, 5] do not multiply (batch "
+                  "sizes must match, no broadcasting)");
+        CHECK_ERR(mm_bmm(a, b, &c), MM_EINVAL,
+                  "bmm: both arguments must be 3-D (got 2 and 2)");
     });
 }
 

@@ -189,6 +189,7 @@ UNARY(clone, mm_clone)
 BINARY(mul, mm_mul)
 BINARY(div, mm_div)
 BINARY(matmul, mm_matmul)
+BINARY(bmm, mm_bmm)
 
 #define WITH_ALPHA(name, fn)                                                   \
     static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
@@ -1171,6 +1172,7 @@ static const drv_op ops[] = {
     {"mean", 1, op_mean},
     /* linear algebra */
     {"matmul", 2, op_matmul},
+    {"bmm", 2, op_bmm},
     /* views, shapes, copies */
     {"reshape", 1, op_reshape},
     {"view", 1, op_view},

@@ -489,6 +489,8 @@ MM_API int mm_sum_to_shape(mm_tensor *x, int ndim, const int64_t *shape,
  * 1-D operand gains then loses a dim, and leading (batch) dims broadcast.
  * Both operands must have the same dtype. oneDNN runs f32/bf16 on the CPU. */
 MM_API int mm_matmul(mm_tensor *a, mm_tensor *b, mm_tensor **out) MM_NODISCARD;
+/* torch.bmm: (B, n, m) @ (B, m, p) -> (B, n, p); no broadcasting. */
+MM_API int mm_bmm(mm_tensor *a, mm_tensor *b, mm_tensor **out) MM_NODISCARD;
 
 /* ---- convolution and pooling ---- */
 
