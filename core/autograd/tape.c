@@ -1,7 +1,7 @@
 /* The tape: grad mode, recording nodes, and the backward walk. */
 #include "tensor_internal.h"
 
-#include "mm/loss.h"
+#include "mm/autocast.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * ops (f32 operands cast, f64 and integer ones left alone). */
 #include "autocast_internal.h"
 
-#include "mm/loss.h"
+#include "mm/autocast.h"
 #include "ops_internal.h"
 
 enum { AUTOCAST_MAX_DEPTH = 64 };

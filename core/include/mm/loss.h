@@ -1,4 +1,4 @@
-/* mm/loss.h - loss functions and bf16 autocast.
+/* mm/loss.h - loss functions.
  *
  * The losses of torch.nn.functional with torch's arguments, defaults and
  * numbers: cross_entropy (class indices or class probabilities, class
@@ -7,14 +7,7 @@
  * returns the per-element loss (MM_LOSS_NONE) or its mean or sum as a 0-dim
  * tensor, differentiable in the input (and in float targets, weights and
  * pos_weight where torch's is). Class dims follow torch: input (N, C) or
- * (N, C, d1, ...) or unbatched (C), index targets (N) / (N, d1, ...) / ().
- *
- * Autocast is torch.autocast('cpu', dtype=torch.bfloat16) for matmul,
- * linear and the convolutions: while a thread is inside mm_autocast_push,
- * their f32 operands are cast to bf16 by the to-dtype op (so autograd sees
- * the cast and f32 leaves get f32 gradients) and the op runs in bf16 (AMX
- * through oneDNN where the CPU has it); the output is bf16. f64 and other
- * dtypes are left alone. */
+ * (N, C, d1, ...) or unbatched (C), index targets (N) / (N, d1, ...) / (). */
 #ifndef MM_LOSS_H
 #define MM_LOSS_H
 
@@ -80,19 +73,6 @@ MM_API int mm_l1_loss(mm_tensor *input, mm_tensor *target,
 MM_API int mm_smooth_l1_loss(mm_tensor *input, mm_tensor *target,
                              mm_loss_reduction reduction, double beta,
                              mm_tensor **out) MM_NODISCARD;
-
-/* ---- autocast -------------------------------------------------------------
- */
-
-/* Enter (push) or leave (pop) an autocast region on this thread; regions
- * nest up to 64 deep and the innermost wins. dtype: MM_BF16 turns autocast
- * on, MM_F32 turns it off inside (torch.autocast(enabled=False));
- * anything else is MM_EINVAL. Popping with nothing pushed does nothing. */
-MM_API int mm_autocast_push(mm_dtype dtype) MM_NODISCARD;
-MM_API void mm_autocast_pop(void);
-/* Whether autocast is on for this thread (and to which dtype). */
-MM_API bool mm_autocast_enabled(void);
-MM_API mm_dtype mm_autocast_dtype(void);
 
 #ifdef __cplusplus
 }

@@ -2,12 +2,15 @@
  *
  * One header per area; this one includes them all. Layers, bottom up:
  * base (errors, logging, mm_value, JSON/YAML, files, threads, random
- * numbers), config (YAML configs with mmengine semantics), tensors, ops and
- * autograd (docs/tensors.md). Registry, nn, data, runner and the rest join
- * as they land; see docs/status.md. */
+ * numbers), config (YAML configs with mmengine semantics), registry and
+ * plugins (docs/plugins.md), tensors, ops, autograd, autocast, losses and
+ * optimizers (docs/tensors.md), nn (docs/nn.md), metrics (docs/eval.md) and
+ * transforms. Data loading, the runner and the rest join as they land; see
+ * docs/status.md. */
 #ifndef MM_MM_H
 #define MM_MM_H
 
+#include "mm/autocast.h"
 #include "mm/autograd.h"
 #include "mm/config.h"
 #include "mm/elementwise.h"
