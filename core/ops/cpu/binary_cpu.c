@@ -1,8 +1,9 @@
 /* Optimised CPU kernels of the binary family: the strided iterator with
  * typed f32/f64 loops the compiler vectorises (contiguous, and one operand
- * broadcast as a scalar: the bias-add case). Other dtypes go to the
- * reference kernel (MM_EUNSUPPORTED). */
-#include "ops_internal.h"
+ * broadcast as a scalar: the bias-add case); bf16/f16 run the f32 loops on
+ * converted blocks (half_cpu.h). Other dtypes go to the reference kernel
+ * (MM_EUNSUPPORTED). */
+#include "half_cpu.h"
 
 typedef struct bin_ctx {
     double alpha;
@@ -68,13 +69,16 @@ BIN_LOOPS(double, f64)
 
 int mm_cpu_binary(mm_op_ctx *ctx) {
     mm_tensor *out = ctx->out;
+    mm_tensor *ops[3] = {out, ctx->inputs[0], ctx->inputs[1]};
+    bin_ctx c = {ctx->params->f[0]};
+    int code = ctx->op->code;
+    if (mm_is_half(out->dtype) && ops[1]->dtype == out->dtype &&
+        ops[2]->dtype == out->dtype)
+        return mm_half_run(3, ops, loops_f32[code], &c, MM_GRAIN);
     if (out->dtype != MM_F32 && out->dtype != MM_F64)
         return MM_EUNSUPPORTED;
     mm_iter it;
-    mm_tensor *ops[3] = {out, ctx->inputs[0], ctx->inputs[1]};
     MM_TRY(mm_iter_init(&it, 3, ops));
-    bin_ctx c = {ctx->params->f[0]};
-    int code = ctx->op->code;
     mm_iter_run(&it, out->dtype == MM_F32 ? loops_f32[code] : loops_f64[code],
                 &c, MM_GRAIN);
     return 0;

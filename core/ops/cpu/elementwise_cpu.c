@@ -3,11 +3,13 @@
  * bool, where any dtype), with the contiguous and scalar-broadcast cases
  * written out so the compiler vectorises them (`omp simd`: -O2 alone
  * vectorises almost nothing). f32 computes in float, as
- * PyTorch's kernels do. Other cases go to the reference (MM_EUNSUPPORTED).
+ * PyTorch's kernels do; bf16 and f16 run the f32 loops on converted blocks
+ * (half_cpu.h). Other cases go to the reference (MM_EUNSUPPORTED).
  *
  * <tgmath.h>: exp, erf, tanh, ... pick the float or double function from
  * the argument, so one expression serves both dtypes. */
 #include "../elementwise_internal.h"
+#include "half_cpu.h"
 
 #include <tgmath.h>
 
@@ -445,6 +447,16 @@ static int run(mm_op_ctx *ctx, int n, mm_tensor **operands,
                mm_iter_loop_fn loop, const ew_params *params) {
     if (!loop)
         return MM_EUNSUPPORTED;
+    mm_dtype in = operands[1]->dtype, out = operands[0]->dtype;
+    if (mm_is_half(in)) {
+        for (int k = 2; k < n; k++)
+            if (operands[k]->dtype != in)
+                return MM_EUNSUPPORTED;
+        if (out != in && out != MM_BOOL)
+            return MM_EUNSUPPORTED;
+        return mm_half_run(n, operands, loop, (void *)params,
+                           grain_for(ctx->op->code));
+    }
     mm_iter it;
     MM_TRY(mm_iter_init(&it, n, operands));
     mm_iter_run(&it, loop, (void *)params, grain_for(ctx->op->code));
@@ -455,7 +467,7 @@ int mm_cpu_ew_unary(mm_op_ctx *ctx) {
     mm_tensor *x = ctx->inputs[0];
     const mm_op_params *p = ctx->params;
     int code = ctx->op->code;
-    bool f32 = x->dtype == MM_F32;
+    bool f32 = x->dtype == MM_F32 || mm_is_half(x->dtype);
     mm_iter_loop_fn loop = NULL;
     if (code == EW_LOGICAL_NOT) {
         loop = x->dtype == MM_BOOL  ? logical_not_b8
@@ -486,12 +498,12 @@ int mm_cpu_ew_binary(mm_op_ctx *ctx) {
                                   : NULL;
     } else if (ew_is_compare(code)) {
         int k = code - EW_EQ;
-        loop = dt == MM_F32   ? compare_f32[k]
+        loop = dt == MM_F32 || mm_is_half(dt) ? compare_f32[k]
                : dt == MM_F64 ? compare_f64[k]
                : dt == MM_I64 ? compare_i64[k]
                               : NULL;
-    } else if (dt == MM_F32 || dt == MM_F64) {
-        loop = pick_binary(code, dt == MM_F32, p);
+    } else if (dt == MM_F32 || dt == MM_F64 || mm_is_half(dt)) {
+        loop = pick_binary(code, dt != MM_F64, p);
     }
     ew_params params = {p->f[0], p->f[1]};
     if (code == EW_PRELU || code == EW_LEAKY_RELU_BW)
@@ -525,9 +537,9 @@ int mm_cpu_where(mm_op_ctx *ctx) {
 
 int mm_cpu_clamp_tensor(mm_op_ctx *ctx) {
     mm_dtype dt = ctx->out->dtype;
-    if (dt != MM_F32 && dt != MM_F64)
+    if (dt != MM_F32 && dt != MM_F64 && !mm_is_half(dt))
         return MM_EUNSUPPORTED;
-    bool f32 = dt == MM_F32;
+    bool f32 = dt != MM_F64;
     const mm_op_params *p = ctx->params;
     mm_tensor *ops[4] = {ctx->out, ctx->inputs[0], ctx->inputs[1],
                          ctx->n_inputs > 2 ? ctx->inputs[2] : NULL};

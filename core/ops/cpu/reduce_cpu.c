@@ -1,4 +1,7 @@
-/* Optimised CPU sum/mean (f32, f64), accumulating in double.
+/* Optimised CPU sum/mean (f32, f64, bf16, f16), accumulating in double;
+ * bf16/f16 convert to f32 on load (half_cpu.h), and their contiguous runs
+ * (the inner layouts) sum in f32 vector lanes, as PyTorch sums them in
+ * float, each run's f32 partial then joining the double total.
  *
  * The reduced and kept dims are each merged into as few dims as the strides
  * allow; then three layouts:
@@ -10,7 +13,7 @@
  *           over the batch): rows of outputs accumulate, blocks in parallel;
  *   strided anything else, one output at a time. */
 #include "mm/threads.h"
-#include "ops_internal.h"
+#include "half_cpu.h"
 
 #include <stdlib.h>
 
@@ -78,10 +81,29 @@ static void add_row_f64(double *acc, const double *row, int64_t n) {
         acc[k] += row[k];
 }
 
+/* The half pieces: the f32 sum of a contiguous run, a row added into acc. */
+#define HALF_PIECES(SUFFIX, CVT)                                               \
+    static double dot1_##SUFFIX(const uint16_t *p, int64_t n) {                \
+        float acc = 0;                                                         \
+        _Pragma("omp simd reduction(+ : acc)")                                 \
+        for (int64_t i = 0; i < n; i++)                                        \
+            acc += CVT(p[i]);                                                  \
+        return acc;                                                            \
+    }                                                                          \
+    static void add_row_##SUFFIX(double *acc, const uint16_t *row,             \
+                                 int64_t n) {                                  \
+        _Pragma("omp simd")                                                    \
+        for (int64_t k = 0; k < n; k++)                                        \
+            acc[k] += CVT(row[k]);                                             \
+    }
+HALF_PIECES(bf16, mm_h_bf16_to_f32)
+HALF_PIECES(f16, mm_h_f16_to_f32)
+
 typedef struct red {
     const char *x; /* first element */
     char *out;
     bool f32;
+    mm_dtype dt;
     const dims *K, *R;
     int64_t n_out, count;
     double scale;
@@ -89,16 +111,29 @@ typedef struct red {
 
 /* Sum of n contiguous elements starting `off` elements into x. */
 static double dot1(const red *r, int64_t off, int64_t n) {
+    const uint16_t *h = (const uint16_t *)r->x + off;
+    if (r->dt == MM_BF16)
+        return dot1_bf16(h, n);
+    if (r->dt == MM_F16)
+        return dot1_f16(h, n);
     return r->f32 ? dot1_f32((const float *)r->x + off, n)
                   : dot1_f64((const double *)r->x + off, n);
 }
 
 static double load(const red *r, int64_t off) {
+    if (mm_is_half(r->dt)) {
+        uint16_t v = ((const uint16_t *)r->x)[off];
+        return r->dt == MM_BF16 ? mm_h_bf16_to_f32(v) : mm_h_f16_to_f32(v);
+    }
     return r->f32 ? ((const float *)r->x)[off] : ((const double *)r->x)[off];
 }
 
 static void store(const red *r, int64_t i, double v) {
-    if (r->f32)
+    if (r->dt == MM_BF16)
+        ((uint16_t *)r->out)[i] = mm_h_f32_to_bf16((float)(v * r->scale));
+    else if (r->dt == MM_F16)
+        ((uint16_t *)r->out)[i] = mm_h_f32_to_f16((float)(v * r->scale));
+    else if (r->f32)
         ((float *)r->out)[i] = (float)(v * r->scale);
     else
         ((double *)r->out)[i] = v * r->scale;
@@ -137,7 +172,11 @@ static int reduce(const red *r, int nt) {
                     len = b + BLOCK < n_out ? BLOCK : n_out - b;
             for (int64_t i = 0; i < count; i++) {
                 int64_t off = offset_of(R, i) + b;
-                if (r->f32)
+                if (r->dt == MM_BF16)
+                    add_row_bf16(acc, (const uint16_t *)r->x + off, len);
+                else if (r->dt == MM_F16)
+                    add_row_f16(acc, (const uint16_t *)r->x + off, len);
+                else if (r->f32)
                     add_row_f32(acc, (const float *)r->x + off, len);
                 else
                     add_row_f64(acc, (const double *)r->x + off, len);
@@ -161,7 +200,8 @@ static int reduce(const red *r, int nt) {
 int mm_cpu_reduce(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
     mm_tensor *out = ctx->out;
-    if (x->dtype != out->dtype || (x->dtype != MM_F32 && x->dtype != MM_F64))
+    if (x->dtype != out->dtype ||
+        (x->dtype != MM_F32 && x->dtype != MM_F64 && !mm_is_half(x->dtype)))
         return MM_EUNSUPPORTED;
     int64_t mask = x->ndim ? ctx->params->i[0] : 0;
     dims K, R;
@@ -182,6 +222,7 @@ int mm_cpu_reduce(mm_op_ctx *ctx) {
         .x = mm_tensor_data(x),
         .out = mm_tensor_data(out),
         .f32 = x->dtype == MM_F32,
+        .dt = x->dtype,
         .K = &K,
         .R = &R,
         .n_out = out->numel,

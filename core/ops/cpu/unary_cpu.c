@@ -1,5 +1,6 @@
-/* Optimised CPU kernels of the unary family (f32, f64). */
-#include "ops_internal.h"
+/* Optimised CPU kernels of the unary family (f32, f64; bf16 and f16 on the
+ * f32 loops, half_cpu.h). */
+#include "half_cpu.h"
 
 #include <math.h>
 
@@ -48,15 +49,18 @@ static const mm_iter_loop_fn loops_f64[] = {
 
 int mm_cpu_unary(mm_op_ctx *ctx) {
     mm_tensor *out = ctx->out;
+    mm_tensor *ops[2] = {out, ctx->inputs[0]};
+    int code = ctx->op->code;
+    /* transcendental loops are compute-bound: split them finer */
+    int64_t grain =
+        code == MM_UN_NEG || code == MM_UN_RELU ? MM_GRAIN : MM_GRAIN / 8;
+    if (mm_is_half(out->dtype) && ops[1]->dtype == out->dtype)
+        return mm_half_run(2, ops, loops_f32[code], NULL, grain);
     if (out->dtype != MM_F32 && out->dtype != MM_F64)
         return MM_EUNSUPPORTED;
     mm_iter it;
-    mm_tensor *ops[2] = {out, ctx->inputs[0]};
     MM_TRY(mm_iter_init(&it, 2, ops));
-    int code = ctx->op->code;
-    /* transcendental loops are compute-bound: split them finer */
-    mm_iter_run(
-        &it, out->dtype == MM_F32 ? loops_f32[code] : loops_f64[code], NULL,
-        code == MM_UN_NEG || code == MM_UN_RELU ? MM_GRAIN : MM_GRAIN / 8);
+    mm_iter_run(&it, out->dtype == MM_F32 ? loops_f32[code] : loops_f64[code],
+                NULL, grain);
     return 0;
 }

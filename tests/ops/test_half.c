@@ -1,0 +1,228 @@
+/* bf16 / f16 optimised kernels (binary, unary, elementwise, sum/mean)
+ * against the reference kernels, which compute in double.
+ *
+ * Exact group: ops whose f32 result rounds to the same half value as the
+ * reference's double result: selections and comparisons (relu, neg, abs,
+ * maximum, clamp, eq, gt, where) and the correctly rounded + - * / (for
+ * half inputs the double result is exact or, for /, rounds innocuously
+ * through f32), so they must agree bit for bit.
+ * Ulp group: transcendental ops (f32 libm vs double libm) and sum/mean (f32
+ * vs double accumulation) must agree within 1 ulp of the dtype (rtol
+ * 2^-7 for bf16, 2^-10 for f16, plus a tiny atol for f16 subnormals). */
+#include "mm/threads.h"
+#include "ops_testing.h"
+
+typedef enum {
+    /* exact */
+    H_ADD,
+    H_SUB,
+    H_MUL,
+    H_DIV,
+    H_RELU,
+    H_NEG,
+    H_ABS,
+    H_MAXIMUM,
+    H_CLAMP,
+    H_CLAMP_TENSOR,
+    H_EQ,
+    H_GT,
+    H_WHERE,
+    H_EXACT_END,
+    /* within 1 ulp */
+    H_EXP = H_EXACT_END,
+    H_TANH,
+    H_SIGMOID,
+    H_GELU,
+    H_GELU_TANH,
+    H_SILU,
+    H_SQRT_ABS,
+    H_SUM_ALL,
+    H_SUM_LAST,
+    H_SUM_FIRST,
+    H_MEAN_LAST,
+    H_COUNT
+} half_op;
+
+static const char *const names[H_COUNT] = {
+    "add",  "sub",   "mul",  "div",     "relu",      "neg",  "abs",
+    "maximum", "clamp", "clamp_tensor", "eq", "gt", "where", "exp", "tanh",
+    "sigmoid", "gelu", "gelu_tanh", "silu", "sqrt_abs", "sum_all",
+    "sum_last", "sum_first", "mean_last",
+};
+
+static bool is_binary(half_op op) {
+    return op <= H_DIV || op == H_MAXIMUM || op == H_CLAMP_TENSOR ||
+           op == H_EQ || op == H_GT || op == H_WHERE;
+}
+
+static int apply(void *ctx, mm_tensor *const *in, int n, mm_tensor **out) {
+    (void)n;
+    half_op op = *(half_op *)ctx;
+    mm_tensor *a = in[0], *b = is_binary(op) ? in[1] : NULL, *t;
+    switch (op) {
+    case H_ADD:
+        return mm_add(a, b, out);
+    case H_SUB:
+        return mm_sub(a, b, out);
+    case H_MUL:
+        return mm_mul(a, b, out);
+    case H_DIV:
+        return mm_div(a, b, out);
+    case H_RELU:
+        return mm_relu(a, out);
+    case H_NEG:
+        return mm_neg(a, out);
+    case H_ABS:
+        return mm_abs(a, out);
+    case H_MAXIMUM:
+        return mm_maximum(a, b, out);
+    case H_CLAMP:
+        return mm_clamp(a, -0.5, 0.75, out);
+    case H_CLAMP_TENSOR:
+        return mm_clamp_tensor(a, b, NULL, out);
+    case H_EQ:
+        return mm_eq(a, b, out);
+    case H_GT:
+        return mm_gt(a, b, out);
+    case H_WHERE:
+        if (mm_gt_scalar(a, 0.0, &t) < 0)
+            return -1;
+        return mm_where(t, a, b, out);
+    case H_EXP:
+        return mm_exp(a, out);
+    case H_TANH:
+        return mm_tanh(a, out);
+    case H_SIGMOID:
+        return mm_sigmoid(a, out);
+    case H_GELU:
+        return mm_gelu(a, MM_GELU_NONE, out);
+    case H_GELU_TANH:
+        return mm_gelu(a, MM_GELU_TANH, out);
+    case H_SILU:
+        return mm_silu(a, out);
+    case H_SQRT_ABS:
+        if (mm_abs(a, &t) < 0)
+            return -1;
+        return mm_sqrt(t, out);
+    case H_SUM_ALL:
+        return mm_sum(a, 0, NULL, false, out);
+    case H_SUM_LAST:
+        return mm_sum(a, 1, (int[]){-1}, false, out);
+    case H_SUM_FIRST:
+        return mm_sum(a, 1, (int[]){0}, true, out);
+    case H_MEAN_LAST:
+        return mm_mean(a, 1, (int[]){-1}, false, out);
+    default:
+        return -1;
+    }
+}
+
+/* Integer-valued inputs give ties for eq / gt / maximum. */
+static mm_tensor *input(int64_t r, int64_t c, mm_dtype dt, half_op op) {
+    mm_tensor *x = randn_t(2, (int64_t[]){r, c}, MM_F64), *y;
+    if (op == H_EQ || op == H_GT || op == H_MAXIMUM) {
+        if (mm_mul_scalar(x, 1.5, &x) < 0 || mm_round(x, &x) < 0)
+            abort();
+    }
+    if (mm_to_dtype(x, dt, &y) < 0)
+        abort();
+    return y;
+}
+
+static void check_op(half_op op, mm_dtype dt, int64_t r, int64_t c) {
+    double eps = dt == MM_BF16 ? 0x1p-7 : 0x1p-10;
+    bool exact = op < H_EXACT_END;
+    bool sum = op >= H_SUM_ALL;
+    /* sums of up to ~3e5 normals may cancel: an absolute slack of 1 ulp of
+     * the largest partial */
+    double rtol = exact ? 0 : eps, atol = exact ? 0 : sum ? eps * 4 : 1e-7;
+    if (sum && r * c > 100000)
+        atol = eps * 64;
+    half_op o = op;
+    mm_tensor *a = input(r, c, dt, op), *b = input(r, c, dt, op);
+    char what[96];
+    /* contiguous */
+    snprintf(what, sizeof what, "%s %s %lldx%lld", names[op],
+             mm_dtype_name(dt), (long long)r, (long long)c);
+    CHECK_VS_REFERENCE(what, apply, &o, ((mm_tensor *[]){a, b}), 2, rtol,
+                       atol);
+    /* non-contiguous */
+    snprintf(what, sizeof what, "%s %s non-contiguous", names[op],
+             mm_dtype_name(dt));
+    CHECK_VS_REFERENCE(what, apply, &o,
+                       ((mm_tensor *[]){noncontig(a), noncontig(b)}), 2, rtol,
+                       atol);
+    if (!is_binary(op))
+        return;
+    /* broadcast: a row against a column, and a scalar operand */
+    mm_tensor *col = input(r, 1, dt, op), *row = input(1, c, dt, op),
+              *one = input(1, 1, dt, op);
+    snprintf(what, sizeof what, "%s %s broadcast", names[op],
+             mm_dtype_name(dt));
+    CHECK_VS_REFERENCE(what, apply, &o, ((mm_tensor *[]){col, row}), 2, rtol,
+                       atol);
+    CHECK_VS_REFERENCE(what, apply, &o, ((mm_tensor *[]){a, one}), 2, rtol,
+                       atol);
+    CHECK_VS_REFERENCE(what, apply, &o, ((mm_tensor *[]){one, a}), 2, rtol,
+                       atol);
+}
+
+MM_TEST(half_ops_match_reference) {
+    static const mm_dtype dts[] = {MM_BF16, MM_F16};
+    for (int d = 0; d < 2; d++)
+        for (int op = 0; op < H_COUNT; op++)
+            POOLED({
+                check_op((half_op)op, dts[d], 37, 19);
+                check_op((half_op)op, dts[d], 5, 1); /* short rows */
+            });
+}
+
+MM_TEST(half_ops_match_reference_at_parallel_sizes) {
+    static const mm_dtype dts[] = {MM_BF16, MM_F16};
+    /* 300 x 700: past MM_GRAIN, several 16 Ki reduction chunks */
+    for (int d = 0; d < 2; d++)
+        for (int op = 0; op < H_COUNT; op++)
+            POOLED(check_op((half_op)op, dts[d], 300, 700));
+}
+
+/* The half sums split into fixed chunks: any thread count, same bits. */
+MM_TEST(half_sums_do_not_depend_on_thread_count) {
+    POOLED({
+        mm_tensor *x = randn_t(2, (int64_t[]){300, 700}, MM_BF16);
+        int prev = mm_get_num_threads();
+        half_op ops[] = {H_SUM_ALL, H_SUM_LAST, H_SUM_FIRST};
+        for (int k = 0; k < 3; k++) {
+            mm_tensor *one, *many;
+            CHECK_OK(mm_set_num_threads(1));
+            CHECK_OK(apply(&ops[k], (mm_tensor *[]){x}, 1, &one));
+            CHECK_OK(mm_set_num_threads(4));
+            CHECK_OK(apply(&ops[k], (mm_tensor *[]){x}, 1, &many));
+            double err;
+            CHECK(mm_allclose(one, many, 0, 0, &err));
+        }
+        CHECK_OK(mm_set_num_threads(prev));
+    });
+}
+
+/* Values from torch: torch.tensor([1.0, 2.0**-8, -3.5], dtype=torch.bfloat16)
+ * + torch.tensor([2.0**-8, 1.0, 0.015625], dtype=torch.bfloat16)
+ * == tensor([1., 1., -3.4844], dtype=torch.bfloat16) (1 + 2^-8 is a tie:
+ * nearest even gives 1). */
+MM_TEST(bf16_add_rounds_to_nearest_even_as_torch) {
+    POOLED({
+        double av[] = {1.0, 0x1p-8, -3.5}, bv[] = {0x1p-8, 1.0, 0.015625};
+        mm_tensor *a, *b, *a16, *b16, *y;
+        CHECK_OK(mm_from_data(av, 1, (int64_t[]){3}, MM_F64, &a));
+        CHECK_OK(mm_from_data(bv, 1, (int64_t[]){3}, MM_F64, &b));
+        CHECK_OK(mm_to_dtype(a, MM_BF16, &a16));
+        CHECK_OK(mm_to_dtype(b, MM_BF16, &b16));
+        CHECK_OK(mm_add(a16, b16, &y));
+        CHECK(y->dtype == MM_BF16);
+        CHECK(at(y, 0) == 1.0 && at(y, 1) == 1.0 && at(y, 2) == -3.484375);
+    });
+}
+
+MM_TEST_MAIN(MM_CASE(half_ops_match_reference),
+             MM_CASE(half_ops_match_reference_at_parallel_sizes),
+             MM_CASE(half_sums_do_not_depend_on_thread_count),
+             MM_CASE(bf16_add_rounds_to_nearest_even_as_torch))
