@@ -10,8 +10,10 @@
  *     linear      M K N                        x [M,K], weight [N,K], bias [N]
  *     batch_norm  N C H W                      training, running stats, affine
  *     softmax     R C                          along the last dim
- *     add         NUMEL                        a + b, same shape
- *     relu        NUMEL
+ *     add         NUMEL [f32|bf16|f16]         a + b, same shape
+ *     relu        NUMEL [f32|bf16|f16]
+ *
+ * --reference 1 times the reference kernels instead of the optimised ones.
  *
  * Each case runs W warm-up calls (oneDNN builds and caches its primitives on
  * the first), then R timed calls, or more until S seconds have passed (at
@@ -106,11 +108,11 @@ static int setup(bench *b) {
     if (!strcmp(c, "softmax"))
         return randn(MM_SHAPE(a[0], a[1]), MM_F32, false, &b->t[0]);
     if (!strcmp(c, "add")) {
-        MM_TRY(randn(MM_SHAPE(a[0]), MM_F32, false, &b->t[0]));
-        return randn(MM_SHAPE(a[0]), MM_F32, false, &b->t[1]);
+        MM_TRY(randn(MM_SHAPE(a[0]), b->dtype, false, &b->t[0]));
+        return randn(MM_SHAPE(a[0]), b->dtype, false, &b->t[1]);
     }
     if (!strcmp(c, "relu"))
-        return randn(MM_SHAPE(a[0]), MM_F32, false, &b->t[0]);
+        return randn(MM_SHAPE(a[0]), b->dtype, false, &b->t[0]);
     return mm_error_set(MM_EINVAL, "ops_bench: unknown case '%s'", c);
 }
 
@@ -190,12 +192,13 @@ static int usage(void) {
             "[--warmup W] CASE ARGS...\n"
             "cases: conv2d_fwd|conv2d_bwd N C H W K KH KW STRIDE PAD; "
             "matmul M K N [f32|bf16]; linear M K N; batch_norm N C H W; "
-            "softmax R C; add NUMEL; relu NUMEL\n");
+            "softmax R C; add NUMEL [dtype]; relu NUMEL [dtype]; "
+            "--reference 1: reference kernels\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
-    int64_t threads = 1, runs = 5, warmup = 2;
+    int64_t threads = 1, runs = 5, warmup = 2, reference = 0;
     double min_time = 1.0;
     int i = 1;
     for (; i < argc && !strncmp(argv[i], "--", 2); i += 2) {
@@ -207,6 +210,8 @@ int main(int argc, char **argv) {
             ok = parse_i64(v, 1, &threads);
         else if (!strcmp(opt, "--runs"))
             ok = parse_i64(v, 1, &runs);
+        else if (!strcmp(opt, "--reference"))
+            ok = parse_i64(v, 0, &reference);
         else if (!strcmp(opt, "--warmup"))
             ok = parse_i64(v, 0, &warmup);
         else if (!strcmp(opt, "--min-time"))
@@ -226,7 +231,9 @@ int main(int argc, char **argv) {
         /* conv's PAD (the ninth) may be 0, no size may */
         if (i >= argc || !parse_i64(argv[i++], k == 8 ? 0 : 1, &b.a[k]))
             return usage();
-    if (i < argc && !strcmp(b.name, "matmul") &&
+    if (i < argc &&
+        (!strcmp(b.name, "matmul") || !strcmp(b.name, "add") ||
+         !strcmp(b.name, "relu")) &&
         mm_dtype_parse(argv[i++], &b.dtype) != 0)
         return usage();
     if (i != argc)
@@ -234,6 +241,7 @@ int main(int argc, char **argv) {
     if (runs > MAX_TIMED)
         runs = MAX_TIMED;
 
+    mm_ops_set_reference(reference != 0);
     int rc = mm_set_num_threads((int)threads);
     mm_manual_seed(0);
     if (!rc)
