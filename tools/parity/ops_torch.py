@@ -142,6 +142,9 @@ def NZ(*shape):
 
 # ---- the op table --------------------------------------------------------
 
+HALF = ('bf16', 'f16')
+
+
 class Op:
     """name: the case; op: the driver's op name; ins: input specs (a tuple
     is shorthand for In(*tuple)); fn(xs, args) -> a tensor or a tuple of
@@ -1631,6 +1634,22 @@ edge_rows = [
                                                       [0.0, 1.0, -2.0]))],
        lambda xs, a: torch.pow(xs[0], a['exponent']),
        args={'exponent': 0.0}),
+    # bf16 / f16: computed in float and rounded once, as torch's CPU kernels
+    # (torch 1.13's CPU relu / gelu / silu refuse f16: bf16 rows only; its
+    # bf16 silu_backward rounds intermediates, so that row checks forward)
+    Op('add_half', 'add', [(33, 70), (33, 70)],
+       lambda xs, a: torch.add(*xs), noncontig=[0], dtypes=HALF),
+    Op('mul_half_broadcast', 'mul', [(40, 33, 1), (33, 70)],
+       lambda xs, a: torch.mul(*xs), dtypes=HALF),
+    Op('relu_half', 'relu', [(33, 70)], lambda xs, a: torch.relu(xs[0]),
+       noncontig=[0], dtypes=('bf16',)),
+    Op('gelu_half', 'gelu', [Wide(33, 70)], lambda xs, a: F.gelu(xs[0]),
+       dtypes=('bf16',)),
+    Op('silu_half', 'silu', [Wide(33, 70)], lambda xs, a: F.silu(xs[0]),
+       args={'no_grad': [0]}, noncontig=[0], dtypes=('bf16',)),
+    Op('sum_half_dim', 'sum', [(70, 130)], red(torch.sum), args={'dim': -1},
+       dtypes=HALF),
+    Op('mean_half_all', 'mean', [(70, 130)], red(torch.mean), dtypes=HALF),
     Op('gelu_big', 'gelu', [Wide(70, 130)], lambda xs, a: F.gelu(xs[0])),
     Op('silu_big', 'silu', [Wide(70, 130)], lambda xs, a: F.silu(xs[0]),
        noncontig=[0]),
@@ -2574,9 +2593,12 @@ def run_module_case(drv, c, dt, dump):
 
 # ---- running and comparing -----------------------------------------------
 
-DTYPES = {'f32': torch.float32, 'f64': torch.float64, 'i64': torch.int64}
-# (rtol, atol); i64: the integer cases are exact
-TOL = {'f32': (1e-4, 1e-5), 'f64': (1e-5, 1e-8), 'i64': (0, 0)}
+DTYPES = {'f32': torch.float32, 'f64': torch.float64, 'i64': torch.int64,
+          'bf16': torch.bfloat16, 'f16': torch.float16}
+# (rtol, atol); i64: the integer cases are exact; bf16 / f16: 2 ulp, as
+# float-then-round results may straddle a rounding boundary
+TOL = {'f32': (1e-4, 1e-5), 'f64': (1e-5, 1e-8), 'i64': (0, 0),
+       'bf16': (2 ** -6, 1e-5), 'f16': (2 ** -9, 1e-5)}
 
 
 def compare(what, got, want, errors):
@@ -2595,7 +2617,8 @@ def compare(what, got, want, errors):
     if got.numel() == 0:
         return 0.0
     # the tolerance of the tensor's own dtype (exp of an i64 case is f32)
-    rtol, atol = TOL[{torch.float64: 'f64', torch.float32: 'f32'}.get(
+    rtol, atol = TOL[{torch.float64: 'f64', torch.float32: 'f32',
+                      torch.bfloat16: 'bf16', torch.float16: 'f16'}.get(
         want.dtype, 'i64')]
     g, w = got.double(), want.detach().double()
     # atol scales with the tensor's magnitude: an element that should be 0
