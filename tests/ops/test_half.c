@@ -307,6 +307,39 @@ MM_TEST(half_sums_do_not_depend_on_thread_count) {
     });
 }
 
+/* Every bit pattern through the conversions: x * 1 keeps each value's bits
+ * (subnormals, infinities, -0), quiets NaN as the reference does, and agrees
+ * with the reference bit for bit. */
+static void all_patterns_times_one(mm_dtype dt) {
+    static uint16_t bits[65536];
+    for (int i = 0; i < 65536; i++)
+        bits[i] = (uint16_t)i;
+    mm_tensor *x, *one, *fast, *ref;
+    CHECK_OK(mm_from_data(bits, 1, (int64_t[]){65536}, dt, &x));
+    CHECK_OK(mm_from_data((uint16_t[]){dt == MM_BF16 ? 0x3f80 : 0x3c00}, 1,
+                          (int64_t[]){1}, dt, &one));
+    CHECK_OK(mm_mul(x, one, &fast));
+    bool prev = mm_ops_set_reference(true);
+    CHECK_OK(mm_mul(x, one, &ref));
+    mm_ops_set_reference(prev);
+    const uint16_t *f = mm_tensor_data(fast), *r = mm_tensor_data(ref);
+    int bad = 0;
+    for (int i = 0; i < 65536; i++) {
+        int mag = i & 0x7fff;
+        bool nan = dt == MM_BF16 ? mag > 0x7f80 : mag > 0x7c00;
+        if (f[i] != r[i] || (!nan && f[i] != i))
+            bad++;
+    }
+    CHECK_INT(bad, 0);
+}
+
+MM_TEST(every_half_value_converts_exactly) {
+    POOLED({
+        all_patterns_times_one(MM_BF16);
+        all_patterns_times_one(MM_F16);
+    });
+}
+
 /* Values from torch: torch.tensor([1.0, 2.0**-8, -3.5], dtype=torch.bfloat16)
  * + torch.tensor([2.0**-8, 1.0, 0.015625], dtype=torch.bfloat16)
  * == tensor([1., 1., -3.4844], dtype=torch.bfloat16) (1 + 2^-8 is a tie:
@@ -326,6 +359,7 @@ MM_TEST(bf16_add_rounds_to_nearest_even_as_torch) {
 }
 
 MM_TEST_MAIN(MM_CASE(half_ops_match_reference),
+             MM_CASE(every_half_value_converts_exactly),
              MM_CASE(half_ops_match_reference_at_parallel_sizes),
              MM_CASE(half_sums_do_not_depend_on_thread_count),
              MM_CASE(bf16_add_rounds_to_nearest_even_as_torch))

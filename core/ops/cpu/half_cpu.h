@@ -44,9 +44,10 @@ static inline float mm_h_f16_to_f32(uint16_t h) {
         mm_h_float((two_w >> 4) + (UINT32_C(0xE0) << 23)) * 0x1.0p-112f;
     const float denormalized =
         mm_h_float((two_w >> 17) | (UINT32_C(126) << 23)) - 0.5f;
-    return mm_h_float(sign | (two_w < (UINT32_C(1) << 27)
-                                  ? mm_h_bits(denormalized)
-                                  : mm_h_bits(normalized)));
+    /* a mask, not ?:, so the loops calling this vectorise */
+    const uint32_t m = UINT32_C(0) - (uint32_t)(two_w < (UINT32_C(1) << 27));
+    return mm_h_float(sign | (mm_h_bits(denormalized) & m) |
+                      (mm_h_bits(normalized) & ~m));
 }
 
 static inline uint16_t mm_h_f32_to_f16(float f) {
@@ -60,9 +61,10 @@ static inline uint16_t mm_h_f32_to_f16(float f) {
     const uint32_t bits = mm_h_bits(base);
     const uint32_t nonsign =
         ((bits >> 13) & UINT32_C(0x00007C00)) + (bits & UINT32_C(0x00000FFF));
-    return (uint16_t)((sign >> 16) |
-                      (shl1_w > UINT32_C(0xFF000000) ? UINT32_C(0x7E00)
-                                                     : nonsign));
+    const uint32_t nan =
+        UINT32_C(0) - (uint32_t)(shl1_w > UINT32_C(0xFF000000));
+    return (uint16_t)((sign >> 16) | (UINT32_C(0x7E00) & nan) |
+                      (nonsign & ~nan));
 }
 
 static inline bool mm_is_half(mm_dtype dt) {
