@@ -575,6 +575,16 @@ MM_API int mm_adaptive_avg_pool2d(mm_tensor *x, const int64_t output_size[2],
 MM_API int mm_adaptive_max_pool2d(mm_tensor *x, const int64_t output_size[2],
                                   mm_tensor **out,
                                   mm_tensor **indices) MM_NODISCARD;
+MM_API int mm_adaptive_avg_pool1d(mm_tensor *x, const int64_t output_size[1],
+                                  mm_tensor **out) MM_NODISCARD;
+MM_API int mm_adaptive_avg_pool3d(mm_tensor *x, const int64_t output_size[3],
+                                  mm_tensor **out) MM_NODISCARD;
+MM_API int mm_adaptive_max_pool1d(mm_tensor *x, const int64_t output_size[1],
+                                  mm_tensor **out,
+                                  mm_tensor **indices) MM_NODISCARD;
+MM_API int mm_adaptive_max_pool3d(mm_tensor *x, const int64_t output_size[3],
+                                  mm_tensor **out,
+                                  mm_tensor **indices) MM_NODISCARD;
 /* ---- norm ---- */
 
 struct mm_generator;
