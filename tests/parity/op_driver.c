@@ -535,30 +535,47 @@ POOL(avg_pool3d, run_avg_pool(c, x, y, 3))
 #undef POOL
 
 /* output_size: an entry -1 (or null in torch) keeps the input's size. */
-static int op_adaptive_avg_pool2d(const drv_case *c, mm_tensor *const *x,
-                                  int nx, mm_tensor **y, int *ny) {
-    (void)nx, (void)ny;
+static int run_adaptive_avg(const drv_case *c, mm_tensor *const *x,
+                            mm_tensor **y, int nsp) {
     int64_t ob[MM_MAX_DIMS];
     const int64_t *o;
-    MM_TRY(arg_spatial(c, "output_size", 2, ob, &o));
+    MM_TRY(arg_spatial(c, "output_size", nsp, ob, &o));
     if (!o)
         return mm_error_set(MM_EINVAL, "%s: args.output_size missing", c->op);
-    return mm_adaptive_avg_pool2d(x[0], o, y);
+    return nsp == 1   ? mm_adaptive_avg_pool1d(x[0], o, y)
+           : nsp == 2 ? mm_adaptive_avg_pool2d(x[0], o, y)
+                      : mm_adaptive_avg_pool3d(x[0], o, y);
 }
 
-static int op_adaptive_max_pool2d(const drv_case *c, mm_tensor *const *x,
-                                  int nx, mm_tensor **y, int *ny) {
-    (void)nx;
+static int run_adaptive_max(const drv_case *c, mm_tensor *const *x,
+                            mm_tensor **y, int *ny, int nsp) {
     int64_t ob[MM_MAX_DIMS];
     const int64_t *o;
     bool ret;
-    MM_TRY(arg_spatial(c, "output_size", 2, ob, &o));
+    MM_TRY(arg_spatial(c, "output_size", nsp, ob, &o));
     MM_TRY(arg_bool(c, "return_indices", false, &ret));
     if (!o)
         return mm_error_set(MM_EINVAL, "%s: args.output_size missing", c->op);
     *ny = ret ? 2 : 1;
-    return mm_adaptive_max_pool2d(x[0], o, &y[0], ret ? &y[1] : NULL);
+    mm_tensor **i = ret ? &y[1] : NULL;
+    return nsp == 1   ? mm_adaptive_max_pool1d(x[0], o, &y[0], i)
+           : nsp == 2 ? mm_adaptive_max_pool2d(x[0], o, &y[0], i)
+                      : mm_adaptive_max_pool3d(x[0], o, &y[0], i);
 }
+
+#define ADAPTIVE(name, call)                                                   \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        return call;                                                           \
+    }
+ADAPTIVE(adaptive_avg_pool1d, run_adaptive_avg(c, x, y, 1))
+ADAPTIVE(adaptive_avg_pool2d, run_adaptive_avg(c, x, y, 2))
+ADAPTIVE(adaptive_avg_pool3d, run_adaptive_avg(c, x, y, 3))
+ADAPTIVE(adaptive_max_pool1d, run_adaptive_max(c, x, y, ny, 1))
+ADAPTIVE(adaptive_max_pool2d, run_adaptive_max(c, x, y, ny, 2))
+ADAPTIVE(adaptive_max_pool3d, run_adaptive_max(c, x, y, ny, 3))
+#undef ADAPTIVE
 
 #define DIM_OP(name, fn)                                                       \
     static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
@@ -1262,6 +1279,10 @@ static const drv_op ops[] = {
     {"avg_pool3d", 1, op_avg_pool3d},
     {"adaptive_avg_pool2d", 1, op_adaptive_avg_pool2d},
     {"adaptive_max_pool2d", 1, op_adaptive_max_pool2d},
+    {"adaptive_avg_pool1d", 1, op_adaptive_avg_pool1d},
+    {"adaptive_avg_pool3d", 1, op_adaptive_avg_pool3d},
+    {"adaptive_max_pool1d", 1, op_adaptive_max_pool1d},
+    {"adaptive_max_pool3d", 1, op_adaptive_max_pool3d},
     /* normalisation, linear, attention, resampling */
     {"softmax", 1, op_softmax},
     {"log_softmax", 1, op_log_softmax},
