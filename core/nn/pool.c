@@ -1,5 +1,5 @@
-/* Pooling layers: MaxPool2d/3d, AvgPool2d/3d, AdaptiveAvgPool2d,
- * AdaptiveMaxPool2d over the pool ops; MODELS components with torch's
+/* Pooling layers: MaxPool2d/3d, AvgPool2d/3d, AdaptiveAvgPool1d/2d/3d,
+ * AdaptiveMaxPool1d/2d/3d over the pool ops; MODELS components with torch's
  * argument names (stride null: the kernel size). */
 #include <string.h>
 
@@ -31,9 +31,17 @@ int mm_pooling_forward(mm_module *m, mm_tensor *x, mm_tensor **out,
                              p->ceil_mode, p->count_include_pad,
                              p->divisor_override, out);
     case POOL_ADAPTIVE_AVG:
-        return mm_adaptive_avg_pool2d(x, p->output_size, out);
+        if (p->nsp == 1)
+            return mm_adaptive_avg_pool1d(x, p->output_size, out);
+        if (p->nsp == 2)
+            return mm_adaptive_avg_pool2d(x, p->output_size, out);
+        return mm_adaptive_avg_pool3d(x, p->output_size, out);
     default:
-        return mm_adaptive_max_pool2d(x, p->output_size, out, indices);
+        if (p->nsp == 1)
+            return mm_adaptive_max_pool1d(x, p->output_size, out, indices);
+        if (p->nsp == 2)
+            return mm_adaptive_max_pool2d(x, p->output_size, out, indices);
+        return mm_adaptive_max_pool3d(x, p->output_size, out, indices);
     }
 }
 
@@ -71,7 +79,7 @@ static void pool_repr(const mm_module *m, char *buf, size_t size) {
     size_t w = 0;
 #define AT (w < size ? buf + w : buf + size), (w < size ? size - w : 0)
     if (p->kind == POOL_ADAPTIVE_AVG || p->kind == POOL_ADAPTIVE_MAX) {
-        put_ints(AT, "output_size", p->output_size, 2, true);
+        put_ints(AT, "output_size", p->output_size, p->nsp, true);
         return;
     }
     w += put_ints(AT, "kernel_size", p->kernel_size, p->nsp, false);
@@ -89,14 +97,16 @@ static void pool_repr(const mm_module *m, char *buf, size_t size) {
 
 #define POOL_CLASS(N)                                                          \
     { .name = N, .forward = pool_fwd, .extra_repr = pool_repr }
-static const mm_module_class pool_classes[6] = {
+static const mm_module_class pool_classes[10] = {
     POOL_CLASS("MaxPool2d"),         POOL_CLASS("MaxPool3d"),
     POOL_CLASS("AvgPool2d"),         POOL_CLASS("AvgPool3d"),
-    POOL_CLASS("AdaptiveAvgPool2d"), POOL_CLASS("AdaptiveMaxPool2d")};
+    POOL_CLASS("AdaptiveAvgPool2d"), POOL_CLASS("AdaptiveMaxPool2d"),
+    POOL_CLASS("AdaptiveAvgPool1d"), POOL_CLASS("AdaptiveMaxPool1d"),
+    POOL_CLASS("AdaptiveAvgPool3d"), POOL_CLASS("AdaptiveMaxPool3d")};
 #undef POOL_CLASS
 
 bool mm_module_is_pooling(const mm_module *m) {
-    return m && m->cls >= &pool_classes[0] && m->cls <= &pool_classes[5];
+    return m && m->cls >= &pool_classes[0] && m->cls <= &pool_classes[9];
 }
 
 static int pool_alloc(int cls, int kind, int nsp, mm_module **out) {
@@ -160,16 +170,28 @@ int mm_avg_pool_new(int nsp, const int64_t *kernel_size, const int64_t *stride,
     return nn_finish(m, rc, out);
 }
 
+int mm_adaptive_pool_nd_new(int nsp, bool max, const int64_t *output_size,
+                            mm_module **out) {
+    *out = NULL;
+    if (nsp < 1 || nsp > 3)
+        return mm_error_set(MM_EINVAL, "AdaptivePool: %d spatial dims (1 to 3)",
+                            nsp);
+    if (!output_size)
+        return mm_error_set(MM_EINVAL, "AdaptivePool: output_size is NULL");
+    /* classes: 2-D at 4/5, 1-D at 6/7, 3-D at 8/9 */
+    int cls = (nsp == 2 ? 4 : nsp == 1 ? 6 : 8) + (max ? 1 : 0);
+    mm_module *m;
+    MM_TRY(pool_alloc(cls, max ? POOL_ADAPTIVE_MAX : POOL_ADAPTIVE_AVG, nsp,
+                      &m));
+    mm_nn_pooling *p = (mm_nn_pooling *)m;
+    for (int i = 0; i < nsp; i++)
+        p->output_size[i] = output_size[i];
+    return nn_finish(m, MM_OK, out);
+}
+
 int mm_adaptive_pool_new(bool max, const int64_t output_size[2],
                          mm_module **out) {
-    *out = NULL;
-    mm_module *m;
-    MM_TRY(pool_alloc(max ? 5 : 4, max ? POOL_ADAPTIVE_MAX : POOL_ADAPTIVE_AVG,
-                      2, &m));
-    mm_nn_pooling *p = (mm_nn_pooling *)m;
-    p->output_size[0] = output_size[0];
-    p->output_size[1] = output_size[1];
-    return nn_finish(m, MM_OK, out);
+    return mm_adaptive_pool_nd_new(2, max, output_size, out);
 }
 
 /* ---- MODELS components ------------------------------------------------------
@@ -222,17 +244,21 @@ static int avg_pool_build(mm_build_ctx *ctx, int nsp, void **out) {
     return nn_out(rc, m, out);
 }
 
-static int adaptive_build(mm_build_ctx *ctx, bool max, void **out) {
+static int adaptive_build(mm_build_ctx *ctx, int nsp, bool max, void **out) {
     const mm_value *v = mm_build_arg(ctx, "output_size");
-    int64_t size[2];
+    int64_t size[3];
     if (mm_value_is_int(v)) {
-        size[0] = size[1] = mm_value_get_int(v);
+        for (int i = 0; i < nsp; i++)
+            size[i] = mm_value_get_int(v);
     } else {
-        if (mm_value_len(v) != 2)
-            return mm_error_set_at(MM_EINVAL, mm_value_loc(v),
-                                   "output_size: expected an int or 2 sizes "
-                                   "(null keeps the input's)");
-        for (int i = 0; i < 2; i++) {
+        if (mm_value_len(v) != (size_t)nsp)
+            return mm_error_set_at(
+                MM_EINVAL, mm_value_loc(v),
+                nsp == 1 ? "output_size: expected an int or 1 size"
+                         : "output_size: expected an int or %d sizes "
+                           "(null keeps the input's)",
+                nsp);
+        for (int i = 0; i < nsp; i++) {
             const mm_value *e = mm_value_list_get(v, (size_t)i);
             if (mm_value_is_null(e))
                 size[i] = -1;
@@ -247,7 +273,7 @@ static int adaptive_build(mm_build_ctx *ctx, bool max, void **out) {
     if (max)
         MM_TRY(refuse_indices(ctx));
     mm_module *m = NULL;
-    int rc = mm_adaptive_pool_new(max, size, &m);
+    int rc = mm_adaptive_pool_nd_new(nsp, max, size, &m);
     return nn_out(rc, m, out);
 }
 
@@ -264,10 +290,22 @@ static int avg_pool3d_build(mm_build_ctx *c, void **o) {
     return avg_pool_build(c, 3, o);
 }
 static int adaptive_avg_build(mm_build_ctx *c, void **o) {
-    return adaptive_build(c, false, o);
+    return adaptive_build(c, 2, false, o);
 }
 static int adaptive_max_build(mm_build_ctx *c, void **o) {
-    return adaptive_build(c, true, o);
+    return adaptive_build(c, 2, true, o);
+}
+static int adaptive_avg1d_build(mm_build_ctx *c, void **o) {
+    return adaptive_build(c, 1, false, o);
+}
+static int adaptive_max1d_build(mm_build_ctx *c, void **o) {
+    return adaptive_build(c, 1, true, o);
+}
+static int adaptive_avg3d_build(mm_build_ctx *c, void **o) {
+    return adaptive_build(c, 3, false, o);
+}
+static int adaptive_max3d_build(mm_build_ctx *c, void **o) {
+    return adaptive_build(c, 3, true, o);
 }
 
 #define WINDOW_PARAMS                                                          \
@@ -334,6 +372,27 @@ static const mm_param adaptive_max_params[] = {
      .doc = "must be false here (mm_pooling_forward gives the indices)"},
 };
 
+#define ADAPTIVE_PARAMS(id, what)                                            \
+    static const mm_param id##_avg[] = {                                       \
+        {.name = "output_size",                                                \
+         .type = MM_PARAM_INT | MM_PARAM_LIST,                                 \
+         .required = true,                                                     \
+         .doc = what},                                                         \
+    };                                                                         \
+    static const mm_param id##_max[] = {                                       \
+        {.name = "output_size",                                                \
+         .type = MM_PARAM_INT | MM_PARAM_LIST,                                 \
+         .required = true,                                                     \
+         .doc = what},                                                         \
+        {.name = "return_indices",                                             \
+         .type = MM_PARAM_BOOL,                                                \
+         .def = "false",                                                       \
+         .doc = "must be false here (mm_pooling_forward gives the indices)"},  \
+    }
+ADAPTIVE_PARAMS(adaptive1d, "L of the output");
+ADAPTIVE_PARAMS(adaptive3d, "(D, H, W) of the output, int or null entries");
+#undef ADAPTIVE_PARAMS
+
 NN_COMPONENT(max2_c, "MaxPool2d", "2-D max pooling", max_pool_params,
                max_pool2d_build);
 NN_COMPONENT(max3_c, "MaxPool3d", "3-D max pooling", max_pool_params,
@@ -346,9 +405,18 @@ NN_COMPONENT(aavg_c, "AdaptiveAvgPool2d", "2-D adaptive average pooling",
                adaptive_avg_params, adaptive_avg_build);
 NN_COMPONENT(amax_c, "AdaptiveMaxPool2d", "2-D adaptive max pooling",
                adaptive_max_params, adaptive_max_build);
+NN_COMPONENT(aavg1_c, "AdaptiveAvgPool1d", "1-D adaptive average pooling",
+               adaptive1d_avg, adaptive_avg1d_build);
+NN_COMPONENT(amax1_c, "AdaptiveMaxPool1d", "1-D adaptive max pooling",
+               adaptive1d_max, adaptive_max1d_build);
+NN_COMPONENT(aavg3_c, "AdaptiveAvgPool3d", "3-D adaptive average pooling",
+               adaptive3d_avg, adaptive_avg3d_build);
+NN_COMPONENT(amax3_c, "AdaptiveMaxPool3d", "3-D adaptive max pooling",
+               adaptive3d_max, adaptive_max3d_build);
 
 int mm_nn_register_pool(void) {
-    static const mm_component *const cs[] = {&max2_c, &max3_c, &avg2_c,
-                                             &avg3_c, &aavg_c, &amax_c};
+    static const mm_component *const cs[] = {
+        &max2_c,  &max3_c,  &avg2_c,  &avg3_c,  &aavg_c,
+        &amax_c,  &aavg1_c, &amax1_c, &aavg3_c, &amax3_c};
     return nn_register_all(cs, sizeof cs / sizeof cs[0]);
 }

@@ -120,6 +120,16 @@ MM_TEST(reprs_match_torch) {
                "AdaptiveAvgPool2d(output_size=(5, None))");
     check_repr("{type: AdaptiveMaxPool2d, output_size: [2, 3]}",
                "AdaptiveMaxPool2d(output_size=(2, 3))");
+    /* nn.AdaptiveAvgPool1d(4), nn.AdaptiveMaxPool1d(3),
+     * nn.AdaptiveAvgPool3d(1), nn.AdaptiveMaxPool3d((2, None, 3)) */
+    check_repr("{type: AdaptiveAvgPool1d, output_size: 4}",
+               "AdaptiveAvgPool1d(output_size=4)");
+    check_repr("{type: AdaptiveMaxPool1d, output_size: 3}",
+               "AdaptiveMaxPool1d(output_size=3)");
+    check_repr("{type: AdaptiveAvgPool3d, output_size: 1}",
+               "AdaptiveAvgPool3d(output_size=1)");
+    check_repr("{type: AdaptiveMaxPool3d, output_size: [2, null, 3]}",
+               "AdaptiveMaxPool3d(output_size=(2, None, 3))");
 }
 
 /* ---- a ResNet-style model -------------------------------------------------
@@ -516,6 +526,30 @@ MM_TEST(pools_match_their_ops) {
         CHECK_OK(mm_avg_pool3d(x5, (int64_t[]){2, 2, 2}, (int64_t[]){1, 1, 1},
                                NULL, false, true, 0, &ref));
         CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        mm_module_free(m);
+        /* the video head: global average over (T, H, W) */
+        m = build("{type: AdaptiveAvgPool3d, output_size: [1, 1, 1]}");
+        CHECK_OK(mm_module_forward1(m, x5, &y));
+        CHECK_OK(mm_mean(x5, MM_DIMS(2, 3, 4), true, &ref));
+        CHECK(mm_allclose(y, ref, 1e-6, 1e-6, NULL));
+        mm_module_free(m);
+        m = build("{type: AdaptiveMaxPool3d, output_size: [2, null, 3]}");
+        CHECK_OK(mm_module_forward1(m, x5, &y));
+        CHECK_OK(mm_adaptive_max_pool3d(x5, (int64_t[]){2, -1, 3}, &ref,
+                                        NULL));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        mm_module_free(m);
+        mm_tensor *x3 = randn_t(MM_SHAPE(2, 3, 9), MM_F32);
+        m = build("{type: AdaptiveMaxPool1d, output_size: 4}");
+        CHECK_OK(mm_pooling_forward(m, x3, &y, &idx));
+        CHECK_OK(mm_adaptive_max_pool1d(x3, (int64_t[]){4}, &ref, NULL));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        CHECK(idx && idx->dtype == MM_I64 && idx->shape[2] == 4);
+        mm_module_free(m);
+        m = build("{type: AdaptiveAvgPool1d, output_size: 1}");
+        CHECK_OK(mm_module_forward1(m, x3, &y));
+        CHECK_OK(mm_mean(x3, MM_DIMS(2), true, &ref));
+        CHECK(mm_allclose(y, ref, 1e-6, 1e-6, NULL));
         mm_module_free(m);
     });
 }
