@@ -702,25 +702,27 @@ static int arg_name(const drv_case *c, const char *key, const char *dflt,
 static int op_interpolate(const drv_case *c, mm_tensor *const *x, int nx,
                           mm_tensor **y, int *ny) {
     (void)nx, (void)ny;
-    static const char *const modes[] = {"nearest", "bilinear", "bicubic"};
+    static const char *const modes[] = {"nearest", "bilinear", "bicubic",
+                                        "linear", "trilinear"};
     int mode, n;
     bool ac;
     int64_t size[MM_MAX_DIMS];
-    double scale[2];
-    MM_TRY(arg_name(c, "mode", "nearest", modes, 3, &mode));
+    double scale[3];
+    MM_TRY(arg_name(c, "mode", "nearest", modes, 5, &mode));
     MM_TRY(arg_bool(c, "align_corners", false, &ac));
     MM_TRY(arg_i64s(c, "size", size, MM_MAX_DIMS, &n));
     if (n == 1)
-        size[1] = size[0];
+        size[1] = size[2] = size[0];
     const mm_value *sf = arg(c, "scale_factor");
     if (sf && mm_value_is_number(sf)) {
-        scale[0] = scale[1] = mm_value_get_float(sf);
+        scale[0] = scale[1] = scale[2] = mm_value_get_float(sf);
     } else if (sf) {
-        if (!mm_value_is_list(sf) || mm_value_len(sf) != 2)
+        size_t len = mm_value_is_list(sf) ? mm_value_len(sf) : 0;
+        if (len < 1 || len > 3)
             return mm_error_set(MM_EINVAL, "interpolate: args.scale_factor: "
-                                           "expected 2 numbers");
-        for (int i = 0; i < 2; i++)
-            scale[i] = mm_value_get_float(mm_value_list_get(sf, (size_t)i));
+                                           "expected 1 to 3 numbers");
+        for (size_t i = 0; i < len; i++)
+            scale[i] = mm_value_get_float(mm_value_list_get(sf, i));
     }
     return mm_interpolate(x[0], n < 0 ? NULL : size, sf ? scale : NULL,
                           (mm_interp_mode)mode, ac, y);
