@@ -130,6 +130,18 @@ MM_TEST(reprs_match_torch) {
                "AdaptiveAvgPool3d(output_size=1)");
     check_repr("{type: AdaptiveMaxPool3d, output_size: [2, null, 3]}",
                "AdaptiveMaxPool3d(output_size=(2, None, 3))");
+    /* nn.Upsample(scale_factor=2), nn.Upsample(size=(4, 5),
+     * mode='bilinear', align_corners=True), nn.Upsample(size=4,
+     * mode='linear'), nn.Upsample(scale_factor=(2, 1.5, 1), mode='trilinear') */
+    check_repr("{type: Upsample, scale_factor: 2}",
+               "Upsample(scale_factor=2.0, mode=nearest)");
+    check_repr("{type: Upsample, size: [4, 5], mode: bilinear,"
+               " align_corners: true}",
+               "Upsample(size=(4, 5), mode=bilinear)");
+    check_repr("{type: Upsample, size: 4, mode: linear}",
+               "Upsample(size=4, mode=linear)");
+    check_repr("{type: Upsample, scale_factor: [2, 1.5, 1], mode: trilinear}",
+               "Upsample(scale_factor=(2.0, 1.5, 1.0), mode=trilinear)");
 }
 
 /* ---- a ResNet-style model -------------------------------------------------
@@ -546,6 +558,24 @@ MM_TEST(pools_match_their_ops) {
         CHECK(mm_allclose(y, ref, 0, 0, NULL));
         CHECK(idx && idx->dtype == MM_I64 && idx->shape[2] == 4);
         mm_module_free(m);
+        m = build("{type: Upsample, scale_factor: 2, mode: linear}");
+        CHECK_OK(mm_module_forward1(m, x3, &y));
+        CHECK_OK(mm_interpolate(x3, NULL, (double[]){2}, MM_INTERP_LINEAR,
+                                false, &ref));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        CHECK(mm_module_forward1(m, x5, &y) == MM_EINVAL);
+        mm_module_free(m);
+        m = build("{type: Upsample, size: [3, 5, 6], mode: trilinear}");
+        CHECK_OK(mm_module_forward1(m, x5, &y));
+        CHECK(y->ndim == 5 && y->shape[2] == 3 && y->shape[4] == 6);
+        CHECK(mm_module_forward1(m, x3, &y) == MM_EINVAL);
+        mm_module_free(m);
+        mm_module *bad = NULL;
+        CHECK_ERR(mm_upsample_new(1, (int64_t[]){2}, 1, (double[]){2},
+                                  MM_INTERP_NEAREST, false, false, &bad),
+                  MM_EINVAL,
+                  "Upsample: exactly one of size and scale_factor must be "
+                  "given");
         m = build("{type: AdaptiveAvgPool1d, output_size: 1}");
         CHECK_OK(mm_module_forward1(m, x3, &y));
         CHECK_OK(mm_mean(x3, MM_DIMS(2), true, &ref));

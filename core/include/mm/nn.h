@@ -524,6 +524,14 @@ MM_API int mm_pooling_forward(mm_module *m, mm_tensor *x, mm_tensor **out,
                               mm_tensor **indices) MM_NODISCARD;
 MM_API bool mm_module_is_pooling(const mm_module *m);
 
+/* Upsample (torch.nn.Upsample) over mm_interpolate: n_size sizes or n_scale
+ * scale factors (exactly one of the two > 0; 1 entry repeats over every
+ * spatial dim, else one per spatial dim of the input). */
+MM_API int mm_upsample_new(int n_size, const int64_t *size, int n_scale,
+                           const double *scale_factor, mm_interp_mode mode,
+                           bool align_corners, bool recompute_scale_factor,
+                           mm_module **out) MM_NODISCARD;
+
 /* ---- attention ------------------------------------------------------------
  */
 
