@@ -374,7 +374,7 @@ static const mm_param adaptive_max_params[] = {
      .doc = "must be false here (mm_pooling_forward gives the indices)"},
 };
 
-#define ADAPTIVE_PARAMS(id, what)                                            \
+#define ADAPTIVE_PARAMS(id, what)                                              \
     static const mm_param id##_avg[] = {                                       \
         {.name = "output_size",                                                \
          .type = MM_PARAM_INT | MM_PARAM_LIST,                                 \

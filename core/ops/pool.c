@@ -1,8 +1,8 @@
 /* Pooling: max_pool1d/2d/3d (with torch's int64 indices: the flat position in
  * each channel's plane), avg_pool2d/3d (ceil_mode, count_include_pad,
  * divisor_override; avg_pool1d has none), adaptive_avg_pool1d/2d/3d and
- * adaptive_max_pool1d/2d/3d (windows [floor(i In / Out), ceil((i + 1) In / Out))), as
- * torch.nn.functional.
+ * adaptive_max_pool1d/2d/3d (windows [floor(i In / Out), ceil((i + 1) In /
+ * Out))), as torch.nn.functional.
  *
  * Ops (params in conv_pool.h):
  *   max_pool           x -> values; keeps the indices for backward

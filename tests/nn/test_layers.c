@@ -132,7 +132,8 @@ MM_TEST(reprs_match_torch) {
                "AdaptiveMaxPool3d(output_size=(2, None, 3))");
     /* nn.Upsample(scale_factor=2), nn.Upsample(size=(4, 5),
      * mode='bilinear', align_corners=True), nn.Upsample(size=4,
-     * mode='linear'), nn.Upsample(scale_factor=(2, 1.5, 1), mode='trilinear') */
+     * mode='linear'), nn.Upsample(scale_factor=(2, 1.5, 1),
+     * mode='trilinear') */
     check_repr("{type: Upsample, scale_factor: 2}",
                "Upsample(scale_factor=2.0, mode=nearest)");
     check_repr("{type: Upsample, size: [4, 5], mode: bilinear,"

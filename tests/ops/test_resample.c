@@ -412,7 +412,8 @@ MM_TEST(resample_errors) {
         mm_tensor *x2;
         CHECK_OK(mm_zeros(MM_SHAPE(3, 4), MM_F32, &x2));
         CHECK_ERR(mm_interpolate(x2, sz, NULL, MM_INTERP_NEAREST, false, &y),
-                  MM_EINVAL, "interpolate: input has 2 dims, expected 3, 4 or 5");
+                  MM_EINVAL,
+                  "interpolate: input has 2 dims, expected 3, 4 or 5");
         CHECK_ERR(mm_interpolate(x3, sz, NULL, MM_INTERP_BILINEAR, false, &y),
                   MM_EINVAL,
                   "interpolate: got 3-D input, but bilinear mode needs 4-D "
@@ -421,8 +422,8 @@ MM_TEST(resample_errors) {
                   MM_EINVAL,
                   "interpolate: got 4-D input, but trilinear mode needs 5-D "
                   "input");
-        CHECK_ERR(mm_interpolate(x3, (int64_t[]){0}, NULL, MM_INTERP_LINEAR, true,
-                                 &y),
+        CHECK_ERR(mm_interpolate(x3, (int64_t[]){0}, NULL, MM_INTERP_LINEAR,
+                                 true, &y),
                   MM_EINVAL,
                   "interpolate: input and output sizes must be positive, got "
                   "input [4] and output [0]");
