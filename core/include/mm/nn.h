@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "mm/error.h"
+#include "mm/ops.h"
 #include "mm/rng.h"
 #include "mm/tensor.h"
 #include "mm/value.h"
