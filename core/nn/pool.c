@@ -1,6 +1,8 @@
-/* Pooling layers: MaxPool2d/3d, AvgPool2d/3d, AdaptiveAvgPool2d,
- * AdaptiveMaxPool2d over the pool ops; MODELS components with torch's
+/* Pooling layers: MaxPool2d/3d, AvgPool2d/3d, AdaptiveAvgPool1d/2d/3d,
+ * AdaptiveMaxPool1d/2d/3d over the pool ops; MODELS components with torch's
  * argument names (stride null: the kernel size). */
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "nn_internal.h"
@@ -31,9 +33,17 @@ int mm_pooling_forward(mm_module *m, mm_tensor *x, mm_tensor **out,
                              p->ceil_mode, p->count_include_pad,
                              p->divisor_override, out);
     case POOL_ADAPTIVE_AVG:
-        return mm_adaptive_avg_pool2d(x, p->output_size, out);
+        if (p->nsp == 1)
+            return mm_adaptive_avg_pool1d(x, p->output_size, out);
+        if (p->nsp == 2)
+            return mm_adaptive_avg_pool2d(x, p->output_size, out);
+        return mm_adaptive_avg_pool3d(x, p->output_size, out);
     default:
-        return mm_adaptive_max_pool2d(x, p->output_size, out, indices);
+        if (p->nsp == 1)
+            return mm_adaptive_max_pool1d(x, p->output_size, out, indices);
+        if (p->nsp == 2)
+            return mm_adaptive_max_pool2d(x, p->output_size, out, indices);
+        return mm_adaptive_max_pool3d(x, p->output_size, out, indices);
     }
 }
 
@@ -71,7 +81,7 @@ static void pool_repr(const mm_module *m, char *buf, size_t size) {
     size_t w = 0;
 #define AT (w < size ? buf + w : buf + size), (w < size ? size - w : 0)
     if (p->kind == POOL_ADAPTIVE_AVG || p->kind == POOL_ADAPTIVE_MAX) {
-        put_ints(AT, "output_size", p->output_size, 2, true);
+        put_ints(AT, "output_size", p->output_size, p->nsp, true);
         return;
     }
     w += put_ints(AT, "kernel_size", p->kernel_size, p->nsp, false);
@@ -89,14 +99,16 @@ static void pool_repr(const mm_module *m, char *buf, size_t size) {
 
 #define POOL_CLASS(N)                                                          \
     { .name = N, .forward = pool_fwd, .extra_repr = pool_repr }
-static const mm_module_class pool_classes[6] = {
+static const mm_module_class pool_classes[10] = {
     POOL_CLASS("MaxPool2d"),         POOL_CLASS("MaxPool3d"),
     POOL_CLASS("AvgPool2d"),         POOL_CLASS("AvgPool3d"),
-    POOL_CLASS("AdaptiveAvgPool2d"), POOL_CLASS("AdaptiveMaxPool2d")};
+    POOL_CLASS("AdaptiveAvgPool2d"), POOL_CLASS("AdaptiveMaxPool2d"),
+    POOL_CLASS("AdaptiveAvgPool1d"), POOL_CLASS("AdaptiveMaxPool1d"),
+    POOL_CLASS("AdaptiveAvgPool3d"), POOL_CLASS("AdaptiveMaxPool3d")};
 #undef POOL_CLASS
 
 bool mm_module_is_pooling(const mm_module *m) {
-    return m && m->cls >= &pool_classes[0] && m->cls <= &pool_classes[5];
+    return m && m->cls >= &pool_classes[0] && m->cls <= &pool_classes[9];
 }
 
 static int pool_alloc(int cls, int kind, int nsp, mm_module **out) {
@@ -160,16 +172,28 @@ int mm_avg_pool_new(int nsp, const int64_t *kernel_size, const int64_t *stride,
     return nn_finish(m, rc, out);
 }
 
+int mm_adaptive_pool_nd_new(int nsp, bool max, const int64_t *output_size,
+                            mm_module **out) {
+    *out = NULL;
+    if (nsp < 1 || nsp > 3)
+        return mm_error_set(MM_EINVAL, "AdaptivePool: %d spatial dims (1 to 3)",
+                            nsp);
+    if (!output_size)
+        return mm_error_set(MM_EINVAL, "AdaptivePool: output_size is NULL");
+    /* classes: 2-D at 4/5, 1-D at 6/7, 3-D at 8/9 */
+    int cls = (nsp == 2 ? 4 : nsp == 1 ? 6 : 8) + (max ? 1 : 0);
+    mm_module *m;
+    MM_TRY(pool_alloc(cls, max ? POOL_ADAPTIVE_MAX : POOL_ADAPTIVE_AVG, nsp,
+                      &m));
+    mm_nn_pooling *p = (mm_nn_pooling *)m;
+    for (int i = 0; i < nsp; i++)
+        p->output_size[i] = output_size[i];
+    return nn_finish(m, MM_OK, out);
+}
+
 int mm_adaptive_pool_new(bool max, const int64_t output_size[2],
                          mm_module **out) {
-    *out = NULL;
-    mm_module *m;
-    MM_TRY(pool_alloc(max ? 5 : 4, max ? POOL_ADAPTIVE_MAX : POOL_ADAPTIVE_AVG,
-                      2, &m));
-    mm_nn_pooling *p = (mm_nn_pooling *)m;
-    p->output_size[0] = output_size[0];
-    p->output_size[1] = output_size[1];
-    return nn_finish(m, MM_OK, out);
+    return mm_adaptive_pool_nd_new(2, max, output_size, out);
 }
 
 /* ---- MODELS components ------------------------------------------------------
@@ -222,17 +246,21 @@ static int avg_pool_build(mm_build_ctx *ctx, int nsp, void **out) {
     return nn_out(rc, m, out);
 }
 
-static int adaptive_build(mm_build_ctx *ctx, bool max, void **out) {
+static int adaptive_build(mm_build_ctx *ctx, int nsp, bool max, void **out) {
     const mm_value *v = mm_build_arg(ctx, "output_size");
-    int64_t size[2];
+    int64_t size[3];
     if (mm_value_is_int(v)) {
-        size[0] = size[1] = mm_value_get_int(v);
+        for (int i = 0; i < nsp; i++)
+            size[i] = mm_value_get_int(v);
     } else {
-        if (mm_value_len(v) != 2)
-            return mm_error_set_at(MM_EINVAL, mm_value_loc(v),
-                                   "output_size: expected an int or 2 sizes "
-                                   "(null keeps the input's)");
-        for (int i = 0; i < 2; i++) {
+        if (mm_value_len(v) != (size_t)nsp)
+            return mm_error_set_at(
+                MM_EINVAL, mm_value_loc(v),
+                nsp == 1 ? "output_size: expected an int or 1 size"
+                         : "output_size: expected an int or %d sizes "
+                           "(null keeps the input's)",
+                nsp);
+        for (int i = 0; i < nsp; i++) {
             const mm_value *e = mm_value_list_get(v, (size_t)i);
             if (mm_value_is_null(e))
                 size[i] = -1;
@@ -247,7 +275,7 @@ static int adaptive_build(mm_build_ctx *ctx, bool max, void **out) {
     if (max)
         MM_TRY(refuse_indices(ctx));
     mm_module *m = NULL;
-    int rc = mm_adaptive_pool_new(max, size, &m);
+    int rc = mm_adaptive_pool_nd_new(nsp, max, size, &m);
     return nn_out(rc, m, out);
 }
 
@@ -264,10 +292,22 @@ static int avg_pool3d_build(mm_build_ctx *c, void **o) {
     return avg_pool_build(c, 3, o);
 }
 static int adaptive_avg_build(mm_build_ctx *c, void **o) {
-    return adaptive_build(c, false, o);
+    return adaptive_build(c, 2, false, o);
 }
 static int adaptive_max_build(mm_build_ctx *c, void **o) {
-    return adaptive_build(c, true, o);
+    return adaptive_build(c, 2, true, o);
+}
+static int adaptive_avg1d_build(mm_build_ctx *c, void **o) {
+    return adaptive_build(c, 1, false, o);
+}
+static int adaptive_max1d_build(mm_build_ctx *c, void **o) {
+    return adaptive_build(c, 1, true, o);
+}
+static int adaptive_avg3d_build(mm_build_ctx *c, void **o) {
+    return adaptive_build(c, 3, false, o);
+}
+static int adaptive_max3d_build(mm_build_ctx *c, void **o) {
+    return adaptive_build(c, 3, true, o);
 }
 
 #define WINDOW_PARAMS                                                          \
@@ -334,6 +374,27 @@ static const mm_param adaptive_max_params[] = {
      .doc = "must be false here (mm_pooling_forward gives the indices)"},
 };
 
+#define ADAPTIVE_PARAMS(id, what)                                              \
+    static const mm_param id##_avg[] = {                                       \
+        {.name = "output_size",                                                \
+         .type = MM_PARAM_INT | MM_PARAM_LIST,                                 \
+         .required = true,                                                     \
+         .doc = what},                                                         \
+    };                                                                         \
+    static const mm_param id##_max[] = {                                       \
+        {.name = "output_size",                                                \
+         .type = MM_PARAM_INT | MM_PARAM_LIST,                                 \
+         .required = true,                                                     \
+         .doc = what},                                                         \
+        {.name = "return_indices",                                             \
+         .type = MM_PARAM_BOOL,                                                \
+         .def = "false",                                                       \
+         .doc = "must be false here (mm_pooling_forward gives the indices)"},  \
+    }
+ADAPTIVE_PARAMS(adaptive1d, "L of the output");
+ADAPTIVE_PARAMS(adaptive3d, "(D, H, W) of the output, int or null entries");
+#undef ADAPTIVE_PARAMS
+
 NN_COMPONENT(max2_c, "MaxPool2d", "2-D max pooling", max_pool_params,
                max_pool2d_build);
 NN_COMPONENT(max3_c, "MaxPool3d", "3-D max pooling", max_pool_params,
@@ -346,9 +407,210 @@ NN_COMPONENT(aavg_c, "AdaptiveAvgPool2d", "2-D adaptive average pooling",
                adaptive_avg_params, adaptive_avg_build);
 NN_COMPONENT(amax_c, "AdaptiveMaxPool2d", "2-D adaptive max pooling",
                adaptive_max_params, adaptive_max_build);
+NN_COMPONENT(aavg1_c, "AdaptiveAvgPool1d", "1-D adaptive average pooling",
+               adaptive1d_avg, adaptive_avg1d_build);
+NN_COMPONENT(amax1_c, "AdaptiveMaxPool1d", "1-D adaptive max pooling",
+               adaptive1d_max, adaptive_max1d_build);
+NN_COMPONENT(aavg3_c, "AdaptiveAvgPool3d", "3-D adaptive average pooling",
+               adaptive3d_avg, adaptive_avg3d_build);
+NN_COMPONENT(amax3_c, "AdaptiveMaxPool3d", "3-D adaptive max pooling",
+               adaptive3d_max, adaptive_max3d_build);
+
+/* ---- Upsample --------------------------------------------------------------
+ */
+
+typedef struct nn_upsample {
+    mm_module base;
+    int n_size, n_scale; /* entries given; 1 repeats over the spatial dims */
+    int64_t size[3];
+    double scale[3];
+    mm_interp_mode mode;
+    bool align_corners, recompute;
+} nn_upsample;
+
+static const char *const upsample_modes[] = {"nearest", "bilinear", "bicubic",
+                                             "linear", "trilinear"};
+
+static int upsample_fwd(mm_module *m, int n, mm_tensor *const *in,
+                        mm_tensor **out) {
+    MM_TRY(nn_one_input(m, n, in));
+    const nn_upsample *u = (const nn_upsample *)m;
+    mm_tensor *x = in[0];
+    int nsp = x->ndim - 2, given = u->n_size ? u->n_size : u->n_scale;
+    if (nsp < 1 || nsp > 3) /* interpolate says what is wrong */
+        return mm_interpolate(x, u->n_size ? u->size : NULL,
+                              u->n_size ? NULL : u->scale, u->mode,
+                              u->align_corners, out);
+    if (given != 1 && given != nsp)
+        return mm_error_set(MM_EINVAL,
+                            "Upsample: %s has %d entries, expected %d for a "
+                            "%d-D input",
+                            u->n_size ? "size" : "scale_factor", given, nsp,
+                            x->ndim);
+    int64_t size[3];
+    double scale[3];
+    for (int i = 0; i < nsp; i++) {
+        size[i] = u->size[given == 1 ? 0 : i];
+        scale[i] = u->scale[given == 1 ? 0 : i];
+        /* recompute_scale_factor: the output size from the scale, then
+         * as if the size was given */
+        if (!u->n_size && u->recompute)
+            size[i] = (int64_t)floor((double)x->shape[2 + i] * scale[i]);
+    }
+    bool by_size = u->n_size || u->recompute;
+    return mm_interpolate(x, by_size ? size : NULL, by_size ? NULL : scale,
+                          u->mode, u->align_corners, out);
+}
+
+static void upsample_repr(const mm_module *m, char *buf, size_t size) {
+    const nn_upsample *u = (const nn_upsample *)m;
+    size_t w = 0;
+#define AT (w < size ? buf + w : buf + size), (w < size ? size - w : 0)
+    if (u->n_size) {
+        w += (size_t)snprintf(AT, "size=%s", u->n_size > 1 ? "(" : "");
+        for (int i = 0; i < u->n_size; i++)
+            w += (size_t)snprintf(AT, "%s%lld", i ? ", " : "",
+                                  (long long)u->size[i]);
+    } else {
+        w += (size_t)snprintf(AT, "scale_factor=%s", u->n_scale > 1 ? "(" : "");
+        for (int i = 0; i < u->n_scale; i++) {
+            char f[32];
+            w += (size_t)snprintf(AT, "%s%s", i ? ", " : "",
+                                  nn_py_float(u->scale[i], f, sizeof f));
+        }
+    }
+    int given = u->n_size ? u->n_size : u->n_scale;
+    snprintf(AT, "%s, mode=%s", given > 1 ? ")" : "",
+             upsample_modes[u->mode]);
+#undef AT
+}
+
+static const mm_module_class upsample_class = {
+    .name = "Upsample", .forward = upsample_fwd, .extra_repr = upsample_repr};
+
+int mm_upsample_new(int n_size, const int64_t *size, int n_scale,
+                    const double *scale_factor, mm_interp_mode mode,
+                    bool align_corners, bool recompute_scale_factor,
+                    mm_module **out) {
+    *out = NULL;
+    if ((n_size > 0) == (n_scale > 0))
+        return mm_error_set(MM_EINVAL, "Upsample: exactly one of size and "
+                                       "scale_factor must be given");
+    if (n_size < 0 || n_size > 3 || n_scale < 0 || n_scale > 3 ||
+        (n_size && !size) || (n_scale && !scale_factor))
+        return mm_error_set(MM_EINVAL,
+                            "Upsample: size or scale_factor needs 1 to 3 "
+                            "entries");
+    if ((unsigned)mode > MM_INTERP_TRILINEAR)
+        return mm_error_set(MM_EINVAL, "Upsample: unknown mode %d", (int)mode);
+    mm_module *m;
+    MM_TRY(mm_module_new(&upsample_class, sizeof(nn_upsample), &m));
+    nn_upsample *u = (nn_upsample *)m;
+    u->n_size = n_size;
+    u->n_scale = n_scale;
+    for (int i = 0; i < n_size; i++)
+        u->size[i] = size[i];
+    for (int i = 0; i < n_scale; i++)
+        u->scale[i] = scale_factor[i];
+    u->mode = mode;
+    u->align_corners = align_corners;
+    u->recompute = recompute_scale_factor;
+    return nn_finish(m, MM_OK, out);
+}
+
+static int upsample_build(mm_build_ctx *ctx, void **out) {
+    const mm_value *sv = mm_build_arg(ctx, "size");
+    const mm_value *fv = mm_build_arg(ctx, "scale_factor");
+    int64_t size[3];
+    double scale[3];
+    int ns = 0, nf = 0;
+    if (mm_value_is_int(sv)) {
+        size[0] = mm_value_get_int(sv);
+        ns = 1;
+    } else if (mm_value_is_list(sv)) {
+        size_t len = mm_value_len(sv);
+        if (len < 1 || len > 3)
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(sv),
+                                   "size: expected an int or 1 to 3 ints");
+        for (size_t i = 0; i < len; i++) {
+            const mm_value *e = mm_value_list_get(sv, i);
+            if (!mm_value_is_int(e))
+                return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
+                                       "size: entries must be ints");
+            size[i] = mm_value_get_int(e);
+        }
+        ns = (int)len;
+    }
+    if (mm_value_is_number(fv)) {
+        scale[0] = mm_value_get_float(fv);
+        nf = 1;
+    } else if (mm_value_is_list(fv)) {
+        size_t len = mm_value_len(fv);
+        if (len < 1 || len > 3)
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(fv),
+                                   "scale_factor: expected a number or 1 to "
+                                   "3 numbers");
+        for (size_t i = 0; i < len; i++) {
+            const mm_value *e = mm_value_list_get(fv, i);
+            if (!mm_value_is_number(e))
+                return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
+                                       "scale_factor: entries must be "
+                                       "numbers");
+            scale[i] = mm_value_get_float(e);
+        }
+        nf = (int)len;
+    }
+    const char *ms;
+    MM_TRY(mm_build_string(ctx, "mode", &ms));
+    int mode = -1;
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(ms, upsample_modes[i]))
+            mode = i;
+    if (mode < 0)
+        return mm_error_set(MM_EUNSUPPORTED,
+                            "Upsample: mode '%s' (nearest, linear, bilinear, "
+                            "bicubic or trilinear)",
+                            ms);
+    const mm_value *ac = mm_build_arg(ctx, "align_corners");
+    const mm_value *rc_v = mm_build_arg(ctx, "recompute_scale_factor");
+    mm_module *m = NULL;
+    int rc = mm_upsample_new(ns, size, nf, scale, (mm_interp_mode)mode,
+                             mm_value_is_bool(ac) && mm_value_get_bool(ac),
+                             mm_value_is_bool(rc_v) && mm_value_get_bool(rc_v),
+                             &m);
+    return nn_out(rc, m, out);
+}
+
+static const mm_param upsample_params[] = {
+    {.name = "size",
+     .type = MM_PARAM_INT | MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "output spatial size (int or one per dim)"},
+    {.name = "scale_factor",
+     .type = MM_PARAM_FLOAT | MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "multiplier of the spatial size (number or one per dim)"},
+    {.name = "mode",
+     .type = MM_PARAM_STRING,
+     .def = "nearest",
+     .doc = "nearest, linear (3-D), bilinear or bicubic (4-D), trilinear "
+            "(5-D)"},
+    {.name = "align_corners",
+     .type = MM_PARAM_BOOL | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "align the corner pixels (interpolating modes; null: false)"},
+    {.name = "recompute_scale_factor",
+     .type = MM_PARAM_BOOL | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "true: sample as if the size floor(in * scale) was given"},
+};
+
+NN_COMPONENT(upsample_c, "Upsample", "upsampling by F.interpolate",
+               upsample_params, upsample_build);
 
 int mm_nn_register_pool(void) {
-    static const mm_component *const cs[] = {&max2_c, &max3_c, &avg2_c,
-                                             &avg3_c, &aavg_c, &amax_c};
+    static const mm_component *const cs[] = {
+        &max2_c,  &max3_c,  &avg2_c,  &avg3_c,  &aavg_c,
+        &amax_c,  &aavg1_c, &amax1_c, &aavg3_c, &amax3_c, &upsample_c};
     return nn_register_all(cs, sizeof cs / sizeof cs[0]);
 }

@@ -1,8 +1,8 @@
 /* Pooling: max_pool1d/2d/3d (with torch's int64 indices: the flat position in
  * each channel's plane), avg_pool2d/3d (ceil_mode, count_include_pad,
- * divisor_override; avg_pool1d has none), adaptive_avg_pool2d and
- * adaptive_max_pool2d (windows [floor(i In / Out), ceil((i + 1) In / Out))), as
- * torch.nn.functional.
+ * divisor_override; avg_pool1d has none), adaptive_avg_pool1d/2d/3d and
+ * adaptive_max_pool1d/2d/3d (windows [floor(i In / Out), ceil((i + 1) In /
+ * Out))), as torch.nn.functional.
  *
  * Ops (params in conv_pool.h):
  *   max_pool           x -> values; keeps the indices for backward
@@ -445,18 +445,18 @@ int mm_avg_pool3d(mm_tensor *x, const int64_t kernel_size[3],
 }
 
 /* output_size entries < 0 keep the input's size (torch's None). */
-static int adaptive_params(const char *name, mm_tensor *x,
-                           const int64_t output_size[2], mm_op_params *p) {
+static int adaptive_params(const char *name, int nsp, mm_tensor *x,
+                           const int64_t *output_size, mm_op_params *p) {
     if (!x)
         return mm_error_set(MM_EINVAL, "%s: tensor is NULL", name);
     if (!output_size)
         return mm_error_set(MM_EINVAL, "%s: output_size is NULL", name);
     memset(p, 0, sizeof *p);
-    p->i[0] = 2;
-    for (int j = 0; j < 2; j++) {
+    p->i[0] = nsp;
+    for (int j = 0; j < nsp; j++) {
         int64_t o = output_size[j];
-        if (o < 0 && x->ndim >= 2)
-            o = x->shape[x->ndim - 2 + j];
+        if (o < 0 && x->ndim >= nsp)
+            o = x->shape[x->ndim - nsp + j];
         p->i[1 + j] = o;
         p->i[4 + j] = p->i[10 + j] = 1;
     }
@@ -464,16 +464,50 @@ static int adaptive_params(const char *name, mm_tensor *x,
     return 0;
 }
 
+static int run_adaptive_avg(const char *name, int nsp, mm_tensor *x,
+                            const int64_t *output_size, mm_tensor **out) {
+    mm_op_params p;
+    MM_TRY(adaptive_params(name, nsp, x, output_size, &p));
+    return mm_apply1(&mm_op_avg_pool, x, &p, out);
+}
+
+static int run_adaptive_max(const char *name, int nsp, mm_tensor *x,
+                            const int64_t *output_size, mm_tensor **out,
+                            mm_tensor **indices) {
+    mm_op_params p;
+    MM_TRY(adaptive_params(name, nsp, x, output_size, &p));
+    return run_max(name, &p, x, out, indices);
+}
+
+int mm_adaptive_avg_pool1d(mm_tensor *x, const int64_t output_size[1],
+                           mm_tensor **out) {
+    return run_adaptive_avg("adaptive_avg_pool1d", 1, x, output_size, out);
+}
+
 int mm_adaptive_avg_pool2d(mm_tensor *x, const int64_t output_size[2],
                            mm_tensor **out) {
-    mm_op_params p;
-    MM_TRY(adaptive_params("adaptive_avg_pool2d", x, output_size, &p));
-    return mm_apply1(&mm_op_avg_pool, x, &p, out);
+    return run_adaptive_avg("adaptive_avg_pool2d", 2, x, output_size, out);
+}
+
+int mm_adaptive_avg_pool3d(mm_tensor *x, const int64_t output_size[3],
+                           mm_tensor **out) {
+    return run_adaptive_avg("adaptive_avg_pool3d", 3, x, output_size, out);
+}
+
+int mm_adaptive_max_pool1d(mm_tensor *x, const int64_t output_size[1],
+                           mm_tensor **out, mm_tensor **indices) {
+    return run_adaptive_max("adaptive_max_pool1d", 1, x, output_size, out,
+                            indices);
 }
 
 int mm_adaptive_max_pool2d(mm_tensor *x, const int64_t output_size[2],
                            mm_tensor **out, mm_tensor **indices) {
-    mm_op_params p;
-    MM_TRY(adaptive_params("adaptive_max_pool2d", x, output_size, &p));
-    return run_max("adaptive_max_pool2d", &p, x, out, indices);
+    return run_adaptive_max("adaptive_max_pool2d", 2, x, output_size, out,
+                            indices);
+}
+
+int mm_adaptive_max_pool3d(mm_tensor *x, const int64_t output_size[3],
+                           mm_tensor **out, mm_tensor **indices) {
+    return run_adaptive_max("adaptive_max_pool3d", 3, x, output_size, out,
+                            indices);
 }

@@ -1,4 +1,5 @@
-/* Resampling: interpolate (nearest, bilinear, bicubic on NCHW) and
+/* Resampling: interpolate (nearest, bilinear, bicubic on NCHW; nearest and
+ * linear on NCL, nearest and trilinear on NCDHW through the NCHW op) and
  * grid_sample (bilinear, nearest; zeros, border, reflection padding), with
  * PyTorch's index arithmetic (resample_util.h).
  *
@@ -121,15 +122,69 @@ const mm_op mm_op_interpolate_backward = {
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_interpolate},
 };
 
+/* One pass of the (N, C, H, W) op. */
+static int interp_op(mm_tensor *x, int mode, bool ac, int64_t oh, int64_t ow,
+                     double fh, double fw, mm_tensor **out) {
+    mm_op_params p = {.i = {mode, ac, oh, ow}, .f = {fh, fw}};
+    return mm_apply1(&mm_op_interpolate, x, &p, out);
+}
+
+/* 1-D and 3-D inputs run the 2-D op: (N, C, L) as (N, C, 1, L); (N, C, D,
+ * H, W) as H, W on (N, C D, H, W), then D on (N, C, D, OH OW) with the
+ * second axis kept (its taps the identity: in = out, no scale). */
+static int interp_nd(mm_tensor *x, int nsp, int mode, bool ac,
+                     const int64_t *o, const double *f, mm_tensor **out) {
+    const int64_t *s = x->shape;
+    mm_pool *pool;
+    MM_TRY(mm_pool_open(&pool));
+    mm_tensor *a, *b = NULL, *r = NULL;
+    int rc;
+    if (nsp == 1) {
+        rc = mm_reshape(x, 4, (int64_t[]){s[0], s[1], 1, s[2]}, &a);
+        if (rc == 0)
+            rc = interp_op(a, mode, ac, 1, o[0], 0, f[0], &b);
+        if (rc == 0)
+            rc = mm_reshape(b, 3, (int64_t[]){s[0], s[1], o[0]}, &r);
+    } else {
+        rc = mm_reshape(x, 4, (int64_t[]){s[0], s[1] * s[2], s[3], s[4]}, &a);
+        if (rc == 0)
+            rc = interp_op(a, mode, ac, o[1], o[2], f[1], f[2], &b);
+        if (rc == 0)
+            rc = mm_reshape(b, 4, (int64_t[]){s[0], s[1], s[2], o[1] * o[2]},
+                            &a);
+        if (rc == 0)
+            rc = interp_op(a, mode, ac, o[0], o[1] * o[2], f[0], 0, &b);
+        if (rc == 0)
+            rc = mm_reshape(b, 5, (int64_t[]){s[0], s[1], o[0], o[1], o[2]},
+                            &r);
+    }
+    return mm_pool_finish(pool, rc, r, out);
+}
+
 int mm_interpolate(mm_tensor *x, const int64_t *size,
                    const double *scale_factor, mm_interp_mode mode,
                    bool align_corners, mm_tensor **out) {
     const char *op = "interpolate";
     if (!x)
         return mm_error_set(MM_EINVAL, "%s: input is NULL", op);
-    MM_TRY(float4d(op, "input", x));
-    if ((unsigned)mode > MM_INTERP_BICUBIC)
+    if (!mm_dtype_is_float(x->dtype))
+        return mm_error_set(MM_ETYPE,
+                            "%s: expected a floating-point input, got %s", op,
+                            mm_dtype_name(x->dtype));
+    if (x->ndim < 3 || x->ndim > 5)
+        return mm_error_set(MM_EINVAL,
+                            "%s: input has %d dims, expected 3, 4 or 5", op,
+                            x->ndim);
+    int nsp = x->ndim - 2;
+    if ((unsigned)mode > MM_INTERP_TRILINEAR)
         return mm_error_set(MM_EINVAL, "%s: unknown mode %d", op, (int)mode);
+    static const char *const names[] = {"nearest", "bilinear", "bicubic",
+                                        "linear", "trilinear"};
+    static const int need[] = {0, 4, 4, 3, 5};
+    if (need[mode] && need[mode] != x->ndim)
+        return mm_error_set(MM_EINVAL,
+                            "%s: got %d-D input, but %s mode needs %d-D input",
+                            op, x->ndim, names[mode], need[mode]);
     if (!size == !scale_factor)
         return mm_error_set(MM_EINVAL,
                             "%s: exactly one of size and scale_factor must be "
@@ -140,29 +195,41 @@ int mm_interpolate(mm_tensor *x, const int64_t *size,
                             "%s: align_corners can only be set with the "
                             "bilinear and bicubic modes",
                             op);
-    mm_op_params p = {.i = {mode, align_corners}};
-    for (int d = 0; d < 2; d++) {
+    int64_t o[3] = {0};
+    double f[3] = {0};
+    bool bad = false;
+    for (int d = 0; d < nsp; d++) {
         if (size) {
-            p.i[2 + d] = size[d];
-            continue;
+            o[d] = size[d];
+        } else {
+            double s = scale_factor[d];
+            if (!(s > 0) || !isfinite(s))
+                return mm_error_set(MM_EINVAL,
+                                    "%s: scale_factor %g must be positive", op,
+                                    s);
+            o[d] = (int64_t)floor((double)x->shape[2 + d] * s);
+            f[d] = s;
         }
-        double s = scale_factor[d];
-        if (!(s > 0) || !isfinite(s))
-            return mm_error_set(MM_EINVAL,
-                                "%s: scale_factor %g must be positive", op, s);
-        p.i[2 + d] = (int64_t)floor((double)x->shape[2 + d] * s);
-        p.f[d] = s;
+        bad |= o[d] <= 0 || x->shape[2 + d] <= 0;
     }
-    if (p.i[2] <= 0 || p.i[3] <= 0 || x->shape[2] <= 0 || x->shape[3] <= 0)
-        return mm_error_set(MM_EINVAL,
-                            "%s: input and output sizes must be positive, got "
-                            "input [%lld, %lld] and output [%lld, %lld]",
-                            op, (long long)x->shape[2], (long long)x->shape[3],
-                            (long long)p.i[2], (long long)p.i[3]);
+    if (bad) {
+        char a[64], b[64];
+        return mm_error_set(
+            MM_EINVAL,
+            "%s: input and output sizes must be positive, got input %s and "
+            "output %s",
+            op, mm_shape_format(nsp, x->shape + 2, a, sizeof a),
+            mm_shape_format(nsp, o, b, sizeof b));
+    }
     /* torch ignores a scale factor under align_corners */
     if (align_corners)
-        p.f[0] = p.f[1] = 0;
-    return mm_apply1(&mm_op_interpolate, x, &p, out);
+        f[0] = f[1] = f[2] = 0;
+    int m = mode == MM_INTERP_LINEAR || mode == MM_INTERP_TRILINEAR
+                ? MM_INTERP_BILINEAR
+                : (int)mode;
+    if (nsp == 2)
+        return interp_op(x, m, align_corners, o[0], o[1], f[0], f[1], out);
+    return interp_nd(x, nsp, m, align_corners, o, f, out);
 }
 
 /* ---- grid_sample ----------------------------------------------------------

@@ -120,6 +120,29 @@ MM_TEST(reprs_match_torch) {
                "AdaptiveAvgPool2d(output_size=(5, None))");
     check_repr("{type: AdaptiveMaxPool2d, output_size: [2, 3]}",
                "AdaptiveMaxPool2d(output_size=(2, 3))");
+    /* nn.AdaptiveAvgPool1d(4), nn.AdaptiveMaxPool1d(3),
+     * nn.AdaptiveAvgPool3d(1), nn.AdaptiveMaxPool3d((2, None, 3)) */
+    check_repr("{type: AdaptiveAvgPool1d, output_size: 4}",
+               "AdaptiveAvgPool1d(output_size=4)");
+    check_repr("{type: AdaptiveMaxPool1d, output_size: 3}",
+               "AdaptiveMaxPool1d(output_size=3)");
+    check_repr("{type: AdaptiveAvgPool3d, output_size: 1}",
+               "AdaptiveAvgPool3d(output_size=1)");
+    check_repr("{type: AdaptiveMaxPool3d, output_size: [2, null, 3]}",
+               "AdaptiveMaxPool3d(output_size=(2, None, 3))");
+    /* nn.Upsample(scale_factor=2), nn.Upsample(size=(4, 5),
+     * mode='bilinear', align_corners=True), nn.Upsample(size=4,
+     * mode='linear'), nn.Upsample(scale_factor=(2, 1.5, 1),
+     * mode='trilinear') */
+    check_repr("{type: Upsample, scale_factor: 2}",
+               "Upsample(scale_factor=2.0, mode=nearest)");
+    check_repr("{type: Upsample, size: [4, 5], mode: bilinear,"
+               " align_corners: true}",
+               "Upsample(size=(4, 5), mode=bilinear)");
+    check_repr("{type: Upsample, size: 4, mode: linear}",
+               "Upsample(size=4, mode=linear)");
+    check_repr("{type: Upsample, scale_factor: [2, 1.5, 1], mode: trilinear}",
+               "Upsample(scale_factor=(2.0, 1.5, 1.0), mode=trilinear)");
 }
 
 /* ---- a ResNet-style model -------------------------------------------------
@@ -516,6 +539,48 @@ MM_TEST(pools_match_their_ops) {
         CHECK_OK(mm_avg_pool3d(x5, (int64_t[]){2, 2, 2}, (int64_t[]){1, 1, 1},
                                NULL, false, true, 0, &ref));
         CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        mm_module_free(m);
+        /* the video head: global average over (T, H, W) */
+        m = build("{type: AdaptiveAvgPool3d, output_size: [1, 1, 1]}");
+        CHECK_OK(mm_module_forward1(m, x5, &y));
+        CHECK_OK(mm_mean(x5, MM_DIMS(2, 3, 4), true, &ref));
+        CHECK(mm_allclose(y, ref, 1e-6, 1e-6, NULL));
+        mm_module_free(m);
+        m = build("{type: AdaptiveMaxPool3d, output_size: [2, null, 3]}");
+        CHECK_OK(mm_module_forward1(m, x5, &y));
+        CHECK_OK(mm_adaptive_max_pool3d(x5, (int64_t[]){2, -1, 3}, &ref,
+                                        NULL));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        mm_module_free(m);
+        mm_tensor *x3 = randn_t(MM_SHAPE(2, 3, 9), MM_F32);
+        m = build("{type: AdaptiveMaxPool1d, output_size: 4}");
+        CHECK_OK(mm_pooling_forward(m, x3, &y, &idx));
+        CHECK_OK(mm_adaptive_max_pool1d(x3, (int64_t[]){4}, &ref, NULL));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        CHECK(idx && idx->dtype == MM_I64 && idx->shape[2] == 4);
+        mm_module_free(m);
+        m = build("{type: Upsample, scale_factor: 2, mode: linear}");
+        CHECK_OK(mm_module_forward1(m, x3, &y));
+        CHECK_OK(mm_interpolate(x3, NULL, (double[]){2}, MM_INTERP_LINEAR,
+                                false, &ref));
+        CHECK(mm_allclose(y, ref, 0, 0, NULL));
+        CHECK(mm_module_forward1(m, x5, &y) == MM_EINVAL);
+        mm_module_free(m);
+        m = build("{type: Upsample, size: [3, 5, 6], mode: trilinear}");
+        CHECK_OK(mm_module_forward1(m, x5, &y));
+        CHECK(y->ndim == 5 && y->shape[2] == 3 && y->shape[4] == 6);
+        CHECK(mm_module_forward1(m, x3, &y) == MM_EINVAL);
+        mm_module_free(m);
+        mm_module *bad = NULL;
+        CHECK_ERR(mm_upsample_new(1, (int64_t[]){2}, 1, (double[]){2},
+                                  MM_INTERP_NEAREST, false, false, &bad),
+                  MM_EINVAL,
+                  "Upsample: exactly one of size and scale_factor must be "
+                  "given");
+        m = build("{type: AdaptiveAvgPool1d, output_size: 1}");
+        CHECK_OK(mm_module_forward1(m, x3, &y));
+        CHECK_OK(mm_mean(x3, MM_DIMS(2), true, &ref));
+        CHECK(mm_allclose(y, ref, 1e-6, 1e-6, NULL));
         mm_module_free(m);
     });
 }

@@ -1,5 +1,5 @@
 /* Pooling: max_pool2d/3d (values and indices), avg_pool2d/3d, adaptive
- * avg/max pool2d against their reference kernels in f32 (oneDNN where it
+ * avg/max pool1d/2d/3d against their reference kernels in f32 (oneDNN where it
  * applies) and f64 (OpenMP loops), ceil_mode edge cases, the backward
  * kernels against the reference, float64 gradcheck of every variant,
  * torch's numbers for small cases, and the error messages. */
@@ -75,11 +75,18 @@ static int f_pool(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
                            : mm_avg_pool3d(x, c->k, s, c->p, c->ceil,
                                            c->include_pad, c->divisor, out);
     case P_AAVG:
-        return mm_adaptive_avg_pool2d(x, c->k, out);
-    case P_AMAX:
-        return mm_adaptive_max_pool2d(x, c->k, out, NULL);
-    default:
-        return mm_adaptive_max_pool2d(x, c->k, NULL, out);
+        if (c->nsp == 1)
+            return mm_adaptive_avg_pool1d(x, c->k, out);
+        return c->nsp == 2 ? mm_adaptive_avg_pool2d(x, c->k, out)
+                           : mm_adaptive_avg_pool3d(x, c->k, out);
+    default: {
+        mm_tensor **v = c->kind == P_AMAX ? out : NULL,
+                  **i = c->kind == P_AMAX ? NULL : out;
+        if (c->nsp == 1)
+            return mm_adaptive_max_pool1d(x, c->k, v, i);
+        return c->nsp == 2 ? mm_adaptive_max_pool2d(x, c->k, v, i)
+                           : mm_adaptive_max_pool3d(x, c->k, v, i);
+    }
     }
 }
 
@@ -150,6 +157,20 @@ static const pool_case pool_cases[] = {
     {P_MAX_INDICES, 1, 2, {3, 10}, {2}, {0}, {1}, {1}, false, false, 0},
     {P_AVG, 1, 3, {2, 3, 11}, {4}, {3}, {2}, {0}, true, true, 0},
     {P_AVG, 1, 3, {2, 3, 11}, {3}, {2}, {1}, {0}, true, false, 0},
+    /* adaptive 1-D and 3-D: shrinking, growing, None (< 0), unbatched */
+    {P_AAVG, 1, 3, {2, 3, 11}, {4}, {0}, {0}, {0}, false, false, 0},
+    {P_AAVG, 1, 2, {3, 5}, {8}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX, 1, 3, {2, 3, 11}, {4}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX_INDICES, 1, 3, {2, 3, 11}, {4}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX, 1, 2, {3, 5}, {8}, {0}, {0}, {0}, false, false, 0},
+    {P_AAVG, 3, X5(2, 3, 5, 7, 6), {2, 3, 4}, {0}, {0}, {0}, false, false, 0},
+    {P_AAVG, 3, X5(1, 2, 4, 5, 6), {1, 1, 1}, {0}, {0}, {0}, false, false, 0},
+    {P_AAVG, 3, 4, {2, 3, 2, 4}, {5, -1, 6}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX, 3, X5(2, 3, 5, 7, 6), {2, 3, 4}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX_INDICES, 3, X5(2, 3, 5, 7, 6), {2, 3, 4}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX, 3, 4, {2, 3, 2, 4}, {5, -1, 6}, {0}, {0}, {0}, false, false, 0},
+    {P_AAVG, 3, X5(4, 16, 8, 14, 14), {2, 7, 7}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX, 3, X5(4, 16, 8, 14, 14), {2, 7, 7}, {0}, {0}, {0}, false, false, 0},
     /* empty batch */
     {P_MAX, 2, X4(0, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, false, 0},
     {P_AVG, 2, X4(0, 3, 9, 9), {3, 3}, {2, 2}, {1, 1}, {0}, false, true, 0},
@@ -221,6 +242,14 @@ static const pool_case grad_cases[] = {
     {P_AAVG, 2, X4(1, 2, 5, 7), {3, 4}, {0}, {0}, {0}, false, false, 0},
     {P_AAVG, 2, X4(1, 1, 3, 2), {4, 5}, {0}, {0}, {0}, false, false, 0},
     {P_AMAX, 2, X4(1, 2, 5, 7), {3, 4}, {0}, {0}, {0}, false, false, 0},
+    {P_AAVG, 1, 3, {1, 2, 7}, {3}, {0}, {0}, {0}, false, false, 0},
+    {P_AAVG, 1, 2, {2, 3}, {5}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX, 1, 3, {1, 2, 7}, {3}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX, 1, 2, {2, 3}, {5}, {0}, {0}, {0}, false, false, 0},
+    {P_AAVG, 3, X5(1, 2, 3, 5, 4), {2, 3, 3}, {0}, {0}, {0}, false, false, 0},
+    {P_AAVG, 3, 4, {1, 2, 3, 2}, {3, -1, 4}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX, 3, X5(1, 2, 3, 5, 4), {2, 3, 3}, {0}, {0}, {0}, false, false, 0},
+    {P_AMAX, 3, 4, {1, 2, 3, 2}, {3, -1, 4}, {0}, {0}, {0}, false, false, 0},
 };
 /* clang-format on */
 
@@ -315,6 +344,22 @@ MM_TEST(pools_match_torch_numbers) {
                 CHECK(at(v, k) == amv[k]);
                 CHECK_INT(at(i, k), ami[k]);
             }
+            /* x = ((torch.arange(11.) * 4) % 11).reshape(1, 1, 11);
+             * F.adaptive_max_pool1d(x, 4, return_indices=True) and
+             * F.adaptive_avg_pool1d(x, 4) */
+            static const double a1v[] = {8, 9, 10, 10};
+            static const int64_t a1i[] = {2, 5, 8, 8};
+            static const double a1a[] = {4.0, 5.75, 6.75, 6.666666666666667};
+            x = arange_mod(11, 4, MM_SHAPE(1, 1, 11), dtypes[t]);
+            CHECK_OK(mm_adaptive_max_pool1d(x, (int64_t[]){4}, &v, &i));
+            CHECK_INT(i->dtype, MM_I64);
+            for (int k = 0; k < 4; k++) {
+                CHECK(at(v, k) == a1v[k]);
+                CHECK_INT(at(i, k), a1i[k]);
+            }
+            CHECK_OK(mm_adaptive_avg_pool1d(x, (int64_t[]){4}, &v));
+            for (int k = 0; k < 4; k++)
+                CHECK(fabs(at(v, k) - a1a[k]) < 1e-6);
         });
 }
 
@@ -366,6 +411,32 @@ MM_TEST(pools_match_torch_checksums) {
             CHECK_OK(mm_adaptive_avg_pool2d(x, (int64_t[]){7, 4}, &y));
             CHECK(checksums_match(y, MM_SHAPE(2, 4, 7, 4), 0.007439683343,
                                   235.4380245, rtol));
+            /* x1 = ar((2, 3, 11), 0.37): F.adaptive_avg_pool1d(x1, 4) and
+             * (x1, 15); F.adaptive_max_pool1d(x1, 4, return_indices=True) */
+            mm_tensor *x1 = sin_t(MM_SHAPE(2, 3, 11), 0.37, dt);
+            CHECK_OK(mm_adaptive_avg_pool1d(x1, (int64_t[]){4}, &y));
+            CHECK(checksums_match(y, MM_SHAPE(2, 3, 4), 0.3480046509,
+                                  40.31280294, rtol));
+            CHECK_OK(mm_adaptive_avg_pool1d(x1, (int64_t[]){15}, &y));
+            CHECK(checksums_match(y, MM_SHAPE(2, 3, 15), 1.301794622,
+                                  178.6457878, rtol));
+            CHECK_OK(mm_adaptive_max_pool1d(x1, (int64_t[]){4}, &y, &i));
+            CHECK(checksums_match(y, MM_SHAPE(2, 3, 4), 7.266251864,
+                                  47.10128902, rtol));
+            CHECK(checksums_match(i, MM_SHAPE(2, 3, 4), 119, 3403, 0));
+            /* F.adaptive_avg_pool3d(x3, (3, None, 4)) and (x3, (7, 8, 9));
+             * F.adaptive_max_pool3d(x3, (2, 4, 5), return_indices=True) */
+            CHECK_OK(mm_adaptive_avg_pool3d(x3, (int64_t[]){3, -1, 4}, &y));
+            CHECK(checksums_match(y, MM_SHAPE(1, 4, 3, 6, 4), -1.832681934,
+                                  40.76612223, rtol));
+            CHECK_OK(mm_adaptive_avg_pool3d(x3, (int64_t[]){7, 8, 9}, &y));
+            CHECK(checksums_match(y, MM_SHAPE(1, 4, 7, 8, 9), 9.238292804,
+                                  1519.781481, rtol));
+            CHECK_OK(mm_adaptive_max_pool3d(x3, (int64_t[]){2, 4, 5}, &y, &i));
+            CHECK(checksums_match(y, MM_SHAPE(1, 4, 2, 4, 5), 155.1194767,
+                                  601.1666696, rtol));
+            CHECK(checksums_match(i, MM_SHAPE(1, 4, 2, 4, 5), 15899, 8043721,
+                                  0));
         });
 }
 
@@ -429,6 +500,20 @@ MM_TEST(pool_errors_are_one_line) {
         CHECK_ERR(mm_adaptive_avg_pool2d(x, (int64_t[]){0, 2}, &y), MM_EINVAL,
                   "adaptive_avg_pool2d: output size must be positive, got "
                   "[0, 2]");
+        CHECK_ERR(mm_adaptive_avg_pool3d(x2, (int64_t[]){1, 1, 1}, &y),
+                  MM_EINVAL,
+                  "adaptive_avg_pool3d: expected a 4-D (unbatched) or 5-D "
+                  "(batched) input, got [5, 5]");
+        CHECK_ERR(mm_adaptive_max_pool1d(x, (int64_t[]){2}, &y, NULL),
+                  MM_EINVAL,
+                  "adaptive_max_pool1d: expected a 2-D (unbatched) or 3-D "
+                  "(batched) input, got [1, 1, 5, 5]");
+        CHECK_ERR(mm_adaptive_max_pool1d(x2, (int64_t[]){0}, &y, NULL),
+                  MM_EINVAL,
+                  "adaptive_max_pool1d: output size must be positive, got "
+                  "[0]");
+        CHECK_ERR(mm_adaptive_avg_pool1d(x2, NULL, &y), MM_EINVAL,
+                  "adaptive_avg_pool1d: output_size is NULL");
         CHECK_ERR(mm_max_pool2d(x, (int64_t[]){2, 2}, NULL, NULL, NULL, false,
                                 NULL, NULL),
                   MM_EINVAL, "max_pool2d: no output asked for");

@@ -1,4 +1,5 @@
-/* interpolate (nearest, bilinear, bicubic) and grid_sample: optimised
+/* interpolate (nearest, bilinear, bicubic; 1-D nearest and linear, 3-D
+ * nearest and trilinear) and grid_sample: optimised
  * kernels against the reference (forward and backward ops), torch's numbers
  * for every mode, float64 gradcheck of every variant, errors. */
 #include "ops_testing.h"
@@ -194,6 +195,111 @@ static int f_gs_grads(void *vctx, mm_tensor *const *in, int n,
     return mm_cat(2, (mm_tensor *[]){a, b}, 0, out);
 }
 
+/* ---- interpolate on (N, C, L) and (N, C, D, H, W) ----------------------- */
+
+typedef struct interp_nd {
+    int nsp;
+    int64_t size[3];
+    double scale[3]; /* used when size[0] == 0 */
+    mm_interp_mode mode;
+    bool ac;
+    int64_t x[5];      /* input shape (nsp + 2 dims) */
+    double sum, sum2;  /* torch's checksums of the output */
+    int64_t y[5];      /* the output's shape */
+} interp_nd;
+
+static int f_interp_nd(void *vctx, mm_tensor *const *in, int n,
+                       mm_tensor **out) {
+    (void)n;
+    const interp_nd *c = vctx;
+    return mm_interpolate(in[0], c->size[0] ? c->size : NULL,
+                          c->size[0] ? NULL : c->scale, c->mode, c->ac, out);
+}
+
+static int f_interp_nd_grad(void *vctx, mm_tensor *const *in, int n,
+                            mm_tensor **out) {
+    mm_tensor *x, *y, *g, *loss;
+    if (mm_detach(in[0], &x) < 0 || mm_tensor_set_requires_grad(x, true) < 0 ||
+        f_interp_nd(vctx, &x, n, &y) < 0 || mm_mul(y, y, &g) < 0 ||
+        mm_sum(g, 0, NULL, false, &loss) < 0 || mm_backward(loss) < 0)
+        return -1;
+    return mm_clone(x->grad, out);
+}
+
+/* torch.set_default_dtype(torch.float64); ar(shape, mul) =
+ * torch.sin(torch.arange(numel) * mul).reshape(shape); x1 = ar((2, 3, 7),
+ * 0.37), x3 = ar((1, 2, 3, 4, 5), 0.21); F.interpolate(x, size= |
+ * scale_factor=, mode=, align_corners=) reduced to (y.sum(), (y * y * (1 +
+ * torch.arange(numel) % 7)).sum()). */
+/* clang-format off */
+static const interp_nd nd_cases[] = {
+    {1, {11}, {0}, MM_INTERP_NEAREST, false, {2, 3, 7}, 7.892751025, 133.889263, {2, 3, 11}},
+    {1, {0}, {1.7}, MM_INTERP_NEAREST, false, {2, 3, 7}, 8.065552656, 132.3102718, {2, 3, 11}},
+    {1, {11}, {0}, MM_INTERP_LINEAR, false, {2, 3, 7}, 8.217331422, 131.3834574, {2, 3, 11}},
+    {1, {11}, {0}, MM_INTERP_LINEAR, true, {2, 3, 7}, 8.377956757, 131.0473272, {2, 3, 11}},
+    {1, {0}, {0.6}, MM_INTERP_LINEAR, false, {2, 3, 7}, 3.01186516, 42.75099966, {2, 3, 4}},
+    {1, {0}, {2.5}, MM_INTERP_LINEAR, true, {2, 3, 7}, 13.16771732, 202.2645092, {2, 3, 17}},
+    {3, {5, 6, 7}, {0}, MM_INTERP_NEAREST, false, {1, 2, 3, 4, 5}, 23.24274281, 839.2831543, {1, 2, 5, 6, 7}},
+    {3, {0}, {1.5, 0.6, 2.0}, MM_INTERP_NEAREST, false, {1, 2, 3, 4, 5}, 26.56958796, 328.1588025, {1, 2, 4, 2, 10}},
+    {3, {5, 6, 7}, {0}, MM_INTERP_TRILINEAR, false, {1, 2, 3, 4, 5}, -0.5701512447, 498.3842539, {1, 2, 5, 6, 7}},
+    {3, {5, 6, 7}, {0}, MM_INTERP_TRILINEAR, true, {1, 2, 3, 4, 5}, -1.396150633, 499.8279635, {1, 2, 5, 6, 7}},
+    {3, {0}, {1.5, 0.6, 2.0}, MM_INTERP_TRILINEAR, false, {1, 2, 3, 4, 5}, 7.200166689, 162.6346775, {1, 2, 4, 2, 10}},
+    {3, {2, 3, 9}, {0}, MM_INTERP_TRILINEAR, true, {1, 2, 3, 4, 5}, 1.036575491, 156.1321485, {1, 2, 2, 3, 9}},
+};
+/* clang-format on */
+enum { N_ND = sizeof nd_cases / sizeof nd_cases[0] };
+
+MM_TEST(interpolate_1d_3d_match_torch_and_reference) {
+    const mm_dtype dts[] = {MM_F64, MM_F32};
+    for (int c = 0; c < N_ND; c++)
+        for (int t = 0; t < 2; t++)
+            POOLED({
+                const interp_nd *nc = &nd_cases[c];
+                int nd = nc->nsp + 2;
+                mm_tensor *x, *y;
+                CHECK_OK(mm_empty(nd, nc->x, dts[t], &x));
+                for (int64_t i = 0; i < x->numel; i++)
+                    mm_tensor_set_flat(
+                        x, i, sin((double)i * (nc->nsp == 1 ? 0.37 : 0.21)));
+                CHECK_OK(f_interp_nd((void *)nc, &x, 1, &y));
+                CHECK_INT(y->ndim, nd);
+                for (int d = 0; d < nd && d < y->ndim; d++)
+                    CHECK_INT(y->shape[d], nc->y[d]);
+                double s = 0, s2 = 0, rtol = t == 0 ? 1e-9 : 1e-5;
+                for (int64_t i = 0; i < y->numel; i++) {
+                    double v = at(y, i);
+                    s += v;
+                    s2 += v * v * (double)(1 + i % 7);
+                }
+                if (!(fabs(s - nc->sum) <= rtol * (1 + fabs(nc->sum)) &&
+                      fabs(s2 - nc->sum2) <= rtol * fabs(nc->sum2))) {
+                    fprintf(stderr, "  nd case %d: %.10g %.10g, torch %.10g "
+                            "%.10g\n", c, s, s2, nc->sum, nc->sum2);
+                    mm_test_failures++;
+                }
+                char what[64];
+                snprintf(what, sizeof what, "interpolate nd case %d %s", c,
+                         mm_dtype_name(dts[t]));
+                mm_tensor *r = randn_t(nd, nc->x, dts[t]);
+                CHECK_VS_REFERENCE(what, f_interp_nd, (void *)nc, &r, 1, 1e-5,
+                                   1e-5);
+                CHECK_VS_REFERENCE(what, f_interp_nd_grad, (void *)nc, &r, 1,
+                                   1e-5, 1e-5);
+                mm_tensor *rn = noncontig(r);
+                CHECK_VS_REFERENCE(what, f_interp_nd, (void *)nc, &rn, 1, 1e-5,
+                                   1e-5);
+            });
+}
+
+MM_TEST(interpolate_1d_3d_gradcheck) {
+    for (int c = 0; c < N_ND; c++)
+        POOLED({
+            const interp_nd *nc = &nd_cases[c];
+            mm_tensor *x = leaf(randn_t(nc->nsp + 2, nc->x, MM_F64));
+            CHECK_GRAD(f_interp_nd, (void *)nc, &x, 1);
+        });
+}
+
 MM_TEST(grid_sample_matches_reference_and_torch) {
     const mm_dtype dts[] = {MM_F32, MM_F64};
     for (int m = 0; m < 2; m++)
@@ -303,8 +409,24 @@ MM_TEST(resample_errors) {
         CHECK_OK(mm_zeros(MM_SHAPE(1, 2, 2, 3), MM_F32, &g));
         const int64_t sz[2] = {4, 4}, zero[2] = {0, 4};
         const double sf[2] = {2, -1};
-        CHECK_ERR(mm_interpolate(x3, sz, NULL, MM_INTERP_NEAREST, false, &y),
-                  MM_EINVAL, "interpolate: input has 3 dims, expected 4");
+        mm_tensor *x2;
+        CHECK_OK(mm_zeros(MM_SHAPE(3, 4), MM_F32, &x2));
+        CHECK_ERR(mm_interpolate(x2, sz, NULL, MM_INTERP_NEAREST, false, &y),
+                  MM_EINVAL,
+                  "interpolate: input has 2 dims, expected 3, 4 or 5");
+        CHECK_ERR(mm_interpolate(x3, sz, NULL, MM_INTERP_BILINEAR, false, &y),
+                  MM_EINVAL,
+                  "interpolate: got 3-D input, but bilinear mode needs 4-D "
+                  "input");
+        CHECK_ERR(mm_interpolate(x, sz, NULL, MM_INTERP_TRILINEAR, false, &y),
+                  MM_EINVAL,
+                  "interpolate: got 4-D input, but trilinear mode needs 5-D "
+                  "input");
+        CHECK_ERR(mm_interpolate(x3, (int64_t[]){0}, NULL, MM_INTERP_LINEAR,
+                                 true, &y),
+                  MM_EINVAL,
+                  "interpolate: input and output sizes must be positive, got "
+                  "input [4] and output [0]");
         CHECK_ERR(mm_interpolate(x, sz, NULL, MM_INTERP_NEAREST, true, &y),
                   MM_EINVAL,
                   "interpolate: align_corners can only be set with the "
@@ -331,4 +453,6 @@ MM_TEST_MAIN(MM_CASE(interpolate_matches_reference_forward_and_backward),
              MM_CASE(interpolate_matches_torch), MM_CASE(interpolate_gradcheck),
              MM_CASE(grid_sample_matches_reference_and_torch),
              MM_CASE(grid_sample_gradients_match_torch),
-             MM_CASE(grid_sample_gradcheck), MM_CASE(resample_errors))
+             MM_CASE(grid_sample_gradcheck), MM_CASE(resample_errors),
+             MM_CASE(interpolate_1d_3d_match_torch_and_reference),
+             MM_CASE(interpolate_1d_3d_gradcheck))

@@ -535,30 +535,47 @@ POOL(avg_pool3d, run_avg_pool(c, x, y, 3))
 #undef POOL
 
 /* output_size: an entry -1 (or null in torch) keeps the input's size. */
-static int op_adaptive_avg_pool2d(const drv_case *c, mm_tensor *const *x,
-                                  int nx, mm_tensor **y, int *ny) {
-    (void)nx, (void)ny;
+static int run_adaptive_avg(const drv_case *c, mm_tensor *const *x,
+                            mm_tensor **y, int nsp) {
     int64_t ob[MM_MAX_DIMS];
     const int64_t *o;
-    MM_TRY(arg_spatial(c, "output_size", 2, ob, &o));
+    MM_TRY(arg_spatial(c, "output_size", nsp, ob, &o));
     if (!o)
         return mm_error_set(MM_EINVAL, "%s: args.output_size missing", c->op);
-    return mm_adaptive_avg_pool2d(x[0], o, y);
+    return nsp == 1   ? mm_adaptive_avg_pool1d(x[0], o, y)
+           : nsp == 2 ? mm_adaptive_avg_pool2d(x[0], o, y)
+                      : mm_adaptive_avg_pool3d(x[0], o, y);
 }
 
-static int op_adaptive_max_pool2d(const drv_case *c, mm_tensor *const *x,
-                                  int nx, mm_tensor **y, int *ny) {
-    (void)nx;
+static int run_adaptive_max(const drv_case *c, mm_tensor *const *x,
+                            mm_tensor **y, int *ny, int nsp) {
     int64_t ob[MM_MAX_DIMS];
     const int64_t *o;
     bool ret;
-    MM_TRY(arg_spatial(c, "output_size", 2, ob, &o));
+    MM_TRY(arg_spatial(c, "output_size", nsp, ob, &o));
     MM_TRY(arg_bool(c, "return_indices", false, &ret));
     if (!o)
         return mm_error_set(MM_EINVAL, "%s: args.output_size missing", c->op);
     *ny = ret ? 2 : 1;
-    return mm_adaptive_max_pool2d(x[0], o, &y[0], ret ? &y[1] : NULL);
+    mm_tensor **i = ret ? &y[1] : NULL;
+    return nsp == 1   ? mm_adaptive_max_pool1d(x[0], o, &y[0], i)
+           : nsp == 2 ? mm_adaptive_max_pool2d(x[0], o, &y[0], i)
+                      : mm_adaptive_max_pool3d(x[0], o, &y[0], i);
 }
+
+#define ADAPTIVE(name, call)                                                   \
+    static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
+                         mm_tensor **y, int *ny) {                             \
+        (void)nx, (void)ny;                                                    \
+        return call;                                                           \
+    }
+ADAPTIVE(adaptive_avg_pool1d, run_adaptive_avg(c, x, y, 1))
+ADAPTIVE(adaptive_avg_pool2d, run_adaptive_avg(c, x, y, 2))
+ADAPTIVE(adaptive_avg_pool3d, run_adaptive_avg(c, x, y, 3))
+ADAPTIVE(adaptive_max_pool1d, run_adaptive_max(c, x, y, ny, 1))
+ADAPTIVE(adaptive_max_pool2d, run_adaptive_max(c, x, y, ny, 2))
+ADAPTIVE(adaptive_max_pool3d, run_adaptive_max(c, x, y, ny, 3))
+#undef ADAPTIVE
 
 #define DIM_OP(name, fn)                                                       \
     static int op_##name(const drv_case *c, mm_tensor *const *x, int nx,      \
@@ -685,25 +702,27 @@ static int arg_name(const drv_case *c, const char *key, const char *dflt,
 static int op_interpolate(const drv_case *c, mm_tensor *const *x, int nx,
                           mm_tensor **y, int *ny) {
     (void)nx, (void)ny;
-    static const char *const modes[] = {"nearest", "bilinear", "bicubic"};
+    static const char *const modes[] = {"nearest", "bilinear", "bicubic",
+                                        "linear", "trilinear"};
     int mode, n;
     bool ac;
     int64_t size[MM_MAX_DIMS];
-    double scale[2];
-    MM_TRY(arg_name(c, "mode", "nearest", modes, 3, &mode));
+    double scale[3];
+    MM_TRY(arg_name(c, "mode", "nearest", modes, 5, &mode));
     MM_TRY(arg_bool(c, "align_corners", false, &ac));
     MM_TRY(arg_i64s(c, "size", size, MM_MAX_DIMS, &n));
     if (n == 1)
-        size[1] = size[0];
+        size[1] = size[2] = size[0];
     const mm_value *sf = arg(c, "scale_factor");
     if (sf && mm_value_is_number(sf)) {
-        scale[0] = scale[1] = mm_value_get_float(sf);
+        scale[0] = scale[1] = scale[2] = mm_value_get_float(sf);
     } else if (sf) {
-        if (!mm_value_is_list(sf) || mm_value_len(sf) != 2)
+        size_t len = mm_value_is_list(sf) ? mm_value_len(sf) : 0;
+        if (len < 1 || len > 3)
             return mm_error_set(MM_EINVAL, "interpolate: args.scale_factor: "
-                                           "expected 2 numbers");
-        for (int i = 0; i < 2; i++)
-            scale[i] = mm_value_get_float(mm_value_list_get(sf, (size_t)i));
+                                           "expected 1 to 3 numbers");
+        for (size_t i = 0; i < len; i++)
+            scale[i] = mm_value_get_float(mm_value_list_get(sf, i));
     }
     return mm_interpolate(x[0], n < 0 ? NULL : size, sf ? scale : NULL,
                           (mm_interp_mode)mode, ac, y);
@@ -1262,6 +1281,10 @@ static const drv_op ops[] = {
     {"avg_pool3d", 1, op_avg_pool3d},
     {"adaptive_avg_pool2d", 1, op_adaptive_avg_pool2d},
     {"adaptive_max_pool2d", 1, op_adaptive_max_pool2d},
+    {"adaptive_avg_pool1d", 1, op_adaptive_avg_pool1d},
+    {"adaptive_avg_pool3d", 1, op_adaptive_avg_pool3d},
+    {"adaptive_max_pool1d", 1, op_adaptive_max_pool1d},
+    {"adaptive_max_pool3d", 1, op_adaptive_max_pool3d},
     /* normalisation, linear, attention, resampling */
     {"softmax", 1, op_softmax},
     {"log_softmax", 1, op_log_softmax},

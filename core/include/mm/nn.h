@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "mm/error.h"
+#include "mm/ops.h"
 #include "mm/rng.h"
 #include "mm/tensor.h"
 #include "mm/value.h"
@@ -490,13 +491,14 @@ MM_API bool mm_module_is_batch_norm(const mm_module *m);
 /* ---- pooling ---------------------------------------------------------------
  */
 
-/* MaxPool2d/3d, AvgPool2d/3d, AdaptiveAvgPool2d, AdaptiveMaxPool2d. */
+/* MaxPool2d/3d, AvgPool2d/3d, AdaptiveAvgPool1d/2d/3d,
+ * AdaptiveMaxPool1d/2d/3d. */
 typedef struct mm_nn_pooling {
     mm_module base;
     int kind; /* internal */
     int nsp;
     int64_t kernel_size[3], stride[3], padding[3], dilation[3];
-    int64_t output_size[2]; /* adaptive: < 0 keeps the input's size */
+    int64_t output_size[3]; /* adaptive: < 0 keeps the input's size */
     bool ceil_mode, count_include_pad;
     int64_t divisor_override; /* 0: none */
 } mm_nn_pooling;
@@ -513,11 +515,23 @@ MM_API int mm_avg_pool_new(int nsp, const int64_t *kernel_size,
                            mm_module **out) MM_NODISCARD;
 MM_API int mm_adaptive_pool_new(bool max, const int64_t output_size[2],
                                 mm_module **out) MM_NODISCARD;
+/* AdaptiveAvgPool1d/2d/3d or AdaptiveMaxPool1d/2d/3d: nsp output sizes. */
+MM_API int mm_adaptive_pool_nd_new(int nsp, bool max,
+                                   const int64_t *output_size,
+                                   mm_module **out) MM_NODISCARD;
 /* The pooled tensor, and for max pools the indices (may be NULL; the
  * generic forward gives the values only). */
 MM_API int mm_pooling_forward(mm_module *m, mm_tensor *x, mm_tensor **out,
                               mm_tensor **indices) MM_NODISCARD;
 MM_API bool mm_module_is_pooling(const mm_module *m);
+
+/* Upsample (torch.nn.Upsample) over mm_interpolate: n_size sizes or n_scale
+ * scale factors (exactly one of the two > 0; 1 entry repeats over every
+ * spatial dim, else one per spatial dim of the input). */
+MM_API int mm_upsample_new(int n_size, const int64_t *size, int n_scale,
+                           const double *scale_factor, mm_interp_mode mode,
+                           bool align_corners, bool recompute_scale_factor,
+                           mm_module **out) MM_NODISCARD;
 
 /* ---- attention ------------------------------------------------------------
  */

@@ -575,6 +575,16 @@ MM_API int mm_adaptive_avg_pool2d(mm_tensor *x, const int64_t output_size[2],
 MM_API int mm_adaptive_max_pool2d(mm_tensor *x, const int64_t output_size[2],
                                   mm_tensor **out,
                                   mm_tensor **indices) MM_NODISCARD;
+MM_API int mm_adaptive_avg_pool1d(mm_tensor *x, const int64_t output_size[1],
+                                  mm_tensor **out) MM_NODISCARD;
+MM_API int mm_adaptive_avg_pool3d(mm_tensor *x, const int64_t output_size[3],
+                                  mm_tensor **out) MM_NODISCARD;
+MM_API int mm_adaptive_max_pool1d(mm_tensor *x, const int64_t output_size[1],
+                                  mm_tensor **out,
+                                  mm_tensor **indices) MM_NODISCARD;
+MM_API int mm_adaptive_max_pool3d(mm_tensor *x, const int64_t output_size[3],
+                                  mm_tensor **out,
+                                  mm_tensor **indices) MM_NODISCARD;
 /* ---- norm ---- */
 
 struct mm_generator;
@@ -630,12 +640,16 @@ typedef enum mm_interp_mode {
     MM_INTERP_NEAREST,  /* torch's 'nearest': floor(dst * in / out) */
     MM_INTERP_BILINEAR,
     MM_INTERP_BICUBIC, /* A = -0.75, indices clamped at the border */
+    MM_INTERP_LINEAR,    /* (N, C, L) only */
+    MM_INTERP_TRILINEAR, /* (N, C, D, H, W) only */
 } mm_interp_mode;
 
-/* F.interpolate on (N, C, H, W): exactly one of size (2 values) and
- * scale_factor (2 values; output = floor(in * scale), and the scale itself
- * sets the source index unless align_corners) is given. align_corners is
- * for bilinear and bicubic only. */
+/* F.interpolate on (N, C, L), (N, C, H, W) or (N, C, D, H, W): exactly one
+ * of size and scale_factor (one value per spatial dim; output = floor(in *
+ * scale), and the scale itself sets the source index unless align_corners)
+ * is given. nearest takes any of the three; linear, bilinear/bicubic and
+ * trilinear need 3-D, 4-D and 5-D input, as torch's. align_corners is for
+ * the interpolating modes only. */
 MM_API int mm_interpolate(mm_tensor *x, const int64_t *size,
                           const double *scale_factor, mm_interp_mode mode,
                           bool align_corners, mm_tensor **out) MM_NODISCARD;
