@@ -54,6 +54,7 @@ extern "C" {
 /* ---- the module object -------------------------------------------------- */
 
 typedef struct mm_module mm_module;
+struct mm_model_ops; /* <mm/model.h> */
 
 /* A module class: static storage, one per layer type. */
 typedef struct mm_module_class {
@@ -71,6 +72,9 @@ typedef struct mm_module_class {
     /* "3, 8, kernel_size=(3, 3)" into buf, as torch's extra_repr (may be
      * NULL). */
     void (*extra_repr)(const mm_module *m, char *buf, size_t size);
+    /* Models, heads and data preprocessors: loss / predict / preprocess
+     * (<mm/model.h>). NULL for plain layers. */
+    const struct mm_model_ops *model;
 } mm_module_class;
 
 /* One named tensor slot. `field` (may be NULL) is the typed struct's member
