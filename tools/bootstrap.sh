@@ -14,7 +14,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/tools/.venv"
 pip_pkgs=(mmengine==0.10.7)
 apt_pkgs=(build-essential meson ninja-build pkg-config cmake
-          libyaml-dev libuv1-dev libdnnl-dev libstb-dev
+          libyaml-dev libuv1-dev libdnnl-dev libstb-dev zlib1g-dev
+          dataset-fashion-mnist
           python3 python3-venv python3-pip)
 # Test oracles from the distribution: Debian's PyTorch (1.13) for the op and
 # optimizer parity suite, run with /usr/bin/python3 (tests/parity/run_torch.sh).
