@@ -1,9 +1,12 @@
 /* Leveled logging to stderr in mmengine's format. */
 #include "mm/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 #include <time.h>
 
@@ -42,6 +45,38 @@ const char *mm_log_level_name(mm_log_level level) {
     return "LOG";
 }
 
+enum { MAX_SINKS = 8 };
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    mm_log_sink fn;
+    void *user;
+} sinks[MAX_SINKS];
+static int n_sinks;
+
+int mm_log_add_sink(mm_log_sink fn, void *user) {
+    pthread_mutex_lock(&sink_lock);
+    int rc = MM_OK;
+    if (n_sinks == MAX_SINKS)
+        rc = mm_error_set(MM_ERANGE, "log: at most %d sinks", MAX_SINKS);
+    else
+        sinks[n_sinks].fn = fn, sinks[n_sinks++].user = user;
+    pthread_mutex_unlock(&sink_lock);
+    return rc;
+}
+
+void mm_log_remove_sink(mm_log_sink fn, void *user) {
+    pthread_mutex_lock(&sink_lock);
+    for (int i = 0; i < n_sinks; i++) {
+        if (sinks[i].fn == fn && sinks[i].user == user) {
+            for (int j = i + 1; j < n_sinks; j++)
+                sinks[j - 1] = sinks[j];
+            n_sinks--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sink_lock);
+}
+
 void mm_log(mm_log_level level, const char *fmt, ...) {
     if ((int)level < current_level)
         return;
@@ -50,12 +85,40 @@ void mm_log(mm_log_level level, const char *fmt, ...) {
     struct tm tm;
     localtime_r(&now, &tm);
     strftime(stamp, sizeof stamp, "%m/%d %H:%M:%S", &tm);
-    char line[4096];
+    /* Long messages (the config dump at the start of a run) get a heap
+     * buffer; short ones the stack. */
+    char small[4096], *line = small;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    int len = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    if (len >= (int)sizeof small) {
+        char *big = malloc((size_t)len + 1);
+        if (big) {
+            va_start(ap, fmt);
+            vsnprintf(big, (size_t)len + 1, fmt, ap);
+            va_end(ap);
+            line = big;
+        }
+    }
+    char head[96];
+    snprintf(head, sizeof head, "%s - mm - %s - ", stamp,
+             mm_log_level_name(level));
+    pthread_mutex_lock(&sink_lock);
     /* One fprintf per line keeps lines from different threads whole. */
-    fprintf(stderr, "%s - mm - %s - %s\n", stamp, mm_log_level_name(level),
-            line);
+    fprintf(stderr, "%s%s\n", head, line);
+    if (n_sinks) {
+        size_t hl = strlen(head), ll = strlen(line);
+        char *whole = malloc(hl + ll + 1);
+        if (whole) {
+            memcpy(whole, head, hl);
+            memcpy(whole + hl, line, ll + 1);
+            for (int i = 0; i < n_sinks; i++)
+                sinks[i].fn(level, whole, sinks[i].user);
+            free(whole);
+        }
+    }
+    pthread_mutex_unlock(&sink_lock);
+    if (line != small)
+        free(line);
 }

@@ -5,7 +5,7 @@
  * Messages below the current level are dropped. The level comes from
  * `--log-level` on the command line or `log_level` in a config, by the same
  * names mmengine uses (DEBUG, INFO, WARNING, ERROR, CRITICAL). Lines go to
- * stderr; a sink can be added later (the runner's log file). */
+ * stderr and to every sink added (the runner's log file). */
 #ifndef MM_LOG_H
 #define MM_LOG_H
 
@@ -29,6 +29,13 @@ MM_API mm_log_level mm_log_get_level(void);
 /* Parse "DEBUG"/"info"/"Warning"/... (case-insensitive; "WARN" too). */
 MM_API int mm_log_level_parse(const char *name, mm_log_level *out);
 MM_API const char *mm_log_level_name(mm_log_level level);
+
+/* A sink receives every line that passes the level, whole and without the
+ * newline ("11/26 12:34:56 - mm - INFO - message"); calls are serialised. */
+typedef void (*mm_log_sink)(mm_log_level level, const char *line, void *user);
+/* At most 8 sinks; MM_ERANGE beyond. */
+MM_API int mm_log_add_sink(mm_log_sink fn, void *user);
+MM_API void mm_log_remove_sink(mm_log_sink fn, void *user);
 
 MM_API void mm_log(mm_log_level level, const char *fmt, ...) MM_PRINTF(2, 3);
 

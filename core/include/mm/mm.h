@@ -29,6 +29,7 @@
 #include "mm/reduction.h"
 #include "mm/registry.h"
 #include "mm/rng.h"
+#include "mm/runner.h"
 #include "mm/tensor.h"
 #include "mm/threads.h"
 #include "mm/transform.h"
