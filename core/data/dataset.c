@@ -174,8 +174,22 @@ int mm_dataset_attach_build(mm_dataset *ds, mm_build_ctx *ctx) {
     free(ds->label);
     ds->path = p;
     ds->label = label;
+    /* The node with the schema's defaults filled in, so a class reads its
+     * own parameters in load (which may run long after the builder). */
+    mm_value *node = mm_value_copy(mm_build_node(ctx));
+    for (size_t i = 0; node && i < e->component->n_params; i++) {
+        const char *name = e->component->params[i].name;
+        if (!mm_value_dict_get(node, name) &&
+            mm_value_dict_set_take(node, name,
+                                   mm_value_copy(mm_build_arg(ctx, name)))) {
+            mm_value_release(node);
+            node = NULL;
+        }
+    }
+    if (!node)
+        return mm_error_set(MM_ENOMEM, "out of memory");
     mm_value_release(ds->node);
-    ds->node = mm_value_retain((mm_value *)mm_build_node(ctx));
+    ds->node = node;
     ds->building = true;
     return MM_OK;
 }

@@ -167,6 +167,7 @@ static int sampler_build(mm_build_ctx *ctx, bool infinite, void **out) {
     s->rank = args->rank;
     s->world = args->world;
     s->seed = args->seed;
+    s->pos = (uint64_t)args->rank; /* islice(stream, rank, None, world) */
     int rc = mm_build_bool(ctx, "shuffle", &s->shuffle);
     const mm_value *seed = mm_build_arg(ctx, "seed");
     if (!rc && mm_value_is_int(seed)) /* null: the run's seed */
