@@ -360,7 +360,7 @@ void mm_dataloader_free(mm_dataloader *dl) {
 static const char *const loader_keys[] = {
     "batch_size",  "num_workers", "persistent_workers", "prefetch_factor",
     "drop_last",   "shuffle",     "pin_memory",         "dataset",
-    "sampler",     "batch_sampler", "collate_fn",
+    "sampler",     "batch_sampler", "collate_fn",  "num_batch_per_epoch",
 };
 #define N_LOADER_KEYS (sizeof loader_keys / sizeof loader_keys[0])
 
@@ -476,6 +476,68 @@ static int read_options(mm_dataloader *dl, const mm_value *node,
     return MM_OK;
 }
 
+/* mmengine's _SlicedDataset (num_batch_per_epoch): the first `len` samples
+ * of a dataset, for quick runs. */
+typedef struct sliced {
+    mm_dataset *dataset;
+    size_t len;
+} sliced;
+
+static size_t sliced_len(const mm_dataset *ds) {
+    return ((sliced *)mm_dataset_priv(ds))->len;
+}
+static int sliced_get(mm_dataset *ds, size_t i, mm_value **out) {
+    return mm_dataset_get(((sliced *)mm_dataset_priv(ds))->dataset, i, out);
+}
+static int sliced_get_info(const mm_dataset *ds, size_t i, mm_value **out) {
+    return mm_dataset_get_info(((sliced *)mm_dataset_priv(ds))->dataset, i,
+                               out);
+}
+static int sliced_cat_ids(const mm_dataset *ds, size_t i, int64_t *ids,
+                          size_t cap, size_t *n) {
+    return mm_dataset_cat_ids(((sliced *)mm_dataset_priv(ds))->dataset, i, ids,
+                              cap, n);
+}
+static void sliced_fini(mm_dataset *ds) {
+    mm_dataset_free(((sliced *)mm_dataset_priv(ds))->dataset);
+}
+
+static const mm_dataset_class sliced_class = {
+    .name = "num_batch_per_epoch",
+    .len = sliced_len,
+    .get_info = sliced_get_info,
+    .get = sliced_get,
+    .cat_ids = sliced_cat_ids,
+    .fini = sliced_fini,
+};
+
+static int slice_dataset(mm_dataloader *dl, const mm_value *node) {
+    int64_t n;
+    bool set;
+    MM_TRY(opt_int(node, dl->path, "num_batch_per_epoch", &n, &set));
+    if (!set)
+        return MM_OK;
+    size_t len = mm_dataset_len(dl->dataset);
+    /* num_batch_per_epoch * batch_size * world_size samples (world 1) */
+    if (n < 1)
+        return range_err(node, dl->path, "num_batch_per_epoch",
+                         "should be a positive integer");
+    if ((uint64_t)n > len / (uint64_t)dl->batch_size)
+        return mm_error_set_at(
+            MM_EINVAL, mm_value_loc(mm_value_dict_get(node, "num_batch_per_epoch")),
+            "%s.num_batch_per_epoch: %lld batches of %lld need more samples "
+            "than the dataset's %zu",
+            dl->path, (long long)n, (long long)dl->batch_size, len);
+    mm_dataset *w;
+    MM_TRY(mm_dataset_new(&sliced_class, sizeof(sliced), &w));
+    sliced *s = mm_dataset_priv(w);
+    s->dataset = dl->dataset;
+    s->len = (size_t)n * (size_t)dl->batch_size;
+    mm_dataset_share_metainfo(w, dl->dataset);
+    dl->dataset = w;
+    return mm_dataset_full_init(w);
+}
+
 static char *join_key(const char *path, const char *key) {
     mm_strbuf sb = {0};
     mm_strbuf_printf(&sb, "%s%s%s", path, path[0] ? "." : "", key);
@@ -506,6 +568,7 @@ static int build_parts(mm_dataloader *dl, const mm_value *node,
     MM_TRY(rc);
     /* build_dataloader runs full_init before the sampler looks at it */
     MM_TRY(mm_dataset_full_init(dl->dataset));
+    MM_TRY(slice_dataset(dl, node));
 
     mm_sampler_args args = {.dataset = dl->dataset, .seed = dl->seed,
                             .rank = 0, .world = 1};

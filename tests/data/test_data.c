@@ -812,6 +812,27 @@ MM_TEST(dataloader_drop_last_drops_the_short_batch) {
     mm_dataloader_free(dl);
 }
 
+MM_TEST(dataloader_num_batch_per_epoch_slices_the_dataset) {
+    mm_dataloader *dl = NULL;
+    size_t last = 0;
+    CHECK_OK(build_loader("{batch_size: 3, num_batch_per_epoch: 2, dataset: "
+                          "{type: Toy}, sampler: {type: DefaultSampler}}",
+                          0, &dl));
+    CHECK_INT(mm_dataloader_len(dl), 2);
+    CHECK_INT(mm_dataset_len(mm_dataloader_dataset(dl)), 6);
+    CHECK_INT(count_batches(dl, &last), 2);
+    mm_value *want = parse("{classes: [a, b, c], palette: [1, 2]}");
+    CHECK(mm_value_equal(mm_dataset_metainfo(mm_dataloader_dataset(dl)), want));
+    mm_value_release(want);
+    mm_dataloader_free(dl);
+    CHECK_ERR(build_loader("{batch_size: 3, num_batch_per_epoch: 4, dataset: "
+                           "{type: Toy}, sampler: {type: DefaultSampler}}",
+                           0, &dl),
+              MM_EINVAL,
+              "data.yaml:1:38: train_dataloader.num_batch_per_epoch: 4 "
+              "batches of 3 need more samples than the dataset's 10");
+}
+
 MM_TEST(dataloader_infinite_sampler_never_ends) {
     mm_dataloader *dl = NULL;
     CHECK_OK(build_loader("{batch_size: 4, num_workers: 2, dataset: {type: "
@@ -929,6 +950,7 @@ MM_TEST_MAIN(MM_CASE(dataset_lazy_init_loads_on_first_use),
              MM_CASE(dataloader_worker_error_comes_back_with_its_message),
              MM_CASE(dataloader_free_mid_epoch_joins_the_workers),
              MM_CASE(dataloader_drop_last_drops_the_short_batch),
+             MM_CASE(dataloader_num_batch_per_epoch_slices_the_dataset),
              MM_CASE(dataloader_infinite_sampler_never_ends),
              MM_CASE(dataloader_unknown_key_suggests_the_nearest),
              MM_CASE(dataloader_refuses_torch_conflicts),
