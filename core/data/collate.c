@@ -270,7 +270,8 @@ int mm_default_collate(mm_value *const *samples, size_t n, mm_value **batch) {
     return collate_top(samples, n, true, batch);
 }
 
-/* ---- COLLATE_FUNCTIONS ---------------------------------------------------- */
+/* ---- COLLATE_FUNCTIONS ----------------------------------------------------
+ */
 
 static int pseudo_build(mm_build_ctx *ctx, void **out) {
     (void)ctx;

@@ -18,7 +18,8 @@
 #include "mm/tensor.h"
 #include "strbuf.h"
 
-/* ---- the data generator of this thread ------------------------------------ */
+/* ---- the data generator of this thread ------------------------------------
+ */
 
 static _Thread_local mm_generator *data_gen;
 
@@ -39,7 +40,8 @@ static uint64_t batch_seed(uint64_t seed, int64_t epoch, uint64_t batch) {
     return ((uint64_t)w[1] << 32) | w[0];
 }
 
-/* ---- the object ------------------------------------------------------------ */
+/* ---- the object ------------------------------------------------------------
+ */
 
 typedef enum { SLOT_FREE, SLOT_PENDING, SLOT_RUNNING, SLOT_DONE } slot_state;
 
@@ -151,7 +153,8 @@ static int batch_indices(mm_dataloader *dl, uint64_t b, const int64_t **idx,
     return MM_OK;
 }
 
-/* ---- workers ------------------------------------------------------------------ */
+/* ---- workers
+ * ------------------------------------------------------------------ */
 
 static void worker_main(void *arg) {
     mm_dataloader *dl = arg;
@@ -239,12 +242,13 @@ static int schedule(mm_dataloader *dl) {
     return rc;
 }
 
-/* ---- epochs ------------------------------------------------------------------- */
+/* ---- epochs
+ * ------------------------------------------------------------------- */
 
 void mm_dataloader_end(mm_dataloader *dl) {
     uv_mutex_lock(&dl->lock);
     dl->next_claim = dl->next_sched; /* unclaimed batches are dropped */
-    for (;;) { /* and claimed ones finish */
+    for (;;) {                       /* and claimed ones finish */
         bool running = false;
         for (size_t i = 0; i < dl->cap; i++)
             running |= dl->slots[i].state == SLOT_RUNNING;
@@ -353,14 +357,15 @@ void mm_dataloader_free(mm_dataloader *dl) {
     free(dl);
 }
 
-/* ---- building from a config --------------------------------------------------- */
+/* ---- building from a config
+ * --------------------------------------------------- */
 
 /* The keys of a dataloader config (torch's DataLoader arguments that mm
  * honours, and mmengine's additions). */
 static const char *const loader_keys[] = {
-    "batch_size",  "num_workers", "persistent_workers", "prefetch_factor",
-    "drop_last",   "shuffle",     "pin_memory",         "dataset",
-    "sampler",     "batch_sampler", "collate_fn",  "num_batch_per_epoch",
+    "batch_size", "num_workers",   "persistent_workers", "prefetch_factor",
+    "drop_last",  "shuffle",       "pin_memory",         "dataset",
+    "sampler",    "batch_sampler", "collate_fn",         "num_batch_per_epoch",
 };
 #define N_LOADER_KEYS (sizeof loader_keys / sizeof loader_keys[0])
 
@@ -421,7 +426,8 @@ static int opt_bool(const mm_value *node, const char *path, const char *key,
 
 static int range_err(const mm_value *node, const char *path, const char *key,
                      const char *why) {
-    return mm_error_set_at(MM_EINVAL, mm_value_loc(mm_value_dict_get(node, key)),
+    return mm_error_set_at(MM_EINVAL,
+                           mm_value_loc(mm_value_dict_get(node, key)),
                            "%s.%s: %s", path, key, why);
 }
 
@@ -524,7 +530,8 @@ static int slice_dataset(mm_dataloader *dl, const mm_value *node) {
                          "should be a positive integer");
     if ((uint64_t)n > len / (uint64_t)dl->batch_size)
         return mm_error_set_at(
-            MM_EINVAL, mm_value_loc(mm_value_dict_get(node, "num_batch_per_epoch")),
+            MM_EINVAL,
+            mm_value_loc(mm_value_dict_get(node, "num_batch_per_epoch")),
             "%s.num_batch_per_epoch: %lld batches of %lld need more samples "
             "than the dataset's %zu",
             dl->path, (long long)n, (long long)dl->batch_size, len);
@@ -570,8 +577,8 @@ static int build_parts(mm_dataloader *dl, const mm_value *node,
     MM_TRY(mm_dataset_full_init(dl->dataset));
     MM_TRY(slice_dataset(dl, node));
 
-    mm_sampler_args args = {.dataset = dl->dataset, .seed = dl->seed,
-                            .rank = 0, .world = 1};
+    mm_sampler_args args = {
+        .dataset = dl->dataset, .seed = dl->seed, .rank = 0, .world = 1};
     if (!(sub = join_key(path, "sampler")))
         return mm_error_set(MM_ENOMEM, "out of memory");
     rc = mm_registry_build(MM_DATA_SAMPLERS, smn, scope, sub, &args,
@@ -583,8 +590,8 @@ static int build_parts(mm_dataloader *dl, const mm_value *node,
     mm_value *def = NULL;
     if (!cfn || mm_value_is_null(cfn)) {
         def = mm_value_new_dict();
-        if (!def || mm_value_dict_set_take(def, "type",
-                                           mm_value_new_string("pseudo_collate"))) {
+        if (!def || mm_value_dict_set_take(
+                        def, "type", mm_value_new_string("pseudo_collate"))) {
             mm_value_release(def);
             return mm_error_set(MM_ENOMEM, "out of memory");
         }

@@ -209,8 +209,8 @@ static int list_from_file(const char *path, mm_value **out) {
         size_t n = strlen(line);
         if (n && line[n - 1] != '\n' && !feof(f))
             continue; /* a longer line: keep reading it */
-        while (sb.len && (sb.data[sb.len - 1] == '\n' ||
-                          sb.data[sb.len - 1] == '\r'))
+        while (sb.len &&
+               (sb.data[sb.len - 1] == '\n' || sb.data[sb.len - 1] == '\r'))
             sb.data[--sb.len] = '\0';
         if (sb.failed)
             rc = MM_ENOMEM;
@@ -277,10 +277,9 @@ static int read_base_params(mm_dataset *ds, mm_build_ctx *ctx) {
     MM_TRY(mm_build_bool(ctx, "lazy_init", &lazy));
     MM_TRY(mm_build_int(ctx, "max_refetch", &ds->max_refetch));
     if (ds->max_refetch < 0)
-        return mm_error_set_at(MM_EINVAL,
-                               mm_value_loc(mm_build_arg(ctx, "max_refetch")),
-                               "max_refetch: must be >= 0 (got %lld)",
-                               (long long)ds->max_refetch);
+        return mm_error_set_at(
+            MM_EINVAL, mm_value_loc(mm_build_arg(ctx, "max_refetch")),
+            "max_refetch: must be >= 0 (got %lld)", (long long)ds->max_refetch);
     char *r = dup_str(root);
     if (!r)
         return mm_error_set(MM_ENOMEM, "out of memory");
@@ -438,8 +437,7 @@ static int info_raw(mm_dataset *ds, size_t i, mm_value **out) {
     } else {
         const mm_value *item = mm_value_list_get(ds->data_list, k);
         if (!mm_value_is_dict(item))
-            return mm_error_set(MM_ETYPE,
-                                "data_list[%zu] is %s, not a dict", k,
+            return mm_error_set(MM_ETYPE, "data_list[%zu] is %s, not a dict", k,
                                 mm_value_type_name(mm_value_type_of(item)));
         if (!(info = mm_value_copy(item)))
             return mm_error_set(MM_ENOMEM, "out of memory");
@@ -555,8 +553,7 @@ int mm_dataset_cat_ids(mm_dataset *ds, size_t i, int64_t *ids, size_t cap,
             if (!mm_value_is_int(v))
                 rc = mm_error_set(MM_ETYPE, "gt_label[%zu] is not an int", j);
             else if (*n >= cap)
-                rc = mm_error_set(MM_ERANGE, "more than %zu category ids",
-                                  cap);
+                rc = mm_error_set(MM_ERANGE, "more than %zu category ids", cap);
             else
                 ids[(*n)++] = mm_value_get_int(v);
         }

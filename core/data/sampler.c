@@ -111,12 +111,10 @@ static int default_epoch(mm_sampler *s, int64_t **idx, size_t *n) {
 
 /* islice(stream, rank, None, world) of the endless stream of permutations
  * drawn one after the other from one generator seeded once. */
-static int infinite_take(mm_sampler *s, size_t want, int64_t **idx,
-                         size_t *n) {
+static int infinite_take(mm_sampler *s, size_t want, int64_t **idx, size_t *n) {
     uint64_t len = mm_dataset_len(s->dataset);
     if (!len)
-        return mm_error_set(MM_EINVAL,
-                            "InfiniteSampler: the dataset is empty");
+        return mm_error_set(MM_EINVAL, "InfiniteSampler: the dataset is empty");
     int64_t *out = malloc((want ? want : 1) * sizeof *out);
     if (!out)
         return mm_error_set(MM_ENOMEM, "out of memory");
@@ -148,7 +146,8 @@ int mm_sampler_epoch(mm_sampler *s, size_t want, int64_t **idx, size_t *n) {
                        : default_epoch(s, idx, n);
 }
 
-/* ---- building -------------------------------------------------------------- */
+/* ---- building --------------------------------------------------------------
+ */
 
 static int sampler_build(mm_build_ctx *ctx, bool infinite, void **out) {
     const mm_sampler_args *args = mm_build_user(ctx);
@@ -193,18 +192,28 @@ static int infinite_build(mm_build_ctx *ctx, void **out) {
 }
 
 static const mm_param default_params[] = {
-    {.name = "shuffle", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "shuffle",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "a new permutation every epoch (seeded by seed + epoch)"},
-    {.name = "seed", .type = MM_PARAM_INT | MM_PARAM_NULL, .def = "null",
+    {.name = "seed",
+     .type = MM_PARAM_INT | MM_PARAM_NULL,
+     .def = "null",
      .doc = "permutation seed; null: the run's seed"},
-    {.name = "round_up", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "round_up",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "pad with repeated indices so every rank gets as many"},
 };
 
 static const mm_param infinite_params[] = {
-    {.name = "shuffle", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "shuffle",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "draw a new permutation each time the dataset is exhausted"},
-    {.name = "seed", .type = MM_PARAM_INT | MM_PARAM_NULL, .def = "null",
+    {.name = "seed",
+     .type = MM_PARAM_INT | MM_PARAM_NULL,
+     .def = "null",
      .doc = "permutation seed; null: the run's seed"},
 };
 

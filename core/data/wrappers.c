@@ -34,7 +34,8 @@ static int wrapper_build(mm_build_ctx *ctx, const mm_dataset_class *cls,
     return MM_OK;
 }
 
-/* ---- ConcatDataset -------------------------------------------------------- */
+/* ---- ConcatDataset --------------------------------------------------------
+ */
 
 typedef struct concat {
     mm_dataset **datasets;
@@ -173,9 +174,9 @@ static int concat_fill(mm_dataset *ds, mm_build_ctx *ctx) {
                                "datasets: should not be an empty list");
     for (size_t i = 0; i < mm_value_len(ignore); i++)
         if (!mm_value_is_string(mm_value_list_get(ignore, i)))
-            return mm_error_set_at(
-                MM_ETYPE, mm_value_loc(mm_value_list_get(ignore, i)),
-                "ignore_keys[%zu]: expected a string", i);
+            return mm_error_set_at(MM_ETYPE,
+                                   mm_value_loc(mm_value_list_get(ignore, i)),
+                                   "ignore_keys[%zu]: expected a string", i);
     c->datasets = calloc(n, sizeof *c->datasets);
     c->cumulative = calloc(n, sizeof *c->cumulative);
     if (!c->datasets || !c->cumulative)
@@ -193,7 +194,8 @@ static int concat_build(mm_build_ctx *ctx, void **out) {
     return wrapper_build(ctx, &concat_class, sizeof(concat), concat_fill, out);
 }
 
-/* ---- RepeatDataset -------------------------------------------------------- */
+/* ---- RepeatDataset --------------------------------------------------------
+ */
 
 typedef struct repeat {
     mm_dataset *dataset;
@@ -248,10 +250,9 @@ static int repeat_fill(mm_dataset *ds, mm_build_ctx *ctx) {
     repeat *r = mm_dataset_priv(ds);
     MM_TRY(mm_build_int(ctx, "times", &r->times));
     if (r->times < 0)
-        return mm_error_set_at(MM_EINVAL,
-                               mm_value_loc(mm_build_arg(ctx, "times")),
-                               "times: must be >= 0 (got %lld)",
-                               (long long)r->times);
+        return mm_error_set_at(
+            MM_EINVAL, mm_value_loc(mm_build_arg(ctx, "times")),
+            "times: must be >= 0 (got %lld)", (long long)r->times);
     MM_TRY(mm_build_child(ctx, "dataset", (void **)&r->dataset));
     mm_dataset_share_metainfo(ds, r->dataset);
     return MM_OK;
@@ -261,7 +262,8 @@ static int repeat_build(mm_build_ctx *ctx, void **out) {
     return wrapper_build(ctx, &repeat_class, sizeof(repeat), repeat_fill, out);
 }
 
-/* ---- ClassBalancedDataset ------------------------------------------------- */
+/* ---- ClassBalancedDataset -------------------------------------------------
+ */
 
 typedef struct balanced {
     mm_dataset *dataset;
@@ -276,8 +278,7 @@ typedef struct cat_count {
     double count; /* then the category's repeat factor */
 } cat_count;
 
-static cat_count *cat_find(cat_count *cats, size_t n, int64_t id,
-                           size_t *pos) {
+static cat_count *cat_find(cat_count *cats, size_t n, int64_t id, size_t *pos) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -431,34 +432,50 @@ static int balanced_build(mm_build_ctx *ctx, void **out) {
                          out);
 }
 
-/* ---- registration --------------------------------------------------------- */
+/* ---- registration ---------------------------------------------------------
+ */
 
 #define LAZY_PARAM                                                             \
-    {.name = "lazy_init", .type = MM_PARAM_BOOL, .def = "false",               \
-     .doc = "initialise the wrapped datasets on first use"}
+    {                                                                          \
+        .name = "lazy_init", .type = MM_PARAM_BOOL, .def = "false",            \
+        .doc = "initialise the wrapped datasets on first use"                  \
+    }
 
 static const mm_param concat_params[] = {
-    {.name = "datasets", .type = MM_PARAM_COMPONENT_LIST, .required = true,
-     .kind = MM_DATASETS, .doc = "the datasets, joined in order"},
+    {.name = "datasets",
+     .type = MM_PARAM_COMPONENT_LIST,
+     .required = true,
+     .kind = MM_DATASETS,
+     .doc = "the datasets, joined in order"},
     LAZY_PARAM,
-    {.name = "ignore_keys", .type = MM_PARAM_STRING | MM_PARAM_LIST |
-                                    MM_PARAM_NULL,
+    {.name = "ignore_keys",
+     .type = MM_PARAM_STRING | MM_PARAM_LIST | MM_PARAM_NULL,
      .def = "null",
      .doc = "metainfo keys that may differ between the datasets"},
 };
 
 static const mm_param repeat_params[] = {
-    {.name = "dataset", .type = MM_PARAM_COMPONENT, .required = true,
-     .kind = MM_DATASETS, .doc = "the dataset to repeat"},
-    {.name = "times", .type = MM_PARAM_INT, .required = true,
+    {.name = "dataset",
+     .type = MM_PARAM_COMPONENT,
+     .required = true,
+     .kind = MM_DATASETS,
+     .doc = "the dataset to repeat"},
+    {.name = "times",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "how many times the samples repeat"},
     LAZY_PARAM,
 };
 
 static const mm_param balanced_params[] = {
-    {.name = "dataset", .type = MM_PARAM_COMPONENT, .required = true,
-     .kind = MM_DATASETS, .doc = "the dataset to rebalance"},
-    {.name = "oversample_thr", .type = MM_PARAM_FLOAT, .required = true,
+    {.name = "dataset",
+     .type = MM_PARAM_COMPONENT,
+     .required = true,
+     .kind = MM_DATASETS,
+     .doc = "the dataset to rebalance"},
+    {.name = "oversample_thr",
+     .type = MM_PARAM_FLOAT,
+     .required = true,
      .doc = "category frequency below which samples are repeated"},
     LAZY_PARAM,
 };

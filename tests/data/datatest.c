@@ -9,7 +9,7 @@
 #include <mm/registry.h>
 #include <mm/tensor.h>
 
-/* ---- Toy: sample i is {x: i, gt_label: labels[i] or i % 3} -------------- */
+/* ---- Toy: sample i is {x: i, gt_label: labels[i] or i % 3} --------------- */
 
 static int toy_load(mm_dataset *ds) {
     const mm_value *node = mm_dataset_node(ds);
@@ -22,9 +22,10 @@ static int toy_load(mm_dataset *ds) {
         return mm_error_set(MM_ENOMEM, "out of memory");
     for (int64_t i = 0; i < n; i++) {
         mm_value *item = mm_value_new_dict();
-        mm_value *label = mm_value_is_list(labels)
-                              ? mm_value_copy(mm_value_list_get(labels, (size_t)i))
-                              : mm_value_new_int(i % 3);
+        mm_value *label =
+            mm_value_is_list(labels)
+                ? mm_value_copy(mm_value_list_get(labels, (size_t)i))
+                : mm_value_new_int(i % 3);
         if (mm_value_dict_set_take(item, "x", mm_value_new_int(i)) ||
             mm_value_dict_set_take(item, "gt_label", label) ||
             mm_value_list_append_take(list, item)) {
@@ -49,11 +50,14 @@ static int toy_build(mm_build_ctx *ctx, void **out) {
 static const mm_param toy_params[] = {
     MM_DATASET_BASE_PARAMS,
     {.name = "n", .type = MM_PARAM_INT, .def = "10", .doc = "samples"},
-    {.name = "labels", .type = MM_PARAM_LIST | MM_PARAM_NULL, .def = "null",
+    {.name = "labels",
+     .type = MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null",
      .doc = "gt_label of each sample (an int or a list of ints)"},
 };
 
-/* ---- transforms ------------------------------------------------------------ */
+/* ---- transforms ------------------------------------------------------------
+ */
 
 typedef struct tf {
     mm_transform base;
@@ -143,39 +147,74 @@ static int tf_build(mm_build_ctx *ctx, const mm_transform_class *cls,
     return MM_OK;
 }
 
-static int drop_build(mm_build_ctx *c, void **o) { return tf_build(c, &drop_class, o); }
-static int fail_build(mm_build_ctx *c, void **o) { return tf_build(c, &fail_class, o); }
-static int random_build(mm_build_ctx *c, void **o) { return tf_build(c, &random_class, o); }
-static int tensor_build(mm_build_ctx *c, void **o) { return tf_build(c, &tensor_class, o); }
-static int thread_build(mm_build_ctx *c, void **o) { return tf_build(c, &thread_class, o); }
+static int drop_build(mm_build_ctx *c, void **o) {
+    return tf_build(c, &drop_class, o);
+}
+static int fail_build(mm_build_ctx *c, void **o) {
+    return tf_build(c, &fail_class, o);
+}
+static int random_build(mm_build_ctx *c, void **o) {
+    return tf_build(c, &random_class, o);
+}
+static int tensor_build(mm_build_ctx *c, void **o) {
+    return tf_build(c, &tensor_class, o);
+}
+static int thread_build(mm_build_ctx *c, void **o) {
+    return tf_build(c, &thread_class, o);
+}
 
 static void tf_free(void *t) { mm_transform_free(t); }
 
 static const mm_param drop_params[] = {
-    {.name = "x", .type = MM_PARAM_LIST, .required = true,
+    {.name = "x",
+     .type = MM_PARAM_LIST,
+     .required = true,
      .doc = "x of the samples to drop"},
 };
 static const mm_param fail_params[] = {
-    {.name = "x", .type = MM_PARAM_INT, .required = true,
+    {.name = "x",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "x of the sample that fails"},
 };
 
 static const mm_component components[] = {
-    {.kind = MM_DATASETS, .name = "Toy", .doc = "samples {x: i, gt_label}",
-     .params = toy_params, .n_params = sizeof toy_params / sizeof toy_params[0],
-     .build = toy_build, .destroy = mm_dataset_destroy},
-    {.kind = MM_TRANSFORMS, .name = "DropIf", .doc = "drop listed samples",
-     .params = drop_params, .n_params = 1, .build = drop_build,
+    {.kind = MM_DATASETS,
+     .name = "Toy",
+     .doc = "samples {x: i, gt_label}",
+     .params = toy_params,
+     .n_params = sizeof toy_params / sizeof toy_params[0],
+     .build = toy_build,
+     .destroy = mm_dataset_destroy},
+    {.kind = MM_TRANSFORMS,
+     .name = "DropIf",
+     .doc = "drop listed samples",
+     .params = drop_params,
+     .n_params = 1,
+     .build = drop_build,
      .destroy = tf_free},
-    {.kind = MM_TRANSFORMS, .name = "FailIf", .doc = "fail on one sample",
-     .params = fail_params, .n_params = 1, .build = fail_build,
+    {.kind = MM_TRANSFORMS,
+     .name = "FailIf",
+     .doc = "fail on one sample",
+     .params = fail_params,
+     .n_params = 1,
+     .build = fail_build,
      .destroy = tf_free},
-    {.kind = MM_TRANSFORMS, .name = "RandomAdd", .doc = "r: a uniform draw",
-     .build = random_build, .destroy = tf_free},
-    {.kind = MM_TRANSFORMS, .name = "ToTensor", .doc = "img: [x, r] f32",
-     .build = tensor_build, .destroy = tf_free},
-    {.kind = MM_TRANSFORMS, .name = "ThreadTag", .doc = "tid: the thread",
-     .build = thread_build, .destroy = tf_free},
+    {.kind = MM_TRANSFORMS,
+     .name = "RandomAdd",
+     .doc = "r: a uniform draw",
+     .build = random_build,
+     .destroy = tf_free},
+    {.kind = MM_TRANSFORMS,
+     .name = "ToTensor",
+     .doc = "img: [x, r] f32",
+     .build = tensor_build,
+     .destroy = tf_free},
+    {.kind = MM_TRANSFORMS,
+     .name = "ThreadTag",
+     .doc = "tid: the thread",
+     .build = thread_build,
+     .destroy = tf_free},
 };
 
 static int datatest_init(void) {

@@ -2,10 +2,10 @@
  * the wrappers, the samplers, both collates and the dataloader, with the
  * `datatest` plugin's Toy dataset (sample i is {x: i, gt_label}) and its
  * transforms (DropIf, FailIf, RandomAdd, ToTensor, ThreadTag). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -50,8 +50,8 @@ static int build_ds(const char *yaml, mm_dataset **out) {
 static int build_loader(const char *yaml, uint64_t seed, mm_dataloader **out) {
     setup();
     mm_value *node = parse(yaml);
-    int rc = mm_dataloader_build(node, "train_dataloader", "datatest", seed,
-                                 out);
+    int rc =
+        mm_dataloader_build(node, "train_dataloader", "datatest", seed, out);
     mm_value_release(node);
     return rc;
 }
@@ -77,7 +77,8 @@ static int64_t info_int(mm_dataset *ds, size_t i, const char *key) {
     return v;
 }
 
-/* ---- the dataset base ------------------------------------------------------ */
+/* ---- the dataset base ------------------------------------------------------
+ */
 
 MM_TEST(dataset_lazy_init_loads_on_first_use) {
     mm_dataset *ds = NULL;
@@ -170,8 +171,8 @@ MM_TEST(dataset_get_adds_sample_idx_and_runs_the_pipeline) {
 
 MM_TEST(dataset_dropped_sample_is_refetched_from_a_random_index) {
     mm_dataset *ds = NULL;
-    CHECK_OK(build_ds("{type: Toy, pipeline: [{type: DropIf, x: [3, 4]}]}",
-                      &ds));
+    CHECK_OK(
+        build_ds("{type: Toy, pipeline: [{type: DropIf, x: [3, 4]}]}", &ds));
     mm_generator *gen;
     CHECK_OK(mm_generator_new(11, &gen));
     mm_data_set_generator(gen);
@@ -230,9 +231,8 @@ static int direct_load(mm_dataset *ds) {
 }
 
 MM_TEST(dataset_new_without_config) {
-    static const mm_dataset_class cls = {.name = "Direct",
-                                         .metainfo = "{classes: [p]}",
-                                         .load = direct_load};
+    static const mm_dataset_class cls = {
+        .name = "Direct", .metainfo = "{classes: [p]}", .load = direct_load};
     mm_dataset *ds;
     CHECK_OK(mm_dataset_new(&cls, 0, &ds));
     CHECK_STR(mm_dataset_path(ds), "");
@@ -263,7 +263,8 @@ MM_TEST(dataset_join_root_keeps_absolute_paths) {
     mm_dataset_free(ds);
 }
 
-/* ---- wrappers ---------------------------------------------------------------- */
+/* ---- wrappers
+ * ---------------------------------------------------------------- */
 
 MM_TEST(concat_dataset_joins_datasets_in_order) {
     mm_dataset *ds = NULL;
@@ -360,13 +361,14 @@ MM_TEST(wrapper_lazy_init_defers_the_inner_datasets) {
     mm_dataset_free(ds);
 }
 
-/* ---- samplers ------------------------------------------------------------------ */
+/* ---- samplers
+ * ------------------------------------------------------------------ */
 
 static mm_sampler *make_sampler(mm_dataset *ds, const char *yaml, int rank,
                                 int world, uint64_t seed) {
     mm_value *node = parse(yaml);
-    mm_sampler_args args = {.dataset = ds, .seed = seed, .rank = rank,
-                            .world = world};
+    mm_sampler_args args = {
+        .dataset = ds, .seed = seed, .rank = rank, .world = world};
     mm_sampler *s = NULL;
     int rc = mm_registry_build(MM_DATA_SAMPLERS, node, NULL, "sampler", &args,
                                (void **)&s);
@@ -395,14 +397,14 @@ MM_TEST(default_sampler_round_up_matches_mmengine) {
     CHECK_OK(build_ds("{type: Toy, n: 2}", &two));
     static const int64_t up[3][4] = {{0, 3, 6, 9}, {1, 4, 7, 0}, {2, 5, 8, 1}};
     for (int r = 0; r < 3; r++) {
-        mm_sampler *s = make_sampler(
-            ds, "{type: DefaultSampler, shuffle: false}", r, 3, 0);
+        mm_sampler *s =
+            make_sampler(ds, "{type: DefaultSampler, shuffle: false}", r, 3, 0);
         CHECK_INT(mm_sampler_len(s), 4);
         check_epoch(s, up[r], 4);
         mm_sampler_free(s);
         s = make_sampler(
-            ds, "{type: DefaultSampler, shuffle: false, round_up: false}", r,
-            3, 0);
+            ds, "{type: DefaultSampler, shuffle: false, round_up: false}", r, 3,
+            0);
         CHECK_INT(mm_sampler_len(s), r == 0 ? 4 : 3);
         check_epoch(s, up[r], r == 0 ? 4 : 3);
         mm_sampler_free(s);
@@ -467,8 +469,8 @@ MM_TEST(infinite_sampler_continues_where_it_left_off) {
     }
     mm_generator_free(g);
 
-    mm_sampler *s = make_sampler(ds, "{type: InfiniteSampler, seed: 3}", 0, 1,
-                                 0);
+    mm_sampler *s =
+        make_sampler(ds, "{type: InfiniteSampler, seed: 3}", 0, 1, 0);
     CHECK(mm_sampler_is_infinite(s));
     CHECK_INT(mm_sampler_len(s), 5);
     int64_t *a, *b;
@@ -507,15 +509,16 @@ MM_TEST(sampler_outside_a_dataloader_is_refused) {
     setup();
     mm_value *node = parse("{type: DefaultSampler}");
     void *s = NULL;
-    CHECK_ERR(mm_registry_build(MM_DATA_SAMPLERS, node, NULL, "sampler", NULL,
-                                &s),
-              MM_EINVAL,
-              "data.yaml:1:1: sampler (mm.DefaultSampler): a sampler is built "
-              "by a dataloader, which hands it the dataset");
+    CHECK_ERR(
+        mm_registry_build(MM_DATA_SAMPLERS, node, NULL, "sampler", NULL, &s),
+        MM_EINVAL,
+        "data.yaml:1:1: sampler (mm.DefaultSampler): a sampler is built "
+        "by a dataloader, which hands it the dataset");
     mm_value_release(node);
 }
 
-/* ---- collate -------------------------------------------------------------------- */
+/* ---- collate
+ * -------------------------------------------------------------------- */
 
 static mm_value *tensor_value(float a, float b) {
     mm_tensor *t;
@@ -547,10 +550,10 @@ MM_TEST(pseudo_collate_transposes_into_lists) {
     CHECK(mm_tensor_from_value(mm_value_list_get(inputs, 1)) ==
           mm_tensor_from_value(mm_value_dict_get(s[1], "inputs")));
     mm_value_dict_del(b, "inputs");
-    mm_value *want = parse(
-        "{data_samples: [{gt_label: 0, sample_idx: 0}, {gt_label: 1, "
-        "sample_idx: 1}], score: [0.5, 1.5], flag: [false, true], "
-        "name: [n0, n1], pair: [[0, 1], [x, x]]}");
+    mm_value *want =
+        parse("{data_samples: [{gt_label: 0, sample_idx: 0}, {gt_label: 1, "
+              "sample_idx: 1}], score: [0.5, 1.5], flag: [false, true], "
+              "name: [n0, n1], pair: [[0, 1], [x, x]]}");
     CHECK(mm_value_equal(b, want));
     mm_value_release(want);
     mm_value_release(b);
@@ -567,7 +570,8 @@ MM_TEST(default_collate_stacks_tensors_and_numbers) {
     CHECK(in && mm_tensor_get_flat(in, 2) == 1.0 &&
           mm_tensor_get_flat(in, 3) == 11.0);
     mm_tensor *score = mm_tensor_from_value(mm_value_dict_get(b, "score"));
-    CHECK(score && score->dtype == MM_F64 && mm_tensor_get_flat(score, 1) == 1.5);
+    CHECK(score && score->dtype == MM_F64 &&
+          mm_tensor_get_flat(score, 1) == 1.5);
     mm_tensor *flag = mm_tensor_from_value(mm_value_dict_get(b, "flag"));
     CHECK(flag && flag->dtype == MM_BOOL && mm_tensor_get_flat(flag, 1) == 1.0);
     mm_value *pair = mm_value_dict_get(b, "pair");
@@ -576,7 +580,8 @@ MM_TEST(default_collate_stacks_tensors_and_numbers) {
     mm_value *want = parse("[x, x]");
     CHECK(mm_value_equal(mm_value_list_get(pair, 1), want));
     mm_value_release(want);
-    want = parse("[{gt_label: 0, sample_idx: 0}, {gt_label: 1, sample_idx: 1}]");
+    want =
+        parse("[{gt_label: 0, sample_idx: 0}, {gt_label: 1, sample_idx: 1}]");
     CHECK(mm_value_equal(mm_value_dict_get(b, "data_samples"), want));
     mm_value_release(want);
     mm_value_release(b);
@@ -601,7 +606,8 @@ MM_TEST(default_collate_stacks_tensors_and_numbers) {
     mm_value_release(s[1]);
 }
 
-/* ---- the dataloader ---------------------------------------------------------- */
+/* ---- the dataloader
+ * ---------------------------------------------------------- */
 
 /* One line per batch: x, gt_label, r and img of every sample. */
 static char *epoch_text(mm_dataloader *dl, int64_t epoch, size_t max) {
@@ -618,11 +624,12 @@ static char *epoch_text(mm_dataloader *dl, int64_t epoch, size_t max) {
         mm_value *r = mm_value_dict_get(b, "r");
         CHECK(img && x && r);
         for (int64_t i = 0; img && i < img->shape[0]; i++)
-            len += (size_t)snprintf(out + len, cap - len, "x%g,%.17g,%g,%g ",
-                                    mm_tensor_get_flat(x ? mm_tensor_from_value(x) : img, i),
-                                    r ? mm_tensor_get_flat(mm_tensor_from_value(r), i) : 0,
-                                    mm_tensor_get_flat(img, 2 * i),
-                                    mm_tensor_get_flat(img, 2 * i + 1));
+            len += (size_t)snprintf(
+                out + len, cap - len, "x%g,%.17g,%g,%g ",
+                mm_tensor_get_flat(x ? mm_tensor_from_value(x) : img, i),
+                r ? mm_tensor_get_flat(mm_tensor_from_value(r), i) : 0,
+                mm_tensor_get_flat(img, 2 * i),
+                mm_tensor_get_flat(img, 2 * i + 1));
         len += (size_t)snprintf(out + len, cap - len, "\n");
         mm_value_release(b);
     }
