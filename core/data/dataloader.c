@@ -316,6 +316,18 @@ int mm_dataloader_next(mm_dataloader *dl, mm_value **batch) {
     }
     uv_mutex_lock(&dl->lock);
     slot *s = &dl->slots[dl->next_out % dl->cap];
+    if (s->state == SLOT_FREE) { /* scheduling it failed last time */
+        int src = schedule(dl);
+        if (s->state == SLOT_FREE) {
+            uv_mutex_unlock(&dl->lock);
+            return src ? src
+                       : mm_error_set(MM_EINTERNAL,
+                                      "%s: batch %llu was not "
+                                      "scheduled",
+                                      dl->path,
+                                      (unsigned long long)dl->next_out);
+        }
+    }
     while (s->state != SLOT_DONE)
         uv_cond_wait(&dl->done, &dl->lock);
     mm_value *result = s->result;
@@ -325,17 +337,14 @@ int mm_dataloader_next(mm_dataloader *dl, mm_value **batch) {
     s->msg = NULL;
     slot_clear(s);
     dl->next_out++;
-    int src = schedule(dl);
+    /* A failure to schedule later batches is reported when they are due. */
+    (void)schedule(dl);
     uv_mutex_unlock(&dl->lock);
     if (rc) {
         mm_error_set(rc, "%s", msg ? msg : "a dataloader worker failed");
         free(msg);
         mm_value_release(result);
         return rc;
-    }
-    if (src) {
-        mm_value_release(result);
-        return src;
     }
     *batch = result;
     return MM_OK;
