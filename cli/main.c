@@ -17,6 +17,8 @@ static const char usage[] =
     "  config print|validate|diff   show, check or compare merged configs\n"
     "  plugin list|info|install|remove\n"
     "                               manage plugins (mmcls.so, your own ...)\n"
+    "  run train|test               train a model from a config, or test a\n"
+    "                               checkpoint\n"
     "\n"
     "options:\n"
     "  --log-level LEVEL   DEBUG, INFO (default), WARNING, ERROR, CRITICAL\n"
@@ -98,6 +100,8 @@ int main(int argc, char **argv) {
         code = mm_cli_config(argc - i, argv + i);
     else if (strcmp(cmd, "plugin") == 0)
         code = mm_cli_plugin(argc - i, argv + i);
+    else if (strcmp(cmd, "run") == 0)
+        code = mm_cli_run(argc - i, argv + i);
     if (code >= 0) {
         mm_plugins_shutdown();
         return code;
