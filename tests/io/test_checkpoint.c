@@ -846,12 +846,12 @@ MM_TEST(checkpoint_describe_groups_tensors_and_summarises_meta) {
     CHECK_HAS(text, "      seed: 42\n");
     CHECK_HAS(text, "      experiment_name: lenet\n");
     CHECK_HAS(text, "metadata keys: meta message_hub\n");
-    CHECK_HAS(text, "  state_dict            9 tensors           404 bytes  F32 I64\n");
+    CHECK_HAS(text, "  state_dict            9 tensors          404 bytes  F32 I64\n");
     CHECK_HAS(text, "  ema_state_dict        9 tensors  ");
     CHECK_HAS(text, "bytes  F32 I64\n");
     CHECK(!strstr(text, "0.weight"));
-    CHECK_HAS(verbose, "  state_dict.0.weight F32 [8, 4]\n");
-    CHECK_HAS(verbose, "  ema_state_dict.1.num_batches_tracked I64 []\n");
+    CHECK_HAS(verbose, "  state_dict.0.weight                   F32  [8, 4]\n");
+    CHECK_HAS(verbose, "  ema_state_dict.1.num_batches_tracked  I64  []\n");
     free(text);
     free(verbose);
     free(buf);
