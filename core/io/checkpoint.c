@@ -921,19 +921,28 @@ int mm_checkpoint_describe(const mm_checkpoint *ck, bool verbose, char **out) {
         total += entry_nbytes(t);
     }
     if (ck->path) {
-        mm_strbuf_printf(&sb, "file: %s\nsize: %" PRIu64 " bytes (", ck->path,
+        mm_strbuf_printf(&sb, "file: %s\nsize: %" PRIu64 " bytes", ck->path,
                          ck->file_size);
-        put_size(&sb, ck->file_size);
-        mm_strbuf_puts(&sb, ")\n");
+        if (ck->file_size >= 1024) {
+            mm_strbuf_puts(&sb, " (");
+            put_size(&sb, ck->file_size);
+            mm_strbuf_putc(&sb, ')');
+        }
+        mm_strbuf_putc(&sb, '\n');
     }
     mm_strbuf_printf(&sb, "tensors: %zu (%" PRIu64 " bytes of data)\n", ck->n,
                      total);
     put_meta_summary(&sb, ck);
     if (n_groups)
         mm_strbuf_puts(&sb, "groups:\n");
+    size_t name_w = 16;
+    for (size_t g = 0; g < n_groups; g++)
+        if (strlen(groups[g].name) > name_w)
+            name_w = strlen(groups[g].name);
     for (size_t g = 0; g < n_groups; g++) {
-        mm_strbuf_printf(&sb, "  %-16s %6zu tensors  %12" PRIu64 " bytes  ",
-                         groups[g].name, groups[g].count, groups[g].bytes);
+        mm_strbuf_printf(&sb, "  %-*s %6zu tensor%s %12" PRIu64 " bytes  ",
+                         (int)name_w, groups[g].name, groups[g].count,
+                         groups[g].count == 1 ? " " : "s", groups[g].bytes);
         bool first = true;
         for (int d = 0; d < MM_DTYPE_COUNT; d++)
             if (groups[g].dtypes[d]) {
@@ -946,12 +955,18 @@ int mm_checkpoint_describe(const mm_checkpoint *ck, bool verbose, char **out) {
     free(groups);
     if (verbose && ck->n) {
         mm_strbuf_puts(&sb, "tensors:\n");
+        size_t w = 0;
+        for (size_t i = 0; i < ck->n; i++)
+            if (strlen(ck->entries[i].name) > w)
+                w = strlen(ck->entries[i].name);
+        if (w > 60)
+            w = 60; /* a very long name shifts its own line only */
         for (size_t i = 0; i < ck->n; i++) {
             const mm_tensor *t = ck->entries[i].tensor;
             char sh[160];
             mm_shape_format(t->ndim, t->shape, sh, sizeof sh);
-            mm_strbuf_printf(&sb, "  %s %s %s\n", ck->entries[i].name,
-                             st_dtype_names[t->dtype], sh);
+            mm_strbuf_printf(&sb, "  %-*s  %-4s %s\n", (int)w,
+                             ck->entries[i].name, st_dtype_names[t->dtype], sh);
         }
     }
     return mm_strbuf_finish(&sb, out);
