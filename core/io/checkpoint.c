@@ -504,11 +504,28 @@ static int source_read(const source *s, uint64_t at, void *dst, size_t n) {
 /* One tensor of the header, checked. */
 typedef struct st_info {
     const char *name;
+    char label[128]; /* the name as error messages show it */
     mm_dtype dtype;
     int ndim;
     int64_t shape[MM_MAX_DIMS];
     uint64_t begin, end; /* relative to the data */
 } st_info;
+
+/* A name from the file as a message may show it: control characters
+ * escaped (the message stays one line), long names cut. */
+static void shown(const char *s, char *buf, size_t size) {
+    size_t o = 0;
+    for (; *s && o + 8 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+        else
+            buf[o++] = (char)c;
+    }
+    if (*s)
+        o += (size_t)snprintf(buf + o, size - o, "...");
+    buf[o] = '\0';
+}
 
 static bool get_u64(const mm_value *v, uint64_t *out) {
     if (!v || !mm_value_is_int(v) || mm_value_get_int(v) < 0)
@@ -524,26 +541,29 @@ static int parse_dtype(const source *s, const char *name, const char *dt,
             *out = (mm_dtype)i;
             return MM_OK;
         }
+    char dts[48];
+    shown(dt, dts, sizeof dts);
     for (size_t i = 0; i < sizeof st_unsupported / sizeof *st_unsupported; i++)
         if (strcmp(dt, st_unsupported[i]) == 0)
             return mm_error_set(MM_EUNSUPPORTED,
                                 "%s: tensor '%s': unsupported dtype '%s' (mm "
                                 "reads F64 F32 F16 BF16 I64 I32 U8 BOOL)",
-                                s->path, name, dt);
-    return mm_error_set(MM_EPARSE, "%s: tensor '%s': unknown dtype '%.40s'",
-                        s->path, name, dt);
+                                s->path, name, dts);
+    return mm_error_set(MM_EPARSE, "%s: tensor '%s': unknown dtype '%s'",
+                        s->path, name, dts);
 }
 
 static int parse_info(const source *s, const char *name, const mm_value *v,
                       uint64_t data_len, st_info *e) {
     const char *path = s->path;
+    e->name = name;
+    shown(name, e->label, sizeof e->label);
     if (!mm_value_is_dict(v))
         return mm_error_set(MM_EPARSE, "%s: tensor '%s': expected an object "
                                        "with dtype, shape and data_offsets, "
                                        "got a %s",
-                            path, name,
+                            path, e->label,
                             mm_value_type_name(mm_value_type_of(v)));
-    e->name = name;
     const mm_value *dt = mm_value_dict_get(v, "dtype");
     const mm_value *shape = mm_value_dict_get(v, "shape");
     const mm_value *offs = mm_value_dict_get(v, "data_offsets");
@@ -557,16 +577,16 @@ static int parse_info(const source *s, const char *name, const mm_value *v,
     if (!mm_value_is_string(dt))
         return mm_error_set(MM_EPARSE, "%s: tensor '%s': dtype is not a "
                                        "string",
-                            path, name);
-    MM_TRY(parse_dtype(s, name, mm_value_get_string(dt), &e->dtype));
+                            path, e->label);
+    MM_TRY(parse_dtype(s, e->label, mm_value_get_string(dt), &e->dtype));
     if (!mm_value_is_list(shape))
         return mm_error_set(MM_EPARSE, "%s: tensor '%s': shape is not a list",
-                            path, name);
+                            path, e->label);
     if (mm_value_len(shape) > MM_MAX_DIMS)
         return mm_error_set(MM_EUNSUPPORTED, "%s: tensor '%s': %zu "
                                              "dimensions (mm tensors have at "
                                              "most %d)",
-                            path, name, mm_value_len(shape), MM_MAX_DIMS);
+                            path, e->label, mm_value_len(shape), MM_MAX_DIMS);
     e->ndim = (int)mm_value_len(shape);
     /* numel * itemsize must fit (and fit the file, checked below). */
     uint64_t nbytes = mm_dtype_size(e->dtype);
@@ -576,7 +596,7 @@ static int parse_info(const source *s, const char *name, const mm_value *v,
         if (!get_u64(mm_value_list_get(shape, (size_t)d), &n))
             return mm_error_set(MM_EPARSE, "%s: tensor '%s': shape[%d] is not "
                                            "a non-negative integer",
-                                path, name, d);
+                                path, e->label, d);
         e->shape[d] = (int64_t)n;
         if (n && nbytes > UINT64_MAX / n)
             overflow = true;
@@ -586,28 +606,28 @@ static int parse_info(const source *s, const char *name, const mm_value *v,
     if (overflow || nbytes > (uint64_t)INT64_MAX)
         return mm_error_set(MM_EPARSE, "%s: tensor '%s': shape has too many "
                                        "elements",
-                            path, name);
+                            path, e->label);
     if (!mm_value_is_list(offs) || mm_value_len(offs) != 2 ||
         !get_u64(mm_value_list_get(offs, 0), &e->begin) ||
         !get_u64(mm_value_list_get(offs, 1), &e->end))
         return mm_error_set(MM_EPARSE, "%s: tensor '%s': data_offsets is not "
                                        "a list of two non-negative integers",
-                            path, name);
+                            path, e->label);
     if (e->begin > e->end)
         return mm_error_set(MM_EPARSE, "%s: tensor '%s': data_offsets [%" PRIu64
                                        ", %" PRIu64 "] end before they begin",
-                            path, name, e->begin, e->end);
+                            path, e->label, e->begin, e->end);
     if (e->end > data_len)
         return mm_error_set(MM_EPARSE, "%s: truncated: tensor '%s' ends at "
                                        "byte %" PRIu64 ", the file has %" PRIu64,
-                            path, name, s->size - data_len + e->end, s->size);
+                            path, e->label, s->size - data_len + e->end, s->size);
     if (e->end - e->begin != nbytes) {
         char sh[160];
         mm_shape_format(e->ndim, e->shape, sh, sizeof sh);
         return mm_error_set(MM_EPARSE, "%s: tensor '%s': data_offsets [%" PRIu64
                                        ", %" PRIu64 "] hold %" PRIu64
                                        " bytes, %s %s needs %" PRIu64,
-                            path, name, e->begin, e->end, e->end - e->begin,
+                            path, e->label, e->begin, e->end, e->end - e->begin,
                             st_dtype_names[e->dtype], sh, nbytes);
     }
     return MM_OK;
@@ -639,13 +659,13 @@ static int check_tiling(const source *s, st_info *infos, size_t n,
             rc = mm_error_set(MM_EPARSE, "%s: tensor '%s' (data bytes %" PRIu64
                                          "..%" PRIu64 ") overlaps tensor '%s' "
                                          "(..%" PRIu64 ")",
-                              s->path, e->name, e->begin, e->end,
-                              sorted[i - 1]->name, at);
+                              s->path, e->label, e->begin, e->end,
+                              sorted[i - 1]->label, at);
         else if (e->begin > at)
             rc = mm_error_set(MM_EPARSE, "%s: tensor '%s' starts at data byte "
                                          "%" PRIu64 ", leaving a hole after "
                                          "byte %" PRIu64,
-                              s->path, e->name, e->begin, at);
+                              s->path, e->label, e->begin, at);
         at = e->end;
     }
     if (rc == 0 && at != data_len)
@@ -668,10 +688,13 @@ static int read_metadata(const source *s, const mm_value *md,
     for (size_t i = 0; i < mm_value_len(md); i++) {
         const char *key = mm_value_dict_key_at(md, i);
         const mm_value *v = mm_value_dict_value_at(md, i);
-        if (!mm_value_is_string(v))
+        if (!mm_value_is_string(v)) {
+            char k[128];
+            shown(key, k, sizeof k);
             return mm_error_set(MM_EPARSE, "%s: __metadata__ value '%s' is "
                                            "not a string",
-                                s->path, key);
+                                s->path, k);
+        }
         mm_value *parsed = NULL;
         if (mm_json_parse(mm_value_get_string(v), mm_value_string_len(v),
                           "<metadata>", &parsed) < 0) {
@@ -696,6 +719,16 @@ static int read_tensors(const source *s, const st_info *infos, size_t n,
                      ? source_read(s, data_start + e->begin, mm_tensor_data(t),
                                    (size_t)(e->end - e->begin))
                      : MM_OK;
+        /* A bool byte other than 0 or 1 is no value of C's bool. */
+        if (rc == 0 && e->dtype == MM_BOOL) {
+            const uint8_t *b = mm_tensor_data(t);
+            for (int64_t j = 0; j < t->numel && rc == 0; j++)
+                if (b[j] > 1)
+                    rc = mm_error_set(MM_EPARSE, "%s: tensor '%s': BOOL "
+                                                 "element %" PRId64 " is %u, "
+                                                 "not 0 or 1",
+                                      s->path, e->label, j, (unsigned)b[j]);
+        }
         if (rc == 0)
             rc = mm_checkpoint_add(ck, e->name, t);
         mm_tensor_release(t);

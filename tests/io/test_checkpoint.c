@@ -664,6 +664,38 @@ MM_TEST(checkpoint_bad_offsets_are_refused) {
               "'a' (..8)");
 }
 
+MM_TEST(checkpoint_bool_bytes_other_than_0_or_1_are_refused) {
+    static uint8_t buf[256];
+    const char *json = "{\"m\":{\"dtype\":\"BOOL\",\"shape\":[3],"
+                       "\"data_offsets\":[0,3]}}";
+    size_t n = raw_file(buf, json, "\1\0\2", 3);
+    mm_checkpoint *ck = NULL;
+    CHECK_ERR(mm_checkpoint_load_buffer(buf, n, "bad.safetensors", &ck),
+              MM_EPARSE,
+              "bad.safetensors: tensor 'm': BOOL element 2 is 2, not 0 or 1");
+    n = raw_file(buf, json, "\1\0\1", 3);
+    CHECK_OK(mm_checkpoint_load_buffer(buf, n, "ok.safetensors", &ck));
+    mm_checkpoint_free(ck);
+}
+
+MM_TEST(checkpoint_errors_stay_on_one_line_for_hostile_names) {
+    mm_checkpoint *ck = NULL;
+    CHECK_ERR(load_raw("{\"a\\nb\":{\"dtype\":\"X\\r\",\"shape\":[],"
+                       "\"data_offsets\":[0,4]}}",
+                       4, &ck),
+              MM_EPARSE,
+              "bad.safetensors: tensor 'a\\x0ab': unknown dtype 'X\\x0d'");
+    CHECK_ERR(load_raw("{\"a\\nb\":1,\"a\\nb\":2}", 0, &ck), MM_EPARSE,
+              "bad.safetensors:1:11: safetensors header: duplicate key "
+              "'a\\nb' (first at line 1, column 2)");
+    char json[700];
+    snprintf(json, sizeof json, "{\"%0300d\":1}", 7);
+    mm_error_clear();
+    CHECK(load_raw(json, 0, &ck) == MM_EPARSE);
+    CHECK_HAS(mm_error_message(), "...': expected an object");
+    CHECK(strlen(mm_error_message()) < 250);
+}
+
 MM_TEST(checkpoint_duplicate_names_are_refused) {
     mm_checkpoint *ck = NULL;
     CHECK_ERR(load_raw(F32_2 ",\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
@@ -878,6 +910,8 @@ MM_TEST_MAIN(MM_CASE(checkpoint_every_dtype_round_trips_through_a_file),
              MM_CASE(checkpoint_unknown_and_unsupported_dtypes_are_refused),
              MM_CASE(checkpoint_shape_overflow_is_refused),
              MM_CASE(checkpoint_bad_offsets_are_refused),
+             MM_CASE(checkpoint_bool_bytes_other_than_0_or_1_are_refused),
+             MM_CASE(checkpoint_errors_stay_on_one_line_for_hostile_names),
              MM_CASE(checkpoint_duplicate_names_are_refused),
              MM_CASE(checkpoint_trailing_bytes_are_refused),
              MM_CASE(checkpoint_missing_file_is_refused),
