@@ -710,15 +710,22 @@ static int read_metadata(const source *s, const mm_value *md,
 
 static int read_tensors(const source *s, const st_info *infos, size_t n,
                         uint64_t data_start, mm_checkpoint *ck) {
-    for (size_t i = 0; i < n; i++) {
+    /* A pool of our own: whether or not the caller has one open (a runner
+     * iteration), new tensors belong to it, and the checkpoint keeps the
+     * only reference once it closes. */
+    mm_pool *pool;
+    MM_TRY(mm_pool_open(&pool));
+    int rc = MM_OK;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         const st_info *e = &infos[i];
         mm_tensor *t;
-        MM_TRY(mm_empty(e->ndim, e->shape, e->dtype, &t));
+        rc = mm_empty(e->ndim, e->shape, e->dtype, &t);
+        if (rc < 0)
+            break;
         /* Into the tensor's own (aligned) storage: no staging copy. */
-        int rc = e->end > e->begin
-                     ? source_read(s, data_start + e->begin, mm_tensor_data(t),
-                                   (size_t)(e->end - e->begin))
-                     : MM_OK;
+        if (e->end > e->begin)
+            rc = source_read(s, data_start + e->begin, mm_tensor_data(t),
+                             (size_t)(e->end - e->begin));
         /* A bool byte other than 0 or 1 is no value of C's bool. */
         if (rc == 0 && e->dtype == MM_BOOL) {
             const uint8_t *b = mm_tensor_data(t);
@@ -731,10 +738,9 @@ static int read_tensors(const source *s, const st_info *infos, size_t n,
         }
         if (rc == 0)
             rc = mm_checkpoint_add(ck, e->name, t);
-        mm_tensor_release(t);
-        MM_TRY(rc);
     }
-    return MM_OK;
+    mm_pool_close(pool);
+    return rc;
 }
 
 static int load_from(const source *s, mm_checkpoint **out) {

@@ -175,9 +175,10 @@ static mm_checkpoint *sample_checkpoint(void) {
     return ck;
 }
 
-static void check_same_checkpoint(const mm_checkpoint *a,
-                                  const mm_checkpoint *b) {
-    CHECK_INT(mm_checkpoint_count(a), mm_checkpoint_count(b));
+/* b holds a's entries (and `extra` more after them) and a's metadata. */
+static void check_same_entries(const mm_checkpoint *a, const mm_checkpoint *b,
+                               size_t extra) {
+    CHECK_INT(mm_checkpoint_count(a) + extra, mm_checkpoint_count(b));
     for (size_t i = 0; i < mm_checkpoint_count(a); i++) {
         const char *na, *nb;
         mm_tensor *ta, *tb;
@@ -190,6 +191,11 @@ static void check_same_checkpoint(const mm_checkpoint *a,
         CHECK(mm_checkpoint_get(b, na) == tb);
     }
     CHECK(mm_value_equal(mm_checkpoint_meta(a), mm_checkpoint_meta(b)));
+}
+
+static void check_same_checkpoint(const mm_checkpoint *a,
+                                  const mm_checkpoint *b) {
+    check_same_entries(a, b, 0);
 }
 
 /* ---- round trips -------------------------------------------------------- */
@@ -246,6 +252,31 @@ MM_TEST(checkpoint_buffer_and_file_hold_the_same_bytes) {
     mm_checkpoint_free(ck);
     mm_checkpoint_free(back);
     rm_dir(dir);
+}
+
+/* The runner loads inside its per-iteration pool: the tensors must belong
+ * to the checkpoint, not to that pool. */
+MM_TEST(checkpoint_loaded_inside_a_pool_outlives_it) {
+    mm_checkpoint *ck = sample_checkpoint(), *back = NULL;
+    void *buf = NULL;
+    size_t len = 0;
+    CHECK_OK(mm_checkpoint_save_buffer(ck, &buf, &len));
+    mm_pool *pool;
+    CHECK_OK(mm_pool_open(&pool));
+    CHECK_OK(mm_checkpoint_load_buffer(buf, len, "mem", &back));
+    mm_tensor *pooled;
+    CHECK_OK(mm_ones(MM_SHAPE(3), MM_F32, &pooled)); /* owned by the pool */
+    CHECK_OK(mm_checkpoint_add(back, "pooled", pooled));
+    mm_pool_close(pool);
+    if (back)
+        check_same_entries(ck, back, 1);
+    mm_tensor *p = mm_checkpoint_get(back, "pooled");
+    CHECK(p && p->refs == 1 && mm_tensor_get_flat(p, 2) == 1);
+    mm_tensor *x = mm_checkpoint_get(back, "x.f32");
+    CHECK(x && x->refs == 1);
+    free(buf);
+    mm_checkpoint_free(ck);
+    mm_checkpoint_free(back);
 }
 
 MM_TEST(checkpoint_without_tensors_or_metadata_round_trips) {
@@ -895,6 +926,7 @@ MM_TEST(checkpoint_describe_groups_tensors_and_summarises_meta) {
 
 MM_TEST_MAIN(MM_CASE(checkpoint_every_dtype_round_trips_through_a_file),
              MM_CASE(checkpoint_buffer_and_file_hold_the_same_bytes),
+             MM_CASE(checkpoint_loaded_inside_a_pool_outlives_it),
              MM_CASE(checkpoint_without_tensors_or_metadata_round_trips),
              MM_CASE(checkpoint_module_state_dict_round_trips_with_metadata),
              MM_CASE(checkpoint_load_module_reports_missing_and_unexpected_keys),
