@@ -257,7 +257,7 @@ static int build_header(const mm_checkpoint *ck, char **out, size_t *len,
     int rc = MM_OK;
     bool first = true;
     if (mm_value_len(ck->meta) > 0) {
-        /* __metadata__ is string -> string: each value as compact JSON. */
+        /* __metadata__ is string -> string: each value as one-line JSON. */
         mm_value *md = mm_value_new_dict();
         rc = md ? MM_OK : MM_ENOMEM;
         for (size_t i = 0; i < mm_value_len(ck->meta) && rc == 0; i++) {
@@ -772,7 +772,7 @@ static int load_from(const source *s, mm_checkpoint **out) {
                             path);
     int rc = source_read(s, 8, text, (size_t)hlen);
     mm_value *h = NULL;
-    if (rc == 0 && (hlen == 0 || text[0] != '{'))
+    if (rc == 0 && hlen == 0)
         rc = mm_error_set(MM_EPARSE, "%s: the header is not a JSON object",
                           path);
     if (rc == 0 && mm_json_parse(text, (size_t)hlen, path, &h) < 0)
