@@ -119,6 +119,10 @@ int mm_checkpoint_add(mm_checkpoint *ck, const char *name, mm_tensor *t) {
         return mm_error_set(MM_EINVAL, "checkpoint: '__metadata__' is "
                                        "reserved for metadata, not a tensor "
                                        "name");
+    /* The header is JSON: a name must be text. */
+    if (!mm_utf8_valid(name, strlen(name)))
+        return mm_error_set(MM_EINVAL, "checkpoint: tensor name is not valid "
+                                       "UTF-8");
     if (mm_checkpoint_get(ck, name))
         return mm_error_set(MM_EEXIST, "checkpoint: tensor '%s' is already "
                                        "present",
@@ -226,6 +230,15 @@ int mm_checkpoint_set_meta(mm_checkpoint *ck, const char *key,
         return mm_error_set(MM_EINVAL, "mm_checkpoint_set_meta: NULL "
                                        "argument");
     MM_TRY(check_no_tensor(v, key));
+    /* What is saved is the JSON text, which must be UTF-8 to parse back. */
+    char *text = NULL;
+    MM_TRY(mm_json_dump(v, 0, &text));
+    bool ok = mm_utf8_valid(key, strlen(key)) &&
+              mm_utf8_valid(text, strlen(text));
+    free(text);
+    if (!ok)
+        return mm_error_set(MM_EINVAL, "checkpoint: metadata key or value "
+                                       "is not valid UTF-8");
     /* A copy: the caller may go on changing its value. */
     mm_value *copy = mm_value_copy(v);
     if (!copy)
@@ -458,8 +471,6 @@ int mm_checkpoint_save(const mm_checkpoint *ck, const char *path) {
         fsync(dfd);
         close(dfd);
     }
-    /* Remember where it went (for describe); ck is logically const. */
-    rc = set_origin((mm_checkpoint *)ck, path, 8 + header_len + data_len);
 out:
     free(header);
     free(tmp);

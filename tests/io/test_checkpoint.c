@@ -435,6 +435,8 @@ MM_TEST(checkpoint_add_refuses_duplicates_and_reserved_names) {
     CHECK_OK(mm_checkpoint_add(ck, "a", t));
     CHECK_ERR(mm_checkpoint_add(ck, "a", t), MM_EEXIST,
               "checkpoint: tensor 'a' is already present");
+    CHECK_ERR(mm_checkpoint_add(ck, "bad\xff", t), MM_EINVAL,
+              "checkpoint: tensor name is not valid UTF-8");
     CHECK_ERR(mm_checkpoint_add(ck, "__metadata__", t), MM_EINVAL,
               "checkpoint: '__metadata__' is reserved for metadata, not a "
               "tensor name");
@@ -465,6 +467,10 @@ MM_TEST(checkpoint_metadata_refuses_tensors_and_replaces_keys) {
     CHECK_ERR(mm_checkpoint_set_meta(ck, "bad", d), MM_ETYPE,
               "checkpoint: metadata 'bad' holds a tensor (add tensors with "
               "mm_checkpoint_add)");
+    mm_value *bad = mm_value_new_string("caf\xe9");
+    CHECK_ERR(mm_checkpoint_set_meta(ck, "k", bad), MM_EINVAL,
+              "checkpoint: metadata key or value is not valid UTF-8");
+    mm_value_release(bad);
     mm_value *one = mm_value_new_int(1), *two = mm_value_new_int(2);
     CHECK_OK(mm_checkpoint_set_meta(ck, "k", one));
     CHECK_OK(mm_checkpoint_set_meta(ck, "k", two));
