@@ -1,4 +1,5 @@
-/* Checkpoints as safetensors files (see <mm/checkpoint.h>, docs/checkpoints.md).
+/* Checkpoints as safetensors files (see <mm/checkpoint.h>,
+ * docs/checkpoints.md).
  *
  * Reading validates the whole header against the file size before a single
  * tensor is allocated, then reads each tensor's bytes straight into its own
@@ -277,7 +278,8 @@ static int build_header(const mm_checkpoint *ck, char **out, size_t *len,
             char *text = NULL;
             rc = mm_json_dump(mm_value_dict_value_at(ck->meta, i), 0, &text);
             if (rc == 0)
-                rc = mm_value_dict_set_take(md, mm_value_dict_key_at(ck->meta, i),
+                rc = mm_value_dict_set_take(md,
+                                            mm_value_dict_key_at(ck->meta, i),
                                             mm_value_new_string(text));
             free(text);
         }
@@ -629,9 +631,11 @@ static int parse_info(const source *s, const char *name, const mm_value *v,
                                        ", %" PRIu64 "] end before they begin",
                             path, e->label, e->begin, e->end);
     if (e->end > data_len)
-        return mm_error_set(MM_EPARSE, "%s: truncated: tensor '%s' ends at "
-                                       "byte %" PRIu64 ", the file has %" PRIu64,
-                            path, e->label, s->size - data_len + e->end, s->size);
+        return mm_error_set(MM_EPARSE,
+                            "%s: truncated: tensor '%s' ends at "
+                            "byte %" PRIu64 ", the file has %" PRIu64,
+                            path, e->label, s->size - data_len + e->end,
+                            s->size);
     if (e->end - e->begin != nbytes) {
         char sh[160];
         mm_shape_format(e->ndim, e->shape, sh, sizeof sh);
@@ -680,9 +684,10 @@ static int check_tiling(const source *s, st_info *infos, size_t n,
         at = e->end;
     }
     if (rc == 0 && at != data_len)
-        rc = mm_error_set(MM_EPARSE, "%s: %" PRIu64 " trailing bytes after the "
-                                     "last tensor (the data ends at byte %" PRIu64
-                                     ", the file has %" PRIu64 ")",
+        rc = mm_error_set(MM_EPARSE,
+                          "%s: %" PRIu64 " trailing bytes after the "
+                          "last tensor (the data ends at byte %" PRIu64
+                          ", the file has %" PRIu64 ")",
                           s->path, data_len - at, s->size - data_len + at,
                           s->size);
     free(sorted);
@@ -773,9 +778,10 @@ static int load_from(const source *s, mm_checkpoint **out) {
                                        "(not a safetensors file?)",
                             path, hlen, ST_MAX_HEADER);
     if (hlen > s->size - 8)
-        return mm_error_set(MM_EPARSE, "%s: truncated: the header length is "
-                                       "%" PRIu64 " bytes, the file has %" PRIu64
-                                       " after it",
+        return mm_error_set(MM_EPARSE,
+                            "%s: truncated: the header length is "
+                            "%" PRIu64 " bytes, the file has %" PRIu64
+                            " after it",
                             path, hlen, s->size - 8);
     char *text = malloc(hlen ? (size_t)hlen : 1);
     if (!text)

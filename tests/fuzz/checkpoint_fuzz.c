@@ -135,7 +135,8 @@ static int build_seed(bytes *out) {
         rc = mm_checkpoint_add(ck, "ema_state_dict.empty", e);
     mm_tensor_release(s);
     mm_tensor_release(e);
-    const char *meta = "{\"epoch\": 1, \"iter\": 10, \"mm_version\": \"0.1.0\"}";
+    const char *meta =
+        "{\"epoch\": 1, \"iter\": 10, \"mm_version\": \"0.1.0\"}";
     mm_value *v = NULL;
     if (rc == 0)
         rc = mm_json_parse(meta, strlen(meta), "<meta>", &v);

@@ -393,11 +393,11 @@ MM_TEST(checkpoint_load_module_reports_missing_and_unexpected_keys) {
               MM_EINVAL,
               "load_state_dict: missing key '2.bias' (and 1 more problem)");
     /* A shape mismatch is an error in both modes. */
-    CHECK_ERR(mm_checkpoint_load_module(ck, "state_dict.", b, false, &r),
-              MM_EINVAL,
-              "load_state_dict: size mismatch for '0.weight': copying a param "
-              "with shape [2] from checkpoint, the shape in the current model is "
-              "[8, 4]");
+    CHECK_ERR(
+        mm_checkpoint_load_module(ck, "state_dict.", b, false, &r), MM_EINVAL,
+        "load_state_dict: size mismatch for '0.weight': copying a param "
+        "with shape [2] from checkpoint, the shape in the current model is "
+        "[8, 4]");
     CHECK_INT(r.n_mismatched, 1);
     mm_load_report_free(&r);
     mm_tensor_release(extra);
@@ -503,10 +503,12 @@ MM_TEST(checkpoint_reads_a_file_written_by_python_safetensors) {
     CHECK(b && b->dtype == MM_F64 && mm_tensor_get_flat(b, 0) == 0.1 &&
           mm_tensor_get_flat(b, 1) == -0.2);
     mm_tensor *n = mm_checkpoint_get(ck, "state_dict.bn.num_batches_tracked");
-    CHECK(n && n->dtype == MM_I64 && n->ndim == 0 && MM_DATA(n, int64_t)[0] == 7);
+    CHECK(n && n->dtype == MM_I64 && n->ndim == 0 &&
+          MM_DATA(n, int64_t)[0] == 7);
     mm_tensor *h = mm_checkpoint_get(ck, "x.f16");
     CHECK(h && h->dtype == MM_F16 && mm_tensor_get_flat(h, 0) == 0.5 &&
-          mm_tensor_get_flat(h, 1) == -1.5 && mm_tensor_get_flat(h, 2) == 65504);
+          mm_tensor_get_flat(h, 1) == -1.5 &&
+          mm_tensor_get_flat(h, 2) == 65504);
     mm_tensor *bf = mm_checkpoint_get(ck, "x.bf16");
     CHECK(bf && bf->dtype == MM_BF16 && mm_tensor_get_flat(bf, 2) == 3.5 &&
           mm_tensor_get_flat(bf, 3) == 256);
@@ -514,7 +516,8 @@ MM_TEST(checkpoint_reads_a_file_written_by_python_safetensors) {
     CHECK(i32 && MM_DATA(i32, int32_t)[0] == INT32_MIN &&
           MM_DATA(i32, int32_t)[3] == INT32_MAX);
     mm_tensor *u8 = mm_checkpoint_get(ck, "x.u8");
-    CHECK(u8 && MM_DATA(u8, uint8_t)[1] == 128 && MM_DATA(u8, uint8_t)[2] == 255);
+    CHECK(u8 && MM_DATA(u8, uint8_t)[1] == 128 &&
+          MM_DATA(u8, uint8_t)[2] == 255);
     mm_tensor *bo = mm_checkpoint_get(ck, "x.bool");
     CHECK(bo && bo->dtype == MM_BOOL && MM_DATA(bo, bool)[0] &&
           !MM_DATA(bo, bool)[1]);
@@ -649,11 +652,13 @@ MM_TEST(checkpoint_shape_overflow_is_refused) {
                        8, &ck),
               MM_EPARSE, "bad.safetensors: tensor 'a': shape has too many "
                          "elements");
-    CHECK_ERR(load_raw("{\"a\":{\"dtype\":\"F64\",\"shape\":[2305843009213693952"
-                       "],\"data_offsets\":[0,8]}}",
-                       8, &ck),
-              MM_EPARSE, "bad.safetensors: tensor 'a': shape has too many "
-                         "elements");
+    CHECK_ERR(
+        load_raw("{\"a\":{\"dtype\":\"F64\",\"shape\":[2305843009213693952"
+                 "],\"data_offsets\":[0,8]}}",
+                 8, &ck),
+        MM_EPARSE,
+        "bad.safetensors: tensor 'a': shape has too many "
+        "elements");
 }
 
 MM_TEST(checkpoint_bad_offsets_are_refused) {
@@ -919,7 +924,9 @@ MM_TEST(checkpoint_describe_groups_tensors_and_summarises_meta) {
     CHECK_HAS(text, "      seed: 42\n");
     CHECK_HAS(text, "      experiment_name: lenet\n");
     CHECK_HAS(text, "metadata keys: meta message_hub\n");
-    CHECK_HAS(text, "  state_dict            9 tensors          404 bytes  F32 I64\n");
+    CHECK_HAS(
+        text,
+        "  state_dict            9 tensors          404 bytes  F32 I64\n");
     CHECK_HAS(text, "  ema_state_dict        9 tensors  ");
     CHECK_HAS(text, "bytes  F32 I64\n");
     CHECK(!strstr(text, "0.weight"));
@@ -934,31 +941,32 @@ MM_TEST(checkpoint_describe_groups_tensors_and_summarises_meta) {
     mm_module_free(a);
 }
 
-MM_TEST_MAIN(MM_CASE(checkpoint_every_dtype_round_trips_through_a_file),
-             MM_CASE(checkpoint_buffer_and_file_hold_the_same_bytes),
-             MM_CASE(checkpoint_loaded_inside_a_pool_outlives_it),
-             MM_CASE(checkpoint_without_tensors_or_metadata_round_trips),
-             MM_CASE(checkpoint_module_state_dict_round_trips_with_metadata),
-             MM_CASE(checkpoint_load_module_reports_missing_and_unexpected_keys),
-             MM_CASE(checkpoint_load_module_error_names_the_file),
-             MM_CASE(checkpoint_add_refuses_duplicates_and_reserved_names),
-             MM_CASE(checkpoint_metadata_refuses_tensors_and_replaces_keys),
-             MM_CASE(checkpoint_reads_a_file_written_by_python_safetensors),
-             MM_CASE(checkpoint_short_file_is_refused),
-             MM_CASE(checkpoint_header_longer_than_the_file_is_refused),
-             MM_CASE(checkpoint_absurd_header_length_is_refused),
-             MM_CASE(checkpoint_invalid_json_header_is_refused),
-             MM_CASE(checkpoint_entry_with_missing_or_wrong_keys_is_refused),
-             MM_CASE(checkpoint_unknown_and_unsupported_dtypes_are_refused),
-             MM_CASE(checkpoint_shape_overflow_is_refused),
-             MM_CASE(checkpoint_bad_offsets_are_refused),
-             MM_CASE(checkpoint_bool_bytes_other_than_0_or_1_are_refused),
-             MM_CASE(checkpoint_errors_stay_on_one_line_for_hostile_names),
-             MM_CASE(checkpoint_duplicate_names_are_refused),
-             MM_CASE(checkpoint_trailing_bytes_are_refused),
-             MM_CASE(checkpoint_missing_file_is_refused),
-             MM_CASE(checkpoint_truncated_at_every_byte_is_refused),
-             MM_CASE(checkpoint_save_into_a_missing_directory_fails_cleanly),
-             MM_CASE(checkpoint_failed_write_keeps_the_old_file),
-             MM_CASE(checkpoint_save_replaces_an_existing_file),
-             MM_CASE(checkpoint_describe_groups_tensors_and_summarises_meta))
+MM_TEST_MAIN(
+    MM_CASE(checkpoint_every_dtype_round_trips_through_a_file),
+    MM_CASE(checkpoint_buffer_and_file_hold_the_same_bytes),
+    MM_CASE(checkpoint_loaded_inside_a_pool_outlives_it),
+    MM_CASE(checkpoint_without_tensors_or_metadata_round_trips),
+    MM_CASE(checkpoint_module_state_dict_round_trips_with_metadata),
+    MM_CASE(checkpoint_load_module_reports_missing_and_unexpected_keys),
+    MM_CASE(checkpoint_load_module_error_names_the_file),
+    MM_CASE(checkpoint_add_refuses_duplicates_and_reserved_names),
+    MM_CASE(checkpoint_metadata_refuses_tensors_and_replaces_keys),
+    MM_CASE(checkpoint_reads_a_file_written_by_python_safetensors),
+    MM_CASE(checkpoint_short_file_is_refused),
+    MM_CASE(checkpoint_header_longer_than_the_file_is_refused),
+    MM_CASE(checkpoint_absurd_header_length_is_refused),
+    MM_CASE(checkpoint_invalid_json_header_is_refused),
+    MM_CASE(checkpoint_entry_with_missing_or_wrong_keys_is_refused),
+    MM_CASE(checkpoint_unknown_and_unsupported_dtypes_are_refused),
+    MM_CASE(checkpoint_shape_overflow_is_refused),
+    MM_CASE(checkpoint_bad_offsets_are_refused),
+    MM_CASE(checkpoint_bool_bytes_other_than_0_or_1_are_refused),
+    MM_CASE(checkpoint_errors_stay_on_one_line_for_hostile_names),
+    MM_CASE(checkpoint_duplicate_names_are_refused),
+    MM_CASE(checkpoint_trailing_bytes_are_refused),
+    MM_CASE(checkpoint_missing_file_is_refused),
+    MM_CASE(checkpoint_truncated_at_every_byte_is_refused),
+    MM_CASE(checkpoint_save_into_a_missing_directory_fails_cleanly),
+    MM_CASE(checkpoint_failed_write_keeps_the_old_file),
+    MM_CASE(checkpoint_save_replaces_an_existing_file),
+    MM_CASE(checkpoint_describe_groups_tensors_and_summarises_meta))

@@ -1378,8 +1378,8 @@ static int make_noncontig(mm_tensor *x, mm_tensor **out) {
     return 0;
 }
 
-static int load_inputs(const drv_case *c, const mm_checkpoint *f, const char *prefix,
-                       mm_tensor **x, int *n) {
+static int load_inputs(const drv_case *c, const mm_checkpoint *f,
+                       const char *prefix, mm_tensor **x, int *n) {
     *n = 0;
     for (;;) {
         char name[64];
@@ -1617,8 +1617,8 @@ static int put_named(const char *name, mm_tensor *t, void *user) {
     return mm_tensor_autorelease(mm_tensor_retain(t));
 }
 
-static int run_module_with(const drv_case *c, mm_module *m, const mm_checkpoint *f,
-                           results *r) {
+static int run_module_with(const drv_case *c, mm_module *m,
+                           const mm_checkpoint *f, results *r) {
     mm_tensor *x[MAX_IO], *g[MAX_IO], *y = NULL;
     int nx, ng;
     bool training;
