@@ -490,9 +490,12 @@ static int load_group(mm_optim_wrapper *ow, int g, const mm_value *d) {
         const char *k = group_keys[kind][i];
         const mm_value *v = mm_value_dict_get(d, k);
         if (!strcmp(k, "betas")) {
-            if (!mm_value_is_list(v) || mm_value_len(v) != 2)
+            if (!mm_value_is_list(v) || mm_value_len(v) != 2 ||
+                !mm_value_is_number(mm_value_list_get(v, 0)) ||
+                !mm_value_is_number(mm_value_list_get(v, 1)))
                 return mm_error_set(MM_EINVAL, "optimizer state: param group "
-                                               "%d: 'betas' is not a pair",
+                                               "%d: 'betas' is not a pair of "
+                                               "numbers",
                                     g);
             MM_TRY(mm_optimizer_group_set(
                 ow->opt, g, "beta1",
@@ -635,7 +638,9 @@ static int apply_custom(mm_optimizer *opt, int g, const char *key,
                         const mm_value *v) {
     if (!strcmp(key, "lr_mult") || !strcmp(key, "decay_mult"))
         return MM_OK;
-    if (!strcmp(key, "betas") && mm_value_is_list(v) && mm_value_len(v) == 2) {
+    if (!strcmp(key, "betas") && mm_value_is_list(v) && mm_value_len(v) == 2 &&
+        mm_value_is_number(mm_value_list_get(v, 0)) &&
+        mm_value_is_number(mm_value_list_get(v, 1))) {
         MM_TRY(mm_optimizer_group_set(opt, g, "beta1",
                                       mm_value_get_float(mm_value_list_get(v, 0))));
         return mm_optimizer_group_set(opt, g, "beta2",
@@ -1098,6 +1103,7 @@ int mm_optim_wrapper_build(const mm_value *node, const char *path,
             mm_value_release(copy);
             return mm_error_set(MM_ENOMEM, "%s: out of memory", path);
         }
+        mm_value_set_srcloc(mm_value_dict_get(copy, "type"), mm_value_loc(node));
     }
     void *obj = NULL;
     int rc = mm_registry_build(MM_OPTIM_WRAPPERS, copy ? copy : node,

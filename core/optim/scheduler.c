@@ -780,8 +780,14 @@ static int onecycle_args(mm_build_ctx *ctx, mm_param_scheduler *s, int64_t L) {
                                  "eta_max: expected %d values for max_%s, "
                                  "got %zu",
                                  s->n_groups, s->param, mm_value_len(em));
-        for (int g = 0; rc == MM_OK && g < s->n_groups; g++)
-            maxv[g] = mm_value_get_float(mm_value_list_get(em, (size_t)g));
+        for (int g = 0; rc == MM_OK && g < s->n_groups; g++) {
+            const mm_value *e = mm_value_list_get(em, (size_t)g);
+            if (!mm_value_is_number(e))
+                rc = mm_error_set_at(MM_ETYPE, mm_value_loc(e),
+                                     "eta_max: expected numbers");
+            else
+                maxv[g] = mm_value_get_float(e);
+        }
     } else {
         for (int g = 0; g < s->n_groups; g++)
             maxv[g] = mm_value_get_float(em);

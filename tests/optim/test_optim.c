@@ -660,6 +660,28 @@ MM_TEST(state_with_other_group_sizes_is_refused) {
     mm_module_free(b);
 }
 
+MM_TEST(state_with_malformed_groups_is_refused) {
+    mm_module *fc = seeded_linear();
+    mm_value *cfg = yaml("{optimizer: {type: Adam}}");
+    mm_optim_wrapper *ow = NULL;
+    CHECK_OK(mm_optim_wrapper_build(cfg, "optim_wrapper", NULL, fc, &ow));
+    mm_state_dict none = {0};
+    const char *bad[] = {
+        "{}",
+        "{param_groups: [3]}",
+        "{param_groups: [{params: [0, 1], lr: 0.1, betas: [a, b]}]}",
+        "{param_groups: [{params: [0, 1], lr: x, betas: [0.9, 0.99]}]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mm_value *st = yaml(bad[i]);
+        CHECK(mm_optim_wrapper_load_state_dict(ow, &none, st) == MM_EINVAL);
+        mm_value_release(st);
+    }
+    mm_optim_wrapper_free(ow);
+    mm_value_release(cfg);
+    mm_module_free(fc);
+}
+
 /* ---- config errors -------------------------------------------------------- */
 
 static void expect_build_error(const char *text, const char *msg) {
@@ -747,6 +769,7 @@ MM_TEST_MAIN(MM_CASE(scheduler_multistep_matches_mmengine),
              MM_CASE(amp_float16_on_the_cpu_is_a_one_line_error),
              MM_CASE(state_round_trip_gives_the_same_next_step),
              MM_CASE(state_with_other_group_sizes_is_refused),
+             MM_CASE(state_with_malformed_groups_is_refused),
              MM_CASE(unknown_optimizer_key_suggests_the_closest),
              MM_CASE(unknown_optimizer_type_is_named),
              MM_CASE(invalid_optimizer_value_is_refused_as_torch_does),
