@@ -957,8 +957,8 @@ static int build_wrapper(mm_build_ctx *ctx, void **out) {
                                        "float16 AMP needs CUDA; use dtype: "
                                        "bfloat16 on the CPU");
             return mm_error_set_at(MM_EINVAL, mm_value_loc(dt),
-                                   "dtype should be any of ('float16', "
-                                   "'bfloat16'), got '%s'",
+                                   "dtype: AMP on the CPU runs in bfloat16 "
+                                   "(dtype: bfloat16 or null), got '%s'",
                                    s);
         }
         const mm_value *ls = mm_build_arg(ctx, "loss_scale");

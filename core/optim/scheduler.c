@@ -271,8 +271,11 @@ static bool is_better(const mm_param_scheduler *s, double a, double best) {
 
 int mm_param_scheduler_step_metrics(mm_param_scheduler *s,
                                     const mm_value *metrics) {
-    if (s->kind != S_PLATEAU)
-        return mm_param_scheduler_step(s);
+    if (s->kind != S_PLATEAU) /* mmengine's step() takes no metrics */
+        return mm_error_set(MM_EINVAL,
+                            "%s: only ReduceOnPlateau schedulers step on "
+                            "validation metrics",
+                            s->name);
     if (!mm_value_is_dict(metrics))
         return mm_error_set(MM_ETYPE, "%s: metrics should be a dict, got %s",
                             s->name,

@@ -368,6 +368,43 @@ MM_TEST(paramwise_unknown_key_suggests_the_closest) {
     mm_module_free(net);
 }
 
+/* Two children holding the same tensor (tied weights). */
+static mm_module *tied_model(void) {
+    mm_module *root = NULL, *a = NULL, *b = NULL;
+    mm_tensor *w = NULL;
+    if (mm_module_new(&net_class, sizeof(mm_module), &root) ||
+        mm_module_new(&net_class, sizeof(mm_module), &a) ||
+        mm_module_add_child(root, "a", a) ||
+        mm_module_new(&net_class, sizeof(mm_module), &b) ||
+        mm_module_add_child(root, "b", b) ||
+        mm_zeros(MM_SHAPE(2, 2), MM_F32, &w) ||
+        mm_module_add_parameter(a, "weight", w, NULL) ||
+        mm_module_add_parameter(b, "weight", w, NULL)) {
+        fprintf(stderr, "tied_model: %s\n", mm_error_message());
+        exit(1);
+    }
+    mm_tensor_release(w); /* no pool open: ours to release */
+    return root;
+}
+
+MM_TEST(paramwise_bypass_duplicate_skips_a_shared_parameter) {
+    mm_module *m = tied_model();
+    mm_value *on = yaml("{optimizer: {type: SGD, lr: 0.1}, "
+                        "paramwise_cfg: {bypass_duplicate: true}}");
+    mm_value *off = yaml("{optimizer: {type: SGD, lr: 0.1}, "
+                         "paramwise_cfg: {bias_lr_mult: 2}}");
+    mm_optim_wrapper *ow = NULL;
+    CHECK_OK(mm_optim_wrapper_build(on, "optim_wrapper", NULL, m, &ow));
+    CHECK_INT(mm_optimizer_n_groups(mm_optim_wrapper_optimizer(ow)), 1);
+    mm_optim_wrapper_free(ow);
+    ow = NULL;
+    CHECK_ERR_HAS(mm_optim_wrapper_build(off, "optim_wrapper", NULL, m, &ow),
+                  MM_EINVAL, "appears more than once");
+    mm_value_release(on);
+    mm_value_release(off);
+    mm_module_free(m);
+}
+
 /* ---- the wrapper's step --------------------------------------------------- */
 
 static void set_data(mm_tensor *t, const mm_value *list) {
@@ -759,6 +796,7 @@ MM_TEST_MAIN(MM_CASE(scheduler_multistep_matches_mmengine),
              MM_CASE(paramwise_groups_match_mmengine_constructor),
              MM_CASE(paramwise_decay_mult_without_weight_decay_is_an_error),
              MM_CASE(paramwise_unknown_key_suggests_the_closest),
+             MM_CASE(paramwise_bypass_duplicate_skips_a_shared_parameter),
              MM_CASE(clip_grad_norm_2_matches_torch),
              MM_CASE(clip_grad_norm_1_matches_torch),
              MM_CASE(clip_grad_norm_inf_matches_torch),
