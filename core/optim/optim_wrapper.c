@@ -708,9 +708,9 @@ static int add_params(paramwise *pw, mm_module *m, const char *prefix) {
             if (bias && !is_norm && !isnan(pw->bias_lr_mult))
                 MM_TRY(mm_optimizer_group_set(pw->opt, g, "lr",
                                               pw->base_lr * pw->bias_lr_mult));
-            double mult = NAN;
+            double mult = NAN; /* weight decay rules: first match wins */
             if (!pw->has_wd)
-                ;
+                mult = NAN;
             else if (is_norm && !isnan(pw->norm_decay_mult))
                 mult = pw->norm_decay_mult;
             else if (bias && !isnan(pw->bias_decay_mult))
