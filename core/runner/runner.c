@@ -285,11 +285,17 @@ static int setup_env(mm_runner *r) {
         return rc;
     const mm_value *nt = env ? mm_value_dict_get(env, "num_threads") : NULL;
     if (nt && !mm_value_is_null(nt)) {
-        if (!mm_value_is_int(nt) || mm_value_get_int(nt) < 1)
+        int64_t n = -1;
+        if (mm_value_is_int(nt))
+            n = mm_value_get_int(nt);
+        else if (mm_value_is_string(nt) && mm_value_get_string(nt)[0])
+            n = strtoll(mm_value_get_string(nt), NULL, 10);
+        if (n < 0 || n > 4096)
             return mm_error_set_at(MM_EINVAL, mm_value_loc(nt),
-                                   "env_cfg.num_threads: must be a positive "
-                                   "integer");
-        if ((rc = mm_set_num_threads((int)mm_value_get_int(nt))))
+                                   "env_cfg.num_threads: must be an integer "
+                                   ">= 0 (0: every core)");
+        /* 0 leaves the default: MM_NUM_THREADS or every core. */
+        if (n > 0 && (rc = mm_set_num_threads((int)n)))
             return rc;
     }
     return MM_OK;
@@ -387,14 +393,45 @@ static int setup_dirs(mm_runner *r, const char *config_path) {
     return MM_OK;
 }
 
+/* The visualizer (mmengine's default: one LocalVisBackend writing under
+ * <log_dir>/vis_data). */
+static int build_visualizer(mm_runner *r) {
+    const mm_value *node = cfg_get(r, "visualizer");
+    static const char *const def = "{type: Visualizer, vis_backends: "
+                                   "[{type: LocalVisBackend}]}";
+    mm_value *d = NULL;
+    int rc = MM_OK;
+    if (!node) {
+        if ((rc = mm_yaml_parse(def, strlen(def), "<default visualizer>", &d)))
+            return rc;
+        node = d;
+    }
+    void *obj = NULL;
+    rc = mm_registry_build(MM_VISUALIZERS, node, r->scope, "visualizer", NULL, &obj);
+    mm_value_release(d);
+    if (rc)
+        return rc;
+    r->vis = obj;
+    for (size_t i = 0; !rc && i < r->vis->n; i++)
+        if (r->vis->backends[i].save_dir)
+            rc = mkdirs(r->vis->backends[i].save_dir);
+    return rc;
+}
+
+static const char *backend_dir(const mm_runner *r, const mm_vis_backend *b) {
+    return b->save_dir ? b->save_dir : r->vis_dir;
+}
+
 static int dump_config(mm_runner *r) {
     char path[PATH_LEN];
     size_t len = strlen(r->cfg_text);
     snprintf(path, sizeof path, "%s/config.yaml", r->log_dir);
     int rc = mm_file_write_atomic(path, r->cfg_text, len);
-    snprintf(path, sizeof path, "%s/config.yaml", r->vis_dir);
-    if (!rc)
+    for (size_t i = 0; !rc && i < r->vis->n; i++) {
+        const mm_vis_backend *b = &r->vis->backends[i];
+        snprintf(path, sizeof path, "%s/%s", backend_dir(r, b), b->config_file);
         rc = mm_file_write_atomic(path, r->cfg_text, len);
+    }
     return rc;
 }
 
@@ -513,6 +550,8 @@ int mm_runner_new(const mm_value *cfg_in, const char *config_path,
                     "trained", r->model->cls->name);
     }
     if (!rc)
+        rc = build_visualizer(r);
+    if (!rc)
         rc = register_hooks(r);
     if (!rc)
         rc = dump_config(r);
@@ -549,6 +588,7 @@ void mm_runner_free(mm_runner *r) {
     mm_module_free(r->model);
     mm_message_hub_free(r->hub);
     mm_log_processor_free(r->lp);
+    mm_vis_free(r->vis);
     if (r->sink_added)
         mm_log_remove_sink(file_sink, r);
     if (r->log_file)
@@ -1114,13 +1154,13 @@ int mm_runner_add_scalars(mm_runner *r, const mm_value *tag, int64_t step) {
         rc = mm_json_dump(d, 0, &json);
     mm_value_release(d);
     char path[PATH_LEN];
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/%s.json", r->vis_dir, r->timestamp);
+    for (size_t i = 0; !rc && i < r->vis->n; i++) {
+        const mm_vis_backend *b = &r->vis->backends[i];
+        snprintf(path, sizeof path, "%s/%s.json", backend_dir(r, b), r->timestamp);
         rc = append_line(path, json);
-    }
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/scalars.json", r->vis_dir);
-        rc = append_line(path, json);
+        snprintf(path, sizeof path, "%s/%s", backend_dir(r, b), b->scalar_file);
+        if (!rc)
+            rc = append_line(path, json);
     }
     free(json);
     return rc;
@@ -1191,5 +1231,7 @@ int mm_runner_register(void) {
         rc = mm_custom_hooks_register();
     if (!rc)
         rc = mm_register(&mm_evaluator_component);
+    if (!rc)
+        rc = mm_vis_register();
     return rc;
 }

@@ -42,6 +42,17 @@ typedef struct hook_args {
 
 int mm_runner_call_hook(mm_runner *r, mm_hook_point p, const hook_args *a);
 
+/* A built Visualizer: its LocalVisBackends (vis.c). */
+typedef struct mm_vis_backend {
+    char *scalar_file, *config_file, *save_dir; /* save_dir may be NULL */
+} mm_vis_backend;
+typedef struct mm_vis {
+    size_t n;
+    mm_vis_backend *backends;
+} mm_vis;
+void mm_vis_free(mm_vis *v);
+int mm_vis_register(void);
+
 struct mm_runner {
     mm_value *cfg;
     char *scope;           /* default_scope (or "mm") */
@@ -68,6 +79,7 @@ struct mm_runner {
 
     mm_message_hub *hub;
     mm_log_processor *lp;
+    mm_vis *vis;
     mm_hook **hooks;
     size_t n_hooks, cap_hooks;
 

@@ -4,7 +4,6 @@
  * (tools/parity/log_processor_mmengine.py), CheckpointHook, EarlyStopping,
  * EMA, resume bit-exactness and load_from reports, with the `rtest`
  * plugin's toy dataset, classifier, metric and recording hook. */
-#define _GNU_SOURCE
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include "harness.h"
 #include "mm/checkpoint.h"
+#include "mm/config.h"
 #include "mm/log.h"
 #include "mm/plugin.h"
 #include "mm/runner.h"
