@@ -65,6 +65,28 @@ elif grep -qF "model: ext.TinyNet has no parameter 'hiden' (did you mean 'hidden
 else
   echo "FAIL: unexpected message"; cat "$tmp/log"; fail=$((fail + 1))
 fi
+# A hook of the out-of-tree plugin, run by `mm run train` on the runner
+# suite's toy components (rtest, from the build tree).
+cat >"$tmp/count_hook.yaml" <<YAML
+default_scope: rtest
+work_dir: $tmp/work_count
+model: {type: ToyClassifier}
+train_dataloader:
+  batch_size: 4
+  num_workers: 0
+  dataset: {type: Blobs, n: 16}
+  sampler: {type: DefaultSampler, shuffle: false}
+train_cfg: {by_epoch: true, max_epochs: 2}
+optim_wrapper: {optimizer: {type: SGD, lr: 0.1}}
+custom_hooks: [{type: ext.CountHook, priority: LOW}]
+YAML
+if "$MM" --plugin-path "$MM_BUILD_ROOT/tests/runner" run train \
+    "$tmp/count_hook.yaml" >"$tmp/log" 2>&1 &&
+  grep -q "CountHook: 2 epochs, 8 iterations, 0 validations (runner at epoch 2, iter 8)" "$tmp/log"; then
+  echo "ok   ext.CountHook runs inside mm run train"
+else
+  echo "FAIL: ext.CountHook in mm run train"; cat "$tmp/log"; fail=$((fail + 1))
+fi
 check "mm plugin remove ext" "$MM" plugin remove ext
 
 # 2. Against an installed SDK in a staging root.

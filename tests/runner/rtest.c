@@ -5,6 +5,7 @@
  * (rtest.ToyAccuracy) and a hook that records every hook point
  * (rtest.RecordHook). */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,6 +333,9 @@ static int rec_after_train_iter(mm_hook *h, mm_runner *r, int64_t i,
     /* What Ctrl-C does, at a chosen iteration. */
     if (mm_runner_iter(r) + 1 == ((rtest_record_hook *)h)->interrupt_at)
         mm_runner_interrupt(r);
+    /* Ctrl-C itself, through the CLI's handler (the e2e test). */
+    if (mm_runner_iter(r) + 1 == ((rtest_record_hook *)h)->signal_at)
+        raise(SIGINT);
     return record(h, "after_train_iter");
 }
 REC_PLAIN(before_val)
@@ -388,10 +392,12 @@ static const mm_hook_class record_class = {
 
 static int record_build(mm_build_ctx *ctx, void **out) {
     const char *tag = NULL;
-    int64_t at = -1;
+    int64_t at = -1, sig_at = -1;
     int rc = mm_build_string(ctx, "tag", &tag);
     if (!rc)
         rc = mm_build_int(ctx, "interrupt_at", &at);
+    if (!rc)
+        rc = mm_build_int(ctx, "signal_at", &sig_at);
     if (rc)
         return rc;
     rtest_record_hook *h = calloc(1, sizeof *h);
@@ -400,6 +406,7 @@ static int record_build(mm_build_ctx *ctx, void **out) {
         return mm_error_set(MM_ENOMEM, "out of memory");
     }
     h->interrupt_at = at;
+    h->signal_at = sig_at;
     h->base.cls = &record_class;
     *out = h;
     return MM_OK;
@@ -410,6 +417,8 @@ static const mm_param record_params[] = {
      .doc = "a name to tell hooks apart"},
     {.name = "interrupt_at", .type = MM_PARAM_INT, .def = "-1",
      .doc = "interrupt the run after this many iterations"},
+    {.name = "signal_at", .type = MM_PARAM_INT, .def = "-1",
+     .doc = "raise SIGINT after this many iterations"},
     MM_HOOK_BASE_PARAMS,
 };
 

@@ -11,6 +11,7 @@ typedef struct rtest_record_hook {
     mm_hook base;
     char *tag;            /* the config's `tag` */
     int64_t interrupt_at; /* mm_runner_interrupt after this many iters */
+    int64_t signal_at;    /* raise(SIGINT) after this many iters */
     size_t n, cap;
     char **events;
 } rtest_record_hook;

@@ -1,13 +1,16 @@
 /* ext: an out-of-tree example plugin. It registers a model component
- * (ext.TinyNet, a two-layer perceptron), a transform (ext.TinyShift) and a
- * pipeline step that drops samples (ext.TinyFilter); a config uses them
- * next to the core's Compose and mmcls's metrics. */
+ * (ext.TinyNet, a two-layer perceptron), a transform (ext.TinyShift), a
+ * pipeline step that drops samples (ext.TinyFilter) and a runner hook
+ * (ext.CountHook); a config uses them next to the core's Compose and
+ * mmcls's metrics. */
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <mm/log.h>
 #include <mm/nn.h>
 #include <mm/plugin.h>
 #include <mm/registry.h>
+#include <mm/runner.h>
 #include <mm/transform.h>
 
 /* TinyNet: fc1 -> ReLU -> fc2. Its children are the core's Linear layers,
@@ -175,9 +178,76 @@ static const mm_component tiny_filter_component = {
     .destroy = transform_destroy,
 };
 
+/* CountHook: counts training iterations and epochs and validations, and
+ * logs the counts when the run ends ("CountHook: 2 epochs, 16 iterations,
+ * 2 validations"). */
+typedef struct count_hook {
+    mm_hook base;
+    int64_t epochs, iters, vals;
+} count_hook;
+
+static int count_iter(mm_hook *h, mm_runner *r, int64_t i,
+                      const mm_value *batch, const mm_value *outputs) {
+    (void)r, (void)i, (void)batch, (void)outputs;
+    ((count_hook *)h)->iters++;
+    return MM_OK;
+}
+
+static int count_epoch(mm_hook *h, mm_runner *r) {
+    (void)r;
+    ((count_hook *)h)->epochs++;
+    return MM_OK;
+}
+
+static int count_val(mm_hook *h, mm_runner *r) {
+    (void)r;
+    ((count_hook *)h)->vals++;
+    return MM_OK;
+}
+
+static int count_after_run(mm_hook *h, mm_runner *r) {
+    count_hook *c = (count_hook *)h;
+    MM_INFO("CountHook: %lld epochs, %lld iterations, %lld validations "
+            "(runner at epoch %lld, iter %lld)",
+            (long long)c->epochs, (long long)c->iters, (long long)c->vals,
+            (long long)mm_runner_epoch(r), (long long)mm_runner_iter(r));
+    return MM_OK;
+}
+
+static const mm_hook_class count_class = {
+    .name = "CountHook",
+    .priority = MM_PRIORITY_NORMAL,
+    .after_train_iter = count_iter,
+    .after_train_epoch = count_epoch,
+    .after_val = count_val,
+    .after_run = count_after_run,
+};
+
+static int count_build(mm_build_ctx *ctx, void **out) {
+    (void)ctx;
+    count_hook *h = calloc(1, sizeof *h);
+    if (!h)
+        return mm_error_set(MM_ENOMEM, "out of memory");
+    h->base.cls = &count_class;
+    *out = h;
+    return MM_OK;
+}
+
+static const mm_param count_params[] = {MM_HOOK_BASE_PARAMS};
+
+static const mm_component count_component = {
+    .kind = MM_HOOKS,
+    .name = "CountHook",
+    .doc = "count training iterations, epochs and validations",
+    .params = count_params,
+    .n_params = 1,
+    .build = count_build,
+    .destroy = mm_hook_destroy,
+};
+
 static int ext_init(void) {
     const mm_component *all[] = {&tiny_net_component, &tiny_shift_component,
-                                 &tiny_filter_component};
+                                 &tiny_filter_component, &count_component};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         int rc = mm_register(all[i]);
         if (rc)
