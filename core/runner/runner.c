@@ -317,13 +317,13 @@ static void log_env(mm_runner *r) {
     }
     MM_INFO("\n------------------------------------------------------------\n"
             "System environment:\n    sys.platform: %s\n    machine: %s\n"
-            "    kernel: %s\n    mm: %s\n    CUDA available: %s\n"
+            "    kernel: %s\n    mm: %s\n    CUDA available: False\n"
             "    threads: %d\n\nRuntime environment:%s\n    seed: %llu\n"
             "    deterministic: %s\n    Distributed launcher: none\n"
             "    Distributed training: False\n    GPU number: 1\n"
             "------------------------------------------------------------\n",
             u.sysname, u.machine, u.release, MM_VERSION,
-            MM_HAVE_CUDA ? "True" : "False", mm_get_num_threads(), rt,
+            mm_get_num_threads(), rt,
             (unsigned long long)r->seed, r->deterministic ? "True" : "False");
     MM_INFO("Config:\n%s", r->cfg_text);
 }

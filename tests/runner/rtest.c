@@ -57,13 +57,20 @@ static int blobs_get_info(const mm_dataset *ds, size_t i, mm_value **out) {
         x[j] = (float)((h % 1000) / 500.0 - 1.0);
     }
     x[0] += label ? 1.5f : -1.5f;
-    mm_tensor *t = NULL;
-    int rc = mm_from_data(x, MM_SHAPE(b->dim), MM_F32, &t);
+    /* A pool of our own: the value keeps the only reference. (HW, as the
+     * data preprocessor wants images.) */
+    mm_pool *pool;
+    int rc = mm_pool_open(&pool);
     if (rc)
         return rc;
+    mm_tensor *t = NULL;
+    if ((rc = mm_from_data(x, MM_SHAPE(1, b->dim), MM_F32, &t))) {
+        mm_pool_close(pool);
+        return rc;
+    }
     mm_value *d = mm_value_new_dict(), *s = mm_value_new_dict();
     mm_value *tv = mm_tensor_to_value(t);
-    mm_tensor_release(t);
+    mm_pool_close(pool);
     if (!d || !s || !tv || mm_value_dict_set_take(s, "gt_label", mm_value_new_int(label)) ||
         mm_value_dict_set_take(s, "sample_idx", mm_value_new_int((int64_t)i)) ||
         mm_value_dict_set(d, "inputs", tv) || mm_value_dict_set(d, "data_samples", s)) {
@@ -120,6 +127,10 @@ static int labels_of(const mm_value *samples, mm_tensor **out) {
 
 static int toy_logits(mm_module *m, mm_tensor *x, bool train, mm_tensor **out) {
     toy_net *t = (toy_net *)m;
+    /* (B, 1, 1, dim) images -> (B, dim) */
+    int rc0 = mm_reshape(x, MM_SHAPE(x->shape[0], -1), &x);
+    if (rc0)
+        return rc0;
     if (train && t->noise > 0) {
         mm_tensor *z = NULL, *zs = NULL, *xn = NULL;
         int rc = mm_randn(x->ndim, x->shape, MM_F32, NULL, &z);

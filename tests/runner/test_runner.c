@@ -407,11 +407,13 @@ MM_TEST(log_processor_rejects_unknown_keys_with_location) {
 /* ---- the work dir, scalars and checkpoints ---------------------------------- */
 
 MM_TEST(train_writes_work_dir_layout_scalars_and_last_checkpoint) {
+    /* The log file gets what passes the level, as the console does. */
     mm_runner *r = new_runner("layout", "default_hooks: {logger: {type: LoggerHook, "
-                                        "interval: 1}}\n");
+                                        "interval: 1}}\nlog_level: INFO\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
+    mm_log_set_level(MM_LOG_WARNING);
     const char *wd = mm_runner_work_dir(r), *ld = mm_runner_log_dir(r),
                *ts = mm_runner_timestamp(r);
     CHECK(strlen(ts) == 15 && ts[8] == '_');
