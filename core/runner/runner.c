@@ -459,8 +459,6 @@ static int resume_path(mm_runner *r, char **out) {
     return MM_OK;
 }
 
-static mm_checkpoint *resume_ck; /* loaded early for its seed */
-
 int mm_runner_new(const mm_value *cfg_in, const char *config_path,
                   mm_runner **out) {
     if (!mm_value_is_dict(cfg_in))
@@ -560,10 +558,7 @@ int mm_runner_new(const mm_value *cfg_in, const char *config_path,
         mm_runner_free(r);
         return rc;
     }
-    /* One runner resumes at a time (the CLI makes one); kept for
-     * load_or_resume. */
-    mm_checkpoint_free(resume_ck);
-    resume_ck = ck;
+    r->resume_ck = ck; /* read early for its seed; loaded by load_or_resume */
     r->progress = isatty(STDOUT_FILENO);
     *out = r;
     return MM_OK;
@@ -593,8 +588,7 @@ void mm_runner_free(mm_runner *r) {
         mm_log_remove_sink(file_sink, r);
     if (r->log_file)
         fclose(r->log_file);
-    mm_checkpoint_free(resume_ck);
-    resume_ck = NULL;
+    mm_checkpoint_free(r->resume_ck);
     mm_value_release(r->cfg);
     free(r->scope);
     free(r->cfg_name);
@@ -1023,8 +1017,8 @@ static int load_or_resume(mm_runner *r) {
         return MM_OK;
     int rc = MM_OK;
     if (r->resume && r->load_from) {
-        mm_checkpoint *ck = resume_ck;
-        resume_ck = NULL;
+        mm_checkpoint *ck = r->resume_ck;
+        r->resume_ck = NULL;
         if (!ck)
             rc = mm_checkpoint_load(r->load_from, &ck);
         if (!rc) {

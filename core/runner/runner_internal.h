@@ -87,6 +87,7 @@ struct mm_runner {
     bool sink_added;
     bool resume;
     char *load_from;
+    mm_checkpoint *resume_ck; /* the checkpoint to resume, read early */
     bool has_loaded;
     bool progress;         /* stdout is a terminal: progress bars */
 };
