@@ -41,15 +41,23 @@ static inline uint8_t luma(uint8_t r, uint8_t g, uint8_t b) {
     return (uint8_t)((r * 4899 + g * 9617 + b * 1868 + (1 << 13)) >> 14);
 }
 
+/* libpng's png_set_rgb_to_gray(0.299, 0.587), which cv2.imread uses for
+ * PNG files: 15-bit coefficients, truncated. */
+static inline uint8_t luma_png(uint8_t r, uint8_t g, uint8_t b) {
+    if (r == g && r == b)
+        return r;
+    return (uint8_t)((r * 9797 + g * 19234 + b * 3737) >> 15);
+}
+
 /* stb's pixels (c channels, RGB(A) order) into the tensor's layout. */
 static void convert(const uint8_t *src, int64_t npix, int c,
-                    mm_image_color color, uint8_t *dst) {
+                    mm_image_color color, bool png, uint8_t *dst) {
     for (int64_t i = 0; i < npix; i++, src += c) {
         uint8_t r = src[0], g = c >= 3 ? src[1] : r, b = c >= 3 ? src[2] : r;
         uint8_t a = c == 2 ? src[1] : c == 4 ? src[3] : 255;
         switch (color) {
         case MM_IMAGE_GRAYSCALE:
-            *dst++ = c >= 3 ? luma(r, g, b) : r;
+            *dst++ = c < 3 ? r : png ? luma_png(r, g, b) : luma(r, g, b);
             break;
         case MM_IMAGE_UNCHANGED:
             if (c == 1) {
@@ -85,6 +93,7 @@ int mm_image_decode(const void *data, size_t len, mm_image_color color,
                             stbi_failure_reason());
     const uint8_t *d = data;
     bool jpeg = len >= 2 && d[0] == 0xFF && d[1] == 0xD8;
+    bool png = len >= 4 && d[0] == 0x89 && d[1] == 'P' && d[2] == 'N';
     /* A JPEG's grey is its Y channel, as libjpeg (cv2) decodes it. */
     int req = color == MM_IMAGE_GRAYSCALE && jpeg ? 1 : 0;
     uint8_t *px = stbi_load_from_memory(data, (int)len, &w, &h, &n, req);
@@ -103,7 +112,7 @@ int mm_image_decode(const void *data, size_t len, mm_image_color color,
     else
         rc = mm_empty(MM_SHAPE(h, w, oc), MM_U8, out);
     if (!rc)
-        convert(px, (int64_t)w * h, c, color, MM_DATA(*out, uint8_t));
+        convert(px, (int64_t)w * h, c, color, png, MM_DATA(*out, uint8_t));
     stbi_image_free(px);
     return rc;
 }

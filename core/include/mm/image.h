@@ -8,8 +8,9 @@
  *
  * color_type follows mmcv.imfrombytes (cv2 backend):
  *   color      3 channels, BGR (a grey file is replicated, alpha dropped);
- *   grayscale  (H, W): cv2's luma (0.299 R + 0.587 G + 0.114 B, 14-bit
- *              fixed point); a JPEG's own Y channel, as libjpeg gives it;
+ *   grayscale  (H, W): 0.299 R + 0.587 G + 0.114 B in the fixed point
+ *              cv2 uses for the format (libpng's for PNG, cvtColor's
+ *              otherwise); a JPEG's own Y channel, as libjpeg gives it;
  *   unchanged  the file's channels: grey (H, W), BGR, or BGRA (grey with
  *              alpha becomes BGRA, as OpenCV's PNG reader does).
  * 16-bit PNGs are reduced to 8 bits and EXIF orientation is not applied
