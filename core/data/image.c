@@ -353,8 +353,10 @@ static uint8_t sat_u8(int64_t v) { return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v
 
 /* Separable resize of contiguous (h, w, c) data. u8 follows cv2's
  * fixed-point path: rows resampled with 11-bit weights into ints, then
- * columns combined (linear: the SIMD rounding of VResizeLinearVec_32s8u;
- * cubic: (sum + 2^21) >> 22). */
+ * columns combined as cv2's SIMD kernels do (linear:
+ * VResizeLinearVec_32s8u's shifts; cubic: VResizeCubicVec_32s8u's float
+ * sum, rounded). cv2's scalar tails round differently: hence "within one
+ * level". */
 static int resize_sep(const mm_tensor *x, int64_t h, int64_t w, int64_t c,
                       int64_t oh, int64_t ow, mm_image_interp ip,
                       mm_tensor *y) {
@@ -412,11 +414,12 @@ static int resize_sep(const mm_tensor *x, int64_t h, int64_t w, int64_t c,
                 int32_t v = (((ri[i] >> 4) * b[0]) >> 16) +
                             (((ri[rowlen + i] >> 4) * b[1]) >> 16);
                 MM_DATA(y, uint8_t)[oy * rowlen + i] = sat_u8((v + 2) >> 2);
-            } else {
-                int64_t acc = 1 << 21;
-                for (int j = 0; j < ay.k; j++)
-                    acc += (int64_t)ri[j * rowlen + i] * b[j];
-                MM_DATA(y, uint8_t)[oy * rowlen + i] = sat_u8(acc >> 22);
+            } else { /* VResizeCubicVec_32s8u: in float, rounded */
+                const float sc = 1.f / (COEF_ONE * COEF_ONE);
+                float v = (float)ri[3 * rowlen + i] * ((float)b[3] * sc);
+                for (int j = 2; j >= 0; j--)
+                    v = (float)ri[j * rowlen + i] * ((float)b[j] * sc) + v;
+                MM_DATA(y, uint8_t)[oy * rowlen + i] = sat_u8(lrintf(v));
             }
         }
     }
@@ -434,6 +437,8 @@ static int resize_area(const mm_tensor *x, int64_t h, int64_t w, int64_t c,
                        int64_t oh, int64_t ow, mm_tensor *y) {
     double sx = (double)w / (double)ow, sy = (double)h / (double)oh;
     bool u8 = x->dtype == MM_U8;
+    /* an exact 2x shrink: cv2 sums each 2x2 block and rounds halves up */
+    bool halves = w == 2 * ow && h == 2 * oh;
     double *acc = malloc((size_t)c * sizeof *acc);
     if (!acc)
         return mm_error_set(MM_ENOMEM, "out of memory");
@@ -462,7 +467,10 @@ static int resize_area(const mm_tensor *x, int64_t h, int64_t w, int64_t c,
             int64_t o = (oy * ow + ox) * c;
             for (int64_t ch = 0; ch < c; ch++) {
                 double v = acc[ch] / (sx * sy);
-                if (u8)
+                if (u8 && halves) /* ResizeAreaFastVec_SIMD_8u */
+                    MM_DATA(y, uint8_t)[o + ch] =
+                        (uint8_t)(((int)lrint(acc[ch]) + 2) >> 2);
+                else if (u8)
                     MM_DATA(y, uint8_t)[o + ch] = sat_u8(lrint(v));
                 else
                     MM_DATA(y, float)[o + ch] = (float)v;
