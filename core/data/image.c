@@ -91,6 +91,13 @@ int mm_image_decode(const void *data, size_t len, mm_image_color color,
     if (!stbi_info_from_memory(data, (int)len, &w, &h, &n))
         return mm_error_set(MM_EPARSE, "%s: cannot decode image: %s", name,
                             stbi_failure_reason());
+    /* cv2's CV_IO_MAX_IMAGE_PIXELS: a forged header cannot make us
+     * allocate gigabytes. */
+    if ((int64_t)w * h > (INT64_C(1) << 30))
+        return mm_error_set(MM_EPARSE,
+                            "%s: cannot decode image: %dx%d is more than "
+                            "2^30 pixels",
+                            name, w, h);
     const uint8_t *d = data;
     bool jpeg = len >= 2 && d[0] == 0xFF && d[1] == 0xD8;
     bool png = len >= 4 && d[0] == 0x89 && d[1] == 'P' && d[2] == 'N';
