@@ -219,8 +219,11 @@ static int img_preprocess(const mm_img_preprocess_cfg *cfg,
     return rc;
 }
 
-int mm_img_preprocess(const mm_img_preprocess_cfg *cfg, const mm_value *batch,
-                      mm_tensor **inputs, mm_value **data_samples) {
+/* mm_img_preprocess; `record` adds batch_input_shape and pad_shape to the
+ * samples (ImgDataPreprocessor does, BaseDataPreprocessor does not). */
+static int img_preprocess_batch(const mm_img_preprocess_cfg *cfg,
+                                const mm_value *batch, bool record,
+                                mm_tensor **inputs, mm_value **data_samples) {
     *inputs = NULL;
     *data_samples = NULL;
     if (cfg->n_mean < 0 || cfg->n_mean > 4)
@@ -252,7 +255,7 @@ int mm_img_preprocess(const mm_img_preprocess_cfg *cfg, const mm_value *batch,
     MM_TRY(mm_pool_close_keep(pool, y, &y));
     /* mmdet's DetDataPreprocessor records the padded batch shape in every
      * sample (both keys, [H, W]); classification models ignore them. */
-    for (size_t i = 0; i < bi.n && !rc; i++) {
+    for (size_t i = 0; record && i < bi.n && !rc; i++) {
         mm_value *s = mm_value_list_get(samples, i);
         if (!mm_value_is_dict(s))
             continue;
@@ -269,6 +272,11 @@ int mm_img_preprocess(const mm_img_preprocess_cfg *cfg, const mm_value *batch,
     *inputs = y;
     *data_samples = samples;
     return MM_OK;
+}
+
+int mm_img_preprocess(const mm_img_preprocess_cfg *cfg, const mm_value *batch,
+                      mm_tensor **inputs, mm_value **data_samples) {
+    return img_preprocess_batch(cfg, batch, true, inputs, data_samples);
 }
 
 /* ---- the generic entry points ------------------------------------------- */
@@ -299,7 +307,7 @@ int mm_model_preprocess(mm_module *model, const mm_value *batch,
                                 mm_shape_format(a->ndim, a->shape, sa, 64));
         }
     }
-    return mm_img_preprocess(&cfg, batch, inputs, data_samples);
+    return img_preprocess_batch(&cfg, batch, false, inputs, data_samples);
 }
 
 int mm_model_loss(mm_module *m, int n, mm_tensor *const *inputs,

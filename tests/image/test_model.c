@@ -200,6 +200,9 @@ MM_TEST(model_preprocess_without_preprocessor_stacks_and_casts) {
     CHECK(out && out->dtype == MM_F32 && out->ndim == 4 && out->shape[0] == 2);
     if (out)
         CHECK_NEAR(MM_DATA(out, float)[5], MM_DATA(xs[1], uint8_t)[1], 0);
+    /* BaseDataPreprocessor leaves the samples as they were */
+    CHECK(mm_value_len(samples) == 2 &&
+          !mm_value_dict_get(mm_value_list_get(samples, 0), "pad_shape"));
     mm_tensor_release(out);
     mm_value_release(samples);
     mm_value_release(batch);
