@@ -356,7 +356,9 @@ static int axis_init(axis *a, int64_t src, int64_t dst, mm_image_interp ip) {
     return MM_OK;
 }
 
-static uint8_t sat_u8(int64_t v) { return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v; }
+static uint8_t sat_u8(int64_t v) {
+    return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
+}
 
 /* Separable resize of contiguous (h, w, c) data. u8 follows cv2's
  * fixed-point path: rows resampled with 11-bit weights into ints, then

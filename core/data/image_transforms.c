@@ -292,7 +292,8 @@ static int resize_apply(mm_transform *t, mm_value *results) {
     resize *r = (resize *)t;
     int64_t scale[2] = {r->scale[0], r->scale[1]};
     if (!r->has_scale) {
-        mm_tensor *img = mm_tensor_from_value(mm_value_dict_get(results, "img"));
+        mm_tensor *img =
+            mm_tensor_from_value(mm_value_dict_get(results, "img"));
         if (!img || img->ndim < 2)
             return mm_error_set(MM_EINVAL, "results has no 'img' tensor");
         scale[0] = scale_size(img->shape[1], r->scale_factor[0]);
@@ -617,7 +618,12 @@ static const mm_param flip_params[] = {
 
 /* ---- Pad ---------------------------------------------------------------- */
 
-typedef enum pad_mode { PAD_CONSTANT, PAD_EDGE, PAD_REFLECT, PAD_SYMMETRIC } pad_mode;
+typedef enum pad_mode {
+    PAD_CONSTANT,
+    PAD_EDGE,
+    PAD_REFLECT,
+    PAD_SYMMETRIC
+} pad_mode;
 
 typedef struct pad_cfg {
     bool has_size, square;

@@ -484,7 +484,8 @@ static void img_dp_repr(const mm_module *m, char *buf, size_t size) {
 }
 
 static const struct mm_model_ops img_dp_ops = {.preprocess = img_dp_preprocess};
-static const struct mm_model_ops base_dp_ops = {.preprocess = base_dp_preprocess};
+static const struct mm_model_ops base_dp_ops = {
+    .preprocess = base_dp_preprocess};
 
 static const mm_module_class img_dp_class = {.name = "ImgDataPreprocessor",
                                              .forward = img_dp_forward,

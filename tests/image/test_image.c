@@ -16,9 +16,10 @@ static mm_tensor *read_fixture(const char *name, mm_image_color color) {
 
 static bool is_jpeg(const char *file) { return strstr(file, ".jpg") != NULL; }
 
-/* PNG and BMP decode exactly as cv2 does, grey conversion included. A JPEG goes through another
- * decoder than libjpeg-turbo (IDCT and chroma upsampling differ), so
- * pixels may differ by a few levels but agree on average. */
+/* PNG and BMP decode exactly as cv2 does, grey conversion included. A
+ * JPEG goes through another decoder than libjpeg-turbo (IDCT and chroma
+ * upsampling differ), so pixels may differ by a few levels but agree on
+ * average. */
 MM_TEST(image_decode_matches_cv2_imread) {
     const mm_value *cases = expected("decode");
     CHECK(mm_value_len(cases) >= 10);
@@ -116,7 +117,8 @@ MM_TEST(image_truncated_png_is_refused) {
 }
 
 MM_TEST(image_text_file_is_refused) {
-    check_refused("not_an_image.jpg", "Image not of any known type, or corrupt");
+    check_refused("not_an_image.jpg",
+                  "Image not of any known type, or corrupt");
 }
 
 MM_TEST(image_forged_huge_header_is_refused) {

@@ -55,8 +55,9 @@ static bool value_close(const mm_value *got, const mm_value *want,
     }
     if (mm_value_is_dict(want)) {
         for (size_t i = 0; i < mm_value_len(want); i++)
-            if (!value_close(mm_value_dict_get(got, mm_value_dict_key_at(want, i)),
-                             mm_value_dict_value_at(want, i), rtol))
+            if (!value_close(
+                    mm_value_dict_get(got, mm_value_dict_key_at(want, i)),
+                    mm_value_dict_value_at(want, i), rtol))
                 return false;
         return true;
     }
@@ -103,9 +104,10 @@ static void run_pipeline_case(const mm_value *c) {
     /* the same keys as mmcv's results */
     const mm_value *keys = mm_value_dict_get(c, "keys");
     bool same_keys = mm_value_len(keys) == mm_value_len(results);
-    for (size_t i = 0; i < mm_value_len(keys); i++)
-        same_keys &= mm_value_dict_get(results, mm_value_get_string(
-                                                    mm_value_list_get(keys, i))) != NULL;
+    for (size_t i = 0; i < mm_value_len(keys); i++) {
+        const char *k = mm_value_get_string(mm_value_list_get(keys, i));
+        same_keys &= mm_value_dict_get(results, k) != NULL;
+    }
     if (!same_keys) {
         char *a = dump(keys);
         fprintf(stderr, "  %s: keys differ from mmcv's %s:", name, a);
