@@ -252,7 +252,11 @@ static int img_preprocess_batch(const mm_img_preprocess_cfg *cfg,
         mm_value_release(samples);
         return rc;
     }
-    MM_TRY(mm_pool_close_keep(pool, y, &y));
+    rc = mm_pool_close_keep(pool, y, &y);
+    if (rc) {
+        mm_value_release(samples);
+        return rc;
+    }
     /* mmdet's DetDataPreprocessor records the padded batch shape in every
      * sample (both keys, [H, W]); classification models ignore them. */
     for (size_t i = 0; record && i < bi.n && !rc; i++) {
