@@ -189,6 +189,34 @@ MM_TEST(img_preprocess_pads_to_the_largest_then_the_divisor) {
     mm_tensor_release(xs[1]);
 }
 
+MM_TEST(img_preprocess_takes_a_stacked_batch) {
+    /* default_collate hands one (N, C, H, W) tensor */
+    mm_tensor *xs[2] = {pattern(3, 4, 5, 0), pattern(3, 4, 5, 1)}, *st = NULL;
+    CHECK_OK(mm_stack(2, xs, 0, &st));
+    mm_value *list = batch_of(2, xs, false), *stacked = mm_value_new_dict();
+    mm_value_dict_set_take(stacked, "inputs", mm_tensor_to_value(st));
+    mm_img_preprocess_cfg cfg = {.n_mean = 3, .mean = {1, 2, 3},
+                                 .std = {2, 4, 8}, .bgr_to_rgb = true,
+                                 .pad_size_divisor = 8};
+    mm_tensor *a = NULL, *b = NULL;
+    mm_value *sa = NULL, *sb = NULL;
+    CHECK_OK(mm_img_preprocess(&cfg, list, &a, &sa));
+    CHECK_OK(mm_img_preprocess(&cfg, stacked, &b, &sb));
+    CHECK(a && b && mm_tensor_same_shape(a, b) && a->shape[2] == 8);
+    if (a && b)
+        CHECK(memcmp(MM_DATA(a, float), MM_DATA(b, float),
+                     (size_t)a->numel * sizeof(float)) == 0);
+    mm_tensor_release(a);
+    mm_tensor_release(b);
+    mm_value_release(sa);
+    mm_value_release(sb);
+    mm_value_release(list);
+    mm_value_release(stacked);
+    mm_tensor_release(st);
+    mm_tensor_release(xs[0]);
+    mm_tensor_release(xs[1]);
+}
+
 MM_TEST(model_preprocess_without_preprocessor_stacks_and_casts) {
     mm_module *lin = NULL;
     CHECK_OK(mm_linear_new(4, 2, true, &lin));
@@ -324,6 +352,7 @@ MM_TEST_MAIN(MM_CASE(img_data_preprocessor_matches_mmengine),
              MM_CASE(img_data_preprocessor_rejects_bad_configs),
              MM_CASE(img_preprocess_takes_hw_images_as_one_channel),
              MM_CASE(img_preprocess_pads_to_the_largest_then_the_divisor),
+             MM_CASE(img_preprocess_takes_a_stacked_batch),
              MM_CASE(model_preprocess_without_preprocessor_stacks_and_casts),
              MM_CASE(model_preprocess_runs_the_data_preprocessor_child),
              MM_CASE(model_loss_on_a_plain_layer_names_the_class),
