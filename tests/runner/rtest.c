@@ -347,6 +347,17 @@ static int rec_after_train_iter(mm_hook *h, mm_runner *r, int64_t i,
     /* Ctrl-C itself, through the CLI's handler (the e2e test). */
     if (mm_runner_iter(r) + 1 == ((rtest_record_hook *)h)->signal_at)
         raise(SIGINT);
+    const char *watch = ((rtest_record_hook *)h)->watch;
+    if (watch && *watch) {
+        mm_tensor *t = mm_module_find_tensor(mm_runner_model(r), watch);
+        if (!t)
+            return mm_error_set(MM_EINVAL, "watch: no tensor '%s'", watch);
+        char buf[64];
+        snprintf(buf, sizeof buf, "w:%a", mm_tensor_get_flat(t, 0));
+        int rc = record(h, buf);
+        if (rc)
+            return rc;
+    }
     return record(h, "after_train_iter");
 }
 REC_PLAIN(before_val)
@@ -370,6 +381,7 @@ static void rec_destroy(mm_hook *h) {
         free(r->events[i]);
     free(r->events);
     free(r->tag);
+    free(r->watch);
     free(r);
 }
 
@@ -404,7 +416,10 @@ static const mm_hook_class record_class = {
 static int record_build(mm_build_ctx *ctx, void **out) {
     const char *tag = NULL;
     int64_t at = -1, sig_at = -1;
+    const char *watch = NULL;
     int rc = mm_build_string(ctx, "tag", &tag);
+    if (!rc)
+        rc = mm_build_string(ctx, "watch", &watch);
     if (!rc)
         rc = mm_build_int(ctx, "interrupt_at", &at);
     if (!rc)
@@ -412,7 +427,9 @@ static int record_build(mm_build_ctx *ctx, void **out) {
     if (rc)
         return rc;
     rtest_record_hook *h = calloc(1, sizeof *h);
-    if (!h || !(h->tag = strdup(tag))) {
+    if (!h || !(h->tag = strdup(tag)) || !(h->watch = strdup(watch))) {
+        if (h)
+            free(h->tag);
         free(h);
         return mm_error_set(MM_ENOMEM, "out of memory");
     }
@@ -430,6 +447,8 @@ static const mm_param record_params[] = {
      .doc = "interrupt the run after this many iterations"},
     {.name = "signal_at", .type = MM_PARAM_INT, .def = "-1",
      .doc = "raise SIGINT after this many iterations"},
+    {.name = "watch", .type = MM_PARAM_STRING, .def = "''",
+     .doc = "record element 0 of this model tensor after each iteration"},
     MM_HOOK_BASE_PARAMS,
 };
 

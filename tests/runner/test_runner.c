@@ -595,6 +595,43 @@ MM_TEST(ema_hook_saves_averaged_weights_and_keeps_the_model_s) {
     mm_runner_free(r);
 }
 
+/* torch's lerp_ on floats, as EMAHook's ExponentialMovingAverage uses. */
+static float lerpf(float a, float b, float w) {
+    return w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+}
+
+MM_TEST(ema_average_follows_lerp_of_each_iteration_s_weights) {
+    mm_runner *r = new_runner("ema_math",
+                              "train_cfg: {max_epochs: 3}\n"
+                              "custom_hooks: [{type: EMAHook, momentum: 0.3},\n"
+                              "  {type: RecordHook, watch: fc.weight}]\n"
+                              "default_hooks: {checkpoint: {type: CheckpointHook, "
+                              "interval: 3}}\n");
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    rtest_record_hook *h = find_record(r, NULL);
+    /* BaseAveragedModel.update_parameters: the first update copies, each
+     * later one is avg.lerp_(param, momentum). */
+    float avg = 0;
+    int steps = 0;
+    for (size_t i = 0; h && i < h->n; i++) {
+        if (strncmp(h->events[i], "w:", 2))
+            continue;
+        float w = (float)strtod(h->events[i] + 2, NULL);
+        avg = steps++ == 0 ? w : lerpf(avg, w, 0.3f);
+    }
+    CHECK_INT(steps, 6);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/epoch_3.safetensors", mm_runner_work_dir(r));
+    mm_checkpoint *ck = NULL;
+    CHECK_OK(mm_checkpoint_load(p, &ck));
+    mm_tensor *t = ck ? mm_checkpoint_get(ck, "state_dict.fc.weight") : NULL;
+    CHECK(t && (float)mm_tensor_get_flat(t, 0) == avg);
+    mm_checkpoint_free(ck);
+    mm_runner_free(r);
+}
+
 /* Every state_dict.* and optimizer.* tensor of two checkpoints, byte for
  * byte. */
 static void check_same_checkpoints(const char *a, const char *b) {
@@ -835,6 +872,7 @@ MM_TEST_MAIN(MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
              MM_CASE(early_stopping_stops_when_the_metric_stalls),
              MM_CASE(early_stopping_stopping_threshold_stops_at_once),
              MM_CASE(ema_hook_saves_averaged_weights_and_keeps_the_model_s),
+             MM_CASE(ema_average_follows_lerp_of_each_iteration_s_weights),
              MM_CASE(resume_after_two_epochs_is_bit_exact),
              MM_CASE(interrupt_mid_epoch_saves_and_resume_is_bit_exact),
              MM_CASE(load_from_reports_missing_and_unexpected_keys),
