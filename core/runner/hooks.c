@@ -1049,6 +1049,7 @@ static const mm_hook_class checkpoint_class = {
     .after_train_epoch = ck_after_train_epoch,
     .after_train_iter = ck_after_train_iter,
     .after_val_epoch = ck_after_val_epoch,
+    .destroy = ck_destroy,
 };
 
 /* A string or a list of strings (null: none) into a new array. */
