@@ -67,43 +67,51 @@ static int avgpool2(mm_module **m) {
     return mm_avg_pool_new(2, k, NULL, NULL, false, true, 0, m);
 }
 
-/* Append `child` to seq, or free it when seq could not be made. */
-static int append(mm_module *seq, int rc, mm_module *child) {
-    if (rc)
+static int tanh_new(mm_module **out) {
+    return mm_activation_new(&mm_tanh_class, out);
+}
+
+/* A Sequential of mods[0..n) (owned from now on); when rc says one could
+ * not be made, the others are freed. */
+static int sequential_of(int n, mm_module **mods, int rc, mm_module **out) {
+    if (rc) {
+        for (int i = 0; i < n; i++)
+            mm_module_free(mods[i]);
         return rc;
-    return mm_sequential_append(seq, child);
+    }
+    return mm_sequential_new(n, mods, out); /* owns them, also on failure */
 }
 
 int mmcls_lenet5_new(int64_t num_classes, mm_module **out) {
-    mm_module *m, *c = NULL;
+    mm_module *m, *f[8] = {0}, *k[3] = {0}, *seq;
     MM_TRY(mm_module_new(&mmcls_lenet5_class, sizeof(lenet5), &m));
     lenet5 *l = (lenet5 *)m;
     l->num_classes = num_classes;
-    int rc = mm_sequential_new(0, NULL, &l->features);
-    if (rc) {
-        mm_module_free(m);
-        return rc;
+    /* features: conv 1->6, tanh, pool, conv 6->16, tanh, pool, conv
+     * 16->120, tanh (indices 0..7, as mmpretrain's nn.Sequential) */
+    int rc = conv5(1, 6, &f[0]);
+    rc = rc ? rc : tanh_new(&f[1]);
+    rc = rc ? rc : avgpool2(&f[2]);
+    rc = rc ? rc : conv5(6, 16, &f[3]);
+    rc = rc ? rc : tanh_new(&f[4]);
+    rc = rc ? rc : avgpool2(&f[5]);
+    rc = rc ? rc : conv5(16, 120, &f[6]);
+    rc = rc ? rc : tanh_new(&f[7]);
+    rc = sequential_of(8, f, rc, &seq);
+    if (!rc) {
+        l->features = seq;
+        rc = mm_module_add_child(m, "features", seq);
     }
-    rc = mm_module_add_child(m, "features", l->features);
-    mm_module *f = l->features;
-    rc = rc ? rc : append(f, conv5(1, 6, &c), c);
-    rc = rc ? rc : append(f, mm_activation_new(&mm_tanh_class, &c), c);
-    rc = rc ? rc : append(f, avgpool2(&c), c);
-    rc = rc ? rc : append(f, conv5(6, 16, &c), c);
-    rc = rc ? rc : append(f, mm_activation_new(&mm_tanh_class, &c), c);
-    rc = rc ? rc : append(f, avgpool2(&c), c);
-    rc = rc ? rc : append(f, conv5(16, 120, &c), c);
-    rc = rc ? rc : append(f, mm_activation_new(&mm_tanh_class, &c), c);
     if (!rc && num_classes > 0) {
-        mm_module *k;
-        rc = mm_sequential_new(0, NULL, &k);
+        /* classifier: Linear(120, 84), Tanh, Linear(84, num_classes) */
+        rc = mm_linear_new(120, 84, true, &k[0]);
+        rc = rc ? rc : tanh_new(&k[1]);
+        rc = rc ? rc : mm_linear_new(84, num_classes, true, &k[2]);
+        rc = sequential_of(3, k, rc, &seq);
         if (!rc) {
-            l->classifier = k;
-            rc = mm_module_add_child(m, "classifier", k);
+            l->classifier = seq;
+            rc = mm_module_add_child(m, "classifier", seq);
         }
-        rc = rc ? rc : append(k, mm_linear_new(120, 84, true, &c), c);
-        rc = rc ? rc : append(k, mm_activation_new(&mm_tanh_class, &c), c);
-        rc = rc ? rc : append(k, mm_linear_new(84, num_classes, true, &c), c);
     }
     if (rc) {
         mm_module_free(m);
@@ -220,8 +228,8 @@ static int gap_build(mm_build_ctx *ctx, void **out) {
     if (dim < 1 || dim > 3)
         return mm_error_set_at(MM_EINVAL,
                                mm_value_loc(mm_build_arg(ctx, "dim")),
-                               "dim: GlobalAveragePooling dim only support "
-                               "1, 2, 3, got %lld", (long long)dim);
+                               "dim: must be 1, 2 or 3 "
+                               "(spatial dims), got %lld", (long long)dim);
     mm_module *m;
     MM_TRY(mmcls_gap_new((int)dim, &m));
     *out = m;
