@@ -297,8 +297,7 @@ typedef struct ls_loss {
     double label_smooth_val, eps, loss_weight;
     int64_t num_classes; /* 0: from cls_score */
     smooth_mode mode;
-    reduction red; /* validated and shown; see ls_compute */
-    ce_loss ce;    /* the inner CrossEntropyLoss (soft or sigmoid) */
+    ce_loss ce; /* the inner CrossEntropyLoss (soft or sigmoid) */
 } ls_loss;
 
 static int ls_compute(const ls_loss *l, mm_tensor *score, mm_tensor *target,
@@ -333,11 +332,8 @@ static int ls_compute(const ls_loss *l, mm_tensor *score, mm_tensor *target,
         MM_TRY(mm_mul_scalar(oh, 1 - l->eps, &smooth));
         MM_TRY(mm_add_scalar(smooth, l->eps / (double)C, &smooth));
     }
-    /* mmpretrain calls its inner CrossEntropyLoss without
-     * reduction_override, so the inner loss's own 'mean' applies whatever
-     * `reduction` says; mm keeps that (docs/mmcls.md). */
     mm_tensor *loss;
-    MM_TRY(ce_compute(&l->ce, score, smooth, RED_MEAN, avg_factor, &loss));
+    MM_TRY(ce_compute(&l->ce, score, smooth, l->ce.red, avg_factor, &loss));
     if (l->loss_weight != 1.0)
         MM_TRY(mm_mul_scalar(loss, l->loss_weight, &loss));
     *out = loss;
@@ -359,9 +355,14 @@ static void ls_repr(const mm_module *m, char *buf, size_t size) {
              l->label_smooth_val, modes[l->mode], l->loss_weight);
 }
 
+static void ls_fini(mm_module *m) {
+    ce_fini((mm_module *)&((ls_loss *)m)->ce);
+}
+
 const mm_module_class mmcls_ls_loss_class = {
     .name = "LabelSmoothLoss",
     .forward = ls_forward,
+    .fini = ls_fini,
     .extra_repr = ls_repr,
 };
 
@@ -411,11 +412,21 @@ static int ls_build(mm_build_ctx *ctx, void **out) {
     l->loss_weight = lw;
     l->num_classes = num_classes;
     l->mode = sm;
-    l->red = red;
+    /* mmpretrain 1.2's inner CrossEntropyLoss(use_sigmoid, use_soft=not
+     * use_sigmoid, reduction, class_weight, pos_weight) */
     l->ce.use_sigmoid = sigmoid;
     l->ce.use_soft = !sigmoid;
-    l->ce.red = RED_MEAN;
+    l->ce.red = red;
     l->ce.loss_weight = 1.0;
+    int rc = parse_floats(ctx, "class_weight", &l->ce.class_weight,
+                          &l->ce.n_class_weight);
+    if (!rc)
+        rc = parse_floats(ctx, "pos_weight", &l->ce.pos_weight,
+                          &l->ce.n_pos_weight);
+    if (rc) {
+        mm_module_free(m);
+        return rc;
+    }
     *out = m;
     return MM_OK;
 }
@@ -430,9 +441,13 @@ static const mm_param ls_params[] = {
     {.name = "mode", .type = MM_PARAM_STRING, .def = "original",
      .doc = "original, classy_vision or multi_label"},
     {.name = "reduction", .type = MM_PARAM_STRING, .def = "mean",
-     .doc = "none, mean or sum (as mmpretrain, the inner loss means)"},
+     .doc = "none, mean (sum / batch size in a head) or sum"},
     {.name = "loss_weight", .type = MM_PARAM_FLOAT, .def = "1.0",
      .doc = "the loss is multiplied by this"},
+    {.name = "class_weight", .type = MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null", .doc = "a weight per class (C numbers)"},
+    {.name = "pos_weight", .type = MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null", .doc = "positive weight per class (sigmoid only)"},
 };
 
 static const mm_component ls_component = {
