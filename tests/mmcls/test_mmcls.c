@@ -758,6 +758,42 @@ MM_TEST(mnist_missing_data_root_names_key_and_line) {
         fprintf(stderr, "message: %s\n", msg);
 }
 
+/* Debian's dataset-fashion-mnist (tools/bootstrap.sh installs it): the
+ * real files, gzip-compressed; the first labels and the first image's pixel
+ * sum are the files' own (read with Python's gzip). Skipped without the
+ * package. */
+MM_TEST(fashion_mnist_reads_the_debian_package) {
+    const char *dir = "/usr/share/datasets/fashion-mnist";
+    if (access("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
+               R_OK)) {
+        printf("skipped: %s is not installed\n", dir);
+        return;
+    }
+    setup();
+    mm_dataset *ds = NULL;
+    CHECK_OK(build_mnist(dir, true, "FashionMNIST", &ds));
+    if (!ds)
+        return;
+    CHECK_INT(mm_dataset_len(ds), 10000);
+    const int64_t first[10] = {9, 2, 1, 1, 6, 1, 4, 6, 5, 7};
+    for (size_t i = 0; i < 10; i++) {
+        mm_value *info = NULL;
+        CHECK_OK(mm_dataset_get_info(ds, i, &info));
+        CHECK_INT(mm_value_get_int(mm_value_dict_get(info, "gt_label")),
+                  first[i]);
+        mm_tensor *img = mm_tensor_from_value(mm_value_dict_get(info, "img"));
+        if (i == 0 && img) {
+            int64_t sum = 0;
+            for (int64_t k = 0; k < img->numel; k++)
+                sum += (int64_t)mm_tensor_get_flat(img, k);
+            CHECK_INT(sum, 33456);
+            CHECK(img->shape[0] == 28 && img->shape[1] == 28);
+        }
+        mm_value_release(info);
+    }
+    mm_dataset_free(ds);
+}
+
 MM_TEST(mnist_download_true_is_refused) {
     void *ds = NULL;
     CHECK(build_yaml(MM_DATASETS,
@@ -893,6 +929,7 @@ MM_TEST_MAIN(MM_CASE(lenet5_config_builds_an_image_classifier),
              MM_CASE(mnist_truncated_files_are_refused),
              MM_CASE(mnist_wrong_magic_and_counts_are_refused),
              MM_CASE(mnist_missing_data_root_names_key_and_line),
+             MM_CASE(fashion_mnist_reads_the_debian_package),
              MM_CASE(mnist_download_true_is_refused),
              MM_CASE(pack_inputs_gives_chw_inputs_and_a_data_sample),
              MM_CASE(pack_cls_inputs_is_the_same_transform),
