@@ -85,10 +85,14 @@ static int floats_tensor(const double *v, size_t n, int64_t want,
                             "%s has %zu entries but cls_score has %lld "
                             "classes",
                             what, n, (long long)want);
-    float buf[n];
+    float *buf = malloc(n * sizeof *buf);
+    if (!buf)
+        return mm_error_set(MM_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)
         buf[i] = (float)v[i];
-    return mm_from_data(buf, MM_SHAPE((int64_t)n), MM_F32, out);
+    int rc = mm_from_data(buf, MM_SHAPE((int64_t)n), MM_F32, out);
+    free(buf);
+    return rc;
 }
 
 /* mmpretrain's weight_reduce_loss without sample weights. avg_factor <= 0:
