@@ -14,6 +14,7 @@ static const char usage[] =
     "usage: mm [--log-level LEVEL] <command> [<args>]\n"
     "\n"
     "commands:\n"
+    "  checkpoint info              check a checkpoint and summarise it\n"
     "  config print|validate|diff   show, check or compare merged configs\n"
     "  plugin list|info|install|remove\n"
     "                               manage plugins (mmcls.so, your own ...)\n"
@@ -94,7 +95,9 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[i];
     int code = -1;
-    if (strcmp(cmd, "config") == 0)
+    if (strcmp(cmd, "checkpoint") == 0)
+        code = mm_cli_checkpoint(argc - i, argv + i);
+    else if (strcmp(cmd, "config") == 0)
         code = mm_cli_config(argc - i, argv + i);
     else if (strcmp(cmd, "plugin") == 0)
         code = mm_cli_plugin(argc - i, argv + i);

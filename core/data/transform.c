@@ -1,6 +1,7 @@
 /* Transforms: the generic entry points and the core's Compose. */
 #include <stdlib.h>
 
+#include "data_internal.h"
 #include "mm/registry.h"
 #include "mm/transform.h"
 
@@ -45,6 +46,21 @@ static void compose_destroy(mm_transform *t) {
 static const mm_transform_class compose_class = {
     .name = "Compose", .apply = compose_apply, .destroy = compose_destroy};
 
+int mm_compose_new(mm_transform **steps, size_t n, mm_transform **out) {
+    compose *c = calloc(1, sizeof *c);
+    if (!c) {
+        for (size_t i = 0; i < n; i++)
+            mm_transform_free(steps[i]);
+        free(steps);
+        return mm_error_set(MM_ENOMEM, "out of memory");
+    }
+    c->base.cls = &compose_class;
+    c->n = n;
+    c->steps = steps;
+    *out = &c->base;
+    return MM_OK;
+}
+
 static int compose_build(mm_build_ctx *ctx, void **out) {
     const mm_value *list = mm_build_arg(ctx, "transforms");
     compose *c = calloc(1, sizeof *c);
@@ -84,4 +100,13 @@ static const mm_component compose_component = {
     .destroy = transform_destroy,
 };
 
-int mm_data_register(void) { return mm_register(&compose_component); }
+int mm_data_register(void) {
+    int rc = mm_register(&compose_component);
+    if (!rc)
+        rc = mm_data_register_datasets();
+    if (!rc)
+        rc = mm_data_register_samplers();
+    if (!rc)
+        rc = mm_data_register_collate();
+    return rc;
+}

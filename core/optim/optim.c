@@ -206,6 +206,10 @@ mm_optim_kind mm_optimizer_kind(const mm_optimizer *opt) {
     return opt->kind;
 }
 
+const mm_optim_hparams *mm_optimizer_defaults(const mm_optimizer *opt) {
+    return &opt->defaults;
+}
+
 /* An owned tensor like `like` filled with `value` (f32 0-dim when like is
  * NULL: a step counter), whatever pool is open. */
 static int make_state(const mm_tensor *like, double value, mm_tensor **out) {

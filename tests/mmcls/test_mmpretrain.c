@@ -18,15 +18,10 @@
 
 #include "harness.h"
 #include "mm/mm.h"
-#include "parity/st.h"
 
-static uint8_t *rec_buf;
-static st_file rec;
+static mm_checkpoint *rec;
 
-static void release_recording(void) {
-    st_file_free(&rec);
-    free(rec_buf);
-}
+static void release_recording(void) { mm_checkpoint_free(rec); }
 
 static void setup(void) {
     static bool done;
@@ -41,30 +36,19 @@ static void setup(void) {
         exit(1);
     }
     const char *file = "tests/mmcls/mmpretrain_lenet5.safetensors";
-    FILE *f = fopen(file, "rb");
-    long len = -1;
-    if (f && !fseek(f, 0, SEEK_END))
-        len = ftell(f);
-    if (len > 0 && !fseek(f, 0, SEEK_SET) && (rec_buf = malloc((size_t)len)) &&
-        fread(rec_buf, 1, (size_t)len, f) == (size_t)len &&
-        !st_parse(rec_buf, (size_t)len, &rec)) {
-        fclose(f);
-        atexit(release_recording);
-        return;
+    if (mm_checkpoint_load(file, &rec)) {
+        fprintf(stderr, "cannot read %s: %s\n", file, mm_error_message());
+        exit(1);
     }
-    fprintf(stderr, "cannot read %s: %s\n", file, mm_error_message());
-    exit(1);
+    atexit(release_recording);
 }
 
-/* The recorded tensor `name`, borrowed from the pool every caller has open
- * (tensors join the innermost pool when created). */
+/* The recorded tensor `name` (borrowed from the recording). */
 static mm_tensor *rec_tensor(const char *name) {
-    const st_entry *e = st_find(&rec, name);
-    mm_tensor *t = NULL;
-    if (!e || st_to_tensor(e, &t)) {
-        fprintf(stderr, "recording has no usable '%s'\n", name);
+    mm_tensor *t = mm_checkpoint_get(rec, name);
+    if (!t) {
+        fprintf(stderr, "recording has no '%s'\n", name);
         mm_test_failures++;
-        return NULL;
     }
     return t;
 }
@@ -95,32 +79,26 @@ static int build_yaml(const char *yaml, const char *key, void **out) {
     return rc;
 }
 
-/* Load every `<prefix>.sd.<key>` of the recording (plus `extra.sd.*` when
- * extra is given) into m, strictly. Inside a pool. */
+/* Load `<prefix>.sd.*` of the recording into m, strictly; with `extra`,
+ * also its `backbone.features.*` (the recording keeps them once). */
 static int load_recorded(mm_module *m, const char *prefix,
                          const char *extra) {
-    mm_state_dict sd = {0};
-    int rc = MM_OK;
-    for (size_t i = 0; !rc && i < rec.n; i++) {
-        const char *name = rec.entries[i].name;
-        const char *pfx[2] = {prefix, extra};
-        for (int p = 0; p < 2 && pfx[p]; p++) {
-            size_t n = strlen(pfx[p]);
-            if (strncmp(name, pfx[p], n) || strncmp(name + n, ".sd.", 4))
-                continue;
-            if (p == 1 && strncmp(name + n + 4, "backbone.features.", 18))
-                continue;
-            mm_tensor *t = NULL;
-            rc = st_to_tensor(&rec.entries[i], &t);
-            if (!rc) /* t belongs to the caller's pool; sd retains it */
-                rc = mm_state_dict_add(&sd, name + n + 4, t);
-        }
+    char pfx[64];
+    mm_state_dict sd = {0}, more = {0};
+    snprintf(pfx, sizeof pfx, "%s.sd.", prefix);
+    int rc = mm_checkpoint_state_dict(rec, pfx, &sd);
+    if (!rc && extra) {
+        snprintf(pfx, sizeof pfx, "%s.sd.", extra);
+        rc = mm_checkpoint_state_dict(rec, pfx, &more);
+        for (size_t i = 0; !rc && i < more.n; i++)
+            if (!strncmp(more.items[i].name, "backbone.features.", 18))
+                rc = mm_state_dict_add(&sd, more.items[i].name,
+                                       more.items[i].tensor);
     }
-    mm_load_report report = {0};
     if (!rc)
-        rc = mm_module_load_state_dict(m, &sd, true, &report);
-    mm_load_report_free(&report);
+        rc = mm_module_load_state_dict(m, &sd, true, NULL);
     mm_state_dict_clear(&sd);
+    mm_state_dict_clear(&more);
     return rc;
 }
 
@@ -252,9 +230,7 @@ MM_TEST(mmpretrain_cls_data_preprocessor_agrees) {
 
 MM_TEST(mmpretrain_loss_cases_agree) {
     setup();
-    const char *cases_json = st_meta(&rec, "cases");
-    mm_value *cases = NULL;
-    CHECK_OK(mm_json_parse(cases_json, strlen(cases_json), "cases", &cases));
+    const mm_value *cases = mm_checkpoint_get_meta(rec, "cases");
     mm_pool *pool;
     CHECK_OK(mm_pool_open(&pool));
     mm_tensor *scores = rec_tensor("loss.scores");
@@ -288,7 +264,6 @@ MM_TEST(mmpretrain_loss_cases_agree) {
     for (int k = 0; k < 3; k++)
         mm_value_release(by_kind[k]);
     mm_pool_close(pool);
-    mm_value_release(cases);
 }
 
 MM_TEST_MAIN(MM_CASE(mmpretrain_lenet5_state_dict_loads_strictly_and_agrees),

@@ -24,13 +24,13 @@
  *   case.<name>, case.<name>.grad  each loss case's value and its gradient
  *                                  in the scores;
  *   linear.logits, linear.loss, linear.grad.fc.weight, linear.grad.fc.bias.
- * Exit status 0, or 1 with the error on stderr. */
+ * The files are read and written with <mm/checkpoint.h>. Exit status 0, or
+ * 1 with the error on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mm/mm.h"
-#include "st.h"
 
 #define MAX_OUT 128
 
@@ -59,16 +59,18 @@ static int put(outs *o, mm_tensor *t, const char *fmt, const char *a) {
                               : mm_error_set(MM_ENOMEM, "out of memory");
 }
 
-static mm_tensor *need(const st_file *f, const char *name) {
-    const st_entry *e = st_find(f, name);
-    mm_tensor *t = NULL;
-    if (!e) {
+/* The input tensor `name` (borrowed from the checkpoint). */
+static mm_tensor *need(const mm_checkpoint *f, const char *name) {
+    mm_tensor *t = mm_checkpoint_get(f, name);
+    if (!t)
         mm_error_set(MM_ENOENT, "input has no '%s'", name);
-        return NULL;
-    }
-    if (st_to_tensor(e, &t))
-        return NULL;
-    return t; /* in the run's pool */
+    return t;
+}
+
+/* Metadata `key` as a string (YAML text), or NULL. */
+static const char *meta_str(const mm_checkpoint *f, const char *key) {
+    const mm_value *v = mm_checkpoint_get_meta(f, key);
+    return mm_value_is_string(v) ? mm_value_get_string(v) : NULL;
 }
 
 static int build(const char *yaml, const char *key, mm_module **out) {
@@ -162,24 +164,17 @@ static double meta_num(const mm_value *d, const char *key) {
 }
 
 /* The LeNet-5 model: logits, loss, gradients, two SGD steps. */
-static int run_lenet(const st_file *f, outs *o) {
-    const char *yaml = st_meta(f, "model"), *sgd_json = st_meta(f, "sgd");
-    if (!yaml || !sgd_json)
+static int run_lenet(const mm_checkpoint *f, outs *o) {
+    const char *yaml = meta_str(f, "model");
+    const mm_value *sgd = mm_checkpoint_get_meta(f, "sgd");
+    if (!yaml || !mm_value_is_dict(sgd))
         return mm_error_set(MM_EINVAL, "metadata needs 'model' and 'sgd'");
     mm_module *m = NULL;
-    mm_value *sgd = NULL, *samples = NULL;
+    mm_value *samples = NULL;
     mm_optimizer *opt = NULL;
-    mm_state_dict sd = {0};
     int rc = build(yaml, "model", &m);
-    for (size_t i = 0; !rc && i < f->n; i++) {
-        const char *name = f->entries[i].name;
-        if (strncmp(name, "sd.", 3))
-            continue;
-        mm_tensor *t = need(f, name);
-        rc = t ? mm_state_dict_add(&sd, name + 3, t) : mm_error_code();
-    }
     if (!rc)
-        rc = mm_module_load_state_dict(m, &sd, true, NULL);
+        rc = mm_checkpoint_load_module(f, "sd.", m, true, NULL);
     mm_tensor *x = rc ? NULL : need(f, "x"), *y = x ? need(f, "y") : NULL;
     if (!rc && !y)
         rc = mm_error_code();
@@ -198,8 +193,6 @@ static int run_lenet(const st_file *f, outs *o) {
         rc = mm_backward(loss);
     if (!rc)
         rc = mm_module_named_parameters(m, put_grad, o);
-    if (!rc)
-        rc = mm_json_parse(sgd_json, strlen(sgd_json), "sgd", &sgd);
     params p = {0};
     if (!rc)
         rc = mm_module_named_parameters(m, collect, &p);
@@ -234,20 +227,16 @@ static int run_lenet(const st_file *f, outs *o) {
             rc = mm_module_named_parameters(m, put_param, &c);
     }
     mm_optimizer_free(opt);
-    mm_state_dict_clear(&sd);
     mm_value_release(samples);
-    mm_value_release(sgd);
     mm_module_free(m);
     return rc;
 }
 
 /* Each loss case through ClsHead: value and d loss / d scores. */
-static int run_cases(const st_file *f, outs *o) {
-    const char *json = st_meta(f, "cases");
-    mm_value *cases = NULL;
-    if (!json)
+static int run_cases(const mm_checkpoint *f, outs *o) {
+    const mm_value *cases = mm_checkpoint_get_meta(f, "cases");
+    if (!mm_value_is_list(cases))
         return mm_error_set(MM_EINVAL, "metadata needs 'cases'");
-    MM_TRY(mm_json_parse(json, strlen(json), "cases", &cases));
     mm_tensor *scores = need(f, "scores"), *labels = need(f, "labels");
     mm_tensor *soft = need(f, "soft"), *multi = need(f, "multi");
     int rc = scores && labels && soft && multi ? MM_OK : mm_error_code();
@@ -290,13 +279,12 @@ static int run_cases(const st_file *f, outs *o) {
     }
     for (int k = 0; k < 3; k++)
         mm_value_release(by_kind[k]);
-    mm_value_release(cases);
     return rc;
 }
 
 /* GlobalAveragePooling + LinearClsHead on a feature map. */
-static int run_linear(const st_file *f, outs *o) {
-    const char *yaml = st_meta(f, "linear");
+static int run_linear(const mm_checkpoint *f, outs *o) {
+    const char *yaml = meta_str(f, "linear");
     if (!yaml)
         return mm_error_set(MM_EINVAL, "metadata needs 'linear'");
     mm_module *neck = NULL, *head = NULL;
@@ -343,63 +331,38 @@ static int run_linear(const st_file *f, outs *o) {
     return rc;
 }
 
-static int read_all(const char *path, uint8_t **buf, size_t *len) {
-    FILE *fp = fopen(path, "rb");
-    long n = -1;
-    if (fp && !fseek(fp, 0, SEEK_END))
-        n = ftell(fp);
-    if (n < 0 || fseek(fp, 0, SEEK_SET) || !(*buf = malloc((size_t)n + 1)) ||
-        fread(*buf, 1, (size_t)n, fp) != (size_t)n) {
-        if (fp)
-            fclose(fp);
-        return mm_error_set(MM_EIO, "cannot read %s", path);
-    }
-    fclose(fp);
-    *len = (size_t)n;
-    return MM_OK;
-}
-
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: mmcls_driver MMCLS.so IN.safetensors "
                         "OUT.safetensors\n");
         return 2;
     }
-    uint8_t *buf = NULL, *out = NULL;
-    size_t len = 0, out_len = 0;
-    st_file f = {0};
-    bool parsed = false;
+    mm_checkpoint *f = NULL, *res = NULL;
     outs o = {0};
     mm_pool *pool = NULL;
     int rc = mm_plugin_load_file(argv[1]);
     if (!rc)
-        rc = read_all(argv[2], &buf, &len);
-    if (!rc && !(rc = st_parse(buf, len, &f)))
-        parsed = true;
+        rc = mm_checkpoint_load(argv[2], &f);
     if (!rc)
         rc = mm_pool_open(&pool);
     if (!rc)
-        rc = run_lenet(&f, &o);
+        rc = run_lenet(f, &o);
     if (!rc)
-        rc = run_cases(&f, &o);
+        rc = run_cases(f, &o);
     if (!rc)
-        rc = run_linear(&f, &o);
+        rc = run_linear(f, &o);
     if (!rc)
-        rc = st_write((size_t)o.n, (const char *const *)o.names, o.t, NULL,
-                      &out, &out_len);
-    if (!rc) {
-        FILE *fp = fopen(argv[3], "wb");
-        if (!fp || fwrite(out, 1, out_len, fp) != out_len || fclose(fp))
-            rc = mm_error_set(MM_EIO, "cannot write %s", argv[3]);
-    }
+        rc = mm_checkpoint_new(&res);
+    for (int i = 0; !rc && i < o.n; i++)
+        rc = mm_checkpoint_add(res, o.names[i], o.t[i]);
+    if (!rc)
+        rc = mm_checkpoint_save(res, argv[3]);
     if (rc)
         fprintf(stderr, "mmcls_driver: %s\n", mm_error_message());
     for (int i = 0; i < o.n; i++)
         free(o.names[i]);
+    mm_checkpoint_free(res);
     mm_pool_close(pool);
-    if (parsed)
-        st_file_free(&f);
-    free(buf);
-    free(out);
+    mm_checkpoint_free(f);
     return rc ? 1 : 0;
 }

@@ -32,7 +32,6 @@
 #include <string.h>
 
 #include "mm/mm.h"
-#include "st.h"
 
 #define MAX_IO 64
 
@@ -1379,24 +1378,25 @@ static int make_noncontig(mm_tensor *x, mm_tensor **out) {
     return 0;
 }
 
-static int load_inputs(const drv_case *c, const st_file *f, const char *prefix,
-                       mm_tensor **x, int *n) {
+static int load_inputs(const drv_case *c, const mm_checkpoint *f,
+                       const char *prefix, mm_tensor **x, int *n) {
     *n = 0;
     for (;;) {
         char name[64];
         snprintf(name, sizeof name, "%s.%d", prefix, *n);
-        const st_entry *e = st_find(f, name);
+        mm_tensor *e = mm_checkpoint_get(f, name);
         if (!e)
             return 0;
         if (*n >= MAX_IO)
             return mm_error_set(MM_ERANGE, "%s: more than %d %s tensors",
                                 c->op, MAX_IO, prefix);
-        MM_TRY(st_to_tensor(e, &x[*n]));
+        /* A copy in the case's pool: the op may change it in place. */
+        MM_TRY(mm_clone(e, &x[*n]));
         (*n)++;
     }
 }
 
-static int run_op(const drv_case *c, const drv_op *op, const st_file *f,
+static int run_op(const drv_case *c, const drv_op *op, const mm_checkpoint *f,
                   results *r) {
     mm_tensor *x[MAX_IO], *g[MAX_IO], *y[MAX_IO] = {0};
     int nx, ng, ny = 1;
@@ -1457,7 +1457,7 @@ static bool pair_listed(const mm_value *list, int64_t a, int64_t b) {
 }
 
 static int run_optim_with(const drv_case *c, mm_optimizer *opt,
-                          const st_file *f, results *r) {
+                          const mm_checkpoint *f, results *r) {
     mm_tensor *p[MAX_IO], *g[MAX_IO], *traj[MAX_IO];
     int np, ng;
     MM_TRY(load_inputs(c, f, "param", p, &np));
@@ -1570,7 +1570,7 @@ static int run_optim_with(const drv_case *c, mm_optimizer *opt,
     return 0;
 }
 
-static int run_optim(const drv_case *c, const st_file *f, results *r) {
+static int run_optim(const drv_case *c, const mm_checkpoint *f, results *r) {
     const mm_value *k = arg(c, "kind");
     mm_optim_kind kind;
     if (!k || !mm_value_is_string(k))
@@ -1617,8 +1617,8 @@ static int put_named(const char *name, mm_tensor *t, void *user) {
     return mm_tensor_autorelease(mm_tensor_retain(t));
 }
 
-static int run_module_with(const drv_case *c, mm_module *m, const st_file *f,
-                           results *r) {
+static int run_module_with(const drv_case *c, mm_module *m,
+                           const mm_checkpoint *f, results *r) {
     mm_tensor *x[MAX_IO], *g[MAX_IO], *y = NULL;
     int nx, ng;
     bool training;
@@ -1630,27 +1630,18 @@ static int run_module_with(const drv_case *c, mm_module *m, const st_file *f,
     /* The case's float dtype: input.0's, or the state's for an integer
      * input (Embedding). */
     mm_dtype dt = x[0]->dtype;
-    for (size_t i = 0; i < f->n && !mm_dtype_is_float(dt); i++)
-        if (strncmp(f->entries[i].name, "state.", 6) == 0 &&
-            mm_dtype_is_float(f->entries[i].dtype))
-            dt = f->entries[i].dtype;
+    for (size_t i = 0; i < mm_checkpoint_count(f) && !mm_dtype_is_float(dt);
+         i++) {
+        const char *name;
+        mm_tensor *t;
+        MM_TRY(mm_checkpoint_at(f, i, &name, &t));
+        if (strncmp(name, "state.", 6) == 0 && mm_dtype_is_float(t->dtype))
+            dt = t->dtype;
+    }
     if (mm_dtype_is_float(dt))
         MM_TRY(mm_module_to_dtype(m, dt));
-    mm_state_dict sd = {0};
     int rc = 0;
-    for (size_t i = 0; i < f->n && rc == 0; i++) {
-        const char *name = f->entries[i].name;
-        if (strncmp(name, "state.", 6) != 0)
-            continue;
-        mm_tensor *t;
-        rc = st_to_tensor(&f->entries[i], &t);
-        if (rc == 0)
-            rc = mm_state_dict_add(&sd, name + 6, t);
-    }
-    if (rc == 0)
-        rc = mm_module_load_state_dict(m, &sd, true, NULL);
-    mm_state_dict_clear(&sd);
-    MM_TRY(rc);
+    MM_TRY(mm_checkpoint_load_module(f, "state.", m, true, NULL));
     mm_module_train(m, training);
     mm_no_grad_push();
     for (int i = 0; i < nx && rc == 0; i++) {
@@ -1690,7 +1681,7 @@ static int run_module_with(const drv_case *c, mm_module *m, const st_file *f,
     return mm_module_named_buffers(m, put_named, &wb);
 }
 
-static int run_module(const drv_case *c, const st_file *f, results *r) {
+static int run_module(const drv_case *c, const mm_checkpoint *f, results *r) {
     const mm_value *cfg = arg(c, "module");
     if (!cfg || !mm_value_is_dict(cfg))
         return mm_error_set(MM_EINVAL, "module: args.module: expected a "
@@ -1706,24 +1697,27 @@ static int run_module(const drv_case *c, const st_file *f, results *r) {
  * result: an error becomes {"error": message}. */
 static int run_case(const uint8_t *buf, size_t len, uint8_t **out,
                     size_t *out_len) {
-    st_file f;
+    mm_checkpoint *f = NULL;
     results *r = calloc(1, sizeof *r);
     mm_value *args = NULL;
     mm_pool *pool = NULL;
     if (!r)
         return mm_error_set(MM_ENOMEM, "driver: out of memory");
-    int rc = st_parse(buf, len, &f);
-    bool parsed = rc == 0;
+    int rc = mm_checkpoint_load_buffer(buf, len, "<case>", &f);
     if (rc == 0)
         rc = mm_pool_open(&pool);
     if (rc == 0) {
-        const char *op = st_meta(&f, "op");
-        const char *a = st_meta(&f, "args");
+        /* Metadata values are JSON text; a bare op name reads as itself. */
+        const mm_value *opv = mm_checkpoint_get_meta(f, "op");
+        const mm_value *a = mm_checkpoint_get_meta(f, "args");
+        const char *op = opv && mm_value_is_string(opv)
+                             ? mm_value_get_string(opv)
+                             : NULL;
         if (!op)
             rc = mm_error_set(MM_EINVAL, "driver: the case has no "
                                          "__metadata__.op");
         else if (a)
-            rc = mm_json_parse(a, strlen(a), "<args>", &args);
+            args = mm_value_copy(a);
         else
             args = mm_value_new_dict();
         if (rc == 0 && !mm_value_is_dict(args))
@@ -1732,33 +1726,36 @@ static int run_case(const uint8_t *buf, size_t len, uint8_t **out,
         if (rc == 0) {
             const drv_op *o = find_op(op);
             if (strcmp(op, "optim") == 0)
-                rc = run_optim(&c, &f, r);
+                rc = run_optim(&c, f, r);
             else if (strcmp(op, "module") == 0)
-                rc = run_module(&c, &f, r);
+                rc = run_module(&c, f, r);
             else if (o)
-                rc = run_op(&c, o, &f, r);
+                rc = run_op(&c, o, f, r);
             else
                 rc = mm_error_set(MM_ENOENT, "driver: unknown op '%s'", op);
         }
     }
-    mm_value *meta = mm_value_new_dict();
-    int wrc = meta ? 0 : MM_ENOMEM;
-    if (rc < 0 && meta)
-        wrc = mm_value_dict_set_take(meta, "error",
-                                     mm_value_new_string(mm_error_message()));
-    const char *names[4 * MAX_IO];
-    for (int i = 0; i < r->n; i++)
-        names[i] = r->names[i];
+    /* The results, or {"error": message} (as JSON text, like every
+     * metadata value). */
+    mm_checkpoint *res = NULL;
+    int wrc = mm_checkpoint_new(&res);
+    if (wrc == 0 && rc < 0) {
+        mm_value *msg = mm_value_new_string(mm_error_message());
+        wrc = msg ? mm_checkpoint_set_meta(res, "error", msg) : MM_ENOMEM;
+        mm_value_release(msg);
+    }
+    for (int i = 0; wrc == 0 && rc == 0 && i < r->n; i++)
+        wrc = mm_checkpoint_add(res, r->names[i], r->t[i]);
+    void *bytes = NULL;
     if (wrc == 0)
-        wrc = st_write(rc < 0 ? 0 : (size_t)r->n, names, r->t, meta, out,
-                       out_len);
+        wrc = mm_checkpoint_save_buffer(res, &bytes, out_len);
+    *out = bytes;
     if (wrc < 0)
         rc = wrc;
-    mm_value_release(meta);
+    mm_checkpoint_free(res);
     mm_value_release(args);
     mm_pool_close(pool);
-    if (parsed)
-        st_file_free(&f);
+    mm_checkpoint_free(f);
     free(r);
     return rc;
 }

@@ -66,6 +66,8 @@ def st_load(buf):
     header = json.loads(buf[8:8 + n])
     data = buf[8 + n:]
     meta = header.pop('__metadata__', {}) or {}
+    # mm writes every metadata value as JSON text (docs/checkpoints.md).
+    meta = {k: json.loads(v) for k, v in meta.items()}
     out = {}
     for name, e in header.items():
         b, end = e['data_offsets']

@@ -91,6 +91,15 @@ MM_API int mm_checkpoint_save(const mm_checkpoint *ck,
 MM_API int mm_checkpoint_load(const char *path,
                               mm_checkpoint **out) MM_NODISCARD;
 
+/* The same two in memory (a test driver's pipe, a network message): the
+ * bytes of a complete file. `name` (NULL: "<buffer>") starts every error
+ * message. *out is malloc'd (free()). */
+MM_API int mm_checkpoint_save_buffer(const mm_checkpoint *ck, void **out,
+                                     size_t *len) MM_NODISCARD;
+MM_API int mm_checkpoint_load_buffer(const void *data, size_t len,
+                                     const char *name,
+                                     mm_checkpoint **out) MM_NODISCARD;
+
 /* Load the entries under `prefix` into m (non-strict unless `strict`),
  * converting dtypes; *report (may be NULL) receives the missing and
  * unexpected keys and shape mismatches, as mmengine's load_state_dict

@@ -131,7 +131,9 @@ MM_API const char *mm_dataset_join_root(const mm_dataset *ds, const char *path,
  * '/data/mnist'"; "" when made with mm_dataset_new. */
 MM_API const char *mm_dataset_path(const mm_dataset *ds);
 /* The node the dataset was built from (borrowed; NULL without one), so a
- * class can point errors at file:line (mm_value_loc). */
+ * class can point errors at file:line (mm_value_loc). Parameters the config
+ * leaves out hold their schema defaults, so `load` reads the class's own
+ * parameters here. */
 MM_API const mm_value *mm_dataset_node(const mm_dataset *ds);
 
 /* metainfo dict (borrowed, never NULL) and the data list the class may

@@ -99,6 +99,9 @@ MM_API int mm_optimizer_add_param_group(mm_optimizer *opt, int n,
                                         const mm_optim_hparams *hp) MM_NODISCARD;
 
 MM_API mm_optim_kind mm_optimizer_kind(const mm_optimizer *opt);
+/* The hyper-parameters a group added without its own gets (torch's
+ * optimizer.defaults; borrowed). */
+MM_API const mm_optim_hparams *mm_optimizer_defaults(const mm_optimizer *opt);
 
 /* One update of every parameter with a gradient. */
 MM_API int mm_optimizer_step(mm_optimizer *opt) MM_NODISCARD;

@@ -102,6 +102,10 @@ typedef struct mm_param_scheduler mm_param_scheduler;
 typedef struct mm_scheduler_args {
     mm_optim_wrapper *optim_wrapper;
     int64_t epoch_length; /* iterations per epoch (convert_to_iter_based) */
+    /* A scheduler without `end` ends with training, as in mmengine's
+     * Runner: max_epochs for by_epoch ones, else max_iters (0: unknown,
+     * mmengine's INF). */
+    int64_t max_epochs, max_iters;
 } mm_scheduler_args;
 
 /* Build `param_scheduler` (a dict or a list of dicts; null: none) into a

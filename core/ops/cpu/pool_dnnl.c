@@ -245,10 +245,74 @@ static int pool_dnnl(const mm_pool_geom *g, bool avg, const mm_tensor *x,
         }                                                                      \
     }
 
+/* Average pooling over 2-D planes whose windows all lie inside the input
+ * (no padding, no dilation): LeNet's AvgPool2d(2). oneDNN runs plain NCHW
+ * pooling in its slow generic code, and the general loops above pay for a
+ * window computation per output. Same summation order as the general loops,
+ * so the results are bitwise the same. */
+#define AVG_PLAIN_LOOPS(T, SUFFIX)                                             \
+    static void avg_plain_##SUFFIX(const mm_pool_geom *g, const T *x, T *y) {  \
+        int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];  \
+        int64_t KH = g->k[1], KW = g->k[2], SH = g->s[1], SW = g->s[2];        \
+        T div = (T)(g->divisor ? g->divisor : KH * KW);                        \
+        int64_t rows = g->planes * OH;                                         \
+        int nt = mm_get_num_threads();                                         \
+        bool par = rows * OW > MM_GRAIN / 8;                                   \
+        _Pragma("omp parallel for num_threads(nt) if (par)")                   \
+        for (int64_t r = 0; r < rows; r++) {                                   \
+            const T *xr = x + (r / OH) * IH * IW + (r % OH) * SH * IW;         \
+            T *yr = y + r * OW;                                                \
+            for (int64_t ow = 0; ow < OW; ow++) {                              \
+                T acc = 0;                                                     \
+                for (int64_t a = 0; a < KH; a++)                               \
+                    for (int64_t b = 0; b < KW; b++)                           \
+                        acc += xr[a * IW + ow * SW + b];                       \
+                yr[ow] = acc / div;                                            \
+            }                                                                  \
+        }                                                                      \
+    }                                                                          \
+    static void avg_plain_bwd_##SUFFIX(const mm_pool_geom *g, const T *gy,     \
+                                       T *gx) {                                \
+        int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2];  \
+        int64_t KH = g->k[1], KW = g->k[2], SH = g->s[1], SW = g->s[2];        \
+        T div = (T)(g->divisor ? g->divisor : KH * KW);                        \
+        int nt = mm_get_num_threads();                                         \
+        bool par = g->planes * IH * IW > MM_GRAIN;                             \
+        _Pragma("omp parallel for num_threads(nt) if (par)")                   \
+        for (int64_t pl = 0; pl < g->planes; pl++) {                           \
+            T *gp = gx + pl * IH * IW;                                         \
+            const T *gq = gy + pl * OH * OW;                                   \
+            for (int64_t i = 0; i < IH * IW; i++)                              \
+                gp[i] = 0;                                                     \
+            for (int64_t oh = 0; oh < OH; oh++)                                \
+                for (int64_t ow = 0; ow < OW; ow++) {                          \
+                    T v = gq[oh * OW + ow] / div;                              \
+                    T *row = gp + oh * SH * IW + ow * SW;                      \
+                    for (int64_t a = 0; a < KH; a++)                           \
+                        for (int64_t b = 0; b < KW; b++)                       \
+                            row[a * IW + b] += v;                              \
+                }                                                              \
+        }                                                                      \
+    }
+
 /* clang-format on */
 
 POOL_LOOPS(float, f32)
 POOL_LOOPS(double, f64)
+AVG_PLAIN_LOOPS(float, f32)
+AVG_PLAIN_LOOPS(double, f64)
+
+/* Does avg_plain handle g? Every window inside the input: no padding, no
+ * dilation, no ceil-mode window hanging over the edge. */
+static bool avg_plain_ok(const mm_pool_geom *g) {
+    if (g->nsp != 2 || g->adaptive || g->in[0] != 1)
+        return false;
+    for (int t = 1; t < 3; t++)
+        if (g->p[t] != 0 || g->d[t] != 1 ||
+            (g->out[t] - 1) * g->s[t] + g->k[t] > g->in[t])
+            return false;
+    return true;
+}
 
 int mm_cpu_pool(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
@@ -257,6 +321,14 @@ int mm_cpu_pool(mm_op_ctx *ctx) {
     mm_pool_geom_make(ctx->params, x->ndim, x->shape, y->shape, &g);
     int code = ctx->op->code;
     bool f32 = x->dtype == MM_F32;
+    if (code == MM_POOL_AVG && (f32 || x->dtype == MM_F64) &&
+        avg_plain_ok(&g)) {
+        if (f32)
+            avg_plain_f32(&g, MM_DATA(x, float), MM_DATA(y, float));
+        else
+            avg_plain_f64(&g, MM_DATA(x, double), MM_DATA(y, double));
+        return 0;
+    }
     if (code == MM_POOL_AVG || (code == MM_POOL_MAX && !ctx->recording)) {
         int rc = pool_dnnl(&g, code == MM_POOL_AVG, x, y);
         if (rc != MM_EUNSUPPORTED)
@@ -324,6 +396,13 @@ int mm_cpu_avg_pool_backward(mm_op_ctx *ctx) {
         return MM_EUNSUPPORTED;
     mm_pool_geom g;
     mm_pool_geom_make(ctx->params, gx->ndim, gx->shape, gy->shape, &g);
+    if (avg_plain_ok(&g)) {
+        if (gx->dtype == MM_F32)
+            avg_plain_bwd_f32(&g, MM_DATA(gy, float), MM_DATA(gx, float));
+        else
+            avg_plain_bwd_f64(&g, MM_DATA(gy, double), MM_DATA(gx, double));
+        return 0;
+    }
     if (gx->dtype == MM_F32)
         avg_bwd_f32(&g, MM_DATA(gy, float), MM_DATA(gx, float));
     else

@@ -4,13 +4,15 @@
  * float, each run's f32 partial then joining the double total.
  *
  * The reduced and kept dims are each merged into as few dims as the strides
- * allow; then three layouts:
+ * allow; then four layouts:
  *   inner   the reduced elements of one output are contiguous: a vectorised
  *           dot with 1 per output, outputs in parallel; a full reduction
  *           splits into fixed 16 Ki-element chunks whose partial sums add up
  *           in order, so the result does not depend on the thread count;
  *   outer   the kept dims are contiguous and reduced ones outside them (sum
  *           over the batch): rows of outputs accumulate, blocks in parallel;
+ *   runs    the innermost reduced dim is contiguous: a vectorised dot per
+ *           run, outputs in parallel;
  *   strided anything else, one output at a time. */
 #include "mm/threads.h"
 #include "half_cpu.h"
@@ -183,6 +185,20 @@ static int reduce(const red *r, int nt) {
             }
             for (int64_t k = 0; k < len; k++)
                 store(r, b + k, acc[k]);
+        }
+    } else if (R->stride[R->n - 1] == 1 && R->shape[R->n - 1] >= 8) {
+        /* runs: the innermost reduced dim is contiguous (sum over N, H, W
+         * of [N, C, H, W], a conv bias gradient): a vectorised dot per run */
+        dims outer = *R;
+        outer.n--;
+        int64_t run = R->shape[R->n - 1], n_runs = count / run;
+#pragma omp parallel for num_threads(nt) if (par)
+        for (int64_t o = 0; o < n_out; o++) {
+            int64_t base = offset_of(K, o);
+            double acc = 0;
+            for (int64_t j = 0; j < n_runs; j++)
+                acc += dot1(r, base + offset_of(&outer, j), run);
+            store(r, o, acc);
         }
     } else { /* strided */
 #pragma omp parallel for num_threads(nt) if (par)

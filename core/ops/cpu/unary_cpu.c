@@ -1,10 +1,12 @@
 /* Optimised CPU kernels of the unary family (f32, f64; bf16 and f16 on the
  * f32 loops, half_cpu.h). */
 #include "half_cpu.h"
+#include "vmath.h"
 
 #include <math.h>
 
 #define UN_LOOP(NAME, T, EXPR)                                                 \
+    MM_CPU_CLONES                                                              \
     static void NAME(char **d, const int64_t *s, int64_t n, void *vctx) {      \
         (void)vctx;                                                            \
         if (s[0] == (int64_t)sizeof(T) && s[1] == (int64_t)sizeof(T)) {        \
@@ -28,7 +30,7 @@ UN_LOOP(exp_f32, float, expf(x))
 UN_LOOP(log_f32, float, logf(x))
 UN_LOOP(relu_f32, float, x < 0 ? 0.0f : x)
 UN_LOOP(sigmoid_f32, float, 1.0f / (1.0f + expf(-x)))
-UN_LOOP(tanh_f32, float, tanhf(x))
+UN_LOOP(tanh_f32, float, mm_vtanhf(x))
 UN_LOOP(neg_f64, double, -x)
 UN_LOOP(exp_f64, double, exp(x))
 UN_LOOP(log_f64, double, log(x))
