@@ -173,6 +173,7 @@ int mm_nn_register_pool(void);
 int mm_nn_register_attention(void);
 int mm_nn_register_embedding(void);
 int mm_nn_register_conv_module(void);
+int mm_nn_register_model(void); /* model.c: the data preprocessors */
 int mm_nn_register_activation(void);
 
 #endif

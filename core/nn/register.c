@@ -50,7 +50,8 @@ int mm_nn_register(void) {
         mm_nn_register_basic,      mm_nn_register_conv,
         mm_nn_register_norm,       mm_nn_register_pool,
         mm_nn_register_attention,  mm_nn_register_embedding,
-        mm_nn_register_activation, mm_nn_register_conv_module};
+        mm_nn_register_activation, mm_nn_register_conv_module,
+        mm_nn_register_model};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         MM_TRY(files[i]());
     return MM_OK;

@@ -18,6 +18,7 @@
 #include "mm/elementwise.h"
 #include "mm/error.h"
 #include "mm/eval.h"
+#include "mm/image.h"
 #include "mm/log.h"
 #include "mm/loss.h"
 #include "mm/model.h"

@@ -1,0 +1,88 @@
+/* mm/image.h - image files in and out, and resizing.
+ *
+ * Images are u8 tensors in OpenCV's layout, as mmcv hands them to
+ * transforms: (H, W, C) with colour channels in BGR(A) order, or (H, W)
+ * for one channel. Decoding uses stb_image (JPEG baseline and progressive,
+ * PNG, BMP, TGA, GIF's first frame, PSD, PNM, HDR clamped to u8); writing
+ * uses stb_image_write (PNG, JPEG, BMP), atomically.
+ *
+ * color_type follows mmcv.imfrombytes (cv2 backend):
+ *   color      3 channels, BGR (a grey file is replicated, alpha dropped);
+ *   grayscale  (H, W): 0.299 R + 0.587 G + 0.114 B in the fixed point
+ *              cv2 uses for the format (libpng's for PNG, cvtColor's
+ *              otherwise); a JPEG's own Y channel, as libjpeg gives it;
+ *   unchanged  the file's channels: grey (H, W), BGR, or BGRA (grey with
+ *              alpha becomes BGRA, as OpenCV's PNG reader does).
+ * 16-bit PNGs are reduced to 8 bits and EXIF orientation is not applied
+ * (docs/transforms.md lists the differences from cv2.imread).
+ *
+ * mm_image_resize follows cv2.resize: pixel centres at half-integers,
+ * replicated borders, and OpenCV's fixed-point arithmetic for u8, so the
+ * result is within one grey level of cv2's (usually equal). */
+#ifndef MM_IMAGE_H
+#define MM_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm/error.h"
+#include "mm/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum mm_image_color {
+    MM_IMAGE_COLOR,
+    MM_IMAGE_GRAYSCALE,
+    MM_IMAGE_UNCHANGED,
+} mm_image_color;
+
+/* "color", "grayscale", "unchanged" (and mmcv's *_ignore_orientation
+ * spellings, the same here); MM_EINVAL naming the choices otherwise. */
+MM_API int mm_image_color_parse(const char *name,
+                                mm_image_color *out) MM_NODISCARD;
+
+/* Decode an image file's bytes into a new u8 tensor (see above). `name`
+ * (a path, or NULL) starts the error message: "cat.jpg: cannot decode
+ * image: bad huffman code" - an empty, truncated or corrupt file is
+ * MM_EPARSE, never a crash. */
+MM_API int mm_image_decode(const void *data, size_t len, mm_image_color color,
+                           const char *name, mm_tensor **out) MM_NODISCARD;
+/* Read and decode a file; a missing file is MM_ENOENT. */
+MM_API int mm_image_read(const char *path, mm_image_color color,
+                         mm_tensor **out) MM_NODISCARD;
+
+/* Encode a u8 (H, W), (H, W, 1), (H, W, 3) BGR or (H, W, 4) BGRA image as
+ * "png", "jpg"/"jpeg" (quality 1..100; 95 is cv2's default) or "bmp".
+ * *data is malloc'd (free() it). */
+MM_API int mm_image_encode(const mm_tensor *img, const char *format,
+                           int quality, void **data,
+                           size_t *len) MM_NODISCARD;
+/* Encode by the path's extension and write atomically. */
+MM_API int mm_image_write(const char *path, const mm_tensor *img,
+                          int quality) MM_NODISCARD;
+
+/* cv2's interpolation codes, by mmcv's names. */
+typedef enum mm_image_interp {
+    MM_IMAGE_NEAREST,  /* cv2.INTER_NEAREST */
+    MM_IMAGE_BILINEAR, /* cv2.INTER_LINEAR */
+    MM_IMAGE_BICUBIC,  /* cv2.INTER_CUBIC */
+    MM_IMAGE_AREA,     /* cv2.INTER_AREA */
+} mm_image_interp;
+
+/* "nearest", "bilinear", "bicubic", "area"; MM_EINVAL otherwise (mmcv's
+ * "lanczos" is MM_EUNSUPPORTED). */
+MM_API int mm_image_interp_parse(const char *name,
+                                 mm_image_interp *out) MM_NODISCARD;
+
+/* Resize a u8 or f32 (H, W) or (H, W, C) image to (h, w) as cv2.resize(img,
+ * (w, h), interpolation=...) does. The result is new, in the pool. */
+MM_API int mm_image_resize(mm_tensor *img, int64_t w, int64_t h,
+                           mm_image_interp interp,
+                           mm_tensor **out) MM_NODISCARD;
+
+#ifdef __cplusplus
+}
+#endif
+#endif
