@@ -48,9 +48,9 @@ grep -q '"batch_size": 64' "$out" && grep -q '"max_epochs": 10' "$out" \
 expect 0 "" -- config validate $F/core_pipeline.yaml
 grep -q ": ok" "$out" || { echo "FAIL: validate did not say ok"; fail=$((fail + 1)); }
 # Validation checks components against the registry: the LeNet config's
-# model and datasets are mmcls's; its pipeline names the core Resize, which
-# the core does not register yet, and validation says so at its line.
-expect 1 "fashion_mnist.yaml:14:12: train_dataloader.dataset.pipeline.0: no TRANSFORMS component 'Resize' in scopes mmcls, mm" \
+# model, datasets, transforms, optimizer and schedulers validate; its
+# default hooks come with the runner, and validation says so at their line.
+expect 1 "default_runtime.yaml:5:24: default_hooks.runtime_info: no HOOKS component 'RuntimeInfoHook' in scopes mmcls, mm" \
     -- config validate $ADAM
 expect 0 "" -- config validate $F/mmcls_lenet.yaml
 expect 1 "model.head.loss: mmcls.CrossEntropyLoss has no parameter 'use_sigmid' (did you mean 'use_sigmoid'?)" \
