@@ -7,8 +7,8 @@
  * places where mm refuses what mmpretrain silently accepts.
  *
  * A data sample is a dict with `gt_label` (int), and `pred_score` (the class
- * scores) or, failing that, `pred_label` (int); see sample_scores() for the
- * forms of pred_score. */
+ * scores: a list or a 1-D float tensor) or, failing that, `pred_label`
+ * (int); see sample_scores(). */
 #include <float.h>
 #include <stdarg.h>
 #include <inttypes.h>
@@ -20,20 +20,39 @@
 
 #include <mm/eval.h>
 #include <mm/registry.h>
+#include <mm/tensor.h>
 
 #include "mmcls.h"
 
 /* ---- data samples -------------------------------------------------------- */
 
-/* The class scores of one sample. Today `v` is a list of numbers; the tensor
- * form (a 1-D float tensor) joins here when the tensor engine lands, and
- * nothing else in this file reads pred_score. *n receives the number of
- * classes; dst (NULL: just check) receives the scores as float32, which is
- * what mmpretrain ranks and thresholds. */
+/* The class scores of one sample: a list of numbers, or a 1-D float tensor
+ * (what the mmcls heads' predict gives). Nothing else in this file reads
+ * pred_score. *n receives the number of classes; dst (NULL: just check)
+ * receives the scores as float32, which is what mmpretrain ranks and
+ * thresholds. */
 static int sample_scores(const mm_value *v, float *dst, size_t *n) {
+    mm_tensor *t = mm_tensor_from_value(v);
+    if (t) {
+        char buf[64];
+        if (t->ndim != 1)
+            return mm_error_set(MM_EINVAL,
+                                "pred_score must be a 1-D tensor of class "
+                                "scores, got %s",
+                                mm_tensor_describe(t, buf, sizeof buf));
+        if (t->dtype != MM_F32 && t->dtype != MM_F64 && t->dtype != MM_F16 &&
+            t->dtype != MM_BF16)
+            return mm_error_set(MM_ETYPE,
+                                "pred_score must be a float tensor, got %s",
+                                mm_tensor_describe(t, buf, sizeof buf));
+        *n = (size_t)t->numel;
+        if (dst)
+            return mm_tensor_read(t, MM_F32, dst, t->numel);
+        return MM_OK;
+    }
     if (!mm_value_is_list(v))
         return mm_error_set(MM_ETYPE, "pred_score must be a list of class "
-                                      "scores, got a %s",
+                                      "scores or a 1-D float tensor, got a %s",
                             mm_value_type_name(mm_value_type_of(v)));
     *n = mm_value_len(v);
     for (size_t c = 0; c < *n; c++) {

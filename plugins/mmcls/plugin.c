@@ -1,13 +1,18 @@
-/* The mmcls plugin: image classification (mmpretrain): backbones, heads, datasets, metrics.
- * Components register in init; each area of the plugin adds its
- * registration call here as it lands (see docs/status.md). */
+/* The mmcls plugin: image classification (mmpretrain): models, datasets,
+ * transforms, metrics. Components register in init. */
 #include <mm/plugin.h>
 #include <mm/registry.h>
 
 #include "mmcls.h"
 
-static int mmcls_init(void) { return mmcls_register_metrics(); }
+static int mmcls_init(void) {
+    MM_TRY(mmcls_register_models());
+    MM_TRY(mmcls_register_datasets());
+    MM_TRY(mmcls_register_transforms());
+    return mmcls_register_metrics();
+}
 
 MM_PLUGIN_DEFINE(mmcls, MM_PLUGIN_VERSION, "Apache-2.0",
-                 "Image classification (mmpretrain): backbones, heads, datasets, metrics",
+                 "Image classification (mmpretrain): models, datasets, "
+                 "transforms, metrics",
                  NULL, mmcls_init)

@@ -47,10 +47,17 @@ grep -q '"batch_size": 64' "$out" && grep -q '"max_epochs": 10' "$out" \
     || { echo "FAIL: 3-level print lacks the override or the reference"; fail=$((fail + 1)); }
 expect 0 "" -- config validate $F/core_pipeline.yaml
 grep -q ": ok" "$out" || { echo "FAIL: validate did not say ok"; fail=$((fail + 1)); }
-# Validation checks components against the registry: the LeNet config names
-# a model that mmcls does not register yet, and says so at its line.
-expect 1 "lenet5.yaml:3:9: model: no MODELS component 'ImageClassifier' in scopes mmcls, mm" \
+# Validation checks components against the registry: the LeNet config's
+# model, datasets, transforms, optimizer and schedulers validate; its
+# default hooks come with the runner, and validation says so at their line.
+expect 1 "default_runtime.yaml:5:24: default_hooks.runtime_info: no HOOKS component 'RuntimeInfoHook' in scopes mmcls, mm" \
     -- config validate $ADAM
+expect 0 "" -- config validate $F/mmcls_lenet.yaml
+expect 1 "model.head.loss: mmcls.CrossEntropyLoss has no parameter 'use_sigmid' (did you mean 'use_sigmoid'?)" \
+    -- config validate $F/mmcls_lenet.yaml model.head.loss.use_sigmid=true
+expect 1 "train_dataloader.dataset: mmcls.MNIST has no parameter 'dowload' (did you mean 'download'?)" \
+    -- config validate $F/mmcls_lenet.yaml train_dataloader.dataset.dowload=false
+
 expect 1 "<command line>:1:1: train_pipeline.0: mm.Compose has no parameter 'transform' (did you mean 'transforms'?)" \
     -- config validate $F/core_pipeline.yaml train_pipeline.0.transform=[]
 expect 0 "" -- config diff $LENET $ADAM

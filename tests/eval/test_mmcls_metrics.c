@@ -22,6 +22,7 @@
 #include "mm/eval.h"
 #include "mm/plugin.h"
 #include "mm/registry.h"
+#include "mm/tensor.h"
 
 /* ---- fixtures ------------------------------------------------------------ */
 
@@ -87,6 +88,24 @@ static int build_yaml(const char *yaml, mm_metric **out) {
 /* Data samples as a model's predict gives them: dicts with pred_score
  * (preds "scores"), pred_label, gt_label and, for "labels_with_classes",
  * num_classes; samples [from, to) of the set. */
+/* Give pred_score as a 1-D f32 tensor (what the mmcls heads' predict
+ * gives) instead of a list. */
+static bool scores_as_tensors;
+
+static mm_value *score_tensor(const mm_value *row) {
+    size_t n = mm_value_len(row);
+    float buf[64];
+    mm_tensor *t = NULL;
+    for (size_t c = 0; c < n && c < 64; c++)
+        buf[c] = (float)mm_value_get_float(mm_value_list_get(row, c));
+    if (n > 64 || mm_from_data(buf, 1, (const int64_t[]){(int64_t)n}, MM_F32,
+                               &t))
+        abort();
+    mm_value *v = mm_tensor_to_value(t);
+    mm_tensor_release(t); /* no pool is open: the value holds the tensor */
+    return v;
+}
+
 static mm_value *make_samples(const mm_value *set, const char *preds,
                               size_t from, size_t to) {
     const mm_value *scores = mm_value_dict_get(set, "scores");
@@ -96,7 +115,9 @@ static mm_value *make_samples(const mm_value *set, const char *preds,
     for (size_t i = from; i < to && i < mm_value_len(gt); i++) {
         mm_value *s = mm_value_new_dict();
         mm_value *row = mm_value_list_get(scores, i);
-        if (strcmp(preds, "scores") == 0)
+        if (strcmp(preds, "scores") == 0 && scores_as_tensors)
+            mm_value_dict_set_take(s, "pred_score", score_tensor(row));
+        else if (strcmp(preds, "scores") == 0)
             mm_value_dict_set(s, "pred_score", row);
         mm_value_dict_set(s, "pred_label", mm_value_list_get(pred, i));
         mm_value_dict_set(s, "gt_label", mm_value_list_get(gt, i));
@@ -233,6 +254,16 @@ MM_TEST(accuracy_evaluate_size_drops_padding) { check_case("accuracy_size"); }
 MM_TEST(accuracy_prefix_replaces_default) { check_case("accuracy_prefix"); }
 MM_TEST(accuracy_matches_mmpretrain_unit_test) {
     check_case("accuracy_mmpretrain_unit");
+}
+
+/* The same cases with pred_score as tensors give mmpretrain's numbers. */
+MM_TEST(tensor_pred_scores_give_the_same_results) {
+    scores_as_tensors = true;
+    check_case("accuracy_topk");
+    check_case("accuracy_thrs");
+    check_case("single_label_default");
+    check_case("single_label_thrs");
+    scores_as_tensors = false;
 }
 
 /* ---- parity with mmpretrain: SingleLabelMetric --------------------------- */
@@ -485,7 +516,8 @@ MM_TEST(sample_fields_of_the_wrong_type_are_errors) {
     CHECK_ERR(run_json(ACC, "[{\"pred_score\": 0.5, \"gt_label\": 1}]", &out),
               MM_ETYPE,
               "val_evaluator (mmcls.Accuracy): data_samples[0]: pred_score "
-              "must be a list of class scores, got a float");
+              "must be a list of class scores or a 1-D float tensor, got a "
+              "float");
     CHECK_ERR(run_json(ACC, "[{\"pred_label\": 1, \"gt_label\": 1.0}]", &out),
               MM_ETYPE,
               "val_evaluator (mmcls.Accuracy): data_samples[0]: gt_label "
@@ -642,6 +674,7 @@ MM_TEST_MAIN(MM_CASE(accuracy_default_is_top1_in_percent),
              MM_CASE(sample_without_gt_label_is_an_error),
              MM_CASE(sample_without_predictions_is_an_error),
              MM_CASE(sample_fields_of_the_wrong_type_are_errors),
+             MM_CASE(tensor_pred_scores_give_the_same_results),
              MM_CASE(samples_mixing_scores_and_labels_are_an_error),
              MM_CASE(scores_of_different_lengths_are_an_error),
              MM_CASE(single_label_gt_label_beyond_the_classes_is_an_error),

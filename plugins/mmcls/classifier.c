@@ -1,0 +1,409 @@
+/* mmcls models: ImageClassifier (mmpretrain/models/classifiers/image.py)
+ * and ClsDataPreprocessor (mmpretrain/models/utils/data_preprocessor.py).
+ *
+ * ImageClassifier's children are registered in mmpretrain's order -
+ * data_preprocessor, backbone, neck, head - so its state_dict keys are
+ * mmpretrain's (`backbone.features.0.weight`, `head.fc.weight`). Its
+ * generic forward is mode='tensor' (the head's output, or the features
+ * when there is no head); loss and predict go through the head's
+ * mm_model_ops. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mm/model.h>
+#include <mm/nn.h>
+#include <mm/reduction.h>
+#include <mm/registry.h>
+
+#include "mmcls.h"
+
+/* ---- ClsDataPreprocessor ------------------------------------------------- */
+
+typedef struct cls_preprocessor {
+    mm_module base;
+    mm_img_preprocess_cfg cfg;
+    bool to_onehot;
+    int64_t num_classes; /* 0: none */
+} cls_preprocessor;
+
+/* One-hot gt_score (num_classes) f32 for every sample that has gt_label
+ * and no gt_score (mmpretrain's batch_label_to_onehot). */
+static int add_onehot(const cls_preprocessor *p, mm_value *samples) {
+    size_t n = mm_value_len(samples);
+    if (!n || mmcls_get(mm_value_list_get(samples, 0), "gt_score"))
+        return MM_OK;
+    float *row = calloc((size_t)p->num_classes, sizeof *row);
+    if (!row)
+        return mm_error_set(MM_ENOMEM, "out of memory");
+    int rc = MM_OK;
+    for (size_t i = 0; !rc && i < n; i++) {
+        mm_value *s = mm_value_list_get(samples, i);
+        const mm_value *l = mmcls_get(s, "gt_label");
+        if (!l || !mm_value_is_int(l)) {
+            rc = mm_error_set(MM_EINVAL,
+                              "data_samples[%zu]: to_onehot needs an int "
+                              "gt_label",
+                              i);
+            break;
+        }
+        int64_t y = mm_value_get_int(l);
+        if (y < 0 || y >= p->num_classes) {
+            rc = mm_error_set(MM_ERANGE,
+                              "data_samples[%zu]: gt_label %lld is not in "
+                              "[0, num_classes=%lld)",
+                              i, (long long)y, (long long)p->num_classes);
+            break;
+        }
+        mm_tensor *t;
+        row[y] = 1;
+        rc = mm_from_data(row, MM_SHAPE(p->num_classes), MM_F32, &t);
+        row[y] = 0;
+        if (!rc)
+            rc = mm_value_dict_set_take(s, "gt_score", mm_tensor_to_value(t));
+    }
+    free(row);
+    return rc;
+}
+
+static int preprocessor_run(mm_module *m, const mm_value *batch,
+                            bool training, mm_tensor **inputs,
+                            mm_value **data_samples) {
+    (void)training; /* batch augments are refused at build time */
+    cls_preprocessor *p = (cls_preprocessor *)m;
+    mm_value *samples = NULL;
+    MM_TRY(mm_img_preprocess(&p->cfg, batch, inputs, &samples));
+    if (p->to_onehot && samples) {
+        int rc = add_onehot(p, samples);
+        if (rc) {
+            mm_value_release(samples);
+            return mm_error_context(rc, NULL, "data_preprocessor");
+        }
+    }
+    *data_samples = samples;
+    return MM_OK;
+}
+
+static const struct mm_model_ops preprocessor_ops = {
+    .preprocess = preprocessor_run,
+};
+
+static void preprocessor_repr(const mm_module *m, char *buf, size_t size) {
+    const cls_preprocessor *p = (const cls_preprocessor *)m;
+    snprintf(buf, size, "normalize=%s, pad_size_divisor=%lld, to_rgb=%s",
+             p->cfg.n_mean ? "True" : "False",
+             (long long)p->cfg.pad_size_divisor,
+             p->cfg.bgr_to_rgb ? "True" : "False");
+}
+
+const mm_module_class mmcls_preprocessor_class = {
+    .name = "ClsDataPreprocessor",
+    .extra_repr = preprocessor_repr,
+    .model = &preprocessor_ops,
+};
+
+/* mean / std: null or 1 to 4 numbers. */
+static int parse_channels(mm_build_ctx *ctx, const char *param, double *dst,
+                          int *n) {
+    const mm_value *v = mm_build_arg(ctx, param);
+    *n = 0;
+    if (mm_value_is_null(v))
+        return MM_OK;
+    size_t len = mm_value_is_list(v) ? mm_value_len(v) : 1;
+    if (len < 1 || len > 4)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(v),
+                               "%s: expected 1 to 4 numbers (one per "
+                               "channel), got %zu",
+                               param, len);
+    for (size_t i = 0; i < len; i++) {
+        const mm_value *e = mm_value_is_list(v) ? mm_value_list_get(v, i) : v;
+        if (!mm_value_is_number(e))
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
+                                   "%s: expected numbers", param);
+        dst[i] = mm_value_get_float(e);
+    }
+    *n = (int)len;
+    return MM_OK;
+}
+
+static int preprocessor_build(mm_build_ctx *ctx, void **out) {
+    mm_img_preprocess_cfg cfg = {0};
+    int n_std = 0;
+    int64_t div;
+    const mm_value *ba = mm_build_arg(ctx, "batch_augments");
+    const mm_value *nc = mm_build_arg(ctx, "num_classes");
+    bool to_onehot;
+    MM_TRY(parse_channels(ctx, "mean", cfg.mean, &cfg.n_mean));
+    MM_TRY(parse_channels(ctx, "std", cfg.std, &n_std));
+    MM_TRY(mm_build_int(ctx, "pad_size_divisor", &div));
+    MM_TRY(mm_build_float(ctx, "pad_value", &cfg.pad_value));
+    MM_TRY(mm_build_bool(ctx, "to_rgb", &cfg.bgr_to_rgb));
+    MM_TRY(mm_build_bool(ctx, "to_onehot", &to_onehot));
+    const mm_srcloc *here = mm_value_loc(mm_build_node(ctx));
+    if (cfg.n_mean && n_std != cfg.n_mean)
+        return mm_error_set_at(
+            MM_EINVAL, here,
+            "std: to enable the normalization, specify both `mean` and `std` "
+            "with as many values (%d mean, %d std)",
+            cfg.n_mean, n_std);
+    if (!cfg.n_mean && n_std)
+        return mm_error_set_at(MM_EINVAL, here,
+                               "mean: std is given but mean is null");
+    for (int i = 0; i < n_std; i++)
+        if (cfg.std[i] == 0)
+            return mm_error_set_at(
+                MM_EINVAL, mm_value_loc(mm_build_arg(ctx, "std")),
+                "std: a standard deviation of 0 divides by zero");
+    if (div < 1)
+        return mm_error_set_at(
+            MM_EINVAL, mm_value_loc(mm_build_arg(ctx, "pad_size_divisor")),
+            "pad_size_divisor: must be at least 1, got %lld", (long long)div);
+    cfg.pad_size_divisor = div;
+    if (!mm_value_is_null(ba))
+        return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(ba),
+                               "batch_augments: not supported yet (Mixup, "
+                               "CutMix); use null");
+    int64_t num_classes = mm_value_is_null(nc) ? 0 : mm_value_get_int(nc);
+    if (!mm_value_is_null(nc) && num_classes <= 0)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(nc),
+                               "num_classes: must be positive, got %lld",
+                               (long long)num_classes);
+    if (to_onehot && !num_classes)
+        return mm_error_set_at(MM_EINVAL, here,
+                               "to_onehot: cannot generate one-hot format "
+                               "labels because `num_classes` is not set");
+    mm_module *m;
+    MM_TRY(mm_module_new(&mmcls_preprocessor_class, sizeof(cls_preprocessor),
+                         &m));
+    cls_preprocessor *p = (cls_preprocessor *)m;
+    p->cfg = cfg;
+    p->to_onehot = to_onehot;
+    p->num_classes = num_classes;
+    *out = m;
+    return MM_OK;
+}
+
+static const mm_param preprocessor_params[] = {
+    {.name = "mean", .type = MM_PARAM_LIST | MM_PARAM_NULL, .def = "null",
+     .doc = "per-channel mean subtracted (null: no normalisation)"},
+    {.name = "std", .type = MM_PARAM_LIST | MM_PARAM_NULL, .def = "null",
+     .doc = "per-channel standard deviation divided by"},
+    {.name = "pad_size_divisor", .type = MM_PARAM_INT, .def = "1",
+     .doc = "pad the batch to a multiple of this"},
+    {.name = "pad_value", .type = MM_PARAM_FLOAT, .def = "0",
+     .doc = "value of padded pixels"},
+    {.name = "to_rgb", .type = MM_PARAM_BOOL, .def = "false",
+     .doc = "swap BGR to RGB for 3-channel inputs"},
+    {.name = "to_onehot", .type = MM_PARAM_BOOL, .def = "false",
+     .doc = "add one-hot gt_score to every data sample"},
+    {.name = "num_classes", .type = MM_PARAM_INT | MM_PARAM_NULL,
+     .def = "null", .doc = "number of classes (for to_onehot)"},
+    {.name = "batch_augments", .type = MM_PARAM_DICT | MM_PARAM_NULL,
+     .def = "null", .doc = "Mixup/CutMix settings: null only for now"},
+};
+
+static const mm_component preprocessor_component = {
+    .kind = MM_MODELS,
+    .name = "ClsDataPreprocessor",
+    .doc = "stack, normalise and pad a classification batch",
+    .params = preprocessor_params,
+    .n_params = sizeof preprocessor_params / sizeof preprocessor_params[0],
+    .build = preprocessor_build,
+    .destroy = mmcls_module_destroy,
+};
+
+/* ---- ImageClassifier ------------------------------------------------------ */
+
+typedef struct image_classifier {
+    mm_module base;
+    mm_module *backbone, *neck, *head; /* children; neck, head may be NULL */
+} image_classifier;
+
+/* mmpretrain's extract_feat(stage='neck'). */
+static int extract_feat(image_classifier *c, mm_tensor *x, mm_tensor **out) {
+    MM_TRY(mm_module_forward1(c->backbone, x, &x));
+    if (c->neck)
+        MM_TRY(mm_module_forward1(c->neck, x, &x));
+    *out = x;
+    return MM_OK;
+}
+
+/* mode='tensor'. */
+static int classifier_forward(mm_module *m, int n, mm_tensor *const *in,
+                              mm_tensor **out) {
+    image_classifier *c = (image_classifier *)m;
+    if (n != 1)
+        return mm_error_set(MM_EINVAL, "ImageClassifier takes one input "
+                                       "batch, got %d", n);
+    mm_tensor *feats;
+    MM_TRY(extract_feat(c, in[0], &feats));
+    if (!c->head) {
+        *out = feats;
+        return MM_OK;
+    }
+    return mm_module_forward1(c->head, feats, out);
+}
+
+static int classifier_loss(mm_module *m, int n, mm_tensor *const *in,
+                           mm_value *samples, mm_value **losses) {
+    image_classifier *c = (image_classifier *)m;
+    if (n != 1)
+        return mm_error_set(MM_EINVAL, "ImageClassifier takes one input "
+                                       "batch, got %d", n);
+    if (!c->head || !mm_model_has_loss(c->head))
+        return mm_error_set(MM_EINVAL, "ImageClassifier: mode 'loss' needs "
+                                       "a head with a loss");
+    mm_tensor *feats;
+    MM_TRY(extract_feat(c, in[0], &feats));
+    return mm_model_loss(c->head, 1, &feats, samples, losses);
+}
+
+static int classifier_predict(mm_module *m, int n, mm_tensor *const *in,
+                              mm_value *samples, mm_value **out) {
+    image_classifier *c = (image_classifier *)m;
+    if (n != 1)
+        return mm_error_set(MM_EINVAL, "ImageClassifier takes one input "
+                                       "batch, got %d", n);
+    if (!c->head)
+        return mm_error_set(MM_EINVAL, "ImageClassifier: mode 'predict' "
+                                       "needs a head");
+    mm_tensor *feats;
+    MM_TRY(extract_feat(c, in[0], &feats));
+    return mm_model_predict(c->head, 1, &feats, samples, out);
+}
+
+static const struct mm_model_ops classifier_ops = {
+    .loss = classifier_loss,
+    .predict = classifier_predict,
+};
+
+const mm_module_class mmcls_image_classifier_class = {
+    .name = "ImageClassifier",
+    .forward = classifier_forward,
+    .model = &classifier_ops,
+};
+
+/* The data_preprocessor config: the given dict (default {}) with `type`
+ * defaulting to ClsDataPreprocessor, and train_cfg as batch_augments when
+ * it has `augments` (mmpretrain's ImageClassifier.__init__). */
+static int build_preprocessor(mm_build_ctx *ctx, mm_module **out) {
+    const mm_value *dp = mm_build_arg(ctx, "data_preprocessor");
+    const mm_value *tc = mm_build_arg(ctx, "train_cfg");
+    mm_value *node = mm_value_is_dict(dp) ? mm_value_copy(dp)
+                                          : mm_value_new_dict();
+    if (!node)
+        return mm_error_set(MM_ENOMEM, "out of memory");
+    if (!mm_value_is_dict(dp))
+        mm_value_set_srcloc(node, mm_value_loc(mm_build_node(ctx)));
+    int rc = MM_OK;
+    if (!mm_value_dict_get(node, "type"))
+        rc = mm_value_dict_set_take(node, "type",
+                                    mm_value_new_string(
+                                        "mmcls.ClsDataPreprocessor"));
+    if (!rc && mm_value_is_dict(tc) && mm_value_dict_get(tc, "augments"))
+        rc = mm_value_dict_set(node, "batch_augments", (mm_value *)tc);
+    char path[512];
+    snprintf(path, sizeof path, "%s.data_preprocessor", mm_build_path(ctx));
+    void *obj = NULL;
+    if (!rc)
+        rc = mm_registry_build(MM_MODELS, node, mm_build_scope(ctx), path,
+                               mm_build_user(ctx), &obj);
+    mm_value_release(node);
+    if (rc)
+        return rc;
+    mm_module *pre = obj;
+    if (!pre->cls->model || !pre->cls->model->preprocess) {
+        mm_module_free(pre);
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(dp),
+                               "%s: %s is not a data preprocessor", path,
+                               pre->cls->name);
+    }
+    *out = pre;
+    return MM_OK;
+}
+
+static int classifier_build(mm_build_ctx *ctx, void **out) {
+    const mm_value *pre = mm_build_arg(ctx, "pretrained");
+    const mm_value *ic = mm_build_arg(ctx, "init_cfg");
+    if (!mm_value_is_null(pre))
+        return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(pre),
+                               "pretrained: not supported yet; use load_from "
+                               "(a checkpoint of the whole model)");
+    if (!mm_value_is_null(ic))
+        return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(ic),
+                               "init_cfg: not supported yet for "
+                               "ImageClassifier; use load_from");
+    mm_module *m, *child;
+    MM_TRY(mm_module_new(&mmcls_image_classifier_class,
+                         sizeof(image_classifier), &m));
+    image_classifier *c = (image_classifier *)m;
+    int rc = build_preprocessor(ctx, &child);
+    if (!rc)
+        rc = mm_module_add_child(m, "data_preprocessor", child);
+    if (!rc)
+        rc = mm_build_child(ctx, "backbone", (void **)&c->backbone);
+    if (!rc)
+        rc = mm_module_add_child(m, "backbone", c->backbone);
+    if (!rc)
+        rc = mm_build_child(ctx, "neck", (void **)&c->neck);
+    if (!rc && c->neck)
+        rc = mm_module_add_child(m, "neck", c->neck);
+    if (!rc)
+        rc = mm_build_child(ctx, "head", (void **)&c->head);
+    if (!rc && c->head) {
+        rc = mm_module_add_child(m, "head", c->head);
+        if (!rc && !mm_model_has_loss(c->head))
+            rc = mm_error_set_at(MM_EINVAL,
+                                 mm_value_loc(mm_build_arg(ctx, "head")),
+                                 "head: %s has no loss/predict (not a head)",
+                                 c->head->cls->name);
+    }
+    if (rc) {
+        mm_module_free(m);
+        return rc;
+    }
+    *out = m;
+    return MM_OK;
+}
+
+static const mm_param classifier_params[] = {
+    {.name = "backbone", .type = MM_PARAM_COMPONENT, .kind = MM_MODELS,
+     .required = true, .doc = "the backbone (LeNet5, ResNet, ...)"},
+    {.name = "neck", .type = MM_PARAM_COMPONENT | MM_PARAM_NULL,
+     .kind = MM_MODELS, .def = "null",
+     .doc = "between backbone and head (GlobalAveragePooling)"},
+    {.name = "head", .type = MM_PARAM_COMPONENT | MM_PARAM_NULL,
+     .kind = MM_MODELS, .def = "null",
+     .doc = "the classification head (ClsHead, LinearClsHead)"},
+    {.name = "pretrained", .type = MM_PARAM_STRING | MM_PARAM_NULL,
+     .def = "null", .doc = "checkpoint to initialise from (not yet: use "
+                           "load_from)"},
+    {.name = "train_cfg", .type = MM_PARAM_DICT | MM_PARAM_NULL,
+     .def = "null", .doc = "{augments: ...} becomes batch_augments"},
+    {.name = "data_preprocessor", .type = MM_PARAM_DICT | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "the data preprocessor config (type: ClsDataPreprocessor)"},
+    {.name = "init_cfg", .type = MM_PARAM_DICT | MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null", .doc = "initialisation config (null only)"},
+};
+
+static const mm_component classifier_component = {
+    .kind = MM_MODELS,
+    .name = "ImageClassifier",
+    .doc = "image classifier: backbone, neck, head (mmpretrain's)",
+    .params = classifier_params,
+    .n_params = sizeof classifier_params / sizeof classifier_params[0],
+    .build = classifier_build,
+    .destroy = mmcls_module_destroy,
+};
+
+void mmcls_module_destroy(void *obj) { mm_module_free(obj); }
+
+int mmcls_register_models(void) {
+    MM_TRY(mm_register(&classifier_component));
+    MM_TRY(mm_register(&preprocessor_component));
+    MM_TRY(mmcls_register_backbones());
+    MM_TRY(mmcls_register_heads());
+    MM_TRY(mmcls_register_losses());
+    return MM_OK;
+}
