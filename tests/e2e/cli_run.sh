@@ -59,7 +59,7 @@ val_dataloader:
 train_cfg: {max_epochs: 2}
 default_hooks:
   logger: {type: LoggerHook, interval: 5}
-  checkpoint: {type: CheckpointHook, interval: 1, max_keep_ckpts: 3}
+  checkpoint: {type: CheckpointHook, interval: 1, max_keep_ckpts: 3, save_best: auto}
 randomness: {seed: 0, deterministic: true}
 YAML
 
@@ -139,15 +139,18 @@ fi
 res_acc=$(grep 'Epoch(val) \[2\]' "$tmp/resume.out" | tail -n 1 | sed -E 's/.*accuracy\/top1: ([0-9.]+).*/\1/')
 [[ "$res_acc" == "$val_acc" ]] && ok "resumed run reaches the same accuracy ($res_acc)" || bad "resumed accuracy '$res_acc' vs '$val_acc'"
 
-# A corrupt checkpoint and a missing data path: one line each, exit 1.
+# A corrupt checkpoint and a missing data path: one line each, exit 1 (the
+# log lines before it go to stderr too; the error is the one "mm:" line).
+one_error() { [[ $(grep -c '^mm: ' "$1") -eq 1 && $(tail -n 1 "$1") == "mm: "* ]]; }
 head -c 200 "$w/epoch_2.safetensors" >"$tmp/bad.safetensors"
 "$MM" run test "$cfg" "$tmp/bad.safetensors" --work-dir "$tmp/t2" >"$tmp/out" 2>"$tmp/err"
 code=$?
-[[ $code -eq 1 && $(wc -l <"$tmp/err") -eq 1 ]] && grep -q "^mm: .*bad.safetensors" "$tmp/err" &&
+[[ $code -eq 1 ]] && one_error "$tmp/err" && grep -q "^mm: .*bad.safetensors: truncated" "$tmp/err" &&
   ok "corrupt checkpoint refused in one line" || bad "corrupt checkpoint (exit $code)" "$tmp/err"
 "$MM" run train "$cfg" --work-dir "$tmp/t3" "train_dataloader.dataset.data_root=$tmp/nope" >"$tmp/out" 2>"$tmp/err"
 code=$?
-[[ $code -eq 1 && $(wc -l <"$tmp/err") -eq 1 ]] && grep -q "^mm: .*data_root.*nope" "$tmp/err" &&
+[[ $code -eq 1 ]] && one_error "$tmp/err" &&
+  grep -q "^mm: <command line>:1:[0-9]*: train_dataloader.dataset (mmcls.MNIST): train_dataloader.dataset.data_root: .*nope" "$tmp/err" &&
   ok "missing data path refused in one line" || bad "missing data path (exit $code)" "$tmp/err"
 "$MM" run train "$cfg" --work-dir "$tmp/t4" "optim_wrapper.optimizer.lrr=0.1" >"$tmp/out" 2>"$tmp/err"
 code=$?
