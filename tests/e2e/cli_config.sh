@@ -48,10 +48,11 @@ grep -q '"batch_size": 64' "$out" && grep -q '"max_epochs": 10' "$out" \
 expect 0 "" -- config validate $F/core_pipeline.yaml
 grep -q ": ok" "$out" || { echo "FAIL: validate did not say ok"; fail=$((fail + 1)); }
 # Validation checks components against the registry: the LeNet config's
-# model, datasets, transforms, optimizer and schedulers validate; its
-# default hooks come with the runner, and validation says so at their line.
-expect 1 "default_runtime.yaml:5:24: default_hooks.runtime_info: no HOOKS component 'RuntimeInfoHook' in scopes mmcls, mm" \
-    -- config validate $ADAM
+# model, datasets, transforms, optimizer, schedulers, hooks and visualizer
+# validate; a misspelt hook parameter is named at its line.
+expect 0 "" -- config validate $ADAM
+expect 1 "default_hooks.checkpoint: mm.CheckpointHook has no parameter 'max_keep_ckpt' (did you mean 'max_keep_ckpts'?)" \
+    -- config validate $ADAM default_hooks.checkpoint.max_keep_ckpt=1
 expect 0 "" -- config validate $F/mmcls_lenet.yaml
 expect 1 "model.head.loss: mmcls.CrossEntropyLoss has no parameter 'use_sigmid' (did you mean 'use_sigmoid'?)" \
     -- config validate $F/mmcls_lenet.yaml model.head.loss.use_sigmid=true
