@@ -226,6 +226,64 @@ static int register_hooks(mm_runner *r) {
     return rc;
 }
 
+static bool hook_has(const mm_hook_class *c, mm_hook_point p) {
+    switch (p) {
+    case MM_HOOK_BEFORE_RUN: return c->before_run;
+    case MM_HOOK_AFTER_LOAD_CHECKPOINT: return c->after_load_checkpoint;
+    case MM_HOOK_BEFORE_TRAIN: return c->before_train;
+    case MM_HOOK_BEFORE_TRAIN_EPOCH: return c->before_train_epoch;
+    case MM_HOOK_BEFORE_TRAIN_ITER: return c->before_train_iter;
+    case MM_HOOK_AFTER_TRAIN_ITER: return c->after_train_iter;
+    case MM_HOOK_AFTER_TRAIN_EPOCH: return c->after_train_epoch;
+    case MM_HOOK_BEFORE_VAL: return c->before_val;
+    case MM_HOOK_BEFORE_VAL_EPOCH: return c->before_val_epoch;
+    case MM_HOOK_BEFORE_VAL_ITER: return c->before_val_iter;
+    case MM_HOOK_AFTER_VAL_ITER: return c->after_val_iter;
+    case MM_HOOK_AFTER_VAL_EPOCH: return c->after_val_epoch;
+    case MM_HOOK_AFTER_VAL: return c->after_val;
+    case MM_HOOK_BEFORE_SAVE_CHECKPOINT: return c->before_save_checkpoint;
+    case MM_HOOK_AFTER_TRAIN: return c->after_train;
+    case MM_HOOK_BEFORE_TEST: return c->before_test;
+    case MM_HOOK_BEFORE_TEST_EPOCH: return c->before_test_epoch;
+    case MM_HOOK_BEFORE_TEST_ITER: return c->before_test_iter;
+    case MM_HOOK_AFTER_TEST_ITER: return c->after_test_iter;
+    case MM_HOOK_AFTER_TEST_EPOCH: return c->after_test_epoch;
+    case MM_HOOK_AFTER_TEST: return c->after_test;
+    case MM_HOOK_AFTER_RUN: return c->after_run;
+    default: return false;
+    }
+}
+
+/* Runner.get_hooks_info: per stage, "(PRIORITY    ) ClassName" lines. */
+static void log_hooks(const mm_runner *r) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return;
+    bool first = true;
+    for (int p = 0; p < MM_HOOK_POINT_COUNT; p++) {
+        bool any = false;
+        for (size_t i = 0; i < r->n_hooks; i++) {
+            const mm_hook *h = r->hooks[i];
+            if (!hook_has(h->cls, (mm_hook_point)p))
+                continue;
+            if (!any)
+                fprintf(f, "%s%s:", first ? "" : "\n", mm_hook_point_name(p));
+            any = true, first = false;
+            const char *pn = mm_priority_name(h->priority);
+            char num[16];
+            snprintf(num, sizeof num, "%d", h->priority);
+            fprintf(f, "\n(%-12s) %-35s", pn ? pn : num, h->cls->name);
+        }
+        if (any)
+            fprintf(f, "\n -------------------- ");
+    }
+    if (fclose(f) == 0)
+        MM_INFO("Hooks will be executed in the following order:\n%s", text);
+    free(text);
+}
+
 /* ---- setup ------------------------------------------------------------------------ */
 
 static uint64_t random_seed(void) {
@@ -551,6 +609,8 @@ int mm_runner_new(const mm_value *cfg_in, const char *config_path,
         rc = build_visualizer(r);
     if (!rc)
         rc = register_hooks(r);
+    if (!rc)
+        log_hooks(r);
     if (!rc)
         rc = dump_config(r);
     if (rc) {
