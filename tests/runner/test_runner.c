@@ -841,6 +841,41 @@ MM_TEST(iter_based_loop_validates_and_saves_by_iteration) {
     mm_runner_free(r);
 }
 
+static int count_events(const rtest_record_hook *h, const char *what) {
+    int n = 0;
+    for (size_t i = 0; h && i < h->n; i++)
+        n += strcmp(h->events[i], what) == 0;
+    return n;
+}
+
+MM_TEST(dynamic_intervals_change_the_val_interval_from_a_milestone) {
+    /* mmengine's calc_dynamic_intervals + bisect: interval 1 before epoch
+     * 2, 2 from it: validation after epochs 2 and 4 (1 and 3 are odd). */
+    mm_runner *r = new_runner("dynamic",
+                              "train_cfg: {max_epochs: 4, dynamic_intervals: [[2, 2]]}\n"
+                              "custom_hooks: [{type: RecordHook}]\n");
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    CHECK_INT(count_events(find_record(r, NULL), "before_val"), 2);
+    mm_runner_free(r);
+}
+
+MM_TEST(reduce_on_plateau_steps_on_validation_metrics) {
+    mm_runner *r = new_runner("plateau",
+                              "train_cfg: {max_epochs: 4}\n"
+                              "param_scheduler: {type: ReduceOnPlateauLR, monitor: toy/accuracy,\n"
+                              "  rule: greater, patience: 0, factor: 0.5}\n");
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    /* The toy task is solved at once: accuracy stops improving and every
+     * later validation halves the lr. */
+    mm_history_buffer *lr = mm_message_hub_get_scalar(mm_runner_message_hub(r), "train/lr");
+    CHECK(lr && mm_history_buffer_current(lr) < 0.1);
+    mm_runner_free(r);
+}
+
 MM_TEST(missing_train_cfg_is_one_line) {
     setup();
     mm_value *cfg = toy_cfg(work_dir("nocfg"), NULL);
@@ -879,4 +914,6 @@ MM_TEST_MAIN(MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
              MM_CASE(corrupt_checkpoint_is_refused_with_one_line),
              MM_CASE(auto_scale_lr_scales_by_batch_over_base),
              MM_CASE(iter_based_loop_validates_and_saves_by_iteration),
+             MM_CASE(dynamic_intervals_change_the_val_interval_from_a_milestone),
+             MM_CASE(reduce_on_plateau_steps_on_validation_metrics),
              MM_CASE(missing_train_cfg_is_one_line))
