@@ -136,8 +136,10 @@ static int apply_args(mm_value *cfg, const run_args *a) {
     int rc = MM_OK;
     if (a->work_dir)
         rc = set_take(cfg, "work_dir", mm_value_new_string(a->work_dir));
-    if (!rc && a->test)
+    if (!rc && a->test) /* the checkpoint's weights, nothing to resume */
         rc = set_take(cfg, "load_from", mm_value_new_string(a->checkpoint));
+    if (!rc && a->test)
+        rc = set_take(cfg, "resume", mm_value_new_bool(false));
     if (!rc && a->resume) {
         rc = set_take(cfg, "resume", mm_value_new_bool(true));
         if (!rc && a->resume_path)
