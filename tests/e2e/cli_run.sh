@@ -135,6 +135,13 @@ if "$MM" run train "$cfg" --work-dir "$w2" --resume >"$tmp/resume.out" 2>&1 &&
 else
   bad "--resume" "$tmp/resume.out"
 fi
+# A second Ctrl-C stops at once: killed by SIGINT, nothing saved.
+w3="$tmp/work_int2"
+"$MM" --plugin-path "$MM_BUILD_ROOT/tests/runner" run train "$cfg" --work-dir "$w3" \
+  'custom_hooks=[{type: rtest.RecordHook, signal_at: 3, signals: 2}]' >"$tmp/int2.out" 2>&1
+code=$?
+[[ $code -eq 130 && ! -e "$w3/iter_3.safetensors" ]] && ! grep -q "^mm: interrupted" "$tmp/int2.out" &&
+  ok "a second Ctrl-C aborts at once" || bad "second Ctrl-C (exit $code)" "$tmp/int2.out"
 # Deterministic: the resumed run ends where the uninterrupted one did.
 res_acc=$(grep 'Epoch(val) \[2\]' "$tmp/resume.out" | tail -n 1 | sed -E 's/.*accuracy\/top1: ([0-9.]+).*/\1/')
 [[ "$res_acc" == "$val_acc" ]] && ok "resumed run reaches the same accuracy ($res_acc)" || bad "resumed accuracy '$res_acc' vs '$val_acc'"

@@ -346,7 +346,8 @@ static int rec_after_train_iter(mm_hook *h, mm_runner *r, int64_t i,
         mm_runner_interrupt(r);
     /* Ctrl-C itself, through the CLI's handler (the e2e test). */
     if (mm_runner_iter(r) + 1 == ((rtest_record_hook *)h)->signal_at)
-        raise(SIGINT);
+        for (int64_t k = 0; k < ((rtest_record_hook *)h)->signals; k++)
+            raise(SIGINT);
     const char *watch = ((rtest_record_hook *)h)->watch;
     if (watch && *watch) {
         mm_tensor *t = mm_module_find_tensor(mm_runner_model(r), watch);
@@ -422,8 +423,11 @@ static int record_build(mm_build_ctx *ctx, void **out) {
         rc = mm_build_string(ctx, "watch", &watch);
     if (!rc)
         rc = mm_build_int(ctx, "interrupt_at", &at);
+    int64_t signals = 1;
     if (!rc)
         rc = mm_build_int(ctx, "signal_at", &sig_at);
+    if (!rc)
+        rc = mm_build_int(ctx, "signals", &signals);
     if (rc)
         return rc;
     rtest_record_hook *h = calloc(1, sizeof *h);
@@ -435,6 +439,7 @@ static int record_build(mm_build_ctx *ctx, void **out) {
     }
     h->interrupt_at = at;
     h->signal_at = sig_at;
+    h->signals = signals;
     h->base.cls = &record_class;
     *out = h;
     return MM_OK;
@@ -447,6 +452,8 @@ static const mm_param record_params[] = {
      .doc = "interrupt the run after this many iterations"},
     {.name = "signal_at", .type = MM_PARAM_INT, .def = "-1",
      .doc = "raise SIGINT after this many iterations"},
+    {.name = "signals", .type = MM_PARAM_INT, .def = "1",
+     .doc = "how many SIGINTs to raise then"},
     {.name = "watch", .type = MM_PARAM_STRING, .def = "''",
      .doc = "record element 0 of this model tensor after each iteration"},
     MM_HOOK_BASE_PARAMS,

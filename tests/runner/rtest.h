@@ -12,6 +12,7 @@ typedef struct rtest_record_hook {
     char *tag;            /* the config's `tag` */
     int64_t interrupt_at; /* mm_runner_interrupt after this many iters */
     int64_t signal_at;    /* raise(SIGINT) after this many iters */
+    int64_t signals;      /* how many times (2: the second aborts) */
     char *watch;          /* a model tensor whose element 0 is recorded
                              after each train iteration ("w:%a") */
     size_t n, cap;
