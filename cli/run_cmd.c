@@ -25,7 +25,8 @@ static const char train_usage[] =
     "  --resume [CKPT]    resume from CKPT, or from the work dir's\n"
     "                     last_checkpoint without one\n"
     "  --amp              mixed precision: AmpOptimWrapper (bf16 on the CPU)\n"
-    "  --auto-scale-lr    scale the lr by batch size / auto_scale_lr.base_batch_size\n"
+    "  --auto-scale-lr    scale the lr by batch size / "
+    "auto_scale_lr.base_batch_size\n"
     "  --cfg-options K=V  more overrides (as mmengine's flag)\n"
     "  --launcher none    job launcher (only 'none' for now)\n"
     "  --device cpu       the device (cpu)\n"
@@ -35,7 +36,8 @@ static const char train_usage[] =
     "Ctrl-C stops at once.\n";
 
 static const char test_usage[] =
-    "usage: mm run test CONFIG CHECKPOINT [key.path=value ...] [--work-dir DIR]\n"
+    "usage: mm run test CONFIG CHECKPOINT [key.path=value ...] [--work-dir "
+    "DIR]\n"
     "                   [--out FILE.json] [--cfg-options key=value ...]\n"
     "                   [--launcher none] [--device cpu]\n"
     "\n"
@@ -66,11 +68,10 @@ static int parse(const char *cmd, int argc, char **argv, run_args *a) {
         const char *s = argv[i];
         const char *val = NULL;
 #define OPT_VALUE(name)                                                        \
-    (strcmp(s, name) == 0                                                      \
-         ? (i + 1 < argc ? (val = argv[++i], 1) : -1)                          \
-         : (strncmp(s, name "=", sizeof(name)) == 0                            \
-                ? (val = s + sizeof(name), 1)                                  \
-                : 0))
+    (strcmp(s, name) == 0 ? (i + 1 < argc ? (val = argv[++i], 1) : -1)         \
+                          : (strncmp(s, name "=", sizeof(name)) == 0           \
+                                 ? (val = s + sizeof(name), 1)                 \
+                                 : 0))
         int m;
         if (strncmp(s, "--", 2) == 0)
             cfg_options = false;
@@ -80,7 +81,8 @@ static int parse(const char *cmd, int argc, char **argv, run_args *a) {
             a->work_dir = val;
         } else if (!a->test && strcmp(s, "--resume") == 0) {
             a->resume = true;
-            if (i + 1 < argc && argv[i + 1][0] != '-' && !strchr(argv[i + 1], '='))
+            if (i + 1 < argc && argv[i + 1][0] != '-' &&
+                !strchr(argv[i + 1], '='))
                 a->resume_path = argv[++i];
         } else if (!a->test && strncmp(s, "--resume=", 9) == 0) {
             a->resume = true;
@@ -143,13 +145,15 @@ static int apply_args(mm_value *cfg, const run_args *a) {
     if (!rc && a->resume) {
         rc = set_take(cfg, "resume", mm_value_new_bool(true));
         if (!rc && a->resume_path)
-            rc = set_take(cfg, "load_from", mm_value_new_string(a->resume_path));
+            rc =
+                set_take(cfg, "load_from", mm_value_new_string(a->resume_path));
     }
     if (!rc && a->amp) {
         mm_value *ow = mm_value_dict_get(cfg, "optim_wrapper");
         const mm_value *type = ow ? mm_value_dict_get(ow, "type") : NULL;
-        const char *t = type && mm_value_is_string(type) ? mm_value_get_string(type)
-                                                         : "OptimWrapper";
+        const char *t = type && mm_value_is_string(type)
+                            ? mm_value_get_string(type)
+                            : "OptimWrapper";
         if (!mm_value_is_dict(ow))
             return mm_error_set(MM_EINVAL, "--amp: the config has no "
                                            "optim_wrapper");
@@ -159,7 +163,8 @@ static int apply_args(mm_value *cfg, const run_args *a) {
             return mm_error_set_at(MM_EINVAL, mm_value_loc(type),
                                    "--amp: `--amp` is only supported when the "
                                    "optimizer wrapper type is `OptimWrapper` "
-                                   "but got %s.", t);
+                                   "but got %s.",
+                                   t);
         } else {
             rc = set_take(ow, "type", mm_value_new_string("AmpOptimWrapper"));
             /* loss_scale: 'dynamic' where the wrapper takes one. */
@@ -176,7 +181,8 @@ static int apply_args(mm_value *cfg, const run_args *a) {
     }
     if (!rc && a->auto_scale_lr) {
         mm_value *asl = mm_value_dict_get(cfg, "auto_scale_lr");
-        if (!mm_value_is_dict(asl) || !mm_value_dict_get(asl, "base_batch_size"))
+        if (!mm_value_is_dict(asl) ||
+            !mm_value_dict_get(asl, "base_batch_size"))
             return mm_error_set(MM_EINVAL,
                                 "--auto-scale-lr: can not find "
                                 "\"auto_scale_lr\" or "
@@ -187,7 +193,7 @@ static int apply_args(mm_value *cfg, const run_args *a) {
     return rc;
 }
 
-/* ---- Ctrl-C ---------------------------------------------------------------- */
+/* ---- Ctrl-C -------------------------------------------------------------- */
 
 static mm_runner *volatile active_runner;
 static volatile sig_atomic_t signals_seen;
@@ -211,7 +217,7 @@ static void catch_signals(bool on) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* ---- --out: predictions ---------------------------------------------------- */
+/* ---- --out: predictions -------------------------------------------------- */
 
 typedef struct dump_hook {
     mm_hook base;
@@ -223,7 +229,8 @@ static int tensor_to_list(mm_tensor *t, mm_value **out) {
     if (!l)
         return mm_error_set(MM_ENOMEM, "out of memory");
     for (int64_t i = 0; i < t->numel; i++) {
-        int rc = mm_value_list_append_take(l, mm_value_new_float(mm_tensor_get_flat(t, i)));
+        int rc = mm_value_list_append_take(
+            l, mm_value_new_float(mm_tensor_get_flat(t, i)));
         if (rc) {
             mm_value_release(l);
             return rc;
@@ -241,8 +248,9 @@ static int copy_field(mm_value *dst, const mm_value *sample, const char *key) {
         mm_tensor *t = mm_value_get_tensor(v);
         mm_value *l = NULL;
         int rc = t->numel == 1 && strcmp(key, "pred_score") != 0
-                     ? ((l = mm_value_new_float(mm_tensor_get_flat(t, 0))) ? MM_OK
-                                                                         : MM_ENOMEM)
+                     ? ((l = mm_value_new_float(mm_tensor_get_flat(t, 0)))
+                            ? MM_OK
+                            : MM_ENOMEM)
                      : tensor_to_list(t, &l);
         return rc ? rc : mm_value_dict_set_take(dst, key, l);
     }
@@ -250,7 +258,8 @@ static int copy_field(mm_value *dst, const mm_value *sample, const char *key) {
 }
 
 static int dump_after_test_iter(mm_hook *h, mm_runner *r, int64_t i,
-                                const mm_value *batch, const mm_value *outputs) {
+                                const mm_value *batch,
+                                const mm_value *outputs) {
     (void)r, (void)i, (void)batch;
     dump_hook *d = (dump_hook *)h;
     static const char *const keys[] = {"sample_idx", "gt_label", "pred_label",
@@ -285,10 +294,11 @@ static const mm_hook_class dump_class = {
     .destroy = dump_destroy,
 };
 
-/* ---- the command ------------------------------------------------------------ */
+/* ---- the command --------------------------------------------------------- */
 
 int mm_cli_run(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
         fputs(run_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? MM_EXIT_USAGE : MM_EXIT_OK;
     }
@@ -299,8 +309,8 @@ int mm_cli_run(int argc, char **argv) {
     else if (strcmp(sub, "test") == 0)
         a.test = true;
     else
-        return mm_cli_usage_error("run", "unknown subcommand '%s' (train or test)",
-                                  sub);
+        return mm_cli_usage_error(
+            "run", "unknown subcommand '%s' (train or test)", sub);
     const char *cmd = a.test ? "run test" : "run train";
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -346,7 +356,8 @@ int mm_cli_run(int argc, char **argv) {
         goto out;
     }
     if (!a.test && mm_runner_interrupted(r)) {
-        fprintf(stderr, "mm: interrupted; resume with: mm run train %s --resume%s%s\n",
+        fprintf(stderr,
+                "mm: interrupted; resume with: mm run train %s --resume%s%s\n",
                 a.config, a.work_dir ? " --work-dir " : "",
                 a.work_dir ? a.work_dir : "");
         code = 130;

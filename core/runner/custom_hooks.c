@@ -10,7 +10,7 @@
 #include "mm/log.h"
 #include "runner_internal.h"
 
-/* ---- EMAHook ----------------------------------------------------------------- */
+/* ---- EMAHook ------------------------------------------------------------- */
 
 typedef enum ema_kind { EMA_EXP, EMA_ANNEAL, EMA_SWA } ema_kind;
 
@@ -104,7 +104,8 @@ static int ema_before_train(mm_hook *h, mm_runner *r) {
     return MM_OK;
 }
 
-/* torch's lerp_ on floats: a + w (b - a) for w < 0.5, else b - (b - a)(1 - w). */
+/* torch's lerp_ on floats: a + w (b - a) for w < 0.5, else
+ * b - (b - a)(1 - w). */
 static float lerpf(float a, float b, float w) {
     return w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
 }
@@ -273,8 +274,9 @@ static int ema_after_load(mm_hook *h, mm_runner *r, mm_checkpoint *ck) {
                                            e->model, e->strict_load, &rep);
         mm_load_report_free(&rep);
         int64_t steps = 0;
-        if (!rc && (rc = mm_tensor_item_i64(mm_checkpoint_get(ck, "ema_state_dict.steps"),
-                                            &steps)) == MM_OK)
+        if (!rc && (rc = mm_tensor_item_i64(
+                        mm_checkpoint_get(ck, "ema_state_dict.steps"),
+                        &steps)) == MM_OK)
             e->steps = steps;
         return rc;
     }
@@ -334,10 +336,11 @@ static int ema_build(mm_build_ctx *ctx, void **out) {
         else if (strcmp(t, "StochasticWeightAverage") == 0)
             e->kind = EMA_SWA;
         else
-            rc = mm_error_set_at(MM_EINVAL, mm_value_loc(node),
-                                 "ema_type '%s' is not ExponentialMovingAverage, "
-                                 "MomentumAnnealingEMA or StochasticWeightAverage",
-                                 type);
+            rc = mm_error_set_at(
+                MM_EINVAL, mm_value_loc(node),
+                "ema_type '%s' is not ExponentialMovingAverage, "
+                "MomentumAnnealingEMA or StochasticWeightAverage",
+                type);
     }
     if (!rc && e->kind != EMA_SWA && !(e->momentum > 0 && e->momentum < 1))
         rc = mm_error_set_at(MM_EINVAL, mm_value_loc(node),
@@ -364,13 +367,14 @@ static int ema_build(mm_build_ctx *ctx, void **out) {
     if (e->kind != EMA_SWA && e->momentum > 0.5)
         MM_WARN("The value of momentum in EMA is usually a small number,which "
                 "is different from the conventional notion of momentum but "
-                "got %g. Please make sure the value is correct.", e->momentum);
+                "got %g. Please make sure the value is correct.",
+                e->momentum);
     e->enabled_by_epoch = e->begin_epoch > 0;
     *out = e;
     return MM_OK;
 }
 
-/* ---- EarlyStoppingHook -------------------------------------------------------- */
+/* ---- EarlyStoppingHook --------------------------------------------------- */
 
 typedef struct early_stopping_hook {
     mm_hook base;
@@ -385,7 +389,8 @@ static bool es_compare(const early_stopping_hook *e, double x, double y) {
     return e->rule > 0 ? x > y : x < y;
 }
 
-static int es_after_val_epoch(mm_hook *h, mm_runner *r, const mm_value *metrics) {
+static int es_after_val_epoch(mm_hook *h, mm_runner *r,
+                              const mm_value *metrics) {
     early_stopping_hook *e = (early_stopping_hook *)h;
     const mm_value *v = mm_value_dict_get(metrics, e->monitor);
     if (!v || !mm_value_is_number(v)) {
@@ -393,9 +398,11 @@ static int es_after_val_epoch(mm_hook *h, mm_runner *r, const mm_value *metrics)
             return mm_error_set(MM_EINVAL,
                                 "Early stopping conditioned on metric `%s` is "
                                 "not available; set `strict=False` in "
-                                "`EarlyStoppingHook`", e->monitor);
+                                "`EarlyStoppingHook`",
+                                e->monitor);
         MM_WARN("Skip early stopping process since the evaluation results do "
-                "not include `monitor` (%s).", e->monitor);
+                "not include `monitor` (%s).",
+                e->monitor);
         return MM_OK;
     }
     double cur = mm_value_get_float(v);
@@ -405,18 +412,22 @@ static int es_after_val_epoch(mm_hook *h, mm_runner *r, const mm_value *metrics)
         stop = true;
         snprintf(msg, sizeof msg,
                  "Monitored metric %s = %g is infinite. Previous best value "
-                 "was %.3f.", e->monitor, cur, e->best_score);
+                 "was %.3f.",
+                 e->monitor, cur, e->best_score);
     } else if (e->has_threshold && es_compare(e, cur, e->stopping_threshold)) {
         stop = true;
         e->best_score = cur;
-        snprintf(msg, sizeof msg, "Stopping threshold reached: `%s` = %g is %s "
-                 "than %g.", e->monitor, cur, e->rule > 0 ? "greater" : "less",
+        snprintf(msg, sizeof msg,
+                 "Stopping threshold reached: `%s` = %g is %s "
+                 "than %g.",
+                 e->monitor, cur, e->rule > 0 ? "greater" : "less",
                  e->stopping_threshold);
     } else if (es_compare(e, e->best_score + e->min_delta, cur)) {
         e->wait_count++;
         if (e->wait_count >= e->patience) {
             stop = true;
-            snprintf(msg, sizeof msg, "the monitored metric did not improve in "
+            snprintf(msg, sizeof msg,
+                     "the monitored metric did not improve in "
                      "the last %lld records. best score: %.3f. ",
                      (long long)e->wait_count, e->best_score);
         }
@@ -477,10 +488,12 @@ static int es_build(mm_build_ctx *ctx, void **out) {
         else
             rc = mm_error_set_at(MM_EINVAL, mm_value_loc(rule),
                                  "`rule` should be either \"greater\" or "
-                                 "\"less\", but got %s", s);
+                                 "\"less\", but got %s",
+                                 s);
     } else if (!rc) {
-        static const char *const g[] = {"acc", "top", "AR@", "auc", "precision",
-                                        "mAP", "mDice", "mIoU", "mAcc", "aAcc"};
+        static const char *const g[] = {"acc",       "top", "AR@",   "auc",
+                                        "precision", "mAP", "mDice", "mIoU",
+                                        "mAcc",      "aAcc"};
         for (int pass = 0; pass < 2 && !e->rule; pass++) {
             for (size_t i = 0; i < 10 && !e->rule; i++)
                 if (pass ? strcasestr(monitor, g[i]) != NULL
@@ -493,7 +506,8 @@ static int es_build(mm_build_ctx *ctx, void **out) {
         if (!e->rule)
             rc = mm_error_set_at(MM_EINVAL, mm_value_loc(node),
                                  "Cannot infer the rule for %s, thus rule "
-                                 "must be specified.", monitor);
+                                 "must be specified.",
+                                 monitor);
     }
     if (rc) {
         es_destroy(&e->base);
@@ -506,60 +520,97 @@ static int es_build(mm_build_ctx *ctx, void **out) {
     return MM_OK;
 }
 
-/* ---- registration ----------------------------------------------------------- */
+/* ---- registration -------------------------------------------------------- */
 
 static const mm_param ema_params[] = {
-    {.name = "ema_type", .type = MM_PARAM_STRING,
+    {.name = "ema_type",
+     .type = MM_PARAM_STRING,
      .def = "ExponentialMovingAverage",
      .doc = "ExponentialMovingAverage, MomentumAnnealingEMA or "
             "StochasticWeightAverage"},
-    {.name = "strict_load", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "strict_load",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "load ema_state_dict strictly"},
-    {.name = "begin_iter", .type = MM_PARAM_INT, .def = "0",
+    {.name = "begin_iter",
+     .type = MM_PARAM_INT,
+     .def = "0",
      .doc = "the iteration averaging starts at"},
-    {.name = "begin_epoch", .type = MM_PARAM_INT, .def = "0",
+    {.name = "begin_epoch",
+     .type = MM_PARAM_INT,
+     .def = "0",
      .doc = "the epoch averaging starts at"},
-    {.name = "momentum", .type = MM_PARAM_FLOAT, .def = "0.0002",
+    {.name = "momentum",
+     .type = MM_PARAM_FLOAT,
+     .def = "0.0002",
      .doc = "avg = avg + momentum * (param - avg) (torch's lerp_)"},
-    {.name = "interval", .type = MM_PARAM_INT, .def = "1",
+    {.name = "interval",
+     .type = MM_PARAM_INT,
+     .def = "1",
      .doc = "average every n updates"},
-    {.name = "gamma", .type = MM_PARAM_INT, .def = "100",
+    {.name = "gamma",
+     .type = MM_PARAM_INT,
+     .def = "100",
      .doc = "MomentumAnnealingEMA: momentum >= gamma / (gamma + steps)"},
-    {.name = "update_buffers", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "update_buffers",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "average buffers too (else they follow the model)"},
-    {.name = "device", .type = MM_PARAM_STRING | MM_PARAM_NULL, .def = "null",
+    {.name = "device",
+     .type = MM_PARAM_STRING | MM_PARAM_NULL,
+     .def = "null",
      .doc = "accepted for mmengine configs (averages live with the model)"},
     MM_HOOK_BASE_PARAMS,
 };
 
 static const mm_param es_params[] = {
-    {.name = "monitor", .type = MM_PARAM_STRING, .required = true,
+    {.name = "monitor",
+     .type = MM_PARAM_STRING,
+     .required = true,
      .doc = "the metric watched ('accuracy/top1')"},
-    {.name = "rule", .type = MM_PARAM_STRING | MM_PARAM_NULL, .def = "null",
+    {.name = "rule",
+     .type = MM_PARAM_STRING | MM_PARAM_NULL,
+     .def = "null",
      .doc = "greater or less (inferred from the name if null)"},
-    {.name = "min_delta", .type = MM_PARAM_FLOAT, .def = "0.1",
+    {.name = "min_delta",
+     .type = MM_PARAM_FLOAT,
+     .def = "0.1",
      .doc = "smallest change that counts as an improvement"},
-    {.name = "strict", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "strict",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "a missing monitor is an error (else a warning)"},
-    {.name = "check_finite", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "check_finite",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "stop when the metric is NaN or infinite"},
-    {.name = "patience", .type = MM_PARAM_INT, .def = "5",
+    {.name = "patience",
+     .type = MM_PARAM_INT,
+     .def = "5",
      .doc = "evaluations without improvement before stopping"},
-    {.name = "stopping_threshold", .type = MM_PARAM_FLOAT | MM_PARAM_NULL,
-     .def = "null", .doc = "stop as soon as the metric passes this"},
+    {.name = "stopping_threshold",
+     .type = MM_PARAM_FLOAT | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "stop as soon as the metric passes this"},
     MM_HOOK_BASE_PARAMS,
 };
 
 static const mm_component custom_components[] = {
-    {.kind = MM_HOOKS, .name = "EMAHook",
+    {.kind = MM_HOOKS,
+     .name = "EMAHook",
      .doc = "keeps an exponential moving average of the weights for val, "
             "test and checkpoints",
-     .params = ema_params, .n_params = sizeof ema_params / sizeof ema_params[0],
-     .build = ema_build, .destroy = mm_hook_destroy},
-    {.kind = MM_HOOKS, .name = "EarlyStoppingHook",
+     .params = ema_params,
+     .n_params = sizeof ema_params / sizeof ema_params[0],
+     .build = ema_build,
+     .destroy = mm_hook_destroy},
+    {.kind = MM_HOOKS,
+     .name = "EarlyStoppingHook",
      .doc = "stops training when a validation metric stops improving",
-     .params = es_params, .n_params = sizeof es_params / sizeof es_params[0],
-     .build = es_build, .destroy = mm_hook_destroy},
+     .params = es_params,
+     .n_params = sizeof es_params / sizeof es_params[0],
+     .build = es_build,
+     .destroy = mm_hook_destroy},
 };
 
 int mm_custom_hooks_register(void) {

@@ -54,8 +54,11 @@ static int evaluator_build(mm_build_ctx *ctx, void **out) {
 }
 
 static const mm_param evaluator_params[] = {
-    {.name = "metrics", .type = MM_PARAM_COMPONENT_LIST, .kind = MM_METRICS,
-     .required = true, .doc = "the metrics, each fed every batch"},
+    {.name = "metrics",
+     .type = MM_PARAM_COMPONENT_LIST,
+     .kind = MM_METRICS,
+     .required = true,
+     .doc = "the metrics, each fed every batch"},
 };
 
 const mm_component mm_evaluator_component = {
@@ -103,7 +106,8 @@ int mm_evaluator_build(const mm_value *node, const char *path,
         else
             snprintf(sub, sizeof sub, "%s", path);
         void *m = NULL;
-        rc = mm_registry_build(MM_METRICS, list ? mm_value_list_get(node, i) : node,
+        rc = mm_registry_build(MM_METRICS,
+                               list ? mm_value_list_get(node, i) : node,
                                default_scope, sub, NULL, &m);
         if (!rc)
             ev->metrics[ev->n++] = m;
@@ -144,7 +148,8 @@ int mm_evaluator_evaluate(mm_evaluator *ev, size_t size, mm_value **out) {
                 rc = mm_error_set(MM_EINVAL,
                                   "evaluator: there are multiple evaluation "
                                   "results with the same metric name '%s'; "
-                                  "set a `prefix` on the metrics", k);
+                                  "set a `prefix` on the metrics",
+                                  k);
             else
                 rc = mm_value_dict_set(all, k, mm_value_dict_value_at(m, j));
         }

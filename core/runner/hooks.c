@@ -12,19 +12,23 @@
 
 #include "mm/log.h"
 #include "mm/optim_wrapper.h"
-#include "runner_internal.h"
 #include "mm_build_config.h"
+#include "runner_internal.h"
 
-/* ---- priorities and points ---------------------------------------------- */
+/* ---- priorities and points ----------------------------------------------- */
 
 static const struct {
     const char *name;
     int value;
 } priorities[] = {
-    {"HIGHEST", MM_PRIORITY_HIGHEST},   {"VERY_HIGH", MM_PRIORITY_VERY_HIGH},
-    {"HIGH", MM_PRIORITY_HIGH},         {"ABOVE_NORMAL", MM_PRIORITY_ABOVE_NORMAL},
-    {"NORMAL", MM_PRIORITY_NORMAL},     {"BELOW_NORMAL", MM_PRIORITY_BELOW_NORMAL},
-    {"LOW", MM_PRIORITY_LOW},           {"VERY_LOW", MM_PRIORITY_VERY_LOW},
+    {"HIGHEST", MM_PRIORITY_HIGHEST},
+    {"VERY_HIGH", MM_PRIORITY_VERY_HIGH},
+    {"HIGH", MM_PRIORITY_HIGH},
+    {"ABOVE_NORMAL", MM_PRIORITY_ABOVE_NORMAL},
+    {"NORMAL", MM_PRIORITY_NORMAL},
+    {"BELOW_NORMAL", MM_PRIORITY_BELOW_NORMAL},
+    {"LOW", MM_PRIORITY_LOW},
+    {"VERY_LOW", MM_PRIORITY_VERY_LOW},
     {"LOWEST", MM_PRIORITY_LOWEST},
 };
 
@@ -34,7 +38,8 @@ int mm_priority_parse(const mm_value *v, int *out) {
         if (p < 0 || p > 100)
             return mm_error_set_at(MM_ERANGE, mm_value_loc(v),
                                    "priority must be between 0 and 100, not "
-                                   "%lld", (long long)p);
+                                   "%lld",
+                                   (long long)p);
         *out = (int)p;
         return MM_OK;
     }
@@ -116,7 +121,8 @@ int mm_hook_build(const mm_value *node, const char *path,
     }
     h->priority = h->cls->priority;
     const mm_value *p = mm_value_dict_get(node, "priority");
-    if (p && !mm_value_is_null(p) && (rc = mm_priority_parse(p, &h->priority))) {
+    if (p && !mm_value_is_null(p) &&
+        (rc = mm_priority_parse(p, &h->priority))) {
         mm_hook_free(h);
         return mm_error_context(rc, NULL, "%s", path);
     }
@@ -144,7 +150,7 @@ static double scalar_of(const mm_value *v) {
                                : mm_value_get_float(v);
 }
 
-/* ---- RuntimeInfoHook ------------------------------------------------------- */
+/* ---- RuntimeInfoHook ----------------------------------------------------- */
 
 typedef struct runtime_info_hook {
     mm_hook base;
@@ -209,8 +215,8 @@ static int ri_before_train_iter(mm_hook *h, mm_runner *r, int64_t i,
                                 const mm_value *batch) {
     (void)h, (void)i, (void)batch;
     mm_message_hub *hub = mm_runner_message_hub(r);
-    int rc = mm_message_hub_update_info_take(hub, "iter",
-                                             mm_value_new_int(r->iter));
+    int rc =
+        mm_message_hub_update_info_take(hub, "iter", mm_value_new_int(r->iter));
     if (rc || !r->ow)
         return rc;
     mm_value *lr = mm_optim_wrapper_get_lr(r->ow);
@@ -262,7 +268,8 @@ static int record_metrics(mm_runner *r, const char *mode,
     for (size_t k = 0; !rc && k < mm_value_len(metrics); k++) {
         const mm_value *v = mm_value_dict_value_at(metrics, k);
         char key[256];
-        snprintf(key, sizeof key, "%s/%s", mode, mm_value_dict_key_at(metrics, k));
+        snprintf(key, sizeof key, "%s/%s", mode,
+                 mm_value_dict_key_at(metrics, k));
         if (is_scalar(v))
             rc = mm_message_hub_update_scalar(mm_runner_message_hub(r), key,
                                               scalar_of(v), 1);
@@ -294,9 +301,8 @@ static int ri_after_val(mm_hook *h, mm_runner *r) {
 
 static int ri_before_test(mm_hook *h, mm_runner *r) {
     (void)h;
-    return mm_message_hub_update_info_take(mm_runner_message_hub(r),
-                                           "loop_stage",
-                                           mm_value_new_string("test"));
+    return mm_message_hub_update_info_take(
+        mm_runner_message_hub(r), "loop_stage", mm_value_new_string("test"));
 }
 
 static int ri_after_test(mm_hook *h, mm_runner *r) {
@@ -338,7 +344,7 @@ static int runtime_info_build(mm_build_ctx *ctx, void **out) {
     return hook_alloc(&runtime_info_class, sizeof(runtime_info_hook), out);
 }
 
-/* ---- IterTimerHook --------------------------------------------------------- */
+/* ---- IterTimerHook ------------------------------------------------------- */
 
 typedef struct iter_timer_hook {
     mm_hook base;
@@ -371,10 +377,9 @@ static int it_after_epoch_m(mm_hook *h, mm_runner *r, const mm_value *m) {
 static int it_before_iter(mm_hook *h, mm_runner *r, const char *mode) {
     char key[64];
     snprintf(key, sizeof key, "%s/data_time", mode);
-    return mm_message_hub_update_scalar(mm_runner_message_hub(r), key,
-                                        mm_runner_now() -
-                                            ((iter_timer_hook *)h)->t,
-                                        1);
+    return mm_message_hub_update_scalar(
+        mm_runner_message_hub(r), key,
+        mm_runner_now() - ((iter_timer_hook *)h)->t, 1);
 }
 
 static int it_after_iter(mm_hook *h, mm_runner *r, int64_t batch_idx,
@@ -441,7 +446,7 @@ static int iter_timer_build(mm_build_ctx *ctx, void **out) {
     return hook_alloc(&iter_timer_class, sizeof(iter_timer_hook), out);
 }
 
-/* ---- LoggerHook ------------------------------------------------------------- */
+/* ---- LoggerHook ---------------------------------------------------------- */
 
 typedef struct logger_hook {
     mm_hook base;
@@ -479,7 +484,8 @@ static int lg_after_train_iter(mm_hook *h, mm_runner *r, int64_t batch_idx,
     logger_hook *lg = (logger_hook *)h;
     int64_t len = (int64_t)mm_dataloader_len(r->train_dl);
     bool end_of_epoch = batch_idx + 1 == len;
-    if ((lg->interval_exp_name > 0 && (r->iter + 1) % lg->interval_exp_name == 0) ||
+    if ((lg->interval_exp_name > 0 &&
+         (r->iter + 1) % lg->interval_exp_name == 0) ||
         end_of_epoch)
         MM_INFO("Exp name: %s", mm_runner_experiment_name(r));
     if (!every_n_inner(batch_idx, lg->interval) &&
@@ -642,7 +648,8 @@ static int logger_build(mm_build_ctx *ctx, void **out) {
     if (!rc)
         rc = mm_build_bool(ctx, "ignore_last", &lg->ignore_last);
     if (!rc)
-        rc = mm_build_bool(ctx, "log_metric_by_epoch", &lg->log_metric_by_epoch);
+        rc =
+            mm_build_bool(ctx, "log_metric_by_epoch", &lg->log_metric_by_epoch);
     if (!rc)
         rc = mm_build_bool(ctx, "keep_local", &lg->keep_local);
     if (!rc && lg->interval <= 0)
@@ -664,7 +671,7 @@ static int logger_build(mm_build_ctx *ctx, void **out) {
     return MM_OK;
 }
 
-/* ---- ParamSchedulerHook --------------------------------------------------- */
+/* ---- ParamSchedulerHook -------------------------------------------------- */
 
 static int ps_step(mm_runner *r, bool by_epoch) {
     size_t n;
@@ -721,7 +728,7 @@ static int param_scheduler_build(mm_build_ctx *ctx, void **out) {
     return hook_alloc(&param_scheduler_class, sizeof(mm_hook), out);
 }
 
-/* ---- DistSamplerSeedHook --------------------------------------------------- */
+/* ---- DistSamplerSeedHook ------------------------------------------------- */
 
 static int ss_before_train_epoch(mm_hook *h, mm_runner *r) {
     (void)h;
@@ -742,7 +749,7 @@ static int sampler_seed_build(mm_build_ctx *ctx, void **out) {
     return hook_alloc(&sampler_seed_class, sizeof(mm_hook), out);
 }
 
-/* ---- CheckpointHook -------------------------------------------------------- */
+/* ---- CheckpointHook ------------------------------------------------------ */
 
 typedef struct checkpoint_hook {
     mm_hook base;
@@ -750,12 +757,12 @@ typedef struct checkpoint_hook {
     bool by_epoch, save_optimizer, save_param_scheduler, save_last;
     char *out_dir, *tmpl_pre, *tmpl_post; /* filename_tmpl around its {} */
     size_t n_best;
-    char **best_keys;   /* save_best ("auto" resolved on first metrics) */
-    int *rules;         /* +1 greater, -1 less, 0 infer */
-    char **best_paths;  /* current best checkpoint per key */
+    char **best_keys;  /* save_best ("auto" resolved on first metrics) */
+    int *rules;        /* +1 greater, -1 less, 0 infer */
+    char **best_paths; /* current best checkpoint per key */
     size_t n_greater, n_less;
     char **greater_keys, **less_keys;
-    int64_t *keep_ids;  /* max_keep_ckpts ring, oldest first */
+    int64_t *keep_ids; /* max_keep_ckpts ring, oldest first */
     size_t n_keep;
     char *last_ckpt;
 } checkpoint_hook;
@@ -823,15 +830,15 @@ static int ck_before_train(mm_hook *h, mm_runner *r) {
             snprintf(key, sizeof key, "best_ckpt_%s", c->best_keys[i]);
         const mm_value *p = mm_message_hub_get_info(hub, key);
         free(c->best_paths[i]);
-        c->best_paths[i] = p && mm_value_is_string(p)
-                               ? strdup(mm_value_get_string(p))
-                               : NULL;
+        c->best_paths[i] =
+            p && mm_value_is_string(p) ? strdup(mm_value_get_string(p)) : NULL;
     }
     if (c->max_keep_ckpts > 0) {
         const mm_value *ids = mm_message_hub_get_info(hub, "keep_ckpt_ids");
         c->n_keep = 0;
         size_t n = mm_value_is_list(ids) ? mm_value_len(ids) : 0;
-        size_t skip = n > (size_t)c->max_keep_ckpts ? n - (size_t)c->max_keep_ckpts : 0;
+        size_t skip =
+            n > (size_t)c->max_keep_ckpts ? n - (size_t)c->max_keep_ckpts : 0;
         for (size_t i = 0; i < n; i++) {
             const mm_value *v = mm_value_list_get(ids, i);
             if (!mm_value_is_int(v))
@@ -869,7 +876,8 @@ static int ck_save_with_step(checkpoint_hook *c, mm_runner *r, int64_t step,
         if (!ids)
             return mm_error_set(MM_ENOMEM, "out of memory");
         for (size_t i = 0; i < c->n_keep; i++)
-            if ((rc = mm_value_list_append_take(ids, mm_value_new_int(c->keep_ids[i])))) {
+            if ((rc = mm_value_list_append_take(
+                     ids, mm_value_new_int(c->keep_ids[i])))) {
                 mm_value_release(ids);
                 return rc;
             }
@@ -924,7 +932,8 @@ static int ck_after_train_iter(mm_hook *h, mm_runner *r, int64_t i,
         return MM_OK;
     if (every_n(r->iter, c->interval, c->save_begin) ||
         (c->save_last && r->iter + 1 == mm_runner_max_iters(r))) {
-        MM_INFO("Saving checkpoint at %lld iterations", (long long)(r->iter + 1));
+        MM_INFO("Saving checkpoint at %lld iterations",
+                (long long)(r->iter + 1));
         return ck_save(c, r);
     }
     return MM_OK;
@@ -954,10 +963,12 @@ static int infer_rule(const checkpoint_hook *c, const char *key, int *rule) {
             return *rule = -1, MM_OK;
     return mm_error_set(MM_EINVAL,
                         "CheckpointHook: cannot infer the rule for key '%s', "
-                        "thus a specific rule must be specified", key);
+                        "thus a specific rule must be specified",
+                        key);
 }
 
-static int ck_after_val_epoch(mm_hook *h, mm_runner *r, const mm_value *metrics) {
+static int ck_after_val_epoch(mm_hook *h, mm_runner *r,
+                              const mm_value *metrics) {
     checkpoint_hook *c = (checkpoint_hook *)h;
     if (!metrics || mm_value_len(metrics) == 0) {
         MM_WARN("Since `metrics` is an empty dict, the behavior to save the "
@@ -991,7 +1002,8 @@ static int ck_after_val_epoch(mm_hook *h, mm_runner *r, const mm_value *metrics)
         if (!sv)
             return mm_error_set(MM_EINVAL,
                                 "CheckpointHook: save_best '%s' is not among "
-                                "the metrics", key);
+                                "the metrics",
+                                key);
         if (!mm_value_is_number(sv))
             continue;
         double score = mm_value_get_float(sv);
@@ -1092,7 +1104,8 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
     if (!rc)
         rc = mm_build_bool(ctx, "save_optimizer", &c->save_optimizer);
     if (!rc)
-        rc = mm_build_bool(ctx, "save_param_scheduler", &c->save_param_scheduler);
+        rc = mm_build_bool(ctx, "save_param_scheduler",
+                           &c->save_param_scheduler);
     if (!rc)
         rc = mm_build_int(ctx, "max_keep_ckpts", &c->max_keep_ckpts);
     if (!rc)
@@ -1102,9 +1115,11 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
     if (!rc && c->save_begin < 0)
         rc = mm_error_set_at(MM_EINVAL, mm_value_loc(node),
                              "save_begin should not be less than 0, but got "
-                             "%lld", (long long)c->save_begin);
+                             "%lld",
+                             (long long)c->save_begin);
     const mm_value *od = mm_build_arg(ctx, "out_dir");
-    if (!rc && mm_value_is_string(od) && !(c->out_dir = strdup(mm_value_get_string(od))))
+    if (!rc && mm_value_is_string(od) &&
+        !(c->out_dir = strdup(mm_value_get_string(od))))
         rc = mm_error_set(MM_ENOMEM, "out of memory");
     /* filename_tmpl: Python's '{}' placeholder; ours default to
      * safetensors. */
@@ -1115,7 +1130,8 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
     const char *brace = strstr(tmpl, "{}");
     if (!rc && !brace)
         rc = mm_error_set_at(MM_EINVAL, mm_value_loc(ft),
-                             "filename_tmpl '%s' has no '{}' for the step", tmpl);
+                             "filename_tmpl '%s' has no '{}' for the step",
+                             tmpl);
     if (!rc) {
         c->tmpl_pre = strndup(tmpl, (size_t)(brace - tmpl));
         c->tmpl_post = strdup(brace + 2);
@@ -1141,8 +1157,9 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
         rc = str_or_list(mm_build_arg(ctx, "less_keys"), "less_keys",
                          &c->less_keys, &c->n_less);
     if (!rc && !c->greater_keys) {
-        static const char *const g[] = {"acc", "top", "AR@", "auc", "precision",
-                                        "mAP", "mDice", "mIoU", "mAcc", "aAcc"};
+        static const char *const g[] = {"acc",       "top", "AR@",   "auc",
+                                        "precision", "mAP", "mDice", "mIoU",
+                                        "mAcc",      "aAcc"};
         c->greater_keys = calloc(10, sizeof(char *));
         for (size_t i = 0; c->greater_keys && i < 10; i++)
             c->greater_keys[c->n_greater++] = strdup(g[i]);
@@ -1163,13 +1180,15 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
                                  "list.");
         for (size_t j = 0; !rc && j < i; j++)
             if (strcmp(c->best_keys[i], c->best_keys[j]) == 0)
-                rc = mm_error_set_at(MM_EINVAL, mm_value_loc(node),
-                                     "Find duplicate element in \"save_best\".");
+                rc =
+                    mm_error_set_at(MM_EINVAL, mm_value_loc(node),
+                                    "Find duplicate element in \"save_best\".");
     }
     if (!rc && n_rules > 1 && n_rules != c->n_best)
         rc = mm_error_set_at(MM_EINVAL, mm_value_loc(node),
                              "Number of \"rule\" must be 1 or the same as "
-                             "number of \"save_best\", but got %zu.", n_rules);
+                             "number of \"save_best\", but got %zu.",
+                             n_rules);
     if (!rc && c->n_best) {
         c->rules = calloc(c->n_best, sizeof *c->rules);
         c->best_paths = calloc(c->n_best, sizeof *c->best_paths);
@@ -1184,7 +1203,8 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
             else if (rule)
                 rc = mm_error_set_at(MM_EINVAL, mm_value_loc(node),
                                      "rule must be greater, less or None, "
-                                     "but got %s.", rule);
+                                     "but got %s.",
+                                     rule);
             else if (strcmp(c->best_keys[i], "auto") != 0)
                 rc = infer_rule(c, c->best_keys[i], &c->rules[i]);
         }
@@ -1201,69 +1221,116 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
     return MM_OK;
 }
 
-/* ---- registration ----------------------------------------------------------- */
+/* ---- registration -------------------------------------------------------- */
 
 static const mm_param no_params[] = {MM_HOOK_BASE_PARAMS};
 
 static const mm_param logger_params[] = {
-    {.name = "interval", .type = MM_PARAM_INT, .def = "10",
+    {.name = "interval",
+     .type = MM_PARAM_INT,
+     .def = "10",
      .doc = "log every n iterations"},
-    {.name = "ignore_last", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "ignore_last",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "skip the last iterations of an epoch short of an interval"},
-    {.name = "interval_exp_name", .type = MM_PARAM_INT, .def = "1000",
+    {.name = "interval_exp_name",
+     .type = MM_PARAM_INT,
+     .def = "1000",
      .doc = "log the experiment name every n iterations"},
-    {.name = "out_dir", .type = MM_PARAM_STRING | MM_PARAM_NULL, .def = "null",
+    {.name = "out_dir",
+     .type = MM_PARAM_STRING | MM_PARAM_NULL,
+     .def = "null",
      .doc = "copy the text logs here after the run"},
-    {.name = "out_suffix", .type = MM_PARAM_STRING | MM_PARAM_LIST,
+    {.name = "out_suffix",
+     .type = MM_PARAM_STRING | MM_PARAM_LIST,
      .def = "['.json', '.log', '.py', 'yaml']",
      .doc = "accepted for mmengine configs (the logs copied are fixed)"},
-    {.name = "keep_local", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "keep_local",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "accepted for mmengine configs"},
-    {.name = "file_client_args", .type = MM_PARAM_DICT | MM_PARAM_NULL,
-     .def = "null", .doc = "accepted for mmengine configs"},
-    {.name = "log_metric_by_epoch", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "file_client_args",
+     .type = MM_PARAM_DICT | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "accepted for mmengine configs"},
+    {.name = "log_metric_by_epoch",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "val metrics in scalars.json stepped by epoch (else by iter)"},
-    {.name = "backend_args", .type = MM_PARAM_DICT | MM_PARAM_NULL,
-     .def = "null", .doc = "accepted for mmengine configs"},
+    {.name = "backend_args",
+     .type = MM_PARAM_DICT | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "accepted for mmengine configs"},
     MM_HOOK_BASE_PARAMS,
 };
 
 static const mm_param checkpoint_params[] = {
-    {.name = "interval", .type = MM_PARAM_INT, .def = "-1",
+    {.name = "interval",
+     .type = MM_PARAM_INT,
+     .def = "-1",
      .doc = "save every n epochs (or iterations); -1: never"},
-    {.name = "by_epoch", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "by_epoch",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "interval counts epochs (else iterations)"},
-    {.name = "save_optimizer", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "save_optimizer",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "save the optimizer state"},
-    {.name = "save_param_scheduler", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "save_param_scheduler",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "save the schedulers' state"},
-    {.name = "out_dir", .type = MM_PARAM_STRING | MM_PARAM_NULL, .def = "null",
+    {.name = "out_dir",
+     .type = MM_PARAM_STRING | MM_PARAM_NULL,
+     .def = "null",
      .doc = "where checkpoints go (default: the work dir)"},
-    {.name = "max_keep_ckpts", .type = MM_PARAM_INT, .def = "-1",
+    {.name = "max_keep_ckpts",
+     .type = MM_PARAM_INT,
+     .def = "-1",
      .doc = "keep only the newest n checkpoints; -1: all"},
-    {.name = "save_last", .type = MM_PARAM_BOOL, .def = "true",
+    {.name = "save_last",
+     .type = MM_PARAM_BOOL,
+     .def = "true",
      .doc = "always save after the last epoch (iteration)"},
     {.name = "save_best",
-     .type = MM_PARAM_STRING | MM_PARAM_LIST | MM_PARAM_NULL, .def = "null",
+     .type = MM_PARAM_STRING | MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null",
      .doc = "metric(s) whose best value keeps a best_* checkpoint; 'auto': "
             "the first"},
-    {.name = "rule", .type = MM_PARAM_STRING | MM_PARAM_LIST | MM_PARAM_NULL,
-     .def = "null", .doc = "greater or less (inferred from the key if null)"},
-    {.name = "greater_keys", .type = MM_PARAM_STRING | MM_PARAM_LIST | MM_PARAM_NULL,
-     .def = "null", .doc = "keys whose rule is 'greater'"},
-    {.name = "less_keys", .type = MM_PARAM_STRING | MM_PARAM_LIST | MM_PARAM_NULL,
-     .def = "null", .doc = "keys whose rule is 'less'"},
-    {.name = "file_client_args", .type = MM_PARAM_DICT | MM_PARAM_NULL,
-     .def = "null", .doc = "accepted for mmengine configs"},
-    {.name = "filename_tmpl", .type = MM_PARAM_STRING | MM_PARAM_NULL,
-     .def = "null", .doc = "file name with '{}' for the step (default "
-                           "epoch_{}.safetensors or iter_{}.safetensors)"},
-    {.name = "backend_args", .type = MM_PARAM_DICT | MM_PARAM_NULL,
-     .def = "null", .doc = "accepted for mmengine configs"},
+    {.name = "rule",
+     .type = MM_PARAM_STRING | MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "greater or less (inferred from the key if null)"},
+    {.name = "greater_keys",
+     .type = MM_PARAM_STRING | MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "keys whose rule is 'greater'"},
+    {.name = "less_keys",
+     .type = MM_PARAM_STRING | MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "keys whose rule is 'less'"},
+    {.name = "file_client_args",
+     .type = MM_PARAM_DICT | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "accepted for mmengine configs"},
+    {.name = "filename_tmpl",
+     .type = MM_PARAM_STRING | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "file name with '{}' for the step (default "
+            "epoch_{}.safetensors or iter_{}.safetensors)"},
+    {.name = "backend_args",
+     .type = MM_PARAM_DICT | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "accepted for mmengine configs"},
     {.name = "published_keys",
-     .type = MM_PARAM_STRING | MM_PARAM_LIST | MM_PARAM_NULL, .def = "null",
+     .type = MM_PARAM_STRING | MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null",
      .doc = "accepted for mmengine configs (no published copies are made)"},
-    {.name = "save_begin", .type = MM_PARAM_INT, .def = "0",
+    {.name = "save_begin",
+     .type = MM_PARAM_INT,
+     .def = "0",
      .doc = "the epoch (iteration) interval saving counts from"},
     MM_HOOK_BASE_PARAMS,
 };
@@ -1271,29 +1338,47 @@ static const mm_param checkpoint_params[] = {
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const mm_component hook_components[] = {
-    {.kind = MM_HOOKS, .name = "RuntimeInfoHook",
+    {.kind = MM_HOOKS,
+     .name = "RuntimeInfoHook",
      .doc = "puts epoch, iter, lr and losses into the message hub",
-     .params = no_params, .n_params = N(no_params), .build = runtime_info_build,
+     .params = no_params,
+     .n_params = N(no_params),
+     .build = runtime_info_build,
      .destroy = mm_hook_destroy},
-    {.kind = MM_HOOKS, .name = "IterTimerHook",
+    {.kind = MM_HOOKS,
+     .name = "IterTimerHook",
      .doc = "times iterations and data loading, estimates the ETA",
-     .params = no_params, .n_params = N(no_params), .build = iter_timer_build,
+     .params = no_params,
+     .n_params = N(no_params),
+     .build = iter_timer_build,
      .destroy = mm_hook_destroy},
-    {.kind = MM_HOOKS, .name = "LoggerHook",
+    {.kind = MM_HOOKS,
+     .name = "LoggerHook",
      .doc = "writes log lines and vis_data/scalars.json",
-     .params = logger_params, .n_params = N(logger_params),
-     .build = logger_build, .destroy = mm_hook_destroy},
-    {.kind = MM_HOOKS, .name = "ParamSchedulerHook",
+     .params = logger_params,
+     .n_params = N(logger_params),
+     .build = logger_build,
+     .destroy = mm_hook_destroy},
+    {.kind = MM_HOOKS,
+     .name = "ParamSchedulerHook",
      .doc = "steps the parameter schedulers",
-     .params = no_params, .n_params = N(no_params),
-     .build = param_scheduler_build, .destroy = mm_hook_destroy},
-    {.kind = MM_HOOKS, .name = "CheckpointHook",
+     .params = no_params,
+     .n_params = N(no_params),
+     .build = param_scheduler_build,
+     .destroy = mm_hook_destroy},
+    {.kind = MM_HOOKS,
+     .name = "CheckpointHook",
      .doc = "saves checkpoints, the best ones and last_checkpoint",
-     .params = checkpoint_params, .n_params = N(checkpoint_params),
-     .build = checkpoint_build, .destroy = mm_hook_destroy},
-    {.kind = MM_HOOKS, .name = "DistSamplerSeedHook",
+     .params = checkpoint_params,
+     .n_params = N(checkpoint_params),
+     .build = checkpoint_build,
+     .destroy = mm_hook_destroy},
+    {.kind = MM_HOOKS,
+     .name = "DistSamplerSeedHook",
      .doc = "sets the sampler's epoch so each epoch shuffles differently",
-     .params = no_params, .n_params = N(no_params), .build = sampler_seed_build,
+     .params = no_params,
+     .n_params = N(no_params),
+     .build = sampler_seed_build,
      .destroy = mm_hook_destroy},
 };
 

@@ -11,8 +11,8 @@
 
 typedef struct custom_cfg {
     char *data_src, *log_name, *method;
-    int64_t window;     /* > 0: that many */
-    int window_kind;    /* 0: int (or none), 1: 'epoch', 2: 'global' */
+    int64_t window;  /* > 0: that many */
+    int window_kind; /* 0: int (or none), 1: 'epoch', 2: 'global' */
 } custom_cfg;
 
 struct mm_log_processor {
@@ -54,7 +54,8 @@ static int parse_custom(mm_log_processor *lp, const mm_value *list) {
     if (!list || mm_value_is_null(list))
         return MM_OK;
     if (!mm_value_is_list(list))
-        return cfg_err(list, "%s: must be a list of dicts", "log_processor.custom_cfg");
+        return cfg_err(list, "%s: must be a list of dicts",
+                       "log_processor.custom_cfg");
     size_t n = mm_value_len(list);
     lp->custom = calloc(n ? n : 1, sizeof *lp->custom);
     if (!lp->custom)
@@ -70,9 +71,9 @@ static int parse_custom(mm_log_processor *lp, const mm_value *list) {
         const mm_value *method = mm_value_dict_get(e, "method_name");
         const mm_value *win = mm_value_dict_get(e, "window_size");
         c->data_src = strdup(mm_value_get_string(src));
-        c->log_name = strdup(name && mm_value_is_string(name)
-                                 ? mm_value_get_string(name)
-                                 : mm_value_get_string(src));
+        c->log_name =
+            strdup(name && mm_value_is_string(name) ? mm_value_get_string(name)
+                                                    : mm_value_get_string(src));
         c->method = strdup(method && mm_value_is_string(method)
                                ? mm_value_get_string(method)
                                : "mean");
@@ -93,20 +94,23 @@ static int parse_custom(mm_log_processor *lp, const mm_value *list) {
                 return mm_error_set_at(MM_EINVAL, mm_value_loc(win),
                                        "log_processor.custom_cfg.%zu: "
                                        "window_size cannot be 'epoch' when "
-                                       "by_epoch is false", i);
+                                       "by_epoch is false",
+                                       i);
         } else if (win && mm_value_is_string(win) &&
                    strcmp(mm_value_get_string(win), "global") == 0) {
             c->window_kind = 2;
         } else if (win && !mm_value_is_null(win)) {
             return mm_error_set_at(MM_EINVAL, mm_value_loc(win),
                                    "log_processor.custom_cfg.%zu.window_size: "
-                                   "must be an int, 'epoch' or 'global'", i);
+                                   "must be an int, 'epoch' or 'global'",
+                                   i);
         }
         for (size_t j = 0; j + 1 < lp->n_custom; j++)
             if (strcmp(lp->custom[j].log_name, c->log_name) == 0)
                 return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
                                        "log_processor.custom_cfg: duplicate "
-                                       "log_name '%s'", c->log_name);
+                                       "log_name '%s'",
+                                       c->log_name);
     }
     return MM_OK;
 }
@@ -129,8 +133,7 @@ int mm_log_processor_new(const mm_value *node, mm_log_processor **out) {
         for (size_t i = 0; i < mm_value_len(node); i++) {
             const char *k = mm_value_dict_key_at(node, i);
             const mm_value *v = mm_value_dict_value_at(node, i);
-            if (strcmp(k, "type") == 0 &&
-                mm_value_is_string(v) &&
+            if (strcmp(k, "type") == 0 && mm_value_is_string(v) &&
                 (strcmp(mm_value_get_string(v), "LogProcessor") == 0 ||
                  strcmp(mm_value_get_string(v), "mm.LogProcessor") == 0))
                 continue;
@@ -142,7 +145,8 @@ int mm_log_processor_new(const mm_value *node, mm_log_processor **out) {
             else if (strcmp(k, "num_digits") == 0 && mm_value_is_int(v) &&
                      mm_value_get_int(v) >= 0 && mm_value_get_int(v) < 17)
                 lp->num_digits = (int)mm_value_get_int(v);
-            else if (strcmp(k, "log_with_hierarchy") == 0 && mm_value_is_bool(v))
+            else if (strcmp(k, "log_with_hierarchy") == 0 &&
+                     mm_value_is_bool(v))
                 lp->log_with_hierarchy = mm_value_get_bool(v);
             else if (strcmp(k, "mean_pattern") == 0 && mm_value_is_string(v))
                 pattern = mm_value_get_string(v);
@@ -154,7 +158,8 @@ int mm_log_processor_new(const mm_value *node, mm_log_processor **out) {
                     MM_EINVAL, mm_value_loc(v),
                     "log_processor.%s: unknown key or bad value (keys: "
                     "window_size (a positive int), by_epoch, custom_cfg, "
-                    "num_digits, log_with_hierarchy, mean_pattern)", k);
+                    "num_digits, log_with_hierarchy, mean_pattern)",
+                    k);
             }
         }
     }
@@ -162,7 +167,8 @@ int mm_log_processor_new(const mm_value *node, mm_log_processor **out) {
         free(lp);
         return mm_error_set(MM_EINVAL,
                             "log_processor.mean_pattern: '%s' is not a "
-                            "regular expression", pattern);
+                            "regular expression",
+                            pattern);
     }
     rc = parse_custom(lp, custom);
     if (rc) {
@@ -173,7 +179,7 @@ int mm_log_processor_new(const mm_value *node, mm_log_processor **out) {
     return MM_OK;
 }
 
-/* ---- helpers -------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
 static const char *strip_prefix(const char *s, const char *mode) {
     size_t n = strlen(mode);
@@ -308,7 +314,7 @@ int mm_log_processor_after_iter(const mm_log_processor *lp,
         if (lr.len)
             mm_strbuf_puts(&lr, " ");
         mm_strbuf_printf(&lr, "%s: %.*e", k, lp->num_digits,
-                          mm_value_get_float(mm_value_dict_value_at(tag, i)));
+                         mm_value_get_float(mm_value_dict_value_at(tag, i)));
         (void)mm_value_dict_del(log_tag, k);
     }
     bool train_or_val = strcmp(mode, "train") == 0 || strcmp(mode, "val") == 0;
@@ -323,24 +329,25 @@ int mm_log_processor_after_iter(const mm_log_processor *lp,
             snprintf(ep, sizeof ep, "[%lld]", (long long)epoch);
             int width = st->has_train_loop ? num_width(st->max_epochs) + 3 : 0;
             mm_strbuf_printf(&sb, "Epoch(%s)%*s[%*lld/%lld]  ", mode, width, ep,
-                              num_width(len), (long long)cur, (long long)len);
+                             num_width(len), (long long)cur, (long long)len);
             rc = mm_value_dict_set_take(tag, "epoch", mm_value_new_int(epoch));
         } else {
             mm_strbuf_printf(&sb, "Epoch(%s) [%*lld/%lld]  ", mode,
-                              num_width(len), (long long)cur, (long long)len);
+                             num_width(len), (long long)cur, (long long)len);
         }
     } else if (strcmp(mode, "train") == 0) {
         mm_strbuf_printf(&sb, "Iter(%s) [%*lld/%lld]  ", mode,
-                          num_width(st->max_iters), (long long)(st->iter + 1),
-                          (long long)st->max_iters);
+                         num_width(st->max_iters), (long long)(st->iter + 1),
+                         (long long)st->max_iters);
     } else {
         int64_t len = st->dataloader_len;
         mm_strbuf_printf(&sb, "Iter(%s) [%*lld/%lld]  ", mode, num_width(len),
-                          (long long)(batch_idx + 1), (long long)len);
+                         (long long)(batch_idx + 1), (long long)len);
     }
     if (!rc)
         rc = mm_value_dict_set_take(
-            tag, "iter", mm_value_new_int(st->has_train_loop ? st->iter + 1 : 0));
+            tag, "iter",
+            mm_value_new_int(st->has_train_loop ? st->iter + 1 : 0));
     mm_strbuf_printf(&sb, "%s  ", lr.data ? lr.data : "");
     const mm_value *eta = mm_message_hub_get_info(st->hub, "eta");
     const mm_value *t = mm_value_dict_get(log_tag, "time");
@@ -349,8 +356,8 @@ int mm_log_processor_after_iter(const mm_log_processor *lp,
         char e[64];
         format_eta(mm_value_get_float(eta), e, sizeof e);
         mm_strbuf_printf(&sb, "eta: %s  time: %.*f  data_time: %.*f  ", e,
-                          lp->num_digits, mm_value_get_float(t), lp->num_digits,
-                          mm_value_get_float(dt));
+                         lp->num_digits, mm_value_get_float(t), lp->num_digits,
+                         mm_value_get_float(dt));
         (void)mm_value_dict_del(log_tag, "time");
         (void)mm_value_dict_del(log_tag, "data_time");
     }
@@ -370,7 +377,8 @@ int mm_log_processor_after_iter(const mm_log_processor *lp,
                 mm_strbuf_puts(&sb, "  ");
             first = false;
             mm_strbuf_printf(&sb, "%s: ", name);
-            append_value(&sb, mm_value_dict_value_at(log_tag, i), lp->num_digits);
+            append_value(&sb, mm_value_dict_value_at(log_tag, i),
+                         lp->num_digits);
         }
     }
     mm_value_release(log_tag);
@@ -395,20 +403,21 @@ int mm_log_processor_after_epoch(const mm_log_processor *lp,
     if (strcmp(mode, "val") != 0 && strcmp(mode, "test") != 0)
         return mm_error_set(MM_EINVAL,
                             "log processor: after_epoch takes 'val' or "
-                            "'test', not '%s'", mode);
+                            "'test', not '%s'",
+                            mode);
     int64_t len = st->dataloader_len;
     mm_strbuf sb = {0};
     if (lp->by_epoch) {
         if (strcmp(mode, "val") == 0)
             mm_strbuf_printf(&sb, "Epoch(%s) [%lld][%lld/%lld]  ", mode,
-                              (long long)(st->has_train_loop ? st->epoch : 0),
-                              (long long)len, (long long)len);
+                             (long long)(st->has_train_loop ? st->epoch : 0),
+                             (long long)len, (long long)len);
         else
             mm_strbuf_printf(&sb, "Epoch(%s) [%lld/%lld]  ", mode,
-                              (long long)len, (long long)len);
+                             (long long)len, (long long)len);
     } else {
         mm_strbuf_printf(&sb, "Iter(%s) [%lld/%lld]  ", mode, (long long)len,
-                          (long long)len);
+                         (long long)len);
     }
     /* time and data_time over the whole epoch unless custom_cfg says. */
     custom_cfg *cc = calloc(lp->n_custom + 2, sizeof *cc);
@@ -425,11 +434,14 @@ int mm_log_processor_after_epoch(const mm_log_processor *lp,
         has_data_time |= strcmp(k, "data_time") == 0;
     }
     if (!has_time)
-        cc[nc++] = (custom_cfg){.data_src = "time", .log_name = "time",
-                                .method = "mean", .window_kind = 1};
+        cc[nc++] = (custom_cfg){.data_src = "time",
+                                .log_name = "time",
+                                .method = "mean",
+                                .window_kind = 1};
     if (!has_data_time)
         cc[nc++] = (custom_cfg){.data_src = "data_time",
-                                .log_name = "data_time", .method = "mean",
+                                .log_name = "data_time",
+                                .method = "mean",
                                 .window_kind = 1};
     mm_value *ori = NULL;
     int rc = collect_scalars(lp, cc, nc, st, batch_idx, mode,
@@ -441,16 +453,17 @@ int mm_log_processor_after_epoch(const mm_log_processor *lp,
     }
     mm_value *tag = mm_value_new_dict(), *time_tag = mm_value_new_dict(),
              *non_scalar = mm_value_new_dict();
-    rc = tag && time_tag && non_scalar ? MM_OK
-                                       : mm_error_set(MM_ENOMEM, "out of memory");
+    rc = tag && time_tag && non_scalar
+             ? MM_OK
+             : mm_error_set(MM_ENOMEM, "out of memory");
     char mt[64], mdt[64];
     snprintf(mt, sizeof mt, "%s/time", mode);
     snprintf(mdt, sizeof mdt, "%s/data_time", mode);
     for (size_t i = 0; !rc && i < mm_value_len(ori); i++) {
         const char *k = mm_value_dict_key_at(ori, i);
         mm_value *v = mm_value_dict_value_at(ori, i);
-        bool is_time = !strcmp(k, mt) || !strcmp(k, mdt) || !strcmp(k, "time") ||
-                       !strcmp(k, "data_time");
+        bool is_time = !strcmp(k, mt) || !strcmp(k, mdt) ||
+                       !strcmp(k, "time") || !strcmp(k, "data_time");
         rc = mm_value_dict_set(is_time ? time_tag : tag, k, v);
     }
     /* _collect_non_scalars: runtime info of this mode. */
@@ -460,9 +473,9 @@ int mm_log_processor_after_epoch(const mm_log_processor *lp,
         const char *k = mm_value_dict_key_at(info, i);
         if (strncmp(k, mode, mlen) != 0)
             continue;
-        rc = mm_value_dict_set(non_scalar,
-                               lp->log_with_hierarchy ? k : strip_prefix(k, mode),
-                               mm_value_dict_value_at(info, i));
+        rc = mm_value_dict_set(
+            non_scalar, lp->log_with_hierarchy ? k : strip_prefix(k, mode),
+            mm_value_dict_value_at(info, i));
     }
     mm_strbuf_puts(&sb, "  ");
     const mm_value *parts[3] = {tag, non_scalar, time_tag};
@@ -473,10 +486,12 @@ int mm_log_processor_after_epoch(const mm_log_processor *lp,
                 mm_strbuf_puts(&sb, "  ");
             first = false;
             mm_strbuf_printf(&sb, "%s: ", mm_value_dict_key_at(parts[p], i));
-            append_value(&sb, mm_value_dict_value_at(parts[p], i), lp->num_digits);
+            append_value(&sb, mm_value_dict_value_at(parts[p], i),
+                         lp->num_digits);
         }
     }
-    for (size_t i = 0; !rc && with_non_scalar && i < mm_value_len(non_scalar); i++)
+    for (size_t i = 0; !rc && with_non_scalar && i < mm_value_len(non_scalar);
+         i++)
         rc = mm_value_dict_set(tag, mm_value_dict_key_at(non_scalar, i),
                                mm_value_dict_value_at(non_scalar, i));
     for (size_t i = 0; !rc && i < mm_value_len(time_tag); i++)

@@ -41,7 +41,8 @@ static int parse_dynamic(mm_build_ctx *ctx, mm_loop *l) {
             !mm_value_is_int(mm_value_list_get(e, 1)))
             return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
                                    "dynamic_intervals.%zu: must be [milestone, "
-                                   "interval]", i);
+                                   "interval]",
+                                   i);
         int64_t m = mm_value_get_int(mm_value_list_get(e, 0));
         if (m <= l->milestones[l->n_dyn - 1] && i > 0)
             return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
@@ -67,16 +68,17 @@ static int train_loop_build(mm_build_ctx *ctx, loop_kind kind, void **out) {
     if (!l)
         return mm_error_set(MM_ENOMEM, "out of memory");
     l->kind = kind;
-    int rc = mm_build_int(ctx, kind == LOOP_EPOCH_TRAIN ? "max_epochs" : "max_iters",
-                          kind == LOOP_EPOCH_TRAIN ? &l->max_epochs : &l->max_iters);
+    int rc =
+        mm_build_int(ctx, kind == LOOP_EPOCH_TRAIN ? "max_epochs" : "max_iters",
+                     kind == LOOP_EPOCH_TRAIN ? &l->max_epochs : &l->max_iters);
     if (!rc)
         rc = mm_build_int(ctx, "val_begin", &l->val_begin);
     if (!rc)
         rc = mm_build_int(ctx, "val_interval", &l->val_interval);
     if (!rc && (kind == LOOP_EPOCH_TRAIN ? l->max_epochs : l->max_iters) <= 0)
-        rc = mm_error_set_at(MM_EINVAL, mm_value_loc(mm_build_node(ctx)),
-                             "%s must be positive",
-                             kind == LOOP_EPOCH_TRAIN ? "max_epochs" : "max_iters");
+        rc = mm_error_set_at(
+            MM_EINVAL, mm_value_loc(mm_build_node(ctx)), "%s must be positive",
+            kind == LOOP_EPOCH_TRAIN ? "max_epochs" : "max_iters");
     if (!rc && l->val_interval <= 0)
         rc = mm_error_set_at(MM_EINVAL, mm_value_loc(mm_build_node(ctx)),
                              "val_interval must be positive");
@@ -123,55 +125,86 @@ static int test_loop_build(mm_build_ctx *ctx, void **out) {
 }
 
 static const mm_param epoch_params[] = {
-    {.name = "max_epochs", .type = MM_PARAM_INT, .required = true,
+    {.name = "max_epochs",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "total training epochs"},
-    {.name = "val_begin", .type = MM_PARAM_INT, .def = "1",
+    {.name = "val_begin",
+     .type = MM_PARAM_INT,
+     .def = "1",
      .doc = "the epoch validation begins at"},
-    {.name = "val_interval", .type = MM_PARAM_INT, .def = "1",
+    {.name = "val_interval",
+     .type = MM_PARAM_INT,
+     .def = "1",
      .doc = "validate every n epochs (and after the last)"},
-    {.name = "dynamic_intervals", .type = MM_PARAM_LIST | MM_PARAM_NULL,
-     .def = "null", .doc = "[[milestone, interval], ...]: val_interval "
-                           "from each milestone on"},
+    {.name = "dynamic_intervals",
+     .type = MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "[[milestone, interval], ...]: val_interval "
+            "from each milestone on"},
 };
 
 static const mm_param iter_params[] = {
-    {.name = "max_iters", .type = MM_PARAM_INT, .required = true,
+    {.name = "max_iters",
+     .type = MM_PARAM_INT,
+     .required = true,
      .doc = "total training iterations"},
-    {.name = "val_begin", .type = MM_PARAM_INT, .def = "1",
+    {.name = "val_begin",
+     .type = MM_PARAM_INT,
+     .def = "1",
      .doc = "the iteration validation begins at"},
-    {.name = "val_interval", .type = MM_PARAM_INT, .def = "1000",
+    {.name = "val_interval",
+     .type = MM_PARAM_INT,
+     .def = "1000",
      .doc = "validate every n iterations (and after the last)"},
-    {.name = "dynamic_intervals", .type = MM_PARAM_LIST | MM_PARAM_NULL,
-     .def = "null", .doc = "[[milestone, interval], ...]: val_interval "
-                           "from each milestone on"},
+    {.name = "dynamic_intervals",
+     .type = MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "[[milestone, interval], ...]: val_interval "
+            "from each milestone on"},
 };
 
 static const mm_param eval_params[] = {
-    {.name = "fp16", .type = MM_PARAM_BOOL, .def = "false",
+    {.name = "fp16",
+     .type = MM_PARAM_BOOL,
+     .def = "false",
      .doc = "run the model under autocast (bf16 on the CPU)"},
 };
 
 static const mm_component loop_components[] = {
-    {.kind = MM_LOOPS, .name = "EpochBasedTrainLoop",
+    {.kind = MM_LOOPS,
+     .name = "EpochBasedTrainLoop",
      .doc = "train for max_epochs epochs, validating every val_interval",
-     .params = epoch_params, .n_params = 4, .build = epoch_loop_build,
+     .params = epoch_params,
+     .n_params = 4,
+     .build = epoch_loop_build,
      .destroy = loop_destroy},
-    {.kind = MM_LOOPS, .name = "IterBasedTrainLoop",
+    {.kind = MM_LOOPS,
+     .name = "IterBasedTrainLoop",
      .doc = "train for max_iters iterations, validating every val_interval",
-     .params = iter_params, .n_params = 4, .build = iter_loop_build,
+     .params = iter_params,
+     .n_params = 4,
+     .build = iter_loop_build,
      .destroy = loop_destroy},
-    {.kind = MM_LOOPS, .name = "ValLoop",
+    {.kind = MM_LOOPS,
+     .name = "ValLoop",
      .doc = "one pass over val_dataloader into val_evaluator",
-     .params = eval_params, .n_params = 1, .build = val_loop_build,
+     .params = eval_params,
+     .n_params = 1,
+     .build = val_loop_build,
      .destroy = loop_destroy},
-    {.kind = MM_LOOPS, .name = "TestLoop",
+    {.kind = MM_LOOPS,
+     .name = "TestLoop",
      .doc = "one pass over test_dataloader into test_evaluator",
-     .params = eval_params, .n_params = 1, .build = test_loop_build,
+     .params = eval_params,
+     .n_params = 1,
+     .build = test_loop_build,
      .destroy = loop_destroy},
 };
 
 int mm_loops_register(void) {
-    for (size_t i = 0; i < sizeof loop_components / sizeof loop_components[0]; i++) {
+    for (size_t i = 0; i < sizeof loop_components / sizeof loop_components[0];
+         i++) {
         int rc = mm_register(&loop_components[i]);
         if (rc)
             return rc;
@@ -269,8 +302,8 @@ static int train_iter(mm_runner *r, int64_t batch_idx, mm_value *batch) {
 static bool want_val(mm_runner *r, mm_loop *l, int64_t progress_) {
     return r->val_loop && progress_ >= l->val_begin &&
            (progress_ % l->val_interval == 0 ||
-            progress_ == (l->kind == LOOP_EPOCH_TRAIN ? l->max_epochs
-                                                      : l->max_iters));
+            progress_ ==
+                (l->kind == LOOP_EPOCH_TRAIN ? l->max_epochs : l->max_iters));
 }
 
 static int run_epoch(mm_runner *r) {
@@ -347,7 +380,8 @@ static int run_iter_loop(mm_runner *r, mm_loop *l) {
         return mm_error_set(MM_EINVAL, "train_dataloader: no batches");
     if (r->iter > 0) {
         MM_WARN("Advance dataloader %lld steps to skip data that has already "
-                "been trained", (long long)r->iter);
+                "been trained",
+                (long long)r->iter);
         dl_epoch = r->iter / left;
     }
     if ((rc = mm_dataloader_begin(r->train_dl, dl_epoch)))
@@ -414,8 +448,9 @@ static int eval_loop(mm_runner *r, mm_loop *l, bool val, mm_value **metrics) {
     mm_hook_point before = val ? MM_HOOK_BEFORE_VAL : MM_HOOK_BEFORE_TEST;
     int rc = mm_runner_call_hook(r, before, NULL);
     if (!rc)
-        rc = mm_runner_call_hook(r, val ? MM_HOOK_BEFORE_VAL_EPOCH
-                                        : MM_HOOK_BEFORE_TEST_EPOCH, NULL);
+        rc = mm_runner_call_hook(
+            r, val ? MM_HOOK_BEFORE_VAL_EPOCH : MM_HOOK_BEFORE_TEST_EPOCH,
+            NULL);
     if (rc)
         return rc;
     mm_module_eval(r->model);
@@ -433,8 +468,8 @@ static int eval_loop(mm_runner *r, mm_loop *l, bool val, mm_value **metrics) {
             break;
         }
         hook_args a = {.batch_idx = idx, .data_batch = batch};
-        rc = mm_runner_call_hook(r, val ? MM_HOOK_BEFORE_VAL_ITER
-                                        : MM_HOOK_BEFORE_TEST_ITER, &a);
+        rc = mm_runner_call_hook(
+            r, val ? MM_HOOK_BEFORE_VAL_ITER : MM_HOOK_BEFORE_TEST_ITER, &a);
         mm_value *out = NULL;
         if (!rc) {
             mm_no_grad_push();
@@ -450,8 +485,8 @@ static int eval_loop(mm_runner *r, mm_loop *l, bool val, mm_value **metrics) {
             rc = mm_evaluator_process(ev, batch, out);
         if (!rc) {
             a.outputs = out;
-            rc = mm_runner_call_hook(r, val ? MM_HOOK_AFTER_VAL_ITER
-                                            : MM_HOOK_AFTER_TEST_ITER, &a);
+            rc = mm_runner_call_hook(
+                r, val ? MM_HOOK_AFTER_VAL_ITER : MM_HOOK_AFTER_TEST_ITER, &a);
         }
         mm_value_release(out);
         mm_pool_close(pool);
@@ -465,14 +500,15 @@ static int eval_loop(mm_runner *r, mm_loop *l, bool val, mm_value **metrics) {
         return rc;
     }
     mm_value *m = NULL;
-    rc = mm_evaluator_evaluate(ev, mm_dataset_len(mm_dataloader_dataset(dl)), &m);
+    rc = mm_evaluator_evaluate(ev, mm_dataset_len(mm_dataloader_dataset(dl)),
+                               &m);
     hook_args a = {.metrics = m};
     if (!rc)
-        rc = mm_runner_call_hook(r, val ? MM_HOOK_AFTER_VAL_EPOCH
-                                        : MM_HOOK_AFTER_TEST_EPOCH, &a);
+        rc = mm_runner_call_hook(
+            r, val ? MM_HOOK_AFTER_VAL_EPOCH : MM_HOOK_AFTER_TEST_EPOCH, &a);
     if (!rc)
-        rc = mm_runner_call_hook(r, val ? MM_HOOK_AFTER_VAL : MM_HOOK_AFTER_TEST,
-                                 NULL);
+        rc = mm_runner_call_hook(
+            r, val ? MM_HOOK_AFTER_VAL : MM_HOOK_AFTER_TEST, NULL);
     if (rc) {
         mm_value_release(m);
         return rc;

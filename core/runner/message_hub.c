@@ -250,9 +250,11 @@ int mm_message_hub_state(const mm_message_hub *hub, mm_value **out) {
                  *cnts = mm_value_new_list();
         rc = e && vals && cnts ? MM_OK : MM_ENOMEM;
         for (size_t j = 0; !rc && j < b->len; j++) {
-            rc = mm_value_list_append_take(vals, mm_value_new_float(b->values[j]));
+            rc = mm_value_list_append_take(vals,
+                                           mm_value_new_float(b->values[j]));
             if (!rc)
-                rc = mm_value_list_append_take(cnts, mm_value_new_int(b->counts[j]));
+                rc = mm_value_list_append_take(cnts,
+                                               mm_value_new_int(b->counts[j]));
         }
         if (!rc)
             rc = mm_value_dict_set_take(e, "log_history", vals);
@@ -263,8 +265,8 @@ int mm_message_hub_state(const mm_message_hub *hub, mm_value **out) {
         else
             mm_value_release(cnts);
         if (!rc)
-            rc = mm_value_dict_set_take(e, "max_length",
-                                        mm_value_new_int((int64_t)b->max_length));
+            rc = mm_value_dict_set_take(
+                e, "max_length", mm_value_new_int((int64_t)b->max_length));
         if (!rc)
             rc = mm_value_dict_set_take(scalars, hub->keys[i], e);
         else
@@ -321,7 +323,8 @@ int mm_message_hub_load_state(mm_message_hub *hub, const mm_value *state) {
             const mm_value *c = mm_value_list_get(cnts, j);
             if (!mm_value_is_number(v) || !mm_value_is_int(c))
                 return bad_state(key);
-            if ((rc = history_push(b, mm_value_get_float(v), mm_value_get_int(c))))
+            if ((rc = history_push(b, mm_value_get_float(v),
+                                   mm_value_get_int(c))))
                 return rc;
         }
     }

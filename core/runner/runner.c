@@ -28,7 +28,7 @@ double mm_runner_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* ---- small helpers --------------------------------------------------------- */
+/* ---- small helpers ------------------------------------------------------- */
 
 static int oom(void) { return mm_error_set(MM_ENOMEM, "out of memory"); }
 
@@ -64,7 +64,7 @@ static int want(const mm_value *v, bool ok, const char *key, const char *what) {
                            key, what, mm_value_type_name(mm_value_type_of(v)));
 }
 
-/* ---- the log file ------------------------------------------------------------ */
+/* ---- the log file -------------------------------------------------------- */
 
 static void file_sink(mm_log_level level, const char *line, void *user) {
     (void)level;
@@ -76,7 +76,7 @@ static void file_sink(mm_log_level level, const char *line, void *user) {
     }
 }
 
-/* ---- hooks ---------------------------------------------------------------------- */
+/* ---- hooks --------------------------------------------------------------- */
 
 int mm_runner_register_hook(mm_runner *r, mm_hook *h) {
     if (!h)
@@ -185,11 +185,13 @@ int mm_runner_call_hook(mm_runner *r, mm_hook_point p, const hook_args *a) {
 static int register_hooks(mm_runner *r) {
     static const char *const defaults =
         "{runtime_info: {type: RuntimeInfoHook}, timer: {type: IterTimerHook},"
-        " sampler_seed: {type: DistSamplerSeedHook}, logger: {type: LoggerHook},"
+        " sampler_seed: {type: DistSamplerSeedHook}, logger: {type: "
+        "LoggerHook},"
         " param_scheduler: {type: ParamSchedulerHook},"
         " checkpoint: {type: CheckpointHook, interval: 1}}";
     mm_value *hooks = NULL;
-    int rc = mm_yaml_parse(defaults, strlen(defaults), "<default hooks>", &hooks);
+    int rc =
+        mm_yaml_parse(defaults, strlen(defaults), "<default hooks>", &hooks);
     if (rc)
         return rc;
     const mm_value *user = cfg_get(r, "default_hooks");
@@ -207,9 +209,11 @@ static int register_hooks(mm_runner *r) {
     }
     for (size_t i = 0; !rc && i < mm_value_len(hooks); i++) {
         char path[256];
-        snprintf(path, sizeof path, "default_hooks.%s", mm_value_dict_key_at(hooks, i));
+        snprintf(path, sizeof path, "default_hooks.%s",
+                 mm_value_dict_key_at(hooks, i));
         mm_hook *h = NULL;
-        if (!(rc = mm_hook_build(mm_value_dict_value_at(hooks, i), path, r->scope, &h)))
+        if (!(rc = mm_hook_build(mm_value_dict_value_at(hooks, i), path,
+                                 r->scope, &h)))
             rc = mm_runner_register_hook(r, h);
     }
     mm_value_release(hooks);
@@ -220,7 +224,8 @@ static int register_hooks(mm_runner *r) {
         char path[256];
         snprintf(path, sizeof path, "custom_hooks.%zu", i);
         mm_hook *h = NULL;
-        if (!(rc = mm_hook_build(mm_value_list_get(custom, i), path, r->scope, &h)))
+        if (!(rc = mm_hook_build(mm_value_list_get(custom, i), path, r->scope,
+                                 &h)))
             rc = mm_runner_register_hook(r, h);
     }
     return rc;
@@ -228,29 +233,52 @@ static int register_hooks(mm_runner *r) {
 
 static bool hook_has(const mm_hook_class *c, mm_hook_point p) {
     switch (p) {
-    case MM_HOOK_BEFORE_RUN: return c->before_run;
-    case MM_HOOK_AFTER_LOAD_CHECKPOINT: return c->after_load_checkpoint;
-    case MM_HOOK_BEFORE_TRAIN: return c->before_train;
-    case MM_HOOK_BEFORE_TRAIN_EPOCH: return c->before_train_epoch;
-    case MM_HOOK_BEFORE_TRAIN_ITER: return c->before_train_iter;
-    case MM_HOOK_AFTER_TRAIN_ITER: return c->after_train_iter;
-    case MM_HOOK_AFTER_TRAIN_EPOCH: return c->after_train_epoch;
-    case MM_HOOK_BEFORE_VAL: return c->before_val;
-    case MM_HOOK_BEFORE_VAL_EPOCH: return c->before_val_epoch;
-    case MM_HOOK_BEFORE_VAL_ITER: return c->before_val_iter;
-    case MM_HOOK_AFTER_VAL_ITER: return c->after_val_iter;
-    case MM_HOOK_AFTER_VAL_EPOCH: return c->after_val_epoch;
-    case MM_HOOK_AFTER_VAL: return c->after_val;
-    case MM_HOOK_BEFORE_SAVE_CHECKPOINT: return c->before_save_checkpoint;
-    case MM_HOOK_AFTER_TRAIN: return c->after_train;
-    case MM_HOOK_BEFORE_TEST: return c->before_test;
-    case MM_HOOK_BEFORE_TEST_EPOCH: return c->before_test_epoch;
-    case MM_HOOK_BEFORE_TEST_ITER: return c->before_test_iter;
-    case MM_HOOK_AFTER_TEST_ITER: return c->after_test_iter;
-    case MM_HOOK_AFTER_TEST_EPOCH: return c->after_test_epoch;
-    case MM_HOOK_AFTER_TEST: return c->after_test;
-    case MM_HOOK_AFTER_RUN: return c->after_run;
-    default: return false;
+    case MM_HOOK_BEFORE_RUN:
+        return c->before_run;
+    case MM_HOOK_AFTER_LOAD_CHECKPOINT:
+        return c->after_load_checkpoint;
+    case MM_HOOK_BEFORE_TRAIN:
+        return c->before_train;
+    case MM_HOOK_BEFORE_TRAIN_EPOCH:
+        return c->before_train_epoch;
+    case MM_HOOK_BEFORE_TRAIN_ITER:
+        return c->before_train_iter;
+    case MM_HOOK_AFTER_TRAIN_ITER:
+        return c->after_train_iter;
+    case MM_HOOK_AFTER_TRAIN_EPOCH:
+        return c->after_train_epoch;
+    case MM_HOOK_BEFORE_VAL:
+        return c->before_val;
+    case MM_HOOK_BEFORE_VAL_EPOCH:
+        return c->before_val_epoch;
+    case MM_HOOK_BEFORE_VAL_ITER:
+        return c->before_val_iter;
+    case MM_HOOK_AFTER_VAL_ITER:
+        return c->after_val_iter;
+    case MM_HOOK_AFTER_VAL_EPOCH:
+        return c->after_val_epoch;
+    case MM_HOOK_AFTER_VAL:
+        return c->after_val;
+    case MM_HOOK_BEFORE_SAVE_CHECKPOINT:
+        return c->before_save_checkpoint;
+    case MM_HOOK_AFTER_TRAIN:
+        return c->after_train;
+    case MM_HOOK_BEFORE_TEST:
+        return c->before_test;
+    case MM_HOOK_BEFORE_TEST_EPOCH:
+        return c->before_test_epoch;
+    case MM_HOOK_BEFORE_TEST_ITER:
+        return c->before_test_iter;
+    case MM_HOOK_AFTER_TEST_ITER:
+        return c->after_test_iter;
+    case MM_HOOK_AFTER_TEST_EPOCH:
+        return c->after_test_epoch;
+    case MM_HOOK_AFTER_TEST:
+        return c->after_test;
+    case MM_HOOK_AFTER_RUN:
+        return c->after_run;
+    default:
+        return false;
     }
 }
 
@@ -284,7 +312,7 @@ static void log_hooks(const mm_runner *r) {
     free(text);
 }
 
-/* ---- setup ------------------------------------------------------------------------ */
+/* ---- setup --------------------------------------------------------------- */
 
 static uint64_t random_seed(void) {
     /* sync_random_seed: a random int in [0, 2**31). */
@@ -307,17 +335,21 @@ static int setup_randomness(mm_runner *r, const mm_value *seed_override) {
         return rc;
     const mm_value *seed = rnd ? mm_value_dict_get(rnd, "seed") : NULL;
     const mm_value *det = rnd ? mm_value_dict_get(rnd, "deterministic") : NULL;
-    const mm_value *diff = rnd ? mm_value_dict_get(rnd, "diff_rank_seed") : NULL;
+    const mm_value *diff =
+        rnd ? mm_value_dict_get(rnd, "diff_rank_seed") : NULL;
     for (size_t i = 0; i < mm_value_len(rnd); i++) {
         const char *k = mm_value_dict_key_at(rnd, i);
         if (strcmp(k, "seed") && strcmp(k, "deterministic") &&
             strcmp(k, "diff_rank_seed"))
-            return mm_error_set_at(MM_EINVAL, mm_value_loc(mm_value_dict_value_at(rnd, i)),
+            return mm_error_set_at(MM_EINVAL,
+                                   mm_value_loc(mm_value_dict_value_at(rnd, i)),
                                    "randomness.%s: unknown key (seed, "
-                                   "deterministic, diff_rank_seed)", k);
+                                   "deterministic, diff_rank_seed)",
+                                   k);
     }
-    if ((rc = want(seed, mm_value_is_null(seed) || (mm_value_is_int(seed) &&
-                                                    mm_value_get_int(seed) >= 0),
+    if ((rc = want(seed,
+                   mm_value_is_null(seed) ||
+                       (mm_value_is_int(seed) && mm_value_get_int(seed) >= 0),
                    "randomness.seed", "a non-negative integer or null")) ||
         (rc = want(det, mm_value_is_bool(det), "randomness.deterministic",
                    "a bool")) ||
@@ -380,9 +412,9 @@ static void log_env(mm_runner *r) {
             "    deterministic: %s\n    Distributed launcher: none\n"
             "    Distributed training: False\n    GPU number: 1\n"
             "------------------------------------------------------------\n",
-            u.sysname, u.machine, u.release, MM_VERSION,
-            mm_get_num_threads(), rt,
-            (unsigned long long)r->seed, r->deterministic ? "True" : "False");
+            u.sysname, u.machine, u.release, MM_VERSION, mm_get_num_threads(),
+            rt, (unsigned long long)r->seed,
+            r->deterministic ? "True" : "False");
     MM_INFO("Config:\n%s", r->cfg_text);
 }
 
@@ -465,7 +497,8 @@ static int build_visualizer(mm_runner *r) {
         node = d;
     }
     void *obj = NULL;
-    rc = mm_registry_build(MM_VISUALIZERS, node, r->scope, "visualizer", NULL, &obj);
+    rc = mm_registry_build(MM_VISUALIZERS, node, r->scope, "visualizer", NULL,
+                           &obj);
     mm_value_release(d);
     if (rc)
         return rc;
@@ -508,7 +541,8 @@ static int resume_path(mm_runner *r, char **out) {
     if (mm_file_read(p, &text, &len) != MM_OK) {
         mm_error_clear();
         MM_WARN("resume: no last_checkpoint in %s; training starts from "
-                "scratch", r->work_dir);
+                "scratch",
+                r->work_dir);
         return MM_OK;
     }
     while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
@@ -594,7 +628,8 @@ int mm_runner_new(const mm_value *cfg_in, const char *config_path,
     if (!rc && (rc = mm_yaml_dump(r->cfg, &r->cfg_text)) == MM_OK)
         log_env(r);
     if (!rc)
-        rc = mm_log_processor_new(mm_value_dict_get(r->cfg, "log_processor"), &r->lp);
+        rc = mm_log_processor_new(mm_value_dict_get(r->cfg, "log_processor"),
+                                  &r->lp);
     if (!rc)
         rc = mm_message_hub_new(&r->hub);
     if (!rc) {
@@ -603,7 +638,8 @@ int mm_runner_new(const mm_value *cfg_in, const char *config_path,
         r->model = m;
         if (!rc && !mm_model_has_loss(r->model))
             MM_WARN("model: %s has no loss mode; it can be tested but not "
-                    "trained", r->model->cls->name);
+                    "trained",
+                    r->model->cls->name);
     }
     if (!rc)
         rc = build_visualizer(r);
@@ -662,9 +698,10 @@ void mm_runner_free(mm_runner *r) {
     free(r);
 }
 
-/* ---- building what the loops need ------------------------------------------------ */
+/* ---- building what the loops need ---------------------------------------- */
 
-static int build_dataloader(mm_runner *r, const char *key, mm_dataloader **out) {
+static int build_dataloader(mm_runner *r, const char *key,
+                            mm_dataloader **out) {
     const mm_value *node = cfg_get(r, key);
     if (!node)
         return mm_error_set(MM_EINVAL, "%s: not in the config", key);
@@ -682,8 +719,11 @@ static int build_eval_loop(mm_runner *r, bool val) {
     if (!dl || !lc || !ev)
         return mm_error_set(MM_EINVAL,
                             "%s, %s and %s should be either all set or all "
-                            "null (missing: %s)", dl_key, cfg_key, ev_key,
-                            !dl ? dl_key : !lc ? cfg_key : ev_key);
+                            "null (missing: %s)",
+                            dl_key, cfg_key, ev_key,
+                            !dl   ? dl_key
+                            : !lc ? cfg_key
+                                  : ev_key);
     mm_loop **loop = val ? &r->val_loop : &r->test_loop;
     mm_dataloader **d = val ? &r->val_dl : &r->test_dl;
     mm_evaluator **e = val ? &r->val_ev : &r->test_ev;
@@ -693,7 +733,8 @@ static int build_eval_loop(mm_runner *r, bool val) {
     if (!rc)
         rc = mm_evaluator_build(ev, ev_key, r->scope, e);
     if (!rc)
-        mm_evaluator_set_dataset_meta(*e, mm_dataset_metainfo(mm_dataloader_dataset(*d)));
+        mm_evaluator_set_dataset_meta(
+            *e, mm_dataset_metainfo(mm_dataloader_dataset(*d)));
     return rc;
 }
 
@@ -718,7 +759,8 @@ static int scale_lr(mm_runner *r, bool force) {
             (long long)mm_value_get_int(base), (long long)real, ratio);
     mm_optimizer *opt = mm_optim_wrapper_optimizer(r->ow);
     for (int g = 0; g < mm_optimizer_n_groups(opt); g++)
-        if ((rc = mm_optimizer_set_lr(opt, g, mm_optimizer_get_lr(opt, g) * ratio)))
+        if ((rc = mm_optimizer_set_lr(opt, g,
+                                      mm_optimizer_get_lr(opt, g) * ratio)))
             return rc;
     return MM_OK;
 }
@@ -730,8 +772,10 @@ static int build_train(mm_runner *r) {
                                        "train_cfg: {by_epoch: true, "
                                        "max_epochs: 12})");
     if (!mm_model_has_loss(r->model))
-        return mm_error_set(MM_EINVAL, "model: %s has no loss mode and cannot "
-                                       "be trained", r->model->cls->name);
+        return mm_error_set(MM_EINVAL,
+                            "model: %s has no loss mode and cannot "
+                            "be trained",
+                            r->model->cls->name);
     int rc = mm_loop_build(r, tc, "train_cfg", &r->train_loop);
     if (!rc)
         rc = build_dataloader(r, "train_dataloader", &r->train_dl);
@@ -745,14 +789,15 @@ static int build_train(mm_runner *r) {
     if (!rc && !ow)
         rc = mm_error_set(MM_EINVAL, "optim_wrapper: not in the config");
     if (!rc)
-        rc = mm_optim_wrapper_build(ow, "optim_wrapper", r->scope, r->model, &r->ow);
+        rc = mm_optim_wrapper_build(ow, "optim_wrapper", r->scope, r->model,
+                                    &r->ow);
     if (!rc)
         rc = scale_lr(r, false);
     mm_scheduler_args sa = {.optim_wrapper = r->ow, .epoch_length = len};
     if (!rc)
-        rc = mm_param_schedulers_build(mm_value_dict_get(r->cfg, "param_scheduler"),
-                                       "param_scheduler", r->scope, &sa,
-                                       &r->scheds, &r->n_scheds);
+        rc = mm_param_schedulers_build(
+            mm_value_dict_get(r->cfg, "param_scheduler"), "param_scheduler",
+            r->scope, &sa, &r->scheds, &r->n_scheds);
     if (!rc && !r->val_tried) {
         r->val_tried = true;
         rc = build_eval_loop(r, true);
@@ -760,9 +805,10 @@ static int build_train(mm_runner *r) {
     return rc;
 }
 
-/* ---- steps --------------------------------------------------------------------------- */
+/* ---- steps --------------------------------------------------------------- */
 
-int mm_runner_train_step(mm_runner *r, const mm_value *batch, mm_value **log_vars) {
+int mm_runner_train_step(mm_runner *r, const mm_value *batch,
+                         mm_value **log_vars) {
     mm_tensor *inputs = NULL, *loss = NULL;
     mm_value *samples = NULL, *losses = NULL;
     int rc = mm_optim_wrapper_context_enter(r->ow);
@@ -783,7 +829,8 @@ int mm_runner_train_step(mm_runner *r, const mm_value *batch, mm_value **log_var
     }
     double gn = mm_optim_wrapper_grad_norm(r->ow);
     if (!rc && gn == gn) /* clip_grad by norm: logged as grad_norm */
-        rc = mm_value_dict_set_take(*log_vars, "grad_norm", mm_value_new_float(gn));
+        rc = mm_value_dict_set_take(*log_vars, "grad_norm",
+                                    mm_value_new_float(gn));
     mm_value_release(samples);
     mm_value_release(losses);
     return rc;
@@ -799,7 +846,7 @@ int mm_runner_eval_step(mm_runner *r, const mm_value *batch, mm_value **out) {
     return rc;
 }
 
-/* ---- checkpoints -------------------------------------------------------------------- */
+/* ---- checkpoints --------------------------------------------------------- */
 
 static int add_model_weights(mm_runner *r, mm_checkpoint *ck) {
     mm_state_dict sd = {0};
@@ -827,9 +874,10 @@ static int dict_set_int(mm_value *d, const char *k, int64_t v) {
     return mm_value_dict_set_take(d, k, mm_value_new_int(v));
 }
 
-int mm_runner_save_checkpoint(mm_runner *r, const char *dir, const char *filename,
-                              bool save_optimizer, bool save_param_scheduler,
-                              int64_t meta_epoch, int64_t meta_iter) {
+int mm_runner_save_checkpoint(mm_runner *r, const char *dir,
+                              const char *filename, bool save_optimizer,
+                              bool save_param_scheduler, int64_t meta_epoch,
+                              int64_t meta_iter) {
     char path[PATH_LEN], ts[32];
     if (snprintf(path, sizeof path, "%s/%s", dir, filename) >= (int)sizeof path)
         return mm_error_set(MM_EINVAL, "checkpoint path too long");
@@ -849,7 +897,8 @@ int mm_runner_save_checkpoint(mm_runner *r, const char *dir, const char *filenam
     if (!rc)
         rc = dict_set_int(meta, "iter", meta_iter);
     if (!rc)
-        rc = mm_value_dict_set_take(meta, "cfg", mm_value_new_string(r->cfg_text));
+        rc = mm_value_dict_set_take(meta, "cfg",
+                                    mm_value_new_string(r->cfg_text));
     if (!rc)
         rc = dict_set_int(meta, "seed", (int64_t)r->seed);
     if (!rc)
@@ -858,12 +907,15 @@ int mm_runner_save_checkpoint(mm_runner *r, const char *dir, const char *filenam
     if (!rc)
         rc = mm_value_dict_set_take(meta, "time", mm_value_new_string(ts));
     if (!rc)
-        rc = mm_value_dict_set_take(meta, "mm_version", mm_value_new_string(MM_VERSION));
+        rc = mm_value_dict_set_take(meta, "mm_version",
+                                    mm_value_new_string(MM_VERSION));
     if (!rc && r->train_dl)
-        rc = mm_value_dict_set(meta, "dataset_meta",
-                               mm_dataset_metainfo(mm_dataloader_dataset(r->train_dl)));
+        rc = mm_value_dict_set(
+            meta, "dataset_meta",
+            mm_dataset_metainfo(mm_dataloader_dataset(r->train_dl)));
     if (!rc && atomic_load(&r->interrupt))
-        rc = mm_value_dict_set_take(meta, "interrupted", mm_value_new_bool(true));
+        rc = mm_value_dict_set_take(meta, "interrupted",
+                                    mm_value_new_bool(true));
     if (!rc)
         rc = mm_checkpoint_set_meta(ck, "meta", meta);
     mm_value_release(meta);
@@ -909,7 +961,8 @@ int mm_runner_save_checkpoint(mm_runner *r, const char *dir, const char *filenam
         if (!list)
             rc = oom();
         for (size_t i = 0; !rc && i < r->n_scheds; i++)
-            rc = mm_value_list_append_take(list, mm_param_scheduler_state(r->scheds[i]));
+            rc = mm_value_list_append_take(
+                list, mm_param_scheduler_state(r->scheds[i]));
         if (!rc)
             rc = set_meta_take(ck, "param_schedulers", list);
         else
@@ -948,15 +1001,19 @@ static void log_report(const mm_load_report *rep) {
     size_t off = (size_t)sprintf(s, "The model and loaded state dict do not "
                                     "match exactly\n");
     if (rep->n_unexpected) {
-        off += (size_t)sprintf(s + off, "\nunexpected key in source state_dict: ");
+        off +=
+            (size_t)sprintf(s + off, "\nunexpected key in source state_dict: ");
         for (size_t i = 0; i < rep->n_unexpected; i++)
-            off += (size_t)sprintf(s + off, "%s%s", i ? ", " : "", rep->unexpected[i]);
+            off += (size_t)sprintf(s + off, "%s%s", i ? ", " : "",
+                                   rep->unexpected[i]);
         s[off++] = '\n';
     }
     if (rep->n_missing) {
-        off += (size_t)sprintf(s + off, "\nmissing keys in source state_dict: ");
+        off +=
+            (size_t)sprintf(s + off, "\nmissing keys in source state_dict: ");
         for (size_t i = 0; i < rep->n_missing; i++)
-            off += (size_t)sprintf(s + off, "%s%s", i ? ", " : "", rep->missing[i]);
+            off += (size_t)sprintf(s + off, "%s%s", i ? ", " : "",
+                                   rep->missing[i]);
         s[off++] = '\n';
     }
     for (size_t i = 0; i < rep->n_mismatched; i++)
@@ -997,8 +1054,10 @@ static int load_weights(mm_runner *r, const char *path, mm_checkpoint *ck) {
 static int get_meta_int(const mm_value *meta, const char *k, int64_t *out) {
     const mm_value *v = meta ? mm_value_dict_get(meta, k) : NULL;
     if (!v || !mm_value_is_int(v))
-        return mm_error_set(MM_EINVAL, "checkpoint meta has no integer '%s' "
-                                       "(not a training checkpoint?)", k);
+        return mm_error_set(MM_EINVAL,
+                            "checkpoint meta has no integer '%s' "
+                            "(not a training checkpoint?)",
+                            k);
     *out = mm_value_get_int(v);
     return MM_OK;
 }
@@ -1022,14 +1081,15 @@ static int resume(mm_runner *r, const char *path, mm_checkpoint *ck) {
                 return mm_error_set(MM_EINVAL,
                                     "%s: epoch %lld and iter %lld do not fit "
                                     "an epoch of %lld iterations (was the "
-                                    "batch size changed?)", path,
-                                    (long long)epoch, (long long)iter,
+                                    "batch size changed?)",
+                                    path, (long long)epoch, (long long)iter,
                                     (long long)len);
         }
     }
     const mm_value *dm = meta ? mm_value_dict_get(meta, "dataset_meta") : NULL;
     if (r->train_dl && dm &&
-        !mm_value_equal(dm, mm_dataset_metainfo(mm_dataloader_dataset(r->train_dl))))
+        !mm_value_equal(
+            dm, mm_dataset_metainfo(mm_dataloader_dataset(r->train_dl))))
         MM_WARN("The dataset metainfo from the resumed checkpoint is different "
                 "from the current training dataset, please check the "
                 "correctness of the checkpoint or the training dataset.");
@@ -1052,8 +1112,8 @@ static int resume(mm_runner *r, const char *path, mm_checkpoint *ck) {
         if (!mm_value_is_list(ps) || mm_value_len(ps) != r->n_scheds)
             return mm_error_set(MM_EINVAL,
                                 "%s: the checkpoint has %zu parameter "
-                                "schedulers, the config %zu", path,
-                                mm_value_len(ps), r->n_scheds);
+                                "schedulers, the config %zu",
+                                path, mm_value_len(ps), r->n_scheds);
         for (size_t i = 0; i < r->n_scheds; i++)
             if ((rc = mm_param_scheduler_load_state(r->scheds[i],
                                                     mm_value_list_get(ps, i))))
@@ -1064,9 +1124,10 @@ static int resume(mm_runner *r, const char *path, mm_checkpoint *ck) {
     const mm_value *s = rng ? mm_value_dict_get(rng, "seed") : NULL;
     const mm_value *o = rng ? mm_value_dict_get(rng, "offset") : NULL;
     if (s && o && mm_value_is_int(s) && mm_value_is_int(o))
-        mm_generator_set_state(mm_default_generator(),
-                               (mm_rng_state){.seed = (uint64_t)mm_value_get_int(s),
-                                              .offset = (uint64_t)mm_value_get_int(o)});
+        mm_generator_set_state(
+            mm_default_generator(),
+            (mm_rng_state){.seed = (uint64_t)mm_value_get_int(s),
+                           .offset = (uint64_t)mm_value_get_int(o)});
     MM_INFO("resumed epoch: %lld, iter: %lld", (long long)r->epoch,
             (long long)r->iter);
     return MM_OK;
@@ -1082,7 +1143,8 @@ static int load_or_resume(mm_runner *r) {
         if (!ck)
             rc = mm_checkpoint_load(r->load_from, &ck);
         if (!rc) {
-            MM_INFO("Auto resumed from the latest checkpoint %s.", r->load_from);
+            MM_INFO("Auto resumed from the latest checkpoint %s.",
+                    r->load_from);
             rc = resume(r, r->load_from, ck);
         }
         mm_checkpoint_free(ck);
@@ -1102,12 +1164,14 @@ int mm_runner_save_interrupted(mm_runner *r) {
     r->interrupted = true;
     char name[64];
     int64_t len = r->train_dl ? (int64_t)mm_dataloader_len(r->train_dl) : 0;
-    bool at_epoch_end = r->train_loop->kind == LOOP_EPOCH_TRAIN &&
-                        r->iter == r->epoch * len;
+    bool at_epoch_end =
+        r->train_loop->kind == LOOP_EPOCH_TRAIN && r->iter == r->epoch * len;
     if (at_epoch_end)
-        snprintf(name, sizeof name, "epoch_%lld.safetensors", (long long)r->epoch);
+        snprintf(name, sizeof name, "epoch_%lld.safetensors",
+                 (long long)r->epoch);
     else
-        snprintf(name, sizeof name, "iter_%lld.safetensors", (long long)r->iter);
+        snprintf(name, sizeof name, "iter_%lld.safetensors",
+                 (long long)r->iter);
     char path[PATH_LEN];
     snprintf(path, sizeof path, "%s/%s", r->work_dir, name);
     int rc = mm_runner_save_checkpoint(r, r->work_dir, name, true, true,
@@ -1120,7 +1184,7 @@ int mm_runner_save_interrupted(mm_runner *r) {
     return rc;
 }
 
-/* ---- runs ------------------------------------------------------------------------------ */
+/* ---- runs ---------------------------------------------------------------- */
 
 int mm_runner_train(mm_runner *r) {
     int rc = build_train(r);
@@ -1187,12 +1251,13 @@ int mm_runner_test(mm_runner *r, mm_value **metrics) {
     return rc;
 }
 
-/* ---- scalars.json -------------------------------------------------------------------- */
+/* ---- scalars.json -------------------------------------------------------- */
 
 static int append_line(const char *path, const char *line) {
     FILE *f = fopen(path, "a");
     if (!f)
-        return mm_error_set(MM_EIO, "cannot open '%s': %s", path, strerror(errno));
+        return mm_error_set(MM_EIO, "cannot open '%s': %s", path,
+                            strerror(errno));
     bool ok = fputs(line, f) >= 0 && fputc('\n', f) != EOF;
     ok = fclose(f) == 0 && ok;
     return ok ? MM_OK : mm_error_set(MM_EIO, "cannot write '%s'", path);
@@ -1202,7 +1267,8 @@ int mm_runner_add_scalars(mm_runner *r, const mm_value *tag, int64_t step) {
     mm_value *d = mm_value_copy(tag);
     if (!d)
         return oom();
-    int rc = mm_value_dict_get(d, "step") ? MM_OK : dict_set_int(d, "step", step);
+    int rc =
+        mm_value_dict_get(d, "step") ? MM_OK : dict_set_int(d, "step", step);
     char *json = NULL;
     if (!rc)
         rc = mm_json_dump(d, 0, &json);
@@ -1210,7 +1276,8 @@ int mm_runner_add_scalars(mm_runner *r, const mm_value *tag, int64_t step) {
     char path[PATH_LEN];
     for (size_t i = 0; !rc && i < r->vis->n; i++) {
         const mm_vis_backend *b = &r->vis->backends[i];
-        snprintf(path, sizeof path, "%s/%s.json", backend_dir(r, b), r->timestamp);
+        snprintf(path, sizeof path, "%s/%s.json", backend_dir(r, b),
+                 r->timestamp);
         rc = append_line(path, json);
         snprintf(path, sizeof path, "%s/%s", backend_dir(r, b), b->scalar_file);
         if (!rc)
@@ -1220,7 +1287,7 @@ int mm_runner_add_scalars(mm_runner *r, const mm_value *tag, int64_t step) {
     return rc;
 }
 
-/* ---- accessors ------------------------------------------------------------------------- */
+/* ---- accessors ----------------------------------------------------------- */
 
 void mm_runner_interrupt(mm_runner *r) { atomic_store(&r->interrupt, 1); }
 bool mm_runner_interrupted(const mm_runner *r) { return r->interrupted; }
@@ -1233,7 +1300,9 @@ int64_t mm_runner_max_epochs(const mm_runner *r) {
 int64_t mm_runner_max_iters(const mm_runner *r) {
     return r->train_loop ? r->train_loop->max_iters : 0;
 }
-bool mm_runner_has_train_loop(const mm_runner *r) { return r->train_loop != NULL; }
+bool mm_runner_has_train_loop(const mm_runner *r) {
+    return r->train_loop != NULL;
+}
 const mm_value *mm_runner_cfg(const mm_runner *r) { return r->cfg; }
 const char *mm_runner_default_scope(const mm_runner *r) { return r->scope; }
 mm_module *mm_runner_model(const mm_runner *r) { return r->model; }
@@ -1243,11 +1312,19 @@ mm_param_scheduler *const *mm_runner_param_schedulers(const mm_runner *r,
     *n = r->n_scheds;
     return r->scheds;
 }
-mm_dataloader *mm_runner_train_dataloader(const mm_runner *r) { return r->train_dl; }
-mm_dataloader *mm_runner_val_dataloader(const mm_runner *r) { return r->val_dl; }
-mm_dataloader *mm_runner_test_dataloader(const mm_runner *r) { return r->test_dl; }
+mm_dataloader *mm_runner_train_dataloader(const mm_runner *r) {
+    return r->train_dl;
+}
+mm_dataloader *mm_runner_val_dataloader(const mm_runner *r) {
+    return r->val_dl;
+}
+mm_dataloader *mm_runner_test_dataloader(const mm_runner *r) {
+    return r->test_dl;
+}
 mm_message_hub *mm_runner_message_hub(const mm_runner *r) { return r->hub; }
-const mm_log_processor *mm_runner_log_processor(const mm_runner *r) { return r->lp; }
+const mm_log_processor *mm_runner_log_processor(const mm_runner *r) {
+    return r->lp;
+}
 const char *mm_runner_work_dir(const mm_runner *r) { return r->work_dir; }
 const char *mm_runner_log_dir(const mm_runner *r) { return r->log_dir; }
 const char *mm_runner_timestamp(const mm_runner *r) { return r->timestamp; }
@@ -1257,7 +1334,8 @@ const char *mm_runner_experiment_name(const mm_runner *r) {
 uint64_t mm_runner_seed(const mm_runner *r) { return r->seed; }
 bool mm_runner_resuming(const mm_runner *r) { return r->resume; }
 
-void mm_runner_log_state(const mm_runner *r, const char *mode, mm_log_state *st) {
+void mm_runner_log_state(const mm_runner *r, const char *mode,
+                         mm_log_state *st) {
     mm_dataloader *dl = strcmp(mode, "train") == 0 ? r->train_dl
                         : strcmp(mode, "val") == 0 ? r->val_dl
                                                    : r->test_dl;

@@ -55,10 +55,10 @@ int mm_vis_register(void);
 
 struct mm_runner {
     mm_value *cfg;
-    char *scope;           /* default_scope (or "mm") */
-    char *cfg_name;        /* config file stem, "" without one */
+    char *scope;    /* default_scope (or "mm") */
+    char *cfg_name; /* config file stem, "" without one */
     char *work_dir, *log_dir, *vis_dir, *timestamp, *experiment_name;
-    char *cfg_text;        /* the config as YAML, for meta and dumps */
+    char *cfg_text; /* the config as YAML, for meta and dumps */
     uint64_t seed;
     bool deterministic;
 
@@ -71,10 +71,10 @@ struct mm_runner {
     mm_loop *train_loop, *val_loop, *test_loop;
     bool val_tried, test_tried; /* loops built (or found absent) */
 
-    int64_t epoch, iter;   /* the train loop's counters */
-    int64_t resume_skip;   /* batches of the current epoch already done */
+    int64_t epoch, iter; /* the train loop's counters */
+    int64_t resume_skip; /* batches of the current epoch already done */
     bool stop_training;
-    atomic_int interrupt;  /* set by mm_runner_interrupt */
+    atomic_int interrupt; /* set by mm_runner_interrupt */
     bool interrupted;
 
     mm_message_hub *hub;
@@ -89,7 +89,7 @@ struct mm_runner {
     char *load_from;
     mm_checkpoint *resume_ck; /* the checkpoint to resume, read early */
     bool has_loaded;
-    bool progress;         /* stdout is a terminal: progress bars */
+    bool progress; /* stdout is a terminal: progress bars */
 };
 
 /* Timing for IterTimerHook-independent progress bars. */

@@ -71,9 +71,11 @@ static int blobs_get_info(const mm_dataset *ds, size_t i, mm_value **out) {
     mm_value *d = mm_value_new_dict(), *s = mm_value_new_dict();
     mm_value *tv = mm_tensor_to_value(t);
     mm_pool_close(pool);
-    if (!d || !s || !tv || mm_value_dict_set_take(s, "gt_label", mm_value_new_int(label)) ||
+    if (!d || !s || !tv ||
+        mm_value_dict_set_take(s, "gt_label", mm_value_new_int(label)) ||
         mm_value_dict_set_take(s, "sample_idx", mm_value_new_int((int64_t)i)) ||
-        mm_value_dict_set(d, "inputs", tv) || mm_value_dict_set(d, "data_samples", s)) {
+        mm_value_dict_set(d, "inputs", tv) ||
+        mm_value_dict_set(d, "data_samples", s)) {
         mm_value_release(d);
         mm_value_release(s);
         mm_value_release(tv);
@@ -117,7 +119,8 @@ static int labels_of(const mm_value *samples, mm_tensor **out) {
     if (n > 512)
         return mm_error_set(MM_EINVAL, "batch too large");
     for (size_t i = 0; i < n; i++) {
-        const mm_value *l = mm_value_dict_get(mm_value_list_get(samples, i), "gt_label");
+        const mm_value *l =
+            mm_value_dict_get(mm_value_list_get(samples, i), "gt_label");
         if (!l || !mm_value_is_int(l))
             return mm_error_set(MM_EINVAL, "data_samples[%zu]: no gt_label", i);
         buf[i] = mm_value_get_int(l);
@@ -153,7 +156,8 @@ static int toy_loss(mm_module *m, int n, mm_tensor *const *inputs,
     if (!rc)
         rc = labels_of(samples, &target);
     if (!rc)
-        rc = mm_cross_entropy(logits, target, NULL, -100, MM_LOSS_MEAN, 0, &loss);
+        rc = mm_cross_entropy(logits, target, NULL, -100, MM_LOSS_MEAN, 0,
+                              &loss);
     if (rc)
         return rc;
     mm_value *d = mm_value_new_dict();
@@ -184,10 +188,13 @@ static int toy_predict(mm_module *m, int n, mm_tensor *const *inputs,
             rc = mm_clone(row, &c);
         if (rc)
             break;
-        int64_t best = mm_tensor_get_flat(c, 1) > mm_tensor_get_flat(c, 0) ? 1 : 0;
-        mm_value *s = samples ? mm_value_copy(mm_value_list_get(samples, (size_t)i))
-                              : mm_value_new_dict();
-        if (!s || mm_value_dict_set_take(s, "pred_score", mm_tensor_to_value(c)) ||
+        int64_t best =
+            mm_tensor_get_flat(c, 1) > mm_tensor_get_flat(c, 0) ? 1 : 0;
+        mm_value *s = samples
+                          ? mm_value_copy(mm_value_list_get(samples, (size_t)i))
+                          : mm_value_new_dict();
+        if (!s ||
+            mm_value_dict_set_take(s, "pred_score", mm_tensor_to_value(c)) ||
             mm_value_dict_set_take(s, "pred_label", mm_value_new_int(best)) ||
             mm_value_list_append_take(list, s))
             rc = mm_error_set(MM_ENOMEM, "out of memory");
@@ -206,7 +213,8 @@ static int toy_forward(mm_module *m, int n, mm_tensor *const *inputs,
     return toy_logits(m, inputs[0], false, out);
 }
 
-static const struct mm_model_ops toy_ops = {.loss = toy_loss, .predict = toy_predict};
+static const struct mm_model_ops toy_ops = {.loss = toy_loss,
+                                            .predict = toy_predict};
 static const mm_module_class toy_class = {
     .name = "ToyClassifier", .forward = toy_forward, .model = &toy_ops};
 
@@ -236,23 +244,30 @@ static void module_destroy(void *m) { mm_module_free(m); }
 
 static const mm_param toy_params[] = {
     {.name = "in_features", .type = MM_PARAM_INT, .def = "4", .doc = "inputs"},
-    {.name = "noise", .type = MM_PARAM_FLOAT, .def = "0.0",
+    {.name = "noise",
+     .type = MM_PARAM_FLOAT,
+     .def = "0.0",
      .doc = "std of gaussian noise added to the inputs when training"},
-    {.name = "data_preprocessor", .type = MM_PARAM_DICT | MM_PARAM_NULL,
-     .def = "null", .doc = "accepted (inputs are stacked as they are)"},
+    {.name = "data_preprocessor",
+     .type = MM_PARAM_DICT | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "accepted (inputs are stacked as they are)"},
 };
 
-/* ---- ToyAccuracy ----------------------------------------------------------- */
+/* ---- ToyAccuracy --------------------------------------------------------- */
 
-static int acc_process(mm_metric *m, const mm_value *batch, const mm_value *samples) {
+static int acc_process(mm_metric *m, const mm_value *batch,
+                       const mm_value *samples) {
     (void)batch;
     for (size_t i = 0; i < mm_value_len(samples); i++) {
         const mm_value *s = mm_value_list_get(samples, i);
         const mm_value *p = mm_value_dict_get(s, "pred_label");
         const mm_value *g = mm_value_dict_get(s, "gt_label");
         if (!p || !g)
-            return mm_error_set(MM_EINVAL, "data_samples[%zu]: no pred_label "
-                                           "or gt_label", i);
+            return mm_error_set(MM_EINVAL,
+                                "data_samples[%zu]: no pred_label "
+                                "or gt_label",
+                                i);
         int rc = mm_value_list_append_take(
             mm_metric_results(m),
             mm_value_new_int(mm_value_get_int(p) == mm_value_get_int(g)));
@@ -268,8 +283,9 @@ static int acc_compute(mm_metric *m, const mm_value *results, mm_value **out) {
     for (int64_t i = 0; i < n; i++)
         ok += mm_value_get_int(mm_value_list_get(results, (size_t)i));
     mm_value *d = mm_value_new_dict();
-    if (!d || mm_value_dict_set_take(d, "accuracy",
-                                     mm_value_new_float(n ? 100.0 * (double)ok / (double)n : 0))) {
+    if (!d || mm_value_dict_set_take(
+                  d, "accuracy",
+                  mm_value_new_float(n ? 100.0 * (double)ok / (double)n : 0))) {
         mm_value_release(d);
         return mm_error_set(MM_ENOMEM, "out of memory");
     }
@@ -277,17 +293,19 @@ static int acc_compute(mm_metric *m, const mm_value *results, mm_value **out) {
     return MM_OK;
 }
 
-static const mm_metric_class acc_class = {
-    .name = "ToyAccuracy", .default_prefix = "toy",
-    .process = acc_process, .compute = acc_compute};
+static const mm_metric_class acc_class = {.name = "ToyAccuracy",
+                                          .default_prefix = "toy",
+                                          .process = acc_process,
+                                          .compute = acc_compute};
 
 static int acc_build(mm_build_ctx *ctx, void **out) {
     return mm_metric_from_build(ctx, &acc_class, 0, (mm_metric **)out);
 }
 
-static const mm_param acc_params[] = {MM_METRIC_BASE_PARAMS("key prefix; null means 'toy'")};
+static const mm_param acc_params[] = {
+    MM_METRIC_BASE_PARAMS("key prefix; null means 'toy'")};
 
-/* ---- RecordHook -------------------------------------------------------------- */
+/* ---- RecordHook ---------------------------------------------------------- */
 
 static int record(mm_hook *h, const char *what) {
     rtest_record_hook *r = (rtest_record_hook *)h;
@@ -311,7 +329,8 @@ static int record(mm_hook *h, const char *what) {
         return record(h, #f);                                                  \
     }
 #define REC_ITER(f)                                                            \
-    static int rec_##f(mm_hook *h, mm_runner *r, int64_t i, const mm_value *b) { \
+    static int rec_##f(mm_hook *h, mm_runner *r, int64_t i,                    \
+                       const mm_value *b) {                                    \
         (void)r, (void)i, (void)b;                                             \
         return record(h, #f);                                                  \
     }
@@ -446,37 +465,62 @@ static int record_build(mm_build_ctx *ctx, void **out) {
 }
 
 static const mm_param record_params[] = {
-    {.name = "tag", .type = MM_PARAM_STRING, .def = "''",
+    {.name = "tag",
+     .type = MM_PARAM_STRING,
+     .def = "''",
      .doc = "a name to tell hooks apart"},
-    {.name = "interrupt_at", .type = MM_PARAM_INT, .def = "-1",
+    {.name = "interrupt_at",
+     .type = MM_PARAM_INT,
+     .def = "-1",
      .doc = "interrupt the run after this many iterations"},
-    {.name = "signal_at", .type = MM_PARAM_INT, .def = "-1",
+    {.name = "signal_at",
+     .type = MM_PARAM_INT,
+     .def = "-1",
      .doc = "raise SIGINT after this many iterations"},
-    {.name = "signals", .type = MM_PARAM_INT, .def = "1",
+    {.name = "signals",
+     .type = MM_PARAM_INT,
+     .def = "1",
      .doc = "how many SIGINTs to raise then"},
-    {.name = "watch", .type = MM_PARAM_STRING, .def = "''",
+    {.name = "watch",
+     .type = MM_PARAM_STRING,
+     .def = "''",
      .doc = "record element 0 of this model tensor after each iteration"},
     MM_HOOK_BASE_PARAMS,
 };
 
-/* ---- registration -------------------------------------------------------------- */
+/* ---- registration -------------------------------------------------------- */
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const mm_component components[] = {
-    {.kind = MM_DATASETS, .name = "Blobs", .doc = "two separable blobs",
-     .params = blobs_params, .n_params = N(blobs_params), .build = blobs_build,
+    {.kind = MM_DATASETS,
+     .name = "Blobs",
+     .doc = "two separable blobs",
+     .params = blobs_params,
+     .n_params = N(blobs_params),
+     .build = blobs_build,
      .destroy = mm_dataset_destroy},
-    {.kind = MM_MODELS, .name = "ToyClassifier",
+    {.kind = MM_MODELS,
+     .name = "ToyClassifier",
      .doc = "a linear two-class classifier with loss and predict modes",
-     .params = toy_params, .n_params = N(toy_params), .build = toy_build,
+     .params = toy_params,
+     .n_params = N(toy_params),
+     .build = toy_build,
      .destroy = module_destroy},
-    {.kind = MM_METRICS, .name = "ToyAccuracy", .doc = "accuracy in percent",
-     .params = acc_params, .n_params = N(acc_params), .build = acc_build,
+    {.kind = MM_METRICS,
+     .name = "ToyAccuracy",
+     .doc = "accuracy in percent",
+     .params = acc_params,
+     .n_params = N(acc_params),
+     .build = acc_build,
      .destroy = mm_metric_destroy},
-    {.kind = MM_HOOKS, .name = "RecordHook", .doc = "records every hook point",
-     .params = record_params, .n_params = N(record_params),
-     .build = record_build, .destroy = mm_hook_destroy},
+    {.kind = MM_HOOKS,
+     .name = "RecordHook",
+     .doc = "records every hook point",
+     .params = record_params,
+     .n_params = N(record_params),
+     .build = record_build,
+     .destroy = mm_hook_destroy},
 };
 
 static int rtest_init(void) {

@@ -144,13 +144,14 @@ static bool exists(const char *fmt, const char *a, const char *b) {
     return access(p, F_OK) == 0;
 }
 
-/* ---- hook order ------------------------------------------------------------ */
+/* ---- hook order ---------------------------------------------------------- */
 
 static void check_events(const rtest_record_hook *h, size_t from,
                          const mm_value *want) {
     CHECK_INT(h->n - from, mm_value_len(want));
     for (size_t i = 0; i < mm_value_len(want) && from + i < h->n; i++) {
-        if (strcmp(h->events[from + i], mm_value_get_string(mm_value_list_get(want, i)))) {
+        if (strcmp(h->events[from + i],
+                   mm_value_get_string(mm_value_list_get(want, i)))) {
             fprintf(stderr, "event %zu: got %s, mmengine %s\n", i,
                     h->events[from + i],
                     mm_value_get_string(mm_value_list_get(want, i)));
@@ -161,10 +162,10 @@ static void check_events(const rtest_record_hook *h, size_t from,
 }
 
 MM_TEST(hook_order_matches_mmengine_for_train_with_val_and_test) {
-    mm_runner *r = new_runner("order",
-                              "default_hooks: {checkpoint: {type: CheckpointHook, "
-                              "interval: 1}}\n"
-                              "custom_hooks: [{type: RecordHook}]\n");
+    mm_runner *r = new_runner(
+        "order", "default_hooks: {checkpoint: {type: CheckpointHook, "
+                 "interval: 1}}\n"
+                 "custom_hooks: [{type: RecordHook}]\n");
     if (!r)
         return;
     mm_value *want = read_json("hook_order_mmengine.json");
@@ -185,24 +186,25 @@ MM_TEST(hook_order_matches_mmengine_for_train_with_val_and_test) {
 }
 
 MM_TEST(hooks_run_in_priority_order_stable_within_a_priority) {
-    mm_runner *r = new_runner("prio",
-                              "custom_hooks: [{type: RecordHook, tag: a, priority: LOW},\n"
-                              "  {type: RecordHook, tag: b, priority: HIGHEST},\n"
-                              "  {type: RecordHook, tag: c},\n"
-                              "  {type: RecordHook, tag: d, priority: 70}]\n");
+    mm_runner *r = new_runner(
+        "prio", "custom_hooks: [{type: RecordHook, tag: a, priority: LOW},\n"
+                "  {type: RecordHook, tag: b, priority: HIGHEST},\n"
+                "  {type: RecordHook, tag: c},\n"
+                "  {type: RecordHook, tag: d, priority: 70}]\n");
     if (!r)
         return;
     static const char *const want[] = {
-        "RecordHook:b", "RuntimeInfoHook", "IterTimerHook",
-        "DistSamplerSeedHook", "RecordHook:c", "LoggerHook",
-        "ParamSchedulerHook", "RecordHook:a", "RecordHook:d",
+        "RecordHook:b",        "RuntimeInfoHook", "IterTimerHook",
+        "DistSamplerSeedHook", "RecordHook:c",    "LoggerHook",
+        "ParamSchedulerHook",  "RecordHook:a",    "RecordHook:d",
         "CheckpointHook"};
     CHECK_INT(mm_runner_n_hooks(r), 10);
     for (size_t i = 0; i < 10 && i < mm_runner_n_hooks(r); i++) {
         mm_hook *h = mm_runner_hook_at(r, i);
         char name[128];
         if (strcmp(h->cls->name, "RecordHook") == 0)
-            snprintf(name, sizeof name, "RecordHook:%s", ((rtest_record_hook *)h)->tag);
+            snprintf(name, sizeof name, "RecordHook:%s",
+                     ((rtest_record_hook *)h)->tag);
         else
             snprintf(name, sizeof name, "%s", h->cls->name);
         CHECK_STR(name, want[i]);
@@ -218,7 +220,8 @@ MM_TEST(default_hook_set_to_null_is_not_registered) {
     CHECK_INT(mm_runner_n_hooks(r), 4);
     for (size_t i = 0; i < mm_runner_n_hooks(r); i++) {
         const char *n = mm_runner_hook_at(r, i)->cls->name;
-        CHECK(strcmp(n, "CheckpointHook") != 0 && strcmp(n, "DistSamplerSeedHook") != 0);
+        CHECK(strcmp(n, "CheckpointHook") != 0 &&
+              strcmp(n, "DistSamplerSeedHook") != 0);
     }
     mm_runner_free(r);
 }
@@ -246,8 +249,9 @@ MM_TEST(priority_parses_names_and_numbers) {
 
 MM_TEST(unknown_hook_parameter_is_a_config_error_before_building) {
     setup();
-    mm_value *cfg = toy_cfg(work_dir("badhook"),
-                            "custom_hooks: [{type: EarlyStoppingHook, monitr: x}]\n");
+    mm_value *cfg =
+        toy_cfg(work_dir("badhook"),
+                "custom_hooks: [{type: EarlyStoppingHook, monitr: x}]\n");
     mm_runner *r = NULL;
     CHECK(mm_runner_new(cfg, "toy.yaml", &r) != MM_OK);
     CHECK(strstr(mm_error_message(), "custom_hooks.0") != NULL);
@@ -256,7 +260,7 @@ MM_TEST(unknown_hook_parameter_is_a_config_error_before_building) {
     mm_value_release(cfg);
 }
 
-/* ---- message hub and log processor ---------------------------------------- */
+/* ---- message hub and log processor --------------------------------------- */
 
 MM_TEST(message_hub_windows_and_state_roundtrip) {
     mm_message_hub *hub = NULL;
@@ -272,11 +276,13 @@ MM_TEST(message_hub_windows_and_state_roundtrip) {
     CHECK(mm_history_buffer_min(b, 3) == 3.0);
     CHECK(mm_history_buffer_max(b, 3) == 5.0);
     /* mean = sum(values) / sum(counts), as mmengine's HistoryBuffer. */
-    CHECK(mm_history_buffer_mean(mm_message_hub_get_scalar(hub, "train/acc"), 1) == 5.0);
+    CHECK(mm_history_buffer_mean(mm_message_hub_get_scalar(hub, "train/acc"),
+                                 1) == 5.0);
     double v;
     CHECK(mm_history_buffer_statistics(b, "median", 1, &v) == MM_EINVAL);
     CHECK_STR(mm_message_hub_scalar_key(hub, 1), "train/acc");
-    CHECK_OK(mm_message_hub_update_info_take(hub, "best_score", mm_value_new_float(0.5)));
+    CHECK_OK(mm_message_hub_update_info_take(hub, "best_score",
+                                             mm_value_new_float(0.5)));
     mm_value *st = NULL;
     CHECK_OK(mm_message_hub_state(hub, &st));
     char *json = NULL;
@@ -286,8 +292,10 @@ MM_TEST(message_hub_windows_and_state_roundtrip) {
     mm_message_hub *hub2 = NULL;
     CHECK_OK(mm_message_hub_new(&hub2));
     CHECK_OK(mm_message_hub_load_state(hub2, back));
-    CHECK(mm_history_buffer_mean(mm_message_hub_get_scalar(hub2, "train/loss"), 2) == 4.5);
-    CHECK(mm_value_get_float(mm_message_hub_get_info(hub2, "best_score")) == 0.5);
+    CHECK(mm_history_buffer_mean(mm_message_hub_get_scalar(hub2, "train/loss"),
+                                 2) == 4.5);
+    CHECK(mm_value_get_float(mm_message_hub_get_info(hub2, "best_score")) ==
+          0.5);
     mm_message_hub_pop_info(hub2, "best_score");
     CHECK(mm_message_hub_get_info(hub2, "best_score") == NULL);
     free(json);
@@ -298,7 +306,8 @@ MM_TEST(message_hub_windows_and_state_roundtrip) {
 }
 
 /* Tag values: mmengine's floats, compared within print precision. */
-static void check_tag(const char *name, const mm_value *got, const mm_value *want) {
+static void check_tag(const char *name, const mm_value *got,
+                      const mm_value *want) {
     for (size_t i = 0; i < mm_value_len(want); i++) {
         const char *k = mm_value_dict_key_at(want, i);
         const mm_value *g = mm_value_dict_get(got, k);
@@ -331,28 +340,34 @@ MM_TEST(log_lines_match_mmengine_log_processor) {
         }
         const mm_value *info = mm_value_dict_get(k, "info");
         for (size_t i = 0; i < mm_value_len(info); i++)
-            CHECK_OK(mm_message_hub_update_info(hub, mm_value_dict_key_at(info, i),
-                                                mm_value_dict_value_at(info, i)));
+            CHECK_OK(
+                mm_message_hub_update_info(hub, mm_value_dict_key_at(info, i),
+                                           mm_value_dict_value_at(info, i)));
         mm_log_processor *lp = NULL;
-        CHECK_OK(mm_log_processor_new(mm_value_dict_get(k, "log_processor"), &lp));
+        CHECK_OK(
+            mm_log_processor_new(mm_value_dict_get(k, "log_processor"), &lp));
         const mm_value *ht = mm_value_dict_get(k, "has_train");
         bool has_train = !ht || mm_value_get_bool(ht);
         const char *mode = mm_value_get_string(mm_value_dict_get(k, "mode"));
 #define GI(key) mm_value_get_int(mm_value_dict_get(k, key))
-        mm_log_state st = {
-            .hub = hub, .epoch = GI("epoch"), .iter = GI("iter"),
-            .max_epochs = GI("max_epochs"), .max_iters = GI("max_iters"),
-            .has_train_loop = has_train,
-            .dataloader_len = strcmp(mode, "train") == 0 ? GI("train_len")
-                                                         : GI("val_len"),
-            .memory_mib = -1};
+        mm_log_state st = {.hub = hub,
+                           .epoch = GI("epoch"),
+                           .iter = GI("iter"),
+                           .max_epochs = GI("max_epochs"),
+                           .max_iters = GI("max_iters"),
+                           .has_train_loop = has_train,
+                           .dataloader_len = strcmp(mode, "train") == 0
+                                                 ? GI("train_len")
+                                                 : GI("val_len"),
+                           .memory_mib = -1};
         mm_value *tag = NULL;
         char *line = NULL;
-        int rc = strcmp(mm_value_get_string(mm_value_dict_get(k, "kind")), "iter") == 0
-                     ? mm_log_processor_after_iter(lp, &st, GI("batch_idx"), mode,
-                                                   &tag, &line)
-                     : mm_log_processor_after_epoch(lp, &st, GI("batch_idx"), mode,
-                                                    false, &tag, &line);
+        int rc = strcmp(mm_value_get_string(mm_value_dict_get(k, "kind")),
+                        "iter") == 0
+                     ? mm_log_processor_after_iter(lp, &st, GI("batch_idx"),
+                                                   mode, &tag, &line)
+                     : mm_log_processor_after_epoch(lp, &st, GI("batch_idx"),
+                                                    mode, false, &tag, &line);
 #undef GI
         CHECK_OK(rc);
         if (!rc) {
@@ -374,17 +389,24 @@ MM_TEST(log_line_prints_memory_when_known) {
     CHECK_OK(mm_message_hub_update_scalar(hub, "train/data_time", 0.0012, 1));
     CHECK_OK(mm_message_hub_update_scalar(hub, "train/loss", 0.6931, 1));
     CHECK_OK(mm_message_hub_update_scalar(hub, "train/time", 0.0205, 1));
-    CHECK_OK(mm_message_hub_update_info_take(hub, "eta", mm_value_new_float(62)));
+    CHECK_OK(
+        mm_message_hub_update_info_take(hub, "eta", mm_value_new_float(62)));
     mm_log_processor *lp = NULL;
     CHECK_OK(mm_log_processor_new(NULL, &lp));
-    mm_log_state st = {.hub = hub, .epoch = 0, .iter = 49, .max_epochs = 2,
-                       .max_iters = 938, .has_train_loop = true,
-                       .dataloader_len = 469, .memory_mib = 12};
+    mm_log_state st = {.hub = hub,
+                       .epoch = 0,
+                       .iter = 49,
+                       .max_epochs = 2,
+                       .max_iters = 938,
+                       .has_train_loop = true,
+                       .dataloader_len = 469,
+                       .memory_mib = 12};
     mm_value *tag = NULL;
     char *line = NULL;
     CHECK_OK(mm_log_processor_after_iter(lp, &st, 49, "train", &tag, &line));
-    CHECK_STR(line, "Epoch(train) [1][ 50/469]  lr: 1.0000e-02  eta: 0:01:02  "
-                    "time: 0.0205  data_time: 0.0012  memory: 12  loss: 0.6931");
+    CHECK_STR(line,
+              "Epoch(train) [1][ 50/469]  lr: 1.0000e-02  eta: 0:01:02  "
+              "time: 0.0205  data_time: 0.0012  memory: 12  loss: 0.6931");
     CHECK_INT(mm_value_get_int(mm_value_dict_get(tag, "memory")), 12);
     CHECK_INT(mm_value_get_int(mm_value_dict_get(tag, "iter")), 50);
     free(line);
@@ -398,18 +420,20 @@ MM_TEST(log_processor_rejects_unknown_keys_with_location) {
     const char *y = "log_processor: {window_size: 10, by_epok: true}\n";
     CHECK_OK(mm_yaml_parse(y, strlen(y), "lp.yaml", &v));
     mm_log_processor *lp = NULL;
-    CHECK(mm_log_processor_new(mm_value_dict_get(v, "log_processor"), &lp) == MM_EINVAL);
+    CHECK(mm_log_processor_new(mm_value_dict_get(v, "log_processor"), &lp) ==
+          MM_EINVAL);
     CHECK(strstr(mm_error_message(), "lp.yaml:1:") == mm_error_message());
     CHECK(strstr(mm_error_message(), "log_processor.by_epok") != NULL);
     mm_value_release(v);
 }
 
-/* ---- the work dir, scalars and checkpoints ---------------------------------- */
+/* ---- the work dir, scalars and checkpoints ------------------------------- */
 
 MM_TEST(train_writes_work_dir_layout_scalars_and_last_checkpoint) {
     /* The log file gets what passes the level, as the console does. */
-    mm_runner *r = new_runner("layout", "default_hooks: {logger: {type: LoggerHook, "
-                                        "interval: 1}}\nlog_level: INFO\n");
+    mm_runner *r =
+        new_runner("layout", "default_hooks: {logger: {type: LoggerHook, "
+                             "interval: 1}}\nlog_level: INFO\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
@@ -459,17 +483,23 @@ MM_TEST(train_writes_work_dir_layout_scalars_and_last_checkpoint) {
     /* The log file has mmengine's train and val lines. */
     snprintf(p, sizeof p, "%s/%s.log", ld, ts);
     CHECK_OK(mm_file_read(p, &text, &len));
-    CHECK(strstr(text, " - mm - INFO - Epoch(train) [1][1/2]  lr: 1.0000e-01  eta: ") != NULL);
-    CHECK(strstr(text, " - mm - INFO - Epoch(val) [2][2/2]    toy/accuracy: ") != NULL);
+    CHECK(
+        strstr(text,
+               " - mm - INFO - Epoch(train) [1][1/2]  lr: 1.0000e-01  eta: ") !=
+        NULL);
+    CHECK(
+        strstr(text, " - mm - INFO - Epoch(val) [2][2/2]    toy/accuracy: ") !=
+        NULL);
     CHECK(strstr(text, "Saving checkpoint at 2 epochs") != NULL);
     free(text);
     mm_runner_free(r);
 }
 
 MM_TEST(checkpoint_hook_max_keep_ckpts_removes_the_oldest) {
-    mm_runner *r = new_runner("keep", "train_cfg: {max_epochs: 4}\n"
-                                      "default_hooks: {checkpoint: {type: CheckpointHook, "
-                                      "interval: 1, max_keep_ckpts: 2}}\n");
+    mm_runner *r =
+        new_runner("keep", "train_cfg: {max_epochs: 4}\n"
+                           "default_hooks: {checkpoint: {type: CheckpointHook, "
+                           "interval: 1, max_keep_ckpts: 2}}\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
@@ -482,9 +512,10 @@ MM_TEST(checkpoint_hook_max_keep_ckpts_removes_the_oldest) {
 }
 
 MM_TEST(checkpoint_hook_interval_and_save_last) {
-    mm_runner *r = new_runner("interval", "train_cfg: {max_epochs: 4}\n"
-                                          "default_hooks: {checkpoint: {type: CheckpointHook, "
-                                          "interval: 3, save_last: false}}\n");
+    mm_runner *r = new_runner(
+        "interval", "train_cfg: {max_epochs: 4}\n"
+                    "default_hooks: {checkpoint: {type: CheckpointHook, "
+                    "interval: 3, save_last: false}}\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
@@ -493,9 +524,10 @@ MM_TEST(checkpoint_hook_interval_and_save_last) {
     CHECK(!exists("%s/epoch_4.safetensors", wd, ""));
     CHECK(!exists("%s/epoch_2.safetensors", wd, ""));
     mm_runner_free(r);
-    r = new_runner("interval_last", "train_cfg: {max_epochs: 4}\n"
-                                    "default_hooks: {checkpoint: {type: CheckpointHook, "
-                                    "interval: 3}}\n");
+    r = new_runner("interval_last",
+                   "train_cfg: {max_epochs: 4}\n"
+                   "default_hooks: {checkpoint: {type: CheckpointHook, "
+                   "interval: 3}}\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
@@ -508,22 +540,26 @@ static int count_best(const char *wd) {
     int n = 0;
     char p[1024];
     for (int e = 1; e <= 8; e++) {
-        snprintf(p, sizeof p, "%s/best_toy_accuracy_epoch_%d.safetensors", wd, e);
+        snprintf(p, sizeof p, "%s/best_toy_accuracy_epoch_%d.safetensors", wd,
+                 e);
         n += access(p, F_OK) == 0;
     }
     return n;
 }
 
 MM_TEST(checkpoint_hook_save_best_auto_keeps_one_best_file) {
-    mm_runner *r = new_runner("best", "train_cfg: {max_epochs: 3}\n"
-                                      "default_hooks: {checkpoint: {type: CheckpointHook, "
-                                      "interval: 1, save_best: auto}}\n");
+    mm_runner *r =
+        new_runner("best", "train_cfg: {max_epochs: 3}\n"
+                           "default_hooks: {checkpoint: {type: CheckpointHook, "
+                           "interval: 1, save_best: auto}}\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
     CHECK_INT(count_best(mm_runner_work_dir(r)), 1);
-    const mm_value *bs = mm_message_hub_get_info(mm_runner_message_hub(r), "best_score");
-    const mm_value *bc = mm_message_hub_get_info(mm_runner_message_hub(r), "best_ckpt");
+    const mm_value *bs =
+        mm_message_hub_get_info(mm_runner_message_hub(r), "best_score");
+    const mm_value *bc =
+        mm_message_hub_get_info(mm_runner_message_hub(r), "best_ckpt");
     CHECK(bs && mm_value_is_number(bs));
     CHECK(bc && access(mm_value_get_string(bc), F_OK) == 0);
     mm_runner_free(r);
@@ -531,20 +567,22 @@ MM_TEST(checkpoint_hook_save_best_auto_keeps_one_best_file) {
 
 MM_TEST(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key) {
     setup();
-    mm_value *cfg = toy_cfg(work_dir("rule"),
-                            "default_hooks: {checkpoint: {type: CheckpointHook, "
-                            "save_best: weird}}\n");
+    mm_value *cfg = toy_cfg(
+        work_dir("rule"), "default_hooks: {checkpoint: {type: CheckpointHook, "
+                          "save_best: weird}}\n");
     mm_runner *r = NULL;
     CHECK(mm_runner_new(cfg, "toy.yaml", &r) == MM_EINVAL);
-    CHECK(strstr(mm_error_message(), "cannot infer the rule for key 'weird'") != NULL);
+    CHECK(strstr(mm_error_message(), "cannot infer the rule for key 'weird'") !=
+          NULL);
     mm_value_release(cfg);
 }
 
 MM_TEST(early_stopping_stops_when_the_metric_stalls) {
-    mm_runner *r = new_runner("early", "train_cfg: {max_epochs: 10}\n"
-                                       "custom_hooks: [{type: EarlyStoppingHook, "
-                                       "monitor: toy/accuracy, min_delta: 1000, "
-                                       "patience: 2}]\n");
+    mm_runner *r =
+        new_runner("early", "train_cfg: {max_epochs: 10}\n"
+                            "custom_hooks: [{type: EarlyStoppingHook, "
+                            "monitor: toy/accuracy, min_delta: 1000, "
+                            "patience: 2}]\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
@@ -554,9 +592,10 @@ MM_TEST(early_stopping_stops_when_the_metric_stalls) {
 }
 
 MM_TEST(early_stopping_stopping_threshold_stops_at_once) {
-    mm_runner *r = new_runner("threshold", "train_cfg: {max_epochs: 10}\n"
-                                           "custom_hooks: [{type: EarlyStoppingHook, "
-                                           "monitor: toy/accuracy, stopping_threshold: -1}]\n");
+    mm_runner *r = new_runner(
+        "threshold", "train_cfg: {max_epochs: 10}\n"
+                     "custom_hooks: [{type: EarlyStoppingHook, "
+                     "monitor: toy/accuracy, stopping_threshold: -1}]\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
@@ -572,7 +611,8 @@ static bool same_tensor(mm_tensor *a, mm_tensor *b) {
 }
 
 MM_TEST(ema_hook_saves_averaged_weights_and_keeps_the_model_s) {
-    mm_runner *r = new_runner("ema", "custom_hooks: [{type: EMAHook, momentum: 0.5}]\n");
+    mm_runner *r =
+        new_runner("ema", "custom_hooks: [{type: EMAHook, momentum: 0.5}]\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
@@ -581,9 +621,11 @@ MM_TEST(ema_hook_saves_averaged_weights_and_keeps_the_model_s) {
     mm_checkpoint *ck = NULL;
     CHECK_OK(mm_checkpoint_load(p, &ck));
     if (ck) {
-        mm_tensor *live = mm_module_find_tensor(mm_runner_model(r), "fc.weight");
+        mm_tensor *live =
+            mm_module_find_tensor(mm_runner_model(r), "fc.weight");
         mm_tensor *avg = mm_checkpoint_get(ck, "state_dict.fc.weight");
-        mm_tensor *src = mm_checkpoint_get(ck, "ema_state_dict.module.fc.weight");
+        mm_tensor *src =
+            mm_checkpoint_get(ck, "ema_state_dict.module.fc.weight");
         mm_tensor *steps = mm_checkpoint_get(ck, "ema_state_dict.steps");
         CHECK(same_tensor(src, live));
         CHECK(avg && !same_tensor(avg, live));
@@ -601,12 +643,12 @@ static float lerpf(float a, float b, float w) {
 }
 
 MM_TEST(ema_average_follows_lerp_of_each_iteration_s_weights) {
-    mm_runner *r = new_runner("ema_math",
-                              "train_cfg: {max_epochs: 3}\n"
-                              "custom_hooks: [{type: EMAHook, momentum: 0.3},\n"
-                              "  {type: RecordHook, watch: fc.weight}]\n"
-                              "default_hooks: {checkpoint: {type: CheckpointHook, "
-                              "interval: 3}}\n");
+    mm_runner *r = new_runner(
+        "ema_math", "train_cfg: {max_epochs: 3}\n"
+                    "custom_hooks: [{type: EMAHook, momentum: 0.3},\n"
+                    "  {type: RecordHook, watch: fc.weight}]\n"
+                    "default_hooks: {checkpoint: {type: CheckpointHook, "
+                    "interval: 3}}\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
@@ -670,20 +712,22 @@ static const char *resume_setup =
 
 MM_TEST(resume_after_two_epochs_is_bit_exact) {
     char extra[1024];
-    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 4}\n", resume_setup);
+    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 4}\n",
+             resume_setup);
     mm_runner *r = new_runner("full", extra);
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
     mm_runner_free(r);
-    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 2}\n", resume_setup);
+    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 2}\n",
+             resume_setup);
     r = new_runner("half", extra);
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
     mm_runner_free(r);
-    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 4}\nresume: true\n",
-             resume_setup);
+    snprintf(extra, sizeof extra,
+             "%strain_cfg: {max_epochs: 4}\nresume: true\n", resume_setup);
     r = new_runner("half", extra);
     if (!r)
         return;
@@ -698,7 +742,8 @@ MM_TEST(resume_after_two_epochs_is_bit_exact) {
 
 MM_TEST(interrupt_mid_epoch_saves_and_resume_is_bit_exact) {
     char extra[1024];
-    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 3}\n", resume_setup);
+    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 3}\n",
+             resume_setup);
     mm_runner *r = new_runner("int_full", extra);
     if (!r)
         return;
@@ -706,7 +751,8 @@ MM_TEST(interrupt_mid_epoch_saves_and_resume_is_bit_exact) {
     mm_runner_free(r);
     snprintf(extra, sizeof extra,
              "%strain_cfg: {max_epochs: 3}\n"
-             "custom_hooks: [{type: RecordHook, interrupt_at: 3}]\n", resume_setup);
+             "custom_hooks: [{type: RecordHook, interrupt_at: 3}]\n",
+             resume_setup);
     r = new_runner("int_half", extra);
     if (!r)
         return;
@@ -724,8 +770,8 @@ MM_TEST(interrupt_mid_epoch_saves_and_resume_is_bit_exact) {
     CHECK(meta && mm_value_get_int(mm_value_dict_get(meta, "epoch")) == 1);
     mm_checkpoint_free(ck);
     mm_runner_free(r);
-    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 3}\nresume: true\n",
-             resume_setup);
+    snprintf(extra, sizeof extra,
+             "%strain_cfg: {max_epochs: 3}\nresume: true\n", resume_setup);
     r = new_runner("int_half", extra);
     if (!r)
         return;
@@ -775,8 +821,10 @@ MM_TEST(load_from_reports_missing_and_unexpected_keys) {
     mm_value *m = NULL;
     CHECK_OK(mm_runner_test(r, &m));
     mm_log_remove_sink(capture, NULL);
-    CHECK(captured && strstr(captured, "unexpected key in source state_dict: extra"));
-    CHECK(captured && strstr(captured, "missing keys in source state_dict: fc.bias"));
+    CHECK(captured &&
+          strstr(captured, "unexpected key in source state_dict: extra"));
+    CHECK(captured &&
+          strstr(captured, "missing keys in source state_dict: fc.bias"));
     /* Zero weights: every score is equal, the loaded weights are in use. */
     mm_tensor *live = mm_module_find_tensor(mm_runner_model(r), "fc.weight");
     CHECK(live && mm_tensor_get_flat(live, 0) == 0.0);
@@ -790,7 +838,8 @@ MM_TEST(corrupt_checkpoint_is_refused_with_one_line) {
     setup();
     char path[1024];
     snprintf(path, sizeof path, "%s/corrupt.safetensors", tmp_root);
-    CHECK_OK(mm_file_write_atomic(path, "\x40\x00\x00\x00\x00\x00\x00\x00{\"a\":", 13));
+    CHECK_OK(mm_file_write_atomic(
+        path, "\x40\x00\x00\x00\x00\x00\x00\x00{\"a\":", 13));
     char extra[1200];
     snprintf(extra, sizeof extra, "load_from: %s\n", path);
     mm_runner *r = new_runner("corrupt", extra);
@@ -805,23 +854,26 @@ MM_TEST(corrupt_checkpoint_is_refused_with_one_line) {
 }
 
 MM_TEST(auto_scale_lr_scales_by_batch_over_base) {
-    mm_runner *r = new_runner("scale", "auto_scale_lr: {enable: true, base_batch_size: 16}\n"
-                                       "train_cfg: {max_epochs: 1}\n");
+    mm_runner *r = new_runner(
+        "scale", "auto_scale_lr: {enable: true, base_batch_size: 16}\n"
+                 "train_cfg: {max_epochs: 1}\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
-    mm_history_buffer *lr = mm_message_hub_get_scalar(mm_runner_message_hub(r), "train/lr");
+    mm_history_buffer *lr =
+        mm_message_hub_get_scalar(mm_runner_message_hub(r), "train/lr");
     CHECK(lr && fabs(mm_history_buffer_current(lr) - 0.025) < 1e-12);
     mm_runner_free(r);
 }
 
 MM_TEST(iter_based_loop_validates_and_saves_by_iteration) {
-    mm_runner *r = new_runner("iters",
-                              "train_cfg: {_delete_: true, by_epoch: false, max_iters: 5, val_interval: 2}\n"
-                              "default_hooks: {checkpoint: {type: CheckpointHook, "
-                              "by_epoch: false, interval: 2}}\n"
-                              "log_processor: {by_epoch: false}\n"
-                              "custom_hooks: [{type: RecordHook}]\n");
+    mm_runner *r = new_runner(
+        "iters", "train_cfg: {_delete_: true, by_epoch: false, max_iters: 5, "
+                 "val_interval: 2}\n"
+                 "default_hooks: {checkpoint: {type: CheckpointHook, "
+                 "by_epoch: false, interval: 2}}\n"
+                 "log_processor: {by_epoch: false}\n"
+                 "custom_hooks: [{type: RecordHook}]\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
@@ -851,9 +903,9 @@ static int count_events(const rtest_record_hook *h, const char *what) {
 MM_TEST(dynamic_intervals_change_the_val_interval_from_a_milestone) {
     /* mmengine's calc_dynamic_intervals + bisect: interval 1 before epoch
      * 2, 2 from it: validation after epochs 2 and 4 (1 and 3 are odd). */
-    mm_runner *r = new_runner("dynamic",
-                              "train_cfg: {max_epochs: 4, dynamic_intervals: [[2, 2]]}\n"
-                              "custom_hooks: [{type: RecordHook}]\n");
+    mm_runner *r = new_runner(
+        "dynamic", "train_cfg: {max_epochs: 4, dynamic_intervals: [[2, 2]]}\n"
+                   "custom_hooks: [{type: RecordHook}]\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
@@ -862,16 +914,18 @@ MM_TEST(dynamic_intervals_change_the_val_interval_from_a_milestone) {
 }
 
 MM_TEST(reduce_on_plateau_steps_on_validation_metrics) {
-    mm_runner *r = new_runner("plateau",
-                              "train_cfg: {max_epochs: 4}\n"
-                              "param_scheduler: {type: ReduceOnPlateauLR, monitor: toy/accuracy,\n"
-                              "  rule: greater, patience: 0, factor: 0.5}\n");
+    mm_runner *r = new_runner(
+        "plateau",
+        "train_cfg: {max_epochs: 4}\n"
+        "param_scheduler: {type: ReduceOnPlateauLR, monitor: toy/accuracy,\n"
+        "  rule: greater, patience: 0, factor: 0.5}\n");
     if (!r)
         return;
     CHECK_OK(mm_runner_train(r));
     /* The toy task is solved at once: accuracy stops improving and every
      * later validation halves the lr. */
-    mm_history_buffer *lr = mm_message_hub_get_scalar(mm_runner_message_hub(r), "train/lr");
+    mm_history_buffer *lr =
+        mm_message_hub_get_scalar(mm_runner_message_hub(r), "train/lr");
     CHECK(lr && mm_history_buffer_current(lr) < 0.1);
     mm_runner_free(r);
 }
@@ -884,36 +938,38 @@ MM_TEST(missing_train_cfg_is_one_line) {
     CHECK_OK(mm_runner_new(cfg, "toy.yaml", &r));
     if (r) {
         CHECK(mm_runner_train(r) == MM_EINVAL);
-        CHECK(strstr(mm_error_message(), "train_cfg: not in the config") != NULL);
+        CHECK(strstr(mm_error_message(), "train_cfg: not in the config") !=
+              NULL);
     }
     mm_runner_free(r);
     mm_value_release(cfg);
 }
 
-MM_TEST_MAIN(MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
-             MM_CASE(hooks_run_in_priority_order_stable_within_a_priority),
-             MM_CASE(default_hook_set_to_null_is_not_registered),
-             MM_CASE(priority_parses_names_and_numbers),
-             MM_CASE(unknown_hook_parameter_is_a_config_error_before_building),
-             MM_CASE(message_hub_windows_and_state_roundtrip),
-             MM_CASE(log_lines_match_mmengine_log_processor),
-             MM_CASE(log_line_prints_memory_when_known),
-             MM_CASE(log_processor_rejects_unknown_keys_with_location),
-             MM_CASE(train_writes_work_dir_layout_scalars_and_last_checkpoint),
-             MM_CASE(checkpoint_hook_max_keep_ckpts_removes_the_oldest),
-             MM_CASE(checkpoint_hook_interval_and_save_last),
-             MM_CASE(checkpoint_hook_save_best_auto_keeps_one_best_file),
-             MM_CASE(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key),
-             MM_CASE(early_stopping_stops_when_the_metric_stalls),
-             MM_CASE(early_stopping_stopping_threshold_stops_at_once),
-             MM_CASE(ema_hook_saves_averaged_weights_and_keeps_the_model_s),
-             MM_CASE(ema_average_follows_lerp_of_each_iteration_s_weights),
-             MM_CASE(resume_after_two_epochs_is_bit_exact),
-             MM_CASE(interrupt_mid_epoch_saves_and_resume_is_bit_exact),
-             MM_CASE(load_from_reports_missing_and_unexpected_keys),
-             MM_CASE(corrupt_checkpoint_is_refused_with_one_line),
-             MM_CASE(auto_scale_lr_scales_by_batch_over_base),
-             MM_CASE(iter_based_loop_validates_and_saves_by_iteration),
-             MM_CASE(dynamic_intervals_change_the_val_interval_from_a_milestone),
-             MM_CASE(reduce_on_plateau_steps_on_validation_metrics),
-             MM_CASE(missing_train_cfg_is_one_line))
+MM_TEST_MAIN(
+    MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
+    MM_CASE(hooks_run_in_priority_order_stable_within_a_priority),
+    MM_CASE(default_hook_set_to_null_is_not_registered),
+    MM_CASE(priority_parses_names_and_numbers),
+    MM_CASE(unknown_hook_parameter_is_a_config_error_before_building),
+    MM_CASE(message_hub_windows_and_state_roundtrip),
+    MM_CASE(log_lines_match_mmengine_log_processor),
+    MM_CASE(log_line_prints_memory_when_known),
+    MM_CASE(log_processor_rejects_unknown_keys_with_location),
+    MM_CASE(train_writes_work_dir_layout_scalars_and_last_checkpoint),
+    MM_CASE(checkpoint_hook_max_keep_ckpts_removes_the_oldest),
+    MM_CASE(checkpoint_hook_interval_and_save_last),
+    MM_CASE(checkpoint_hook_save_best_auto_keeps_one_best_file),
+    MM_CASE(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key),
+    MM_CASE(early_stopping_stops_when_the_metric_stalls),
+    MM_CASE(early_stopping_stopping_threshold_stops_at_once),
+    MM_CASE(ema_hook_saves_averaged_weights_and_keeps_the_model_s),
+    MM_CASE(ema_average_follows_lerp_of_each_iteration_s_weights),
+    MM_CASE(resume_after_two_epochs_is_bit_exact),
+    MM_CASE(interrupt_mid_epoch_saves_and_resume_is_bit_exact),
+    MM_CASE(load_from_reports_missing_and_unexpected_keys),
+    MM_CASE(corrupt_checkpoint_is_refused_with_one_line),
+    MM_CASE(auto_scale_lr_scales_by_batch_over_base),
+    MM_CASE(iter_based_loop_validates_and_saves_by_iteration),
+    MM_CASE(dynamic_intervals_change_the_val_interval_from_a_milestone),
+    MM_CASE(reduce_on_plateau_steps_on_validation_metrics),
+    MM_CASE(missing_train_cfg_is_one_line))

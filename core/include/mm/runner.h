@@ -66,7 +66,7 @@ extern "C" {
 typedef struct mm_runner mm_runner;
 typedef struct mm_hook mm_hook;
 
-/* ---- history buffers and the message hub -------------------------------- */
+/* ---- history buffers and the message hub --------------------------------- */
 
 /* mmengine's HistoryBuffer: the values (and counts) a scalar had, the last
  * max_length of them. */
@@ -107,8 +107,7 @@ MM_API const char *mm_message_hub_scalar_key(const mm_message_hub *hub,
 /* Runtime information: any mm_value (retained). */
 MM_API int mm_message_hub_update_info(mm_message_hub *hub, const char *key,
                                       mm_value *value) MM_NODISCARD;
-MM_API int mm_message_hub_update_info_take(mm_message_hub *hub,
-                                           const char *key,
+MM_API int mm_message_hub_update_info_take(mm_message_hub *hub, const char *key,
                                            mm_value *value) MM_NODISCARD;
 MM_API const mm_value *mm_message_hub_get_info(const mm_message_hub *hub,
                                                const char *key);
@@ -122,7 +121,7 @@ MM_API int mm_message_hub_state(const mm_message_hub *hub,
 MM_API int mm_message_hub_load_state(mm_message_hub *hub,
                                      const mm_value *state) MM_NODISCARD;
 
-/* ---- the log processor -------------------------------------------------- */
+/* ---- the log processor --------------------------------------------------- */
 
 /* mmengine's LogProcessor(window_size, by_epoch, custom_cfg, num_digits,
  * log_with_hierarchy, mean_pattern). */
@@ -137,11 +136,11 @@ MM_API bool mm_log_processor_by_epoch(const mm_log_processor *lp);
 /* What a log line is made of, taken from the runner (or a test). */
 typedef struct mm_log_state {
     const mm_message_hub *hub;
-    int64_t epoch, iter;         /* the train loop's (0 without one) */
+    int64_t epoch, iter; /* the train loop's (0 without one) */
     int64_t max_epochs, max_iters;
     bool has_train_loop;
-    int64_t dataloader_len;      /* of the loop of `mode` */
-    int64_t memory_mib;          /* < 0: not printed */
+    int64_t dataloader_len; /* of the loop of `mode` */
+    int64_t memory_mib;     /* < 0: not printed */
 } mm_log_state;
 
 /* get_log_after_iter: *tag a new dict (for scalars.json), *line a new
@@ -159,7 +158,7 @@ MM_API int mm_log_processor_after_epoch(const mm_log_processor *lp,
                                         bool with_non_scalar, mm_value **tag,
                                         char **line) MM_NODISCARD;
 
-/* ---- the evaluator ------------------------------------------------------ */
+/* ---- the evaluator ------------------------------------------------------- */
 
 /* mmengine's Evaluator: the metrics of `val_evaluator` (a metric config, a
  * list of them, or {type: Evaluator, metrics: [...]}). */
@@ -178,7 +177,7 @@ MM_API int mm_evaluator_process(mm_evaluator *ev, const mm_value *data_batch,
 MM_API int mm_evaluator_evaluate(mm_evaluator *ev, size_t size,
                                  mm_value **metrics) MM_NODISCARD;
 
-/* ---- hooks -------------------------------------------------------------- */
+/* ---- hooks --------------------------------------------------------------- */
 
 /* mmengine's priorities. */
 enum {
@@ -286,9 +285,12 @@ struct mm_hook {
 /* The base parameter every HOOKS component takes (mmengine pops it before
  * building), for the end of its schema. */
 #define MM_HOOK_BASE_PARAMS                                                    \
-    {.name = "priority", .type = MM_PARAM_INT | MM_PARAM_STRING | MM_PARAM_NULL,\
-     .def = "null", .doc = "0..100 or HIGHEST, VERY_HIGH, HIGH, ABOVE_NORMAL, " \
-                           "NORMAL, BELOW_NORMAL, LOW, VERY_LOW, LOWEST"}
+    {                                                                          \
+        .name = "priority",                                                    \
+        .type = MM_PARAM_INT | MM_PARAM_STRING | MM_PARAM_NULL, .def = "null", \
+        .doc = "0..100 or HIGHEST, VERY_HIGH, HIGH, ABOVE_NORMAL, "            \
+               "NORMAL, BELOW_NORMAL, LOW, VERY_LOW, LOWEST"                   \
+    }
 
 /* Call h->cls->destroy (or free). NULL ok. */
 MM_API void mm_hook_free(mm_hook *h);
@@ -296,10 +298,9 @@ MM_API void mm_hook_destroy(void *h); /* for mm_component.destroy */
 
 /* Build a HOOKS config node into a hook with its priority set. */
 MM_API int mm_hook_build(const mm_value *node, const char *path,
-                         const char *default_scope,
-                         mm_hook **out) MM_NODISCARD;
+                         const char *default_scope, mm_hook **out) MM_NODISCARD;
 
-/* ---- the runner --------------------------------------------------------- */
+/* ---- the runner ---------------------------------------------------------- */
 
 /* Validate and set up a runner from a merged config. `config_path` (may be
  * NULL) names the config: the work dir defaults to
