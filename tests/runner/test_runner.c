@@ -930,6 +930,48 @@ MM_TEST(reduce_on_plateau_steps_on_validation_metrics) {
     mm_runner_free(r);
 }
 
+static mm_evaluator *build_evaluator(const char *yaml) {
+    mm_value *v = NULL;
+    mm_evaluator *ev = NULL;
+    CHECK_OK(mm_yaml_parse(yaml, strlen(yaml), "ev.yaml", &v));
+    if (mm_evaluator_build(mm_value_dict_get(v, "val_evaluator"),
+                           "val_evaluator", "rtest", &ev))
+        ev = NULL;
+    mm_value_release(v);
+    return ev;
+}
+
+MM_TEST(evaluator_merges_metrics_and_refuses_duplicate_keys) {
+    setup();
+    mm_evaluator *ev = build_evaluator(
+        "val_evaluator: [{type: ToyAccuracy}, {type: ToyAccuracy, prefix: "
+        "b}]\n");
+    CHECK(ev != NULL);
+    if (!ev)
+        return;
+    const char *s = "[{gt_label: 1, pred_label: 1}, {gt_label: 0, "
+                    "pred_label: 1}]";
+    mm_value *samples = NULL, *m = NULL;
+    CHECK_OK(mm_yaml_parse(s, strlen(s), "samples", &samples));
+    CHECK_OK(mm_evaluator_process(ev, NULL, samples));
+    CHECK_OK(mm_evaluator_evaluate(ev, 2, &m));
+    CHECK_INT(mm_value_len(m), 2);
+    CHECK(mm_value_get_float(mm_value_dict_get(m, "toy/accuracy")) == 50.0);
+    CHECK(mm_value_get_float(mm_value_dict_get(m, "b/accuracy")) == 50.0);
+    mm_value_release(m);
+    mm_evaluator_free(ev);
+    ev = build_evaluator("val_evaluator: {type: Evaluator, metrics: "
+                         "[{type: ToyAccuracy}, {type: ToyAccuracy}]}\n");
+    CHECK(ev != NULL);
+    if (ev) {
+        CHECK_OK(mm_evaluator_process(ev, NULL, samples));
+        CHECK(mm_evaluator_evaluate(ev, 2, &m) == MM_EINVAL);
+        CHECK(strstr(mm_error_message(), "same metric name 'toy/accuracy'"));
+    }
+    mm_evaluator_free(ev);
+    mm_value_release(samples);
+}
+
 MM_TEST(missing_train_cfg_is_one_line) {
     setup();
     mm_value *cfg = toy_cfg(work_dir("nocfg"), NULL);
@@ -972,4 +1014,5 @@ MM_TEST_MAIN(
     MM_CASE(iter_based_loop_validates_and_saves_by_iteration),
     MM_CASE(dynamic_intervals_change_the_val_interval_from_a_milestone),
     MM_CASE(reduce_on_plateau_steps_on_validation_metrics),
+    MM_CASE(evaluator_merges_metrics_and_refuses_duplicate_keys),
     MM_CASE(missing_train_cfg_is_one_line))
