@@ -185,6 +185,31 @@ MM_TEST(hook_order_matches_mmengine_for_train_with_val_and_test) {
     mm_runner_free(r);
 }
 
+MM_TEST(hook_order_matches_mmengine_when_resuming) {
+    static const char *const hooks =
+        "default_hooks: {checkpoint: {type: CheckpointHook, interval: 1}}\n"
+        "custom_hooks: [{type: RecordHook}]\n";
+    char extra[512];
+    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 1}\n", hooks);
+    mm_runner *r = new_runner("order_resume", extra);
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra, "%sresume: true\n", hooks);
+    r = new_runner("order_resume", extra);
+    if (!r)
+        return;
+    mm_value *want = read_json("hook_order_mmengine.json");
+    CHECK_OK(mm_runner_train(r));
+    rtest_record_hook *h = find_record(r, NULL);
+    CHECK(h != NULL);
+    if (h)
+        check_events(h, 0, mm_value_dict_get(want, "resume"));
+    mm_value_release(want);
+    mm_runner_free(r);
+}
+
 MM_TEST(hooks_run_in_priority_order_stable_within_a_priority) {
     mm_runner *r = new_runner(
         "prio", "custom_hooks: [{type: RecordHook, tag: a, priority: LOW},\n"
@@ -989,6 +1014,7 @@ MM_TEST(missing_train_cfg_is_one_line) {
 
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
+    MM_CASE(hook_order_matches_mmengine_when_resuming),
     MM_CASE(hooks_run_in_priority_order_stable_within_a_priority),
     MM_CASE(default_hook_set_to_null_is_not_registered),
     MM_CASE(priority_parses_names_and_numbers),

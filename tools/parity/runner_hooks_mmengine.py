@@ -2,8 +2,9 @@
 
 A 2-epoch run of a tiny linear classifier (8 training samples in batches of
 4, validation every epoch on 4 samples in batches of 2, mmengine's default
-hooks with CheckpointHook(interval=1)), then a test pass, with one custom
-hook that records every one of Hook.stages it is called at. The sequence is
+hooks with CheckpointHook(interval=1)), then a test pass, then a 1-epoch
+run resumed to 2 epochs by a new runner, with one custom hook that records
+every one of Hook.stages it is called at. The sequence is
 written as JSON to tests/runner/hook_order_mmengine.json; the runner suite
 runs the same setup through `mm` and compares (test_runner.c).
 
@@ -24,6 +25,11 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
 EVENTS = []
+
+# mmengine 0.10.7 checkpoints hold more than tensors; torch >= 2.6 loads
+# weights only by default.
+_torch_load = torch.load
+torch.load = lambda *a, **k: _torch_load(*a, **{**k, 'weights_only': False})
 
 
 class RecordHook(Hook):
@@ -82,31 +88,44 @@ def loader(n, bs):
                 collate_fn=dict(type='default_collate'))
 
 
+def make_runner(work_dir, max_epochs, **kwargs):
+    return Runner(
+        model=Net(), work_dir=work_dir,
+        train_dataloader=loader(8, 4), val_dataloader=loader(4, 2),
+        test_dataloader=loader(4, 2),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
+        val_cfg=dict(), test_cfg=dict(),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        val_evaluator=dict(type=Acc), test_evaluator=dict(type=Acc),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook',
+                                           interval=1)),
+        custom_hooks=[RecordHook()], default_scope='mmengine', **kwargs)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(__file__), '..', '..', 'tests', 'runner',
         'hook_order_mmengine.json')
     with tempfile.TemporaryDirectory() as work_dir:
-        runner = Runner(
-            model=Net(), work_dir=work_dir,
-            train_dataloader=loader(8, 4), val_dataloader=loader(4, 2),
-            test_dataloader=loader(4, 2),
-            train_cfg=dict(by_epoch=True, max_epochs=2, val_interval=1),
-            val_cfg=dict(), test_cfg=dict(),
-            optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-            val_evaluator=dict(type=Acc), test_evaluator=dict(type=Acc),
-            default_hooks=dict(checkpoint=dict(type='CheckpointHook',
-                                               interval=1)),
-            custom_hooks=[RecordHook()], default_scope='mmengine')
+        runner = make_runner(work_dir, 2)
         runner.train()
         train_events = list(EVENTS)
         EVENTS.clear()
         runner.test()
         test_events = list(EVENTS)
+    # One epoch, then a new runner resumes to two.
+    with tempfile.TemporaryDirectory() as work_dir:
+        make_runner(work_dir, 1, experiment_name='first').train()
+        EVENTS.clear()
+        make_runner(work_dir, 2, resume=True,
+                    experiment_name='second').train()
+        resume_events = list(EVENTS)
     with open(out, 'w') as f:
-        json.dump(dict(train=train_events, test=test_events), f, indent=1)
+        json.dump(dict(train=train_events, test=test_events,
+                       resume=resume_events), f, indent=1)
         f.write('\n')
-    print(f'{len(train_events)} + {len(test_events)} events -> {out}')
+    print(f'{len(train_events)} + {len(test_events)} + '
+          f'{len(resume_events)} events -> {out}')
 
 
 if __name__ == '__main__':
