@@ -762,6 +762,8 @@ typedef struct checkpoint_hook {
     char **best_paths; /* current best checkpoint per key */
     size_t n_greater, n_less;
     char **greater_keys, **less_keys;
+    size_t n_published;
+    char **published;  /* published_keys */
     int64_t *keep_ids; /* max_keep_ckpts ring, oldest first */
     size_t n_keep;
     char *last_ckpt;
@@ -783,6 +785,7 @@ static void ck_destroy(mm_hook *h) {
     free(c->rules);
     free_strv(c->greater_keys, c->n_greater);
     free_strv(c->less_keys, c->n_less);
+    free_strv(c->published, c->n_published);
     free(c->keep_ids);
     free(c->last_ckpt);
     free(c);
@@ -1054,6 +1057,100 @@ static int ck_after_val_epoch(mm_hook *h, mm_runner *r,
     return MM_OK;
 }
 
+static bool in_strv(char *const *v, size_t n, const char *s, size_t len) {
+    for (size_t i = 0; i < n; i++)
+        if (strlen(v[i]) == len && strncmp(v[i], s, len) == 0)
+            return true;
+    return false;
+}
+
+/* _publish_model: a copy with only the published keys (tensor groups by
+ * their first name part, metadata entries by name), named
+ * <stem>-<first 8 hex digits of its SHA-256>.safetensors. */
+static int ck_publish(checkpoint_hook *c, const char *path) {
+    mm_checkpoint *src = NULL, *dst = NULL;
+    int rc = mm_checkpoint_load(path, &src);
+    if (!rc)
+        rc = mm_checkpoint_new(&dst);
+    char *removed[64];
+    size_t n_removed = 0;
+    for (size_t i = 0; !rc && i < mm_checkpoint_count(src); i++) {
+        const char *name;
+        mm_tensor *t;
+        if ((rc = mm_checkpoint_at(src, i, &name, &t)))
+            break;
+        const char *dot = strchr(name, '.');
+        size_t len = dot ? (size_t)(dot - name) : strlen(name);
+        if (in_strv(c->published, c->n_published, name, len))
+            rc = mm_checkpoint_add(dst, name, t);
+        else if (!in_strv(removed, n_removed, name, len) && n_removed < 64)
+            removed[n_removed++] = strndup(name, len);
+    }
+    const mm_value *meta = src ? mm_checkpoint_meta(src) : NULL;
+    for (size_t i = 0; !rc && i < mm_value_len(meta); i++) {
+        const char *k = mm_value_dict_key_at(meta, i);
+        if (in_strv(c->published, c->n_published, k, strlen(k)))
+            rc =
+                mm_checkpoint_set_meta(dst, k, mm_value_dict_value_at(meta, i));
+        else if (!in_strv(removed, n_removed, k, strlen(k)) && n_removed < 64)
+            removed[n_removed++] = strdup(k);
+    }
+    if (!rc && n_removed) {
+        char list[2048] = "[";
+        for (size_t i = 0; i < n_removed; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s'%s'",
+                     i ? ", " : "", removed[i] ? removed[i] : "?");
+        snprintf(list + strlen(list), sizeof list - strlen(list), "]");
+        MM_INFO("Key %s will be removed because they are not found in "
+                "published_keys. If you want to keep them, please set `%s` "
+                "in published_keys",
+                list, list);
+    }
+    for (size_t i = 0; i < n_removed; i++)
+        free(removed[i]);
+    char tmp[4096], final[4096];
+    snprintf(tmp, sizeof tmp, "%s.publish", path);
+    if (!rc)
+        rc = mm_checkpoint_save(dst, tmp);
+    char *bytes = NULL;
+    size_t len = 0;
+    if (!rc)
+        rc = mm_file_read(tmp, &bytes, &len);
+    if (!rc) {
+        char sha[65];
+        mm_sha256_hex(bytes, len, sha);
+        const char *ext = strrchr(path, '.');
+        int stem =
+            ext && !strchr(ext, '/') ? (int)(ext - path) : (int)strlen(path);
+        snprintf(final, sizeof final, "%.*s-%.8s.safetensors", stem, path, sha);
+        if (rename(tmp, final) != 0)
+            rc = mm_error_set(MM_EIO, "cannot rename '%s' to '%s': %s", tmp,
+                              final, strerror(errno));
+        else
+            MM_INFO("The checkpoint (%s) is published to %s.", path, final);
+    }
+    if (rc)
+        unlink(tmp);
+    free(bytes);
+    mm_checkpoint_free(src);
+    mm_checkpoint_free(dst);
+    return rc;
+}
+
+static int ck_after_train(mm_hook *h, mm_runner *r) {
+    (void)r;
+    checkpoint_hook *c = (checkpoint_hook *)h;
+    if (!c->n_published)
+        return MM_OK;
+    int rc = MM_OK;
+    if (c->save_last && c->last_ckpt)
+        rc = ck_publish(c, c->last_ckpt);
+    for (size_t i = 0; !rc && i < c->n_best; i++)
+        if (c->best_paths[i])
+            rc = ck_publish(c, c->best_paths[i]);
+    return rc;
+}
+
 static const mm_hook_class checkpoint_class = {
     .name = "CheckpointHook",
     .priority = MM_PRIORITY_VERY_LOW,
@@ -1061,6 +1158,7 @@ static const mm_hook_class checkpoint_class = {
     .after_train_epoch = ck_after_train_epoch,
     .after_train_iter = ck_after_train_iter,
     .after_val_epoch = ck_after_val_epoch,
+    .after_train = ck_after_train,
     .destroy = ck_destroy,
 };
 
@@ -1150,6 +1248,15 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
     size_t n_rules = 0;
     if (!rc)
         rc = str_or_list(mm_build_arg(ctx, "rule"), "rule", &rules, &n_rules);
+    if (!rc)
+        rc = str_or_list(mm_build_arg(ctx, "published_keys"), "published_keys",
+                         &c->published, &c->n_published);
+    for (size_t i = 0; !rc && i < c->n_published; i++)
+        for (size_t j = 0; !rc && j < i; j++)
+            if (strcmp(c->published[i], c->published[j]) == 0)
+                rc = mm_error_set_at(MM_EINVAL, mm_value_loc(node),
+                                     "Find duplicate elements in "
+                                     "\"published_keys\".");
     if (!rc)
         rc = str_or_list(mm_build_arg(ctx, "greater_keys"), "greater_keys",
                          &c->greater_keys, &c->n_greater);
@@ -1327,7 +1434,9 @@ static const mm_param checkpoint_params[] = {
     {.name = "published_keys",
      .type = MM_PARAM_STRING | MM_PARAM_LIST | MM_PARAM_NULL,
      .def = "null",
-     .doc = "accepted for mmengine configs (no published copies are made)"},
+     .doc =
+         "after training, copies of the last and best checkpoints with "
+         "only these keys (state_dict, meta, ...), named <name>-<sha256[:8]>"},
     {.name = "save_begin",
      .type = MM_PARAM_INT,
      .def = "0",

@@ -104,6 +104,9 @@ int mm_runner_eval_step(mm_runner *r, const mm_value *batch, mm_value **out);
 /* Save the interrupted-run checkpoint and print how to resume. */
 int mm_runner_save_interrupted(mm_runner *r);
 
+/* SHA-256 of data as 64 hex digits (published checkpoints' names). */
+void mm_sha256_hex(const void *data, size_t len, char out[65]);
+
 /* Registered components. */
 extern const mm_component mm_evaluator_component;
 int mm_hooks_register(void);

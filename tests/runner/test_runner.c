@@ -602,6 +602,40 @@ MM_TEST(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key) {
     mm_value_release(cfg);
 }
 
+MM_TEST(checkpoint_hook_publishes_the_last_checkpoint_with_its_hash) {
+    mm_runner *r =
+        new_runner("publish", "default_hooks: {checkpoint: {type: "
+                              "CheckpointHook, interval: 1, published_keys: "
+                              "[meta, state_dict]}}\n");
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    char cmd[1200], line[256] = "";
+    snprintf(cmd, sizeof cmd, "cd %s && sha256sum epoch_2-*.safetensors",
+             mm_runner_work_dir(r));
+    FILE *p = popen(cmd, "r");
+    CHECK(p && fgets(line, sizeof line, p));
+    if (p)
+        pclose(p);
+    /* "<sha256>  epoch_2-<its first 8 digits>.safetensors" */
+    char want[64];
+    snprintf(want, sizeof want, "  epoch_2-%.8s.safetensors\n", line);
+    CHECK(strlen(line) > 64 && strcmp(line + 64, want) == 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", mm_runner_work_dir(r), line + 66);
+    path[strlen(path) - 1] = 0;
+    mm_checkpoint *ck = NULL;
+    CHECK_OK(mm_checkpoint_load(path, &ck));
+    if (ck) {
+        CHECK(mm_checkpoint_get(ck, "state_dict.fc.weight") != NULL);
+        CHECK(mm_checkpoint_get_meta(ck, "meta") != NULL);
+        CHECK(mm_checkpoint_get_meta(ck, "message_hub") == NULL);
+        CHECK(mm_checkpoint_get_meta(ck, "rng_state") == NULL);
+    }
+    mm_checkpoint_free(ck);
+    mm_runner_free(r);
+}
+
 MM_TEST(early_stopping_stops_when_the_metric_stalls) {
     mm_runner *r =
         new_runner("early", "train_cfg: {max_epochs: 10}\n"
@@ -1028,6 +1062,7 @@ MM_TEST_MAIN(
     MM_CASE(checkpoint_hook_interval_and_save_last),
     MM_CASE(checkpoint_hook_save_best_auto_keeps_one_best_file),
     MM_CASE(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key),
+    MM_CASE(checkpoint_hook_publishes_the_last_checkpoint_with_its_hash),
     MM_CASE(early_stopping_stops_when_the_metric_stalls),
     MM_CASE(early_stopping_stopping_threshold_stops_at_once),
     MM_CASE(ema_hook_saves_averaged_weights_and_keeps_the_model_s),
