@@ -161,6 +161,44 @@ static void check_events(const rtest_record_hook *h, size_t from,
     }
 }
 
+static char *captured;
+
+static void capture(mm_log_level level, const char *line, void *user) {
+    (void)level, (void)user;
+    size_t n = captured ? strlen(captured) : 0;
+    char *c = realloc(captured, n + strlen(line) + 2);
+    if (!c)
+        return;
+    strcpy(c + n, line);
+    strcat(c + n, "\n");
+    captured = c;
+}
+
+MM_TEST(hooks_info_at_start_matches_mmengine) {
+    mm_log_set_level(MM_LOG_INFO);
+    CHECK_OK(mm_log_add_sink(capture, NULL));
+    mm_runner *r =
+        new_runner("hooks_info", "default_hooks: {checkpoint: {type: "
+                                 "CheckpointHook, interval: 1}}\n"
+                                 "custom_hooks: [{type: RecordHook}]\n");
+    mm_log_remove_sink(capture, NULL);
+    mm_log_set_level(MM_LOG_WARNING);
+    mm_value *want = read_json("hook_order_mmengine.json");
+    const char *head = "Hooks will be executed in the following order:\n";
+    const char *got = captured ? strstr(captured, head) : NULL;
+    CHECK(got != NULL);
+    if (got) {
+        const char *w =
+            mm_value_get_string(mm_value_dict_get(want, "hooks_info"));
+        CHECK(strncmp(got + strlen(head), w, strlen(w)) == 0);
+        CHECK(got[strlen(head) + strlen(w)] == '\n');
+    }
+    free(captured);
+    captured = NULL;
+    mm_value_release(want);
+    mm_runner_free(r);
+}
+
 MM_TEST(hook_order_matches_mmengine_for_train_with_val_and_test) {
     mm_runner *r = new_runner(
         "order", "default_hooks: {checkpoint: {type: CheckpointHook, "
@@ -843,19 +881,6 @@ MM_TEST(interrupt_mid_epoch_saves_and_resume_is_bit_exact) {
     check_same_checkpoints(a, b);
 }
 
-static char *captured;
-
-static void capture(mm_log_level level, const char *line, void *user) {
-    (void)level, (void)user;
-    size_t n = captured ? strlen(captured) : 0;
-    char *c = realloc(captured, n + strlen(line) + 2);
-    if (!c)
-        return;
-    strcpy(c + n, line);
-    strcat(c + n, "\n");
-    captured = c;
-}
-
 MM_TEST(load_from_reports_missing_and_unexpected_keys) {
     setup();
     char path[1024];
@@ -1049,6 +1074,7 @@ MM_TEST(missing_train_cfg_is_one_line) {
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
     MM_CASE(hook_order_matches_mmengine_when_resuming),
+    MM_CASE(hooks_info_at_start_matches_mmengine),
     MM_CASE(hooks_run_in_priority_order_stable_within_a_priority),
     MM_CASE(default_hook_set_to_null_is_not_registered),
     MM_CASE(priority_parses_names_and_numbers),

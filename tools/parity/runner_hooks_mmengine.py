@@ -108,6 +108,7 @@ def main():
         'hook_order_mmengine.json')
     with tempfile.TemporaryDirectory() as work_dir:
         runner = make_runner(work_dir, 2)
+        hooks_info = runner.get_hooks_info()
         runner.train()
         train_events = list(EVENTS)
         EVENTS.clear()
@@ -122,7 +123,8 @@ def main():
         resume_events = list(EVENTS)
     with open(out, 'w') as f:
         json.dump(dict(train=train_events, test=test_events,
-                       resume=resume_events), f, indent=1)
+                       resume=resume_events, hooks_info=hooks_info), f,
+                  indent=1)
         f.write('\n')
     print(f'{len(train_events)} + {len(test_events)} + '
           f'{len(resume_events)} events -> {out}')
