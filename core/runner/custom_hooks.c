@@ -110,28 +110,37 @@ static float lerpf(float a, float b, float w) {
     return w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
 }
 
+static double lerpd(double a, double b, double w) {
+    return w < 0.5 ? a + w * (b - a) : b - (b - a) * (1.0 - w);
+}
+
 static int avg_func(ema_hook *e, mm_tensor *avg, mm_tensor *src) {
-    if (avg->dtype != MM_F32 || src->dtype != MM_F32 ||
-        !mm_tensor_is_contiguous(avg) || !mm_tensor_is_contiguous(src) ||
+    if (!mm_tensor_is_contiguous(avg) || !mm_tensor_is_contiguous(src) ||
         avg->numel != src->numel)
         return mm_error_set(MM_EUNSUPPORTED,
-                            "EMAHook: averages contiguous f32 tensors only");
-    float *a = MM_DATA(avg, float);
-    const float *s = MM_DATA(src, float);
-    if (e->kind == EMA_SWA) {
-        /* add_(src - avg, alpha = 1 / (steps // interval + 1)) */
-        float alpha = (float)(1.0 / (double)(e->steps / e->interval + 1));
-        for (int64_t i = 0; i < avg->numel; i++)
-            a[i] = a[i] + alpha * (s[i] - a[i]);
-        return MM_OK;
-    }
+                            "EMAHook: averages contiguous tensors only");
     double m = e->momentum;
-    if (e->kind == EMA_ANNEAL) {
+    if (e->kind == EMA_SWA) /* add_(src - avg, 1 / (steps // interval + 1)) */
+        m = 1.0 / (double)(e->steps / e->interval + 1);
+    else if (e->kind == EMA_ANNEAL) {
         double g = (double)e->gamma / (double)(e->gamma + e->steps);
         m = m > g ? m : g;
     }
-    for (int64_t i = 0; i < avg->numel; i++)
-        a[i] = lerpf(a[i], s[i], (float)m);
+    if (avg->dtype == MM_F32 && src->dtype == MM_F32) {
+        float *a = MM_DATA(avg, float);
+        const float *s = MM_DATA(src, float);
+        float w = (float)m;
+        for (int64_t i = 0; i < avg->numel; i++)
+            a[i] = e->kind == EMA_SWA ? a[i] + w * (s[i] - a[i])
+                                      : lerpf(a[i], s[i], w);
+        return MM_OK;
+    }
+    /* f64 in double; f16 and bf16 through double, rounded on the store. */
+    for (int64_t i = 0; i < avg->numel; i++) {
+        double a = mm_tensor_get_flat(avg, i), s = mm_tensor_get_flat(src, i);
+        mm_tensor_set_flat(
+            avg, i, e->kind == EMA_SWA ? a + m * (s - a) : lerpd(a, s, m));
+    }
     return MM_OK;
 }
 
