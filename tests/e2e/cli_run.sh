@@ -143,6 +143,23 @@ code=$?
 [[ $code -eq 130 && ! -e "$w3/iter_3.safetensors" ]] && ! grep -q "^mm: interrupted" "$tmp/int2.out" &&
   ok "a second Ctrl-C aborts at once" || bad "second Ctrl-C (exit $code)" "$tmp/int2.out"
 # Deterministic: the resumed run ends where the uninterrupted one did.
+python3 - "$w/epoch_2.safetensors" "$w2/epoch_2.safetensors" <<'PY' &&
+import json, struct, sys
+def tensors(path):
+    data = open(path, 'rb').read()
+    n, = struct.unpack('<Q', data[:8])
+    head = json.loads(data[8:8 + n])
+    head.pop('__metadata__', None)
+    return {k: data[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]
+            for k, v in head.items()
+            if k.startswith(('state_dict.', 'optimizer.'))}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+assert len(a) >= 10 and a.keys() == b.keys(), (len(a), a.keys() ^ b.keys())
+bad = [k for k in a if a[k] != b[k]]
+assert not bad, bad
+PY
+  ok "interrupted + resumed LeNet weights and optimizer state are bit-identical" ||
+  bad "resumed weights differ from the uninterrupted run's"
 res_acc=$(grep 'Epoch(val) \[2\]' "$tmp/resume.out" | tail -n 1 | sed -E 's/.*accuracy\/top1: ([0-9.]+).*/\1/')
 [[ "$res_acc" == "$val_acc" ]] && ok "resumed run reaches the same accuracy ($res_acc)" || bad "resumed accuracy '$res_acc' vs '$val_acc'"
 
