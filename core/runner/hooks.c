@@ -592,12 +592,11 @@ static int lg_after_run(mm_hook *h, mm_runner *r) {
     const char *base = strrchr(wd, '/');
     base = base && base[1] ? base + 1 : wd;
     char dir[2048], from[4096], to[4096];
-    snprintf(dir, sizeof dir, "%s/%s", lg->out_dir, base);
-    mkdir(lg->out_dir, 0755);
-    mkdir(dir, 0755);
     snprintf(dir, sizeof dir, "%s/%s/%s", lg->out_dir, base,
              mm_runner_timestamp(r));
-    mkdir(dir, 0755);
+    int rc0 = mm_runner_mkdirs(dir);
+    if (rc0)
+        return rc0;
     const char *names[] = {"log", "json"};
     for (int i = 0; i < 2; i++) {
         snprintf(from, sizeof from, "%s/%s.%s", mm_runner_log_dir(r),
@@ -821,7 +820,9 @@ static int ck_before_train(mm_hook *h, mm_runner *r) {
         sprintf(d, "%s/%s", c->out_dir, base);
         free(c->out_dir);
         c->out_dir = d;
-        mkdir(c->out_dir, 0755);
+        int rc = mm_runner_mkdirs(c->out_dir);
+        if (rc)
+            return rc;
     }
     MM_INFO("Checkpoints will be saved to %s.", c->out_dir);
     mm_message_hub *hub = mm_runner_message_hub(r);

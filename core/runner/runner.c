@@ -32,7 +32,7 @@ double mm_runner_now(void) {
 
 static int oom(void) { return mm_error_set(MM_ENOMEM, "out of memory"); }
 
-static int mkdirs(const char *path) {
+int mm_runner_mkdirs(const char *path) {
     char buf[PATH_LEN];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
         return mm_error_set(MM_EINVAL, "path too long: %s", path);
@@ -471,7 +471,7 @@ static int setup_dirs(mm_runner *r, const char *config_path) {
         snprintf(buf, sizeof buf, "%s", ts);
     if (!(r->experiment_name = strdup(buf)))
         return oom();
-    if ((rc = mkdirs(r->vis_dir)))
+    if ((rc = mm_runner_mkdirs(r->vis_dir)))
         return rc;
     snprintf(buf, sizeof buf, "%s/%s.log", r->log_dir, ts);
     if (!(r->log_file = fopen(buf, "a")))
@@ -505,7 +505,7 @@ static int build_visualizer(mm_runner *r) {
     r->vis = obj;
     for (size_t i = 0; !rc && i < r->vis->n; i++)
         if (r->vis->backends[i].save_dir)
-            rc = mkdirs(r->vis->backends[i].save_dir);
+            rc = mm_runner_mkdirs(r->vis->backends[i].save_dir);
     return rc;
 }
 

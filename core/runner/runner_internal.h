@@ -92,6 +92,9 @@ struct mm_runner {
     bool progress; /* stdout is a terminal: progress bars */
 };
 
+/* mkdir -p. */
+int mm_runner_mkdirs(const char *path);
+
 /* Timing for IterTimerHook-independent progress bars. */
 double mm_runner_now(void);
 

@@ -674,6 +674,34 @@ MM_TEST(checkpoint_hook_publishes_the_last_checkpoint_with_its_hash) {
     mm_runner_free(r);
 }
 
+MM_TEST(out_dirs_get_checkpoints_and_text_logs_under_the_work_dir_name) {
+    setup();
+    char extra[1024];
+    snprintf(extra, sizeof extra,
+             "default_hooks: {checkpoint: {type: CheckpointHook, interval: 1, "
+             "out_dir: %s/remote/ckpt},\n"
+             "  logger: {type: LoggerHook, out_dir: %s/remote/logs}}\n",
+             tmp_root, tmp_root);
+    mm_runner *r = new_runner("outdirs", extra);
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    char p[1024], want[1024], *text = NULL;
+    size_t len = 0;
+    snprintf(p, sizeof p, "%s/remote/ckpt/outdirs/epoch_2.safetensors",
+             tmp_root);
+    CHECK(access(p, F_OK) == 0);
+    snprintf(want, sizeof want, "%s", p);
+    snprintf(p, sizeof p, "%s/last_checkpoint", mm_runner_work_dir(r));
+    CHECK_OK(mm_file_read(p, &text, &len));
+    CHECK_STR(text, want);
+    free(text);
+    snprintf(p, sizeof p, "%s/remote/logs/outdirs/%s/%s.log", tmp_root,
+             mm_runner_timestamp(r), mm_runner_timestamp(r));
+    CHECK(access(p, F_OK) == 0);
+    mm_runner_free(r);
+}
+
 MM_TEST(early_stopping_stops_when_the_metric_stalls) {
     mm_runner *r =
         new_runner("early", "train_cfg: {max_epochs: 10}\n"
@@ -1089,6 +1117,7 @@ MM_TEST_MAIN(
     MM_CASE(checkpoint_hook_save_best_auto_keeps_one_best_file),
     MM_CASE(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key),
     MM_CASE(checkpoint_hook_publishes_the_last_checkpoint_with_its_hash),
+    MM_CASE(out_dirs_get_checkpoints_and_text_logs_under_the_work_dir_name),
     MM_CASE(early_stopping_stops_when_the_metric_stalls),
     MM_CASE(early_stopping_stopping_threshold_stops_at_once),
     MM_CASE(ema_hook_saves_averaged_weights_and_keeps_the_model_s),
