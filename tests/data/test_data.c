@@ -140,6 +140,11 @@ MM_TEST(dataset_indices_keep_a_subset) {
     CHECK_INT(info_int(ds, 0, "sample_idx"), 0); /* the position kept */
     mm_dataset_free(ds);
 
+    /* data_list[-2**63:] is all of it (no overflow negating the int) */
+    CHECK_OK(build_ds("{type: Toy, indices: -9223372036854775808}", &ds));
+    CHECK_INT(mm_dataset_len(ds), 10);
+    mm_dataset_free(ds);
+
     CHECK_OK(build_ds("{type: Toy, indices: [5, -1, 5]}", &ds));
     CHECK_INT(mm_dataset_len(ds), 3);
     CHECK_INT(get_x(ds, 0), 5);
