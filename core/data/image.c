@@ -386,6 +386,11 @@ static int resize_sep(const mm_tensor *x, int64_t h, int64_t w, int64_t c,
         axis_free(&ay);
         return mm_error_set(MM_ENOMEM, "out of memory");
     }
+    /* mm_tensor_data is an exported call: fetch the pointers once. */
+    const uint8_t *xu = u8 ? MM_DATA(x, uint8_t) : NULL;
+    const float *xf = u8 ? NULL : MM_DATA(x, float);
+    uint8_t *yu = u8 ? MM_DATA(y, uint8_t) : NULL;
+    float *yf = u8 ? NULL : MM_DATA(y, float);
     for (int64_t oy = 0; oy < oh; oy++) {
         for (int j = 0; j < ay.k; j++) {
             int64_t sy = ay.idx[oy * ay.k + j];
@@ -393,13 +398,13 @@ static int resize_sep(const mm_tensor *x, int64_t h, int64_t w, int64_t c,
                 const int64_t *ix = ax.idx + ox * ax.k;
                 for (int64_t ch = 0; ch < c; ch++) {
                     if (u8) {
-                        const uint8_t *s = MM_DATA(x, uint8_t) + sy * w * c;
+                        const uint8_t *s = xu + sy * w * c;
                         int32_t acc = 0;
                         for (int t = 0; t < ax.k; t++)
                             acc += s[ix[t] * c + ch] * ax.wi[ox * ax.k + t];
                         ri[j * rowlen + ox * c + ch] = acc;
                     } else {
-                        const float *s = MM_DATA(x, float) + sy * w * c;
+                        const float *s = xf + sy * w * c;
                         float acc = 0;
                         for (int t = 0; t < ax.k; t++)
                             acc += s[ix[t] * c + ch] * ax.wf[ox * ax.k + t];
@@ -415,20 +420,20 @@ static int resize_sep(const mm_tensor *x, int64_t h, int64_t w, int64_t c,
                 float acc = 0;
                 for (int j = 0; j < ay.k; j++)
                     acc += rf[j * rowlen + i] * bf[j];
-                MM_DATA(y, float)[oy * rowlen + i] = acc;
+                yf[oy * rowlen + i] = acc;
             } else if (ay.k == 1) {
                 int32_t v = ri[i];
-                MM_DATA(y, uint8_t)[oy * rowlen + i] = sat_u8(v >> COEF_BITS);
+                yu[oy * rowlen + i] = sat_u8(v >> COEF_BITS);
             } else if (ay.k == 2) {
                 int32_t v = (((ri[i] >> 4) * b[0]) >> 16) +
                             (((ri[rowlen + i] >> 4) * b[1]) >> 16);
-                MM_DATA(y, uint8_t)[oy * rowlen + i] = sat_u8((v + 2) >> 2);
+                yu[oy * rowlen + i] = sat_u8((v + 2) >> 2);
             } else { /* VResizeCubicVec_32s8u: in float, rounded */
                 const float sc = 1.f / (COEF_ONE * COEF_ONE);
                 float v = (float)ri[3 * rowlen + i] * ((float)b[3] * sc);
                 for (int j = 2; j >= 0; j--)
                     v = (float)ri[j * rowlen + i] * ((float)b[j] * sc) + v;
-                MM_DATA(y, uint8_t)[oy * rowlen + i] = sat_u8(lrintf(v));
+                yu[oy * rowlen + i] = sat_u8(lrintf(v));
             }
         }
     }
