@@ -507,7 +507,5 @@ static const mm_component wrappers[] = {
 };
 
 int mm_data_register_datasets(void) {
-    for (size_t i = 0; i < sizeof wrappers / sizeof wrappers[0]; i++)
-        MM_TRY(mm_register(&wrappers[i]));
-    return MM_OK;
+    return mm_register_all(wrappers, sizeof wrappers / sizeof wrappers[0]);
 }

@@ -1084,9 +1084,7 @@ static const mm_component wrappers[] = {
 };
 
 int mm_optim_register_wrappers(void) {
-    for (size_t i = 0; i < sizeof wrappers / sizeof wrappers[0]; i++)
-        MM_TRY(mm_register(&wrappers[i]));
-    return MM_OK;
+    return mm_register_all(wrappers, sizeof wrappers / sizeof wrappers[0]);
 }
 
 int mm_optim_wrapper_build(const mm_value *node, const char *path,
