@@ -280,7 +280,9 @@ static int clip_grads(mm_optim_wrapper *ow) {
                             "scale by it anyway)",
                             p);
     double coef = ow->max_norm / (total + 1e-6);
-    if (coef < 1.0)
+    /* torch multiplies by clamp(coef, max=1), which keeps a NaN: a NaN
+     * norm turns every gradient into NaN, as in PyTorch. */
+    if (!(coef >= 1.0))
         MM_TRY(for_each_grad(ow, scale_grad, &coef));
     ow->grad_norm = total;
     return MM_OK;
