@@ -258,8 +258,11 @@ static int scale_grad(mm_tensor *g, void *user) {
 
 static int clamp_grad(mm_tensor *g, void *user) {
     double c = *(double *)user;
-    for (int64_t i = 0; i < g->numel; i++)
-        grad_put(g, i, fmin(fmax(grad_at(g, i), -c), c));
+    /* torch.clamp keeps a NaN (fmax/fmin would drop it for the bound). */
+    for (int64_t i = 0; i < g->numel; i++) {
+        double v = grad_at(g, i);
+        grad_put(g, i, v < -c ? -c : v > c ? c : v);
+    }
     return MM_OK;
 }
 
