@@ -915,11 +915,14 @@ static int parse_clip(mm_optim_wrapper *ow, const mm_value *cg) {
         } else {
             return mm_error_set_at(
                 MM_EINVAL, mm_value_dict_key_loc_at(cg, i),
-                "clip_grad: '%s' is not a %s argument (%s)", k,
+                "clip_grad: '%s' is not a %s argument (%s)%s", k,
                 norm ? "clip_grad_norm_" : "clip_grad_value_",
                 norm ? "max_norm: number, norm_type: number or 'inf', "
                        "error_if_nonfinite: bool"
-                     : "clip_value: number");
+                     : "clip_value: number",
+                norm && !strcmp(k, "clip_value")
+                    ? "; clipping by value needs type: value"
+                    : "");
         }
     }
     if (!have)

@@ -815,6 +815,11 @@ MM_TEST(clip_grad_with_an_unknown_key_is_an_error) {
     expect_build_error("{optimizer: {type: SGD}, clip_grad: {max_norm: 1, "
                        "norm: 2}}",
                        "clip_grad: 'norm' is not a clip_grad_norm_ argument");
+    expect_build_error("{optimizer: {type: SGD}, clip_grad: {clip_value: 1}}",
+                       "clip_grad: 'clip_value' is not a clip_grad_norm_ "
+                       "argument (max_norm: number, norm_type: number or "
+                       "'inf', error_if_nonfinite: bool); clipping by value "
+                       "needs type: value");
 }
 
 MM_TEST(clip_grad_empty_is_an_error) {
