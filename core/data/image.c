@@ -418,6 +418,18 @@ static int resize_sep(const mm_tensor *x, int64_t h, int64_t w, int64_t c,
             held[q] = need[j];
             slot_of[j] = q;
             int64_t sy = need[j];
+            if (u8 && ax.k == 2) { /* bilinear: two taps, integer sums */
+                const uint8_t *src = xu + sy * w * c;
+                int32_t *dst = ri + q * rowlen;
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    const uint8_t *p0 = src + ax.idx[2 * ox] * c;
+                    const uint8_t *p1 = src + ax.idx[2 * ox + 1] * c;
+                    int32_t w0 = ax.wi[2 * ox], w1 = ax.wi[2 * ox + 1];
+                    for (int64_t ch = 0; ch < c; ch++)
+                        dst[ox * c + ch] = p0[ch] * w0 + p1[ch] * w1;
+                }
+                continue;
+            }
             for (int64_t ox = 0; ox < ow; ox++) {
                 const int64_t *ix = ax.idx + ox * ax.k;
                 for (int64_t ch = 0; ch < c; ch++) {
