@@ -344,6 +344,21 @@ static int build_common(mm_build_ctx *ctx, const mm_dataset_class *cls,
                                "files in data_root and set download: false",
                                path, *path ? "." : "");
     MM_TRY(check_split(ctx));
+    /* mmpretrain: "Please set data_root to specify the dataset path" (the
+     * files are never looked for in the working directory). */
+    const mm_value *root = mm_build_arg(ctx, "data_root");
+    const mm_value *pre = mm_build_arg(ctx, "data_prefix");
+    const mm_value *pre_root = mm_value_is_dict(pre)
+                                   ? mm_value_dict_get(pre, "root")
+                                   : pre;
+    bool has_root = mm_value_is_string(root) && *mm_value_get_string(root);
+    bool has_pre = mm_value_is_string(pre_root) &&
+                   *mm_value_get_string(pre_root);
+    if (!has_root && !has_pre)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(mm_build_node(ctx)),
+                               "%s: set data_root (or data_prefix) to the "
+                               "directory of the idx files",
+                               *path ? path : cls->name);
     mm_dataset *ds;
     MM_TRY(mm_dataset_from_build(ctx, cls, sizeof(mnist), &ds));
     *out = ds;

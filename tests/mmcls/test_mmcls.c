@@ -838,6 +838,18 @@ MM_TEST(mnist_split_is_checked_and_test_mode_picks_the_files) {
         fprintf(stderr, "message: %s\n", msg);
 }
 
+MM_TEST(mnist_without_data_root_is_refused) {
+    void *ds = NULL;
+    CHECK(build_yaml(MM_DATASETS, "ds: {type: MNIST, test_mode: true}\n",
+                     "ds", &ds) == MM_EINVAL);
+    CHECK(ds == NULL);
+    CHECK(strstr(mm_error_message(), "cfg.yaml:1:5: ") ==
+          mm_error_message());
+    CHECK(strstr(mm_error_message(), "ds: set data_root (or data_prefix) to "
+                                     "the directory of the idx files") !=
+          NULL);
+}
+
 MM_TEST(mnist_download_true_is_refused) {
     void *ds = NULL;
     CHECK(build_yaml(MM_DATASETS,
@@ -976,6 +988,7 @@ MM_TEST_MAIN(MM_CASE(lenet5_config_builds_an_image_classifier),
              MM_CASE(mnist_missing_data_root_names_key_and_line),
              MM_CASE(fashion_mnist_reads_the_debian_package),
              MM_CASE(mnist_split_is_checked_and_test_mode_picks_the_files),
+             MM_CASE(mnist_without_data_root_is_refused),
              MM_CASE(mnist_download_true_is_refused),
              MM_CASE(pack_inputs_gives_chw_inputs_and_a_data_sample),
              MM_CASE(pack_cls_inputs_is_the_same_transform),
