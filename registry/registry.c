@@ -270,6 +270,15 @@ int mm_register(const mm_component *c) {
     return rc;
 }
 
+int mm_register_all(const mm_component *cs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int rc = mm_register(&cs[i]);
+        if (rc)
+            return rc;
+    }
+    return MM_OK;
+}
+
 /* ---- lookup ------------------------------------------------------------- */
 
 static pthread_once_t core_once = PTHREAD_ONCE_INIT;

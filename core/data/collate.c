@@ -299,7 +299,5 @@ static const mm_component collates[] = {
 };
 
 int mm_data_register_collate(void) {
-    for (size_t i = 0; i < sizeof collates / sizeof collates[0]; i++)
-        MM_TRY(mm_register(&collates[i]));
-    return MM_OK;
+    return mm_register_all(collates, sizeof collates / sizeof collates[0]);
 }

@@ -340,7 +340,8 @@ static int apply_indices(mm_dataset *ds) {
         if (k >= 0) {
             m = (uint64_t)k < n ? (size_t)k : n;
         } else {
-            start = (uint64_t)-k < n ? n - (size_t)-k : 0;
+            uint64_t back = 0 - (uint64_t)k; /* -k, INT64_MIN included */
+            start = back < n ? n - (size_t)back : 0;
             m = n - start;
         }
         free(ds->map);

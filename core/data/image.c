@@ -386,49 +386,96 @@ static int resize_sep(const mm_tensor *x, int64_t h, int64_t w, int64_t c,
         axis_free(&ay);
         return mm_error_set(MM_ENOMEM, "out of memory");
     }
+    /* mm_tensor_data is an exported call: fetch the pointers once. */
+    const uint8_t *xu = u8 ? MM_DATA(x, uint8_t) : NULL;
+    const float *xf = u8 ? NULL : MM_DATA(x, float);
+    uint8_t *yu = u8 ? MM_DATA(y, uint8_t) : NULL;
+    float *yf = u8 ? NULL : MM_DATA(y, float);
+    /* Row slot `s` of ri/rf holds source row held[s] resampled; output
+     * rows share most source rows with the row before, so each is
+     * resampled once, not once per output row that reads it. */
+    int64_t held[4] = {-1, -1, -1, -1};
+    int slot_of[4];
     for (int64_t oy = 0; oy < oh; oy++) {
+        const int64_t *need = ay.idx + oy * ay.k;
+        bool used[4] = {false, false, false, false};
         for (int j = 0; j < ay.k; j++) {
-            int64_t sy = ay.idx[oy * ay.k + j];
+            slot_of[j] = -1;
+            for (int q = 0; q < ay.k && slot_of[j] < 0; q++)
+                if (held[q] == need[j])
+                    slot_of[j] = q, used[q] = true;
+        }
+        for (int j = 0; j < ay.k; j++) {
+            for (int q = 0; q < ay.k && slot_of[j] < 0; q++)
+                if (held[q] == need[j]) /* resampled for an earlier tap */
+                    slot_of[j] = q;
+            if (slot_of[j] >= 0)
+                continue;
+            int q = 0;
+            while (used[q])
+                q++;
+            used[q] = true;
+            held[q] = need[j];
+            slot_of[j] = q;
+            int64_t sy = need[j];
+            if (u8 && ax.k == 2) { /* bilinear: two taps, integer sums */
+                const uint8_t *src = xu + sy * w * c;
+                int32_t *dst = ri + q * rowlen;
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    const uint8_t *p0 = src + ax.idx[2 * ox] * c;
+                    const uint8_t *p1 = src + ax.idx[2 * ox + 1] * c;
+                    int32_t w0 = ax.wi[2 * ox], w1 = ax.wi[2 * ox + 1];
+                    for (int64_t ch = 0; ch < c; ch++)
+                        dst[ox * c + ch] = p0[ch] * w0 + p1[ch] * w1;
+                }
+                continue;
+            }
             for (int64_t ox = 0; ox < ow; ox++) {
                 const int64_t *ix = ax.idx + ox * ax.k;
                 for (int64_t ch = 0; ch < c; ch++) {
                     if (u8) {
-                        const uint8_t *s = MM_DATA(x, uint8_t) + sy * w * c;
+                        const uint8_t *s = xu + sy * w * c;
                         int32_t acc = 0;
                         for (int t = 0; t < ax.k; t++)
                             acc += s[ix[t] * c + ch] * ax.wi[ox * ax.k + t];
-                        ri[j * rowlen + ox * c + ch] = acc;
+                        ri[q * rowlen + ox * c + ch] = acc;
                     } else {
-                        const float *s = MM_DATA(x, float) + sy * w * c;
+                        const float *s = xf + sy * w * c;
                         float acc = 0;
                         for (int t = 0; t < ax.k; t++)
                             acc += s[ix[t] * c + ch] * ax.wf[ox * ax.k + t];
-                        rf[j * rowlen + ox * c + ch] = acc;
+                        rf[q * rowlen + ox * c + ch] = acc;
                     }
                 }
             }
         }
-        const int32_t *b = ay.wi + oy * ay.k;
-        const float *bf = ay.wf + oy * ay.k;
+        const int32_t *b = ay.wi + oy * ay.k, *R[4] = {NULL};
+        const float *bf = ay.wf + oy * ay.k, *F[4] = {NULL};
+        for (int j = 0; j < ay.k; j++) {
+            if (u8)
+                R[j] = ri + slot_of[j] * rowlen;
+            else
+                F[j] = rf + slot_of[j] * rowlen;
+        }
         for (int64_t i = 0; i < rowlen; i++) {
             if (!u8) {
                 float acc = 0;
                 for (int j = 0; j < ay.k; j++)
-                    acc += rf[j * rowlen + i] * bf[j];
-                MM_DATA(y, float)[oy * rowlen + i] = acc;
+                    acc += F[j][i] * bf[j];
+                yf[oy * rowlen + i] = acc;
             } else if (ay.k == 1) {
-                int32_t v = ri[i];
-                MM_DATA(y, uint8_t)[oy * rowlen + i] = sat_u8(v >> COEF_BITS);
+                int32_t v = R[0][i];
+                yu[oy * rowlen + i] = sat_u8(v >> COEF_BITS);
             } else if (ay.k == 2) {
-                int32_t v = (((ri[i] >> 4) * b[0]) >> 16) +
-                            (((ri[rowlen + i] >> 4) * b[1]) >> 16);
-                MM_DATA(y, uint8_t)[oy * rowlen + i] = sat_u8((v + 2) >> 2);
+                int32_t v = (((R[0][i] >> 4) * b[0]) >> 16) +
+                            (((R[1][i] >> 4) * b[1]) >> 16);
+                yu[oy * rowlen + i] = sat_u8((v + 2) >> 2);
             } else { /* VResizeCubicVec_32s8u: in float, rounded */
                 const float sc = 1.f / (COEF_ONE * COEF_ONE);
-                float v = (float)ri[3 * rowlen + i] * ((float)b[3] * sc);
+                float v = (float)R[3][i] * ((float)b[3] * sc);
                 for (int j = 2; j >= 0; j--)
-                    v = (float)ri[j * rowlen + i] * ((float)b[j] * sc) + v;
-                MM_DATA(y, uint8_t)[oy * rowlen + i] = sat_u8(lrintf(v));
+                    v = (float)R[j][i] * ((float)b[j] * sc) + v;
+                yu[oy * rowlen + i] = sat_u8(lrintf(v));
             }
         }
     }

@@ -235,7 +235,5 @@ static const mm_component samplers[] = {
 };
 
 int mm_data_register_samplers(void) {
-    for (size_t i = 0; i < sizeof samplers / sizeof samplers[0]; i++)
-        MM_TRY(mm_register(&samplers[i]));
-    return MM_OK;
+    return mm_register_all(samplers, sizeof samplers / sizeof samplers[0]);
 }

@@ -207,6 +207,13 @@ static int repeat_load(mm_dataset *ds) {
     repeat *r = mm_dataset_priv(ds);
     MM_TRY(mm_dataset_full_init(r->dataset));
     r->ori_len = mm_dataset_len(r->dataset);
+    if (r->ori_len && (uint64_t)r->times > SIZE_MAX / r->ori_len)
+        return mm_error_set_at(
+            MM_EINVAL,
+            mm_value_loc(mm_value_dict_get(mm_dataset_node(ds), "times")),
+            "times: %lld repeats of %zu samples are more samples than can "
+            "be indexed",
+            (long long)r->times, r->ori_len);
     return MM_OK;
 }
 
@@ -507,7 +514,5 @@ static const mm_component wrappers[] = {
 };
 
 int mm_data_register_datasets(void) {
-    for (size_t i = 0; i < sizeof wrappers / sizeof wrappers[0]; i++)
-        MM_TRY(mm_register(&wrappers[i]));
-    return MM_OK;
+    return mm_register_all(wrappers, sizeof wrappers / sizeof wrappers[0]);
 }

@@ -586,7 +586,7 @@ static int parse_info(const source *s, const char *name, const mm_value *v,
                                    : NULL;
     if (missing)
         return mm_error_set(MM_EPARSE, "%s: tensor '%s': missing '%s'", path,
-                            name, missing);
+                            e->label, missing);
     if (!mm_value_is_string(dt))
         return mm_error_set(MM_EPARSE, "%s: tensor '%s': dtype is not a "
                                        "string",
@@ -601,8 +601,10 @@ static int parse_info(const source *s, const char *name, const mm_value *v,
                                              "most %d)",
                             path, e->label, mm_value_len(shape), MM_MAX_DIMS);
     e->ndim = (int)mm_value_len(shape);
-    /* numel * itemsize must fit (and fit the file, checked below). */
-    uint64_t nbytes = mm_dtype_size(e->dtype);
+    /* numel * itemsize must fit (and fit the file, checked below); so
+     * must the product of the non-zero dims, which the strides of an empty
+     * tensor still multiply out. */
+    uint64_t nbytes = mm_dtype_size(e->dtype), span = nbytes;
     bool overflow = false;
     for (int d = 0; d < e->ndim; d++) {
         uint64_t n;
@@ -611,12 +613,13 @@ static int parse_info(const source *s, const char *name, const mm_value *v,
                                            "a non-negative integer",
                                 path, e->label, d);
         e->shape[d] = (int64_t)n;
-        if (n && nbytes > UINT64_MAX / n)
+        if (n && span > (uint64_t)INT64_MAX / n)
             overflow = true;
-        else
-            nbytes *= n;
+        else if (n)
+            span *= n;
+        nbytes = n ? nbytes * n : 0; /* no overflow: nbytes <= span */
     }
-    if (overflow || nbytes > (uint64_t)INT64_MAX)
+    if (overflow)
         return mm_error_set(MM_EPARSE, "%s: tensor '%s': shape has too many "
                                        "elements",
                             path, e->label);
@@ -852,12 +855,12 @@ int mm_checkpoint_load(const char *path, mm_checkpoint **out) {
         return mm_error_set(errno == ENOENT ? MM_ENOENT : MM_EIO,
                             "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int err = errno;
+    int st_rc = fstat(fd, &st), err = errno;
+    if (st_rc != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return mm_error_set(MM_EIO, "%s: cannot read: %s", path,
-                            S_ISDIR(st.st_mode)   ? "is a directory"
-                            : S_ISREG(st.st_mode) ? strerror(err)
+                            st_rc != 0            ? strerror(err)
+                            : S_ISDIR(st.st_mode) ? "is a directory"
                                                   : "not a regular file");
     }
     source s = {.fd = fd, .size = (uint64_t)st.st_size, .path = path};

@@ -172,12 +172,18 @@ static int img_preprocess(const mm_img_preprocess_cfg *cfg,
                               mm_shape_format(x->ndim, x->shape, a, 64));
             break;
         }
-        mm_tensor *f, *c;
-        rc = mm_to_dtype(x, MM_F32, &f);
-        if (!rc)
-            rc = mm_contiguous(f, &c);
-        if (rc)
-            break;
+        /* u8 and f32 images are read as they are (the cast is fused into
+         * the loop below); anything else becomes contiguous f32 first. */
+        mm_tensor *c = x;
+        if ((x->dtype != MM_U8 && x->dtype != MM_F32) ||
+            !mm_tensor_is_contiguous(x)) {
+            mm_tensor *f;
+            rc = mm_to_dtype(x, MM_F32, &f);
+            if (!rc)
+                rc = mm_contiguous(f, &c);
+            if (rc)
+                break;
+        }
         xs[i] = c;
         hmax = c->shape[1] > hmax ? c->shape[1] : hmax;
         wmax = c->shape[2] > wmax ? c->shape[2] : wmax;
@@ -186,12 +192,11 @@ static int img_preprocess(const mm_img_preprocess_cfg *cfg,
     int64_t hp = round_up(hmax, div), wp = round_up(wmax, div);
     mm_tensor *y = NULL;
     if (!rc)
-        rc = mm_full(MM_SHAPE((int64_t)n, c0, hp, wp), cfg->pad_value, MM_F32,
-                     &y);
+        rc = mm_empty(MM_SHAPE((int64_t)n, c0, hp, wp), MM_F32, &y);
+    const float pad = (float)cfg->pad_value;
     for (size_t i = 0; i < n && !rc; i++) {
         const mm_tensor *x = xs[i];
         int64_t h = x->shape[1], w = x->shape[2];
-        const float *src = MM_DATA(x, float);
         float *dst = MM_DATA(y, float) + (int64_t)i * c0 * hp * wp;
         for (int64_t c = 0; c < c0; c++) {
             /* mmengine swaps channels first, then normalises with the mean
@@ -204,14 +209,29 @@ static int img_preprocess(const mm_img_preprocess_cfg *cfg,
                 std = (float)cfg->std[k];
             }
             for (int64_t r = 0; r < h; r++) {
-                const float *s = src + (sc * h + r) * w;
                 float *d = dst + (c * hp + r) * wp;
-                if (cfg->n_mean > 0)
-                    for (int64_t q = 0; q < w; q++)
-                        d[q] = (s[q] - mean) / std;
-                else
-                    memcpy(d, s, (size_t)w * sizeof *d);
+                if (x->dtype == MM_U8) {
+                    const uint8_t *s = MM_DATA(x, uint8_t) + (sc * h + r) * w;
+                    if (cfg->n_mean > 0)
+                        for (int64_t q = 0; q < w; q++)
+                            d[q] = ((float)s[q] - mean) / std;
+                    else
+                        for (int64_t q = 0; q < w; q++)
+                            d[q] = (float)s[q];
+                } else {
+                    const float *s = MM_DATA(x, float) + (sc * h + r) * w;
+                    if (cfg->n_mean > 0)
+                        for (int64_t q = 0; q < w; q++)
+                            d[q] = (s[q] - mean) / std;
+                    else
+                        memcpy(d, s, (size_t)w * sizeof *d);
+                }
+                for (int64_t q = w; q < wp; q++) /* right padding */
+                    d[q] = pad;
             }
+            for (int64_t r = h; r < hp; r++) /* bottom padding */
+                for (int64_t q = 0; q < wp; q++)
+                    dst[(c * hp + r) * wp + q] = pad;
         }
     }
     free(xs);

@@ -258,8 +258,11 @@ static int scale_grad(mm_tensor *g, void *user) {
 
 static int clamp_grad(mm_tensor *g, void *user) {
     double c = *(double *)user;
-    for (int64_t i = 0; i < g->numel; i++)
-        grad_put(g, i, fmin(fmax(grad_at(g, i), -c), c));
+    /* torch.clamp keeps a NaN (fmax/fmin would drop it for the bound). */
+    for (int64_t i = 0; i < g->numel; i++) {
+        double v = grad_at(g, i);
+        grad_put(g, i, v < -c ? -c : v > c ? c : v);
+    }
     return MM_OK;
 }
 
@@ -280,7 +283,9 @@ static int clip_grads(mm_optim_wrapper *ow) {
                             "scale by it anyway)",
                             p);
     double coef = ow->max_norm / (total + 1e-6);
-    if (coef < 1.0)
+    /* torch multiplies by clamp(coef, max=1), which keeps a NaN: a NaN
+     * norm turns every gradient into NaN, as in PyTorch. */
+    if (!(coef >= 1.0))
         MM_TRY(for_each_grad(ow, scale_grad, &coef));
     ow->grad_norm = total;
     return MM_OK;
@@ -910,11 +915,14 @@ static int parse_clip(mm_optim_wrapper *ow, const mm_value *cg) {
         } else {
             return mm_error_set_at(
                 MM_EINVAL, mm_value_dict_key_loc_at(cg, i),
-                "clip_grad: '%s' is not a %s argument (%s)", k,
+                "clip_grad: '%s' is not a %s argument (%s)%s", k,
                 norm ? "clip_grad_norm_" : "clip_grad_value_",
                 norm ? "max_norm: number, norm_type: number or 'inf', "
                        "error_if_nonfinite: bool"
-                     : "clip_value: number");
+                     : "clip_value: number",
+                norm && !strcmp(k, "clip_value")
+                    ? "; clipping by value needs type: value"
+                    : "");
         }
     }
     if (!have)
@@ -1084,9 +1092,7 @@ static const mm_component wrappers[] = {
 };
 
 int mm_optim_register_wrappers(void) {
-    for (size_t i = 0; i < sizeof wrappers / sizeof wrappers[0]; i++)
-        MM_TRY(mm_register(&wrappers[i]));
-    return MM_OK;
+    return mm_register_all(wrappers, sizeof wrappers / sizeof wrappers[0]);
 }
 
 int mm_optim_wrapper_build(const mm_value *node, const char *path,

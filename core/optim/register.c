@@ -140,9 +140,8 @@ static const mm_component optimizers[] = {
 };
 
 int mm_optim_register_optimizers(void) {
-    for (size_t i = 0; i < sizeof optimizers / sizeof optimizers[0]; i++)
-        MM_TRY(mm_register(&optimizers[i]));
-    return MM_OK;
+    return mm_register_all(optimizers,
+                           sizeof optimizers / sizeof optimizers[0]);
 }
 
 int mm_optim_register(void);

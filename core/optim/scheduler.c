@@ -1150,7 +1150,6 @@ static const mm_component schedulers[] = {
 };
 
 int mm_optim_register_schedulers(void) {
-    for (size_t i = 0; i < sizeof schedulers / sizeof schedulers[0]; i++)
-        MM_TRY(mm_register(&schedulers[i]));
-    return MM_OK;
+    return mm_register_all(schedulers,
+                           sizeof schedulers / sizeof schedulers[0]);
 }

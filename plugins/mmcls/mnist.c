@@ -3,7 +3,8 @@
  *
  * The files are the idx ("SN3") files of LeCun's distribution, each raw or
  * gzip-compressed: train-images-idx3-ubyte, train-labels-idx1-ubyte and
- * t10k-... (test_mode picks t10k, as mmpretrain). They are read once, every
+ * t10k-... (test_mode picks t10k, as mmpretrain; `split` is checked but,
+ * as in mmpretrain 1.2.0, does not pick the files). They are read once, every
  * header field and length checked (a file is hostile input), into one u8
  * tensor N x H x W and a label array; sample i is `{img: (H, W) u8 view,
  * gt_label: int}`, mmpretrain's `{img: ndarray, gt_label}`.
@@ -19,6 +20,7 @@
 #include <zlib.h>
 
 #include <mm/data.h>
+#include <mm/log.h>
 #include <mm/registry.h>
 #include <mm/tensor.h>
 
@@ -305,15 +307,58 @@ static const mm_dataset_class fashion_mnist_class = {
     .fini = mnist_fini,
 };
 
+/* mmpretrain 1.2.0's `split`: 'train' or 'test', checked, but the files
+ * are still chosen by test_mode (a split that disagrees gets a warning). */
+static int check_split(mm_build_ctx *ctx) {
+    const char *split, *path = mm_build_path(ctx);
+    bool test_mode;
+    MM_TRY(mm_build_string(ctx, "split", &split));
+    MM_TRY(mm_build_bool(ctx, "test_mode", &test_mode));
+    if (strcmp(split, "train") != 0 && strcmp(split, "test") != 0)
+        return mm_error_set_at(MM_EINVAL,
+                               mm_value_loc(mm_build_arg(ctx, "split")),
+                               "%s%ssplit: must be 'train' or 'test', got "
+                               "'%s' (test_mode: true picks the t10k files)",
+                               path, *path ? "." : "", split);
+    /* mmpretrain also warns on its own default (split 'train') beside
+     * test_mode: true, i.e. on every test set of its configs; only a split
+     * the config sets is worth a warning. */
+    bool given = mm_value_dict_get(mm_build_node(ctx), "split") != NULL;
+    if (given && test_mode != (strcmp(split, "test") == 0))
+        MM_WARN("%s: split='%s' but test_mode=%s: the %s files are used "
+                "(test_mode decides, as in mmpretrain)",
+                path, split, test_mode ? "True" : "False",
+                test_mode ? "t10k" : "train");
+    return MM_OK;
+}
+
 static int build_common(mm_build_ctx *ctx, const mm_dataset_class *cls,
                         void **out) {
     bool download;
+    const char *path = mm_build_path(ctx);
     MM_TRY(mm_build_bool(ctx, "download", &download));
     if (download)
         return mm_error_set_at(MM_EUNSUPPORTED,
                                mm_value_loc(mm_build_arg(ctx, "download")),
-                               "download: mm never downloads; put the idx "
-                               "files in data_root and set download: false");
+                               "%s%sdownload: mm never downloads; put the idx "
+                               "files in data_root and set download: false",
+                               path, *path ? "." : "");
+    MM_TRY(check_split(ctx));
+    /* mmpretrain: "Please set data_root to specify the dataset path" (the
+     * files are never looked for in the working directory). */
+    const mm_value *root = mm_build_arg(ctx, "data_root");
+    const mm_value *pre = mm_build_arg(ctx, "data_prefix");
+    const mm_value *pre_root = mm_value_is_dict(pre)
+                                   ? mm_value_dict_get(pre, "root")
+                                   : pre;
+    bool has_root = mm_value_is_string(root) && *mm_value_get_string(root);
+    bool has_pre = mm_value_is_string(pre_root) &&
+                   *mm_value_get_string(pre_root);
+    if (!has_root && !has_pre)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(mm_build_node(ctx)),
+                               "%s: set data_root (or data_prefix) to the "
+                               "directory of the idx files",
+                               *path ? path : cls->name);
     mm_dataset *ds;
     MM_TRY(mm_dataset_from_build(ctx, cls, sizeof(mnist), &ds));
     *out = ds;
@@ -331,6 +376,8 @@ static const mm_param mnist_params[] = {
     MM_DATASET_BASE_PARAMS,
     {.name = "download", .type = MM_PARAM_BOOL, .def = "false",
      .doc = "accepted for mmpretrain configs; must be false (no network)"},
+    {.name = "split", .type = MM_PARAM_STRING, .def = "train",
+     .doc = "'train' or 'test', as mmpretrain; test_mode picks the files"},
 };
 
 static const mm_component mnist_component = {

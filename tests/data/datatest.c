@@ -218,9 +218,8 @@ static const mm_component components[] = {
 };
 
 static int datatest_init(void) {
-    for (size_t i = 0; i < sizeof components / sizeof components[0]; i++)
-        MM_TRY(mm_register(&components[i]));
-    return MM_OK;
+    return mm_register_all(components,
+                           sizeof components / sizeof components[0]);
 }
 
 MM_PLUGIN_DEFINE(datatest, "0.1.0", "Apache-2.0", "data suite test components",

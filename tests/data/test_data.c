@@ -140,6 +140,11 @@ MM_TEST(dataset_indices_keep_a_subset) {
     CHECK_INT(info_int(ds, 0, "sample_idx"), 0); /* the position kept */
     mm_dataset_free(ds);
 
+    /* data_list[-2**63:] is all of it (no overflow negating the int) */
+    CHECK_OK(build_ds("{type: Toy, indices: -9223372036854775808}", &ds));
+    CHECK_INT(mm_dataset_len(ds), 10);
+    mm_dataset_free(ds);
+
     CHECK_OK(build_ds("{type: Toy, indices: [5, -1, 5]}", &ds));
     CHECK_INT(mm_dataset_len(ds), 3);
     CHECK_INT(get_x(ds, 0), 5);
@@ -317,6 +322,16 @@ MM_TEST(repeat_dataset_repeats_samples) {
     CHECK_INT(get_x(ds, 9), 1);
     CHECK_INT(get_x(ds, 3), 3);
     mm_dataset_free(ds);
+    /* a length that would wrap around is refused, not truncated */
+    ds = NULL;
+    CHECK_ERR(build_ds("{type: RepeatDataset, times: 4611686018427387904, "
+                       "dataset: {type: Toy, n: 4}}",
+                       &ds),
+              MM_EINVAL,
+              "data.yaml:1:30: ds (mm.RepeatDataset): times: "
+              "4611686018427387904 repeats of "
+              "4 samples are more samples than can be indexed");
+    CHECK(ds == NULL);
 }
 
 static void check_repeat_indices(mm_dataset *ds, const int64_t *want,

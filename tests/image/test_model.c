@@ -217,6 +217,49 @@ MM_TEST(img_preprocess_takes_a_stacked_batch) {
     mm_tensor_release(xs[1]);
 }
 
+/* u8 and contiguous f32 images are read in place, anything else is cast
+ * first: every route gives the same bits as casting to f32, then
+ * (x - mean) / std in f32. */
+MM_TEST(img_preprocess_gives_the_same_bits_for_every_dtype_and_layout) {
+    mm_pool *pool;
+    CHECK_OK(mm_pool_open(&pool));
+    mm_tensor *u8 = pattern(3, 5, 6, 2), *f32 = NULL, *f64 = NULL,
+              *hwc = NULL, *chw = NULL;
+    CHECK_OK(mm_to_dtype(u8, MM_F32, &f32));
+    CHECK_OK(mm_to_dtype(u8, MM_F64, &f64));
+    /* a non-contiguous CHW view of an HWC copy */
+    CHECK_OK(mm_permute(u8, MM_DIMS(1, 2, 0), &hwc));
+    CHECK_OK(mm_contiguous(hwc, &hwc));
+    CHECK_OK(mm_permute(hwc, MM_DIMS(2, 0, 1), &chw));
+    CHECK(!mm_tensor_is_contiguous(chw));
+    mm_img_preprocess_cfg cfg = {.n_mean = 3, .mean = {1.5, 2, 127.25},
+                                 .std = {2, 57.3, 8}, .bgr_to_rgb = true,
+                                 .pad_size_divisor = 4, .pad_value = 7};
+    float want[3 * 8 * 8];
+    for (int64_t c = 0; c < 3; c++)
+        for (int64_t r = 0; r < 8; r++)
+            for (int64_t q = 0; q < 8; q++) {
+                float v = (float)cfg.pad_value;
+                if (r < 5 && q < 6)
+                    v = ((float)MM_DATA(u8, uint8_t)[((2 - c) * 5 + r) * 6 + q] -
+                         (float)cfg.mean[c]) /
+                        (float)cfg.std[c];
+                want[(c * 8 + r) * 8 + q] = v;
+            }
+    mm_tensor *ins[4] = {u8, f32, f64, chw};
+    for (int k = 0; k < 4; k++) {
+        mm_value *batch = batch_of(1, &ins[k], false), *samples = NULL;
+        mm_tensor *out = NULL;
+        CHECK_OK(mm_img_preprocess(&cfg, batch, &out, &samples));
+        CHECK(out && out->numel == 3 * 8 * 8);
+        if (out && out->numel == 3 * 8 * 8)
+            CHECK(memcmp(MM_DATA(out, float), want, sizeof want) == 0);
+        mm_value_release(samples);
+        mm_value_release(batch);
+    }
+    mm_pool_close(pool);
+}
+
 MM_TEST(model_preprocess_without_preprocessor_stacks_and_casts) {
     mm_module *lin = NULL;
     CHECK_OK(mm_linear_new(4, 2, true, &lin));
@@ -353,6 +396,7 @@ MM_TEST_MAIN(MM_CASE(img_data_preprocessor_matches_mmengine),
              MM_CASE(img_preprocess_takes_hw_images_as_one_channel),
              MM_CASE(img_preprocess_pads_to_the_largest_then_the_divisor),
              MM_CASE(img_preprocess_takes_a_stacked_batch),
+             MM_CASE(img_preprocess_gives_the_same_bits_for_every_dtype_and_layout),
              MM_CASE(model_preprocess_without_preprocessor_stacks_and_casts),
              MM_CASE(model_preprocess_runs_the_data_preprocessor_child),
              MM_CASE(model_loss_on_a_plain_layer_names_the_class),

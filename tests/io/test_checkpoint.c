@@ -661,6 +661,26 @@ MM_TEST(checkpoint_shape_overflow_is_refused) {
         "elements");
 }
 
+/* A zero dimension makes the byte count 0 whatever the others are, but
+ * the strides of such a shape would still overflow. */
+MM_TEST(checkpoint_empty_tensor_with_huge_dims_is_refused) {
+    mm_checkpoint *ck = NULL;
+    CHECK_ERR(load_raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[0,"
+                       "4611686018427387904,4611686018427387904],"
+                       "\"data_offsets\":[0,0]}}",
+                       0, &ck),
+              MM_EPARSE, "bad.safetensors: tensor 'a': shape has too many "
+                         "elements");
+    CHECK(ck == NULL);
+    /* an honest empty tensor still loads */
+    CHECK_OK(load_raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[0,3],"
+                      "\"data_offsets\":[0,0]}}",
+                      0, &ck));
+    if (ck)
+        CHECK_INT(mm_checkpoint_get(ck, "a")->shape[1], 3);
+    mm_checkpoint_free(ck);
+}
+
 MM_TEST(checkpoint_bad_offsets_are_refused) {
     mm_checkpoint *ck = NULL;
     CHECK_ERR(load_raw("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
@@ -730,6 +750,10 @@ MM_TEST(checkpoint_errors_stay_on_one_line_for_hostile_names) {
     CHECK_ERR(load_raw("{\"a\\nb\":1,\"a\\nb\":2}", 0, &ck), MM_EPARSE,
               "bad.safetensors:1:11: safetensors header: duplicate key "
               "'a\\nb' (first at line 1, column 2)");
+    CHECK_ERR(load_raw("{\"a\\nb\":{\"dtype\":\"F32\",\"shape\":[]}}", 0,
+                       &ck),
+              MM_EPARSE,
+              "bad.safetensors: tensor 'a\\x0ab': missing 'data_offsets'");
     char json[700];
     snprintf(json, sizeof json, "{\"%0300d\":1}", 7);
     mm_error_clear();
@@ -959,6 +983,7 @@ MM_TEST_MAIN(
     MM_CASE(checkpoint_entry_with_missing_or_wrong_keys_is_refused),
     MM_CASE(checkpoint_unknown_and_unsupported_dtypes_are_refused),
     MM_CASE(checkpoint_shape_overflow_is_refused),
+    MM_CASE(checkpoint_empty_tensor_with_huge_dims_is_refused),
     MM_CASE(checkpoint_bad_offsets_are_refused),
     MM_CASE(checkpoint_bool_bytes_other_than_0_or_1_are_refused),
     MM_CASE(checkpoint_errors_stay_on_one_line_for_hostile_names),

@@ -614,13 +614,14 @@ static void make_dir(const char *name, char *out, size_t size) {
         abort();
 }
 
-static int build_mnist(const char *dir, bool test_mode, const char *type,
-                       mm_dataset **out) {
+/* `extra`: more keys of the dataset, one line each, indented 4. */
+static int build_mnist_with(const char *dir, bool test_mode, const char *type,
+                            const char *extra, mm_dataset **out) {
     char yaml[1024];
     snprintf(yaml, sizeof yaml,
              "train_dataloader:\n  dataset:\n    type: %s\n"
-             "    data_root: '%s'\n    test_mode: %s\n",
-             type, dir, test_mode ? "true" : "false");
+             "    data_root: '%s'\n    test_mode: %s\n%s",
+             type, dir, test_mode ? "true" : "false", extra);
     mm_value *doc = NULL;
     *out = NULL;
     int rc = mm_yaml_parse(yaml, strlen(yaml), "cfg.yaml", &doc);
@@ -632,6 +633,11 @@ static int build_mnist(const char *dir, bool test_mode, const char *type,
             "mmcls", "train_dataloader.dataset", NULL, (void **)out);
     mm_value_release(doc);
     return rc;
+}
+
+static int build_mnist(const char *dir, bool test_mode, const char *type,
+                       mm_dataset **out) {
+    return build_mnist_with(dir, test_mode, type, "", out);
 }
 
 static void check_sample(mm_dataset *ds, size_t i, int h, int w) {
@@ -794,12 +800,63 @@ MM_TEST(fashion_mnist_reads_the_debian_package) {
     mm_dataset_free(ds);
 }
 
+/* mmpretrain 1.2.0: split is 'train' or 'test', but test_mode picks the
+ * files (split='test' alone still reads the training set). */
+MM_TEST(mnist_split_is_checked_and_test_mode_picks_the_files) {
+    char dir[512];
+    make_dir("split", dir, sizeof dir);
+    write_idx(dir, "train-images-idx3-ubyte", true, 6, 28, 28, false, 0, 0);
+    write_idx(dir, "train-labels-idx1-ubyte", false, 6, 0, 0, false, 0, 0);
+    write_idx(dir, "t10k-images-idx3-ubyte", true, 3, 28, 28, false, 0, 0);
+    write_idx(dir, "t10k-labels-idx1-ubyte", false, 3, 0, 0, false, 0, 0);
+    static const struct {
+        const char *split;
+        bool test_mode;
+        size_t len;
+    } cases[] = {{"train", false, 6}, {"test", false, 6},
+                 {"train", true, 3},  {"test", true, 3}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char extra[64];
+        snprintf(extra, sizeof extra, "    split: %s\n", cases[c].split);
+        mm_dataset *ds = NULL;
+        CHECK_OK(build_mnist_with(dir, cases[c].test_mode, "MNIST", extra,
+                                  &ds));
+        if (ds)
+            CHECK_INT(mm_dataset_len(ds), cases[c].len);
+        mm_dataset_free(ds);
+    }
+    mm_dataset *ds = NULL;
+    CHECK(build_mnist_with(dir, false, "MNIST", "    split: val\n", &ds) ==
+          MM_EINVAL);
+    CHECK(ds == NULL);
+    const char *msg = mm_error_message();
+    CHECK(strstr(msg, "cfg.yaml:6:12: ") == msg);
+    CHECK(strstr(msg, "train_dataloader.dataset.split: must be 'train' or "
+                      "'test', got 'val'") != NULL);
+    CHECK(strchr(msg, '\n') == NULL);
+    if (strstr(msg, "cfg.yaml:6:12: ") != msg)
+        fprintf(stderr, "message: %s\n", msg);
+}
+
+MM_TEST(mnist_without_data_root_is_refused) {
+    void *ds = NULL;
+    CHECK(build_yaml(MM_DATASETS, "ds: {type: MNIST, test_mode: true}\n",
+                     "ds", &ds) == MM_EINVAL);
+    CHECK(ds == NULL);
+    CHECK(strstr(mm_error_message(), "cfg.yaml:1:5: ") ==
+          mm_error_message());
+    CHECK(strstr(mm_error_message(), "ds: set data_root (or data_prefix) to "
+                                     "the directory of the idx files") !=
+          NULL);
+}
+
 MM_TEST(mnist_download_true_is_refused) {
     void *ds = NULL;
     CHECK(build_yaml(MM_DATASETS,
                      "ds: {type: MNIST, data_root: x, download: true}\n", "ds",
                      &ds) == MM_EUNSUPPORTED);
-    CHECK(strstr(mm_error_message(), "mm never downloads") != NULL);
+    CHECK(strstr(mm_error_message(), "ds.download: mm never downloads") !=
+          NULL);
 }
 
 /* ---- PackInputs ----------------------------------------------------------- */
@@ -930,6 +987,8 @@ MM_TEST_MAIN(MM_CASE(lenet5_config_builds_an_image_classifier),
              MM_CASE(mnist_wrong_magic_and_counts_are_refused),
              MM_CASE(mnist_missing_data_root_names_key_and_line),
              MM_CASE(fashion_mnist_reads_the_debian_package),
+             MM_CASE(mnist_split_is_checked_and_test_mode_picks_the_files),
+             MM_CASE(mnist_without_data_root_is_refused),
              MM_CASE(mnist_download_true_is_refused),
              MM_CASE(pack_inputs_gives_chw_inputs_and_a_data_sample),
              MM_CASE(pack_cls_inputs_is_the_same_transform),

@@ -546,6 +546,67 @@ MM_TEST(accumulation_equals_one_big_batch_step) {
     mm_module_free(b);
 }
 
+/* torch's clip_grad_norm_ multiplies by clamp(max_norm / (norm + 1e-6),
+ * max=1): a NaN in one gradient makes the norm NaN and every gradient NaN
+ * (checked with torch 1.13), so the bias, whose own gradient is finite,
+ * ends NaN too. */
+MM_TEST(clip_grad_norm_nan_spreads_to_every_gradient_as_torch) {
+    mm_module *fc = seeded_linear();
+    mm_value *c = yaml("{optimizer: {type: SGD, lr: 0.1}, "
+                       "clip_grad: {max_norm: 1.0}}");
+    mm_optim_wrapper *ow = NULL;
+    CHECK_OK(mm_optim_wrapper_build(c, "optim_wrapper", NULL, fc, &ow));
+    mm_pool *pool;
+    CHECK_OK(mm_pool_open(&pool));
+    mm_tensor *x, *y, *loss;
+    CHECK_OK(mm_ones(MM_SHAPE(2, 4), MM_F32, &x));
+    MM_DATA(x, float)[1] = NAN; /* only W[:, 1]'s gradient is NaN */
+    CHECK_OK(mm_linear_forward(fc, x, &y));
+    CHECK_OK(mm_sum(y, 0, NULL, false, &loss)); /* d loss / d bias = 2 */
+    if (ow)
+        CHECK_OK(mm_optim_wrapper_update_params(ow, loss));
+    mm_pool_close(pool);
+    float w[15];
+    linear_weights(fc, w);
+    for (int i = 0; i < 15; i++)
+        CHECK(isnan(w[i]));
+    CHECK(isnan(mm_optim_wrapper_grad_norm(ow)));
+    mm_optim_wrapper_free(ow);
+    mm_value_release(c);
+    mm_module_free(fc);
+}
+
+/* torch.nn.utils.clip_grad_value_ (clamp) keeps a NaN gradient NaN. */
+MM_TEST(clip_grad_value_keeps_nan_gradients_nan) {
+    mm_module *fc = seeded_linear();
+    mm_value *c = yaml("{optimizer: {type: SGD, lr: 0.1}, "
+                       "clip_grad: {type: value, clip_value: 0.5}}");
+    mm_optim_wrapper *ow = NULL;
+    CHECK_OK(mm_optim_wrapper_build(c, "optim_wrapper", NULL, fc, &ow));
+    float before[15], after[15];
+    linear_weights(fc, before);
+    mm_pool *pool;
+    CHECK_OK(mm_pool_open(&pool));
+    mm_tensor *x, *y, *loss;
+    CHECK_OK(mm_ones(MM_SHAPE(2, 4), MM_F32, &x));
+    MM_DATA(x, float)[1] = NAN; /* W[:, 1]'s gradient is NaN */
+    CHECK_OK(mm_linear_forward(fc, x, &y));
+    CHECK_OK(mm_sum(y, 0, NULL, false, &loss));
+    if (ow)
+        CHECK_OK(mm_optim_wrapper_update_params(ow, loss));
+    mm_pool_close(pool);
+    linear_weights(fc, after);
+    for (int o = 0; o < 3; o++) {
+        CHECK(isnan(after[o * 4 + 1]));
+        /* the others: grad 2 clipped to 0.5, times lr 0.1 */
+        CHECK_CLOSE(after[o * 4 + 0], before[o * 4 + 0] - 0.05f, 1e-6);
+        CHECK_CLOSE(after[12 + o], before[12 + o] - 0.05f, 1e-6);
+    }
+    mm_optim_wrapper_free(ow);
+    mm_value_release(c);
+    mm_module_free(fc);
+}
+
 /* ---- AMP ------------------------------------------------------------------ */
 
 MM_TEST(amp_wrapper_runs_the_forward_in_bf16) {
@@ -754,6 +815,11 @@ MM_TEST(clip_grad_with_an_unknown_key_is_an_error) {
     expect_build_error("{optimizer: {type: SGD}, clip_grad: {max_norm: 1, "
                        "norm: 2}}",
                        "clip_grad: 'norm' is not a clip_grad_norm_ argument");
+    expect_build_error("{optimizer: {type: SGD}, clip_grad: {clip_value: 1}}",
+                       "clip_grad: 'clip_value' is not a clip_grad_norm_ "
+                       "argument (max_norm: number, norm_type: number or "
+                       "'inf', error_if_nonfinite: bool); clipping by value "
+                       "needs type: value");
 }
 
 MM_TEST(clip_grad_empty_is_an_error) {
@@ -803,6 +869,8 @@ MM_TEST_MAIN(MM_CASE(scheduler_multistep_matches_mmengine),
              MM_CASE(clip_grad_value_matches_torch),
              MM_CASE(accumulation_with_short_last_window_matches_mmengine),
              MM_CASE(accumulation_equals_one_big_batch_step),
+             MM_CASE(clip_grad_norm_nan_spreads_to_every_gradient_as_torch),
+             MM_CASE(clip_grad_value_keeps_nan_gradients_nan),
              MM_CASE(amp_wrapper_runs_the_forward_in_bf16),
              MM_CASE(amp_float16_on_the_cpu_is_a_one_line_error),
              MM_CASE(state_round_trip_gives_the_same_next_step),

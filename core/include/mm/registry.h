@@ -122,6 +122,9 @@ typedef struct mm_component {
  * default that does not parse or does not match its type); MM_EEXIST for a
  * name already registered in that scope and kind. */
 MM_API int mm_register(const mm_component *c);
+/* mm_register for each of the n components of an array, in order; stops
+ * at the first failure. */
+MM_API int mm_register_all(const mm_component *cs, size_t n);
 
 /* ---- lookup ------------------------------------------------------------- */
 
