@@ -184,13 +184,12 @@ static int mnist_load(mm_dataset *ds) {
     bool has_img, has_lbl;
     find_file(dir, img_name, img_path, sizeof img_path, &has_img);
     find_file(dir, lbl_name, lbl_path, sizeof lbl_path, &has_lbl);
-    const char *path = mm_dataset_path(ds);
     if (!has_img || !has_lbl)
         return mm_error_set_at(
             MM_ENOENT, mm_value_loc(kv),
-            "%s%s%s: no %s files in '%s' (want %s[.gz]); point %s (or "
+            "%s: no %s files in '%s' (want %s[.gz]); point %s (or "
             "MM_DATA_ROOT) at the idx files",
-            path, *path ? "." : "", key, cname, dir,
+            key, cname, dir,
             has_img ? lbl_name : img_name, key);
     unsigned char *idata = NULL, *ldata = NULL;
     size_t ilen, llen;

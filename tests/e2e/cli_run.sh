@@ -174,7 +174,7 @@ code=$?
 "$MM" run train "$cfg" --work-dir "$tmp/t3" "train_dataloader.dataset.data_root=$tmp/nope" >"$tmp/out" 2>"$tmp/err"
 code=$?
 [[ $code -eq 1 ]] && one_error "$tmp/err" &&
-  grep -q "^mm: <command line>:1:[0-9]*: train_dataloader.dataset (mmcls.MNIST): train_dataloader.dataset.data_root: .*nope" "$tmp/err" &&
+  grep -q "^mm: <command line>:1:[0-9]*: train_dataloader.dataset (mmcls.MNIST): data_root: .*nope" "$tmp/err" &&
   ok "missing data path refused in one line" || bad "missing data path (exit $code)" "$tmp/err"
 "$MM" run train "$cfg" --work-dir "$tmp/t4" "optim_wrapper.optimizer.lrr=0.1" >"$tmp/out" 2>"$tmp/err"
 code=$?

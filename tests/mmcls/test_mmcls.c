@@ -756,7 +756,8 @@ MM_TEST(mnist_missing_data_root_names_key_and_line) {
           MM_ENOENT);
     const char *msg = mm_error_message();
     CHECK(strstr(msg, "cfg.yaml:4:16: ") == msg);
-    CHECK(strstr(msg, "train_dataloader.dataset.data_root: no MNIST files in "
+    CHECK(strstr(msg, "train_dataloader.dataset (mmcls.MNIST): data_root: "
+                      "no MNIST files in "
                       "'/nonexistent/mnist' (want "
                       "train-images-idx3-ubyte[.gz])") != NULL);
     CHECK(strchr(msg, '\n') == NULL);
