@@ -340,7 +340,8 @@ int mm_model_loss(mm_module *m, int n, mm_tensor *const *inputs,
     if (!mm_model_has_loss(m))
         return mm_error_set(MM_EINVAL, "%s has no mode 'loss'",
                             m ? m->cls->name : "(null model)");
-    return m->cls->model->loss(m, n, inputs, data_samples, losses);
+    int rc = m->cls->model->loss(m, n, inputs, data_samples, losses);
+    return rc && m->name ? mm_error_context(rc, NULL, "%s", m->name) : rc;
 }
 
 int mm_model_predict(mm_module *m, int n, mm_tensor *const *inputs,
@@ -349,7 +350,8 @@ int mm_model_predict(mm_module *m, int n, mm_tensor *const *inputs,
     if (!m || !m->cls->model || !m->cls->model->predict)
         return mm_error_set(MM_EINVAL, "%s has no mode 'predict'",
                             m ? m->cls->name : "(null model)");
-    return m->cls->model->predict(m, n, inputs, data_samples, out);
+    int rc = m->cls->model->predict(m, n, inputs, data_samples, out);
+    return rc && m->name ? mm_error_context(rc, NULL, "%s", m->name) : rc;
 }
 
 /* The mean of one loss entry: a tensor's mean, or the sum of the means of

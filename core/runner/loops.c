@@ -286,8 +286,9 @@ static int train_iter(mm_runner *r, int64_t batch_idx, mm_value *batch) {
     hook_args a = {.batch_idx = batch_idx, .data_batch = batch};
     rc = mm_runner_call_hook(r, MM_HOOK_BEFORE_TRAIN_ITER, &a);
     mm_value *log_vars = NULL;
-    if (!rc)
-        rc = mm_runner_train_step(r, batch, &log_vars);
+    if (!rc && (rc = mm_runner_train_step(r, batch, &log_vars)))
+        rc = mm_error_context(rc, NULL, "train iteration %lld (epoch %lld): model",
+                              (long long)r->iter + 1, (long long)r->epoch + 1);
     if (!rc) {
         a.outputs = log_vars;
         rc = mm_runner_call_hook(r, MM_HOOK_AFTER_TRAIN_ITER, &a);

@@ -60,6 +60,10 @@ static const mm_value *cfg_get(const mm_runner *r, const char *key) {
 static int want(const mm_value *v, bool ok, const char *key, const char *what) {
     if (!v || ok)
         return MM_OK;
+    if (mm_value_is_int(v)) /* the right type, a value out of range */
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(v),
+                               "%s: must be %s, got %lld", key, what,
+                               (long long)mm_value_get_int(v));
     return mm_error_set_at(MM_ETYPE, mm_value_loc(v), "%s: must be %s, not %s",
                            key, what, mm_value_type_name(mm_value_type_of(v)));
 }

@@ -155,7 +155,10 @@ static int head_loss(mm_module *m, int n, mm_tensor *const *feats,
     MM_TRY(head_forward(m, n, feats, &score));
     if (score->ndim != 2) {
         char buf[64];
-        return mm_error_set(MM_EINVAL, "%s: cls_score must be (N, C), got %s",
+        return mm_error_set(MM_EINVAL,
+                            "%s: cls_score must be (N, C), got %s; give the "
+                            "model a neck (GlobalAveragePooling) or a "
+                            "backbone with num_classes",
                             m->cls->name,
                             mm_shape_format(score->ndim, score->shape, buf,
                                             sizeof buf));
