@@ -181,5 +181,11 @@ code=$?
 [[ $code -eq 1 && $(wc -l <"$tmp/err") -eq 1 ]] && grep -q "lrr" "$tmp/err" && [[ ! -e "$tmp/t4" ]] &&
   ok "config error before anything is built" || bad "config error (exit $code)" "$tmp/err"
 
+"$MM" run train "$cfg" --work-dir "$tmp/t5" "model.backbone.num_classes=0" >"$tmp/out" 2>"$tmp/err"
+code=$?
+[[ $code -eq 1 ]] && one_error "$tmp/err" &&
+  grep -q "^mm: train iteration 1 (epoch 1): model: head: ClsHead: cls_score must be (N, C), got \[32, 120, 1, 1\]; give the model a neck" "$tmp/err" &&
+  ok "a model error names the iteration and the module" || bad "model error (exit $code)" "$tmp/err"
+
 echo "$fail failed"
 [[ $fail -eq 0 ]]
