@@ -175,6 +175,23 @@ static void replay_named(const char *prefix) {
     CHECK(seen > 0);
 }
 
+/* The cases whose curves the recording script also drew with
+ * torch.optim.lr_scheduler and found equal (MultiStepLR, StepLR,
+ * ConstantLR, OneCycleLR, LinearLR, ExponentialLR, CosineAnnealingLR,
+ * PolynomialLR). */
+MM_TEST(schedulers_torch_also_has_match_torch) {
+    const mm_value *cases = field(expected(), "schedulers");
+    int seen = 0;
+    for (size_t i = 0; i < mm_value_len(cases); i++) {
+        const mm_value *c = mm_value_list_get(cases, i);
+        if (mm_value_get_bool(field(c, "torch_checked"))) {
+            replay_scheduler_case(c);
+            seen++;
+        }
+    }
+    CHECK(seen == 8);
+}
+
 MM_TEST(scheduler_multistep_matches_mmengine) { replay_named("multistep"); }
 MM_TEST(scheduler_step_by_iteration_matches_mmengine) {
     replay_named("step_iter");
@@ -845,7 +862,8 @@ MM_TEST(scheduler_end_before_begin_is_an_error) {
     mm_module_free(fc);
 }
 
-MM_TEST_MAIN(MM_CASE(scheduler_multistep_matches_mmengine),
+MM_TEST_MAIN(MM_CASE(schedulers_torch_also_has_match_torch),
+    MM_CASE(scheduler_multistep_matches_mmengine),
              MM_CASE(scheduler_step_by_iteration_matches_mmengine),
              MM_CASE(scheduler_linear_warmup_then_cosine_matches_mmengine),
              MM_CASE(scheduler_cosine_past_t_max_matches_mmengine),

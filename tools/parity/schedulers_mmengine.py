@@ -102,6 +102,16 @@ SCHEDULER_CASES = [
     ('momentum_adam_step', ADAM, dict(type='StepMomentum', step_size=2,
                                       gamma=0.9, by_epoch=False), 2, 3,
      None),
+    ('linear_torch', SGD, dict(type='LinearLR', start_factor=0.25,
+                               end_factor=0.75, by_epoch=False, end=5), 2, 3,
+     None),
+    ('exponential_torch', SGD, dict(type='ExponentialLR', gamma=0.8,
+                                    by_epoch=False), 2, 4, None),
+    ('cosine_torch', SGD, dict(type='CosineAnnealingLR', T_max=6,
+                               eta_min=0.001, by_epoch=False, end=6), 2, 3,
+     None),
+    ('poly_torch', SGD, dict(type='PolyLR', eta_min=0.0, power=2.0,
+                             by_epoch=False, end=9), 2, 5, None),
     ('generic_weight_decay', SGD, dict(type='ExponentialParamScheduler',
                                        param_name='weight_decay', gamma=0.5,
                                        by_epoch=False), 1, 4, None),
@@ -157,7 +167,9 @@ def run_schedulers(optimizer, sched_cfg, epochs, epoch_length, metrics):
     return lr, mom, wd
 
 
-# torch.optim.lr_scheduler equivalents of some cases (lr only).
+# torch.optim.lr_scheduler equivalents of some cases (lr only). mmengine's
+# LinearLR and PolyLR run total_iters = end - begin - 1 steps, so torch's
+# total_iters=4 is mmengine's end=5.
 def torch_curve(name, n):
     p = [nn.Parameter(torch.zeros(2, 2)), nn.Parameter(torch.zeros(2))]
     opt = torch.optim.SGD([dict(params=[p[0]], lr=0.1),
@@ -171,6 +183,15 @@ def torch_curve(name, n):
     elif name == 'constant':
         s = [sch.ConstantLR(opt, factor=0.25, total_iters=2)]
     elif name == 'poly':
+        s = [sch.PolynomialLR(opt, total_iters=8, power=2.0)]
+    elif name == 'linear_torch':
+        s = [sch.LinearLR(opt, start_factor=0.25, end_factor=0.75,
+                          total_iters=4)]
+    elif name == 'exponential_torch':
+        s = [sch.ExponentialLR(opt, gamma=0.8)]
+    elif name == 'cosine_torch':
+        s = [sch.CosineAnnealingLR(opt, T_max=6, eta_min=0.001)]
+    elif name == 'poly_torch':
         s = [sch.PolynomialLR(opt, total_iters=8, power=2.0)]
     elif name == 'onecycle':
         s = [sch.OneCycleLR(opt, max_lr=0.5, total_steps=10)]
