@@ -1264,6 +1264,7 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
     if (!rc)
         rc = str_or_list(mm_build_arg(ctx, "less_keys"), "less_keys",
                          &c->less_keys, &c->n_less);
+    /* Each list falls back to mmengine's defaults on its own. */
     if (!rc && !c->greater_keys) {
         static const char *const g[] = {"acc",       "top", "AR@",   "auc",
                                         "precision", "mAP", "mDice", "mIoU",
@@ -1271,10 +1272,8 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
         c->greater_keys = calloc(10, sizeof(char *));
         for (size_t i = 0; c->greater_keys && i < 10; i++)
             c->greater_keys[c->n_greater++] = strdup(g[i]);
-        c->less_keys = calloc(1, sizeof(char *));
-        if (c->less_keys)
-            c->less_keys[c->n_less++] = strdup("loss");
-    } else if (!rc && !c->less_keys) {
+    }
+    if (!rc && !c->less_keys) {
         c->less_keys = calloc(1, sizeof(char *));
         if (c->less_keys)
             c->less_keys[c->n_less++] = strdup("loss");

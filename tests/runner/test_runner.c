@@ -640,6 +640,15 @@ MM_TEST(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key) {
     mm_value_release(cfg);
 }
 
+MM_TEST(checkpoint_hook_less_keys_alone_keep_the_default_greater_keys) {
+    /* mmengine falls back to its default list for each of greater_keys and
+     * less_keys on its own: given less_keys rule 'weird' 'less'. */
+    mm_runner *r = new_runner(
+        "less_keys", "default_hooks: {checkpoint: {type: CheckpointHook, "
+                     "save_best: weird, less_keys: [weird]}}\n");
+    mm_runner_free(r);
+}
+
 MM_TEST(checkpoint_hook_publishes_the_last_checkpoint_with_its_hash) {
     mm_runner *r =
         new_runner("publish", "default_hooks: {checkpoint: {type: "
@@ -1116,6 +1125,7 @@ MM_TEST_MAIN(
     MM_CASE(checkpoint_hook_interval_and_save_last),
     MM_CASE(checkpoint_hook_save_best_auto_keeps_one_best_file),
     MM_CASE(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key),
+    MM_CASE(checkpoint_hook_less_keys_alone_keep_the_default_greater_keys),
     MM_CASE(checkpoint_hook_publishes_the_last_checkpoint_with_its_hash),
     MM_CASE(out_dirs_get_checkpoints_and_text_logs_under_the_work_dir_name),
     MM_CASE(early_stopping_stops_when_the_metric_stalls),
