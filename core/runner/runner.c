@@ -602,7 +602,7 @@ int mm_runner_new(const mm_value *cfg_in, const char *config_path,
         rc = want(res, mm_value_is_bool(res), "resume", "a bool");
     if (!rc)
         rc = want(lf, mm_value_is_string(lf), "load_from", "a string");
-    r->resume = res && mm_value_get_bool(res);
+    r->resume = !rc && res && mm_value_get_bool(res);
     if (!rc && lf && !(r->load_from = strdup(mm_value_get_string(lf))))
         rc = oom();
     const mm_value *seed_override = NULL;

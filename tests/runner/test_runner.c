@@ -1108,6 +1108,17 @@ MM_TEST(missing_train_cfg_is_one_line) {
     mm_value_release(cfg);
 }
 
+MM_TEST(resume_that_is_not_a_bool_is_one_line) {
+    setup();
+    mm_value *cfg = toy_cfg(work_dir("resume5"), "resume: 5\n");
+    mm_runner *r = NULL;
+    CHECK(mm_runner_new(cfg, "toy.yaml", &r) == MM_EINVAL);
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:9: resume: must be a bool") !=
+          NULL);
+    mm_runner_free(r);
+    mm_value_release(cfg);
+}
+
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
     MM_CASE(hook_order_matches_mmengine_when_resuming),
@@ -1141,4 +1152,5 @@ MM_TEST_MAIN(
     MM_CASE(dynamic_intervals_change_the_val_interval_from_a_milestone),
     MM_CASE(reduce_on_plateau_steps_on_validation_metrics),
     MM_CASE(evaluator_merges_metrics_and_refuses_duplicate_keys),
-    MM_CASE(missing_train_cfg_is_one_line))
+    MM_CASE(missing_train_cfg_is_one_line),
+    MM_CASE(resume_that_is_not_a_bool_is_one_line))
