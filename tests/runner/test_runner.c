@@ -1014,6 +1014,61 @@ MM_TEST(iter_based_loop_validates_and_saves_by_iteration) {
     mm_runner_free(r);
 }
 
+/* IterBasedTrainLoop resumed at iteration 3 of 5 (an epoch is 2 batches)
+ * ends as the uninterrupted run, with the sampler given: the resumed run
+ * advances the dataloader as mmengine does. */
+static void check_iter_resume(const char *sampler, const char *full,
+                              const char *half) {
+    char base[1024], extra[1200];
+    snprintf(base, sizeof base,
+             "model: {noise: 0.1}\n"
+             "randomness: {seed: 7}\n"
+             "train_dataloader: {sampler: {_delete_: true, %s}}\n"
+             "optim_wrapper: {optimizer: {type: SGD, lr: 0.1, momentum: 0.9}}\n"
+             "default_hooks: {checkpoint: {type: CheckpointHook, "
+             "by_epoch: false, interval: 1}}\n"
+             "log_processor: {by_epoch: false}\n",
+             sampler);
+    snprintf(extra, sizeof extra,
+             "%strain_cfg: {_delete_: true, by_epoch: false, max_iters: 5}\n",
+             base);
+    mm_runner *r = new_runner(full, extra);
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra,
+             "%strain_cfg: {_delete_: true, by_epoch: false, max_iters: 3}\n",
+             base);
+    if (!(r = new_runner(half, extra)))
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra,
+             "%strain_cfg: {_delete_: true, by_epoch: false, max_iters: 5}\n"
+             "resume: true\n",
+             base);
+    if (!(r = new_runner(half, extra)))
+        return;
+    CHECK_OK(mm_runner_train(r));
+    CHECK_INT(mm_runner_iter(r), 5);
+    mm_runner_free(r);
+    char a[1024], b[1024];
+    snprintf(a, sizeof a, "%s/iter_5.safetensors", work_dir(full));
+    snprintf(b, sizeof b, "%s/iter_5.safetensors", work_dir(half));
+    check_same_checkpoints(a, b);
+}
+
+MM_TEST(iter_based_resume_is_bit_exact_with_an_infinite_sampler) {
+    check_iter_resume("type: InfiniteSampler, shuffle: true", "inf_full",
+                      "inf_half");
+}
+
+MM_TEST(iter_based_resume_is_bit_exact_with_a_default_sampler) {
+    check_iter_resume("type: DefaultSampler, shuffle: true", "def_full",
+                      "def_half");
+}
+
 static int count_events(const rtest_record_hook *h, const char *what) {
     int n = 0;
     for (size_t i = 0; h && i < h->n; i++)
@@ -1149,6 +1204,8 @@ MM_TEST_MAIN(
     MM_CASE(corrupt_checkpoint_is_refused_with_one_line),
     MM_CASE(auto_scale_lr_scales_by_batch_over_base),
     MM_CASE(iter_based_loop_validates_and_saves_by_iteration),
+    MM_CASE(iter_based_resume_is_bit_exact_with_an_infinite_sampler),
+    MM_CASE(iter_based_resume_is_bit_exact_with_a_default_sampler),
     MM_CASE(dynamic_intervals_change_the_val_interval_from_a_milestone),
     MM_CASE(reduce_on_plateau_steps_on_validation_metrics),
     MM_CASE(evaluator_merges_metrics_and_refuses_duplicate_keys),
