@@ -217,6 +217,45 @@ static void catch_signals(bool on) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* An argument as the shell reads it back: bare when it is plain, else in
+ * single quotes. */
+static void put_shell_word(FILE *f, const char *s) {
+    bool plain = *s != 0;
+    for (const char *p = s; *p && plain; p++)
+        plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                       "0123456789_./=:,+-@%",
+                       *p) != NULL;
+    if (plain) {
+        fputs(s, f);
+        return;
+    }
+    fputc('\'', f);
+    for (const char *p = s; *p; p++)
+        fputs(*p == '\'' ? "'\\''" : (char[]){*p, 0}, f);
+    fputc('\'', f);
+}
+
+/* The command that goes on: the same config, overrides and flags, so the
+ * resumed run trains what the interrupted one did. */
+static void print_resume_hint(const run_args *a) {
+    fputs("mm: interrupted; resume with: mm run train ", stderr);
+    put_shell_word(stderr, a->config);
+    for (size_t i = 0; i < a->n_overrides; i++) {
+        fputc(' ', stderr);
+        put_shell_word(stderr, a->overrides[i]);
+    }
+    if (a->amp)
+        fputs(" --amp", stderr);
+    if (a->auto_scale_lr)
+        fputs(" --auto-scale-lr", stderr);
+    fputs(" --resume", stderr);
+    if (a->work_dir) {
+        fputs(" --work-dir ", stderr);
+        put_shell_word(stderr, a->work_dir);
+    }
+    fputc('\n', stderr);
+}
+
 /* ---- --out: predictions -------------------------------------------------- */
 
 typedef struct dump_hook {
@@ -356,10 +395,7 @@ int mm_cli_run(int argc, char **argv) {
         goto out;
     }
     if (!a.test && mm_runner_interrupted(r)) {
-        fprintf(stderr,
-                "mm: interrupted; resume with: mm run train %s --resume%s%s\n",
-                a.config, a.work_dir ? " --work-dir " : "",
-                a.work_dir ? a.work_dir : "");
+        print_resume_hint(&a);
         code = 130;
         goto out;
     }

@@ -127,8 +127,10 @@ code=$?
 [[ $code -eq 130 ]] && ok "Ctrl-C exits 130" || bad "Ctrl-C exit code $code" "$tmp/int.out"
 [[ -f "$w2/iter_13.safetensors" && "$(cat "$w2/last_checkpoint")" == "$w2/iter_13.safetensors" ]] &&
   ok "Ctrl-C saves iter_13 and last_checkpoint" || bad "interrupted checkpoint" "$tmp/int.out"
-grep -q "^mm: interrupted; resume with: mm run train $cfg --resume --work-dir $w2$" "$tmp/int.out" &&
-  ok "one line says how to resume" || bad "resume hint" "$tmp/int.out"
+# The hint repeats the overrides (quoted for the shell) so the resumed run
+# trains the same config.
+grep -qxF "mm: interrupted; resume with: mm run train $cfg 'custom_hooks=[{type: rtest.RecordHook, signal_at: 13}]' --resume --work-dir $w2" "$tmp/int.out" &&
+  ok "one line says how to resume, with the overrides" || bad "resume hint" "$tmp/int.out"
 if "$MM" run train "$cfg" --work-dir "$w2" --resume >"$tmp/resume.out" 2>&1 &&
   grep -q "resumed epoch: 1, iter: 13" "$tmp/resume.out" && [[ -f "$w2/epoch_2.safetensors" ]]; then
   ok "--resume finishes the interrupted run"
