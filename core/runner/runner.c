@@ -720,14 +720,16 @@ static int build_eval_loop(mm_runner *r, bool val) {
                    *ev = cfg_get(r, ev_key);
     if (!dl && !lc && !ev)
         return MM_OK; /* no val (test) loop: mmengine's all-None case */
-    if (!dl || !lc || !ev)
-        return mm_error_set(MM_EINVAL,
-                            "%s, %s and %s should be either all set or all "
-                            "null (missing: %s)",
-                            dl_key, cfg_key, ev_key,
-                            !dl   ? dl_key
-                            : !lc ? cfg_key
-                                  : ev_key);
+    if (!dl || !lc || !ev) /* at one that is set: the others are absent */
+        return mm_error_set_at(
+            MM_EINVAL, mm_value_loc(dl ? dl : lc ? lc : ev),
+            "%s, %s and %s should be either all set or all null "
+            "(missing: %s); set it, or set all three to null to skip %s",
+            dl_key, cfg_key, ev_key,
+            !dl   ? dl_key
+            : !lc ? cfg_key
+                  : ev_key,
+            val ? "validation" : "testing");
     mm_loop **loop = val ? &r->val_loop : &r->test_loop;
     mm_dataloader **d = val ? &r->val_dl : &r->test_dl;
     mm_evaluator **e = val ? &r->val_ev : &r->test_ev;

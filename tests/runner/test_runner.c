@@ -1174,6 +1174,37 @@ MM_TEST(resume_that_is_not_a_bool_is_one_line) {
     mm_value_release(cfg);
 }
 
+MM_TEST(partial_val_config_is_one_line_at_a_set_key) {
+    /* mmengine refuses val_dataloader/val_cfg/val_evaluator partly set. */
+    setup();
+    mm_value *cfg = toy_cfg(work_dir("val_partial"), "val_cfg: null\n");
+    mm_runner *r = NULL;
+    CHECK_OK(mm_runner_new(cfg, "toy.yaml", &r));
+    if (r) {
+        CHECK(mm_runner_train(r) == MM_EINVAL);
+        CHECK(strstr(mm_error_message(), "toy.yaml:") != NULL);
+        CHECK(strstr(mm_error_message(), "(missing: val_cfg)") != NULL);
+        CHECK(strchr(mm_error_message(), '\n') == NULL);
+    }
+    mm_runner_free(r);
+    mm_value_release(cfg);
+}
+
+MM_TEST(train_without_any_val_key_skips_validation) {
+    mm_runner *r = new_runner(
+        "no_val", "val_cfg: null\nval_dataloader: null\nval_evaluator: null\n"
+                  "custom_hooks: [{type: RecordHook}]\n");
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    CHECK_INT(mm_runner_epoch(r), 2);
+    rtest_record_hook *h = find_record(r, NULL);
+    CHECK(h != NULL);
+    for (size_t i = 0; h && i < h->n; i++)
+        CHECK(strstr(h->events[i], "val") == NULL);
+    mm_runner_free(r);
+}
+
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
     MM_CASE(hook_order_matches_mmengine_when_resuming),
@@ -1210,4 +1241,6 @@ MM_TEST_MAIN(
     MM_CASE(reduce_on_plateau_steps_on_validation_metrics),
     MM_CASE(evaluator_merges_metrics_and_refuses_duplicate_keys),
     MM_CASE(missing_train_cfg_is_one_line),
-    MM_CASE(resume_that_is_not_a_bool_is_one_line))
+    MM_CASE(resume_that_is_not_a_bool_is_one_line),
+    MM_CASE(partial_val_config_is_one_line_at_a_set_key),
+    MM_CASE(train_without_any_val_key_skips_validation))
