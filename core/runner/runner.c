@@ -530,6 +530,20 @@ static int dump_config(mm_runner *r) {
     return rc;
 }
 
+/* A checkpoint the config names: a failure says which key named it (at
+ * its place in the config) or that it came from last_checkpoint. */
+static int load_named_checkpoint(mm_runner *r, const char *path,
+                                 mm_checkpoint **ck) {
+    int rc = mm_checkpoint_load(path, ck);
+    if (!rc)
+        return MM_OK;
+    const mm_value *lf = cfg_get(r, "load_from");
+    if (lf && strcmp(mm_value_get_string(lf), path) == 0)
+        return mm_error_context(rc, mm_value_loc(lf), "load_from");
+    return mm_error_context(rc, NULL, "resume (%s/last_checkpoint)",
+                            r->work_dir);
+}
+
 /* The checkpoint `resume` names: a path, or true for the work dir's
  * last_checkpoint (find_latest_checkpoint). NULL: nothing to resume. */
 static int resume_path(mm_runner *r, char **out) {
@@ -617,7 +631,7 @@ int mm_runner_new(const mm_value *cfg_in, const char *config_path,
         rc = resume_path(r, &rpath);
     mm_checkpoint *ck = NULL;
     if (!rc && rpath) {
-        rc = mm_checkpoint_load(rpath, &ck);
+        rc = load_named_checkpoint(r, rpath, &ck);
         const mm_value *meta = ck ? mm_checkpoint_get_meta(ck, "meta") : NULL;
         const mm_value *s = meta ? mm_value_dict_get(meta, "seed") : NULL;
         if (s && mm_value_is_int(s))
@@ -1147,7 +1161,7 @@ static int load_or_resume(mm_runner *r) {
         mm_checkpoint *ck = r->resume_ck;
         r->resume_ck = NULL;
         if (!ck)
-            rc = mm_checkpoint_load(r->load_from, &ck);
+            rc = load_named_checkpoint(r, r->load_from, &ck);
         if (!rc) {
             MM_INFO("Auto resumed from the latest checkpoint %s.",
                     r->load_from);
@@ -1156,7 +1170,7 @@ static int load_or_resume(mm_runner *r) {
         mm_checkpoint_free(ck);
     } else if (r->load_from) {
         mm_checkpoint *ck = NULL;
-        rc = mm_checkpoint_load(r->load_from, &ck);
+        rc = load_named_checkpoint(r, r->load_from, &ck);
         if (!rc)
             rc = load_weights(r, r->load_from, ck);
         mm_checkpoint_free(ck);

@@ -1205,6 +1205,17 @@ MM_TEST(train_without_any_val_key_skips_validation) {
     mm_runner_free(r);
 }
 
+MM_TEST(missing_load_from_file_names_the_key_and_its_place) {
+    mm_runner *r =
+        new_runner("load_missing", "load_from: /nonexistent/x.safetensors\n");
+    if (!r)
+        return;
+    CHECK(mm_runner_train(r) != MM_OK);
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:12: load_from: "
+                                     "/nonexistent/x.safetensors") != NULL);
+    mm_runner_free(r);
+}
+
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
     MM_CASE(hook_order_matches_mmengine_when_resuming),
@@ -1243,4 +1254,5 @@ MM_TEST_MAIN(
     MM_CASE(missing_train_cfg_is_one_line),
     MM_CASE(resume_that_is_not_a_bool_is_one_line),
     MM_CASE(partial_val_config_is_one_line_at_a_set_key),
-    MM_CASE(train_without_any_val_key_skips_validation))
+    MM_CASE(train_without_any_val_key_skips_validation),
+    MM_CASE(missing_load_from_file_names_the_key_and_its_place))
