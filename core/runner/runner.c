@@ -19,6 +19,7 @@
 #include "mm/threads.h"
 #include "mm_build_config.h"
 #include "runner_internal.h"
+#include "strbuf.h"
 
 enum { PATH_LEN = 4096 };
 
@@ -774,9 +775,13 @@ static int scale_lr(mm_runner *r, bool force) {
                                "`base_batch_size`");
     int64_t real = mm_dataloader_batch_size(r->train_dl);
     double ratio = (double)real / (double)mm_value_get_int(base);
+    char ratio_text[32]; /* Python's float repr, as mmengine prints it */
+    mm_format_double(ratio, false, ratio_text);
+    if (!strpbrk(ratio_text, ".en"))
+        strcat(ratio_text, ".0");
     MM_INFO("LR is set based on batch size of %lld and the current batch size "
-            "is %lld. Scaling the original LR by %g.",
-            (long long)mm_value_get_int(base), (long long)real, ratio);
+            "is %lld. Scaling the original LR by %s.",
+            (long long)mm_value_get_int(base), (long long)real, ratio_text);
     mm_optimizer *opt = mm_optim_wrapper_optimizer(r->ow);
     for (int g = 0; g < mm_optimizer_n_groups(opt); g++)
         if ((rc = mm_optimizer_set_lr(opt, g,

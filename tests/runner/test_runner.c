@@ -980,7 +980,17 @@ MM_TEST(auto_scale_lr_scales_by_batch_over_base) {
                  "train_cfg: {max_epochs: 1}\n");
     if (!r)
         return;
+    mm_log_set_level(MM_LOG_INFO);
+    CHECK_OK(mm_log_add_sink(capture, NULL));
     CHECK_OK(mm_runner_train(r));
+    mm_log_remove_sink(capture, NULL);
+    mm_log_set_level(MM_LOG_WARNING);
+    /* The ratio as Python prints a float, mmengine's line. */
+    CHECK(captured && strstr(captured, "LR is set based on batch size of 16 "
+                                       "and the current batch size is 4. "
+                                       "Scaling the original LR by 0.25.\n"));
+    free(captured);
+    captured = NULL;
     mm_history_buffer *lr =
         mm_message_hub_get_scalar(mm_runner_message_hub(r), "train/lr");
     CHECK(lr && fabs(mm_history_buffer_current(lr) - 0.025) < 1e-12);
@@ -1216,6 +1226,23 @@ MM_TEST(missing_load_from_file_names_the_key_and_its_place) {
     mm_runner_free(r);
 }
 
+MM_TEST(auto_scale_lr_logs_a_whole_ratio_as_python_does) {
+    mm_runner *r = new_runner(
+        "scale1", "auto_scale_lr: {enable: true, base_batch_size: 4}\n"
+                  "train_cfg: {max_epochs: 1}\n");
+    if (!r)
+        return;
+    mm_log_set_level(MM_LOG_INFO);
+    CHECK_OK(mm_log_add_sink(capture, NULL));
+    CHECK_OK(mm_runner_train(r));
+    mm_log_remove_sink(capture, NULL);
+    mm_log_set_level(MM_LOG_WARNING);
+    CHECK(captured && strstr(captured, "Scaling the original LR by 1.0.\n"));
+    free(captured);
+    captured = NULL;
+    mm_runner_free(r);
+}
+
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
     MM_CASE(hook_order_matches_mmengine_when_resuming),
@@ -1255,4 +1282,5 @@ MM_TEST_MAIN(
     MM_CASE(resume_that_is_not_a_bool_is_one_line),
     MM_CASE(partial_val_config_is_one_line_at_a_set_key),
     MM_CASE(train_without_any_val_key_skips_validation),
-    MM_CASE(missing_load_from_file_names_the_key_and_its_place))
+    MM_CASE(missing_load_from_file_names_the_key_and_its_place),
+    MM_CASE(auto_scale_lr_logs_a_whole_ratio_as_python_does))
