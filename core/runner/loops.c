@@ -48,8 +48,15 @@ static int parse_dynamic(mm_build_ctx *ctx, mm_loop *l) {
             return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
                                    "dynamic_intervals: milestones must "
                                    "increase");
+        int64_t iv = mm_value_get_int(mm_value_list_get(e, 1));
+        if (iv <= 0) /* the loop divides by it */
+            return mm_error_set_at(MM_EINVAL,
+                                   mm_value_loc(mm_value_list_get(e, 1)),
+                                   "dynamic_intervals.%zu: the interval must "
+                                   "be positive, got %lld",
+                                   i, (long long)iv);
         l->milestones[l->n_dyn] = m;
-        l->intervals[l->n_dyn++] = mm_value_get_int(mm_value_list_get(e, 1));
+        l->intervals[l->n_dyn++] = iv;
     }
     return MM_OK;
 }

@@ -1243,6 +1243,18 @@ MM_TEST(auto_scale_lr_logs_a_whole_ratio_as_python_does) {
     mm_runner_free(r);
 }
 
+MM_TEST(dynamic_interval_of_zero_is_a_config_error) {
+    mm_runner *r = new_runner(
+        "dynamic0", "train_cfg: {max_epochs: 2, dynamic_intervals: [[1, 0]]}\n");
+    if (!r)
+        return;
+    CHECK(mm_runner_train(r) == MM_EINVAL);
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:52: train_cfg") != NULL);
+    CHECK(strstr(mm_error_message(), "the interval must be positive, got 0") !=
+          NULL);
+    mm_runner_free(r);
+}
+
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
     MM_CASE(hook_order_matches_mmengine_when_resuming),
@@ -1283,4 +1295,5 @@ MM_TEST_MAIN(
     MM_CASE(partial_val_config_is_one_line_at_a_set_key),
     MM_CASE(train_without_any_val_key_skips_validation),
     MM_CASE(missing_load_from_file_names_the_key_and_its_place),
-    MM_CASE(auto_scale_lr_logs_a_whole_ratio_as_python_does))
+    MM_CASE(auto_scale_lr_logs_a_whole_ratio_as_python_does),
+    MM_CASE(dynamic_interval_of_zero_is_a_config_error))
