@@ -766,6 +766,10 @@ static int scale_lr(mm_runner *r, bool force) {
     if (rc)
         return rc;
     const mm_value *en = a ? mm_value_dict_get(a, "enable") : NULL;
+    if (en && !mm_value_is_null(en) &&
+        (rc = want(en, mm_value_is_bool(en), "auto_scale_lr.enable",
+                   "a bool")))
+        return rc;
     if (!force && !(en && mm_value_is_bool(en) && mm_value_get_bool(en)))
         return MM_OK;
     const mm_value *base = a ? mm_value_dict_get(a, "base_batch_size") : NULL;

@@ -1255,6 +1255,17 @@ MM_TEST(dynamic_interval_of_zero_is_a_config_error) {
     mm_runner_free(r);
 }
 
+MM_TEST(auto_scale_lr_enable_that_is_not_a_bool_is_one_line) {
+    mm_runner *r = new_runner(
+        "scale_en", "auto_scale_lr: {enable: 5, base_batch_size: 4}\n");
+    if (!r)
+        return;
+    CHECK(mm_runner_train(r) == MM_EINVAL);
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:25: auto_scale_lr.enable: "
+                                     "must be a bool, got 5") != NULL);
+    mm_runner_free(r);
+}
+
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
     MM_CASE(hook_order_matches_mmengine_when_resuming),
@@ -1296,4 +1307,5 @@ MM_TEST_MAIN(
     MM_CASE(train_without_any_val_key_skips_validation),
     MM_CASE(missing_load_from_file_names_the_key_and_its_place),
     MM_CASE(auto_scale_lr_logs_a_whole_ratio_as_python_does),
-    MM_CASE(dynamic_interval_of_zero_is_a_config_error))
+    MM_CASE(dynamic_interval_of_zero_is_a_config_error),
+    MM_CASE(auto_scale_lr_enable_that_is_not_a_bool_is_one_line))
