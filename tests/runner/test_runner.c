@@ -1266,6 +1266,18 @@ MM_TEST(auto_scale_lr_enable_that_is_not_a_bool_is_one_line) {
     mm_runner_free(r);
 }
 
+MM_TEST(log_processor_bad_mean_pattern_names_its_place) {
+    mm_value *v = NULL;
+    const char *y = "log_processor: {mean_pattern: '('}\n";
+    CHECK_OK(mm_yaml_parse(y, strlen(y), "lp.yaml", &v));
+    mm_log_processor *lp = NULL;
+    CHECK(mm_log_processor_new(mm_value_dict_get(v, "log_processor"), &lp) ==
+          MM_EINVAL);
+    CHECK(strstr(mm_error_message(), "lp.yaml:1:31: log_processor.mean_pattern") ==
+          mm_error_message());
+    mm_value_release(v);
+}
+
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
     MM_CASE(hook_order_matches_mmengine_when_resuming),
@@ -1308,4 +1320,5 @@ MM_TEST_MAIN(
     MM_CASE(missing_load_from_file_names_the_key_and_its_place),
     MM_CASE(auto_scale_lr_logs_a_whole_ratio_as_python_does),
     MM_CASE(dynamic_interval_of_zero_is_a_config_error),
-    MM_CASE(auto_scale_lr_enable_that_is_not_a_bool_is_one_line))
+    MM_CASE(auto_scale_lr_enable_that_is_not_a_bool_is_one_line),
+    MM_CASE(log_processor_bad_mean_pattern_names_its_place))
