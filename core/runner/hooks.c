@@ -945,7 +945,8 @@ static int ck_after_train_iter(mm_hook *h, mm_runner *r, int64_t i,
 
 /* _init_rule: the rule of one key; greater_keys / less_keys decide when
  * none is given: exact (case-insensitive) match first, then substring. */
-static int infer_rule(const checkpoint_hook *c, const char *key, int *rule) {
+static int infer_rule(const checkpoint_hook *c, const char *key,
+                      const mm_srcloc *loc, int *rule) {
     char lc[256];
     size_t n = strlen(key);
     if (n >= sizeof lc)
@@ -965,10 +966,11 @@ static int infer_rule(const checkpoint_hook *c, const char *key, int *rule) {
     for (size_t i = 0; i < c->n_less; i++)
         if (strcasestr(lc, c->less_keys[i]))
             return *rule = -1, MM_OK;
-    return mm_error_set(MM_EINVAL,
-                        "CheckpointHook: cannot infer the rule for key '%s', "
-                        "thus a specific rule must be specified",
-                        key);
+    return mm_error_set_at(MM_EINVAL, loc,
+                           "save_best: cannot infer the rule for key '%s', "
+                           "thus a specific rule must be specified (rule: "
+                           "greater or less)",
+                           key);
 }
 
 static int ck_after_val_epoch(mm_hook *h, mm_runner *r,
@@ -993,7 +995,7 @@ static int ck_after_val_epoch(mm_hook *h, mm_runner *r,
         free(c->best_keys[0]);
         c->best_keys[0] = k;
         if (c->rules[0] == 0) {
-            int rc = infer_rule(c, k, &c->rules[0]);
+            int rc = infer_rule(c, k, NULL, &c->rules[0]);
             if (rc)
                 return rc;
         }
@@ -1313,7 +1315,9 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
                                      "but got %s.",
                                      rule);
             else if (strcmp(c->best_keys[i], "auto") != 0)
-                rc = infer_rule(c, c->best_keys[i], &c->rules[i]);
+                rc = infer_rule(c, c->best_keys[i],
+                                mm_value_loc(mm_build_arg(ctx, "save_best")),
+                                &c->rules[i]);
         }
     }
     free_strv(rules, n_rules);

@@ -637,6 +637,9 @@ MM_TEST(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key) {
     CHECK(mm_runner_new(cfg, "toy.yaml", &r) == MM_EINVAL);
     CHECK(strstr(mm_error_message(), "cannot infer the rule for key 'weird'") !=
           NULL);
+    /* at the save_best value, not at the hook */
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:63: ") ==
+          mm_error_message());
     mm_value_release(cfg);
 }
 
