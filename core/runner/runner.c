@@ -1230,22 +1230,29 @@ int mm_runner_train(mm_runner *r) {
     return rc;
 }
 
-int mm_runner_val(mm_runner *r, mm_value **metrics) {
+/* Runner.val / Runner.test: the loop built on first use, before_run, the
+ * weights, the loop, after_run. */
+static int run_eval(mm_runner *r, bool val, mm_value **metrics) {
     int rc = MM_OK;
-    if (!r->val_tried) {
-        r->val_tried = true;
-        rc = build_eval_loop(r, true);
+    bool *tried = val ? &r->val_tried : &r->test_tried;
+    if (!*tried) {
+        *tried = true;
+        rc = build_eval_loop(r, val);
     }
-    if (!rc && !r->val_loop)
-        rc = mm_error_set(MM_EINVAL, "val: the config has no val_dataloader, "
-                                     "val_cfg and val_evaluator");
+    mm_loop *loop = val ? r->val_loop : r->test_loop;
+    if (!rc && !loop)
+        rc = mm_error_set(MM_EINVAL,
+                          val ? "val: the config has no val_dataloader, "
+                                "val_cfg and val_evaluator"
+                              : "test: the config has no test_dataloader, "
+                                "test_cfg and test_evaluator");
     if (!rc)
         rc = mm_runner_call_hook(r, MM_HOOK_BEFORE_RUN, NULL);
     if (!rc)
         rc = load_or_resume(r);
     mm_value *m = NULL;
     if (!rc)
-        rc = mm_loop_run_val(r, r->val_loop, &m);
+        rc = val ? mm_loop_run_val(r, loop, &m) : mm_loop_run_test(r, loop, &m);
     if (!rc)
         rc = mm_runner_call_hook(r, MM_HOOK_AFTER_RUN, NULL);
     if (!rc && metrics)
@@ -1255,29 +1262,12 @@ int mm_runner_val(mm_runner *r, mm_value **metrics) {
     return rc;
 }
 
+int mm_runner_val(mm_runner *r, mm_value **metrics) {
+    return run_eval(r, true, metrics);
+}
+
 int mm_runner_test(mm_runner *r, mm_value **metrics) {
-    int rc = MM_OK;
-    if (!r->test_tried) {
-        r->test_tried = true;
-        rc = build_eval_loop(r, false);
-    }
-    if (!rc && !r->test_loop)
-        rc = mm_error_set(MM_EINVAL, "test: the config has no test_dataloader, "
-                                     "test_cfg and test_evaluator");
-    if (!rc)
-        rc = mm_runner_call_hook(r, MM_HOOK_BEFORE_RUN, NULL);
-    if (!rc)
-        rc = load_or_resume(r);
-    mm_value *m = NULL;
-    if (!rc)
-        rc = mm_loop_run_test(r, r->test_loop, &m);
-    if (!rc)
-        rc = mm_runner_call_hook(r, MM_HOOK_AFTER_RUN, NULL);
-    if (!rc && metrics)
-        *metrics = m;
-    else
-        mm_value_release(m);
-    return rc;
+    return run_eval(r, false, metrics);
 }
 
 /* ---- scalars.json -------------------------------------------------------- */
