@@ -286,6 +286,23 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* The end of both get_log_after_*: on success the line and the tag go to
+ * the caller, else both are freed. */
+static int hand_out(int rc, mm_strbuf *sb, char **line, mm_value *tag,
+                    mm_value **tag_out) {
+    if (rc) {
+        mm_value_release(tag);
+        mm_strbuf_free(sb);
+        return rc;
+    }
+    if ((rc = mm_strbuf_finish(sb, line))) {
+        mm_value_release(tag);
+        return rc;
+    }
+    *tag_out = tag;
+    return MM_OK;
+}
+
 int mm_log_processor_after_iter(const mm_log_processor *lp,
                                 const mm_log_state *st, int64_t batch_idx,
                                 const char *mode, mm_value **tag_out,
@@ -383,17 +400,7 @@ int mm_log_processor_after_iter(const mm_log_processor *lp,
     }
     mm_value_release(log_tag);
     mm_strbuf_free(&lr);
-    if (rc) {
-        mm_value_release(tag);
-        mm_strbuf_free(&sb);
-        return rc;
-    }
-    if ((rc = mm_strbuf_finish(&sb, line))) {
-        mm_value_release(tag);
-        return rc;
-    }
-    *tag_out = tag;
-    return MM_OK;
+    return hand_out(rc, &sb, line, tag, tag_out);
 }
 
 int mm_log_processor_after_epoch(const mm_log_processor *lp,
@@ -500,15 +507,5 @@ int mm_log_processor_after_epoch(const mm_log_processor *lp,
     mm_value_release(ori);
     mm_value_release(time_tag);
     mm_value_release(non_scalar);
-    if (rc) {
-        mm_value_release(tag);
-        mm_strbuf_free(&sb);
-        return rc;
-    }
-    if ((rc = mm_strbuf_finish(&sb, line))) {
-        mm_value_release(tag);
-        return rc;
-    }
-    *tag_out = tag;
-    return MM_OK;
+    return hand_out(rc, &sb, line, tag, tag_out);
 }
