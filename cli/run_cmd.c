@@ -212,6 +212,10 @@ static void catch_signals(bool on) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on ? on_signal : SIG_DFL;
+    /* The first signal only sets a flag: system calls it interrupts (a
+     * data file being read, the log being written) go on rather than fail
+     * with EINTR, so the iteration finishes and the checkpoint is saved. */
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
