@@ -628,6 +628,43 @@ MM_TEST(checkpoint_hook_save_best_auto_keeps_one_best_file) {
     mm_runner_free(r);
 }
 
+MM_TEST(checkpoint_hook_save_best_carries_on_across_resume) {
+    /* The best score and path come back from the message hub: the resumed
+     * run removes the earlier best file when it beats it, and keeps one. */
+    const char *cfg = "model: {noise: 0.1}\n"
+                      "default_hooks: {checkpoint: {type: CheckpointHook, "
+                      "interval: 1, save_best: auto, max_keep_ckpts: 1}}\n";
+    char extra[1024];
+    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 4}\n", cfg);
+    mm_runner *r = new_runner("best_full", extra);
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    const mm_value *bc =
+        mm_message_hub_get_info(mm_runner_message_hub(r), "best_ckpt");
+    char full_best[512] = "";
+    if (bc && mm_value_is_string(bc))
+        snprintf(full_best, sizeof full_best, "%s",
+                 strrchr(mm_value_get_string(bc), '/') + 1);
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 2}\n", cfg);
+    if (!(r = new_runner("best_half", extra)))
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra,
+             "%strain_cfg: {max_epochs: 4}\nresume: true\n", cfg);
+    if (!(r = new_runner("best_half", extra)))
+        return;
+    CHECK_OK(mm_runner_train(r));
+    const char *wd = mm_runner_work_dir(r);
+    CHECK_INT(count_best(wd), 1);
+    CHECK(full_best[0] && exists("%s/%s", wd, full_best));
+    CHECK(!exists("%s/epoch_3.safetensors", wd, ""));
+    CHECK(exists("%s/epoch_4.safetensors", wd, ""));
+    mm_runner_free(r);
+}
+
 MM_TEST(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key) {
     setup();
     mm_value *cfg = toy_cfg(
@@ -875,6 +912,56 @@ MM_TEST(resume_after_two_epochs_is_bit_exact) {
     snprintf(a, sizeof a, "%s/epoch_4.safetensors", work_dir("full"));
     snprintf(b, sizeof b, "%s/epoch_4.safetensors", work_dir("half"));
     check_same_checkpoints(a, b);
+}
+
+MM_TEST(resume_with_ema_is_bit_exact) {
+    /* The averages (state_dict.*) and the model (ema_state_dict.module.*)
+     * and the EMA step count carry on across a resume. */
+    char extra[1024];
+    const char *ema = "custom_hooks: [{type: EMAHook, momentum: 0.3}]\n";
+    snprintf(extra, sizeof extra, "%s%strain_cfg: {max_epochs: 4}\n",
+             resume_setup, ema);
+    mm_runner *r = new_runner("ema_full", extra);
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra, "%s%strain_cfg: {max_epochs: 2}\n",
+             resume_setup, ema);
+    if (!(r = new_runner("ema_half", extra)))
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra,
+             "%s%strain_cfg: {max_epochs: 4}\nresume: true\n", resume_setup,
+             ema);
+    if (!(r = new_runner("ema_half", extra)))
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    char a[1024], b[1024];
+    snprintf(a, sizeof a, "%s/epoch_4.safetensors", work_dir("ema_full"));
+    snprintf(b, sizeof b, "%s/epoch_4.safetensors", work_dir("ema_half"));
+    check_same_checkpoints(a, b);
+    mm_checkpoint *ca = NULL, *cb = NULL;
+    CHECK_OK(mm_checkpoint_load(a, &ca));
+    CHECK_OK(mm_checkpoint_load(b, &cb));
+    size_t compared = 0;
+    for (size_t i = 0; ca && cb && i < mm_checkpoint_count(ca); i++) {
+        const char *name;
+        mm_tensor *t;
+        CHECK_OK(mm_checkpoint_at(ca, i, &name, &t));
+        if (strncmp(name, "ema_state_dict.", 15))
+            continue;
+        compared++;
+        if (!same_tensor(t, mm_checkpoint_get(cb, name))) {
+            fprintf(stderr, "%s differs\n", name);
+            mm_test_failures++;
+        }
+    }
+    CHECK(compared >= 3); /* module.fc.weight, module.fc.bias, steps */
+    mm_checkpoint_free(ca);
+    mm_checkpoint_free(cb);
 }
 
 MM_TEST(interrupt_mid_epoch_saves_and_resume_is_bit_exact) {
@@ -1297,6 +1384,7 @@ MM_TEST_MAIN(
     MM_CASE(checkpoint_hook_max_keep_ckpts_removes_the_oldest),
     MM_CASE(checkpoint_hook_interval_and_save_last),
     MM_CASE(checkpoint_hook_save_best_auto_keeps_one_best_file),
+    MM_CASE(checkpoint_hook_save_best_carries_on_across_resume),
     MM_CASE(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key),
     MM_CASE(checkpoint_hook_less_keys_alone_keep_the_default_greater_keys),
     MM_CASE(checkpoint_hook_publishes_the_last_checkpoint_with_its_hash),
@@ -1306,6 +1394,7 @@ MM_TEST_MAIN(
     MM_CASE(ema_hook_saves_averaged_weights_and_keeps_the_model_s),
     MM_CASE(ema_average_follows_lerp_of_each_iteration_s_weights),
     MM_CASE(resume_after_two_epochs_is_bit_exact),
+    MM_CASE(resume_with_ema_is_bit_exact),
     MM_CASE(interrupt_mid_epoch_saves_and_resume_is_bit_exact),
     MM_CASE(load_from_reports_missing_and_unexpected_keys),
     MM_CASE(corrupt_checkpoint_is_refused_with_one_line),
