@@ -446,6 +446,22 @@ static int iter_timer_build(mm_build_ctx *ctx, void **out) {
     return hook_alloc(&iter_timer_class, sizeof(iter_timer_hook), out);
 }
 
+/* LoggerHook's and CheckpointHook's out_dir: NULL when unset (the work
+ * dir); an empty one would put files at the root (`/<work dir name>`). */
+static int build_out_dir(mm_build_ctx *ctx, char **out) {
+    const mm_value *od = mm_build_arg(ctx, "out_dir");
+    *out = NULL;
+    if (!mm_value_is_string(od))
+        return MM_OK;
+    if (!mm_value_get_string(od)[0])
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(od),
+                               "out_dir: must not be empty (null: the work "
+                               "dir)");
+    return (*out = strdup(mm_value_get_string(od)))
+               ? MM_OK
+               : mm_error_set(MM_ENOMEM, "out of memory");
+}
+
 /* ---- LoggerHook ---------------------------------------------------------- */
 
 typedef struct logger_hook {
@@ -640,8 +656,6 @@ static int logger_build(mm_build_ctx *ctx, void **out) {
     int rc = hook_alloc(&logger_class, sizeof *lg, (void **)&lg);
     if (rc)
         return rc;
-    const char *out_dir = NULL;
-    const mm_value *od = mm_build_arg(ctx, "out_dir");
     if (!(rc = mm_build_int(ctx, "interval", &lg->interval)))
         rc = mm_build_int(ctx, "interval_exp_name", &lg->interval_exp_name);
     if (!rc)
@@ -657,11 +671,8 @@ static int logger_build(mm_build_ctx *ctx, void **out) {
     if (!rc && lg->interval_exp_name <= 0)
         rc = mm_error_set_at(MM_EINVAL, mm_value_loc(mm_build_node(ctx)),
                              "interval_exp_name must be greater than 0");
-    if (!rc && od && mm_value_is_string(od)) {
-        out_dir = mm_value_get_string(od);
-        if (!(lg->out_dir = strdup(out_dir)))
-            rc = mm_error_set(MM_ENOMEM, "out of memory");
-    }
+    if (!rc)
+        rc = build_out_dir(ctx, &lg->out_dir);
     if (rc) {
         lg_destroy(&lg->base);
         return rc;
@@ -1218,10 +1229,8 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
                              "save_begin should not be less than 0, but got "
                              "%lld",
                              (long long)c->save_begin);
-    const mm_value *od = mm_build_arg(ctx, "out_dir");
-    if (!rc && mm_value_is_string(od) &&
-        !(c->out_dir = strdup(mm_value_get_string(od))))
-        rc = mm_error_set(MM_ENOMEM, "out of memory");
+    if (!rc)
+        rc = build_out_dir(ctx, &c->out_dir);
     /* filename_tmpl: Python's '{}' placeholder; ours default to
      * safetensors. */
     const mm_value *ft = mm_build_arg(ctx, "filename_tmpl");

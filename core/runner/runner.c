@@ -446,6 +446,11 @@ static int setup_dirs(mm_runner *r, const char *config_path) {
     int rc = want(wd, mm_value_is_string(wd), "work_dir", "a string");
     if (rc)
         return rc;
+    /* "" would put the run's files at the root ("/last_checkpoint"). */
+    if (wd && !mm_value_get_string(wd)[0])
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(wd),
+                               "work_dir: must not be empty (give a "
+                               "directory, '.' for the current one)");
     char buf[PATH_LEN];
     if (wd)
         snprintf(buf, sizeof buf, "%s", mm_value_get_string(wd));

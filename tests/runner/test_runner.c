@@ -1368,6 +1368,28 @@ MM_TEST(log_processor_bad_mean_pattern_names_its_place) {
     mm_value_release(v);
 }
 
+MM_TEST(empty_work_dir_and_out_dir_are_refused) {
+    setup();
+    mm_value *cfg = toy_cfg(work_dir("unused"), "work_dir: ''\n");
+    mm_runner *r = NULL;
+    CHECK(mm_runner_new(cfg, "toy.yaml", &r) == MM_EINVAL);
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:11: work_dir: must not be "
+                                     "empty") == mm_error_message());
+    mm_value_release(cfg);
+    static const char *const hooks[] = {
+        "default_hooks: {checkpoint: {type: CheckpointHook, out_dir: ''}}\n",
+        "default_hooks: {logger: {type: LoggerHook, out_dir: ''}}\n"};
+    for (size_t i = 0; i < 2; i++) {
+        cfg = toy_cfg(work_dir("empty_out"), hooks[i]);
+        r = NULL;
+        CHECK(mm_runner_new(cfg, "toy.yaml", &r) == MM_EINVAL);
+        CHECK(strstr(mm_error_message(), "out_dir: must not be empty") !=
+              NULL);
+        mm_runner_free(r);
+        mm_value_release(cfg);
+    }
+}
+
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
     MM_CASE(hook_order_matches_mmengine_when_resuming),
@@ -1413,4 +1435,5 @@ MM_TEST_MAIN(
     MM_CASE(auto_scale_lr_logs_a_whole_ratio_as_python_does),
     MM_CASE(dynamic_interval_of_zero_is_a_config_error),
     MM_CASE(auto_scale_lr_enable_that_is_not_a_bool_is_one_line),
-    MM_CASE(log_processor_bad_mean_pattern_names_its_place))
+    MM_CASE(log_processor_bad_mean_pattern_names_its_place),
+    MM_CASE(empty_work_dir_and_out_dir_are_refused))
