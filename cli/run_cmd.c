@@ -85,6 +85,10 @@ static int parse(const char *cmd, int argc, char **argv, run_args *a) {
                 !strchr(argv[i + 1], '='))
                 a->resume_path = argv[++i];
         } else if (!a->test && strncmp(s, "--resume=", 9) == 0) {
+            if (!s[9])
+                return mm_cli_usage_error(cmd, "--resume= needs a checkpoint "
+                                               "(--resume alone: the work "
+                                               "dir's last_checkpoint)");
             a->resume = true;
             a->resume_path = s + 9;
         } else if (!a->test && strcmp(s, "--amp") == 0) {
