@@ -473,8 +473,8 @@ static int setup_dirs(mm_runner *r, const char *config_path) {
     const mm_value *en = cfg_get(r, "experiment_name");
     if ((rc = want(en, mm_value_is_string(en), "experiment_name", "a string")))
         return rc;
-    if (en)
-        snprintf(buf, sizeof buf, "%s", mm_value_get_string(en));
+    if (en) /* mmengine: f'{experiment_name}_{timestamp}' */
+        snprintf(buf, sizeof buf, "%s_%s", mm_value_get_string(en), ts);
     else if (stem[0])
         snprintf(buf, sizeof buf, "%s_%s", stem, ts);
     else

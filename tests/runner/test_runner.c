@@ -1390,6 +1390,21 @@ MM_TEST(empty_work_dir_and_out_dir_are_refused) {
     }
 }
 
+MM_TEST(experiment_name_gets_the_timestamp_as_mmengine) {
+    mm_runner *r = new_runner("exp_name", "experiment_name: lenet_run\n");
+    if (!r)
+        return;
+    char want[128];
+    snprintf(want, sizeof want, "lenet_run_%s", mm_runner_timestamp(r));
+    CHECK(strcmp(mm_runner_experiment_name(r), want) == 0);
+    mm_runner_free(r);
+    if (!(r = new_runner("exp_name2", NULL)))
+        return;
+    snprintf(want, sizeof want, "toy_%s", mm_runner_timestamp(r));
+    CHECK(strcmp(mm_runner_experiment_name(r), want) == 0);
+    mm_runner_free(r);
+}
+
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
     MM_CASE(hook_order_matches_mmengine_when_resuming),
@@ -1436,4 +1451,5 @@ MM_TEST_MAIN(
     MM_CASE(dynamic_interval_of_zero_is_a_config_error),
     MM_CASE(auto_scale_lr_enable_that_is_not_a_bool_is_one_line),
     MM_CASE(log_processor_bad_mean_pattern_names_its_place),
-    MM_CASE(empty_work_dir_and_out_dir_are_refused))
+    MM_CASE(empty_work_dir_and_out_dir_are_refused),
+    MM_CASE(experiment_name_gets_the_timestamp_as_mmengine))
