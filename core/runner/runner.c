@@ -1092,6 +1092,10 @@ static int get_meta_int(const mm_value *meta, const char *k, int64_t *out) {
                             "checkpoint meta has no integer '%s' "
                             "(not a training checkpoint?)",
                             k);
+    if (mm_value_get_int(v) < 0) /* the loops would count up from it */
+        return mm_error_set(MM_EINVAL, "checkpoint meta '%s' is %lld, not a "
+                                       "count",
+                            k, (long long)mm_value_get_int(v));
     *out = mm_value_get_int(v);
     return MM_OK;
 }

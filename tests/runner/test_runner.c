@@ -1405,6 +1405,28 @@ MM_TEST(experiment_name_gets_the_timestamp_as_mmengine) {
     mm_runner_free(r);
 }
 
+MM_TEST(resume_from_a_negative_epoch_is_refused) {
+    setup();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/negative.safetensors", tmp_root);
+    const char *head = "{\"__metadata__\": {\"meta\": "
+                       "\"{\\\"epoch\\\": -1, \\\"iter\\\": -4}\"}}";
+    char file[256];
+    size_t n = strlen(head);
+    for (int i = 0; i < 8; i++)
+        file[i] = (char)((n >> (8 * i)) & 0xff);
+    memcpy(file + 8, head, n);
+    CHECK_OK(mm_file_write_atomic(path, file, 8 + n));
+    char extra[1200];
+    snprintf(extra, sizeof extra, "load_from: %s\nresume: true\n", path);
+    mm_runner *r = new_runner("negative", extra);
+    if (!r)
+        return;
+    CHECK(mm_runner_train(r) == MM_EINVAL);
+    CHECK(strstr(mm_error_message(), "checkpoint meta 'epoch' is -1") != NULL);
+    mm_runner_free(r);
+}
+
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
     MM_CASE(hook_order_matches_mmengine_when_resuming),
@@ -1452,4 +1474,5 @@ MM_TEST_MAIN(
     MM_CASE(auto_scale_lr_enable_that_is_not_a_bool_is_one_line),
     MM_CASE(log_processor_bad_mean_pattern_names_its_place),
     MM_CASE(empty_work_dir_and_out_dir_are_refused),
-    MM_CASE(experiment_name_gets_the_timestamp_as_mmengine))
+    MM_CASE(experiment_name_gets_the_timestamp_as_mmengine),
+    MM_CASE(resume_from_a_negative_epoch_is_refused))
