@@ -142,6 +142,8 @@ static int apply_args(mm_value *cfg, const run_args *a) {
     int rc = MM_OK;
     if (a->work_dir)
         rc = set_take(cfg, "work_dir", mm_value_new_string(a->work_dir));
+    if (!rc && mm_cli_log_level) /* `mm --log-level X run ...` */
+        rc = set_take(cfg, "log_level", mm_value_new_string(mm_cli_log_level));
     if (!rc && a->test) /* the checkpoint's weights, nothing to resume */
         rc = set_take(cfg, "load_from", mm_value_new_string(a->checkpoint));
     if (!rc && a->test)

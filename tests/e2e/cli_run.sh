@@ -68,6 +68,9 @@ YAML
 "$MM" run test --help | grep -q -- "--out FILE.json" && ok "run test --help" || bad "run test --help"
 "$MM" run train "$cfg" --bogus >"$tmp/err" 2>&1
 [[ $? -eq 2 ]] && grep -q "unknown option '--bogus'" "$tmp/err" && ok "unknown option exits 2" || bad "unknown option" "$tmp/err"
+# The global --log-level wins over the config's log_level (INFO).
+"$MM" --log-level WARNING run train "$cfg" --work-dir "$tmp/quiet" train_cfg.max_epochs=1 >"$tmp/out" 2>"$tmp/err"
+[[ $? -eq 0 ]] && ! grep -q " - INFO - " "$tmp/err" && ok "--log-level WARNING silences the run's INFO lines" || bad "--log-level" "$tmp/err"
 "$MM" run train "$base_cfg" --resume= 2>"$tmp/err"
 [[ $? -eq 2 ]] && grep -q "\-\-resume= needs a checkpoint" "$tmp/err" && ok "empty --resume= exits 2" || bad "empty --resume=" "$tmp/err"
 
