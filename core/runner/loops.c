@@ -487,10 +487,11 @@ static int eval_loop(mm_runner *r, mm_loop *l, bool val, mm_value **metrics) {
             mm_no_grad_push();
             /* fp16: autocast, which is bf16 on the CPU. */
             rc = l->fp16 ? mm_autocast_push(MM_BF16) : MM_OK;
-            if (!rc)
+            if (!rc) {
                 rc = mm_runner_eval_step(r, batch, &out);
-            if (l->fp16)
-                mm_autocast_pop();
+                if (l->fp16) /* only a push that succeeded is popped */
+                    mm_autocast_pop();
+            }
             mm_no_grad_pop();
         }
         if (!rc)
