@@ -482,7 +482,7 @@ static int setup_dirs(mm_runner *r, const char *config_path) {
     if (!(r->experiment_name = strdup(buf)))
         return oom();
     if ((rc = mm_runner_mkdirs(r->vis_dir)))
-        return rc;
+        return mm_error_context(rc, mm_value_loc(wd), "work_dir");
     snprintf(buf, sizeof buf, "%s/%s.log", r->log_dir, ts);
     if (!(r->log_file = fopen(buf, "a")))
         return mm_error_set(MM_EIO, "cannot open log file '%s': %s", buf,

@@ -1376,6 +1376,12 @@ MM_TEST(empty_work_dir_and_out_dir_are_refused) {
     CHECK(strstr(mm_error_message(), "extra.yaml:1:11: work_dir: must not be "
                                      "empty") == mm_error_message());
     mm_value_release(cfg);
+    /* one that cannot be made names the key */
+    cfg = toy_cfg(work_dir("unused"), "work_dir: /proc/no/such\n");
+    CHECK(mm_runner_new(cfg, "toy.yaml", &r) != MM_OK);
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:11: work_dir: ") ==
+          mm_error_message());
+    mm_value_release(cfg);
     static const char *const hooks[] = {
         "default_hooks: {checkpoint: {type: CheckpointHook, out_dir: ''}}\n",
         "default_hooks: {logger: {type: LoggerHook, out_dir: ''}}\n"};
