@@ -10,6 +10,10 @@ int mm_cli_config(int argc, char **argv);
 int mm_cli_plugin(int argc, char **argv);
 int mm_cli_run(int argc, char **argv);
 
+/* The value of the global --log-level option, NULL when not given: it
+ * wins over a config's log_level. */
+extern const char *mm_cli_log_level;
+
 /* Print "mm: <message>" for the current error; returns MM_EXIT_FAILURE. */
 int mm_cli_fail(void);
 /* Print "mm <cmd>: <message>" and a hint to --help; returns MM_EXIT_USAGE. */

@@ -45,6 +45,8 @@ int mm_cli_usage_error(const char *cmd, const char *fmt, ...) {
     return MM_EXIT_USAGE;
 }
 
+const char *mm_cli_log_level;
+
 int main(int argc, char **argv) {
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -90,6 +92,7 @@ int main(int argc, char **argv) {
             return MM_EXIT_USAGE;
         }
         mm_log_set_level(lv);
+        mm_cli_log_level = level;
     }
     if (i >= argc) {
         fputs(usage, stderr);

@@ -85,6 +85,10 @@ static int parse(const char *cmd, int argc, char **argv, run_args *a) {
                 !strchr(argv[i + 1], '='))
                 a->resume_path = argv[++i];
         } else if (!a->test && strncmp(s, "--resume=", 9) == 0) {
+            if (!s[9])
+                return mm_cli_usage_error(cmd, "--resume= needs a checkpoint "
+                                               "(--resume alone: the work "
+                                               "dir's last_checkpoint)");
             a->resume = true;
             a->resume_path = s + 9;
         } else if (!a->test && strcmp(s, "--amp") == 0) {
@@ -138,6 +142,8 @@ static int apply_args(mm_value *cfg, const run_args *a) {
     int rc = MM_OK;
     if (a->work_dir)
         rc = set_take(cfg, "work_dir", mm_value_new_string(a->work_dir));
+    if (!rc && mm_cli_log_level) /* `mm --log-level X run ...` */
+        rc = set_take(cfg, "log_level", mm_value_new_string(mm_cli_log_level));
     if (!rc && a->test) /* the checkpoint's weights, nothing to resume */
         rc = set_take(cfg, "load_from", mm_value_new_string(a->checkpoint));
     if (!rc && a->test)
@@ -212,9 +218,52 @@ static void catch_signals(bool on) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on ? on_signal : SIG_DFL;
+    /* The first signal only sets a flag: system calls it interrupts (a
+     * data file being read, the log being written) go on rather than fail
+     * with EINTR, so the iteration finishes and the checkpoint is saved. */
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+/* An argument as the shell reads it back: bare when it is plain, else in
+ * single quotes. */
+static void put_shell_word(FILE *f, const char *s) {
+    bool plain = *s != 0;
+    for (const char *p = s; *p && plain; p++)
+        plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                       "0123456789_./=:,+-@%",
+                       *p) != NULL;
+    if (plain) {
+        fputs(s, f);
+        return;
+    }
+    fputc('\'', f);
+    for (const char *p = s; *p; p++)
+        fputs(*p == '\'' ? "'\\''" : (char[]){*p, 0}, f);
+    fputc('\'', f);
+}
+
+/* The command that goes on: the same config, overrides and flags, so the
+ * resumed run trains what the interrupted one did. */
+static void print_resume_hint(const run_args *a) {
+    fputs("mm: interrupted; resume with: mm run train ", stderr);
+    put_shell_word(stderr, a->config);
+    for (size_t i = 0; i < a->n_overrides; i++) {
+        fputc(' ', stderr);
+        put_shell_word(stderr, a->overrides[i]);
+    }
+    if (a->amp)
+        fputs(" --amp", stderr);
+    if (a->auto_scale_lr)
+        fputs(" --auto-scale-lr", stderr);
+    fputs(" --resume", stderr);
+    if (a->work_dir) {
+        fputs(" --work-dir ", stderr);
+        put_shell_word(stderr, a->work_dir);
+    }
+    fputc('\n', stderr);
 }
 
 /* ---- --out: predictions -------------------------------------------------- */
@@ -356,10 +405,7 @@ int mm_cli_run(int argc, char **argv) {
         goto out;
     }
     if (!a.test && mm_runner_interrupted(r)) {
-        fprintf(stderr,
-                "mm: interrupted; resume with: mm run train %s --resume%s%s\n",
-                a.config, a.work_dir ? " --work-dir " : "",
-                a.work_dir ? a.work_dir : "");
+        print_resume_hint(&a);
         code = 130;
         goto out;
     }

@@ -446,6 +446,22 @@ static int iter_timer_build(mm_build_ctx *ctx, void **out) {
     return hook_alloc(&iter_timer_class, sizeof(iter_timer_hook), out);
 }
 
+/* LoggerHook's and CheckpointHook's out_dir: NULL when unset (the work
+ * dir); an empty one would put files at the root (`/<work dir name>`). */
+static int build_out_dir(mm_build_ctx *ctx, char **out) {
+    const mm_value *od = mm_build_arg(ctx, "out_dir");
+    *out = NULL;
+    if (!mm_value_is_string(od))
+        return MM_OK;
+    if (!mm_value_get_string(od)[0])
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(od),
+                               "out_dir: must not be empty (null: the work "
+                               "dir)");
+    return (*out = strdup(mm_value_get_string(od)))
+               ? MM_OK
+               : mm_error_set(MM_ENOMEM, "out of memory");
+}
+
 /* ---- LoggerHook ---------------------------------------------------------- */
 
 typedef struct logger_hook {
@@ -640,8 +656,6 @@ static int logger_build(mm_build_ctx *ctx, void **out) {
     int rc = hook_alloc(&logger_class, sizeof *lg, (void **)&lg);
     if (rc)
         return rc;
-    const char *out_dir = NULL;
-    const mm_value *od = mm_build_arg(ctx, "out_dir");
     if (!(rc = mm_build_int(ctx, "interval", &lg->interval)))
         rc = mm_build_int(ctx, "interval_exp_name", &lg->interval_exp_name);
     if (!rc)
@@ -657,11 +671,8 @@ static int logger_build(mm_build_ctx *ctx, void **out) {
     if (!rc && lg->interval_exp_name <= 0)
         rc = mm_error_set_at(MM_EINVAL, mm_value_loc(mm_build_node(ctx)),
                              "interval_exp_name must be greater than 0");
-    if (!rc && od && mm_value_is_string(od)) {
-        out_dir = mm_value_get_string(od);
-        if (!(lg->out_dir = strdup(out_dir)))
-            rc = mm_error_set(MM_ENOMEM, "out of memory");
-    }
+    if (!rc)
+        rc = build_out_dir(ctx, &lg->out_dir);
     if (rc) {
         lg_destroy(&lg->base);
         return rc;
@@ -945,7 +956,8 @@ static int ck_after_train_iter(mm_hook *h, mm_runner *r, int64_t i,
 
 /* _init_rule: the rule of one key; greater_keys / less_keys decide when
  * none is given: exact (case-insensitive) match first, then substring. */
-static int infer_rule(const checkpoint_hook *c, const char *key, int *rule) {
+static int infer_rule(const checkpoint_hook *c, const char *key,
+                      const mm_srcloc *loc, int *rule) {
     char lc[256];
     size_t n = strlen(key);
     if (n >= sizeof lc)
@@ -965,10 +977,11 @@ static int infer_rule(const checkpoint_hook *c, const char *key, int *rule) {
     for (size_t i = 0; i < c->n_less; i++)
         if (strcasestr(lc, c->less_keys[i]))
             return *rule = -1, MM_OK;
-    return mm_error_set(MM_EINVAL,
-                        "CheckpointHook: cannot infer the rule for key '%s', "
-                        "thus a specific rule must be specified",
-                        key);
+    return mm_error_set_at(MM_EINVAL, loc,
+                           "save_best: cannot infer the rule for key '%s', "
+                           "thus a specific rule must be specified (rule: "
+                           "greater or less)",
+                           key);
 }
 
 static int ck_after_val_epoch(mm_hook *h, mm_runner *r,
@@ -993,7 +1006,7 @@ static int ck_after_val_epoch(mm_hook *h, mm_runner *r,
         free(c->best_keys[0]);
         c->best_keys[0] = k;
         if (c->rules[0] == 0) {
-            int rc = infer_rule(c, k, &c->rules[0]);
+            int rc = infer_rule(c, k, NULL, &c->rules[0]);
             if (rc)
                 return rc;
         }
@@ -1216,10 +1229,8 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
                              "save_begin should not be less than 0, but got "
                              "%lld",
                              (long long)c->save_begin);
-    const mm_value *od = mm_build_arg(ctx, "out_dir");
-    if (!rc && mm_value_is_string(od) &&
-        !(c->out_dir = strdup(mm_value_get_string(od))))
-        rc = mm_error_set(MM_ENOMEM, "out of memory");
+    if (!rc)
+        rc = build_out_dir(ctx, &c->out_dir);
     /* filename_tmpl: Python's '{}' placeholder; ours default to
      * safetensors. */
     const mm_value *ft = mm_build_arg(ctx, "filename_tmpl");
@@ -1264,6 +1275,7 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
     if (!rc)
         rc = str_or_list(mm_build_arg(ctx, "less_keys"), "less_keys",
                          &c->less_keys, &c->n_less);
+    /* Each list falls back to mmengine's defaults on its own. */
     if (!rc && !c->greater_keys) {
         static const char *const g[] = {"acc",       "top", "AR@",   "auc",
                                         "precision", "mAP", "mDice", "mIoU",
@@ -1271,10 +1283,8 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
         c->greater_keys = calloc(10, sizeof(char *));
         for (size_t i = 0; c->greater_keys && i < 10; i++)
             c->greater_keys[c->n_greater++] = strdup(g[i]);
-        c->less_keys = calloc(1, sizeof(char *));
-        if (c->less_keys)
-            c->less_keys[c->n_less++] = strdup("loss");
-    } else if (!rc && !c->less_keys) {
+    }
+    if (!rc && !c->less_keys) {
         c->less_keys = calloc(1, sizeof(char *));
         if (c->less_keys)
             c->less_keys[c->n_less++] = strdup("loss");
@@ -1314,7 +1324,9 @@ static int checkpoint_build(mm_build_ctx *ctx, void **out) {
                                      "but got %s.",
                                      rule);
             else if (strcmp(c->best_keys[i], "auto") != 0)
-                rc = infer_rule(c, c->best_keys[i], &c->rules[i]);
+                rc = infer_rule(c, c->best_keys[i],
+                                mm_value_loc(mm_build_arg(ctx, "save_best")),
+                                &c->rules[i]);
         }
     }
     free_strv(rules, n_rules);

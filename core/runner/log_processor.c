@@ -123,7 +123,7 @@ int mm_log_processor_new(const mm_value *node, mm_log_processor **out) {
     lp->by_epoch = true;
     lp->num_digits = 4;
     const char *pattern = ".*(loss|time|data_time|grad_norm).*";
-    const mm_value *custom = NULL;
+    const mm_value *custom = NULL, *pattern_v = NULL;
     int rc = MM_OK;
     if (node && !mm_value_is_null(node)) {
         if (!mm_value_is_dict(node)) {
@@ -149,7 +149,7 @@ int mm_log_processor_new(const mm_value *node, mm_log_processor **out) {
                      mm_value_is_bool(v))
                 lp->log_with_hierarchy = mm_value_get_bool(v);
             else if (strcmp(k, "mean_pattern") == 0 && mm_value_is_string(v))
-                pattern = mm_value_get_string(v);
+                pattern = mm_value_get_string(pattern_v = v);
             else if (strcmp(k, "custom_cfg") == 0)
                 custom = v;
             else {
@@ -165,10 +165,10 @@ int mm_log_processor_new(const mm_value *node, mm_log_processor **out) {
     }
     if (regcomp(&lp->mean_pattern, pattern, REG_EXTENDED | REG_NOSUB)) {
         free(lp);
-        return mm_error_set(MM_EINVAL,
-                            "log_processor.mean_pattern: '%s' is not a "
-                            "regular expression",
-                            pattern);
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(pattern_v),
+                               "log_processor.mean_pattern: '%s' is not a "
+                               "regular expression (POSIX extended syntax)",
+                               pattern);
     }
     rc = parse_custom(lp, custom);
     if (rc) {
@@ -286,6 +286,23 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* The end of both get_log_after_*: on success the line and the tag go to
+ * the caller, else both are freed. */
+static int hand_out(int rc, mm_strbuf *sb, char **line, mm_value *tag,
+                    mm_value **tag_out) {
+    if (rc) {
+        mm_value_release(tag);
+        mm_strbuf_free(sb);
+        return rc;
+    }
+    if ((rc = mm_strbuf_finish(sb, line))) {
+        mm_value_release(tag);
+        return rc;
+    }
+    *tag_out = tag;
+    return MM_OK;
+}
+
 int mm_log_processor_after_iter(const mm_log_processor *lp,
                                 const mm_log_state *st, int64_t batch_idx,
                                 const char *mode, mm_value **tag_out,
@@ -383,17 +400,7 @@ int mm_log_processor_after_iter(const mm_log_processor *lp,
     }
     mm_value_release(log_tag);
     mm_strbuf_free(&lr);
-    if (rc) {
-        mm_value_release(tag);
-        mm_strbuf_free(&sb);
-        return rc;
-    }
-    if ((rc = mm_strbuf_finish(&sb, line))) {
-        mm_value_release(tag);
-        return rc;
-    }
-    *tag_out = tag;
-    return MM_OK;
+    return hand_out(rc, &sb, line, tag, tag_out);
 }
 
 int mm_log_processor_after_epoch(const mm_log_processor *lp,
@@ -500,15 +507,5 @@ int mm_log_processor_after_epoch(const mm_log_processor *lp,
     mm_value_release(ori);
     mm_value_release(time_tag);
     mm_value_release(non_scalar);
-    if (rc) {
-        mm_value_release(tag);
-        mm_strbuf_free(&sb);
-        return rc;
-    }
-    if ((rc = mm_strbuf_finish(&sb, line))) {
-        mm_value_release(tag);
-        return rc;
-    }
-    *tag_out = tag;
-    return MM_OK;
+    return hand_out(rc, &sb, line, tag, tag_out);
 }

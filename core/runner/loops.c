@@ -48,8 +48,15 @@ static int parse_dynamic(mm_build_ctx *ctx, mm_loop *l) {
             return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
                                    "dynamic_intervals: milestones must "
                                    "increase");
+        int64_t iv = mm_value_get_int(mm_value_list_get(e, 1));
+        if (iv <= 0) /* the loop divides by it */
+            return mm_error_set_at(MM_EINVAL,
+                                   mm_value_loc(mm_value_list_get(e, 1)),
+                                   "dynamic_intervals.%zu: the interval must "
+                                   "be positive, got %lld",
+                                   i, (long long)iv);
         l->milestones[l->n_dyn] = m;
-        l->intervals[l->n_dyn++] = mm_value_get_int(mm_value_list_get(e, 1));
+        l->intervals[l->n_dyn++] = iv;
     }
     return MM_OK;
 }
@@ -379,15 +386,22 @@ static int run_iter_loop(mm_runner *r, mm_loop *l) {
     int64_t dl_epoch = 0, left = (int64_t)mm_dataloader_len(r->train_dl);
     if (left <= 0)
         return mm_error_set(MM_EINVAL, "train_dataloader: no batches");
+    /* Resuming: an epoch-based sampler's finished epochs are skipped whole
+     * (each batch depends only on seed, epoch and index); an infinite one
+     * is a single stream, advanced by every iteration done. */
+    mm_sampler *sampler = mm_dataloader_sampler(r->train_dl);
+    bool infinite = sampler && mm_sampler_is_infinite(sampler);
+    int64_t skip = infinite ? r->iter : r->iter % left;
     if (r->iter > 0) {
         MM_WARN("Advance dataloader %lld steps to skip data that has already "
                 "been trained",
                 (long long)r->iter);
-        dl_epoch = r->iter / left;
+        if (!infinite)
+            dl_epoch = r->iter / left;
     }
     if ((rc = mm_dataloader_begin(r->train_dl, dl_epoch)))
         return rc;
-    for (int64_t i = 0; i < r->iter % left; i++) {
+    for (int64_t i = 0; i < skip; i++) {
         mm_value *b = NULL;
         if ((rc = mm_dataloader_next(r->train_dl, &b)))
             return rc;
@@ -399,10 +413,7 @@ static int run_iter_loop(mm_runner *r, mm_loop *l) {
         if ((rc = mm_dataloader_next(r->train_dl, &batch)))
             break;
         if (!batch) {
-            dl_epoch++;
-            mm_sampler *s = mm_dataloader_sampler(r->train_dl);
-            if (s)
-                mm_sampler_set_epoch(s, dl_epoch);
+            dl_epoch++; /* mm_dataloader_begin sets the sampler's epoch */
             if ((rc = mm_dataloader_begin(r->train_dl, dl_epoch)) ||
                 (rc = mm_dataloader_next(r->train_dl, &batch)))
                 break;
@@ -476,10 +487,11 @@ static int eval_loop(mm_runner *r, mm_loop *l, bool val, mm_value **metrics) {
             mm_no_grad_push();
             /* fp16: autocast, which is bf16 on the CPU. */
             rc = l->fp16 ? mm_autocast_push(MM_BF16) : MM_OK;
-            if (!rc)
+            if (!rc) {
                 rc = mm_runner_eval_step(r, batch, &out);
-            if (l->fp16)
-                mm_autocast_pop();
+                if (l->fp16) /* only a push that succeeded is popped */
+                    mm_autocast_pop();
+            }
             mm_no_grad_pop();
         }
         if (!rc)

@@ -19,6 +19,7 @@
 #include "mm/threads.h"
 #include "mm_build_config.h"
 #include "runner_internal.h"
+#include "strbuf.h"
 
 enum { PATH_LEN = 4096 };
 
@@ -445,6 +446,11 @@ static int setup_dirs(mm_runner *r, const char *config_path) {
     int rc = want(wd, mm_value_is_string(wd), "work_dir", "a string");
     if (rc)
         return rc;
+    /* "" would put the run's files at the root ("/last_checkpoint"). */
+    if (wd && !mm_value_get_string(wd)[0])
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(wd),
+                               "work_dir: must not be empty (give a "
+                               "directory, '.' for the current one)");
     char buf[PATH_LEN];
     if (wd)
         snprintf(buf, sizeof buf, "%s", mm_value_get_string(wd));
@@ -467,8 +473,8 @@ static int setup_dirs(mm_runner *r, const char *config_path) {
     const mm_value *en = cfg_get(r, "experiment_name");
     if ((rc = want(en, mm_value_is_string(en), "experiment_name", "a string")))
         return rc;
-    if (en)
-        snprintf(buf, sizeof buf, "%s", mm_value_get_string(en));
+    if (en) /* mmengine: f'{experiment_name}_{timestamp}' */
+        snprintf(buf, sizeof buf, "%s_%s", mm_value_get_string(en), ts);
     else if (stem[0])
         snprintf(buf, sizeof buf, "%s_%s", stem, ts);
     else
@@ -476,7 +482,7 @@ static int setup_dirs(mm_runner *r, const char *config_path) {
     if (!(r->experiment_name = strdup(buf)))
         return oom();
     if ((rc = mm_runner_mkdirs(r->vis_dir)))
-        return rc;
+        return mm_error_context(rc, mm_value_loc(wd), "work_dir");
     snprintf(buf, sizeof buf, "%s/%s.log", r->log_dir, ts);
     if (!(r->log_file = fopen(buf, "a")))
         return mm_error_set(MM_EIO, "cannot open log file '%s': %s", buf,
@@ -528,6 +534,20 @@ static int dump_config(mm_runner *r) {
         rc = mm_file_write_atomic(path, r->cfg_text, len);
     }
     return rc;
+}
+
+/* A checkpoint the config names: a failure says which key named it (at
+ * its place in the config) or that it came from last_checkpoint. */
+static int load_named_checkpoint(mm_runner *r, const char *path,
+                                 mm_checkpoint **ck) {
+    int rc = mm_checkpoint_load(path, ck);
+    if (!rc)
+        return MM_OK;
+    const mm_value *lf = cfg_get(r, "load_from");
+    if (lf && strcmp(mm_value_get_string(lf), path) == 0)
+        return mm_error_context(rc, mm_value_loc(lf), "load_from");
+    return mm_error_context(rc, NULL, "resume (%s/last_checkpoint)",
+                            r->work_dir);
 }
 
 /* The checkpoint `resume` names: a path, or true for the work dir's
@@ -602,7 +622,7 @@ int mm_runner_new(const mm_value *cfg_in, const char *config_path,
         rc = want(res, mm_value_is_bool(res), "resume", "a bool");
     if (!rc)
         rc = want(lf, mm_value_is_string(lf), "load_from", "a string");
-    r->resume = res && mm_value_get_bool(res);
+    r->resume = !rc && res && mm_value_get_bool(res);
     if (!rc && lf && !(r->load_from = strdup(mm_value_get_string(lf))))
         rc = oom();
     const mm_value *seed_override = NULL;
@@ -617,7 +637,7 @@ int mm_runner_new(const mm_value *cfg_in, const char *config_path,
         rc = resume_path(r, &rpath);
     mm_checkpoint *ck = NULL;
     if (!rc && rpath) {
-        rc = mm_checkpoint_load(rpath, &ck);
+        rc = load_named_checkpoint(r, rpath, &ck);
         const mm_value *meta = ck ? mm_checkpoint_get_meta(ck, "meta") : NULL;
         const mm_value *s = meta ? mm_value_dict_get(meta, "seed") : NULL;
         if (s && mm_value_is_int(s))
@@ -720,14 +740,16 @@ static int build_eval_loop(mm_runner *r, bool val) {
                    *ev = cfg_get(r, ev_key);
     if (!dl && !lc && !ev)
         return MM_OK; /* no val (test) loop: mmengine's all-None case */
-    if (!dl || !lc || !ev)
-        return mm_error_set(MM_EINVAL,
-                            "%s, %s and %s should be either all set or all "
-                            "null (missing: %s)",
-                            dl_key, cfg_key, ev_key,
-                            !dl   ? dl_key
-                            : !lc ? cfg_key
-                                  : ev_key);
+    if (!dl || !lc || !ev) /* at one that is set: the others are absent */
+        return mm_error_set_at(
+            MM_EINVAL, mm_value_loc(dl ? dl : lc ? lc : ev),
+            "%s, %s and %s should be either all set or all null "
+            "(missing: %s); set it, or set all three to null to skip %s",
+            dl_key, cfg_key, ev_key,
+            !dl   ? dl_key
+            : !lc ? cfg_key
+                  : ev_key,
+            val ? "validation" : "testing");
     mm_loop **loop = val ? &r->val_loop : &r->test_loop;
     mm_dataloader **d = val ? &r->val_dl : &r->test_dl;
     mm_evaluator **e = val ? &r->val_ev : &r->test_ev;
@@ -749,6 +771,10 @@ static int scale_lr(mm_runner *r, bool force) {
     if (rc)
         return rc;
     const mm_value *en = a ? mm_value_dict_get(a, "enable") : NULL;
+    if (en && !mm_value_is_null(en) &&
+        (rc = want(en, mm_value_is_bool(en), "auto_scale_lr.enable",
+                   "a bool")))
+        return rc;
     if (!force && !(en && mm_value_is_bool(en) && mm_value_get_bool(en)))
         return MM_OK;
     const mm_value *base = a ? mm_value_dict_get(a, "base_batch_size") : NULL;
@@ -758,9 +784,13 @@ static int scale_lr(mm_runner *r, bool force) {
                                "`base_batch_size`");
     int64_t real = mm_dataloader_batch_size(r->train_dl);
     double ratio = (double)real / (double)mm_value_get_int(base);
+    char ratio_text[32]; /* Python's float repr, as mmengine prints it */
+    mm_format_double(ratio, false, ratio_text);
+    if (!strpbrk(ratio_text, ".en"))
+        strcat(ratio_text, ".0");
     MM_INFO("LR is set based on batch size of %lld and the current batch size "
-            "is %lld. Scaling the original LR by %g.",
-            (long long)mm_value_get_int(base), (long long)real, ratio);
+            "is %lld. Scaling the original LR by %s.",
+            (long long)mm_value_get_int(base), (long long)real, ratio_text);
     mm_optimizer *opt = mm_optim_wrapper_optimizer(r->ow);
     for (int g = 0; g < mm_optimizer_n_groups(opt); g++)
         if ((rc = mm_optimizer_set_lr(opt, g,
@@ -1062,6 +1092,10 @@ static int get_meta_int(const mm_value *meta, const char *k, int64_t *out) {
                             "checkpoint meta has no integer '%s' "
                             "(not a training checkpoint?)",
                             k);
+    if (mm_value_get_int(v) < 0) /* the loops would count up from it */
+        return mm_error_set(MM_EINVAL, "checkpoint meta '%s' is %lld, not a "
+                                       "count",
+                            k, (long long)mm_value_get_int(v));
     *out = mm_value_get_int(v);
     return MM_OK;
 }
@@ -1145,7 +1179,7 @@ static int load_or_resume(mm_runner *r) {
         mm_checkpoint *ck = r->resume_ck;
         r->resume_ck = NULL;
         if (!ck)
-            rc = mm_checkpoint_load(r->load_from, &ck);
+            rc = load_named_checkpoint(r, r->load_from, &ck);
         if (!rc) {
             MM_INFO("Auto resumed from the latest checkpoint %s.",
                     r->load_from);
@@ -1154,7 +1188,7 @@ static int load_or_resume(mm_runner *r) {
         mm_checkpoint_free(ck);
     } else if (r->load_from) {
         mm_checkpoint *ck = NULL;
-        rc = mm_checkpoint_load(r->load_from, &ck);
+        rc = load_named_checkpoint(r, r->load_from, &ck);
         if (!rc)
             rc = load_weights(r, r->load_from, ck);
         mm_checkpoint_free(ck);
@@ -1205,22 +1239,29 @@ int mm_runner_train(mm_runner *r) {
     return rc;
 }
 
-int mm_runner_val(mm_runner *r, mm_value **metrics) {
+/* Runner.val / Runner.test: the loop built on first use, before_run, the
+ * weights, the loop, after_run. */
+static int run_eval(mm_runner *r, bool val, mm_value **metrics) {
     int rc = MM_OK;
-    if (!r->val_tried) {
-        r->val_tried = true;
-        rc = build_eval_loop(r, true);
+    bool *tried = val ? &r->val_tried : &r->test_tried;
+    if (!*tried) {
+        *tried = true;
+        rc = build_eval_loop(r, val);
     }
-    if (!rc && !r->val_loop)
-        rc = mm_error_set(MM_EINVAL, "val: the config has no val_dataloader, "
-                                     "val_cfg and val_evaluator");
+    mm_loop *loop = val ? r->val_loop : r->test_loop;
+    if (!rc && !loop)
+        rc = mm_error_set(MM_EINVAL,
+                          val ? "val: the config has no val_dataloader, "
+                                "val_cfg and val_evaluator"
+                              : "test: the config has no test_dataloader, "
+                                "test_cfg and test_evaluator");
     if (!rc)
         rc = mm_runner_call_hook(r, MM_HOOK_BEFORE_RUN, NULL);
     if (!rc)
         rc = load_or_resume(r);
     mm_value *m = NULL;
     if (!rc)
-        rc = mm_loop_run_val(r, r->val_loop, &m);
+        rc = val ? mm_loop_run_val(r, loop, &m) : mm_loop_run_test(r, loop, &m);
     if (!rc)
         rc = mm_runner_call_hook(r, MM_HOOK_AFTER_RUN, NULL);
     if (!rc && metrics)
@@ -1230,29 +1271,12 @@ int mm_runner_val(mm_runner *r, mm_value **metrics) {
     return rc;
 }
 
+int mm_runner_val(mm_runner *r, mm_value **metrics) {
+    return run_eval(r, true, metrics);
+}
+
 int mm_runner_test(mm_runner *r, mm_value **metrics) {
-    int rc = MM_OK;
-    if (!r->test_tried) {
-        r->test_tried = true;
-        rc = build_eval_loop(r, false);
-    }
-    if (!rc && !r->test_loop)
-        rc = mm_error_set(MM_EINVAL, "test: the config has no test_dataloader, "
-                                     "test_cfg and test_evaluator");
-    if (!rc)
-        rc = mm_runner_call_hook(r, MM_HOOK_BEFORE_RUN, NULL);
-    if (!rc)
-        rc = load_or_resume(r);
-    mm_value *m = NULL;
-    if (!rc)
-        rc = mm_loop_run_test(r, r->test_loop, &m);
-    if (!rc)
-        rc = mm_runner_call_hook(r, MM_HOOK_AFTER_RUN, NULL);
-    if (!rc && metrics)
-        *metrics = m;
-    else
-        mm_value_release(m);
-    return rc;
+    return run_eval(r, false, metrics);
 }
 
 /* ---- scalars.json -------------------------------------------------------- */

@@ -68,6 +68,11 @@ YAML
 "$MM" run test --help | grep -q -- "--out FILE.json" && ok "run test --help" || bad "run test --help"
 "$MM" run train "$cfg" --bogus >"$tmp/err" 2>&1
 [[ $? -eq 2 ]] && grep -q "unknown option '--bogus'" "$tmp/err" && ok "unknown option exits 2" || bad "unknown option" "$tmp/err"
+# The global --log-level wins over the config's log_level (INFO).
+"$MM" --log-level WARNING run train "$cfg" --work-dir "$tmp/quiet" train_cfg.max_epochs=1 >"$tmp/out" 2>"$tmp/err"
+[[ $? -eq 0 ]] && ! grep -q " - INFO - " "$tmp/err" && ok "--log-level WARNING silences the run's INFO lines" || bad "--log-level" "$tmp/err"
+"$MM" run train "$base_cfg" --resume= 2>"$tmp/err"
+[[ $? -eq 2 ]] && grep -q "\-\-resume= needs a checkpoint" "$tmp/err" && ok "empty --resume= exits 2" || bad "empty --resume=" "$tmp/err"
 
 # Training.
 w="$tmp/work"
@@ -127,8 +132,10 @@ code=$?
 [[ $code -eq 130 ]] && ok "Ctrl-C exits 130" || bad "Ctrl-C exit code $code" "$tmp/int.out"
 [[ -f "$w2/iter_13.safetensors" && "$(cat "$w2/last_checkpoint")" == "$w2/iter_13.safetensors" ]] &&
   ok "Ctrl-C saves iter_13 and last_checkpoint" || bad "interrupted checkpoint" "$tmp/int.out"
-grep -q "^mm: interrupted; resume with: mm run train $cfg --resume --work-dir $w2$" "$tmp/int.out" &&
-  ok "one line says how to resume" || bad "resume hint" "$tmp/int.out"
+# The hint repeats the overrides (quoted for the shell) so the resumed run
+# trains the same config.
+grep -qxF "mm: interrupted; resume with: mm run train $cfg 'custom_hooks=[{type: rtest.RecordHook, signal_at: 13}]' --resume --work-dir $w2" "$tmp/int.out" &&
+  ok "one line says how to resume, with the overrides" || bad "resume hint" "$tmp/int.out"
 if "$MM" run train "$cfg" --work-dir "$w2" --resume >"$tmp/resume.out" 2>&1 &&
   grep -q "resumed epoch: 1, iter: 13" "$tmp/resume.out" && [[ -f "$w2/epoch_2.safetensors" ]]; then
   ok "--resume finishes the interrupted run"

@@ -628,6 +628,43 @@ MM_TEST(checkpoint_hook_save_best_auto_keeps_one_best_file) {
     mm_runner_free(r);
 }
 
+MM_TEST(checkpoint_hook_save_best_carries_on_across_resume) {
+    /* The best score and path come back from the message hub: the resumed
+     * run removes the earlier best file when it beats it, and keeps one. */
+    const char *cfg = "model: {noise: 0.1}\n"
+                      "default_hooks: {checkpoint: {type: CheckpointHook, "
+                      "interval: 1, save_best: auto, max_keep_ckpts: 1}}\n";
+    char extra[1024];
+    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 4}\n", cfg);
+    mm_runner *r = new_runner("best_full", extra);
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    const mm_value *bc =
+        mm_message_hub_get_info(mm_runner_message_hub(r), "best_ckpt");
+    char full_best[512] = "";
+    if (bc && mm_value_is_string(bc))
+        snprintf(full_best, sizeof full_best, "%s",
+                 strrchr(mm_value_get_string(bc), '/') + 1);
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 2}\n", cfg);
+    if (!(r = new_runner("best_half", extra)))
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra,
+             "%strain_cfg: {max_epochs: 4}\nresume: true\n", cfg);
+    if (!(r = new_runner("best_half", extra)))
+        return;
+    CHECK_OK(mm_runner_train(r));
+    const char *wd = mm_runner_work_dir(r);
+    CHECK_INT(count_best(wd), 1);
+    CHECK(full_best[0] && exists("%s/%s", wd, full_best));
+    CHECK(!exists("%s/epoch_3.safetensors", wd, ""));
+    CHECK(exists("%s/epoch_4.safetensors", wd, ""));
+    mm_runner_free(r);
+}
+
 MM_TEST(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key) {
     setup();
     mm_value *cfg = toy_cfg(
@@ -637,7 +674,19 @@ MM_TEST(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key) {
     CHECK(mm_runner_new(cfg, "toy.yaml", &r) == MM_EINVAL);
     CHECK(strstr(mm_error_message(), "cannot infer the rule for key 'weird'") !=
           NULL);
+    /* at the save_best value, not at the hook */
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:63: ") ==
+          mm_error_message());
     mm_value_release(cfg);
+}
+
+MM_TEST(checkpoint_hook_less_keys_alone_keep_the_default_greater_keys) {
+    /* mmengine falls back to its default list for each of greater_keys and
+     * less_keys on its own: given less_keys rule 'weird' 'less'. */
+    mm_runner *r = new_runner(
+        "less_keys", "default_hooks: {checkpoint: {type: CheckpointHook, "
+                     "save_best: weird, less_keys: [weird]}}\n");
+    mm_runner_free(r);
 }
 
 MM_TEST(checkpoint_hook_publishes_the_last_checkpoint_with_its_hash) {
@@ -865,6 +914,56 @@ MM_TEST(resume_after_two_epochs_is_bit_exact) {
     check_same_checkpoints(a, b);
 }
 
+MM_TEST(resume_with_ema_is_bit_exact) {
+    /* The averages (state_dict.*) and the model (ema_state_dict.module.*)
+     * and the EMA step count carry on across a resume. */
+    char extra[1024];
+    const char *ema = "custom_hooks: [{type: EMAHook, momentum: 0.3}]\n";
+    snprintf(extra, sizeof extra, "%s%strain_cfg: {max_epochs: 4}\n",
+             resume_setup, ema);
+    mm_runner *r = new_runner("ema_full", extra);
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra, "%s%strain_cfg: {max_epochs: 2}\n",
+             resume_setup, ema);
+    if (!(r = new_runner("ema_half", extra)))
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra,
+             "%s%strain_cfg: {max_epochs: 4}\nresume: true\n", resume_setup,
+             ema);
+    if (!(r = new_runner("ema_half", extra)))
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    char a[1024], b[1024];
+    snprintf(a, sizeof a, "%s/epoch_4.safetensors", work_dir("ema_full"));
+    snprintf(b, sizeof b, "%s/epoch_4.safetensors", work_dir("ema_half"));
+    check_same_checkpoints(a, b);
+    mm_checkpoint *ca = NULL, *cb = NULL;
+    CHECK_OK(mm_checkpoint_load(a, &ca));
+    CHECK_OK(mm_checkpoint_load(b, &cb));
+    size_t compared = 0;
+    for (size_t i = 0; ca && cb && i < mm_checkpoint_count(ca); i++) {
+        const char *name;
+        mm_tensor *t;
+        CHECK_OK(mm_checkpoint_at(ca, i, &name, &t));
+        if (strncmp(name, "ema_state_dict.", 15))
+            continue;
+        compared++;
+        if (!same_tensor(t, mm_checkpoint_get(cb, name))) {
+            fprintf(stderr, "%s differs\n", name);
+            mm_test_failures++;
+        }
+    }
+    CHECK(compared >= 3); /* module.fc.weight, module.fc.bias, steps */
+    mm_checkpoint_free(ca);
+    mm_checkpoint_free(cb);
+}
+
 MM_TEST(interrupt_mid_epoch_saves_and_resume_is_bit_exact) {
     char extra[1024];
     snprintf(extra, sizeof extra, "%strain_cfg: {max_epochs: 3}\n",
@@ -971,7 +1070,17 @@ MM_TEST(auto_scale_lr_scales_by_batch_over_base) {
                  "train_cfg: {max_epochs: 1}\n");
     if (!r)
         return;
+    mm_log_set_level(MM_LOG_INFO);
+    CHECK_OK(mm_log_add_sink(capture, NULL));
     CHECK_OK(mm_runner_train(r));
+    mm_log_remove_sink(capture, NULL);
+    mm_log_set_level(MM_LOG_WARNING);
+    /* The ratio as Python prints a float, mmengine's line. */
+    CHECK(captured && strstr(captured, "LR is set based on batch size of 16 "
+                                       "and the current batch size is 4. "
+                                       "Scaling the original LR by 0.25.\n"));
+    free(captured);
+    captured = NULL;
     mm_history_buffer *lr =
         mm_message_hub_get_scalar(mm_runner_message_hub(r), "train/lr");
     CHECK(lr && fabs(mm_history_buffer_current(lr) - 0.025) < 1e-12);
@@ -1003,6 +1112,61 @@ MM_TEST(iter_based_loop_validates_and_saves_by_iteration) {
     CHECK_INT(vals, 3); /* after iterations 2, 4 and the last */
     CHECK_INT(epochs, 1);
     mm_runner_free(r);
+}
+
+/* IterBasedTrainLoop resumed at iteration 3 of 5 (an epoch is 2 batches)
+ * ends as the uninterrupted run, with the sampler given: the resumed run
+ * advances the dataloader as mmengine does. */
+static void check_iter_resume(const char *sampler, const char *full,
+                              const char *half) {
+    char base[1024], extra[1200];
+    snprintf(base, sizeof base,
+             "model: {noise: 0.1}\n"
+             "randomness: {seed: 7}\n"
+             "train_dataloader: {sampler: {_delete_: true, %s}}\n"
+             "optim_wrapper: {optimizer: {type: SGD, lr: 0.1, momentum: 0.9}}\n"
+             "default_hooks: {checkpoint: {type: CheckpointHook, "
+             "by_epoch: false, interval: 1}}\n"
+             "log_processor: {by_epoch: false}\n",
+             sampler);
+    snprintf(extra, sizeof extra,
+             "%strain_cfg: {_delete_: true, by_epoch: false, max_iters: 5}\n",
+             base);
+    mm_runner *r = new_runner(full, extra);
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra,
+             "%strain_cfg: {_delete_: true, by_epoch: false, max_iters: 3}\n",
+             base);
+    if (!(r = new_runner(half, extra)))
+        return;
+    CHECK_OK(mm_runner_train(r));
+    mm_runner_free(r);
+    snprintf(extra, sizeof extra,
+             "%strain_cfg: {_delete_: true, by_epoch: false, max_iters: 5}\n"
+             "resume: true\n",
+             base);
+    if (!(r = new_runner(half, extra)))
+        return;
+    CHECK_OK(mm_runner_train(r));
+    CHECK_INT(mm_runner_iter(r), 5);
+    mm_runner_free(r);
+    char a[1024], b[1024];
+    snprintf(a, sizeof a, "%s/iter_5.safetensors", work_dir(full));
+    snprintf(b, sizeof b, "%s/iter_5.safetensors", work_dir(half));
+    check_same_checkpoints(a, b);
+}
+
+MM_TEST(iter_based_resume_is_bit_exact_with_an_infinite_sampler) {
+    check_iter_resume("type: InfiniteSampler, shuffle: true", "inf_full",
+                      "inf_half");
+}
+
+MM_TEST(iter_based_resume_is_bit_exact_with_a_default_sampler) {
+    check_iter_resume("type: DefaultSampler, shuffle: true", "def_full",
+                      "def_half");
 }
 
 static int count_events(const rtest_record_hook *h, const char *what) {
@@ -1099,6 +1263,176 @@ MM_TEST(missing_train_cfg_is_one_line) {
     mm_value_release(cfg);
 }
 
+MM_TEST(resume_that_is_not_a_bool_is_one_line) {
+    setup();
+    mm_value *cfg = toy_cfg(work_dir("resume5"), "resume: 5\n");
+    mm_runner *r = NULL;
+    CHECK(mm_runner_new(cfg, "toy.yaml", &r) == MM_EINVAL);
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:9: resume: must be a bool") !=
+          NULL);
+    mm_runner_free(r);
+    mm_value_release(cfg);
+}
+
+MM_TEST(partial_val_config_is_one_line_at_a_set_key) {
+    /* mmengine refuses val_dataloader/val_cfg/val_evaluator partly set. */
+    setup();
+    mm_value *cfg = toy_cfg(work_dir("val_partial"), "val_cfg: null\n");
+    mm_runner *r = NULL;
+    CHECK_OK(mm_runner_new(cfg, "toy.yaml", &r));
+    if (r) {
+        CHECK(mm_runner_train(r) == MM_EINVAL);
+        CHECK(strstr(mm_error_message(), "toy.yaml:") != NULL);
+        CHECK(strstr(mm_error_message(), "(missing: val_cfg)") != NULL);
+        CHECK(strchr(mm_error_message(), '\n') == NULL);
+    }
+    mm_runner_free(r);
+    mm_value_release(cfg);
+}
+
+MM_TEST(train_without_any_val_key_skips_validation) {
+    mm_runner *r = new_runner(
+        "no_val", "val_cfg: null\nval_dataloader: null\nval_evaluator: null\n"
+                  "custom_hooks: [{type: RecordHook}]\n");
+    if (!r)
+        return;
+    CHECK_OK(mm_runner_train(r));
+    CHECK_INT(mm_runner_epoch(r), 2);
+    rtest_record_hook *h = find_record(r, NULL);
+    CHECK(h != NULL);
+    for (size_t i = 0; h && i < h->n; i++)
+        CHECK(strstr(h->events[i], "val") == NULL);
+    mm_runner_free(r);
+}
+
+MM_TEST(missing_load_from_file_names_the_key_and_its_place) {
+    mm_runner *r =
+        new_runner("load_missing", "load_from: /nonexistent/x.safetensors\n");
+    if (!r)
+        return;
+    CHECK(mm_runner_train(r) != MM_OK);
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:12: load_from: "
+                                     "/nonexistent/x.safetensors") != NULL);
+    mm_runner_free(r);
+}
+
+MM_TEST(auto_scale_lr_logs_a_whole_ratio_as_python_does) {
+    mm_runner *r = new_runner(
+        "scale1", "auto_scale_lr: {enable: true, base_batch_size: 4}\n"
+                  "train_cfg: {max_epochs: 1}\n");
+    if (!r)
+        return;
+    mm_log_set_level(MM_LOG_INFO);
+    CHECK_OK(mm_log_add_sink(capture, NULL));
+    CHECK_OK(mm_runner_train(r));
+    mm_log_remove_sink(capture, NULL);
+    mm_log_set_level(MM_LOG_WARNING);
+    CHECK(captured && strstr(captured, "Scaling the original LR by 1.0.\n"));
+    free(captured);
+    captured = NULL;
+    mm_runner_free(r);
+}
+
+MM_TEST(dynamic_interval_of_zero_is_a_config_error) {
+    mm_runner *r = new_runner(
+        "dynamic0", "train_cfg: {max_epochs: 2, dynamic_intervals: [[1, 0]]}\n");
+    if (!r)
+        return;
+    CHECK(mm_runner_train(r) == MM_EINVAL);
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:52: train_cfg") != NULL);
+    CHECK(strstr(mm_error_message(), "the interval must be positive, got 0") !=
+          NULL);
+    mm_runner_free(r);
+}
+
+MM_TEST(auto_scale_lr_enable_that_is_not_a_bool_is_one_line) {
+    mm_runner *r = new_runner(
+        "scale_en", "auto_scale_lr: {enable: 5, base_batch_size: 4}\n");
+    if (!r)
+        return;
+    CHECK(mm_runner_train(r) == MM_EINVAL);
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:25: auto_scale_lr.enable: "
+                                     "must be a bool, got 5") != NULL);
+    mm_runner_free(r);
+}
+
+MM_TEST(log_processor_bad_mean_pattern_names_its_place) {
+    mm_value *v = NULL;
+    const char *y = "log_processor: {mean_pattern: '('}\n";
+    CHECK_OK(mm_yaml_parse(y, strlen(y), "lp.yaml", &v));
+    mm_log_processor *lp = NULL;
+    CHECK(mm_log_processor_new(mm_value_dict_get(v, "log_processor"), &lp) ==
+          MM_EINVAL);
+    CHECK(strstr(mm_error_message(), "lp.yaml:1:31: log_processor.mean_pattern") ==
+          mm_error_message());
+    mm_value_release(v);
+}
+
+MM_TEST(empty_work_dir_and_out_dir_are_refused) {
+    setup();
+    mm_value *cfg = toy_cfg(work_dir("unused"), "work_dir: ''\n");
+    mm_runner *r = NULL;
+    CHECK(mm_runner_new(cfg, "toy.yaml", &r) == MM_EINVAL);
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:11: work_dir: must not be "
+                                     "empty") == mm_error_message());
+    mm_value_release(cfg);
+    /* one that cannot be made names the key */
+    cfg = toy_cfg(work_dir("unused"), "work_dir: /proc/no/such\n");
+    CHECK(mm_runner_new(cfg, "toy.yaml", &r) != MM_OK);
+    CHECK(strstr(mm_error_message(), "extra.yaml:1:11: work_dir: ") ==
+          mm_error_message());
+    mm_value_release(cfg);
+    static const char *const hooks[] = {
+        "default_hooks: {checkpoint: {type: CheckpointHook, out_dir: ''}}\n",
+        "default_hooks: {logger: {type: LoggerHook, out_dir: ''}}\n"};
+    for (size_t i = 0; i < 2; i++) {
+        cfg = toy_cfg(work_dir("empty_out"), hooks[i]);
+        r = NULL;
+        CHECK(mm_runner_new(cfg, "toy.yaml", &r) == MM_EINVAL);
+        CHECK(strstr(mm_error_message(), "out_dir: must not be empty") !=
+              NULL);
+        mm_runner_free(r);
+        mm_value_release(cfg);
+    }
+}
+
+MM_TEST(experiment_name_gets_the_timestamp_as_mmengine) {
+    mm_runner *r = new_runner("exp_name", "experiment_name: lenet_run\n");
+    if (!r)
+        return;
+    char want[128];
+    snprintf(want, sizeof want, "lenet_run_%s", mm_runner_timestamp(r));
+    CHECK(strcmp(mm_runner_experiment_name(r), want) == 0);
+    mm_runner_free(r);
+    if (!(r = new_runner("exp_name2", NULL)))
+        return;
+    snprintf(want, sizeof want, "toy_%s", mm_runner_timestamp(r));
+    CHECK(strcmp(mm_runner_experiment_name(r), want) == 0);
+    mm_runner_free(r);
+}
+
+MM_TEST(resume_from_a_negative_epoch_is_refused) {
+    setup();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/negative.safetensors", tmp_root);
+    const char *head = "{\"__metadata__\": {\"meta\": "
+                       "\"{\\\"epoch\\\": -1, \\\"iter\\\": -4}\"}}";
+    char file[256];
+    size_t n = strlen(head);
+    for (int i = 0; i < 8; i++)
+        file[i] = (char)((n >> (8 * i)) & 0xff);
+    memcpy(file + 8, head, n);
+    CHECK_OK(mm_file_write_atomic(path, file, 8 + n));
+    char extra[1200];
+    snprintf(extra, sizeof extra, "load_from: %s\nresume: true\n", path);
+    mm_runner *r = new_runner("negative", extra);
+    if (!r)
+        return;
+    CHECK(mm_runner_train(r) == MM_EINVAL);
+    CHECK(strstr(mm_error_message(), "checkpoint meta 'epoch' is -1") != NULL);
+    mm_runner_free(r);
+}
+
 MM_TEST_MAIN(
     MM_CASE(hook_order_matches_mmengine_for_train_with_val_and_test),
     MM_CASE(hook_order_matches_mmengine_when_resuming),
@@ -1115,7 +1449,9 @@ MM_TEST_MAIN(
     MM_CASE(checkpoint_hook_max_keep_ckpts_removes_the_oldest),
     MM_CASE(checkpoint_hook_interval_and_save_last),
     MM_CASE(checkpoint_hook_save_best_auto_keeps_one_best_file),
+    MM_CASE(checkpoint_hook_save_best_carries_on_across_resume),
     MM_CASE(checkpoint_hook_rule_cannot_be_inferred_for_unknown_key),
+    MM_CASE(checkpoint_hook_less_keys_alone_keep_the_default_greater_keys),
     MM_CASE(checkpoint_hook_publishes_the_last_checkpoint_with_its_hash),
     MM_CASE(out_dirs_get_checkpoints_and_text_logs_under_the_work_dir_name),
     MM_CASE(early_stopping_stops_when_the_metric_stalls),
@@ -1123,12 +1459,26 @@ MM_TEST_MAIN(
     MM_CASE(ema_hook_saves_averaged_weights_and_keeps_the_model_s),
     MM_CASE(ema_average_follows_lerp_of_each_iteration_s_weights),
     MM_CASE(resume_after_two_epochs_is_bit_exact),
+    MM_CASE(resume_with_ema_is_bit_exact),
     MM_CASE(interrupt_mid_epoch_saves_and_resume_is_bit_exact),
     MM_CASE(load_from_reports_missing_and_unexpected_keys),
     MM_CASE(corrupt_checkpoint_is_refused_with_one_line),
     MM_CASE(auto_scale_lr_scales_by_batch_over_base),
     MM_CASE(iter_based_loop_validates_and_saves_by_iteration),
+    MM_CASE(iter_based_resume_is_bit_exact_with_an_infinite_sampler),
+    MM_CASE(iter_based_resume_is_bit_exact_with_a_default_sampler),
     MM_CASE(dynamic_intervals_change_the_val_interval_from_a_milestone),
     MM_CASE(reduce_on_plateau_steps_on_validation_metrics),
     MM_CASE(evaluator_merges_metrics_and_refuses_duplicate_keys),
-    MM_CASE(missing_train_cfg_is_one_line))
+    MM_CASE(missing_train_cfg_is_one_line),
+    MM_CASE(resume_that_is_not_a_bool_is_one_line),
+    MM_CASE(partial_val_config_is_one_line_at_a_set_key),
+    MM_CASE(train_without_any_val_key_skips_validation),
+    MM_CASE(missing_load_from_file_names_the_key_and_its_place),
+    MM_CASE(auto_scale_lr_logs_a_whole_ratio_as_python_does),
+    MM_CASE(dynamic_interval_of_zero_is_a_config_error),
+    MM_CASE(auto_scale_lr_enable_that_is_not_a_bool_is_one_line),
+    MM_CASE(log_processor_bad_mean_pattern_names_its_place),
+    MM_CASE(empty_work_dir_and_out_dir_are_refused),
+    MM_CASE(experiment_name_gets_the_timestamp_as_mmengine),
+    MM_CASE(resume_from_a_negative_epoch_is_refused))
