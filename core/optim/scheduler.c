@@ -616,6 +616,12 @@ static int read_args(mm_build_ctx *ctx, mm_param_scheduler *s, int64_t L) {
             return arg_error(ctx, "end_factor", "%s",
                              "Ending multiplicative factor should between 0 "
                              "and 1.");
+        /* mmengine accepts 0 and then divides by it on the second step */
+        if (s->start_factor == 0 && s->end_factor != 0)
+            return arg_error(ctx, "start_factor", "%s",
+                             "start_factor 0 makes the chained update divide "
+                             "by zero; start from a small factor such as "
+                             "0.001");
         s->total_iters = s->end - s->begin - 1;
         break;
     case S_MULTISTEP:

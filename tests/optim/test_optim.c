@@ -244,6 +244,26 @@ MM_TEST(scheduler_plateau_missing_monitor_names_the_metrics) {
     mm_module_free(model);
 }
 
+MM_TEST(linear_lr_starting_at_zero_is_refused_at_config_time) {
+    mm_module *model = NULL;
+    CHECK_OK(mm_linear_new(2, 2, true, &model));
+    mm_value *cfg = yaml("optimizer: {type: SGD, lr: 0.1}");
+    mm_optim_wrapper *ow = NULL;
+    CHECK_OK(mm_optim_wrapper_build(cfg, "optim_wrapper", NULL, model, &ow));
+    mm_value *sc = yaml("[{type: LinearLR, start_factor: 0, by_epoch: false, "
+                        "end: 10}]");
+    mm_scheduler_args args = {.optim_wrapper = ow};
+    mm_param_scheduler **s = NULL;
+    size_t n = 0;
+    CHECK_ERR_HAS(mm_param_schedulers_build(sc, "param_scheduler", NULL, &args,
+                                            &s, &n),
+                  MM_EINVAL, "start_factor 0 makes the chained update divide");
+    mm_value_release(sc);
+    mm_value_release(cfg);
+    mm_optim_wrapper_free(ow);
+    mm_module_free(model);
+}
+
 MM_TEST(scheduler_momentum_on_adagrad_is_refused) {
     mm_module *model = NULL;
     CHECK_OK(mm_linear_new(2, 2, true, &model));
@@ -864,6 +884,7 @@ MM_TEST(scheduler_end_before_begin_is_an_error) {
 
 MM_TEST_MAIN(MM_CASE(schedulers_torch_also_has_match_torch),
     MM_CASE(scheduler_multistep_matches_mmengine),
+    MM_CASE(linear_lr_starting_at_zero_is_refused_at_config_time),
              MM_CASE(scheduler_step_by_iteration_matches_mmengine),
              MM_CASE(scheduler_linear_warmup_then_cosine_matches_mmengine),
              MM_CASE(scheduler_cosine_past_t_max_matches_mmengine),
