@@ -329,7 +329,10 @@ static int open_desc(const char *path, const mm_plugin_desc **out) {
                             "%s: bad descriptor magic 0x%08x (expected "
                             "0x%08x): not an mm plugin descriptor",
                             path, d->magic, MM_PLUGIN_MAGIC);
-    if (d->abi_major != MM_ABI_MAJOR || d->abi_minor > MM_ABI_MINOR)
+    /* 1.1 grew mm_module_class (forward_multi): a 1.0 plugin's module
+     * classes are too short to be read safely. */
+    if (d->abi_major != MM_ABI_MAJOR || d->abi_minor > MM_ABI_MINOR ||
+        d->abi_minor < 1)
         return mm_error_set(MM_EINVAL,
                             "%s: built for mm ABI %u.%u, this mm is %d.%d "
                             "(rebuild the plugin against this mm)",

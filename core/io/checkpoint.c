@@ -208,6 +208,51 @@ int mm_checkpoint_state_dict(const mm_checkpoint *ck, const char *prefix,
     return MM_OK;
 }
 
+/* mmengine's _load_checkpoint_to_model: checkpoint['state_dict'] when the
+ * file has one, else the whole file; a DataParallel "module." prefix is
+ * dropped (its default revise_keys); then Pretrained's `prefix` filter. */
+int mm_checkpoint_weights(const mm_checkpoint *ck, const char *prefix,
+                          mm_state_dict *out) {
+    if (!ck || !out)
+        return mm_error_set(MM_EINVAL, "mm_checkpoint_weights: NULL "
+                                       "argument");
+    static const char sd_prefix[] = "state_dict.";
+    bool has_sd = false;
+    for (size_t i = 0; i < ck->n && !has_sd; i++)
+        has_sd = strncmp(ck->entries[i].name, sd_prefix,
+                         sizeof sd_prefix - 1) == 0;
+    const char *outer = has_sd ? sd_prefix : "";
+    size_t olen = strlen(outer);
+    /* "backbone" means "backbone." as in mmengine's
+     * _load_checkpoint_with_prefix */
+    char pbuf[256];
+    size_t plen = prefix ? strlen(prefix) : 0;
+    if (plen + 2 > sizeof pbuf)
+        return mm_error_set(MM_EINVAL, "checkpoint: prefix too long");
+    memcpy(pbuf, prefix ? prefix : "", plen);
+    if (plen && pbuf[plen - 1] != '.')
+        pbuf[plen++] = '.';
+    pbuf[plen] = 0;
+    prefix = pbuf;
+    for (size_t i = 0; i < ck->n; i++) {
+        const char *name = ck->entries[i].name;
+        if (strncmp(name, outer, olen) != 0)
+            continue;
+        name += olen;
+        if (strncmp(name, "module.", 7) == 0)
+            name += 7;
+        if (strncmp(name, prefix, plen) != 0)
+            continue;
+        MM_TRY(mm_state_dict_add(out, name + plen, ck->entries[i].tensor));
+    }
+    if (plen && out->n == 0)
+        return mm_error_set(MM_ENOENT,
+                            "checkpoint: no weights under prefix '%s' (check "
+                            "init_cfg.prefix against `mm checkpoint info -v`)",
+                            prefix);
+    return MM_OK;
+}
+
 /* ---- metadata ----------------------------------------------------------- */
 
 static int check_no_tensor(const mm_value *v, const char *key) {

@@ -226,6 +226,42 @@ int mm_module_forward1(mm_module *m, mm_tensor *x, mm_tensor **out) {
     return mm_module_forward(m, 1, &x, out);
 }
 
+int mm_module_forward_multi(mm_module *m, int n, mm_tensor *const *inputs,
+                            int cap, int *n_out, mm_tensor **outs) {
+    *n_out = 0;
+    if (!m)
+        return mm_error_set(MM_EINVAL, "forward: module is NULL");
+    if (cap < 1)
+        return mm_error_set(MM_EINVAL, "forward: no room for outputs");
+    if (!m->cls->forward_multi) {
+        MM_TRY(mm_module_forward(m, n, inputs, &outs[0]));
+        *n_out = 1;
+        return MM_OK;
+    }
+    int rc = m->cls->forward_multi(m, n, inputs, cap, n_out, outs);
+    if (!rc && (*n_out < 1 || *n_out > cap))
+        rc = mm_error_set(MM_EINVAL, "%s gave %d outputs (room for 1 to %d)",
+                          m->cls->name, *n_out, cap);
+    if (rc < 0 && m->name)
+        return mm_error_context(rc, NULL, "%s", m->name);
+    return rc;
+}
+
+int mm_module_forward_last(mm_module *m, int n, mm_tensor *const *inputs,
+                           mm_tensor **out) {
+    mm_tensor *outs[MM_MAX_OUTPUTS];
+    int k;
+    *out = NULL;
+    if (!m->cls->forward_multi)
+        return mm_error_set(MM_EINVAL, "%s has no forward_multi",
+                            m->cls->name);
+    MM_TRY(m->cls->forward_multi(m, n, inputs, MM_MAX_OUTPUTS, &k, outs));
+    if (k < 1 || k > MM_MAX_OUTPUTS)
+        return mm_error_set(MM_EINVAL, "%s gave %d outputs", m->cls->name, k);
+    *out = outs[k - 1];
+    return MM_OK;
+}
+
 void mm_module_train(mm_module *m, bool mode) {
     if (!m)
         return;

@@ -166,27 +166,30 @@ typedef struct gap {
     mm_module *pool; /* child "gap" */
 } gap;
 
-/* Each input (N, C, *) -> (N, C); several inputs give several outputs in
- * mmpretrain (a tuple); the generic forward returns the last one, which is
- * what the heads use. */
-static int gap_forward(mm_module *m, int n, mm_tensor *const *in,
-                       mm_tensor **out) {
+/* Each input (N, C, *) -> (N, C): one output per input, as mmpretrain
+ * pools every feature map of a tuple. */
+static int gap_forward_multi(mm_module *m, int n, mm_tensor *const *in,
+                             int cap, int *n_out, mm_tensor **outs) {
     gap *g = (gap *)m;
-    if (n < 1)
-        return mm_error_set(MM_EINVAL, "GlobalAveragePooling takes at least "
-                                       "one input");
-    mm_tensor *x = in[n - 1];
-    if (x->ndim != g->dim + 2) {
-        char buf[64];
-        return mm_error_set(MM_EINVAL,
-                            "GlobalAveragePooling(dim=%d) needs (N, C) plus "
-                            "%d spatial dims, got %s",
-                            g->dim, g->dim,
-                            mm_shape_format(x->ndim, x->shape, buf,
-                                            sizeof buf));
+    if (n < 1 || n > cap)
+        return mm_error_set(MM_EINVAL, "GlobalAveragePooling takes 1 to %d "
+                                       "inputs, got %d", cap, n);
+    for (int i = 0; i < n; i++) {
+        mm_tensor *x = in[i];
+        if (x->ndim != g->dim + 2) {
+            char buf[64];
+            return mm_error_set(MM_EINVAL,
+                                "GlobalAveragePooling(dim=%d) needs (N, C) "
+                                "plus %d spatial dims, got %s",
+                                g->dim, g->dim,
+                                mm_shape_format(x->ndim, x->shape, buf,
+                                                sizeof buf));
+        }
+        MM_TRY(mm_module_forward1(g->pool, x, &x));
+        MM_TRY(mm_flatten(x, 1, -1, &outs[i]));
     }
-    MM_TRY(mm_module_forward1(g->pool, x, &x));
-    return mm_flatten(x, 1, -1, out);
+    *n_out = n;
+    return MM_OK;
 }
 
 static void gap_repr(const mm_module *m, char *buf, size_t size) {
@@ -195,8 +198,9 @@ static void gap_repr(const mm_module *m, char *buf, size_t size) {
 
 const mm_module_class mmcls_gap_class = {
     .name = "GlobalAveragePooling",
-    .forward = gap_forward,
+    .forward = mm_module_forward_last,
     .extra_repr = gap_repr,
+    .forward_multi = gap_forward_multi,
 };
 
 int mmcls_gap_new(int dim, mm_module **out) {

@@ -219,12 +219,18 @@ typedef struct image_classifier {
     mm_module *backbone, *neck, *head; /* children; neck, head may be NULL */
 } image_classifier;
 
-/* mmpretrain's extract_feat(stage='neck'). */
-static int extract_feat(image_classifier *c, mm_tensor *x, mm_tensor **out) {
-    MM_TRY(mm_module_forward1(c->backbone, x, &x));
-    if (c->neck)
-        MM_TRY(mm_module_forward1(c->neck, x, &x));
-    *out = x;
+/* mmpretrain's extract_feat(stage='neck'): the backbone's outputs (one per
+ * out_indices entry) through the neck, into feats[0..*n). */
+static int extract_feat(image_classifier *c, mm_tensor *x, int *n,
+                        mm_tensor **feats) {
+    MM_TRY(mm_module_forward_multi(c->backbone, 1, &x, MM_MAX_OUTPUTS, n,
+                                   feats));
+    if (c->neck) {
+        mm_tensor *in[MM_MAX_OUTPUTS];
+        memcpy(in, feats, (size_t)*n * sizeof *in);
+        MM_TRY(mm_module_forward_multi(c->neck, *n, in, MM_MAX_OUTPUTS, n,
+                                       feats));
+    }
     return MM_OK;
 }
 
@@ -235,13 +241,14 @@ static int classifier_forward(mm_module *m, int n, mm_tensor *const *in,
     if (n != 1)
         return mm_error_set(MM_EINVAL, "ImageClassifier takes one input "
                                        "batch, got %d", n);
-    mm_tensor *feats;
-    MM_TRY(extract_feat(c, in[0], &feats));
+    mm_tensor *feats[MM_MAX_OUTPUTS];
+    int nf;
+    MM_TRY(extract_feat(c, in[0], &nf, feats));
     if (!c->head) {
-        *out = feats;
+        *out = feats[nf - 1];
         return MM_OK;
     }
-    return mm_module_forward1(c->head, feats, out);
+    return mm_module_forward(c->head, nf, feats, out);
 }
 
 static int classifier_loss(mm_module *m, int n, mm_tensor *const *in,
@@ -253,9 +260,10 @@ static int classifier_loss(mm_module *m, int n, mm_tensor *const *in,
     if (!c->head || !mm_model_has_loss(c->head))
         return mm_error_set(MM_EINVAL, "ImageClassifier: mode 'loss' needs "
                                        "a head with a loss");
-    mm_tensor *feats;
-    MM_TRY(extract_feat(c, in[0], &feats));
-    return mm_model_loss(c->head, 1, &feats, samples, losses);
+    mm_tensor *feats[MM_MAX_OUTPUTS];
+    int nf;
+    MM_TRY(extract_feat(c, in[0], &nf, feats));
+    return mm_model_loss(c->head, nf, feats, samples, losses);
 }
 
 static int classifier_predict(mm_module *m, int n, mm_tensor *const *in,
@@ -267,9 +275,10 @@ static int classifier_predict(mm_module *m, int n, mm_tensor *const *in,
     if (!c->head)
         return mm_error_set(MM_EINVAL, "ImageClassifier: mode 'predict' "
                                        "needs a head");
-    mm_tensor *feats;
-    MM_TRY(extract_feat(c, in[0], &feats));
-    return mm_model_predict(c->head, 1, &feats, samples, out);
+    mm_tensor *feats[MM_MAX_OUTPUTS];
+    int nf;
+    MM_TRY(extract_feat(c, in[0], &nf, feats));
+    return mm_model_predict(c->head, nf, feats, samples, out);
 }
 
 static const struct mm_model_ops classifier_ops = {

@@ -117,6 +117,60 @@ MM_API int mm_checkpoint_load_module(const mm_checkpoint *ck,
 MM_API int mm_checkpoint_describe(const mm_checkpoint *ck, bool verbose,
                                   char **out) MM_NODISCARD;
 
+/* ---- PyTorch files -------------------------------------------------------
+ *
+ * mm_checkpoint_load also reads what torch.save writes (the zip format,
+ * torch >= 1.6): the pickle is read by a restricted unpickler that accepts
+ * only the globals a state dict needs (torch._utils._rebuild_tensor_v2 and
+ * its kin, the storage classes, collections.OrderedDict) and refuses any
+ * other global with one line naming it, so a malicious file never runs
+ * code. Nested dicts are flattened with '.' (an mmengine checkpoint's
+ * `state_dict` dict becomes `state_dict.backbone.conv1.weight`; a bare
+ * torchvision state dict keeps its keys); non-tensor leaves (`meta`) go to
+ * the metadata. Legacy (pre-zip) files are MM_EUNSUPPORTED with a hint. */
+MM_API int mm_pth_load(const char *path, mm_checkpoint **out) MM_NODISCARD;
+/* Does the file start like a torch zip (or legacy pickle) file? */
+MM_API bool mm_pth_sniff(const void *head, size_t len);
+
+/* The model weights of a loaded checkpoint as mmengine's load_checkpoint
+ * finds them: the entries under "state_dict." when there are any, else
+ * every tensor (a bare state dict), without a DataParallel "module."; then
+ * the entries under `prefix` ("backbone", read as "backbone."; NULL or ""
+ * for all) with it stripped (MM_ENOENT when none is). References are added to `out`. */
+MM_API int mm_checkpoint_weights(const mm_checkpoint *ck, const char *prefix,
+                                 mm_state_dict *out) MM_NODISCARD;
+
+/* ---- key maps ------------------------------------------------------------
+ *
+ * A key map turns another library's state dict (torchvision's
+ * `layer1.0.conv1.weight`, `fc.weight`) into the names of the mm model
+ * that implements the same architecture (mmpretrain's names, the native
+ * ones: `backbone.layer1.0.conv1.weight`, `head.fc.weight`). It may rename,
+ * drop, split or merge tensors. A key it does not know is MM_EINVAL naming
+ * the key, never a silent drop. Plugins register theirs in their init (the
+ * table lives in static storage; plugins are never unloaded); the names
+ * are "<library>.<family>": "torchvision.resnet". */
+typedef int (*mm_key_map_fn)(const mm_state_dict *in, mm_state_dict *out);
+
+typedef struct mm_key_map {
+    const char *name; /* "torchvision.resnet" */
+    const char *doc;  /* one line: which models it covers */
+    mm_key_map_fn apply;
+} mm_key_map;
+
+/* MM_EEXIST for a name already registered. Thread-safe. */
+MM_API int mm_key_map_register(const mm_key_map *map) MM_NODISCARD;
+/* By name; MM_ENOENT listing the registered names when unknown. Loads the
+ * plugins on the search path first if the name is not registered yet. */
+MM_API int mm_key_map_find(const char *name,
+                           const mm_key_map **out) MM_NODISCARD;
+/* Registered maps in registration order (i < mm_key_map_count()). */
+MM_API size_t mm_key_map_count(void);
+MM_API const mm_key_map *mm_key_map_at(size_t i);
+/* Apply the named map (find + apply): *out an empty state dict filled. */
+MM_API int mm_key_map_apply(const char *name, const mm_state_dict *in,
+                            mm_state_dict *out) MM_NODISCARD;
+
 #ifdef __cplusplus
 }
 #endif

@@ -75,7 +75,17 @@ typedef struct mm_module_class {
     /* Models, heads and data preprocessors: loss / predict / preprocess
      * (<mm/model.h>). NULL for plain layers. */
     const struct mm_model_ops *model;
+    /* Modules with several outputs (a backbone's out_indices, a neck
+     * applied to each of them): fill outs[0..*n_out) with *n_out <= cap
+     * (cap is at least MM_MAX_OUTPUTS). NULL: the module has one output,
+     * its forward's. Such a class usually sets .forward to
+     * mm_module_forward_last. Added in ABI 1.1. */
+    int (*forward_multi)(mm_module *m, int n, mm_tensor *const *inputs,
+                         int cap, int *n_out, mm_tensor **outs);
 } mm_module_class;
+
+/* The most outputs a module gives (a backbone's out_indices). */
+#define MM_MAX_OUTPUTS 8
 
 /* One named tensor slot. `field` (may be NULL) is the typed struct's member
  * that mirrors the tensor; the module keeps it equal to `tensor`. */
@@ -147,6 +157,17 @@ MM_API int mm_module_forward(mm_module *m, int n, mm_tensor *const *inputs,
 /* One input, one output. */
 MM_API int mm_module_forward1(mm_module *m, mm_tensor *x,
                               mm_tensor **out) MM_NODISCARD;
+/* Every output: the class's forward_multi, or its forward as one output.
+ * outs has room for cap (>= 1) tensors; a module giving more is MM_EINVAL.
+ * Errors carry the module's name as mm_module_forward's do. */
+MM_API int mm_module_forward_multi(mm_module *m, int n,
+                                   mm_tensor *const *inputs, int cap,
+                                   int *n_out, mm_tensor **outs) MM_NODISCARD;
+/* A forward for classes with forward_multi: the last of the outputs (what
+ * a classification head uses, as mmpretrain's heads take feats[-1]). */
+MM_API int mm_module_forward_last(mm_module *m, int n,
+                                  mm_tensor *const *inputs,
+                                  mm_tensor **out) MM_NODISCARD;
 
 /* train(mode) / eval(): set the flag on m and every descendant. */
 MM_API void mm_module_train(mm_module *m, bool mode);
