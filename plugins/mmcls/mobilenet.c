@@ -485,7 +485,7 @@ static int mbv3_build(mm_build_ctx *ctx, void **out) {
     if (!rc)
         rc = add(m, "layer0", c, &b->layers[0]);
     int64_t in_ch = 16;
-    char name[16];
+    char name[24];
     for (int i = 0; !rc && i < nl; i++) {
         mm_value *act = mobile_type_cfg(L[i].act);
         rc = act ? MM_OK : mm_error_set(MM_ENOMEM, "out of memory");

@@ -68,8 +68,14 @@ static const mm_module_class shuffle_block_class = {
     .forward = shuffle_block_forward,
 };
 
-static int seq_add(mm_module *seq, int rc, mm_module *c) {
-    return rc ? rc : mm_sequential_append(seq, c);
+/* Append ConvModule(in, out, k, stride, padding=k/2, groups) to seq. */
+static int seq_conv(mm_module *seq, int64_t in, int64_t out, int64_t k,
+                    int64_t stride, int64_t groups, const mm_value *conv_cfg,
+                    const mm_value *norm_cfg, const mm_value *act_cfg) {
+    mm_module *c;
+    MM_TRY(mobile_conv_module(in, out, k, stride, k / 2, 1, groups, -1,
+                              conv_cfg, norm_cfg, act_cfg, &c));
+    return mm_sequential_append(seq, c);
 }
 
 static int shuffle_block_new(int64_t in, int64_t out, int64_t stride,
@@ -78,7 +84,7 @@ static int shuffle_block_new(int64_t in, int64_t out, int64_t stride,
                              const mm_value *act_cfg, mm_module **res) {
     int64_t bf = out / 2;
     MM_ASSERT(stride > 1 || in == 2 * bf);
-    mm_module *m, *seq, *c = NULL;
+    mm_module *m, *seq;
     MM_TRY(mm_module_new(&shuffle_block_class, sizeof(shuffle_block), &m));
     shuffle_block *b = (shuffle_block *)m;
     b->stride = stride;
@@ -90,15 +96,10 @@ static int shuffle_block_new(int64_t in, int64_t out, int64_t stride,
             rc = mm_module_add_child(m, "branch1", seq);
         }
         if (!rc)
-            rc = seq_add(seq,
-                         mobile_conv_module(in, in, 3, stride, 1, 1, in, -1,
-                                            conv_cfg, norm_cfg, NULL, &c),
-                         c);
+            rc = seq_conv(seq, in, in, 3, stride, in, conv_cfg, norm_cfg,
+                          NULL);
         if (!rc)
-            rc = seq_add(seq,
-                         mobile_conv_module(in, bf, 1, 1, 0, 1, 1, -1,
-                                            conv_cfg, norm_cfg, act_cfg, &c),
-                         c);
+            rc = seq_conv(seq, in, bf, 1, 1, 1, conv_cfg, norm_cfg, act_cfg);
     }
     if (!rc)
         rc = mm_sequential_new(0, NULL, &seq);
@@ -107,21 +108,12 @@ static int shuffle_block_new(int64_t in, int64_t out, int64_t stride,
         rc = mm_module_add_child(m, "branch2", seq);
     }
     if (!rc)
-        rc = seq_add(seq,
-                     mobile_conv_module(stride > 1 ? in : bf, bf, 1, 1, 0, 1,
-                                        1, -1, conv_cfg, norm_cfg, act_cfg,
-                                        &c),
-                     c);
+        rc = seq_conv(seq, stride > 1 ? in : bf, bf, 1, 1, 1, conv_cfg,
+                      norm_cfg, act_cfg);
     if (!rc)
-        rc = seq_add(seq,
-                     mobile_conv_module(bf, bf, 3, stride, 1, 1, bf, -1,
-                                        conv_cfg, norm_cfg, NULL, &c),
-                     c);
+        rc = seq_conv(seq, bf, bf, 3, stride, bf, conv_cfg, norm_cfg, NULL);
     if (!rc)
-        rc = seq_add(seq,
-                     mobile_conv_module(bf, bf, 1, 1, 0, 1, 1, -1, conv_cfg,
-                                        norm_cfg, act_cfg, &c),
-                     c);
+        rc = seq_conv(seq, bf, bf, 1, 1, 1, conv_cfg, norm_cfg, act_cfg);
     if (rc) {
         mm_module_free(m);
         return rc;
