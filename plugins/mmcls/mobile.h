@@ -68,10 +68,10 @@ typedef struct mobile_renames {
 int mobile_rename(mobile_renames *r, const char *from, const char *to);
 void mobile_renames_free(mobile_renames *r);
 /* Each key of `in` is "<module path>.<tensor name>"; its module path must
- * be in the table (else MM_EINVAL naming the key and `map`), and it is
- * added to `out` under the renamed path. */
-int mobile_renames_apply(const mobile_renames *r, const char *map,
-                         const mm_state_dict *in, mm_state_dict *out);
+ * be in the table (else MM_EINVAL naming the key; mm_key_map_apply adds
+ * the map's name), and it is added to `out` under the renamed path. */
+int mobile_renames_apply(const mobile_renames *r, const mm_state_dict *in,
+                         mm_state_dict *out);
 /* Does `in` hold a key that starts with prefix? */
 bool mobile_has_prefix(const mm_state_dict *in, const char *prefix);
 

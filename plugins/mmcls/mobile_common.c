@@ -205,8 +205,8 @@ void mobile_renames_free(mobile_renames *r) {
     memset(r, 0, sizeof *r);
 }
 
-int mobile_renames_apply(const mobile_renames *r, const char *map,
-                         const mm_state_dict *in, mm_state_dict *out) {
+int mobile_renames_apply(const mobile_renames *r, const mm_state_dict *in,
+                         mm_state_dict *out) {
     for (size_t i = 0; i < in->n; i++) {
         const char *key = in->items[i].name;
         const char *dot = strrchr(key, '.');
@@ -218,13 +218,12 @@ int mobile_renames_apply(const mobile_renames *r, const char *map,
                 break;
         if (!dot || j == r->n)
             return mm_error_set(MM_EINVAL,
-                                "%s: unknown key '%s' (not part of the "
-                                "architecture this map covers)", map, key);
+                                "unknown key '%s' (not part of the "
+                                "architecture this map covers)", key);
         char name[512];
         int len = snprintf(name, sizeof name, "%s%s", r->to[j], dot);
         if (len < 0 || (size_t)len >= sizeof name)
-            return mm_error_set(MM_EINVAL, "%s: key '%s' is too long", map,
-                                key);
+            return mm_error_set(MM_EINVAL, "key '%s' is too long", key);
         MM_TRY(mm_state_dict_add(out, name, in->items[i].tensor));
     }
     return MM_OK;

@@ -615,7 +615,7 @@ static int tv_mbv2_map(const mm_state_dict *in, mm_state_dict *out) {
     if (!rc)
         rc = mobile_rename(&r, "classifier.1", "head.fc");
     if (!rc)
-        rc = mobile_renames_apply(&r, "torchvision.mobilenet_v2", in, out);
+        rc = mobile_renames_apply(&r, in, out);
     mobile_renames_free(&r);
     return rc;
 }
@@ -681,7 +681,7 @@ static int tv_mbv3_map(const mm_state_dict *in, mm_state_dict *out) {
     if (!rc)
         rc = mobile_rename(&r, "classifier.3", "head.layers.1.fc");
     if (!rc)
-        rc = mobile_renames_apply(&r, "torchvision.mobilenet_v3", in, out);
+        rc = mobile_renames_apply(&r, in, out);
     mobile_renames_free(&r);
     return rc;
 }

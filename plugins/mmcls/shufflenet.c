@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <mm/autograd.h>
 #include <mm/checkpoint.h>
 #include <mm/nn.h>
 #include <mm/registry.h>
@@ -290,8 +291,13 @@ static int shufflenet_build(mm_build_ctx *ctx, void **out) {
                                 conv_cfg, norm_cfg, act_cfg, &c);
     if (!rc)
         rc = mm_sequential_append(s->layers, c);
-    if (!rc)
-        rc = mm_module_init_weights(m);
+    /* over the ConvModules' own initialisation, as mmpretrain's
+     * init_weights runs after theirs */
+    if (!rc) {
+        mm_no_grad_push();
+        rc = shufflenet_init_weights(m);
+        mm_no_grad_pop();
+    }
     if (!rc && frozen >= 0)
         rc = mobile_freeze(s->conv1);
     for (int i = 0; !rc && i < frozen; i++)
@@ -381,7 +387,7 @@ static int tv_shufflenet_map(const mm_state_dict *in, mm_state_dict *out) {
     if (!rc)
         rc = mobile_rename(&r, "fc", "head.fc");
     if (!rc)
-        rc = mobile_renames_apply(&r, "torchvision.shufflenet_v2", in, out);
+        rc = mobile_renames_apply(&r, in, out);
     mobile_renames_free(&r);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <mm/autograd.h>
 #include <mm/checkpoint.h>
 #include <mm/nn.h>
 #include <mm/registry.h>
@@ -249,8 +250,13 @@ static int vgg_build(mm_build_ctx *ctx, void **out) {
             rc = mm_module_add_child(m, "classifier", c);
         }
     }
-    if (!rc)
-        rc = mm_module_init_weights(m);
+    /* the layers' constructors initialised them; only the classifier
+     * differs from that (mm_module_init_weights would redo every layer) */
+    if (!rc) {
+        mm_no_grad_push();
+        rc = vgg_init_weights(m);
+        mm_no_grad_pop();
+    }
     for (int i = 0; !rc && i < frozen; i++)
         for (int j = v->range[i][0]; !rc && j < v->range[i][1]; j++)
             rc = mobile_freeze(features->children[j].module);
@@ -335,9 +341,8 @@ static int tv_vgg_map(const mm_state_dict *in, mm_state_dict *out) {
             a = i;
     if (a < 0)
         return mm_error_set(MM_EINVAL,
-                            "torchvision.vgg: %d conv weights under "
-                            "features.*, expected 8, 10, 13 or 16 (vgg11, "
-                            "13, 16, 19)", n_conv);
+                            "%d conv weights under features.*, expected 8, "
+                            "10, 13 or 16 (vgg11, 13, 16, 19)", n_conv);
     mobile_renames r = {0};
     char from[96], to[128];
     int rc = MM_OK, t = 0, j = 0;
@@ -361,7 +366,7 @@ static int tv_vgg_map(const mm_state_dict *in, mm_state_dict *out) {
         rc = mobile_rename(&r, from, to);
     }
     if (!rc)
-        rc = mobile_renames_apply(&r, "torchvision.vgg", in, out);
+        rc = mobile_renames_apply(&r, in, out);
     mobile_renames_free(&r);
     return rc;
 }
