@@ -82,6 +82,16 @@ MM_API int mm_image_resize(mm_tensor *img, int64_t w, int64_t h,
                            mm_image_interp interp,
                            mm_tensor **out) MM_NODISCARD;
 
+/* Draw `text` (printable ASCII; other bytes show as '?') into a u8 (H, W,
+ * 3) BGR image in place, top-left corner at (x, y), with a built-in
+ * stroke font scaled to `height` pixels per line (at least 7), in colour
+ * `bgr` on a filled box of `bg` (NULL: no box), clipped to the image, as
+ * mmpretrain's visualizer labels a prediction. */
+MM_API int mm_image_draw_text(mm_tensor *img, int64_t x, int64_t y,
+                              const char *text, int height,
+                              const uint8_t bgr[3],
+                              const uint8_t *bg) MM_NODISCARD;
+
 #ifdef __cplusplus
 }
 #endif
