@@ -890,8 +890,8 @@ static int auto_augment_build(mm_build_ctx *ctx, void **out) {
 }
 
 static const mm_param rand_augment_params[] = {
-    {.name = "policies", .type = MM_PARAM_STRING | MM_PARAM_LIST,
-     .required = true,
+    {.name = "policies", .type = MM_PARAM_STRING | MM_PARAM_COMPONENT_LIST,
+     .required = true, .kind = MM_TRANSFORMS,
      .doc = "timm_increasing, simple_increasing, or a list of transform "
             "configs"},
     {.name = "num_policies", .type = MM_PARAM_INT, .required = true,
