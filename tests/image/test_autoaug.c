@@ -221,6 +221,33 @@ MM_TEST(sequences_and_policies_match_mmpretrain) {
     run_recorded("sequence rand_augment_ auto_augment_");
 }
 
+MM_TEST(auto_contrast_cutoff_matches_mmcv) {
+    mm_pool *pool;
+    CHECK_OK(mm_pool_open(&pool));
+    mm_value *rec = recording();
+    const mm_value *cases = mm_value_dict_get(rec, "auto_contrast_cutoff");
+    CHECK(mm_value_len(cases) == 3);
+    for (size_t i = 0; i < mm_value_len(cases); i++) {
+        const mm_value *c = mm_value_list_get(cases, i);
+        const mm_value *cut = mm_value_dict_get(c, "cutoff");
+        char path[512];
+        mm_tensor *img = NULL, *y = NULL;
+        CHECK_OK(mm_image_read(
+            fixture(mm_value_get_string(mm_value_dict_get(c, "file")), path,
+                    sizeof path),
+            MM_IMAGE_UNCHANGED, &img));
+        CHECK_OK(mm_image_auto_contrast(
+            img, mm_value_get_float(mm_value_list_get(cut, 0)),
+            mm_value_get_float(mm_value_list_get(cut, 1)), &y));
+        mm_tensor *want = recorded_image(mm_value_dict_get(c, "img"));
+        CHECK(y && want && y->numel == want->numel &&
+              !memcmp(mm_tensor_data(y), mm_tensor_data(want),
+                      (size_t)y->numel));
+    }
+    mm_value_release(rec);
+    mm_pool_close(pool);
+}
+
 /* ---- preset tables ------------------------------------------------------- */
 
 /* Run a and b on the same image with the same seed n times: the outputs
@@ -660,6 +687,7 @@ MM_TEST_MAIN(MM_CASE(shear_matches_mmpretrain_in_every_interpolation),
              MM_CASE(contrast_color_brightness_sharpness_match_mmpretrain),
              MM_CASE(cutout_covering_the_image_matches_mmpretrain),
              MM_CASE(sequences_and_policies_match_mmpretrain),
+             MM_CASE(auto_contrast_cutoff_matches_mmcv),
              MM_CASE(imagenet_policies_are_mmpretrains_table),
              MM_CASE(timm_increasing_policies_are_mmpretrains_table),
              MM_CASE(rand_augment_applies_num_policies_drawn_with_replacement),

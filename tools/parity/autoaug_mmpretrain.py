@@ -228,6 +228,14 @@ def main():
             y = run(steps, load(f))
             out['cases'].append({'name': name, 'file': f,
                                  'pipeline': plain(steps), 'img': png64(y)})
+    # mmcv.auto_contrast with cutoffs (mmpretrain uses 0 only)
+    import mmcv
+    out['auto_contrast_cutoff'] = []
+    for f, cutoff in ((COLOR[0], 2), (COLOR[1], (1, 5)), (COLOR[2], 10.5)):
+        y = mmcv.auto_contrast(load(f), cutoff=cutoff)
+        cut = list(cutoff) if isinstance(cutoff, tuple) else [cutoff] * 2
+        out['auto_contrast_cutoff'].append({'file': f, 'cutoff': cut,
+                                            'img': png64(y)})
     # the preset policy tables, as mmpretrain expands them
     out['policies'] = {
         'imagenet': plain(aa.AUTOAUG_POLICIES['imagenet']),
