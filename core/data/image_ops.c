@@ -125,6 +125,19 @@ static void inter_tab(int k, int16_t *itab) {
         }
 }
 
+/* The k x k taps at p, all inside the image: OpenCV's
+ * FixedPtCast<int, uchar, 15> of the weighted sum (|sum| < 2^31). */
+static inline void interp_inside(const uint8_t *p, int64_t sstep, int64_t cn,
+                                 int k, const int16_t *wt, uint8_t *d) {
+    for (int64_t c = 0; c < cn; c++) {
+        int32_t sum = 0;
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++)
+                sum += p[i * sstep + j * cn + c] * wt[i * k + j];
+        d[c] = sat_u8((sum + (COEF_ONE >> 1)) >> COEF_BITS);
+    }
+}
+
 void mm_image_rotation_matrix(double cx, double cy, double angle,
                               double scale, double m[6]) {
     /* cv2.getRotationMatrix2D takes the centre as a Point2f */
@@ -229,6 +242,14 @@ int mm_image_warp_affine(mm_tensor *img, const double m[6], int64_t w,
                 memcpy(d, cval, (size_t)cn);
                 continue;
             }
+            if (ox >= 0 && oy >= 0 && ox + k <= sw && oy + k <= sh) {
+                const uint8_t *p = S + oy * sstep + ox * cn;
+                if (k == 2)
+                    interp_inside(p, sstep, cn, 2, wt, d);
+                else
+                    interp_inside(p, sstep, cn, 4, wt, d);
+                continue;
+            }
             for (int64_t c = 0; c < cn; c++) {
                 int64_t sum = 0;
                 for (int i = 0; i < k; i++) {
@@ -295,8 +316,9 @@ static int with_luts(mm_tensor *img, const char *what,
         rc = mm_contiguous(img, &src);
     if (!rc) {
         const uint8_t *s = mm_tensor_data(src);
-        for (int64_t i = 0; i < src->numel; i++)
-            hist[i % cn][s[i]]++;
+        for (int64_t i = 0; i < src->numel; i += cn)
+            for (int64_t c = 0; c < cn; c++)
+                hist[c][s[i + c]]++;
         for (int64_t c = 0; c < cn; c++)
             make(hist[c], arg, lut[c]);
         rc = apply_luts(src, (const uint8_t(*)[256])lut, &res);
@@ -417,9 +439,9 @@ int mm_image_posterize(mm_tensor *img, int bits, mm_tensor **out) {
 /* mmcv's float path: cv2.addWeighted(img.astype(float32), factor,
  * other.astype(float32), 1 - factor, 0) - OpenCV works in double with one
  * fma per term and stores float32 - then np.clip(0, 255).astype(uint8).
- * `other` is NULL for zeros (adjust_brightness) or has img's shape; with
- * `other_scalar` >= 0 it is that constant (adjust_contrast's mean). */
-static int blend_float(mm_tensor *img, mm_tensor *other, int other_scalar,
+ * `other` has img's shape, or is NULL for the constant image `level`
+ * (0 for adjust_brightness, the mean grey for adjust_contrast). */
+static int blend_float(mm_tensor *img, mm_tensor *other, uint8_t level,
                        double factor, mm_tensor **out) {
     mm_pool *pool;
     MM_TRY(mm_pool_open(&pool));
@@ -432,13 +454,23 @@ static int blend_float(mm_tensor *img, mm_tensor *other, int other_scalar,
         return rc;
     }
     const uint8_t *a = mm_tensor_data(src);
-    const uint8_t *b = o ? mm_tensor_data(o) : NULL;
     uint8_t *d = mm_tensor_data(dst);
     double beta = 1 - factor;
-    for (int64_t i = 0; i < src->numel; i++) {
-        double bv = b ? b[i] : other_scalar > 0 ? other_scalar : 0;
-        float r = (float)fma((double)a[i], factor, fma(bv, beta, 0.0));
-        d[i] = clip_trunc_u8(r);
+    /* fma(b, beta, 0) is the plain product b * beta */
+    double bb[256];
+    for (int v = 0; v < 256; v++)
+        bb[v] = (double)v * beta;
+    if (!o) { /* the other image is constant: a table over img's values */
+        uint8_t lut[256];
+        for (int v = 0; v < 256; v++)
+            lut[v] = clip_trunc_u8(
+                (float)fma((double)v, factor, bb[level]));
+        for (int64_t i = 0; i < src->numel; i++)
+            d[i] = lut[a[i]];
+    } else {
+        const uint8_t *b = mm_tensor_data(o);
+        for (int64_t i = 0; i < src->numel; i++)
+            d[i] = clip_trunc_u8((float)fma((double)a[i], factor, bb[b[i]]));
     }
     return mm_pool_close_keep(pool, dst, out);
 }
@@ -483,7 +515,7 @@ int mm_image_adjust_contrast(mm_tensor *img, double factor, mm_tensor **out) {
         sum += bgr_gray(s + 3 * i);
     /* Python's round() of the float64 mean: halves to even */
     int mean = (int)nearbyint((double)sum / (double)n);
-    rc = blend_float(src, NULL, mean, factor, out);
+    rc = blend_float(src, NULL, (uint8_t)mean, factor, out);
     if (rc) {
         mm_pool_close(pool);
         return rc;
@@ -507,10 +539,13 @@ int mm_image_adjust_color(mm_tensor *img, double alpha, mm_tensor **out) {
     float fa = (float)alpha, fb = (float)(1 - alpha);
     const uint8_t *s = mm_tensor_data(src);
     uint8_t *d = mm_tensor_data(dst);
+    float gb[256]; /* fmaf(g, fb, 0) is the plain product */
+    for (int v = 0; v < 256; v++)
+        gb[v] = (float)v * fb;
     for (int64_t i = 0; i < src->numel / 3; i++, s += 3, d += 3) {
-        float g = bgr_gray(s);
+        float g = gb[bgr_gray(s)];
         for (int c = 0; c < 3; c++)
-            d[c] = sat_u8(lrintf(fmaf((float)s[c], fa, fmaf(g, fb, 0.f))));
+            d[c] = sat_u8(lrintf(fmaf((float)s[c], fa, g)));
     }
     return mm_pool_close_keep(pool, dst, out);
 }
@@ -520,21 +555,25 @@ int mm_image_adjust_color(mm_tensor *img, double alpha, mm_tensor **out) {
  * sum rounds as this integer one does. */
 static void smooth(const uint8_t *s, int64_t h, int64_t w, int64_t cn,
                    uint8_t *d) {
-    for (int64_t y = 0; y < h; y++)
-        for (int64_t x = 0; x < w; x++)
+    int64_t row = w * cn;
+    for (int64_t y = 0; y < h; y++) {
+        /* reflect-101 rows (a single row or column reflects onto itself) */
+        int64_t ya = y > 0 ? y - 1 : (h > 1 ? 1 : 0);
+        int64_t yb = y < h - 1 ? y + 1 : (h > 1 ? h - 2 : 0);
+        const uint8_t *r0 = s + ya * row, *r1 = s + y * row, *r2 = s + yb * row;
+        uint8_t *o = d + y * row;
+        for (int64_t x = 0; x < w; x++) {
+            int64_t xa = x > 0 ? x - 1 : (w > 1 ? 1 : 0);
+            int64_t xb = x < w - 1 ? x + 1 : (w > 1 ? w - 2 : 0);
+            int64_t a = xa * cn, m = x * cn, b = xb * cn;
             for (int64_t c = 0; c < cn; c++) {
-                int64_t sum = 4 * s[(y * w + x) * cn + c];
-                for (int dy = -1; dy <= 1; dy++)
-                    for (int dx = -1; dx <= 1; dx++) {
-                        int64_t yy = y + dy, xx = x + dx;
-                        yy = yy < 0 ? (h > 1 ? 1 : 0)
-                             : yy >= h ? (h > 1 ? h - 2 : 0) : yy;
-                        xx = xx < 0 ? (w > 1 ? 1 : 0)
-                             : xx >= w ? (w > 1 ? w - 2 : 0) : xx;
-                        sum += s[(yy * w + xx) * cn + c];
-                    }
-                d[(y * w + x) * cn + c] = (uint8_t)((2 * sum + 13) / 26);
+                int sum = r0[a + c] + r0[m + c] + r0[b + c] + r1[a + c] +
+                          5 * r1[m + c] + r1[b + c] + r2[a + c] + r2[m + c] +
+                          r2[b + c];
+                o[m + c] = (uint8_t)((2 * sum + 13) / 26);
             }
+        }
+    }
 }
 
 int mm_image_adjust_sharpness(mm_tensor *img, double factor,
