@@ -67,7 +67,7 @@ static int16_t sat_s16(int64_t v) {
 
 /* numpy's float -> uint8 cast after np.clip(x, 0, 255): truncation. */
 static uint8_t clip_trunc_u8(double v) {
-    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    return (uint8_t)(!(v > 0) ? 0 : v > 255 ? 255 : v); /* NaN: 0 */
 }
 
 /* ---- cv2.warpAffine ------------------------------------------------------- */
@@ -127,7 +127,8 @@ static void inter_tab(int k, int16_t *itab) {
 
 /* The k x k taps at p, all inside the image: OpenCV's
  * FixedPtCast<int, uchar, 15> of the weighted sum (|sum| < 2^31). */
-static inline void interp_inside(const uint8_t *p, int64_t sstep, int64_t cn,
+static inline __attribute__((always_inline)) void
+interp_inside(const uint8_t *p, int64_t sstep, int64_t cn,
                                  int k, const int16_t *wt, uint8_t *d) {
     for (int64_t c = 0; c < cn; c++) {
         int32_t sum = 0;
@@ -217,9 +218,11 @@ int mm_image_warp_affine(mm_tensor *img, const double m[6], int64_t w,
     int64_t sstep = sw * cn;
     int round_delta = k ? (1 << AB_BITS) / TAB / 2 : (1 << AB_BITS) / 2;
     for (int64_t y = 0; y < h; y++) {
-        int64_t X0 = cv_round((M[1] * (double)y + M[2]) * (1 << AB_BITS)) +
+        int64_t X0 = (int64_t)cv_round((M[1] * (double)y + M[2]) *
+                                        (1 << AB_BITS)) +
                      round_delta;
-        int64_t Y0 = cv_round((M[4] * (double)y + M[5]) * (1 << AB_BITS)) +
+        int64_t Y0 = (int64_t)cv_round((M[4] * (double)y + M[5]) *
+                                        (1 << AB_BITS)) +
                      round_delta;
         for (int64_t x = 0; x < w; x++, d += cn) {
             int64_t X = X0 + delta[2 * x], Y = Y0 + delta[2 * x + 1];
@@ -244,10 +247,13 @@ int mm_image_warp_affine(mm_tensor *img, const double m[6], int64_t w,
             }
             if (ox >= 0 && oy >= 0 && ox + k <= sw && oy + k <= sh) {
                 const uint8_t *p = S + oy * sstep + ox * cn;
-                if (k == 2)
-                    interp_inside(p, sstep, cn, 2, wt, d);
+                /* constant arguments let the compiler unroll the taps */
+                if (cn == 3)
+                    k == 2 ? interp_inside(p, sstep, 3, 2, wt, d)
+                           : interp_inside(p, sstep, 3, 4, wt, d);
                 else
-                    interp_inside(p, sstep, cn, 4, wt, d);
+                    k == 2 ? interp_inside(p, sstep, cn, 2, wt, d)
+                           : interp_inside(p, sstep, cn, 4, wt, d);
                 continue;
             }
             for (int64_t c = 0; c < cn; c++) {

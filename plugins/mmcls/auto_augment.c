@@ -174,10 +174,10 @@ static int cutout(const aug *a, mm_tensor *img, const int64_t shape[2],
                             a->n_pad, (long long)cn);
     double y0 = (double)h + (1.0 - (double)h) * rand_uniform();
     double x0 = (double)w + (1.0 - (double)w) * rand_uniform();
-    int64_t y1 = (int64_t)fmax(0, y0 - (double)shape[0] / 2.);
-    int64_t x1 = (int64_t)fmax(0, x0 - (double)shape[1] / 2.);
-    int64_t y2 = h < y1 + shape[0] ? h : y1 + shape[0];
-    int64_t x2 = w < x1 + shape[1] ? w : x1 + shape[1];
+    int64_t y1 = (int64_t)fmin(fmax(0, y0 - (double)shape[0] / 2.), h);
+    int64_t x1 = (int64_t)fmin(fmax(0, x0 - (double)shape[1] / 2.), w);
+    int64_t y2 = shape[0] >= h - y1 ? h : y1 + shape[0];
+    int64_t x2 = shape[1] >= w - x1 ? w : x1 + shape[1];
     MM_TRY(mm_contiguous(img, &img));
     MM_TRY(mm_empty_like(img, out));
     uint8_t *d = mm_tensor_data(*out);
@@ -200,7 +200,7 @@ static int solarize_add(mm_tensor *img, double m, double thr,
     uint8_t *d = mm_tensor_data(*out);
     for (int64_t i = 0; i < img->numel; i++) {
         double v = s[i] < thr ? fmin((double)s[i] + m, 255) : s[i];
-        d[i] = (uint8_t)(v < 0 ? 0 : v);
+        d[i] = (uint8_t)(!(v > 0) ? 0 : v); /* NaN: 0 */
     }
     return MM_OK;
 }
@@ -257,9 +257,8 @@ static int aug_run(const aug *a, mm_tensor *img, double m, mm_tensor **y) {
         return mm_image_adjust_sharpness(img, 1 + m, y);
     case OP_CUTOUT: {
         int64_t shape[2] = {a->shape[0], a->shape[1]};
-        if (!a->has_value) { /* int(random_magnitude()) */
-            shape[0] = shape[1] = (int64_t)m;
-        }
+        if (!a->has_value) /* int(random_magnitude()), kept castable */
+            shape[0] = shape[1] = (int64_t)fmin(fmax(m, -1e15), 1e15);
         return cutout(a, img, shape, y);
     }
     case OP_COUNT:
@@ -427,6 +426,8 @@ static int aug_build(mm_build_ctx *ctx, void **out) {
             } else {
                 return arg_error(ctx, "shape", "expected an int or [h, w]");
             }
+            if (a.shape[0] < 0 || a.shape[1] < 0)
+                return arg_error(ctx, "shape", "sizes must not be negative");
         } else if (a.has_value) {
             if (!mm_value_is_number(v))
                 return arg_error(ctx, info->value_key, "expected a number");

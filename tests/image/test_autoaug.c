@@ -679,6 +679,42 @@ MM_TEST(unsupported_images_are_errors_not_crashes) {
     mm_pool_close(pool);
 }
 
+MM_TEST(extreme_magnitudes_give_an_image_not_a_crash) {
+    static const char *const cfgs[] = {
+        "{type: Shear, magnitude: 1.0e30, prob: 1.0}",
+        "{type: Shear, magnitude: .nan, prob: 1.0, interpolation: bicubic}",
+        "{type: Translate, magnitude: -1.0e30, prob: 1.0}",
+        "{type: Rotate, angle: 1.0e20, scale: 1.0e300, prob: 1.0, "
+        "interpolation: bilinear}",
+        "{type: Rotate, angle: 10, scale: 0, prob: 1.0}",
+        "{type: Contrast, magnitude: .nan, prob: 1.0}",
+        "{type: Brightness, magnitude: .inf, prob: 1.0}",
+        "{type: Sharpness, magnitude: -1.0e300, prob: 1.0}",
+        "{type: ColorTransform, magnitude: 1.0e30, prob: 1.0}",
+        "{type: SolarizeAdd, magnitude: .nan, prob: 1.0}",
+        "{type: SolarizeAdd, magnitude: -300, prob: 1.0}",
+        "{type: Solarize, thr: .nan, prob: 1.0}",
+        "{type: Cutout, magnitude_range: [0, 1.0e300], prob: 1.0}",
+        "{type: Cutout, shape: 4611686018427387904, prob: 1.0}",
+    };
+    mm_pool *pool;
+    CHECK_OK(mm_pool_open(&pool));
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        mm_transform *t = build_yaml(cfgs[i]);
+        mm_tensor *img = NULL;
+        CHECK_OK(mm_zeros(MM_SHAPE(6, 7, 3), MM_U8, &img));
+        mm_value *r = results_with(img);
+        CHECK(t != NULL);
+        if (t)
+            CHECK_OK(mm_transform_apply(t, r));
+        mm_tensor *y = results_img(r);
+        CHECK(y && y->dtype == MM_U8 && y->numel == 6 * 7 * 3);
+        mm_value_release(r);
+        mm_transform_free(t);
+    }
+    mm_pool_close(pool);
+}
+
 MM_TEST_MAIN(MM_CASE(shear_matches_mmpretrain_in_every_interpolation),
              MM_CASE(translate_matches_mmpretrain),
              MM_CASE(rotate_matches_mmpretrain_with_centre_scale_and_pad),
@@ -701,4 +737,5 @@ MM_TEST_MAIN(MM_CASE(shear_matches_mmpretrain_in_every_interpolation),
              MM_CASE(a_seeded_generator_repeats_the_same_augmentations),
              MM_CASE(transforms_are_registered_in_scope_mmcls_with_schemas),
              MM_CASE(bad_configs_are_refused_in_one_line),
-             MM_CASE(unsupported_images_are_errors_not_crashes))
+             MM_CASE(unsupported_images_are_errors_not_crashes),
+             MM_CASE(extreme_magnitudes_give_an_image_not_a_crash))
