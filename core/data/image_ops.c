@@ -70,7 +70,7 @@ static uint8_t clip_trunc_u8(double v) {
     return (uint8_t)(!(v > 0) ? 0 : v > 255 ? 255 : v); /* NaN: 0 */
 }
 
-/* ---- cv2.warpAffine ------------------------------------------------------- */
+/* ---- cv2.warpAffine ---------------------------------------------------- */
 
 enum { INTER_BITS = 5, TAB = 1 << INTER_BITS, AB_BITS = 10,
        COEF_BITS = 15, COEF_ONE = 1 << COEF_BITS };
@@ -236,7 +236,8 @@ int mm_image_warp_affine(mm_tensor *img, const double m[6], int64_t w,
             }
             X >>= AB_BITS - INTER_BITS;
             Y >>= AB_BITS - INTER_BITS;
-            int64_t sx = sat_s16(X >> INTER_BITS), sy = sat_s16(Y >> INTER_BITS);
+            int64_t sx = sat_s16(X >> INTER_BITS);
+            int64_t sy = sat_s16(Y >> INTER_BITS);
             const int16_t *wt =
                 itab + ((Y & (TAB - 1)) * TAB + (X & (TAB - 1))) * k * k;
             /* cubic taps start one pixel up and left */
@@ -278,7 +279,7 @@ int mm_image_warp_affine(mm_tensor *img, const double m[6], int64_t w,
     return mm_pool_close_keep(pool, dst, out);
 }
 
-/* ---- per-pixel and histogram functions ------------------------------------ */
+/* ---- per-pixel and histogram functions --------------------------------- */
 
 /* A new image from a 256-entry table per channel. */
 static int apply_luts(mm_tensor *img, const uint8_t (*lut)[256],
@@ -414,11 +415,12 @@ typedef struct point_arg {
 static void point_lut(const int64_t *hist, void *arg, uint8_t *lut) {
     (void)hist;
     const point_arg *p = arg;
+    int shift = 8 - p->bits; /* numpy shifts a uint8 by 8 to 0 */
     for (int v = 0; v < 256; v++)
         lut[v] = p->kind == 0   ? (uint8_t)(255 - v)
                  : p->kind == 1 ? (uint8_t)((double)v < p->thr ? v : 255 - v)
-                 : p->bits <= 0 ? 0
-                                : (uint8_t)((v >> (8 - p->bits)) << (8 - p->bits));
+                 : shift >= 8   ? 0
+                                : (uint8_t)((v >> shift) << shift);
 }
 
 int mm_image_invert(mm_tensor *img, mm_tensor **out) {
@@ -440,7 +442,7 @@ int mm_image_posterize(mm_tensor *img, int bits, mm_tensor **out) {
     return with_luts(img, "posterize", point_lut, &p, out);
 }
 
-/* ---- cv2.addWeighted ------------------------------------------------------ */
+/* ---- cv2.addWeighted --------------------------------------------------- */
 
 /* mmcv's float path: cv2.addWeighted(img.astype(float32), factor,
  * other.astype(float32), 1 - factor, 0) - OpenCV works in double with one
