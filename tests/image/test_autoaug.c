@@ -248,6 +248,47 @@ MM_TEST(auto_contrast_cutoff_matches_mmcv) {
     mm_pool_close(pool);
 }
 
+MM_TEST(warp_affine_matches_cv2_for_any_map_and_size) {
+    mm_pool *pool;
+    CHECK_OK(mm_pool_open(&pool));
+    mm_value *rec = recording();
+    const mm_value *cases = mm_value_dict_get(rec, "warp_affine");
+    CHECK(mm_value_len(cases) == 4);
+    for (size_t i = 0; i < mm_value_len(cases); i++) {
+        const mm_value *c = mm_value_list_get(cases, i);
+        const mm_value *m = mm_value_dict_get(c, "matrix");
+        const mm_value *size = mm_value_dict_get(c, "size");
+        const mm_value *border = mm_value_dict_get(c, "border");
+        double mat[6], b[4];
+        for (int k = 0; k < 6; k++)
+            mat[k] = mm_value_get_float(mm_value_list_get(
+                mm_value_list_get(m, (size_t)k / 3), (size_t)k % 3));
+        for (int k = 0; k < 4; k++)
+            b[k] = mm_value_get_float(mm_value_list_get(border, (size_t)k));
+        mm_image_interp interp;
+        CHECK_OK(mm_image_interp_parse(
+            mm_value_get_string(mm_value_dict_get(c, "interpolation")),
+            &interp));
+        char path[512];
+        mm_tensor *img = NULL, *y = NULL;
+        CHECK_OK(mm_image_read(
+            fixture(mm_value_get_string(mm_value_dict_get(c, "file")), path,
+                    sizeof path),
+            MM_IMAGE_UNCHANGED, &img));
+        CHECK_OK(mm_image_warp_affine(
+            img, mat, mm_value_get_int(mm_value_list_get(size, 0)),
+            mm_value_get_int(mm_value_list_get(size, 1)), interp, b, &y));
+        mm_tensor *want = recorded_image(mm_value_dict_get(c, "img"));
+        bool same = y && want && y->ndim == want->ndim;
+        for (int d = 0; same && d < y->ndim; d++)
+            same = y->shape[d] == want->shape[d];
+        CHECK(same && !memcmp(mm_tensor_data(y), mm_tensor_data(want),
+                              (size_t)y->numel));
+    }
+    mm_value_release(rec);
+    mm_pool_close(pool);
+}
+
 /* ---- preset tables ------------------------------------------------------- */
 
 /* Run a and b on the same image with the same seed n times: the outputs
@@ -724,6 +765,7 @@ MM_TEST_MAIN(MM_CASE(shear_matches_mmpretrain_in_every_interpolation),
              MM_CASE(cutout_covering_the_image_matches_mmpretrain),
              MM_CASE(sequences_and_policies_match_mmpretrain),
              MM_CASE(auto_contrast_cutoff_matches_mmcv),
+             MM_CASE(warp_affine_matches_cv2_for_any_map_and_size),
              MM_CASE(imagenet_policies_are_mmpretrains_table),
              MM_CASE(timm_increasing_policies_are_mmpretrains_table),
              MM_CASE(rand_augment_applies_num_policies_drawn_with_replacement),

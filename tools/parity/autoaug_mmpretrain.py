@@ -236,6 +236,25 @@ def main():
         cut = list(cutoff) if isinstance(cutoff, tuple) else [cutoff] * 2
         out['auto_contrast_cutoff'].append({'file': f, 'cutoff': cut,
                                             'img': png64(y)})
+    # cv2.warpAffine itself: any affine map, another output size, a
+    # border value per channel
+    out['warp_affine'] = []
+    for f, interp, m, size in (
+            (COLOR[0], 'bilinear', [[1.3, 0.2, -4.5], [-0.1, 0.9, 3.25]],
+             (37, 29)),
+            (COLOR[1], 'bicubic', [[0.7, -0.4, 12.0], [0.35, 1.1, -6.0]],
+             (61, 50)),
+            (GREY, 'nearest', [[-1.0, 0.05, 47.0], [0.0, 1.5, -2.0]],
+             (40, 33)),
+            (BGRA, 'bicubic', [[0.9, 0.3, -2.0], [-0.3, 0.9, 8.0]],
+             (48, 40))):
+        border = (9.0, 99.0, 199.0, 250.0)
+        y = cv2.warpAffine(load(f), np.array(m), size,
+                           flags=mmcv.image.geometric.cv2_interp_codes[interp],
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+        out['warp_affine'].append({'file': f, 'interpolation': interp,
+                                   'matrix': m, 'size': list(size),
+                                   'border': list(border), 'img': png64(y)})
     # the preset policy tables, as mmpretrain expands them
     out['policies'] = {
         'imagenet': plain(aa.AUTOAUG_POLICIES['imagenet']),
