@@ -493,7 +493,11 @@ static int aug_build(mm_build_ctx *ctx, void **out) {
      .doc = "level noise: N(level, std) clipped to [0, total_level] when "     \
             "positive, U(0, level) when 'inf'"},                               \
     {.name = "total_level", .type = MM_PARAM_FLOAT, .def = "10",               \
-     .doc = "the level that maps to val2"}
+     .doc = "the level that maps to val2"},                                    \
+    {.name = "magnitude_key", .type = MM_PARAM_STRING | MM_PARAM_NULL,         \
+     .def = "null",                                                            \
+     .doc = "older configs' name of the value argument; ignored (RandAugment " \
+            "drops it)"}
 #define P_PAD                                                                  \
     {.name = "pad_val", .type = MM_PARAM_INT | MM_PARAM_FLOAT | MM_PARAM_LIST, \
      .def = "128", .doc = "fill value: a number or one per channel"}

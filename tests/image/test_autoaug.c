@@ -427,12 +427,13 @@ MM_TEST(rand_augment_applies_num_policies_drawn_with_replacement) {
 }
 
 MM_TEST(rand_augment_scales_magnitude_level_by_total_level) {
-    /* level 3 of 12 on [0, 100] is 25; [100, 0] is 75; a policy without
-     * magnitude_range keeps its own magnitude */
+    /* level 3 of 12 on [0, 100] is 25 (magnitude_key, of older configs,
+     * is dropped); on [100, 0] 75, RandAugment's level and total replacing
+     * the policy's own */
     mm_transform *t = build_yaml(
         "{type: RandAugment, num_policies: 1, magnitude_level: 3, "
-        "total_level: 12, policies: [{type: SolarizeAdd, "
-        "magnitude_range: [0, 100], thr: 256, prob: 1.0}]}");
+        "total_level: 12, policies: [{type: SolarizeAdd, magnitude_key: "
+        "magnitude, magnitude_range: [0, 100], thr: 256, prob: 1.0}]}");
     draws(t, 0, 20, out_);
     for (int i = 0; i < 20; i++)
         CHECK_INT(out_[i], 25);
