@@ -7,6 +7,7 @@ enum { MM_EXIT_OK = 0, MM_EXIT_FAILURE = 1, MM_EXIT_USAGE = 2 };
 
 int mm_cli_checkpoint(int argc, char **argv);
 int mm_cli_config(int argc, char **argv);
+int mm_cli_infer(int argc, char **argv);
 int mm_cli_plugin(int argc, char **argv);
 int mm_cli_run(int argc, char **argv);
 

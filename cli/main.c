@@ -16,6 +16,8 @@ static const char usage[] =
     "commands:\n"
     "  checkpoint info              check a checkpoint and summarise it\n"
     "  config print|validate|diff   show, check or compare merged configs\n"
+    "  infer                        classify images with a config and a\n"
+    "                               checkpoint\n"
     "  plugin list|info|install|remove\n"
     "                               manage plugins (mmcls.so, your own ...)\n"
     "  run train|test               train a model from a config, or test a\n"
@@ -104,6 +106,8 @@ int main(int argc, char **argv) {
         code = mm_cli_checkpoint(argc - i, argv + i);
     else if (strcmp(cmd, "config") == 0)
         code = mm_cli_config(argc - i, argv + i);
+    else if (strcmp(cmd, "infer") == 0)
+        code = mm_cli_infer(argc - i, argv + i);
     else if (strcmp(cmd, "plugin") == 0)
         code = mm_cli_plugin(argc - i, argv + i);
     else if (strcmp(cmd, "run") == 0)

@@ -14,6 +14,7 @@ int mmcls_register_heads(void);      /* heads.c */
 int mmcls_register_losses(void);     /* losses.c */
 int mmcls_register_datasets(void);   /* mnist.c */
 int mmcls_register_transforms(void); /* formatting.c */
+int mmcls_register_auto_augment(void); /* auto_augment.c */
 int mmcls_register_vgg(void);        /* vgg.c: VGG, torchvision.vgg */
 int mmcls_register_mobilenet(void);  /* mobilenet.c: MobileNetV2/V3 */
 int mmcls_register_shufflenet(void); /* shufflenet.c: ShuffleNetV2 */

@@ -12,6 +12,7 @@ static int mmcls_init(void) {
     MM_TRY(mmcls_register_shufflenet());
     MM_TRY(mmcls_register_datasets());
     MM_TRY(mmcls_register_transforms());
+    MM_TRY(mmcls_register_auto_augment());
     return mmcls_register_metrics();
 }
 
