@@ -270,7 +270,7 @@ static int head_predict(mm_module *m, int n, mm_tensor *const *feats,
 /* Adds sample i's labels to its one-hot row (mmpretrain's label_to_onehot:
  * the one-hot rows of the labels summed, so a repeated label counts
  * twice). gt_label: an int, a list of ints or a 1-D integer tensor. */
-static int ml_onehot_row(const mm_value *s, size_t i, int64_t C, float *row) {
+int mmcls_onehot_row(const mm_value *s, size_t i, int64_t C, float *row) {
     const mm_value *v = mmcls_get(s, "gt_label");
     if (!v)
         return mm_error_set(MM_EINVAL, "data_samples[%zu]: no 'gt_label'", i);
@@ -343,7 +343,7 @@ static int ml_targets(const mm_value *samples, int64_t N, int64_t C,
         return mm_error_set(MM_ENOMEM, "out of memory");
     int rc = MM_OK;
     for (int64_t i = 0; !rc && i < N; i++)
-        rc = ml_onehot_row(mm_value_list_get(samples, (size_t)i), (size_t)i,
+        rc = mmcls_onehot_row(mm_value_list_get(samples, (size_t)i), (size_t)i,
                            C, rows + i * C);
     if (!rc)
         rc = mm_from_data(rows, MM_SHAPE(N, C), MM_F32, out);
