@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "mm/error.h"
+#include "mm/tensor.h"
 #include "mm/value.h"
 
 static const char usage[] =
