@@ -222,6 +222,13 @@ static void on_op(void *user, const mm_op_event *ev) {
             if (a->params[p].t->storage == t->storage)
                 target = a->params[p].owner;
     }
+    /* torch's MultiheadAttention uses out_proj's weight without calling
+     * out_proj, so mmengine charges that product to the attention module
+     * and leaves out_proj uncalled; mm's MultiheadAttention mirrors it */
+    if (target > 0 && a->mods[target].parent >= 0 &&
+        mm_module_is(a->mods[a->mods[target].parent].m,
+                     &mm_multihead_attention_class))
+        target = a->mods[target].parent;
     if (target < 0)
         target = a->depth > 0 ? a->stack[a->depth - 1] : 0;
     if (target < 0)

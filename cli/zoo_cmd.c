@@ -241,7 +241,10 @@ static int zoo_load(zoo *z, const char *root) {
     z->root = root;
     char dir[4096];
     struct stat st;
-    snprintf(dir, sizeof dir, "%s/configs", root);
+    if (strcmp(root, ".") == 0)
+        snprintf(dir, sizeof dir, "configs");
+    else
+        snprintf(dir, sizeof dir, "%s/configs", root);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return mm_error_set(MM_ENOENT,
                             "%s: no configs/ directory (run mm from the "
@@ -312,12 +315,32 @@ static bool contains_ci(const char *s, const char *sub) {
     return n == 0;
 }
 
-/* "25.56" (value / unit, 2 decimals) or "-" when absent. */
-static void fmt_num(const mm_value *v, double unit, char *buf, size_t size) {
-    if (v && mm_value_is_number(v))
-        snprintf(buf, size, "%.2f", mm_value_get_float(v) / unit);
-    else
+/* mmengine's _format_size (3 decimals, K/M/G/T above 1e2/1e5/1e8/1e11),
+ * or "-" when the metafile gives no number. */
+static void fmt_num(const mm_value *v, char *buf, size_t size) {
+    if (!v || !mm_value_is_number(v)) {
         snprintf(buf, size, "-");
+        return;
+    }
+    static const struct {
+        double above, div;
+        const char *suffix;
+    } units[] = {{1e11, 1e12, "T"}, {1e8, 1e9, "G"}, {1e5, 1e6, "M"},
+                 {1e2, 1e3, "K"}};
+    double x = mm_value_get_float(v);
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (x > units[i].above) {
+            char num[64];
+            snprintf(num, sizeof num, "%.3f", x / units[i].div);
+            size_t n = strlen(num);
+            while (n > 0 && num[n - 1] == '0')
+                num[--n] = '\0';
+            if (n > 0 && num[n - 1] == '.')
+                num[--n] = '\0';
+            snprintf(buf, size, "%s%s", num, units[i].suffix);
+            return;
+        }
+    snprintf(buf, size, "%.0f", x);
 }
 
 static int cmd_list(const char *root, const char *scope, const char *task) {
@@ -332,7 +355,7 @@ static int cmd_list(const char *root, const char *scope, const char *task) {
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1)
             printf("%-*s  %-*s  %10s  %9s  %s\n", (int)wn, "Name", (int)wc,
-                   "Collection", "Params(M)", "FLOPs(G)", "Config");
+                   "Collection", "Params", "FLOPs", "Config");
         for (size_t i = 0; i < z.n; i++) {
             const metafile *f = &z.files[i];
             if (scope && strcmp(scope, f->scope) != 0)
@@ -353,8 +376,8 @@ static int cmd_list(const char *root, const char *scope, const char *task) {
                 }
                 const mm_value *md = get(m, "Metadata");
                 char params[32], flops[32];
-                fmt_num(get(md, "Parameters"), 1e6, params, sizeof params);
-                fmt_num(get(md, "FLOPs"), 1e9, flops, sizeof flops);
+                fmt_num(get(md, "Parameters"), params, sizeof params);
+                fmt_num(get(md, "FLOPs"), flops, sizeof flops);
                 printf("%-*s  %-*s  %10s  %9s  %s\n", (int)wn, name, (int)wc,
                        coll ? coll : "-", params, flops,
                        get_str(m, "Config"));
