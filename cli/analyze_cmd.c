@@ -11,7 +11,9 @@
  * are attributed right), else to the innermost module being run, and to
  * all of that module's ancestors. The FLOP rules (one FLOP = one
  * multiply-add) are fvcore's handles as mmengine registers them:
- *   conv            N * prod(weight) * prod(out spatial) (transposed: in)
+ *   conv            N * prod(weight) * prod(out spatial) (transposed: in;
+ *                   conv_fused called directly counts as a conv: a batch
+ *                   norm folded into it is not seen)
  *   matmul/linear   prod(a) * b[-1]   (attention's two products included)
  *   batch_norm      eval: numel * (2 affine | 1); training: numel * (5 | 4)
  *   layer/group_norm, instance_norm   numel * (5 affine | 4)
@@ -181,7 +183,8 @@ static void op_cost(const mm_op_event *ev, int64_t *flops, int64_t *acts) {
     mm_tensor *const *in = ev->inputs;
     const mm_tensor *out = ev->out;
     *flops = *acts = 0;
-    if (!strcmp(n, "conv") || !strcmp(n, "conv_transpose")) {
+    if (!strcmp(n, "conv") || !strcmp(n, "conv_fused") ||
+        !strcmp(n, "conv_transpose")) {
         const mm_tensor *x = in[0], *w = in[1];
         const mm_tensor *sp = !strcmp(n, "conv") ? out : x;
         *flops = x->shape[0] * w->numel * prod(sp->shape + 2, sp->ndim - 2);

@@ -98,7 +98,6 @@ static inline int mm_pool_finish(mm_pool *pool, int rc, mm_tensor *keep,
 /* Op observing (mm_ops_set_observer): a composite function with a name of
  * its own brackets its body with begin/end, so the ops inside it are not
  * reported and it is reported once, as `name`, when it succeeded. */
-bool mm_ops_observing(void);
 void mm_ops_observe_begin(void);
 int mm_ops_observe_end(int rc, const char *name, int n,
                        mm_tensor *const *inputs, mm_tensor *const *out,

@@ -150,6 +150,10 @@ typedef struct mm_op_event {
 typedef void (*mm_op_observer_fn)(void *user, const mm_op_event *ev);
 /* Set this thread's observer (NULL: none). */
 MM_API void mm_ops_set_observer(mm_op_observer_fn fn, void *user);
+/* Is an observer set on this thread? Fused fast paths (mm_conv_bn_act)
+ * run their modules' ops one by one then, so the ops are seen as the
+ * model's definition has them. */
+MM_API bool mm_ops_observing(void);
 
 /* Per thread: run reference kernels instead of the optimised ones (the tests
  * compare both). Returns the previous setting. MM_OPS_REFERENCE=1 in the
