@@ -25,7 +25,6 @@ typedef struct cls_head {
     mm_module *layers;      /* StackedLinearClsHead: ModuleList of blocks */
     /* MultiLabel*ClsHead: a class is predicted when its sigmoid score is
      * >= thr (thr >= 0), else the ml_topk best ones */
-    bool multilabel;
     double thr;
     int64_t ml_topk;
     int64_t topk[8];
@@ -491,7 +490,7 @@ static int head_init_weights(mm_module *m) {
 
 static void head_repr(const mm_module *m, char *buf, size_t size) {
     const cls_head *h = (const cls_head *)m;
-    if (h->fc)
+    if (h->num_classes > 0)
         snprintf(buf, size, "num_classes=%lld, in_channels=%lld",
                  (long long)h->num_classes, (long long)h->in_channels);
     else
@@ -863,7 +862,6 @@ static int ml_head_build_common(mm_build_ctx *ctx, const mm_module_class *cls,
     mm_module *m, *loss = NULL;
     MM_TRY(mm_module_new(cls, sizeof(cls_head), &m));
     cls_head *h = (cls_head *)m;
-    h->multilabel = true;
     h->num_classes = num_classes;
     h->in_channels = in_channels;
     /* thr wins over topk; neither: thr 0.5. thr < 0 marks "use topk", so a
