@@ -6,7 +6,8 @@
 # (tests/e2e/complexity/*.expected, written by
 # tools/parity/complexity_mmengine.py): mmpretrain's LeNet5 classifier and
 # three nets of core layers (convs and batch norms, group/instance norms
-# with upsampling and a transposed conv, self-attention with layer norms).
+# with upsampling and a transposed conv, self-attention with layer norms),
+# and ResNet-50 when configs/_base_/models/resnet50.yaml is in the tree.
 # zoo: the in-tree metafiles list and show; malformed metafiles in a
 # temporary root are one error line naming file:line.
 # Usage: cli_analyze.sh MM_BINARY (run from the source root).
@@ -68,6 +69,17 @@ expect 0 "" -- analyze complexity $C/norms.yaml --shape 16
 same_as $C/norms.expected
 expect 0 "" -- analyze complexity $C/attention.yaml --shape 8 --channels 4
 same_as $C/attention.expected
+
+# ResNet-50 once the ResNet backbone and its model base are in the tree
+R50=configs/_base_/models/resnet50.yaml
+if [ -f "$R50" ]; then
+    printf '_base_: [%s/%s]\ndefault_scope: mmcls\n' "$PWD" "$R50" >"$root/resnet50.yaml"
+    expect 0 "" -- analyze complexity "$root/resnet50.yaml"
+    same_as $C/resnet50.expected
+    rm "$root/resnet50.yaml"
+else
+    echo "skip ResNet-50 ($R50 is not in the tree)"
+fi
 
 expect 0 "" -- zoo --help
 expect 2 "show needs a model NAME" -- zoo show

@@ -36,16 +36,32 @@ class SelfAttention(nn.MultiheadAttention):
         return super().forward(x, x, x)[0]
 
 
-def lenet():
+def classifier(cfg):
     from mmpretrain.registry import MODELS
     from mmpretrain.utils import register_all_modules
     register_all_modules()
-    model = MODELS.build(dict(
+    model = MODELS.build(cfg)
+    model.forward = model.extract_feat
+    return model
+
+
+def lenet():
+    return classifier(dict(
         type='ImageClassifier', backbone=dict(type='LeNet5', num_classes=10),
         neck=None, head=dict(type='ClsHead', loss=dict(
             type='CrossEntropyLoss', loss_weight=1.0))))
-    model.forward = model.extract_feat
-    return model
+
+
+def resnet50():
+    """mmpretrain's configs/_base_/models/resnet50.py."""
+    return classifier(dict(
+        type='ImageClassifier',
+        backbone=dict(type='ResNet', depth=50, num_stages=4,
+                      out_indices=(3, ), style='pytorch'),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=1000, in_channels=2048,
+                  loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+                  topk=(1, 5))))
 
 
 def convnet():
@@ -75,9 +91,11 @@ def attention():
 
 
 # name, builder, input shape (C, H, W); the mm side is the config beside
-# the expected file (lenet: configs/mmcls/lenet/lenet5_mnist.yaml)
+# the expected file (lenet: configs/mmcls/lenet/lenet5_mnist.yaml,
+# resnet50: configs/_base_/models/resnet50.yaml)
 CASES = [
     ('lenet', lenet, (1, 32, 32)),
+    ('resnet50', resnet50, (3, 224, 224)),
     ('convnet', convnet, (3, 16, 16)),
     ('norms', norms, (3, 16, 16)),
     ('attention', attention, (4, 8, 8)),
@@ -95,7 +113,7 @@ def main():
                 f'{split}\nInput shape: {shape}\nFlops: {r["flops_str"]}\n'
                 f'Params: {r["params_str"]}\n'
                 f'Activation: {r["activations_str"]}\n{split}\n')
-        if name == 'lenet':
+        if name in ('lenet', 'resnet50'):
             text += '!!!Only the backbone network is counted in FLOPs ' \
                     'analysis.\n'
         with open(os.path.join(OUT, name + '.expected'), 'w') as f:
