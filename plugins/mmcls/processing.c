@@ -1,6 +1,6 @@
 /* mmpretrain's own image transforms (mmpretrain/datasets/transforms/
- * processing.py, TRANSFORMS in scope mmcls): RandomResizedCrop, ResizeEdge,
- * RandomErasing and ColorJitter, with mmpretrain 1.2.0's parameters,
+ * processing.py, TRANSFORMS in scope mmcls): RandomResizedCrop, RandomCrop,
+ * EfficientNetCenterCrop, ResizeEdge, RandomErasing and ColorJitter, with mmpretrain 1.2.0's parameters,
  * results keys and arithmetic.
  *
  * Randomness: every draw takes one Philox block of mm_data_generator()
@@ -291,6 +291,252 @@ static const mm_param rrc_params_schema[] = {
     {.name = "max_attempts", .type = MM_PARAM_INT, .def = "10",
      .doc = "tries before the central fallback crop"},
     {.name = "interpolation", .type = MM_PARAM_STRING, .def = "bilinear",
+     .doc = "nearest, bilinear, bicubic or area (cv2's)"},
+    {.name = "backend", .type = MM_PARAM_STRING, .def = "cv2",
+     .doc = "image resize backend: cv2"},
+};
+
+/* ---- RandomCrop ---------------------------------------------------------- */
+
+enum { PAD_CONSTANT, PAD_EDGE, PAD_REFLECT, PAD_SYMMETRIC };
+
+/* cv2's borderInterpolate: BORDER_REPLICATE (edge), BORDER_REFLECT_101
+ * (reflect), BORDER_REFLECT (symmetric), also for pads wider than len. */
+static int64_t border(int64_t p, int64_t len, int mode) {
+    if (p >= 0 && p < len)
+        return p;
+    if (mode == PAD_EDGE)
+        return p < 0 ? 0 : len - 1;
+    if (len == 1)
+        return 0;
+    int64_t delta = mode == PAD_REFLECT;
+    do {
+        p = p < 0 ? -p - 1 + delta : len - 1 - (p - len) - delta;
+    } while (p < 0 || p >= len);
+    return p;
+}
+
+/* mmcv.impad(img, padding=(left, top, right, bottom)) with a value per
+ * channel (constant) or a border mode. */
+static int pad_image(mm_tensor *img, const int64_t *lrtb, int mode,
+                     const double *val, mm_tensor **out) {
+    int64_t h = img->shape[0], w = img->shape[1];
+    int64_t c = img->ndim == 3 ? img->shape[2] : 1;
+    int64_t nh = h + lrtb[1] + lrtb[3], nw = w + lrtb[0] + lrtb[2];
+    mm_tensor *o;
+    if (img->ndim == 2)
+        MM_TRY(mm_empty(MM_SHAPE(nh, nw), img->dtype, &o));
+    else
+        MM_TRY(mm_empty(MM_SHAPE(nh, nw, c), img->dtype, &o));
+    bool u8 = img->dtype == MM_U8;
+    for (int64_t y = 0; y < nh; y++)
+        for (int64_t x = 0; x < nw; x++) {
+            int64_t sy = y - lrtb[1], sx = x - lrtb[0];
+            bool inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
+            if (!inside && mode != PAD_CONSTANT) {
+                sy = border(sy, h, mode);
+                sx = border(sx, w, mode);
+                inside = true;
+            }
+            for (int64_t k = 0; k < c; k++) {
+                size_t to = (size_t)((y * nw + x) * c + k);
+                size_t from = (size_t)((sy * w + sx) * c + k);
+                if (u8)
+                    MM_DATA(o, uint8_t)[to] =
+                        inside ? MM_DATA(img, uint8_t)[from]
+                               : (uint8_t)(int64_t)val[k < 4 ? k : 3];
+                else
+                    MM_DATA(o, float)[to] =
+                        inside ? MM_DATA(img, float)[from]
+                               : (float)val[k < 4 ? k : 3];
+            }
+        }
+    *out = o;
+    return MM_OK;
+}
+
+typedef struct random_crop {
+    mm_transform base;
+    int64_t crop_h, crop_w;
+    bool has_padding, pad_if_needed;
+    int64_t padding[4]; /* left, top, right, bottom */
+    double pad_val[4];  /* cv2's Scalar: a number fills the first channel */
+    int mode;
+} random_crop;
+
+static int random_crop_apply(mm_transform *t, mm_value *results) {
+    random_crop *r = (random_crop *)t;
+    mm_tensor *img, *c;
+    MM_TRY(get_img(results, &img));
+    if (r->has_padding) /* mmcv.impad's default mode: constant */
+        MM_TRY(pad_image(img, r->padding, PAD_CONSTANT, r->pad_val, &img));
+    if (r->pad_if_needed) {
+        int64_t hp = r->crop_h > img->shape[0]
+                         ? (r->crop_h - img->shape[0] + 1) / 2
+                         : 0;
+        int64_t wp = r->crop_w > img->shape[1]
+                         ? (r->crop_w - img->shape[1] + 1) / 2
+                         : 0;
+        int64_t lrtb[4] = {wp, hp, wp, hp};
+        MM_TRY(pad_image(img, lrtb, r->mode, r->pad_val, &img));
+    }
+    int64_t h = img->shape[0], w = img->shape[1];
+    int64_t th = r->crop_h, tw = r->crop_w, oy = 0, ox = 0;
+    if (!(w == tw && h == th)) {
+        th = th < h ? th : h;
+        tw = tw < w ? tw : w;
+        oy = randint(0, h - th + 1);
+        ox = randint(0, w - tw + 1);
+    }
+    MM_TRY(crop(img, oy, ox, th, tw, &c));
+    MM_TRY(set_take(results, "img", mm_tensor_to_value(c)));
+    return set_take(results, "img_shape", int_list(c->ndim, c->shape));
+}
+
+static int random_crop_apply_pooled(mm_transform *t, mm_value *results) {
+    return pooled(random_crop_apply, t, results);
+}
+
+static const mm_transform_class random_crop_class = {
+    .name = "RandomCrop",
+    .apply = random_crop_apply_pooled,
+    .destroy = plain_destroy};
+
+static int random_crop_build(mm_build_ctx *ctx, void **out) {
+    random_crop r = {.base.cls = &random_crop_class};
+    MM_TRY(read_hw(ctx, "crop_size", &r.crop_h, &r.crop_w));
+    const mm_value *p = mm_build_arg(ctx, "padding");
+    r.has_padding = !mm_value_is_null(p);
+    size_t np = mm_value_is_list(p) ? mm_value_len(p) : 1;
+    if (r.has_padding) {
+        bool ok = mm_value_is_int(p) ||
+                  (mm_value_is_list(p) && (np == 2 || np == 4));
+        for (size_t i = 0; ok && mm_value_is_list(p) && i < np; i++)
+            ok = mm_value_is_int(mm_value_list_get(p, i)) &&
+                 mm_value_get_int(mm_value_list_get(p, i)) >= 0;
+        if (!ok || (mm_value_is_int(p) && mm_value_get_int(p) < 0))
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(p),
+                                   "padding: expected an int or 2 or 4 "
+                                   "non-negative ints, got a %s",
+                                   mm_value_type_name(mm_value_type_of(p)));
+        for (int i = 0; i < 4; i++) {
+            const mm_value *v = mm_value_is_int(p) ? p
+                                : np == 2 ? mm_value_list_get(p, (size_t)(i % 2))
+                                          : mm_value_list_get(p, (size_t)i);
+            r.padding[i] = mm_value_get_int(v);
+            if (r.padding[i] > (1 << 16))
+                return mm_error_set_at(MM_EINVAL, mm_value_loc(p),
+                                       "padding: at most 65536");
+        }
+    }
+    MM_TRY(mm_build_bool(ctx, "pad_if_needed", &r.pad_if_needed));
+    const mm_value *pv = mm_build_arg(ctx, "pad_val");
+    if (mm_value_is_number(pv)) {
+        r.pad_val[0] = mm_value_get_float(pv);
+    } else if (mm_value_is_list(pv) && mm_value_len(pv) >= 1 &&
+               mm_value_len(pv) <= 4) {
+        for (size_t i = 0; i < mm_value_len(pv); i++) {
+            if (!mm_value_is_number(mm_value_list_get(pv, i)))
+                return mm_error_set_at(MM_EINVAL, mm_value_loc(pv),
+                                       "pad_val: expected numbers");
+            r.pad_val[i] = mm_value_get_float(mm_value_list_get(pv, i));
+        }
+    } else {
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(pv),
+                               "pad_val: expected a number or one per "
+                               "channel");
+    }
+    static const char *const modes[] = {"constant", "edge", "reflect",
+                                        "symmetric"};
+    const char *m;
+    MM_TRY(mm_build_string(ctx, "padding_mode", &m));
+    r.mode = -1;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(m, modes[i]))
+            r.mode = i;
+    if (r.mode < 0)
+        return mm_error_set_at(
+            MM_EINVAL, mm_value_loc(mm_build_arg(ctx, "padding_mode")),
+            "padding_mode: must be one of 'constant', 'edge', 'reflect', "
+            "'symmetric', got '%s'",
+            m);
+    return make(&r, sizeof r, out);
+}
+
+static const mm_param random_crop_params[] = {
+    {.name = "crop_size", .type = MM_PARAM_INT | MM_PARAM_LIST,
+     .required = true, .doc = "output size: an int or [h, w]"},
+    {.name = "padding", .type = MM_PARAM_INT | MM_PARAM_LIST | MM_PARAM_NULL,
+     .def = "null",
+     .doc = "constant pad first: p, [left/right, top/bottom] or [l, t, r, b]"},
+    {.name = "pad_if_needed", .type = MM_PARAM_BOOL, .def = "false",
+     .doc = "pad an image smaller than crop_size (with padding_mode)"},
+    {.name = "pad_val", .type = MM_PARAM_FLOAT | MM_PARAM_LIST, .def = "0",
+     .doc = "constant fill: cv2's Scalar (a number fills channel 0 only)"},
+    {.name = "padding_mode", .type = MM_PARAM_STRING, .def = "constant",
+     .doc = "constant, edge, reflect or symmetric (pad_if_needed)"},
+};
+
+/* ---- EfficientNetCenterCrop ---------------------------------------------- */
+
+typedef struct effnet_center {
+    mm_transform base;
+    int64_t size, padding;
+    mm_image_interp interp;
+} effnet_center;
+
+static int effnet_center_apply(mm_transform *t, mm_value *results) {
+    effnet_center *e = (effnet_center *)t;
+    mm_tensor *img, *c, *o;
+    MM_TRY(get_img(results, &img));
+    int64_t h = img->shape[0], w = img->shape[1], s = h < w ? h : w;
+    double cs = (double)e->size / (double)(e->size + e->padding) * (double)s;
+    int64_t oy = pyround(((double)h - cs) / 2.0);
+    int64_t ox = pyround(((double)w - cs) / 2.0);
+    oy = oy > 0 ? oy : 0;
+    ox = ox > 0 ? ox : 0;
+    /* mmcv.imcrop: the float box truncated to int32, clipped */
+    int64_t y2 = (int64_t)((double)oy + cs - 1), x2 = (int64_t)((double)ox + cs - 1);
+    y2 = y2 < h - 1 ? y2 : h - 1;
+    x2 = x2 < w - 1 ? x2 : w - 1;
+    if (y2 < oy || x2 < ox)
+        return mm_error_set(MM_EINVAL, "EfficientNetCenterCrop: a %lldx%lld "
+                                       "image gives an empty crop",
+                            (long long)w, (long long)h);
+    MM_TRY(crop(img, oy, ox, y2 - oy + 1, x2 - ox + 1, &c));
+    MM_TRY(mm_image_resize(c, e->size, e->size, e->interp, &o));
+    MM_TRY(set_take(results, "img", mm_tensor_to_value(o)));
+    return set_take(results, "img_shape", int_list(o->ndim, o->shape));
+}
+
+static int effnet_center_apply_pooled(mm_transform *t, mm_value *results) {
+    return pooled(effnet_center_apply, t, results);
+}
+
+static const mm_transform_class effnet_center_class = {
+    .name = "EfficientNetCenterCrop",
+    .apply = effnet_center_apply_pooled,
+    .destroy = plain_destroy};
+
+static int effnet_center_build(mm_build_ctx *ctx, void **out) {
+    effnet_center e = {.base.cls = &effnet_center_class};
+    MM_TRY(mm_build_int(ctx, "crop_size", &e.size));
+    MM_TRY(mm_build_int(ctx, "crop_padding", &e.padding));
+    if (e.size <= 0 || e.size > (1 << 16) || e.padding < 0)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(mm_build_node(ctx)),
+                               "crop_size must be in 1..65536 and "
+                               "crop_padding >= 0");
+    MM_TRY(read_interp(ctx, &e.interp));
+    return make(&e, sizeof e, out);
+}
+
+static const mm_param effnet_center_params[] = {
+    {.name = "crop_size", .type = MM_PARAM_INT, .required = true,
+     .doc = "output size (square)"},
+    {.name = "crop_padding", .type = MM_PARAM_INT, .def = "32",
+     .doc = "the crop is crop_size / (crop_size + crop_padding) of the "
+            "short edge"},
+    {.name = "interpolation", .type = MM_PARAM_STRING, .def = "bicubic",
      .doc = "nearest, bilinear, bicubic or area (cv2's)"},
     {.name = "backend", .type = MM_PARAM_STRING, .def = "cv2",
      .doc = "image resize backend: cv2"},
@@ -776,6 +1022,11 @@ static const mm_component transform_components[] = {
     TRANSFORM("RandomResizedCrop",
               "a random crop of random area and aspect, resized to scale",
               rrc_params_schema, rrc_build),
+    TRANSFORM("RandomCrop", "a random crop, after optional padding",
+              random_crop_params, random_crop_build),
+    TRANSFORM("EfficientNetCenterCrop",
+              "EfficientNet's padded centre crop, resized to crop_size",
+              effnet_center_params, effnet_center_build),
     TRANSFORM("ResizeEdge", "resize so that one edge has the given length",
               resize_edge_params, resize_edge_build),
     TRANSFORM("RandomErasing", "erase a random patch (Zhong et al. 2017)",

@@ -64,7 +64,8 @@ static bool has_resize(const mm_value *pipeline) {
     for (size_t i = 0; i < mm_value_len(pipeline); i++) {
         const char *t = mm_value_get_string(
             mm_value_dict_get(mm_value_list_get(pipeline, i), "type"));
-        if (!strcmp(t, "RandomResizedCrop") || !strcmp(t, "ResizeEdge"))
+        if (!strcmp(t, "RandomResizedCrop") || !strcmp(t, "ResizeEdge") ||
+            !strcmp(t, "EfficientNetCenterCrop"))
             return true;
     }
     return false;
@@ -151,6 +152,10 @@ static void run_cases(const char *prefix, int at_least) {
 
 MM_TEST(random_resized_crop_matches_mmpretrain) { run_cases("rrc_", 10); }
 MM_TEST(resize_edge_matches_mmpretrain) { run_cases("resize_edge_", 4); }
+MM_TEST(random_crop_matches_mmpretrain) { run_cases("crop_", 10); }
+MM_TEST(efficientnet_center_crop_matches_mmpretrain) {
+    run_cases("effnet_center", 3);
+}
 MM_TEST(random_erasing_matches_mmpretrain) { run_cases("erasing_", 7); }
 MM_TEST(color_jitter_matches_mmpretrain_pillow) { run_cases("jitter_", 10); }
 
@@ -306,6 +311,8 @@ int main(int argc, char **argv) {
     static const mm_test_case cases[] = {
         MM_CASE(random_resized_crop_matches_mmpretrain),
         MM_CASE(resize_edge_matches_mmpretrain),
+        MM_CASE(random_crop_matches_mmpretrain),
+        MM_CASE(efficientnet_center_crop_matches_mmpretrain),
         MM_CASE(random_erasing_matches_mmpretrain),
         MM_CASE(color_jitter_matches_mmpretrain_pillow),
         MM_CASE(random_resized_crop_is_deterministic_per_generator),

@@ -25,7 +25,9 @@ import os
 import mmcv
 import numpy as np
 from mmcv.transforms import LoadImageFromFile
-from mmpretrain.datasets.transforms import (ColorJitter, RandomErasing,
+from mmpretrain.datasets.transforms import (ColorJitter,
+                                            EfficientNetCenterCrop,
+                                            RandomCrop, RandomErasing,
                                             RandomResizedCrop, ResizeEdge)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -148,6 +150,8 @@ def plain(v):
 
 
 BUILD = {'RandomResizedCrop': RandomResizedCrop, 'ResizeEdge': ResizeEdge,
+         'RandomCrop': RandomCrop,
+         'EfficientNetCenterCrop': EfficientNetCenterCrop,
          'RandomErasing': RandomErasing, 'ColorJitter': ColorJitter}
 
 MEAN = [103.53, 116.28, 123.675]
@@ -178,6 +182,35 @@ CASES = [
      {'color_type': 'grayscale'}),
     ('rrc_float32', 'chelsea.png', 10,
      [dict(type='RandomResizedCrop', scale=20)], {'to_float32': True}),
+    ('crop_cifar', 'chelsea.png', 40,
+     [dict(type='RandomCrop', crop_size=32, padding=4)]),
+    ('crop_hw', 'chelsea.png', 41, [dict(type='RandomCrop', crop_size=(20, 30))]),
+    ('crop_exact', 'chelsea.png', 42, [dict(type='RandomCrop', crop_size=(32, 40))]),
+    ('crop_larger', 'chelsea.png', 43, [dict(type='RandomCrop', crop_size=50)]),
+    ('crop_pad_pair_val', 'chelsea.png', 44,
+     [dict(type='RandomCrop', crop_size=30, padding=(3, 5), pad_val=7)]),
+    ('crop_pad_four_tuple_val', 'chelsea.png', 45,
+     [dict(type='RandomCrop', crop_size=30, padding=(1, 2, 3, 4),
+           pad_val=(9, 8, 7))]),
+    ('crop_if_needed_reflect', 'chelsea.png', 46,
+     [dict(type='RandomCrop', crop_size=(45, 47), pad_if_needed=True,
+           padding_mode='reflect')]),
+    ('crop_if_needed_symmetric', 'camera.png', 47,
+     [dict(type='RandomCrop', crop_size=(40, 70), pad_if_needed=True,
+           padding_mode='symmetric')], {'color_type': 'grayscale'}),
+    ('crop_if_needed_edge', 'chelsea.png', 48,
+     [dict(type='RandomCrop', crop_size=41, pad_if_needed=True,
+           padding_mode='edge')]),
+    ('crop_float32', 'chelsea.png', 49,
+     [dict(type='RandomCrop', crop_size=16, padding=2)],
+     {'to_float32': True}),
+    ('effnet_center', 'chelsea.png', 0,
+     [dict(type='EfficientNetCenterCrop', crop_size=24)]),
+    ('effnet_center_pad0', 'camera.png', 0,
+     [dict(type='EfficientNetCenterCrop', crop_size=17, crop_padding=0,
+           interpolation='bilinear')], {'color_type': 'grayscale'}),
+    ('effnet_center_big', 'chelsea.png', 0,
+     [dict(type='EfficientNetCenterCrop', crop_size=50, crop_padding=7)]),
     ('resize_edge_short', 'chelsea.png', 0,
      [dict(type='ResizeEdge', scale=20)]),
     ('resize_edge_long', 'chelsea.png', 0,
