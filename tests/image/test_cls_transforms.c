@@ -60,10 +60,16 @@ static bool value_close(const mm_value *got, const mm_value *want) {
     return mm_value_equal(got, want);
 }
 
+/* A cv2 resize in the pipeline: u8 within one level of cv2 (its SIMD and
+ * scalar paths round differently, docs/transforms.md); Pillow's
+ * resampling is integer arithmetic, reproduced exactly. */
 static bool has_resize(const mm_value *pipeline) {
     for (size_t i = 0; i < mm_value_len(pipeline); i++) {
-        const char *t = mm_value_get_string(
-            mm_value_dict_get(mm_value_list_get(pipeline, i), "type"));
+        const mm_value *step = mm_value_list_get(pipeline, i);
+        const mm_value *b = mm_value_dict_get(step, "backend");
+        if (b && !strcmp(mm_value_get_string(b), "pillow"))
+            continue;
+        const char *t = mm_value_get_string(mm_value_dict_get(step, "type"));
         if (!strcmp(t, "RandomResizedCrop") || !strcmp(t, "ResizeEdge") ||
             !strcmp(t, "EfficientNetCenterCrop"))
             return true;
@@ -254,8 +260,13 @@ static void refused(const char *yaml, const char *want) {
 }
 
 MM_TEST(cls_transform_configuration_errors_are_one_line) {
-    refused("{type: RandomResizedCrop, scale: 224, backend: pillow}",
-            "backend: 'pillow' is not supported; only cv2's resize");
+    refused("{type: RandomResizedCrop, scale: 224, backend: pil}",
+            "backend: 'pil' is not supported; use cv2 or pillow");
+    refused("{type: ResizeEdge, scale: 224, backend: pillow, "
+            "interpolation: nearest}",
+            "interpolation: 'nearest' with backend pillow: bilinear, "
+            "bicubic, box, hamming or lanczos (Pillow's nearest is not "
+            "implemented)");
     refused("{type: RandomResizedCrop, scale: 224, interpolation: lanczos}",
             "interpolation");
     refused("{type: RandomResizedCrop, scale: 224, crop_ratio_range: [1.0, "
@@ -295,6 +306,17 @@ MM_TEST(cls_transforms_refuse_images_they_cannot_take) {
     CHECK_ERR(mm_transform_apply(t, r), MM_EINVAL,
               "RandomErasing: RandomErasing fills 3 channels: img must be (H, "
               "W, 3), got tensor(u8, [4, 4])");
+    mm_transform_free(t);
+    CHECK_OK(build_yaml("{type: ResizeEdge, scale: 8, backend: pillow}", &t));
+    mm_value_dict_set_take(r, "img", mm_tensor_to_value(img));
+    mm_tensor *f = NULL;
+    CHECK_OK(mm_zeros(MM_SHAPE(4, 4), MM_F32, &f));
+    mm_value_dict_set_take(r, "img", mm_tensor_to_value(f));
+    CHECK_ERR(mm_transform_apply(t, r), MM_EINVAL,
+              "ResizeEdge: the pillow backend resizes u8 grey or 3-channel "
+              "images (mmcv: 'Pillow backend only support uint8 type'), got "
+              "tensor(f32, [4, 4])");
+    mm_tensor_release(f);
     mm_transform_free(t);
     mm_value_dict_del(r, "img");
     CHECK_OK(build_yaml("{type: ResizeEdge, scale: 8}", &t));
