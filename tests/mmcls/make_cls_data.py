@@ -2,14 +2,15 @@
 """Write small image-classification datasets from real photographs for the
 mmcls tests (run by tests/mmcls/test_datasets.c with /usr/bin/python3).
 
-    make_cls_data.py OUT_DIR
+    make_cls_data.py OUT_DIR [TRAIN_PER_BATCH]
 
 The photographs are those of Debian's python3-skimage (a cat, a rocket, a
 motorcycle, coffee cups, an astronaut); each sample is a random square
 crop of one photograph, scaled to 32x32 with PIL, and its class is the
 photograph. Seeded, so every run writes the same bytes.
 
-OUT_DIR/cifar10/cifar-10-batches-py/   data_batch_1..5, test_batch,
+OUT_DIR/cifar10/cifar-10-batches-py/   data_batch_1..5 (TRAIN_PER_BATCH
+    images each, 24 by default), test_batch,
     batches.meta: the python version's format. data_batch_1 is written
     byte for byte as Python 2's cPickle wrote the real files (opcodes
     U/T, numpy's _reconstruct); the others with Python 3's pickle at
@@ -97,14 +98,14 @@ def write(path, blob):
         f.write(blob)
 
 
-def main(out):
+def main(out, per_batch=24):
     rng = np.random.default_rng(20240601)
     photos = [load(p) for p, _ in PHOTOS]
 
-    # CIFAR-10: 5 training batches of 24, a test batch of 20
+    # CIFAR-10: 5 training batches of per_batch, a test batch of 20
     d = os.path.join(out, 'cifar10', 'cifar-10-batches-py')
     for b in range(5):
-        imgs, which = patches(rng, photos[:4], 24)
+        imgs, which = patches(rng, photos[:4], per_batch)
         labels = [PHOTOS[k][1] for k in which]
         name = os.path.join(d, 'data_batch_%d' % (b + 1))
         if b == 0:
@@ -112,7 +113,7 @@ def main(out):
         else:
             entry = {'batch_label': 'training batch %d of 5' % (b + 1),
                      'labels': labels, 'data': rows(imgs),
-                     'filenames': ['p%d.png' % i for i in range(24)]}
+                     'filenames': ['p%d.png' % i for i in range(per_batch)]}
             write(name, pickle.dumps(entry, protocol=[2, 3, 4, 4][b - 1]))
     imgs, which = patches(rng, photos[:4], 20)
     write(os.path.join(d, 'test_batch'), pickle.dumps(
@@ -187,4 +188,4 @@ def main(out):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1])
+    main(sys.argv[1], *(int(a) for a in sys.argv[2:3]))
