@@ -69,15 +69,6 @@ static const mm_srcloc *loc_of(const mm_dataset *ds, const char *key) {
     return mm_value_loc(v ? v : mm_dataset_node(ds));
 }
 
-/* The key for messages: the builder's context already names the dataset
- * ("train_dataloader.dataset (mmcls.CIFAR10): data_root: ..."). */
-static const char *key_path(const mm_dataset *ds, const char *key, char *buf,
-                            size_t size) {
-    (void)ds;
-    snprintf(buf, size, "%s", key);
-    return buf;
-}
-
 /* mmengine: a data_prefix entry relative to data_root is joined with it.
  * `key` is the entry of a dict data_prefix ("img_path", "root"); a string
  * data_prefix is that entry. */
@@ -221,7 +212,7 @@ static int cifar_read_batch(const char *path, const char *label_key,
 
 static int cifar_load(mm_dataset *ds, const cifar_files *files) {
     cifar *d = mm_dataset_priv(ds);
-    char root[1024], dir[1200], path[1400], kp[256];
+    char root[1024], dir[1200], path[1400];
     prefix_of(ds, "root", root, sizeof root);
     path_join(root, files->folder, dir, sizeof dir);
     bool test = !strcmp(node_string(ds, "split"), "test");
@@ -244,7 +235,7 @@ static int cifar_load(mm_dataset *ds, const cifar_files *files) {
                                           : "data_root"),
                 "%s: cannot find %s dataset in '%s' (no %s); mm never "
                 "downloads%s: extract %s there",
-                key_path(ds, "data_root", kp, sizeof kp),
+                "data_root",
                 mm_dataset_class_of(ds)->name, root, path,
                 dl ? " (download: true is not done)" : "", files->url);
         }
@@ -526,11 +517,11 @@ static void ext_list(const mm_value *exts, char *buf, size_t size) {
 /* mmpretrain's _find_samples: class folders (with_label) or all files. */
 static int find_samples(mm_dataset *ds, const char *prefix, bool with_label,
                         const mm_value *exts, mm_value *list) {
-    char kp[256], el[512];
+    char el[512];
     if (!is_dir(prefix))
         return mm_error_set_at(MM_ENOENT, loc_of(ds, "data_prefix"),
                                "%s: no such directory '%s' (and no ann_file)",
-                               key_path(ds, "data_prefix", kp, sizeof kp),
+                               "data_prefix",
                                prefix);
     ext_list(exts, el, sizeof el);
     str_list folders = {0}, files = {0};
@@ -547,13 +538,15 @@ static int find_samples(mm_dataset *ds, const char *prefix, bool with_label,
             rc = mm_error_set(MM_ENOENT,
                               "%s: found 0 files in subfolders of: %s. "
                               "Supported extensions are: %s",
-                              key_path(ds, "data_prefix", kp, sizeof kp),
+                              "data_prefix",
                               prefix, el);
         return rc;
     }
     rc = list_dir(prefix, "", true, false, false, &folders);
-    if (rc)
+    if (rc) {
+        str_list_free(&folders);
         return rc;
+    }
     qsort(folders.v, folders.n, sizeof *folders.v, cmp_str);
     mm_value *meta = mm_dataset_metainfo(ds);
     const mm_value *classes = mmcls_get(meta, "classes");
@@ -562,7 +555,7 @@ static int find_samples(mm_dataset *ds, const char *prefix, bool with_label,
                           "%s: the number of subfolders (%zu) doesn't match "
                           "the number of specified classes (%zu). Please "
                           "check the data folder.",
-                          key_path(ds, "data_prefix", kp, sizeof kp),
+                          "data_prefix",
                           folders.n, mm_value_len(classes));
     char empty[1024] = "";
     for (size_t c = 0; !rc && c < folders.n; c++) {
@@ -599,7 +592,7 @@ static int find_samples(mm_dataset *ds, const char *prefix, bool with_label,
         return mm_error_set(MM_ENOENT,
                             "%s: found 0 files in subfolders of: %s. "
                             "Supported extensions are: %s",
-                            key_path(ds, "data_prefix", kp, sizeof kp), prefix,
+                            "data_prefix", prefix,
                             el);
     if (!rc && *empty)
         MM_WARN("Found no valid file in the folder %s. Supported extensions "
@@ -629,6 +622,8 @@ static int read_lines(const char *path, str_list *out) {
         start = i + 1;
     }
     free(text);
+    if (rc)
+        str_list_free(out);
     return rc;
 }
 
@@ -695,12 +690,8 @@ static int compat_classes(mm_dataset *ds) {
             str_list l = {0};
             int rc = read_lines(mm_value_get_string(classes), &l);
             if (rc) {
-                char kp[256];
-                mm_error_set_at(rc, mm_value_loc(classes),
-                                "%s: %s",
-                                key_path(ds, "classes", kp, sizeof kp),
-                                mm_error_message());
-                return rc;
+                str_list_free(&l);
+                return mm_error_context(rc, mm_value_loc(classes), "classes");
             }
             names = mm_value_new_list();
             for (size_t i = 0; names && i < l.n; i++)
@@ -887,13 +878,13 @@ static int imagenet_build(mm_build_ctx *ctx, void **out) {
 
 static int multilabel_load(mm_dataset *ds) {
     MM_TRY(compat_classes(ds));
-    char ann[2048], kp[256];
+    char ann[2048];
     const char *ann_cfg = node_string(ds, "ann_file");
     if (!*ann_cfg)
         return mm_error_set_at(MM_EINVAL, loc_of(ds, "ann_file"),
                                "%s: MultiLabelDataset needs an annotation file "
                                "({metainfo, data_list} as JSON or YAML)",
-                               key_path(ds, "ann_file", kp, sizeof kp));
+                               "ann_file");
     path_join(node_string(ds, "data_root"), ann_cfg, ann, sizeof ann);
     char *text;
     size_t len;

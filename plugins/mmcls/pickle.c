@@ -53,7 +53,7 @@ typedef struct reader {
     item **stack;
     size_t sp, cap_stack;
     item **memo;
-    size_t cap_memo;
+    size_t cap_memo, n_memo; /* n_memo: entries set (MEMOIZE's index) */
 } reader;
 
 static int fail(reader *r, const char *what) {
@@ -339,7 +339,7 @@ static int build(reader *r) {
 static int memo_put(reader *r, size_t idx) {
     if (r->sp == 0)
         return fail(r, "memo of an empty stack");
-    if (idx > ((size_t)1 << 24))
+    if (idx > ((size_t)1 << 20))
         return fail(r, "a memo index too large");
     if (idx >= r->cap_memo) {
         size_t cap = idx * 2 + 16;
@@ -350,6 +350,8 @@ static int memo_put(reader *r, size_t idx) {
         r->memo = m;
         r->cap_memo = cap;
     }
+    if (!r->memo[idx])
+        r->n_memo++;
     r->memo[idx] = r->stack[r->sp - 1];
     return MM_OK;
 }
@@ -537,14 +539,9 @@ static int run(reader *r, mm_value **out) {
             MM_TRY(memo_put(r, (size_t)le(r->buf + r->pos, 4)));
             r->pos += 4;
             break;
-        case 0x94: { /* MEMOIZE */
-            size_t next = 0;
-            for (size_t i = 0; i < r->cap_memo; i++)
-                if (r->memo[i])
-                    next = i + 1;
-            MM_TRY(memo_put(r, next));
+        case 0x94: /* MEMOIZE: memo[len(memo)] */
+            MM_TRY(memo_put(r, r->n_memo));
             break;
-        }
         case 'h': /* BINGET */
             MM_TRY(need(r, 1));
             MM_TRY(memo_get(r, r->buf[r->pos++]));

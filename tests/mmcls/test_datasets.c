@@ -280,7 +280,7 @@ MM_TEST(cifar_every_truncation_of_a_batch_is_refused) {
     if (!buf)
         return;
     int accepted = 0, multi_line = 0;
-    for (size_t n = 0; n < len; n += n < 400 ? 1 : 389) {
+    for (size_t n = 0; n < len; n += n < 300 ? 1 : 997) {
         hostile_test_batch(buf, n);
         mm_dataset *ds = NULL;
         if (build("{dataset: {type: CIFAR10, data_root: '@/bad', split: "
