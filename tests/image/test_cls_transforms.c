@@ -1,5 +1,6 @@
 /* mmpretrain's own transforms in the mmcls plugin (RandomResizedCrop,
- * ResizeEdge, RandomErasing, ColorJitter) against mmpretrain 1.2.0: every
+ * ResizeEdge, RandomErasing, ColorJitter, RandomCrop, EfficientNetCenterCrop)
+ * and the core Resize with backend pillow against mmpretrain 1.2.0: every
  * recorded case of tools/parity/transforms_mmpretrain.py (which feeds
  * mmpretrain mm's random stream) is rebuilt from its config and run after
  * mm_manual_seed(seed): the same number of draws, the same results keys and
@@ -159,6 +160,10 @@ static void run_cases(const char *prefix, int at_least) {
 MM_TEST(random_resized_crop_matches_mmpretrain) { run_cases("rrc_", 10); }
 MM_TEST(resize_edge_matches_mmpretrain) { run_cases("resize_edge_", 4); }
 MM_TEST(random_crop_matches_mmpretrain) { run_cases("crop_", 10); }
+/* the core Resize with backend pillow, against mmcv's */
+MM_TEST(core_resize_with_pillow_backend_matches_mmcv) {
+    run_cases("pillow_resize_", 3);
+}
 MM_TEST(efficientnet_center_crop_matches_mmpretrain) {
     run_cases("effnet_center", 3);
 }
@@ -334,6 +339,7 @@ int main(int argc, char **argv) {
         MM_CASE(random_resized_crop_matches_mmpretrain),
         MM_CASE(resize_edge_matches_mmpretrain),
         MM_CASE(random_crop_matches_mmpretrain),
+        MM_CASE(core_resize_with_pillow_backend_matches_mmcv),
         MM_CASE(efficientnet_center_crop_matches_mmpretrain),
         MM_CASE(random_erasing_matches_mmpretrain),
         MM_CASE(color_jitter_matches_mmpretrain_pillow),

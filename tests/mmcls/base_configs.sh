@@ -28,7 +28,9 @@ check() { # name dataset schedule
   fi
 }
 for d in imagenet_bs32 imagenet_bs64 imagenet_bs64_swin_224 imagenet_bs128_mbv3 \
-         imagenet_bs32_pil_resize imagenet_bs64_autoaug; do
+         imagenet_bs32_pil_resize imagenet_bs64_autoaug imagenet_bs64_pil_resize \
+         imagenet_bs32_pil_bicubic imagenet_bs64_pil_resize_autoaug \
+         imagenet_bs64_swin_384 imagenet_bs64_swin_256; do
   check "$d" "$d" imagenet_bs256
 done
 check cifar10_bs16 cifar10_bs16 cifar10_bs128

@@ -28,7 +28,7 @@ def norm(v):
     if isinstance(v,dict): return {k:norm(x) for k,x in v.items()}
     if isinstance(v,float) and v.is_integer(): return int(v)
     return v
-for kind,names in [('datasets',['imagenet_bs32','imagenet_bs64','imagenet_bs64_swin_224','imagenet_bs128_mbv3','imagenet_bs32_pil_resize','imagenet_bs64_autoaug','cifar10_bs16','cifar100_bs16']),('schedules',['imagenet_bs256','imagenet_bs256_140e','imagenet_bs256_epochstep','imagenet_bs256_coslr','imagenet_bs1024_adamw_swin','imagenet_bs2048','imagenet_bs4096_AdamW','imagenet_bs1024_coslr','cifar10_bs128'])]:
+for kind,names in [('datasets',['imagenet_bs32','imagenet_bs64','imagenet_bs64_swin_224','imagenet_bs128_mbv3','imagenet_bs32_pil_resize','imagenet_bs64_autoaug','cifar10_bs16','cifar100_bs16','imagenet_bs64_pil_resize','imagenet_bs32_pil_bicubic','imagenet_bs64_pil_resize_autoaug','imagenet_bs64_swin_384','imagenet_bs64_swin_256']),('schedules',['imagenet_bs256','imagenet_bs256_140e','imagenet_bs256_epochstep','imagenet_bs256_coslr','imagenet_bs1024_adamw_swin','imagenet_bs2048','imagenet_bs4096_AdamW','imagenet_bs1024_coslr','cifar10_bs128'])]:
     for n in names:
         ref=norm(Config.fromfile(f'{base}{kind}/{n}.py').to_dict())
         out=subprocess.run(['build/cli/mm','config','print','--format','json',f'configs/_base_/{kind}/{n}.yaml'],capture_output=True,text=True)

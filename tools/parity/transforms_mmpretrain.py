@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Record what mmpretrain 1.2.0's own transforms (RandomResizedCrop,
-ResizeEdge, RandomErasing, ColorJitter) do to the fixtures in
+RandomCrop, EfficientNetCenterCrop, ResizeEdge, RandomErasing, ColorJitter)
+and mmcv's Resize with backend='pillow' do to the fixtures in
 tests/fixtures/image/, random draws included, for the `image` suite
 (tests/image/test_cls_transforms.c compares mm's mmcls transforms with it).
 
@@ -24,7 +25,7 @@ import os
 
 import mmcv
 import numpy as np
-from mmcv.transforms import LoadImageFromFile
+from mmcv.transforms import LoadImageFromFile, Resize
 from mmpretrain.datasets.transforms import (ColorJitter,
                                             EfficientNetCenterCrop,
                                             RandomCrop, RandomErasing,
@@ -150,7 +151,7 @@ def plain(v):
 
 
 BUILD = {'RandomResizedCrop': RandomResizedCrop, 'ResizeEdge': ResizeEdge,
-         'RandomCrop': RandomCrop,
+         'RandomCrop': RandomCrop, 'Resize': Resize,
          'EfficientNetCenterCrop': EfficientNetCenterCrop,
          'RandomErasing': RandomErasing, 'ColorJitter': ColorJitter}
 
@@ -232,6 +233,16 @@ CASES = [
            interpolation='hamming')]),
     ('effnet_center_pillow', 'chelsea.png', 0,
      [dict(type='EfficientNetCenterCrop', crop_size=21, backend='pillow')]),
+    # mmcv's (core) Resize with Pillow's resampling (imagenet_bs64_swin_384)
+    ('pillow_resize_bicubic', 'chelsea.png', 0,
+     [dict(type='Resize', scale=50, backend='pillow',
+           interpolation='bicubic')]),
+    ('pillow_resize_keep_ratio', 'chelsea.png', 0,
+     [dict(type='Resize', scale=(20, 30), keep_ratio=True,
+           backend='pillow')]),
+    ('pillow_resize_gray_lanczos', 'camera.png', 0,
+     [dict(type='Resize', scale=(17, 41), backend='pillow',
+           interpolation='lanczos')], {'color_type': 'grayscale'}),
     ('resize_edge_short', 'chelsea.png', 0,
      [dict(type='ResizeEdge', scale=20)]),
     ('resize_edge_long', 'chelsea.png', 0,
