@@ -16,6 +16,13 @@ int mmcls_register_losses(void);     /* losses.c */
 int mmcls_register_datasets(void);   /* mnist.c */
 int mmcls_register_transforms(void); /* formatting.c */
 int mmcls_register_auto_augment(void); /* auto_augment.c */
+int mmcls_register_image_datasets(void);   /* datasets.c */
+int mmcls_register_image_transforms(void); /* processing.c */
+
+/* Parse a pickle of plain data and numpy arrays (pickle.c: the restricted
+ * reader for CIFAR's batch files) into a new value; `name` starts errors. */
+int mmcls_pickle_parse(const char *name, const void *data, size_t len,
+                       mm_value **out);
 
 /* mm_component.destroy of every mmcls MODELS component. */
 void mmcls_module_destroy(void *obj);
