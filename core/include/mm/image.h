@@ -137,6 +137,27 @@ MM_API int mm_image_adjust_color(mm_tensor *img, double alpha,
                                  mm_tensor **out) MM_NODISCARD;
 MM_API int mm_image_adjust_sharpness(mm_tensor *img, double factor,
                                      mm_tensor **out) MM_NODISCARD;
+/* Pillow's resampling filters, by mmcv's names for backend='pillow'. */
+typedef enum mm_image_pil_filter {
+    MM_PIL_BOX,
+    MM_PIL_BILINEAR,
+    MM_PIL_HAMMING,
+    MM_PIL_BICUBIC, /* a = -0.5 */
+    MM_PIL_LANCZOS,
+} mm_image_pil_filter;
+
+/* "box", "bilinear", "hamming", "bicubic", "lanczos"; "nearest" is
+ * MM_EUNSUPPORTED (Pillow's nearest is an affine transform, not done). */
+MM_API int mm_image_pil_filter_parse(const char *name,
+                                     mm_image_pil_filter *out) MM_NODISCARD;
+
+/* PIL.Image.resize((w, h), filter) of a u8 (H, W) or (H, W, 1 or 3) image,
+ * as mmcv.imresize(..., backend='pillow') calls it: Pillow's fixed-point
+ * two-pass resampling, bit for bit. Other dtypes and channel counts are
+ * MM_EINVAL (mmcv: "Pillow backend only support uint8 type"). */
+MM_API int mm_image_resize_pillow(mm_tensor *img, int64_t w, int64_t h,
+                                  mm_image_pil_filter filter,
+                                  mm_tensor **out) MM_NODISCARD;
 
 #ifdef __cplusplus
 }
