@@ -472,19 +472,33 @@ static int ml_head_predict(mm_module *m, int n, mm_tensor *const *feats,
     return MM_OK;
 }
 
-/* LinearClsHead's init_cfg (default Normal(std=0.01) on Linear): applied by
- * mm_module_init_weights, as mmengine's init_weights() does. */
-static int head_init_weights(mm_module *m) {
-    cls_head *h = (cls_head *)m;
-    if (!h->fc || !h->init)
-        return MM_OK;
-    mm_nn_linear *fc = (mm_nn_linear *)h->fc;
+static int init_linear(const cls_head *h, mm_module *lin) {
+    mm_nn_linear *fc = (mm_nn_linear *)lin;
     if (h->init == 1)
         MM_TRY(mm_init_normal_(fc->weight, h->init_mean, h->init_std, NULL));
     else
         MM_TRY(mm_init_constant_(fc->weight, h->init_val));
     if (fc->bias)
         MM_TRY(mm_init_constant_(fc->bias, h->init_bias));
+    return MM_OK;
+}
+
+/* The init_cfg on Linear (LinearClsHead's default Normal(std=0.01); the
+ * one mmpretrain's MobileNetV3 configs give StackedLinearClsHead): on fc,
+ * or on every block's fc, applied by mm_module_init_weights, as mmengine's
+ * init_weights() does. */
+static int head_init_weights(mm_module *m) {
+    cls_head *h = (cls_head *)m;
+    if (!h->init)
+        return MM_OK;
+    if (h->fc)
+        return init_linear(h, h->fc);
+    for (size_t i = 0; h->layers && i < h->layers->n_children; i++) {
+        mm_module *fc = mm_module_get_child(h->layers->children[i].module,
+                                            "fc");
+        if (fc)
+            MM_TRY(init_linear(h, fc));
+    }
     return MM_OK;
 }
 
@@ -540,6 +554,7 @@ const mm_module_class mmcls_linear_cls_head_class = {
 const mm_module_class mmcls_stacked_head_class = {
     .name = "StackedLinearClsHead",
     .forward = head_forward,
+    .init_weights = head_init_weights,
     .extra_repr = head_repr,
     .model = &head_ops,
 };
@@ -618,10 +633,13 @@ static int parse_init_cfg(mm_build_ctx *ctx, cls_head *h) {
     const char *t = mm_value_is_string(type) ? mm_value_get_string(type) : "";
     bool linear = !layer || (mm_value_is_string(layer) &&
                              !strcmp(mm_value_get_string(layer), "Linear"));
-    if ((strcmp(t, "Normal") && strcmp(t, "Constant")) || !linear || !h->fc)
+    bool stacked = h->base.cls == &mmcls_stacked_head_class;
+    if ((strcmp(t, "Normal") && strcmp(t, "Constant")) || !linear ||
+        (!h->fc && !stacked))
         return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(v),
                                "init_cfg: not supported yet (only Normal or "
-                               "Constant on layer Linear of LinearClsHead)");
+                               "Constant on layer Linear of LinearClsHead "
+                               "or StackedLinearClsHead)");
     h->init = strcmp(t, "Normal") ? 2 : 1;
     h->init_std = 1.0;
     for (size_t i = 0; i < mm_value_len(v); i++) {

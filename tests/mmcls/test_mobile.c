@@ -825,6 +825,75 @@ MM_TEST(model_configs_build) {
     }
 }
 
+/* mmpretrain's MobileNetV3 configs give StackedLinearClsHead init_cfg
+ * Normal(std=0.01, bias=0) on Linear: applied by init_weights to both
+ * layers. */
+MM_TEST(mobilenet_v3_head_init_cfg_reaches_both_linears) {
+    setup();
+    mm_value *cfg = NULL;
+    mm_module *m = NULL;
+    CHECK_OK(mm_config_load("configs/_base_/models/mobilenet_v3/"
+                            "mobilenet_v3_small_imagenet.yaml",
+                            NULL, 0, &cfg));
+    if (cfg)
+        CHECK_OK(mm_registry_build(MM_MODELS, mm_config_get(cfg, "model"),
+                                   "mmcls", "model", NULL, (void **)&m));
+    mm_value_release(cfg);
+    if (!m)
+        return;
+    CHECK_OK(mm_module_init_weights(m));
+    static const char *const names[2] = {"head.layers.0.fc",
+                                         "head.layers.1.fc"};
+    for (int i = 0; i < 2; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s.weight", names[i]);
+        mm_tensor *w = mm_module_find_tensor(m, key);
+        snprintf(key, sizeof key, "%s.bias", names[i]);
+        mm_tensor *b = mm_module_find_tensor(m, key);
+        CHECK(w && b);
+        if (!w || !b)
+            continue;
+        double s2 = 0, babs = 0;
+        for (int64_t j = 0; j < w->numel; j++)
+            s2 += MM_DATA(w, float)[j] * MM_DATA(w, float)[j];
+        for (int64_t j = 0; j < b->numel; j++)
+            babs += fabs(MM_DATA(b, float)[j]);
+        CHECK(fabs(sqrt(s2 / w->numel) - 0.01) < 5e-4);
+        CHECK(babs == 0);
+    }
+    mm_module_free(m);
+}
+
+/* Every in1k config of the four directories validates (model, data,
+ * schedule, runtime). */
+MM_TEST(in1k_configs_validate) {
+    setup();
+    static const char *const cfgs[] = {
+        "vgg/vgg11_8xb32_in1k", "vgg/vgg11bn_8xb32_in1k",
+        "vgg/vgg13_8xb32_in1k", "vgg/vgg13bn_8xb32_in1k",
+        "vgg/vgg16_8xb32_in1k", "vgg/vgg16bn_8xb32_in1k",
+        "vgg/vgg19_8xb32_in1k", "vgg/vgg19bn_8xb32_in1k",
+        "mobilenet_v2/mobilenet-v2_8xb32_in1k",
+        "mobilenet_v3/mobilenet-v3-small_8xb128_in1k",
+        "mobilenet_v3/mobilenet-v3-small-050_8xb128_in1k",
+        "mobilenet_v3/mobilenet-v3-small-075_8xb128_in1k",
+        "mobilenet_v3/mobilenet-v3-large_8xb128_in1k",
+        "shufflenet_v2/shufflenet-v2-1x_16xb64_in1k",
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "configs/mmcls/%s.yaml", cfgs[i]);
+        mm_value *cfg = NULL;
+        int rc = mm_config_load(path, NULL, 0, &cfg);
+        if (!rc)
+            rc = mm_config_validate_components(cfg);
+        if (rc)
+            fprintf(stderr, "%s: %s\n", path, mm_error_message());
+        CHECK_INT(rc, 0);
+        mm_value_release(cfg);
+    }
+}
+
 MM_TEST_MAIN(MM_CASE(vgg_sizes_are_mmpretrains_for_every_depth),
              MM_CASE(vgg_out_indices_give_each_stage),
              MM_CASE(vgg_with_num_classes_gives_the_logits_last),
@@ -850,4 +919,6 @@ MM_TEST_MAIN(MM_CASE(vgg_sizes_are_mmpretrains_for_every_depth),
              MM_CASE(torchvision_mobilenet_v3_map_loads_strictly),
              MM_CASE(torchvision_shufflenet_v2_map_loads_strictly),
              MM_CASE(torchvision_maps_refuse_unknown_keys),
-             MM_CASE(model_configs_build))
+             MM_CASE(model_configs_build),
+             MM_CASE(mobilenet_v3_head_init_cfg_reaches_both_linears),
+             MM_CASE(in1k_configs_validate))
