@@ -35,11 +35,11 @@ int mobile_conv_module(int64_t in_ch, int64_t out_ch, int64_t k, int64_t stride,
 mm_value *mobile_type_cfg(const char *type);
 
 /* The stages an out_indices names, into mask[0..n_stages); each entry an
- * int in [0, n_stages) (negative ones count from the end when
- * allow_negative). A bare int is one index. Errors name the config
- * location of `param`. */
+ * int in [0, n_stages) (mmpretrain's range check; a negative index would
+ * silently name nothing there). A bare int is one index. Errors name the
+ * config location of `param`. */
 int mobile_out_indices(mm_build_ctx *ctx, const char *param, int n_stages,
-                       bool allow_negative, bool mask[MOBILE_MAX_STAGES]);
+                       bool mask[MOBILE_MAX_STAGES]);
 /* frozen_stages in [lo, hi] (mmpretrain's range check), else MM_EINVAL at
  * the value's location. */
 int mobile_frozen_stages(mm_build_ctx *ctx, int lo, int hi, int *out);

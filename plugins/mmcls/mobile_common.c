@@ -81,7 +81,7 @@ int mobile_conv_module(int64_t in, int64_t out, int64_t k, int64_t stride,
 }
 
 int mobile_out_indices(mm_build_ctx *ctx, const char *param, int n_stages,
-                       bool allow_negative, bool mask[MOBILE_MAX_STAGES]) {
+                       bool mask[MOBILE_MAX_STAGES]) {
     const mm_value *v = mm_build_arg(ctx, param);
     memset(mask, 0, MOBILE_MAX_STAGES * sizeof mask[0]);
     size_t n = mm_value_is_list(v) ? mm_value_len(v) : 1;
@@ -95,13 +95,11 @@ int mobile_out_indices(mm_build_ctx *ctx, const char *param, int n_stages,
             return mm_error_set_at(MM_ETYPE, mm_value_loc(e),
                                    "%s: expected a list of ints", param);
         int64_t k = mm_value_get_int(e);
-        if (allow_negative && k < 0 && k >= -n_stages)
-            k += n_stages;
         if (k < 0 || k >= n_stages)
             return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
                                    "%s: each item must be in range(0, %d), "
                                    "got %lld",
-                                   param, n_stages, (long long)mm_value_get_int(e));
+                                   param, n_stages, (long long)k);
         mask[k] = true;
     }
     return MM_OK;

@@ -331,7 +331,7 @@ static int mbv2_build(mm_build_ctx *ctx, void **out) {
                                "widen_factor: must be positive, got %g", wf);
     bool mask[MOBILE_MAX_STAGES];
     int frozen;
-    MM_TRY(mobile_out_indices(ctx, "out_indices", 8, false, mask));
+    MM_TRY(mobile_out_indices(ctx, "out_indices", 8, mask));
     MM_TRY(mobile_frozen_stages(ctx, -1, 7, &frozen));
     const mm_value *conv_cfg = mm_build_arg(ctx, "conv_cfg");
     const mm_value *norm_cfg = mm_build_arg(ctx, "norm_cfg");
@@ -462,7 +462,7 @@ static int mbv3_build(mm_build_ctx *ctx, void **out) {
     if (mm_value_is_null(mm_build_arg(ctx, "out_indices")))
         mask[nl + 1] = true; /* the last layer: 12 (small) or 16 (large) */
     else
-        MM_TRY(mobile_out_indices(ctx, "out_indices", nl + 2, false, mask));
+        MM_TRY(mobile_out_indices(ctx, "out_indices", nl + 2, mask));
     int frozen;
     MM_TRY(mobile_frozen_stages(ctx, -1, nl + 1, &frozen));
     const mm_value *conv_cfg = mm_build_arg(ctx, "conv_cfg");

@@ -239,7 +239,7 @@ static int shufflenet_build(mm_build_ctx *ctx, void **out) {
                                "got %g", wf);
     bool mask[MOBILE_MAX_STAGES];
     int frozen;
-    MM_TRY(mobile_out_indices(ctx, "out_indices", 4, false, mask));
+    MM_TRY(mobile_out_indices(ctx, "out_indices", 4, mask));
     MM_TRY(mobile_frozen_stages(ctx, -1, 3, &frozen));
     const mm_value *conv_cfg = mm_build_arg(ctx, "conv_cfg");
     const mm_value *norm_cfg = mm_build_arg(ctx, "norm_cfg");

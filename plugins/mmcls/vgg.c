@@ -191,7 +191,7 @@ static int vgg_build(mm_build_ctx *ctx, void **out) {
         outs[num_classes > 0 ? num_stages : num_stages - 1] = true;
     else
         MM_TRY(mobile_out_indices(ctx, "out_indices", (int)num_stages + 1,
-                                  false, outs));
+                                  outs));
     if (num_classes <= 0 && outs[num_stages])
         return mm_error_set_at(MM_EINVAL, mm_value_loc(oi),
                                "out_indices: %lld is the classifier's output, "
