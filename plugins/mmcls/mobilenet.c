@@ -35,7 +35,7 @@ static int add(mm_module *m, const char *name, mm_module *child,
     return mm_module_add_child(m, name, child);
 }
 
-/* ---- MobileNetV2's InvertedResidual --------------------------------------- */
+/* ---- MobileNetV2's InvertedResidual -------------------------------------- */
 
 typedef struct mbv2_block {
     mm_module base;
@@ -229,7 +229,7 @@ static int ir_block_new(int64_t in, int64_t out, int64_t mid, int64_t k,
     return MM_OK;
 }
 
-/* ---- the backbones -------------------------------------------------------- */
+/* ---- the backbones ------------------------------------------------------- */
 
 /* Both backbones: a run of layers (stage i is layers[i]), outputs at the
  * out_indices, the first stages frozen. */

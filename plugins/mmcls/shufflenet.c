@@ -45,9 +45,10 @@ static int shuffle_block_forward(mm_module *m, int n, mm_tensor *const *in,
     mm_tensor *x = in[0], *parts[2];
     if (x->ndim != 4) {
         char buf[64];
-        return mm_error_set(MM_EINVAL, "InvertedResidual needs (N, C, H, W), "
-                            "got %s",
-                            mm_shape_format(x->ndim, x->shape, buf, sizeof buf));
+        return mm_error_set(MM_EINVAL,
+                            "InvertedResidual needs (N, C, H, W), got %s",
+                            mm_shape_format(x->ndim, x->shape, buf,
+                                            sizeof buf));
     }
     if (b->stride > 1) {
         MM_TRY(mm_module_forward1(b->branch1, x, &parts[0]));
