@@ -116,6 +116,7 @@ typedef struct zip_entry {
     char *name;
     uint64_t data_off, size; /* stored: compressed size == size */
     uint32_t crc;
+    uint16_t method;
     bool crc_checked;
 } zip_entry;
 
@@ -280,13 +281,9 @@ static int zip_parse_entry(const pth_src *s, const uint8_t *cd,
         return mm_error_set(MM_EUNSUPPORTED, "%s: zip entry '%s' is "
                                              "encrypted",
                             path, label);
-    if (method != 0)
-        return mm_error_set(MM_EUNSUPPORTED, "%s: zip entry '%s' is "
-                                             "compressed (method %u); "
-                                             "torch.save writes stored "
-                                             "entries",
-                            path, label, (unsigned)method);
-    if (csize != usize)
+    /* A compressed entry is refused when read (a TorchScript archive,
+     * refused for what it is, has some). */
+    if (method == 0 && csize != usize)
         return mm_error_set(MM_EPARSE, "%s: corrupt zip: stored entry '%s' "
                                        "has sizes %" PRIu64 " and %" PRIu64,
                             path, label, csize, usize);
@@ -302,11 +299,11 @@ static int zip_parse_entry(const pth_src *s, const uint8_t *cd,
                                        "entry '%s' at byte %" PRIu64,
                             path, label, local);
     uint64_t data = local + 30 + lnlen + lxlen;
-    if (data > s->size || usize > s->size - data)
+    if (data > s->size || csize > s->size - data)
         return mm_error_set(MM_EPARSE,
                             "%s: truncated: entry '%s' ends at byte "
                             "%" PRIu64 ", the file has %" PRIu64,
-                            path, label, data + usize, s->size);
+                            path, label, data + csize, s->size);
     char *lname = malloc(lnlen ? lnlen : 1);
     if (!lname)
         return oom();
@@ -325,6 +322,7 @@ static int zip_parse_entry(const pth_src *s, const uint8_t *cd,
     e->data_off = data;
     e->size = usize;
     e->crc = rd32(p + 16);
+    e->method = method;
     *pos = at + 46 + nlen + xlen + clen;
     return MM_OK;
 }
@@ -362,6 +360,17 @@ static int zip_open(pth_file *f) {
     return MM_OK;
 }
 
+static int entry_stored(const pth_file *f, const zip_entry *e) {
+    if (e->method == 0)
+        return MM_OK;
+    char label[160];
+    shown(e->name, strlen(e->name), label, sizeof label);
+    return mm_error_set(MM_EUNSUPPORTED, "%s: zip entry '%s' is compressed "
+                                         "(method %u); torch.save writes "
+                                         "stored entries",
+                        f->src.path, label, (unsigned)e->method);
+}
+
 static int entry_check_crc(pth_file *f, zip_entry *e, const void *data) {
     uLong crc = crc32_z(0L, Z_NULL, 0);
     int rc = MM_OK;
@@ -394,6 +403,7 @@ static int entry_check_crc(pth_file *f, zip_entry *e, const void *data) {
 /* A small entry read whole (data.pkl, byteorder), CRC checked; NUL
  * terminated. */
 static int entry_read_all(pth_file *f, zip_entry *e, char **out) {
+    MM_TRY(entry_stored(f, e));
     char *buf = malloc((size_t)e->size + 1);
     if (!buf)
         return oom();
@@ -480,6 +490,7 @@ static int read_byteorder(pth_file *f) {
 /* What a global becomes: only data constructors; nothing is ever called. */
 typedef enum glob_kind {
     G_ORDERED_DICT,
+    G_COUNTER,
     G_REBUILD_TENSOR_V2,
     G_REBUILD_TENSOR,
     G_REBUILD_PARAMETER,
@@ -537,6 +548,8 @@ typedef struct glob_rule {
 /* Python 2 spellings too: protocol 2 writes __builtin__ and copy_reg. */
 static const glob_rule globals_allowed[] = {
     {"collections", "OrderedDict", G_ORDERED_DICT},
+    /* a param scheduler's milestones: Counter({3: 1}) */
+    {"collections", "Counter", G_COUNTER},
     {"torch._utils", "_rebuild_tensor_v2", G_REBUILD_TENSOR_V2},
     {"torch._utils", "_rebuild_tensor", G_REBUILD_TENSOR},
     {"torch._utils", "_rebuild_parameter", G_REBUILD_PARAMETER},
@@ -746,16 +759,27 @@ static int need(unpickler *u, size_t n) {
     return MM_OK;
 }
 
+/* UTF-8 as Python's str holds it: NUL is a character like any other. */
+static bool text_valid(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        size_t k = s[i] ? mm_utf8_seq_len((const unsigned char *)s + i, n - i)
+                        : 1;
+        if (!k)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
 static int new_string(unpickler *u, py_kind kind, size_t n, py_obj **out) {
     MM_TRY(need(u, n));
     const char *s = (const char *)u->p + u->pos;
-    if (kind == PY_STR && !mm_utf8_valid(s, n)) {
+    if (kind == PY_STR && !text_valid(s, n)) {
         /* Python 2 byte strings (SHORT_BINSTRING) that are not text. */
         if (u->p[u->op_at] == 'U' || u->p[u->op_at] == 'T')
             kind = PY_BYTES;
         else
-            return perr(u, MM_EPARSE, "string is not valid UTF-8 (or holds "
-                                      "a NUL)");
+            return perr(u, MM_EPARSE, "string is not valid UTF-8");
     }
     py_obj *o = new_obj(u, kind);
     if (!o || !(o->u.s.data = malloc(n + 1)))
@@ -992,6 +1016,16 @@ static int call_global(unpickler *u, const py_obj *fn, const py_obj *args,
             }
         } else if (n != 0) {
             return perr(u, MM_EPARSE, "OrderedDict takes a list of pairs");
+        }
+        break;
+    case G_COUNTER:
+        if (!(o = new_obj(u, PY_DICT)))
+            return oom();
+        if (n == 1 && a[0]->kind == PY_DICT) {
+            for (size_t i = 0; i < a[0]->u.seq.n; i++)
+                MM_TRY(seq_append(o, a[0]->u.seq.items[i]));
+        } else if (n != 0) {
+            return perr(u, MM_EPARSE, "Counter takes a dict");
         }
         break;
     case G_REBUILD_TENSOR_V2:
@@ -1463,7 +1497,7 @@ static int unpickle(unpickler *u, py_obj **result) {
             MM_TRY(pop(u, &b));
             if (b->kind != PY_GLOBAL || a->kind != PY_TUPLE)
                 return perr(u, MM_EPARSE, "NEWOBJ needs a class and a tuple");
-            if (b->u.g.kind == G_ORDERED_DICT) {
+            if (b->u.g.kind == G_ORDERED_DICT || b->u.g.kind == G_COUNTER) {
                 o = new_obj(u, PY_DICT);
             } else if (b->u.g.kind == G_HISTORY_BUFFER) {
                 if ((o = new_obj(u, PY_RECORD)))
@@ -1541,6 +1575,9 @@ static int key_text(walker *w, const py_obj *k, char *buf, size_t size,
                     const char **out) {
     switch (k->kind) {
     case PY_STR:
+        if (strlen(k->u.s.data) != k->u.s.len)
+            return mm_error_set(MM_EPARSE, "%s: a dict key holds a NUL",
+                                w->f->src.path);
         *out = k->u.s.data;
         return MM_OK;
     case PY_INT:
@@ -1585,6 +1622,21 @@ static int to_value(walker *w, py_obj *o, int depth, mm_value **out) {
         v = mm_value_new_float(o->u.f);
         break;
     case PY_STR:
+        if (strlen(o->u.s.data) != o->u.s.len) {
+            /* text with NULs: shown with U+FFFD (mm strings are C strings) */
+            mm_strbuf sb = {0};
+            for (size_t i = 0; i < o->u.s.len; i++)
+                if (o->u.s.data[i])
+                    mm_strbuf_putc(&sb, o->u.s.data[i]);
+                else
+                    mm_strbuf_puts(&sb, "\xef\xbf\xbd");
+            char *t = NULL;
+            if (mm_strbuf_finish(&sb, &t) == MM_OK) {
+                v = mm_value_new_string(t);
+                free(t);
+            }
+            break;
+        }
         v = mm_value_new_string(o->u.s.data);
         break;
     case PY_BYTES: {
@@ -1761,6 +1813,7 @@ static int make_tensor(walker *w, py_obj *o, const char *name,
         return mm_error_set(MM_EPARSE, "%s: tensor '%s': its storage '%s' is "
                                        "not in the file",
                             path, label, st->u.st.key);
+    MM_TRY(entry_stored(w->f, e));
     size_t isz = sc->itemsize;
     uint64_t snumel = st->u.st.numel;
     if (snumel > UINT64_MAX / isz || snumel * isz != e->size)
