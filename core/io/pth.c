@@ -1824,26 +1824,39 @@ static int make_tensor(walker *w, py_obj *o, const char *name,
                             sc->torch_name,
                             snumel > UINT64_MAX / isz ? "more" : "another size");
     int nd = o->u.t.ndim;
-    uint64_t numel = 1, last = (uint64_t)o->u.t.offset;
-    bool contiguous = true;
-    uint64_t expect = 1;
+    /* span: the product of the non-zero sizes, which must fit even when
+     * another size is 0 (an mm tensor's strides multiply it out) */
+    uint64_t numel = 1, span = isz, last = (uint64_t)o->u.t.offset;
+    bool contiguous = true, empty = false;
     for (int d = nd - 1; d >= 0; d--) {
         uint64_t k = (uint64_t)o->u.t.shape[d], s = (uint64_t)o->u.t.stride[d];
         if (k == 0) {
-            numel = 0;
+            empty = true;
             continue;
         }
-        if (numel > (uint64_t)INT64_MAX / k ||
+        if (span > (uint64_t)INT64_MAX / k ||
             (k > 1 && s > ((uint64_t)INT64_MAX - last) / (k - 1)))
-            return mm_error_set(MM_EPARSE, "%s: tensor '%s': size and stride "
-                                           "overflow",
+            return mm_error_set(MM_EPARSE, "%s: tensor '%s': shape has too "
+                                           "many elements",
                                 path, label);
-        numel *= k;
+        span *= k;
         last += (k - 1) * s;
-        if (k > 1 && s != expect)
+        if (k > 1 && s != numel)
             contiguous = false;
-        expect *= k;
+        numel *= k;
     }
+    if (empty)
+        numel = 0;
+    /* A view with zero strides (expand) holds more elements than its
+     * storage; beyond a generous bound that is a file built to exhaust
+     * memory. */
+    if (numel > snumel &&
+        numel * isz > ((uint64_t)64 << 20) + 16 * w->f->src.size)
+        return mm_error_set(MM_EPARSE,
+                            "%s: tensor '%s' expands %" PRIu64
+                            " stored elements to %" PRIu64
+                            " (a hostile file?)",
+                            path, label, snumel, numel);
     if (numel && last >= snumel)
         return mm_error_set(MM_EPARSE,
                             "%s: tensor '%s': offset %" PRId64
@@ -1862,10 +1875,10 @@ static int make_tensor(walker *w, py_obj *o, const char *name,
             rc = entry_check_crc(w->f, e, dst);
     } else if (numel) {
         /* A view: read its span of the storage and gather. */
-        uint64_t span = (last - first + 1) * isz;
-        uint8_t *tmp = malloc((size_t)span);
+        uint64_t nbytes = (last - first + 1) * isz;
+        uint8_t *tmp = malloc((size_t)nbytes);
         rc = tmp ? src_read(&w->f->src, e->data_off + first * isz, tmp,
-                            (size_t)span)
+                            (size_t)nbytes)
                  : oom();
         int64_t idx[MM_MAX_DIMS] = {0};
         for (uint64_t k = 0; rc == 0 && k < numel; k++) {
@@ -1895,10 +1908,8 @@ static int make_tensor(walker *w, py_obj *o, const char *name,
             rc = mm_error_set(MM_EPARSE, "%s: tensor '%s': bool element "
                                          "%" PRIu64 " is %u, not 0 or 1",
                               path, label, k, (unsigned)dst[k]);
-    if (rc) {
-        mm_tensor_release(t);
-        return rc;
-    }
+    if (rc)
+        return rc; /* the reader's pool releases t */
     *out = t; /* the reader's pool holds it; the checkpoint retains it */
     return MM_OK;
 }
