@@ -951,45 +951,62 @@ static double half_to_double(uint16_t h) {
     return h & 0x8000 ? -v : v;
 }
 
-/* One numpy element as a scalar object. */
-static int np_element(unpickler *u, const py_obj *dt, const uint8_t *p,
-                      py_obj **out) {
+/* One numpy element decoded: a float, an int or a bool. */
+typedef struct np_scalar {
+    py_kind kind; /* PY_FLOAT, PY_INT, PY_BOOL */
+    double f;
+    int64_t i;
+} np_scalar;
+
+static np_scalar np_decode(const py_obj *dt, const uint8_t *p) {
     uint8_t b[8];
     int n = dt->u.dt.size;
     for (int i = 0; i < n; i++)
         b[i] = dt->u.dt.big ? p[n - 1 - i] : p[i];
-    py_obj *o;
+    np_scalar v = {PY_INT, 0, 0};
     if (dt->u.dt.kind == 'f') {
-        if (!(o = new_obj(u, PY_FLOAT)))
-            return oom();
+        v.kind = PY_FLOAT;
         if (n == 2) {
-            o->u.f = half_to_double(rd16(b));
+            v.f = half_to_double(rd16(b));
         } else if (n == 4) {
             float f;
             memcpy(&f, b, 4);
-            o->u.f = f;
+            v.f = f;
         } else {
-            memcpy(&o->u.f, b, 8);
+            memcpy(&v.f, b, 8);
         }
     } else if (dt->u.dt.kind == 'b') {
-        if (!(o = new_obj(u, PY_BOOL)))
-            return oom();
-        o->u.b = b[0] != 0;
+        v.kind = PY_BOOL;
+        v.i = b[0] != 0;
     } else {
-        uint64_t v = 0;
+        uint64_t x = 0;
         for (int i = n - 1; i >= 0; i--)
-            v = v << 8 | b[i];
-        if (!(o = new_obj(u, PY_INT)))
-            return oom();
-        if (dt->u.dt.kind == 'i' && n < 8 && (v >> (8 * n - 1)) & 1)
-            v |= ~0ull << (8 * n); /* sign-extend */
-        if (dt->u.dt.kind == 'u' && n == 8 && v > (uint64_t)INT64_MAX) {
-            o->kind = PY_FLOAT;
-            o->u.f = (double)v;
+            x = x << 8 | b[i];
+        if (dt->u.dt.kind == 'i' && n < 8 && (x >> (8 * n - 1)) & 1)
+            x |= ~0ull << (8 * n); /* sign-extend */
+        if (dt->u.dt.kind == 'u' && n == 8 && x > (uint64_t)INT64_MAX) {
+            v.kind = PY_FLOAT;
+            v.f = (double)x;
         } else {
-            o->u.i = (int64_t)v;
+            v.i = (int64_t)x;
         }
     }
+    return v;
+}
+
+/* numpy.core.multiarray.scalar(dtype, bytes) as an object. */
+static int np_element(unpickler *u, const py_obj *dt, const uint8_t *p,
+                      py_obj **out) {
+    np_scalar v = np_decode(dt, p);
+    py_obj *o = new_obj(u, v.kind);
+    if (!o)
+        return oom();
+    if (v.kind == PY_FLOAT)
+        o->u.f = v.f;
+    else if (v.kind == PY_BOOL)
+        o->u.b = v.i != 0;
+    else
+        o->u.i = v.i;
     *out = o;
     return MM_OK;
 }
@@ -999,7 +1016,7 @@ static int call_global(unpickler *u, const py_obj *fn, const py_obj *args,
                        py_obj **out) {
     size_t n = args->u.seq.n;
     py_obj *const *a = args->u.seq.items;
-    py_obj *o;
+    py_obj *o = NULL;
     switch (fn->u.g.kind) {
     case G_ORDERED_DICT:
         if (!(o = new_obj(u, PY_DICT)))
@@ -1744,12 +1761,15 @@ static int to_value(walker *w, py_obj *o, int depth, mm_value **out) {
 static int np_nest(walker *w, const py_obj *nd, int d, uint64_t off,
                    const uint64_t *strides, mm_value **out) {
     if (d == nd->u.nd.ndim) {
-        py_obj *e;
-        MM_TRY(np_element(w->u, nd->u.nd.dtype,
-                          (const uint8_t *)nd->u.nd.data->u.s.data +
-                              off * (uint64_t)nd->u.nd.dtype->u.dt.size,
-                          &e));
-        return to_value(w, e, 0, out);
+        /* elements straight to values: a long training run's history
+         * arrays are large, and they are not objects of the pickle */
+        np_scalar v = np_decode(nd->u.nd.dtype,
+                                (const uint8_t *)nd->u.nd.data->u.s.data +
+                                    off * (uint64_t)nd->u.nd.dtype->u.dt.size);
+        *out = v.kind == PY_FLOAT  ? mm_value_new_float(v.f)
+               : v.kind == PY_BOOL ? mm_value_new_bool(v.i != 0)
+                                   : mm_value_new_int(v.i);
+        return *out ? MM_OK : oom();
     }
     mm_value *l = mm_value_new_list();
     if (!l)
