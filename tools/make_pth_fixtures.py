@@ -10,6 +10,11 @@ the marker file appears (mm must refuse them without creating it).
 Needs torch and mmengine (committed output; not a test dependency):
 
     /work/venv-bench/bin/python tools/make_pth_fixtures.py   # torch 1.13, mmengine 0.10.7
+
+and, for torch2.pth (torch 2's layout: byteorder, .format_version,
+.storage_alignment, .data/serialization_id), a torch 2 without mmengine:
+
+    /work/venv-torch/bin/python tools/make_pth_fixtures.py --torch2
 """
 import collections
 import io
@@ -193,8 +198,20 @@ def big_endian():
               entries, byteorder="big", name=arch)
 
 
+def torch2():
+    """dtypes() as torch 2 writes it, f32 as an nn.Parameter
+    (_rebuild_parameter)."""
+    assert int(torch.__version__.split(".")[0]) >= 2, torch.__version__
+    sd = dtypes()
+    sd["f32"] = torch.nn.Parameter(sd["f32"])
+    torch.save(sd, os.path.join(OUT, "torch2.pth"))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:] == ["--torch2"]:
+        torch2()
+        return
     torch.save(dtypes(), os.path.join(OUT, "dtypes.pth"))
     torch.save(views(), os.path.join(OUT, "views.pth"))
     torch.save(nested(), os.path.join(OUT, "nested.pth"))

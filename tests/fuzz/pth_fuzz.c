@@ -577,7 +577,8 @@ int main(int argc, char **argv) {
     const char *fx = getenv("MM_FIXTURES");
     static const char *const names[] = {"dtypes.pth", "views.pth",
                                         "nested.pth", "mmengine.pth",
-                                        "protocol4.pth", "big_endian.pth"};
+                                        "protocol4.pth", "big_endian.pth",
+                                        "torch2.pth"};
     for (size_t i = 0; i < COUNT(names); i++)
         read_seed(fx && *fx ? fx : "tests/fixtures", names[i]);
     if (n_seeds < COUNT(names)) {

@@ -143,6 +143,15 @@ MM_TEST(pth_pickle_protocol_4_reads_the_same) {
     mm_checkpoint_free(ck);
 }
 
+/* torch 2's layout (byteorder, .format_version, .storage_alignment,
+ * .data/serialization_id) and an nn.Parameter (_rebuild_parameter). */
+MM_TEST(pth_torch2_file_reads_the_same) {
+    mm_checkpoint *ck = load("torch2.pth");
+    if (ck)
+        check_dtypes(ck, true);
+    mm_checkpoint_free(ck);
+}
+
 MM_TEST(pth_big_endian_data_is_swapped) {
     mm_checkpoint *ck = load("big_endian.pth");
     if (ck)
@@ -543,6 +552,7 @@ MM_TEST(init_cfg_pretrained_keys_are_validated) {
 
 MM_TEST_MAIN(MM_CASE(pth_every_dtype_reads_as_torch_wrote_it),
              MM_CASE(pth_pickle_protocol_4_reads_the_same),
+             MM_CASE(pth_torch2_file_reads_the_same),
              MM_CASE(pth_big_endian_data_is_swapped),
              MM_CASE(pth_views_with_offsets_and_strides_read_as_their_values),
              MM_CASE(pth_nested_dicts_flatten_with_dots_and_the_rest_is_metadata),
