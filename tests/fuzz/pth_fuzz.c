@@ -79,8 +79,9 @@ static void bytes_reserve(bytes *b, size_t need) {
 }
 
 static void bytes_set(bytes *b, const void *s, size_t n) {
-    bytes_reserve(b, n);
-    memcpy(b->data, s, n);
+    bytes_reserve(b, n ? n : 1);
+    if (n)
+        memcpy(b->data, s, n);
     b->len = n;
 }
 
@@ -90,9 +91,11 @@ static void bytes_splice(bytes *b, size_t at, size_t del, const void *s,
         at = b->len;
     if (del > b->len - at)
         del = b->len - at;
-    bytes_reserve(b, b->len - del + n);
-    memmove(b->data + at + n, b->data + at + del, b->len - at - del);
-    memcpy(b->data + at, s, n);
+    bytes_reserve(b, b->len - del + n + 1);
+    if (b->len - at - del)
+        memmove(b->data + at + n, b->data + at + del, b->len - at - del);
+    if (n)
+        memcpy(b->data + at, s, n);
     b->len = b->len - del + n;
 }
 
