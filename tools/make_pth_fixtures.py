@@ -154,6 +154,8 @@ def hostile():
                                b"\x85R"),
         # INST: os.system called as a "class"
         "evil_inst.pth": b"(" + unicode(cmd) + b"ios\nsystem\n.",
+        # OBJ: os.system called as a "class" from the stack
+        "evil_obj.pth": proto(b"(", b"cposix\nsystem\n", unicode(cmd), b"o"),
         # NEWOBJ of a class that runs a command: subprocess.Popen
         "evil_newobj.pth": proto(b"csubprocess\nPopen\n", b"(", b"]",
                                  unicode("touch"), b"a", b"]", b"e",

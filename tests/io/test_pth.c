@@ -298,6 +298,9 @@ MM_TEST(pth_hostile_pickles_are_refused_without_running_anything) {
         {"evil_inst.pth", "refused pickle opcode INST (it calls a class; "
                           "torch.save never writes it; this file may be "
                           "malicious)"},
+        {"evil_obj.pth", "refused pickle global 'posix.system' (only "
+                         "state-dict globals are allowed; this file may be "
+                         "malicious)"},
         {"evil_newobj.pth", "refused pickle global 'subprocess.Popen' (only "
                             "state-dict globals are allowed; this file may "
                             "be malicious)"},
