@@ -470,9 +470,9 @@ static int read_byteorder(pth_file *f) {
     char *text;
     MM_TRY(entry_read_all(f, e, &text));
     int rc = MM_OK;
-    if (strcmp(text, "little") == 0)
+    if (e->size == 6 && memcmp(text, "little", 6) == 0)
         f->big_endian = false;
-    else if (strcmp(text, "big") == 0)
+    else if (e->size == 3 && memcmp(text, "big", 3) == 0)
         f->big_endian = true;
     else {
         char t[64];
