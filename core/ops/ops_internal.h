@@ -22,12 +22,16 @@ int mm_cpu_reduce(mm_op_ctx *ctx);
 int mm_cpu_matmul(mm_op_ctx *ctx);
 
 /* convolution and pooling (conv.c, pool.c; cpu/conv_dnnl.c, cpu/pool_dnnl.c) */
-extern const mm_op mm_op_conv, mm_op_conv_transpose, mm_op_conv_weight_grad;
+extern const mm_op mm_op_conv, mm_op_conv_transpose, mm_op_conv_weight_grad,
+    mm_op_conv_fused;
 extern const mm_op mm_op_max_pool, mm_op_max_pool_indices, mm_op_avg_pool,
     mm_op_max_pool_backward, mm_op_avg_pool_backward;
 int mm_cpu_conv(mm_op_ctx *ctx);
 int mm_cpu_conv_transpose(mm_op_ctx *ctx);
 int mm_cpu_conv_weight_grad(mm_op_ctx *ctx);
+int mm_cpu_conv_fused(mm_op_ctx *ctx);
+/* conv_fused's activation on one value (conv.c; the loop fallback). */
+double mm_fused_act_apply(int act, double v);
 int mm_cpu_pool(mm_op_ctx *ctx);
 int mm_cpu_max_pool_backward(mm_op_ctx *ctx);
 int mm_cpu_avg_pool_backward(mm_op_ctx *ctx);
@@ -90,6 +94,17 @@ static inline int mm_pool_finish(mm_pool *pool, int rc, mm_tensor *keep,
     }
     return mm_pool_close_keep(pool, keep, out);
 }
+
+/* Op observing (mm_ops_set_observer): a composite function with a name of
+ * its own brackets its body with begin/end, so the ops inside it are not
+ * reported and it is reported once, as `name`, when it succeeded. */
+void mm_ops_observe_begin(void);
+int mm_ops_observe_end(int rc, const char *name, int n,
+                       mm_tensor *const *inputs, mm_tensor *const *out,
+                       bool training);
+/* The dispatcher's report of one table op. */
+void mm_ops_observe_op(const char *name, int n, mm_tensor *const *inputs,
+                       const mm_tensor *out);
 
 /* Same as mm_tensor_retain + publish: return x itself as a new result. */
 static inline int mm_return_same(mm_tensor *x, mm_tensor **out) {

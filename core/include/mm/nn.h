@@ -169,6 +169,14 @@ MM_API int mm_module_forward_last(mm_module *m, int n,
                                   mm_tensor *const *inputs,
                                   mm_tensor **out) MM_NODISCARD;
 
+/* Per thread: called when mm_module_forward / mm_module_forward_multi
+ * enter (enter true) and leave a module, so a tool can attribute the ops in
+ * between to it (mm analyze complexity with mm_ops_set_observer). Modules
+ * that a parent calls through a typed entry point (mm_conv2d_forward) are
+ * not seen; their parameters still name them. NULL: none. */
+typedef void (*mm_module_forward_hook)(void *user, mm_module *m, bool enter);
+MM_API void mm_module_set_forward_hook(mm_module_forward_hook fn, void *user);
+
 /* train(mode) / eval(): set the flag on m and every descendant. */
 MM_API void mm_module_train(mm_module *m, bool mode);
 MM_API void mm_module_eval(mm_module *m);
@@ -467,6 +475,18 @@ MM_API int mm_conv_new(const mm_conv_options *opts,
 MM_API int mm_conv_forward(mm_module *m, mm_tensor *x,
                            mm_tensor **out) MM_NODISCARD;
 MM_API bool mm_module_is_conv(const mm_module *m);
+
+/* conv -> norm -> (+ residual) -> activation, as the blocks of conv nets
+ * run them (ResNet's conv, bn, relu; MobileNet's conv, bn, relu6). norm
+ * (may be NULL) and residual (may be NULL, the conv output's shape) as
+ * the modules would apply them. In training, or while autograd records,
+ * the modules run one after the other; in eval under no-grad, with an f32
+ * conv and an eval-mode BatchNorm, the norm is folded into the conv's
+ * weights and the whole runs as one mm_conv_fused (same results within
+ * float rounding). */
+MM_API int mm_conv_bn_act(mm_module *conv, mm_module *norm,
+                          mm_tensor *residual, mm_fused_act act, mm_tensor *x,
+                          mm_tensor **out) MM_NODISCARD;
 
 /* ---- normalisation ---------------------------------------------------------
  */

@@ -132,6 +132,29 @@ MM_API int mm_op_apply(const mm_op *op, int n_inputs, mm_tensor *const *inputs,
                        const mm_op_params *params,
                        mm_tensor **out) MM_NODISCARD;
 
+/* ---- observing ops (model analysis: `mm analyze complexity`) ----------- *
+ * An observer sees each op applied on its thread, after it ran: the op's
+ * name, its inputs and its output. Composite functions with a meaning of
+ * their own report once under their name instead of the ops inside them:
+ * batch_norm, instance_norm, layer_norm, group_norm, adaptive_avg_pool2d,
+ * upsample_nearest2d / upsample_bilinear2d (mm_interpolate on 4-D input),
+ * grid_sampler; the rest report the table ops ("conv", "conv_transpose",
+ * "matmul", ...). mm_linear reports its matmul. No observer: no cost. */
+typedef struct mm_op_event {
+    const char *name;
+    int n_inputs;
+    mm_tensor *const *inputs;
+    const mm_tensor *out;
+    bool training; /* batch_norm: batch statistics (training mode) */
+} mm_op_event;
+typedef void (*mm_op_observer_fn)(void *user, const mm_op_event *ev);
+/* Set this thread's observer (NULL: none). */
+MM_API void mm_ops_set_observer(mm_op_observer_fn fn, void *user);
+/* Is an observer set on this thread? Fused fast paths (mm_conv_bn_act)
+ * run their modules' ops one by one then, so the ops are seen as the
+ * model's definition has them. */
+MM_API bool mm_ops_observing(void);
+
 /* Per thread: run reference kernels instead of the optimised ones (the tests
  * compare both). Returns the previous setting. MM_OPS_REFERENCE=1 in the
  * environment turns it on for every thread. */
@@ -270,6 +293,7 @@ typedef enum mm_op_id {
     MM_OP_NLL_LOSS_BACKWARD,
     MM_OP_CROSS_ENTROPY, /* fused log_softmax + nll, label smoothing */
     MM_OP_CROSS_ENTROPY_BACKWARD,
+    MM_OP_CONV_FUSED, /* inference conv + bias + residual + activation */
     MM_OP_COUNT
 } mm_op_id;
 
@@ -511,6 +535,26 @@ MM_API int mm_conv3d(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
                      const int64_t stride[3], const int64_t padding[3],
                      const int64_t dilation[3], int64_t groups,
                      mm_tensor **out) MM_NODISCARD;
+/* Inference convolution with what follows it fused in (oneDNN post-ops):
+ * y = act(conv(x, weight) + bias + residual). The spatial dims come from
+ * the weight (1 to 3); bias (K) may be NULL; residual (may be NULL) has
+ * the output's shape. There is no backward: the op refuses inputs that
+ * require grad under grad mode (run the unfused ops to train). The
+ * activation is one of mm_fused_act. Arrays as mm_conv2d (NULL: torch's
+ * defaults). */
+typedef enum mm_fused_act {
+    MM_FUSED_NONE,
+    MM_FUSED_RELU,
+    MM_FUSED_RELU6,
+    MM_FUSED_SILU,
+    MM_FUSED_HARDSWISH,
+} mm_fused_act;
+MM_API int mm_conv_fused(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
+                         mm_tensor *residual, mm_fused_act act,
+                         const int64_t *stride, const int64_t *padding,
+                         const int64_t *dilation, int64_t groups,
+                         mm_tensor **out) MM_NODISCARD;
+
 /* torch.nn.functional.conv_transpose1d/2d/3d, torch's argument order:
  * weight [C_in, C_out/groups, *k]; output size per dim (in - 1) * stride -
  * 2 * padding + dilation * (k - 1) + output_padding + 1, output_padding
