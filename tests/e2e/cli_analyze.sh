@@ -46,6 +46,18 @@ same_as() {
     fi
 }
 
+# row WORDS...: the last command's stdout has a line of these words
+# separated by any run of spaces (column widths follow the longest name)
+row() {
+    local re
+    re="^$(printf '%s' "$*" | sed 's/[.[\*^$/]/\\&/g; s/ /  */g')\$"
+    if grep -qE -- "$re" "$out"; then
+        echo "ok   output has the row '$*'"; pass=$((pass + 1))
+    else
+        echo "FAIL output lacks the row '$*':"; cat "$out"; fail=$((fail + 1))
+    fi
+}
+
 # contains TEXT: the last command's stdout has TEXT
 contains() {
     if grep -qF -- "$1" "$out"; then
@@ -84,7 +96,7 @@ fi
 expect 0 "" -- zoo --help
 expect 2 "show needs a model NAME" -- zoo show
 expect 0 "" -- zoo list
-contains "lenet5_mnist                   LeNet          61.706K     0.417M  configs/mmcls/lenet/lenet5_mnist.yaml"
+row lenet5_mnist LeNet 61.706K 0.417M configs/mmcls/lenet/lenet5_mnist.yaml
 expect 0 "" -- zoo list --scope mmcls --task "image class"
 contains "lenet5_fashion-mnist_adam-10e"
 expect 0 "" -- zoo list --scope mmnothing
