@@ -14,6 +14,9 @@ int mmcls_register_heads(void);      /* heads.c */
 int mmcls_register_losses(void);     /* losses.c */
 int mmcls_register_datasets(void);   /* mnist.c */
 int mmcls_register_transforms(void); /* formatting.c */
+int mmcls_register_vit(void);        /* vit.c: VisionTransformer, key map */
+int mmcls_register_vit_head(void);   /* vit_head.c */
+int mmcls_register_swin(void);       /* swin.c: SwinTransformer, key map */
 
 /* mm_component.destroy of every mmcls MODELS component. */
 void mmcls_module_destroy(void *obj);

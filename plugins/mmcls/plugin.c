@@ -7,6 +7,9 @@
 
 static int mmcls_init(void) {
     MM_TRY(mmcls_register_models());
+    MM_TRY(mmcls_register_vit());
+    MM_TRY(mmcls_register_vit_head());
+    MM_TRY(mmcls_register_swin());
     MM_TRY(mmcls_register_datasets());
     MM_TRY(mmcls_register_transforms());
     return mmcls_register_metrics();
