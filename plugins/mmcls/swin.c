@@ -285,7 +285,21 @@ static void shift_msa_fini(mm_module *m) {
     mm_tensor_release(((shift_msa *)m)->mask);
 }
 
+/* The generic forward: mmpretrain's forward(query, hw_shape) with hw_shape
+ * as an integer tensor of two values. */
+static int shift_msa_fwd(mm_module *m, int n, mm_tensor *const *in,
+                         mm_tensor **out) {
+    if (n != 2 || in[1]->numel != 2 || mm_dtype_is_float(in[1]->dtype))
+        return mm_error_set(MM_EINVAL,
+                            "ShiftWindowMSA takes the query (B, H*W, C) and "
+                            "an integer tensor [H, W]");
+    int64_t hw[2] = {(int64_t)mm_tensor_get_flat(in[1], 0),
+                     (int64_t)mm_tensor_get_flat(in[1], 1)};
+    return shift_msa_forward(m, in[0], hw, out);
+}
+
 static const mm_module_class shift_msa_class = {.name = "ShiftWindowMSA",
+                                                .forward = shift_msa_fwd,
                                                 .fini = shift_msa_fini};
 
 static int shift_msa_new(int64_t E, int64_t heads, int64_t window,
@@ -843,7 +857,7 @@ static int merge_order(mm_tensor *t, mm_tensor **out) {
     int64_t C4 = t->shape[t->ndim - 1], C = C4 / 4;
     if (C4 % 4)
         return mm_error_set(MM_EINVAL,
-                            "torchvision.swin: PatchMerging tensor with %lld "
+                            "PatchMerging tensor with %lld "
                             "features (not 4C)",
                             (long long)C4);
     mm_tensor *x;
@@ -877,7 +891,7 @@ static int map_tv_swin_block(const char *key, int stage, long blk,
             N++;
         if (t->ndim != 1 || N * N != t->numel)
             return mm_error_set(MM_EINVAL,
-                                "torchvision.swin: '%s' is not a flat N*N "
+                                "'%s' is not a flat N*N "
                                 "index",
                                 key);
         mm_tensor *v;
@@ -893,7 +907,7 @@ static int map_tv_swin_block(const char *key, int stage, long blk,
             return map_put(out, t, "backbone.stages.%d.blocks.%ld.%s%s",
                            stage, blk, to[k], tail);
     }
-    return mm_error_set(MM_EINVAL, "torchvision.swin: unknown key '%s'", key);
+    return mm_error_set(MM_EINVAL, "unknown key '%s'", key);
 }
 
 static int map_tv_swin_key(const char *k, mm_tensor *t, mm_state_dict *out) {
@@ -930,7 +944,7 @@ static int map_tv_swin_key(const char *k, mm_tensor *t, mm_state_dict *out) {
             }
         }
     }
-    return mm_error_set(MM_EINVAL, "torchvision.swin: unknown key '%s'", k);
+    return mm_error_set(MM_EINVAL, "unknown key '%s'", k);
 }
 
 /* A pool per key: the reordered and reshaped tensors live on in `out`

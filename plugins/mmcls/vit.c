@@ -664,7 +664,7 @@ static int map_tv_vit_layer(const char *key, int i, const char *rest,
         if (tail)
             return map_add(out, t, "backbone.layers.%d.%s%s", i, to[k], tail);
     }
-    return mm_error_set(MM_EINVAL, "torchvision.vit: unknown key '%s'", key);
+    return mm_error_set(MM_EINVAL, "unknown key '%s'", key);
 }
 
 static int map_tv_vit(const mm_state_dict *in, mm_state_dict *out) {
@@ -689,11 +689,11 @@ static int map_tv_vit(const mm_state_dict *in, mm_state_dict *out) {
             long li = strtol(r, &end, 10);
             if (end == r || *end != '.' || li < 0 || li > 1000)
                 return mm_error_set(MM_EINVAL,
-                                    "torchvision.vit: unknown key '%s'", k);
+                                    "unknown key '%s'", k);
             rc = map_tv_vit_layer(k, (int)li, end + 1, t, out);
         } else
             return mm_error_set(MM_EINVAL,
-                                "torchvision.vit: unknown key '%s'", k);
+                                "unknown key '%s'", k);
         MM_TRY(rc);
     }
     return MM_OK;
