@@ -693,6 +693,14 @@ static int swin_build(mm_build_ctx *ctx, void **out) {
         return mm_error_set_at(MM_EINVAL, here,
                                "img_size, patch_size, in_channels and "
                                "window_size must be positive");
+    for (int i = 0; i < 4; i++)
+        if ((arch.embed_dims << i) % arch.heads[i])
+            return mm_error_set_at(MM_EINVAL,
+                                   mm_value_loc(mm_build_arg(ctx, "arch")),
+                                   "arch: stage %d has %lld channels, not a "
+                                   "multiple of its %lld heads",
+                                   i, (long long)(arch.embed_dims << i),
+                                   (long long)arch.heads[i]);
     /* with_cp trades memory for time (torch.utils.checkpoint); the results
      * are the same, so it is accepted and ignored. norm_eval concerns
      * batch norms, which Swin has none of. */
