@@ -629,6 +629,56 @@ static int refuse_nonempty(mm_build_ctx *ctx, const char *param) {
                            "%s: not supported yet (must be empty)", param);
 }
 
+/* stage_cfgs: a dict for every stage or a list of 4, each with at most
+ * `window_size` and `block_cfgs: {window_size}` (the 384px models' window
+ * 12); the block's window wins over the stage's, which wins over
+ * window_size. Other keys are refused. */
+static int parse_stage_windows(mm_build_ctx *ctx, int64_t window,
+                               int64_t out[4]) {
+    const mm_value *v = mm_build_arg(ctx, "stage_cfgs");
+    if (mm_value_is_list(v) && mm_value_len(v) != 4)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(v),
+                               "stage_cfgs: a dict or a list of 4 dicts");
+    for (int i = 0; i < 4; i++) {
+        const mm_value *d = mm_value_is_list(v)
+                                ? mm_value_list_get(v, (size_t)i)
+                                : v;
+        out[i] = window;
+        if (mm_value_is_null(d))
+            continue;
+        if (!mm_value_is_dict(d))
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(d),
+                                   "stage_cfgs: a dict or a list of 4 dicts");
+        for (size_t k = 0; k < mm_value_len(d); k++) {
+            const char *key = mm_value_dict_key_at(d, k);
+            const mm_value *x = mm_value_dict_value_at(d, k);
+            if (!strcmp(key, "window_size") && mm_value_is_int(x)) {
+                if (!mm_value_dict_get(mm_value_dict_get(d, "block_cfgs"),
+                                       "window_size"))
+                    out[i] = mm_value_get_int(x);
+                continue;
+            }
+            const mm_value *bw = mm_value_is_dict(x)
+                                     ? mm_value_dict_get(x, "window_size")
+                                     : NULL;
+            if (!strcmp(key, "block_cfgs") && mm_value_len(x) == 1 &&
+                mm_value_is_int(bw)) {
+                out[i] = mm_value_get_int(bw);
+                continue;
+            }
+            return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(x),
+                                   "stage_cfgs.%s: not supported (only "
+                                   "window_size and block_cfgs: "
+                                   "{window_size: N})",
+                                   key);
+        }
+        if (out[i] <= 0)
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(d),
+                                   "stage_cfgs: window_size must be positive");
+    }
+    return MM_OK;
+}
+
 static int freeze_param(const char *name, mm_tensor *t, void *user) {
     (void)name;
     (void)user;
@@ -685,7 +735,6 @@ static int swin_build(mm_build_ctx *ctx, void **out) {
     MM_TRY(mm_build_bool(ctx, "norm_eval", &norm_eval));
     MM_TRY(mm_build_bool(ctx, "pad_small_map", &pad_small));
     MM_TRY(mmcls_parse_ln_cfg(ctx, "norm_cfg", 1e-5, &eps));
-    MM_TRY(refuse_nonempty(ctx, "stage_cfgs"));
     MM_TRY(refuse_nonempty(ctx, "patch_cfg"));
     MM_TRY(mmcls_check_init_cfg(ctx, "init_cfg"));
     const mm_srcloc *here = mm_value_loc(mm_build_node(ctx));
@@ -693,6 +742,8 @@ static int swin_build(mm_build_ctx *ctx, void **out) {
         return mm_error_set_at(MM_EINVAL, here,
                                "img_size, patch_size, in_channels and "
                                "window_size must be positive");
+    int64_t windows[4];
+    MM_TRY(parse_stage_windows(ctx, window, windows));
     for (int i = 0; i < 4; i++)
         if ((arch.embed_dims << i) % arch.heads[i])
             return mm_error_set_at(MM_EINVAL,
@@ -755,8 +806,8 @@ static int swin_build(mm_build_ctx *ctx, void **out) {
                                                : 0.0);
     int64_t dims[5] = {E}, off = 0;
     for (int i = 0; !rc && i < 4; i++) {
-        rc = swin_stage_new(dims[i], arch.depths[i], arch.heads[i], window,
-                            i < 3, dpr + off, pad_small, &c);
+        rc = swin_stage_new(dims[i], arch.depths[i], arch.heads[i],
+                            windows[i], i < 3, dpr + off, pad_small, &c);
         off += arch.depths[i];
         if (!rc)
             rc = mm_sequential_append(s->stages, c);
@@ -822,7 +873,8 @@ static const mm_param swin_params[] = {
     {.name = "norm_cfg", .type = MM_PARAM_DICT | MM_PARAM_NULL,
      .def = "{type: LN}", .doc = "norm of the outputs (LN only)"},
     {.name = "stage_cfgs", .type = MM_PARAM_DICT | MM_PARAM_LIST, .def = "{}",
-     .doc = "extra stage arguments (must be empty)"},
+     .doc = "per-stage window_size / block_cfgs: {window_size} (dict for "
+            "all stages or list of 4)"},
     {.name = "patch_cfg", .type = MM_PARAM_DICT, .def = "{}",
      .doc = "extra PatchEmbed arguments (must be empty)"},
     {.name = "init_cfg", .type = MM_PARAM_DICT | MM_PARAM_LIST | MM_PARAM_NULL,

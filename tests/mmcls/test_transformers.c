@@ -184,6 +184,13 @@ MM_TEST(mmpretrain_swin_classifier_agrees) {
     run_mmpretrain_case("swin_cls");
 }
 
+/* stage_cfgs.block_cfgs.window_size (the 384px models' way): windows of 3
+ * on 12, 6, 3 and 2 (padded) maps, shifted on the 3x3 map too
+ * (pad_small_map). */
+MM_TEST(mmpretrain_swin_block_window_size_agrees) {
+    run_mmpretrain_case("swin_window");
+}
+
 /* The shifted-window attention with its mask (8x12: 6 windows, the last
  * row and column of windows mixing regions) and with padding (7x10),
  * through a SwinTransformer's second block (shift = window / 2). */
@@ -607,7 +614,7 @@ MM_TEST(unsupported_transformer_arguments_are_refused) {
                      "layer_scale_init_value: 0.1}",
                      &m) == MM_EUNSUPPORTED);
     CHECK(build_yaml("model: {type: SwinTransformer, stage_cfgs: "
-                     "{block_cfgs: {window_size: 12}}}",
+                     "{block_cfgs: {ffn_ratio: 2.0}}}",
                      &m) == MM_EUNSUPPORTED);
     CHECK(build_yaml("model: {type: SwinTransformer, norm_cfg: {type: BN}}",
                      &m) == MM_EUNSUPPORTED);
@@ -651,6 +658,8 @@ MM_TEST(model_configs_validate) {
         "configs/_base_/models/swin_transformer/small_224.yaml",
         "configs/_base_/models/swin_transformer/base_224.yaml",
         "configs/_base_/models/swin_transformer/large_224.yaml",
+        "configs/_base_/models/swin_transformer/base_384.yaml",
+        "configs/_base_/models/swin_transformer/large_384.yaml",
     };
     setup();
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
@@ -676,9 +685,13 @@ MM_TEST(algorithm_configs_load_and_validate) {
         "configs/mmcls/swin_transformer/swin-small_16xb64_in1k.yaml",
         "configs/mmcls/swin_transformer/swin-base_16xb64_in1k.yaml",
         "configs/mmcls/swin_transformer/swin-large_16xb64_in1k.yaml",
+        "configs/mmcls/swin_transformer/swin-base_16xb64_in1k-384px.yaml",
+        "configs/mmcls/swin_transformer/swin-large_16xb64_in1k-384px.yaml",
     };
     setup();
     bool have = access("configs/_base_/datasets/imagenet_bs64_swin_224.yaml",
+                       R_OK) == 0 &&
+                access("configs/_base_/datasets/imagenet_bs64_swin_384.yaml",
                        R_OK) == 0 &&
                 access("configs/_base_/datasets/"
                        "imagenet_bs64_pil_resize_autoaug.yaml",
@@ -704,6 +717,7 @@ MM_TEST_MAIN(MM_CASE(mmpretrain_vit_featmap_with_pos_embed_resize_agrees),
              MM_CASE(mmpretrain_swin_every_stage_padded_with_abs_pos_embed_agrees),
              MM_CASE(mmpretrain_swin_out_after_downsample_agrees),
              MM_CASE(mmpretrain_swin_classifier_agrees),
+             MM_CASE(mmpretrain_swin_block_window_size_agrees),
              MM_CASE(shifted_window_attention_and_mask_agree_with_mmpretrain),
              MM_CASE(torchvision_vit_map_loads_strictly_and_agrees),
              MM_CASE(torchvision_vit_map_with_representation_layer_agrees),

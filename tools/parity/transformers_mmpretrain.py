@@ -87,6 +87,11 @@ CASES = [
       'head': {'type': 'LinearClsHead', 'num_classes': 5,
                'in_channels': 64}},
      [1, 3, 112, 112]),
+    ('swin_window',
+     {'type': 'SwinTransformer', 'arch': TINY_SWIN, 'img_size': 48,
+      'window_size': 4, 'out_indices': [2, 3], 'pad_small_map': True,
+      'stage_cfgs': {'block_cfgs': {'window_size': 3}}},
+     [1, 3, 48, 48]),
 ]
 
 MSA_SIZES = [(8, 12), (7, 10)]
