@@ -621,14 +621,6 @@ static int parse_swin_arch(mm_build_ctx *ctx, swin_arch *out) {
     return MM_OK;
 }
 
-static int refuse_nonempty(mm_build_ctx *ctx, const char *param) {
-    const mm_value *v = mm_build_arg(ctx, param);
-    if (mm_value_is_null(v) || mm_value_len(v) == 0)
-        return MM_OK;
-    return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(v),
-                           "%s: not supported yet (must be empty)", param);
-}
-
 /* stage_cfgs: a dict for every stage or a list of 4, each with at most
  * `window_size` and `block_cfgs: {window_size}` (the 384px models' window
  * 12); the block's window wins over the stage's, which wins over
@@ -679,26 +671,15 @@ static int parse_stage_windows(mm_build_ctx *ctx, int64_t window,
     return MM_OK;
 }
 
-static int freeze_param(const char *name, mm_tensor *t, void *user) {
-    (void)name;
-    (void)user;
-    return mm_tensor_set_requires_grad(t, false);
-}
-
-static int freeze_module(mm_module *m) {
-    mm_module_eval(m);
-    return mm_module_named_parameters(m, freeze_param, NULL);
-}
-
 /* mmpretrain's _freeze_stages: frozen_stages >= 0 freezes patch_embed,
  * then stages [0, frozen_stages] and the norms of those stages' outputs. */
 static int swin_freeze(swin *s) {
     if (s->frozen_stages >= 0)
-        MM_TRY(freeze_module(s->patch_embed));
+        MM_TRY(mmcls_freeze_module(s->patch_embed));
     for (int64_t i = 0; i <= s->frozen_stages && i < 4; i++) {
-        MM_TRY(freeze_module(s->stages->children[i].module));
+        MM_TRY(mmcls_freeze_module(s->stages->children[i].module));
         if (s->norms[i])
-            MM_TRY(freeze_module(s->norms[i]));
+            MM_TRY(mmcls_freeze_module(s->norms[i]));
     }
     return MM_OK;
 }
@@ -735,7 +716,7 @@ static int swin_build(mm_build_ctx *ctx, void **out) {
     MM_TRY(mm_build_bool(ctx, "norm_eval", &norm_eval));
     MM_TRY(mm_build_bool(ctx, "pad_small_map", &pad_small));
     MM_TRY(mmcls_parse_ln_cfg(ctx, "norm_cfg", 1e-5, &eps));
-    MM_TRY(refuse_nonempty(ctx, "patch_cfg"));
+    MM_TRY(mmcls_refuse_nonempty(ctx, "patch_cfg"));
     MM_TRY(mmcls_check_init_cfg(ctx, "init_cfg"));
     const mm_srcloc *here = mm_value_loc(mm_build_node(ctx));
     if (img[0] <= 0 || img[1] <= 0 || patch <= 0 || in_ch <= 0 || window <= 0)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <mm/autograd.h>
 #include <mm/nn.h>
 #include <mm/ops.h>
 #include <mm/reduction.h>
@@ -408,4 +409,51 @@ int mmcls_apply_init_cfg(mm_module *m, const mm_value *init_cfg) {
     for (size_t i = 0; i < mm_value_len(init_cfg); i++)
         MM_TRY(apply_one(m, mm_value_list_get(init_cfg, i)));
     return MM_OK;
+}
+
+/* ---- build helpers -------------------------------------------------------- */
+
+int mmcls_parse_out_indices(mm_build_ctx *ctx, int64_t n, int64_t max,
+                            int64_t *out, int *n_out) {
+    const mm_value *v = mm_build_arg(ctx, "out_indices");
+    size_t len = mm_value_is_list(v) ? mm_value_len(v) : 1;
+    if (len > MM_MAX_OUTPUTS)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(v),
+                               "out_indices: at most %d entries",
+                               MM_MAX_OUTPUTS);
+    for (size_t i = 0; i < len; i++) {
+        const mm_value *e = mm_value_is_list(v) ? mm_value_list_get(v, i) : v;
+        if (!mm_value_is_int(e))
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
+                                   "out_indices: ints expected");
+        int64_t k = mm_value_get_int(e);
+        if (k < 0)
+            k += n;
+        if (k < 0 || k > max)
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
+                                   "out_indices: Invalid out_indices %lld",
+                                   (long long)mm_value_get_int(e));
+        out[i] = k;
+    }
+    *n_out = (int)len;
+    return MM_OK;
+}
+
+int mmcls_refuse_nonempty(mm_build_ctx *ctx, const char *param) {
+    const mm_value *v = mm_build_arg(ctx, param);
+    if (mm_value_is_null(v) || mm_value_len(v) == 0)
+        return MM_OK;
+    return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(v),
+                           "%s: not supported yet (must be empty)", param);
+}
+
+static int freeze_param(const char *name, mm_tensor *t, void *user) {
+    (void)name;
+    (void)user;
+    return mm_tensor_set_requires_grad(t, false);
+}
+
+int mmcls_freeze_module(mm_module *m) {
+    mm_module_eval(m);
+    return mm_module_named_parameters(m, freeze_param, NULL);
 }

@@ -66,6 +66,12 @@ int mmcls_apply_init_cfg(mm_module *m, const mm_value *init_cfg);
 int mmcls_parse_out_indices(mm_build_ctx *ctx, int64_t n, int64_t max,
                             int64_t *out, int *n_out);
 
+/* The argument must be null or empty (mmpretrain features not supported
+ * yet): MM_EUNSUPPORTED naming it otherwise. */
+int mmcls_refuse_nonempty(mm_build_ctx *ctx, const char *param);
+/* Eval mode and no gradients for every parameter of m (_freeze_stages). */
+int mmcls_freeze_module(mm_module *m);
+
 /* out[i] = start + (end - start) * i / (n - 1) (np.linspace). */
 void mmcls_linspace(double start, double end, int n, double *out);
 

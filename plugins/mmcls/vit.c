@@ -369,77 +369,25 @@ static int parse_size2(mm_build_ctx *ctx, const char *param, int64_t out[2]) {
     return MM_OK;
 }
 
-/* out_indices: an int or a list; negative counts from n; each in
- * [0, max]. */
-int mmcls_parse_out_indices(mm_build_ctx *ctx, int64_t n, int64_t max,
-                            int64_t *out, int *n_out) {
-    const mm_value *v = mm_build_arg(ctx, "out_indices");
-    size_t len = mm_value_is_list(v) ? mm_value_len(v) : 1;
-    if (len > MM_MAX_OUTPUTS)
-        return mm_error_set_at(MM_EINVAL, mm_value_loc(v),
-                               "out_indices: at most %d entries",
-                               MM_MAX_OUTPUTS);
-    for (size_t i = 0; i < len; i++) {
-        const mm_value *e = mm_value_is_list(v) ? mm_value_list_get(v, i) : v;
-        if (!mm_value_is_int(e))
-            return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
-                                   "out_indices: ints expected");
-        int64_t k = mm_value_get_int(e);
-        if (k < 0)
-            k += n;
-        if (k < 0 || k > max)
-            return mm_error_set_at(MM_EINVAL, mm_value_loc(e),
-                                   "out_indices: Invalid out_indices %lld",
-                                   (long long)mm_value_get_int(e));
-        out[i] = k;
-    }
-    *n_out = (int)len;
-    return MM_OK;
-}
-
-/* The argument must be an empty dict (or null): features of mmpretrain
- * this backbone does not have. */
-static int refuse_nonempty(mm_build_ctx *ctx, const char *param) {
-    const mm_value *v = mm_build_arg(ctx, param);
-    if (mm_value_is_null(v) || mm_value_len(v) == 0)
-        return MM_OK;
-    return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(v),
-                           "%s: not supported yet (must be empty)", param);
-}
-
-static int freeze_params(const char *name, mm_tensor *t, void *user) {
-    (void)name;
-    (void)user;
-    return mm_tensor_set_requires_grad(t, false);
-}
-
 /* mmpretrain's _freeze_stages: pos_embed, patch_embed, pre_norm, cls_token
  * and layers[0, frozen_stages) stop requiring grad (and go to eval); all
  * layers frozen: the final norms too. */
 static int vit_freeze(vit *v) {
-    mm_module *mods[4] = {v->patch_embed, v->pre_norm, NULL, NULL};
+    mm_module *mods[2] = {v->patch_embed, v->pre_norm};
     MM_TRY(mm_tensor_set_requires_grad(v->pos_embed, false));
     if (v->cls_token)
         MM_TRY(mm_tensor_set_requires_grad(v->cls_token, false));
     for (int i = 0; i < 2; i++)
-        if (mods[i]) {
-            mm_module_eval(mods[i]);
-            MM_TRY(mm_module_named_parameters(mods[i], freeze_params, NULL));
-        }
-    for (int64_t i = 0; i < v->frozen_stages && i < v->num_layers; i++) {
-        mm_module *l = v->layers->children[i].module;
-        mm_module_eval(l);
-        MM_TRY(mm_module_named_parameters(l, freeze_params, NULL));
-    }
+        if (mods[i])
+            MM_TRY(mmcls_freeze_module(mods[i]));
+    for (int64_t i = 0; i < v->frozen_stages && i < v->num_layers; i++)
+        MM_TRY(mmcls_freeze_module(v->layers->children[i].module));
     if (v->frozen_stages == v->num_layers) {
         mods[0] = v->ln1;
         mods[1] = v->ln2;
         for (int i = 0; i < 2; i++)
-            if (mods[i]) {
-                mm_module_eval(mods[i]);
-                MM_TRY(mm_module_named_parameters(mods[i], freeze_params,
-                                                  NULL));
-            }
+            if (mods[i])
+                MM_TRY(mmcls_freeze_module(mods[i]));
     }
     return MM_OK;
 }
@@ -474,8 +422,8 @@ static int vit_build(mm_build_ctx *ctx, void **out) {
     MM_TRY(mmcls_parse_interp_mode(ctx, "interpolate_mode", &interp));
     MM_TRY(mm_build_float(ctx, "layer_scale_init_value", &ls));
     MM_TRY(mm_build_bool(ctx, "pre_norm", &pre_norm));
-    MM_TRY(refuse_nonempty(ctx, "patch_cfg"));
-    MM_TRY(refuse_nonempty(ctx, "layer_cfgs"));
+    MM_TRY(mmcls_refuse_nonempty(ctx, "patch_cfg"));
+    MM_TRY(mmcls_refuse_nonempty(ctx, "layer_cfgs"));
     MM_TRY(mmcls_check_init_cfg(ctx, "init_cfg"));
     const mm_srcloc *here = mm_value_loc(mm_build_node(ctx));
     if (ls != 0)
