@@ -18,6 +18,7 @@
 #include <mm/registry.h>
 
 #include "mmcls.h"
+#include "transformer.h"
 
 /* ---- ClsDataPreprocessor ------------------------------------------------- */
 
@@ -371,6 +372,38 @@ static int build_preprocessor(mm_build_ctx *ctx, mm_module **out) {
     return MM_OK;
 }
 
+static int has_pretrained(const mm_value *ic) {
+    size_t n = mm_value_is_list(ic) ? mm_value_len(ic) : 1;
+    for (size_t i = 0; i < n; i++) {
+        const mm_value *d = mm_value_is_list(ic) ? mm_value_list_get(ic, i)
+                                                 : ic;
+        const mm_value *t = mmcls_get(d, "type");
+        if (mm_value_is_string(t) &&
+            !strcmp(mm_value_get_string(t), "Pretrained"))
+            return 1;
+    }
+    return 0;
+}
+
+/* mmengine's BaseModule.init_weights of the model: its init_cfg over the
+ * whole tree (TruncNormal on every Linear, ...), then each child's own
+ * init_weights (a backbone's trunc_normal pos_embed, a head's init_cfg),
+ * which have the last word. Each child class's init_weights covers its
+ * whole subtree's mmpretrain-specific initialisation. */
+static int classifier_init(mm_module *m, const mm_value *ic) {
+    MM_TRY(mmcls_apply_init_cfg(m, ic));
+    for (size_t i = 0; i < m->n_children; i++) {
+        mm_module *c = m->children[i].module;
+        if (c->cls->init_weights) {
+            mm_no_grad_push();
+            int rc = c->cls->init_weights(c);
+            mm_no_grad_pop();
+            MM_TRY(rc);
+        }
+    }
+    return MM_OK;
+}
+
 static int classifier_build(mm_build_ctx *ctx, void **out) {
     const mm_value *pre = mm_build_arg(ctx, "pretrained");
     const mm_value *ic = mm_build_arg(ctx, "init_cfg");
@@ -378,9 +411,10 @@ static int classifier_build(mm_build_ctx *ctx, void **out) {
         return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(pre),
                                "pretrained: not supported yet; use load_from "
                                "(a checkpoint of the whole model)");
-    if (!mm_value_is_null(ic))
+    MM_TRY(mmcls_check_init_cfg(ctx, "init_cfg"));
+    if (has_pretrained(ic))
         return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(ic),
-                               "init_cfg: not supported yet for "
+                               "init_cfg: Pretrained is not supported yet for "
                                "ImageClassifier; use load_from");
     mm_module *m, *child;
     MM_TRY(mm_module_new(&mmcls_image_classifier_class,
@@ -407,6 +441,8 @@ static int classifier_build(mm_build_ctx *ctx, void **out) {
                                  "head: %s has no loss/predict (not a head)",
                                  c->head->cls->name);
     }
+    if (!rc && !mm_value_is_null(ic))
+        rc = classifier_init(m, ic);
     if (rc) {
         mm_module_free(m);
         return rc;
@@ -433,7 +469,9 @@ static const mm_param classifier_params[] = {
      .def = "null",
      .doc = "the data preprocessor config (type: ClsDataPreprocessor)"},
     {.name = "init_cfg", .type = MM_PARAM_DICT | MM_PARAM_LIST | MM_PARAM_NULL,
-     .def = "null", .doc = "initialisation config (null only)"},
+     .def = "null",
+     .doc = "initialisers applied to the whole model (TruncNormal, Constant, "
+            "...) before each part's own"},
 };
 
 static const mm_component classifier_component = {

@@ -26,6 +26,9 @@ int mmcls_register_shufflenet(void); /* shufflenet.c: ShuffleNetV2 */
  * reader for CIFAR's batch files) into a new value; `name` starts errors. */
 int mmcls_pickle_parse(const char *name, const void *data, size_t len,
                        mm_value **out);
+int mmcls_register_vit(void);        /* vit.c: VisionTransformer, key map */
+int mmcls_register_vit_head(void);   /* vit_head.c */
+int mmcls_register_swin(void);       /* swin.c: SwinTransformer, key map */
 
 /* mm_component.destroy of every mmcls MODELS component. */
 void mmcls_module_destroy(void *obj);
