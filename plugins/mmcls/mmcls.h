@@ -14,6 +14,7 @@ int mmcls_register_heads(void);      /* heads.c */
 int mmcls_register_losses(void);     /* losses.c */
 int mmcls_register_datasets(void);   /* mnist.c */
 int mmcls_register_transforms(void); /* formatting.c */
+int mmcls_register_resnet(void);     /* resnet.c: ResNet family, key map */
 
 /* mm_component.destroy of every mmcls MODELS component. */
 void mmcls_module_destroy(void *obj);
