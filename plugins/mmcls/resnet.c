@@ -1186,8 +1186,8 @@ static int tv_resnet_map(const mm_state_dict *in, mm_state_dict *out) {
             snprintf(name, sizeof name, "backbone.%s", k);
         else
             return mm_error_set(MM_EINVAL,
-                                "torchvision.resnet: unexpected key '%s' "
-                                "(not a torchvision ResNet / ResNeXt key)",
+                                "unexpected key '%s' (not a torchvision "
+                                "ResNet / ResNeXt key)",
                                 k);
         MM_TRY(mm_state_dict_add(out, name, in->items[i].tensor));
     }
