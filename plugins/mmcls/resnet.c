@@ -244,9 +244,20 @@ typedef struct res_block {
     int64_t in_channels, out_channels, mid_channels, stride, dilation;
 } res_block;
 
+/* The downsample branch: [AvgPool2d,] conv 1x1, norm. */
+static int downsample_forward(mm_module *ds, mm_tensor *x, mm_tensor **out) {
+    size_t i = 0;
+    if (ds->n_children == 3)
+        MM_TRY(mm_pooling_forward(ds->children[i++].module, x, &x, NULL));
+    return mm_conv_bn_act(ds->children[i].module, ds->children[i + 1].module,
+                          NULL, MM_FUSED_NONE, x, out);
+}
+
 /* x (N, in, H, W) -> relu(F(x) + identity) (N, out, H/s, W/s), F the
  * block's branch: conv-norm-relu-conv-norm (BasicBlock) or the 1x1-3x3-1x1
- * bottleneck (+ SELayer). */
+ * bottleneck (+ SELayer). Each conv-norm(-relu) goes through
+ * mm_conv_bn_act, one fused oneDNN convolution in inference (the residual
+ * add and the last relu included), the modules one by one in training. */
 static int block_forward(mm_module *m, int n, mm_tensor *const *in,
                          mm_tensor **out) {
     res_block *b = (res_block *)m;
@@ -254,22 +265,21 @@ static int block_forward(mm_module *m, int n, mm_tensor *const *in,
         return mm_error_set(MM_EINVAL, "%s takes one input, got %d",
                             m->cls->name, n);
     mm_tensor *x = in[0], *y, *id = x;
-    MM_TRY(mm_conv_forward(b->conv1, x, &y));
-    MM_TRY(mm_norm_forward(b->norm1, y, &y));
-    MM_TRY(mm_relu(y, &y));
-    MM_TRY(mm_conv_forward(b->conv2, y, &y));
-    MM_TRY(mm_norm_forward(b->norm2, y, &y));
-    if (b->conv3) {
-        MM_TRY(mm_relu(y, &y));
-        MM_TRY(mm_conv_forward(b->conv3, y, &y));
-        MM_TRY(mm_norm_forward(b->norm3, y, &y));
-    }
+    mm_module *last_conv = b->conv3 ? b->conv3 : b->conv2;
+    mm_module *last_norm = b->conv3 ? b->norm3 : b->norm2;
+    MM_TRY(mm_conv_bn_act(b->conv1, b->norm1, NULL, MM_FUSED_RELU, x, &y));
+    if (b->conv3)
+        MM_TRY(mm_conv_bn_act(b->conv2, b->norm2, NULL, MM_FUSED_RELU, y,
+                              &y));
+    if (b->downsample)
+        MM_TRY(downsample_forward(b->downsample, x, &id));
+    /* mmpretrain's SEBottleneck builds drop_path but never applies it */
+    if (!b->se && !b->drop_path)
+        return mm_conv_bn_act(last_conv, last_norm, id, MM_FUSED_RELU, y, out);
+    MM_TRY(mm_conv_bn_act(last_conv, last_norm, NULL, MM_FUSED_NONE, y, &y));
     if (b->se)
         MM_TRY(se_forward(b->se, 1, &y, &y));
-    if (b->downsample)
-        MM_TRY(mm_sequential_forward(b->downsample, x, &id));
-    /* mmpretrain's SEBottleneck builds drop_path but never applies it */
-    if (b->drop_path && !b->se)
+    else
         MM_TRY(mm_module_forward1(b->drop_path, y, &y));
     MM_TRY(mm_add(y, id, &y));
     return mm_relu(y, out);
@@ -463,11 +473,16 @@ static int resnet_forward_multi(mm_module *m, int n, mm_tensor *const *in,
     if (m->training)
         resnet_fix_modes(r);
     if (r->stem) {
-        MM_TRY(mm_sequential_forward(r->stem, x, &x));
+        /* ConvModules: conv, norm, ReLU */
+        for (size_t i = 0; i < r->stem->n_children; i++) {
+            mm_nn_conv_module *c =
+                (mm_nn_conv_module *)r->stem->children[i].module;
+            MM_TRY(mm_conv_bn_act(c->conv, c->norm, NULL, MM_FUSED_RELU, x,
+                                  &x));
+        }
     } else {
-        MM_TRY(mm_conv_forward(r->conv1, x, &x));
-        MM_TRY(mm_norm_forward(r->norm1, x, &x));
-        MM_TRY(mm_relu(x, &x));
+        MM_TRY(mm_conv_bn_act(r->conv1, r->norm1, NULL, MM_FUSED_RELU, x,
+                              &x));
     }
     if (r->maxpool)
         MM_TRY(mm_pooling_forward(r->maxpool, x, &x, NULL));
