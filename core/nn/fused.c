@@ -97,7 +97,9 @@ int mm_conv_bn_act(mm_module *conv, mm_module *bn, mm_tensor *residual,
                             bn->cls->name);
     mm_nn_conv *c = (mm_nn_conv *)conv;
     mm_nn_norm *n = (mm_nn_norm *)bn;
-    if (!can_fuse(c, n, x, residual))
+    /* an op observer (mm analyze complexity) must see the conv and the
+     * batch norm that the model defines, not their folded form */
+    if (mm_ops_observing() || !can_fuse(c, n, x, residual))
         return unfused(conv, bn, residual, act, x, out);
     mm_tensor *w = c->weight, *b = c->bias;
     if (n)

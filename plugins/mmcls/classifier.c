@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mm/autograd.h>
 #include <mm/model.h>
 #include <mm/nn.h>
 #include <mm/reduction.h>
@@ -25,56 +26,90 @@ typedef struct cls_preprocessor {
     mm_img_preprocess_cfg cfg;
     bool to_onehot;
     int64_t num_classes; /* 0: none */
+    bool has_augments;
+    mmcls_batch_augments augments;
 } cls_preprocessor;
 
-/* One-hot gt_score (num_classes) f32 for every sample that has gt_label
- * and no gt_score (mmpretrain's batch_label_to_onehot). */
-static int add_onehot(const cls_preprocessor *p, mm_value *samples) {
+/* The batch's scores (N, C) f32: stacked gt_score when the first sample
+ * has one, else the one-hot gt_labels (to_onehot; num_classes from the
+ * preprocessor, else the sample's). *out NULL: no labels at all. */
+static int batch_scores(const cls_preprocessor *p, const mm_value *samples,
+                        mm_tensor **out) {
     size_t n = mm_value_len(samples);
-    if (!n || mmcls_get(mm_value_list_get(samples, 0), "gt_score"))
+    const mm_value *s0 = n ? mm_value_list_get(samples, 0) : NULL;
+    *out = NULL;
+    if (!s0)
         return MM_OK;
-    float *row = calloc((size_t)p->num_classes, sizeof *row);
-    if (!row)
+    if (mmcls_get(s0, "gt_score")) {
+        mm_tensor *t;
+        MM_TRY(mmcls_targets(samples, (int64_t)n, &t));
+        return mm_to_dtype(t, MM_F32, out);
+    }
+    if (!p->to_onehot || !mmcls_get(s0, "gt_label"))
+        return MM_OK;
+    int64_t C = p->num_classes;
+    const mm_value *nc = mmcls_get(s0, "num_classes");
+    if (!C && nc && mm_value_is_int(nc))
+        C = mm_value_get_int(nc);
+    if (C <= 0)
+        return mm_error_set(MM_EINVAL,
+                            "Cannot generate one-hot format labels because "
+                            "not set `num_classes` in `data_preprocessor`.");
+    float *rows = calloc(n * (size_t)C, sizeof *rows);
+    if (!rows)
         return mm_error_set(MM_ENOMEM, "out of memory");
     int rc = MM_OK;
-    for (size_t i = 0; !rc && i < n; i++) {
-        mm_value *s = mm_value_list_get(samples, i);
-        const mm_value *l = mmcls_get(s, "gt_label");
-        if (!l || !mm_value_is_int(l)) {
-            rc = mm_error_set(MM_EINVAL,
-                              "data_samples[%zu]: to_onehot needs an int "
-                              "gt_label",
-                              i);
-            break;
-        }
-        int64_t y = mm_value_get_int(l);
-        if (y < 0 || y >= p->num_classes) {
-            rc = mm_error_set(MM_ERANGE,
-                              "data_samples[%zu]: gt_label %lld is not in "
-                              "[0, num_classes=%lld)",
-                              i, (long long)y, (long long)p->num_classes);
-            break;
-        }
-        mm_tensor *t;
-        row[y] = 1;
-        rc = mm_from_data(row, MM_SHAPE(p->num_classes), MM_F32, &t);
-        row[y] = 0;
-        if (!rc)
-            rc = mm_value_dict_set_take(s, "gt_score", mm_tensor_to_value(t));
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = mmcls_onehot_row(mm_value_list_get(samples, i), i, C,
+                              rows + i * (size_t)C);
+    if (!rc)
+        rc = mm_from_data(rows, MM_SHAPE((int64_t)n, C), MM_F32, out);
+    free(rows);
+    return rc;
+}
+
+/* Row i of scores into sample i as gt_score (a copy per sample, so a
+ * sample does not keep the batch alive). */
+static int scatter_scores(mm_tensor *scores, mm_value *samples) {
+    mm_tensor *c;
+    MM_TRY(mm_contiguous(scores, &c));
+    int64_t C = c->shape[1];
+    const float *d = MM_DATA(c, float);
+    for (size_t i = 0; i < mm_value_len(samples); i++) {
+        mm_tensor *row;
+        MM_TRY(mm_from_data(d + (int64_t)i * C, MM_SHAPE(C), MM_F32, &row));
+        if (mm_value_dict_set_take(mm_value_list_get(samples, i), "gt_score",
+                                   mm_tensor_to_value(row)))
+            return mm_error_set(MM_ENOMEM, "out of memory");
     }
-    free(row);
+    return MM_OK;
+}
+
+/* mmpretrain's ClsDataPreprocessor.forward after normalisation: one-hot
+ * scores, then the batch augments in training. */
+static int scores_and_augments(cls_preprocessor *p, bool training,
+                               mm_tensor **inputs, mm_value *samples) {
+    mm_tensor *scores;
+    mm_no_grad_push();
+    int rc = batch_scores(p, samples, &scores);
+    if (!rc && scores && training && p->has_augments)
+        rc = mmcls_batch_augments_apply(&p->augments, NULL, *inputs, scores,
+                                        inputs, &scores);
+    if (!rc && scores && (p->to_onehot || p->has_augments))
+        rc = scatter_scores(scores, samples);
+    mm_no_grad_pop();
     return rc;
 }
 
 static int preprocessor_run(mm_module *m, const mm_value *batch,
                             bool training, mm_tensor **inputs,
                             mm_value **data_samples) {
-    (void)training; /* batch augments are refused at build time */
     cls_preprocessor *p = (cls_preprocessor *)m;
     mm_value *samples = NULL;
     MM_TRY(mm_img_preprocess(&p->cfg, batch, inputs, &samples));
-    if (p->to_onehot && samples) {
-        int rc = add_onehot(p, samples);
+    if (samples && mm_value_is_list(samples) &&
+        (p->to_onehot || p->has_augments)) {
+        int rc = scores_and_augments(p, training, inputs, samples);
         if (rc) {
             mm_value_release(samples);
             return mm_error_context(rc, NULL, "data_preprocessor");
@@ -159,10 +194,10 @@ static int preprocessor_build(mm_build_ctx *ctx, void **out) {
             MM_EINVAL, mm_value_loc(mm_build_arg(ctx, "pad_size_divisor")),
             "pad_size_divisor: must be at least 1, got %lld", (long long)div);
     cfg.pad_size_divisor = div;
-    if (!mm_value_is_null(ba))
-        return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(ba),
-                               "batch_augments: not supported yet (Mixup, "
-                               "CutMix); use null");
+    mmcls_batch_augments augments;
+    bool has_augments = !mm_value_is_null(ba);
+    if (has_augments)
+        MM_TRY(mmcls_batch_augments_parse(ba, &augments));
     int64_t num_classes = mm_value_is_null(nc) ? 0 : mm_value_get_int(nc);
     if (!mm_value_is_null(nc) && num_classes <= 0)
         return mm_error_set_at(MM_EINVAL, mm_value_loc(nc),
@@ -177,8 +212,12 @@ static int preprocessor_build(mm_build_ctx *ctx, void **out) {
                          &m));
     cls_preprocessor *p = (cls_preprocessor *)m;
     p->cfg = cfg;
-    p->to_onehot = to_onehot;
+    /* batch augments turn to_onehot on, as mmpretrain's */
+    p->to_onehot = to_onehot || has_augments;
     p->num_classes = num_classes;
+    p->has_augments = has_augments;
+    if (has_augments)
+        p->augments = augments;
     *out = m;
     return MM_OK;
 }
@@ -199,7 +238,8 @@ static const mm_param preprocessor_params[] = {
     {.name = "num_classes", .type = MM_PARAM_INT | MM_PARAM_NULL,
      .def = "null", .doc = "number of classes (for to_onehot)"},
     {.name = "batch_augments", .type = MM_PARAM_DICT | MM_PARAM_NULL,
-     .def = "null", .doc = "Mixup/CutMix settings: null only for now"},
+     .def = "null",
+     .doc = "{augments: Mixup/CutMix dict(s), probs} applied in training"},
 };
 
 static const mm_component preprocessor_component = {

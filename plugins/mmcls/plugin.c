@@ -9,6 +9,9 @@ static int mmcls_init(void) {
     MM_TRY(mmcls_register_models());
     MM_TRY(mmcls_register_datasets());
     MM_TRY(mmcls_register_transforms());
+    MM_TRY(mmcls_register_auto_augment());
+    MM_TRY(mmcls_register_image_datasets());
+    MM_TRY(mmcls_register_image_transforms());
     return mmcls_register_metrics();
 }
 
