@@ -544,7 +544,9 @@ static int zero_last_norm(const char *name, mm_module *m, void *user) {
 /* mmpretrain's ResNet.init_weights: the init_cfg (default Kaiming normal,
  * fan_out, relu, bias 0 on every Conv2d; Constant 1, bias 0 on batch and
  * group norms), then with zero_init_residual the last norm of each block
- * zeroed; a Pretrained init_cfg leaves everything to the checkpoint. */
+ * zeroed; a Pretrained init_cfg leaves everything to the checkpoint (the
+ * registry takes Pretrained entries out before building, so this is for
+ * a config that reaches the builder with one). */
 static int resnet_init_weights(mm_module *m) {
     resnet *r = (resnet *)m;
     if (r->plan.init == INIT_PRETRAINED)
