@@ -29,6 +29,7 @@ int mmcls_pickle_parse(const char *name, const void *data, size_t len,
 int mmcls_register_vit(void);        /* vit.c: VisionTransformer, key map */
 int mmcls_register_vit_head(void);   /* vit_head.c */
 int mmcls_register_swin(void);       /* swin.c: SwinTransformer, key map */
+int mmcls_register_resnet(void);     /* resnet.c: ResNet family, key map */
 
 /* mm_component.destroy of every mmcls MODELS component. */
 void mmcls_module_destroy(void *obj);
