@@ -116,9 +116,7 @@ static mm_value *config_classes(mm_inferencer *inf) {
                                         mm_value_new_bool(true)) &&
         !mm_registry_build(MM_DATASETS, node, inf->scope,
                            "test_dataloader.dataset", NULL, (void **)&d)) {
-        mm_value *meta = mm_dataset_metainfo(d);
-        c = classes_of(meta);
-        mm_value_release(meta);
+        c = classes_of(mm_dataset_metainfo(d)); /* borrowed */
     }
     mm_error_clear(); /* no classes: predictions carry labels only */
     mm_dataset_free(d);
