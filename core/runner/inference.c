@@ -34,16 +34,19 @@ static const mm_value *cfg_path(const mm_value *cfg, const char *path) {
 static int build_pipeline(mm_inferencer *inf) {
     const char *where = "test_pipeline";
     const mm_value *p = cfg_path(inf->cfg, where);
-    if (!mm_value_is_list(p)) {
+    if (!p) {
         where = "test_dataloader.dataset.pipeline";
         p = cfg_path(inf->cfg, where);
     }
-    if (!mm_value_is_list(p))
-        return mm_error_set(MM_EINVAL,
-                            "the config has no test pipeline "
-                            "(test_dataloader.dataset.pipeline or "
-                            "test_pipeline): inference needs one to load and "
-                            "resize images");
+    if (p && !mm_value_is_list(p))
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(p),
+                               "%s: expected a list of transforms", where);
+    if (!p)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(inf->cfg),
+                               "the config has no test pipeline "
+                               "(test_dataloader.dataset.pipeline or "
+                               "test_pipeline): inference needs one to load "
+                               "and resize images");
     mm_value *node = mm_value_new_dict(), *steps = mm_value_copy(p);
     if (!node || !steps) {
         mm_value_release(node);

@@ -70,4 +70,18 @@ expect 1 "img/missing.pgm" -- "$cfg" none "$tmp/list.txt"
 expect 1 "size mismatch for 'backbone.features.0.weight'" -- \
   "$cfg" "$tmp/other.safetensors" "$tmp/img/a.pgm"
 expect 1 "nope.safetensors" -- "$cfg" "$tmp/nope.safetensors" "$tmp/img/a.pgm"
+# config errors name the file and line
+cat >"$tmp/nopipe.yaml" <<YAML
+default_scope: mmcls
+model:
+  type: ImageClassifier
+  backbone: {type: LeNet5, num_classes: 10}
+  head: {type: ClsHead}
+YAML
+expect 1 "nopipe.yaml:1:1: the config has no test pipeline" -- \
+  "$tmp/nopipe.yaml" none "$tmp/img/a.pgm"
+cat "$tmp/nopipe.yaml" >"$tmp/dictpipe.yaml"
+echo "test_pipeline: {type: PackInputs}" >>"$tmp/dictpipe.yaml"
+expect 1 "dictpipe.yaml:6:16: test_pipeline: expected a list of transforms" -- \
+  "$tmp/dictpipe.yaml" none "$tmp/img/a.pgm"
 [[ $fail -eq 0 ]] || exit 1
