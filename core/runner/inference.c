@@ -135,6 +135,8 @@ static int load_weights(mm_inferencer *inf, const char *path) {
     int rc = mm_checkpoint_weights(ck, NULL, &sd);
     if (!rc)
         rc = mm_module_load_state_dict(inf->model, &sd, false, &rep);
+    if (rc) /* which file: a size mismatch names only the key */
+        rc = mm_error_context(rc, NULL, "%s", path);
     if (!rc && rep.n_missing)
         rc = mm_error_set(MM_EINVAL,
                           "%s: lacks %zu of the model's weights, the first "

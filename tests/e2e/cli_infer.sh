@@ -28,12 +28,15 @@ open(t + "/bad.png", "wb").write(b"\x89PNG\r\n\x1a\n not really")
 open(t + "/empty/notes.txt", "w").write("no images here\n")
 open(t + "/empty.txt", "w").write("# only a comment\n\n")
 open(t + "/list.txt", "w").write("img/a.pgm\nimg/missing.pgm\n")
-# the first weight of LeNet-5 with another model's shape
-hdr = json.dumps({"backbone.features.0.weight": {
-    "dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
-hdr += b" " * (-len(hdr) % 8)
-open(t + "/other.safetensors", "wb").write(
-    struct.pack("<Q", len(hdr)) + hdr + bytes(16))
+# another model's weights: LeNet-5's first key with another shape, and
+# keys LeNet-5 lacks
+def save(path, key):
+    hdr = json.dumps({key: {"dtype": "F32", "shape": [2, 2],
+                            "data_offsets": [0, 16]}}).encode()
+    hdr += b" " * (-len(hdr) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(hdr)) + hdr + bytes(16))
+save(t + "/shape.safetensors", "backbone.features.0.weight")
+save(t + "/other.safetensors", "backbone.conv1.weight")
 PY
 
 # expect CODE STDERR_SUBSTRING -- infer args...
@@ -67,7 +70,9 @@ expect 1 "no images in this folder" -- "$cfg" none "$tmp/empty"
 expect 1 "empty.txt: lists no images" -- "$cfg" none "$tmp/empty.txt"
 expect 1 "cannot decode image" -- "$cfg" none "$tmp/bad.png"
 expect 1 "img/missing.pgm" -- "$cfg" none "$tmp/list.txt"
-expect 1 "size mismatch for 'backbone.features.0.weight'" -- \
+expect 1 "shape.safetensors: load_state_dict: size mismatch for 'backbone.features.0.weight'" -- \
+  "$cfg" "$tmp/shape.safetensors" "$tmp/img/a.pgm"
+expect 1 "other.safetensors: lacks 10 of the model's weights" -- \
   "$cfg" "$tmp/other.safetensors" "$tmp/img/a.pgm"
 expect 1 "nope.safetensors" -- "$cfg" "$tmp/nope.safetensors" "$tmp/img/a.pgm"
 # config errors name the file and line
