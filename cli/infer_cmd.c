@@ -163,8 +163,13 @@ static int expand(const char *in, paths *out) {
             return mm_error_set(MM_ENOENT, "%s: no images in this folder", in);
         return MM_OK;
     }
-    if (has_ext(in, list_exts))
-        return read_list(in, out);
+    if (has_ext(in, list_exts)) {
+        size_t before = out->n;
+        MM_TRY(read_list(in, out));
+        if (out->n == before)
+            return mm_error_set(MM_ENOENT, "%s: lists no images", in);
+        return MM_OK;
+    }
     return push(out, in);
 }
 

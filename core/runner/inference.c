@@ -34,16 +34,19 @@ static const mm_value *cfg_path(const mm_value *cfg, const char *path) {
 static int build_pipeline(mm_inferencer *inf) {
     const char *where = "test_pipeline";
     const mm_value *p = cfg_path(inf->cfg, where);
-    if (!mm_value_is_list(p)) {
+    if (!p) {
         where = "test_dataloader.dataset.pipeline";
         p = cfg_path(inf->cfg, where);
     }
-    if (!mm_value_is_list(p))
-        return mm_error_set(MM_EINVAL,
-                            "the config has no test pipeline "
-                            "(test_dataloader.dataset.pipeline or "
-                            "test_pipeline): inference needs one to load and "
-                            "resize images");
+    if (p && !mm_value_is_list(p))
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(p),
+                               "%s: expected a list of transforms", where);
+    if (!p)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(inf->cfg),
+                               "the config has no test pipeline "
+                               "(test_dataloader.dataset.pipeline or "
+                               "test_pipeline): inference needs one to load "
+                               "and resize images");
     mm_value *node = mm_value_new_dict(), *steps = mm_value_copy(p);
     if (!node || !steps) {
         mm_value_release(node);
@@ -116,9 +119,7 @@ static mm_value *config_classes(mm_inferencer *inf) {
                                         mm_value_new_bool(true)) &&
         !mm_registry_build(MM_DATASETS, node, inf->scope,
                            "test_dataloader.dataset", NULL, (void **)&d)) {
-        mm_value *meta = mm_dataset_metainfo(d);
-        c = classes_of(meta);
-        mm_value_release(meta);
+        c = classes_of(mm_dataset_metainfo(d)); /* borrowed */
     }
     mm_error_clear(); /* no classes: predictions carry labels only */
     mm_dataset_free(d);
@@ -134,6 +135,8 @@ static int load_weights(mm_inferencer *inf, const char *path) {
     int rc = mm_checkpoint_weights(ck, NULL, &sd);
     if (!rc)
         rc = mm_module_load_state_dict(inf->model, &sd, false, &rep);
+    if (rc) /* which file: a size mismatch names only the key */
+        rc = mm_error_context(rc, NULL, "%s", path);
     if (!rc && rep.n_missing)
         rc = mm_error_set(MM_EINVAL,
                           "%s: lacks %zu of the model's weights, the first "
