@@ -40,6 +40,7 @@ typedef struct item {
     mm_dtype dtype;
     int64_t itemsize;
     bool tuple;          /* a K_VALUE list made by TUPLE*: elems kept */
+    bool placed;         /* put inside a list, dict or tuple already */
     struct item **elems;
     size_t n_elems;
 } item;
@@ -169,6 +170,7 @@ static int make_tuple(reader *r, item **elems, size_t n) {
     t->tuple = true;
     for (size_t i = 0; i < n; i++) {
         mm_value *v;
+        elems[i]->placed = true;
         /* callables and dtypes stay only in elems */
         if (elems[i]->kind == K_GLOBAL || elems[i]->kind == K_DTYPE ||
             (elems[i]->kind == K_ARRAY && !elems[i]->v))
@@ -362,11 +364,24 @@ static int memo_get(reader *r, size_t idx) {
     return push(r, r->memo[idx]);
 }
 
+/* A container is filled before it is put in another (what pickle writes
+ * for trees); filling one that is inside another already could close a
+ * cycle (a list holding itself), which refcounting never frees and any
+ * walk of the values recurses on forever. */
+static int place(reader *r, item *container, item *elem) {
+    elem->placed = true;
+    if (container->placed)
+        return fail(r, "a list or dict that contains itself or was changed "
+                       "after it was put in another");
+    return MM_OK;
+}
+
 static int append_items(reader *r, item *list, item **elems, size_t n) {
     if (list->kind != K_VALUE || !mm_value_is_list(list->v) || is_tuple(list))
         return fail(r, "APPEND to something other than a list");
     for (size_t i = 0; i < n; i++) {
         mm_value *v;
+        MM_TRY(place(r, list, elems[i]));
         MM_TRY(as_value(r, elems[i], &v));
         if (mm_value_list_append(list->v, v))
             return mm_error_set(MM_ENOMEM, "out of memory");
@@ -383,6 +398,7 @@ static int set_items(reader *r, item *dict, item **kv, size_t n) {
                                              : kv[i]->len))
             return fail(r, "a dict key that is not a string");
         mm_value *v;
+        MM_TRY(place(r, dict, kv[i + 1]));
         MM_TRY(as_value(r, kv[i + 1], &v));
         if (mm_value_dict_set(dict->v, key, v))
             return mm_error_set(MM_ENOMEM, "out of memory");
