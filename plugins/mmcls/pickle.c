@@ -41,6 +41,7 @@ typedef struct item {
     int64_t itemsize;
     bool tuple;          /* a K_VALUE list made by TUPLE*: elems kept */
     bool placed;         /* put inside a list, dict or tuple already */
+    int depth;           /* containers: levels of nesting below */
     struct item **elems;
     size_t n_elems;
 } item;
@@ -154,6 +155,23 @@ static int as_value(reader *r, item *it, mm_value **out) {
     return MM_OK;
 }
 
+/* A container is filled before it is put in another (what pickle writes
+ * for trees); filling one that is inside another already could close a
+ * cycle (a list holding itself), which refcounting never frees and any
+ * walk of the values recurses on forever. */
+static int place(reader *r, item *container, item *elem) {
+    elem->placed = true;
+    if (container->placed)
+        return fail(r, "a list or dict that contains itself or was changed "
+                       "after it was put in another");
+    /* and no nesting deep enough to exhaust the C stack when freed */
+    if (elem->depth >= container->depth)
+        container->depth = elem->depth + 1;
+    if (container->depth > 64)
+        return fail(r, "lists, tuples or dicts nested more than 64 deep");
+    return MM_OK;
+}
+
 /* A tuple is a list value that also remembers its items (for REDUCE and
  * BUILD, which need the callables and dtypes inside). */
 static int make_tuple(reader *r, item **elems, size_t n) {
@@ -170,7 +188,7 @@ static int make_tuple(reader *r, item **elems, size_t n) {
     t->tuple = true;
     for (size_t i = 0; i < n; i++) {
         mm_value *v;
-        elems[i]->placed = true;
+        MM_TRY(place(r, t, elems[i]));
         /* callables and dtypes stay only in elems */
         if (elems[i]->kind == K_GLOBAL || elems[i]->kind == K_DTYPE ||
             (elems[i]->kind == K_ARRAY && !elems[i]->v))
@@ -362,18 +380,6 @@ static int memo_get(reader *r, size_t idx) {
     if (idx >= r->cap_memo || !r->memo[idx])
         return fail(r, "a memo reference to nothing");
     return push(r, r->memo[idx]);
-}
-
-/* A container is filled before it is put in another (what pickle writes
- * for trees); filling one that is inside another already could close a
- * cycle (a list holding itself), which refcounting never frees and any
- * walk of the values recurses on forever. */
-static int place(reader *r, item *container, item *elem) {
-    elem->placed = true;
-    if (container->placed)
-        return fail(r, "a list or dict that contains itself or was changed "
-                       "after it was put in another");
-    return MM_OK;
 }
 
 static int append_items(reader *r, item *list, item **elems, size_t n) {
