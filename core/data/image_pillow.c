@@ -141,6 +141,13 @@ int mm_image_resize_pillow(mm_tensor *img, int64_t w, int64_t h,
     }
     int64_t ih = img->shape[0], iw = img->shape[1];
     int64_t c = img->ndim == 3 ? img->shape[2] : 1;
+    /* Pillow: "height and width must be > 0"; the coefficients below
+     * index the first and last output row */
+    if (w <= 0 || h <= 0 || ih <= 0 || iw <= 0)
+        return mm_error_set(MM_EINVAL,
+                            "resize: cannot resize %lldx%lld to %lldx%lld",
+                            (long long)iw, (long long)ih, (long long)w,
+                            (long long)h);
     bool need_h = w != iw, need_v = h != ih;
     int64_t ksh, ksv, *bh = NULL, *bv = NULL;
     int32_t *kh = NULL, *kv = NULL;

@@ -1573,18 +1573,28 @@ static int visit(walker *w, int depth) {
     return MM_OK;
 }
 
-static bool has_tensor(py_obj *o) {
-    if (o->has_tensor)
-        return o->has_tensor == 2;
+/* Does o hold a tensor? Memoized per object; depth as walk's, so a
+ * nesting too deep to walk is refused here before it can exhaust the
+ * C stack. */
+static int has_tensor(walker *w, py_obj *o, int depth, bool *out) {
+    if (o->has_tensor) {
+        *out = o->has_tensor == 2;
+        return MM_OK;
+    }
+    if (depth > MAX_DEPTH)
+        return mm_error_set(MM_EPARSE, "%s: the pickle nests more than %d "
+                                       "levels deep",
+                            w->f->src.path, MAX_DEPTH);
     o->has_tensor = 3; /* a cycle back here adds nothing */
     bool any = o->kind == PY_TENSOR;
     if (o->kind == PY_TUPLE || o->kind == PY_LIST || o->kind == PY_DICT)
         for (size_t i = 0; i < o->u.seq.n && !any; i++)
-            any = has_tensor(o->u.seq.items[i]);
+            MM_TRY(has_tensor(w, o->u.seq.items[i], depth + 1, &any));
     if (o->kind == PY_RECORD && o->u.rec.state)
-        any = has_tensor(o->u.rec.state);
+        MM_TRY(has_tensor(w, o->u.rec.state, depth + 1, &any));
     o->has_tensor = any ? 2 : 1;
-    return any;
+    *out = any;
+    return MM_OK;
 }
 
 /* A dict key as text: str, or Python's str() of int / bool / None. */
@@ -1942,7 +1952,9 @@ static int walk(walker *w, py_obj *o, mm_strbuf *name, int depth,
     MM_TRY(visit(w, depth));
     if (o->kind == PY_RECORD && o->u.rec.state)
         return walk(w, o->u.rec.state, name, depth + 1, meta);
-    if (!has_tensor(o))
+    bool tensors;
+    MM_TRY(has_tensor(w, o, depth, &tensors));
+    if (!tensors)
         return to_value(w, o, depth, meta);
     if (name->failed)
         return oom();

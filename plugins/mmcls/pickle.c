@@ -40,6 +40,8 @@ typedef struct item {
     mm_dtype dtype;
     int64_t itemsize;
     bool tuple;          /* a K_VALUE list made by TUPLE*: elems kept */
+    bool placed;         /* put inside a list, dict or tuple already */
+    int depth;           /* containers: levels of nesting below */
     struct item **elems;
     size_t n_elems;
 } item;
@@ -153,6 +155,23 @@ static int as_value(reader *r, item *it, mm_value **out) {
     return MM_OK;
 }
 
+/* A container is filled before it is put in another (what pickle writes
+ * for trees); filling one that is inside another already could close a
+ * cycle (a list holding itself), which refcounting never frees and any
+ * walk of the values recurses on forever. */
+static int place(reader *r, item *container, item *elem) {
+    elem->placed = true;
+    if (container->placed)
+        return fail(r, "a list or dict that contains itself or was changed "
+                       "after it was put in another");
+    /* and no nesting deep enough to exhaust the C stack when freed */
+    if (elem->depth >= container->depth)
+        container->depth = elem->depth + 1;
+    if (container->depth > 64)
+        return fail(r, "lists, tuples or dicts nested more than 64 deep");
+    return MM_OK;
+}
+
 /* A tuple is a list value that also remembers its items (for REDUCE and
  * BUILD, which need the callables and dtypes inside). */
 static int make_tuple(reader *r, item **elems, size_t n) {
@@ -169,6 +188,7 @@ static int make_tuple(reader *r, item **elems, size_t n) {
     t->tuple = true;
     for (size_t i = 0; i < n; i++) {
         mm_value *v;
+        MM_TRY(place(r, t, elems[i]));
         /* callables and dtypes stay only in elems */
         if (elems[i]->kind == K_GLOBAL || elems[i]->kind == K_DTYPE ||
             (elems[i]->kind == K_ARRAY && !elems[i]->v))
@@ -367,6 +387,7 @@ static int append_items(reader *r, item *list, item **elems, size_t n) {
         return fail(r, "APPEND to something other than a list");
     for (size_t i = 0; i < n; i++) {
         mm_value *v;
+        MM_TRY(place(r, list, elems[i]));
         MM_TRY(as_value(r, elems[i], &v));
         if (mm_value_list_append(list->v, v))
             return mm_error_set(MM_ENOMEM, "out of memory");
@@ -383,6 +404,7 @@ static int set_items(reader *r, item *dict, item **kv, size_t n) {
                                              : kv[i]->len))
             return fail(r, "a dict key that is not a string");
         mm_value *v;
+        MM_TRY(place(r, dict, kv[i + 1]));
         MM_TRY(as_value(r, kv[i + 1], &v));
         if (mm_value_dict_set(dict->v, key, v))
             return mm_error_set(MM_ENOMEM, "out of memory");

@@ -333,6 +333,29 @@ MM_TEST(cls_transforms_refuse_images_they_cannot_take) {
     mm_tensor_release(img);
 }
 
+/* keep_ratio on a 1x1000 image gives a height of 0: refused as cv2 and
+ * Pillow refuse it, not resized out of bounds. */
+MM_TEST(pillow_resize_to_an_empty_size_is_refused) {
+    mm_transform *t;
+    CHECK_OK(build_yaml("{type: Resize, scale: [224, 224], keep_ratio: true, "
+                        "backend: pillow}",
+                        &t));
+    mm_tensor *img = NULL;
+    CHECK_OK(mm_zeros(MM_SHAPE(1, 1000, 3), MM_U8, &img));
+    mm_value *r = mm_value_new_dict();
+    mm_value_dict_set_take(r, "img", mm_tensor_to_value(img));
+    CHECK_ERR(mm_transform_apply(t, r), MM_EINVAL,
+              "Resize: resize: cannot resize 1000x1 to 224x0");
+    mm_transform_free(t);
+    mm_value_release(r);
+    CHECK_OK(mm_zeros(MM_SHAPE(4, 4), MM_U8, &img));
+    mm_tensor *y = NULL;
+    CHECK_ERR(mm_image_resize_pillow(img, 0, 3, MM_PIL_BILINEAR, &y),
+              MM_EINVAL, "resize: cannot resize 4x4 to 0x3");
+    CHECK(y == NULL);
+    mm_tensor_release(img);
+}
+
 int main(int argc, char **argv) {
     setup();
     static const mm_test_case cases[] = {
@@ -340,6 +363,7 @@ int main(int argc, char **argv) {
         MM_CASE(resize_edge_matches_mmpretrain),
         MM_CASE(random_crop_matches_mmpretrain),
         MM_CASE(core_resize_with_pillow_backend_matches_mmcv),
+        MM_CASE(pillow_resize_to_an_empty_size_is_refused),
         MM_CASE(efficientnet_center_crop_matches_mmpretrain),
         MM_CASE(random_erasing_matches_mmpretrain),
         MM_CASE(color_jitter_matches_mmpretrain_pillow),

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "harness.h"
 #include "mm/mm.h"
@@ -387,6 +388,85 @@ MM_TEST(pth_truncated_at_every_byte_is_refused_in_one_line) {
     free(buf);
 }
 
+static void put_le(uint8_t **p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++)
+        *(*p)++ = (uint8_t)(v >> (8 * i));
+}
+
+/* A zip of one stored entry, archive/data.pkl, holding pkl. */
+static uint8_t *zip_of_pickle(const uint8_t *pkl, size_t n, size_t *len) {
+    static const char name[] = "archive/data.pkl";
+    size_t nl = sizeof name - 1;
+    uint8_t *z = malloc(30 + nl + n + 46 + nl + 22), *p = z;
+    if (!z)
+        abort();
+    uint32_t crc = (uint32_t)crc32(0, pkl, (uInt)n);
+    put_le(&p, 0x04034b50u, 4);
+    put_le(&p, 20, 2);
+    put_le(&p, 0, 2);
+    put_le(&p, 0, 2);
+    put_le(&p, 0, 4);
+    put_le(&p, crc, 4);
+    put_le(&p, n, 4);
+    put_le(&p, n, 4);
+    put_le(&p, nl, 2);
+    put_le(&p, 0, 2);
+    memcpy(p, name, nl), p += nl;
+    memcpy(p, pkl, n), p += n;
+    size_t cd = (size_t)(p - z);
+    put_le(&p, 0x02014b50u, 4);
+    put_le(&p, 20, 2);
+    put_le(&p, 20, 2);
+    put_le(&p, 0, 2);
+    put_le(&p, 0, 2);
+    put_le(&p, 0, 4);
+    put_le(&p, crc, 4);
+    put_le(&p, n, 4);
+    put_le(&p, n, 4);
+    put_le(&p, nl, 2);
+    put_le(&p, 0, 2);
+    put_le(&p, 0, 2);
+    put_le(&p, 0, 2);
+    put_le(&p, 0, 2);
+    put_le(&p, 0, 4);
+    put_le(&p, 0, 4);
+    memcpy(p, name, nl), p += nl;
+    size_t cd_size = (size_t)(p - z) - cd;
+    put_le(&p, 0x06054b50u, 4);
+    put_le(&p, 0, 2);
+    put_le(&p, 0, 2);
+    put_le(&p, 1, 2);
+    put_le(&p, 1, 2);
+    put_le(&p, cd_size, 4);
+    put_le(&p, cd, 4);
+    put_le(&p, 0, 2);
+    *len = (size_t)(p - z);
+    return z;
+}
+
+/* {'a': [[[...]]]} 300000 lists deep (2 bytes a level): refused by its
+ * depth, never by overflowing the C stack. */
+MM_TEST(pth_deeply_nested_pickle_is_refused_not_a_stack_overflow) {
+    enum { DEPTH = 300000 };
+    static const uint8_t head[] = {0x80, 0x02, '}', '(', 'X', 1, 0, 0, 0, 'a'};
+    size_t n = sizeof head + 2 * (size_t)DEPTH + 1 + 2;
+    uint8_t *pkl = malloc(n), *p = pkl;
+    if (!pkl)
+        abort();
+    memcpy(p, head, sizeof head), p += sizeof head;
+    memset(p, ']', DEPTH), p += DEPTH;
+    memset(p, 'a', DEPTH - 1), p += DEPTH - 1;
+    memcpy(p, "u.", 2), p += 2;
+    size_t len;
+    uint8_t *zip = zip_of_pickle(pkl, (size_t)(p - pkl), &len);
+    mm_checkpoint *ck = NULL;
+    CHECK_ERR(mm_checkpoint_load_buffer(zip, len, "deep.pth", &ck), MM_EPARSE,
+              "deep.pth: the pickle nests more than 200 levels deep");
+    CHECK(ck == NULL);
+    free(zip);
+    free(pkl);
+}
+
 /* A flipped byte in a tensor's data is caught by the zip's CRC-32. */
 MM_TEST(pth_corrupt_tensor_data_fails_the_crc) {
     size_t len;
@@ -564,6 +644,7 @@ MM_TEST_MAIN(MM_CASE(pth_every_dtype_reads_as_torch_wrote_it),
              MM_CASE(pth_legacy_format_is_refused_with_a_hint),
              MM_CASE(pth_torchscript_and_non_dicts_are_refused),
              MM_CASE(pth_truncated_at_every_byte_is_refused_in_one_line),
+        MM_CASE(pth_deeply_nested_pickle_is_refused_not_a_stack_overflow),
              MM_CASE(pth_corrupt_tensor_data_fails_the_crc),
              MM_CASE(pth_sniff_tells_torch_files_from_safetensors),
              MM_CASE(pth_weights_go_through_a_key_map_then_the_prefix),

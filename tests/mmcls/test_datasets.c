@@ -270,6 +270,39 @@ MM_TEST(cifar_pickles_that_call_other_code_are_refused) {
                        "'labels'");
 }
 
+MM_TEST(cifar_pickles_of_recursive_lists_and_dicts_are_refused) {
+    /* d = {}; d['a'] = d */
+    static const char dict_self[] = "\x80\x02}q\x00X\x01\x00\x00\x00"
+                                    "ah\x00s.";
+    refused_test_batch(dict_self, sizeof dict_self - 1,
+                       "test_batch: not a CIFAR batch pickle: a list or dict "
+                       "that contains itself or was changed after it was put "
+                       "in another at byte 14");
+    /* a = []; b = [a]; a.append(b) */
+    static const char lists[] = "\x80\x02]q\x00]q\x01h\x00" "aa.";
+    refused_test_batch(lists, sizeof lists - 1,
+                       "a list or dict that contains itself");
+}
+
+/* {'data': [[[...]]]} 300000 lists deep (2 bytes a level): refused in
+ * one line, not by overflowing the C stack when the lists are freed. */
+MM_TEST(cifar_pickle_nested_too_deep_is_refused) {
+    enum { DEPTH = 300000 };
+    static const char head[] = "\x80\x02}(X\x04\x00\x00\x00" "data";
+    size_t n = sizeof head - 1 + 2 * (size_t)DEPTH + 1;
+    char *pkl = malloc(n), *p = pkl;
+    if (!pkl)
+        abort();
+    memcpy(p, head, sizeof head - 1), p += sizeof head - 1;
+    memset(p, ']', DEPTH), p += DEPTH;
+    memset(p, 'a', DEPTH - 1), p += DEPTH - 1;
+    memcpy(p, "u.", 2), p += 2;
+    refused_test_batch(pkl, (size_t)(p - pkl),
+                       "test_batch: not a CIFAR batch pickle: lists, tuples "
+                       "or dicts nested more than 64 deep at byte");
+    free(pkl);
+}
+
 MM_TEST(cifar_every_truncation_of_a_batch_is_refused) {
     char path[600];
     snprintf(path, sizeof path, "%s/cifar10/cifar-10-batches-py/data_batch_1",
@@ -552,6 +585,8 @@ int main(int argc, char **argv) {
         MM_CASE(cifar100_reads_fine_labels_and_its_100_classes),
         MM_CASE(cifar_missing_files_name_the_directory_and_the_source),
         MM_CASE(cifar_pickles_that_call_other_code_are_refused),
+        MM_CASE(cifar_pickles_of_recursive_lists_and_dicts_are_refused),
+        MM_CASE(cifar_pickle_nested_too_deep_is_refused),
         MM_CASE(cifar_every_truncation_of_a_batch_is_refused),
         MM_CASE(cifar_data_of_the_wrong_shape_is_refused),
         MM_CASE(custom_dataset_class_folders_sorted_recursive_by_extension),
