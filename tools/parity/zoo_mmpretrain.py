@@ -44,7 +44,9 @@ def main():
     ap.add_argument('--driver', required=True)
     ap.add_argument('--plugin-dir', required=True)
     ap.add_argument('--root', default='.')
-    ap.add_argument('--only', action='append')
+    ap.add_argument('--only', action='append',
+                    help='run only this case (repeatable; default: the '
+                         'comma-separated MM_ZOO_ONLY, else every case)')
     ap.add_argument('--seed', type=int)
     ap.add_argument('--format', choices=['pth', 'safetensors'],
                     default='pth')
@@ -62,8 +64,10 @@ def main():
     for f in files:
         with open(f) as fh:
             cases += [c for c in json.load(fh) if c.get('mmpretrain_model')]
-    if opts.only:
-        cases = [c for c in cases if c['name'] in opts.only]
+    only = opts.only or [n for n in os.environ.get('MM_ZOO_ONLY', '').split(',')
+                         if n]
+    if only:
+        cases = [c for c in cases if c['name'] in only]
     if not cases:
         print('skipped: no mmpretrain cases')
         return 77
