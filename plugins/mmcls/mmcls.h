@@ -14,6 +14,9 @@ int mmcls_register_heads(void);      /* heads.c */
 int mmcls_register_losses(void);     /* losses.c */
 int mmcls_register_datasets(void);   /* mnist.c */
 int mmcls_register_transforms(void); /* formatting.c */
+/* regnet.c, efficientnet.c, convnext.c, effconv_common.c: the backbones,
+ * their layers and their torchvision key maps */
+int mmcls_register_effconv(void);
 
 /* mm_component.destroy of every mmcls MODELS component. */
 void mmcls_module_destroy(void *obj);

@@ -7,6 +7,7 @@
 
 static int mmcls_init(void) {
     MM_TRY(mmcls_register_models());
+    MM_TRY(mmcls_register_effconv());
     MM_TRY(mmcls_register_datasets());
     MM_TRY(mmcls_register_transforms());
     return mmcls_register_metrics();
