@@ -2,24 +2,30 @@
 # Install what building and testing mm needs on Debian 12.
 #
 #   bash tools/bootstrap.sh          build dependencies (apt)
-#   bash tools/bootstrap.sh --test   ... plus python3-torch (apt; the PyTorch
-#                                    parity suite) and tools/.venv with the
-#                                    mmengine oracle (pip)
+#   bash tools/bootstrap.sh --test   ... plus python3-torch,
+#                                    python3-torchvision, python3-skimage
+#                                    (apt; the PyTorch parity suite and test
+#                                    photos), tools/.venv with the mmengine
+#                                    oracle and tools/.venv-mmpretrain with
+#                                    the mmpretrain oracle over Debian's
+#                                    torch (pip)
 #
-# Idempotent: packages already installed and a venv that already imports
-# mmengine are left alone, so a re-run takes about a second.
+# Idempotent: packages already installed and venvs that already import
+# their oracle are left alone, so a re-run takes about a second.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/tools/.venv"
 pip_pkgs=(mmengine==0.10.7)
+mmpretrain_pkgs=(mmpretrain==1.2.0 mmcv-lite==2.2.0 mmengine==0.10.7 "numpy<2"
+                 "opencv-python-headless<4.11")
 apt_pkgs=(build-essential meson ninja-build pkg-config cmake
           libyaml-dev libuv1-dev libdnnl-dev libstb-dev zlib1g-dev
           dataset-fashion-mnist
           python3 python3-venv python3-pip)
 # Test oracles from the distribution: Debian's PyTorch (1.13) for the op and
 # optimizer parity suite, run with /usr/bin/python3 (tests/parity/run_torch.sh).
-test_apt_pkgs=(python3-torch)
+test_apt_pkgs=(python3-torch python3-torchvision python3-skimage)
 
 want_test=0
 for arg in "$@"; do
@@ -73,4 +79,19 @@ if ((want_test)); then
   fi
 fi
 
+if ((want_test)); then
+  # mmpretrain runs on Debian's torch 1.13 (system site packages); numpy
+  # and opencv pinned to builds that work with it.
+  mvenv="$root/tools/.venv-mmpretrain"
+  mpy="$mvenv/bin/python"
+  if [[ -x "$mpy" ]] && "$mpy" -c 'import mmpretrain' >/dev/null 2>&1; then
+    say "venv: $mvenv already has mmpretrain"
+  else
+    say "creating venv $mvenv (Debian /usr/bin/python3, system site packages)"
+    /usr/bin/python3 -m venv --clear --system-site-packages "$mvenv"
+    "$mpy" -m pip install --quiet --disable-pip-version-check --no-input \
+      "${mmpretrain_pkgs[@]}"
+    "$mpy" -c 'import mmpretrain; print("bootstrap: mmpretrain", mmpretrain.__version__)'
+  fi
+fi
 say "done"

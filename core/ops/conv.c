@@ -14,6 +14,7 @@
 #include "autocast_internal.h"
 #include "conv_pool.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,6 +448,82 @@ const mm_op mm_op_conv_weight_grad = {
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_conv_weight_grad},
 };
 
+/* ---- conv_fused: inference conv + bias + residual + activation ----------
+ * params as conv, plus [17] activation (mm_fused_act), [18] has bias,
+ * [19] has residual; inputs x, w, then the bias and the residual when
+ * present. */
+
+static int conv_fused_infer(mm_op_ctx *ctx) {
+    const mm_op_params *p = ctx->params;
+    int nb = p->i[18] != 0, nr = p->i[19] != 0;
+    if (ctx->n_inputs != 2 + nb + nr)
+        return mm_error_set(MM_EINVAL, "conv_fused: expects %d inputs, got %d",
+                            2 + nb + nr, ctx->n_inputs);
+    if (p->i[17] < MM_FUSED_NONE || p->i[17] > MM_FUSED_HARDSWISH)
+        return mm_error_set(MM_EINVAL, "conv_fused: unknown activation %lld",
+                            (long long)p->i[17]);
+    mm_op_ctx sub = *ctx;
+    sub.n_inputs = 2 + nb;
+    MM_TRY(conv_infer(&sub));
+    ctx->out_dtype = sub.out_dtype;
+    ctx->out_ndim = sub.out_ndim;
+    memcpy(ctx->out_shape, sub.out_shape, sizeof ctx->out_shape);
+    if (nr) {
+        const mm_tensor *r = ctx->inputs[2 + nb];
+        char a[128], b[128];
+        if (r->dtype != sub.out_dtype || r->ndim != sub.out_ndim ||
+            memcmp(r->shape, sub.out_shape, (size_t)r->ndim * sizeof r->shape[0]))
+            return mm_error_set(MM_EINVAL,
+                                "conv_fused: residual %s %s differs from the "
+                                "output %s %s",
+                                mm_dtype_name(r->dtype),
+                                mm_shape_format(r->ndim, r->shape, a, sizeof a),
+                                mm_dtype_name(sub.out_dtype),
+                                mm_shape_format(sub.out_ndim, sub.out_shape, b,
+                                                sizeof b));
+    }
+    return 0;
+}
+
+double mm_fused_act_apply(int act, double v) {
+    switch (act) {
+    case MM_FUSED_RELU:
+        return v > 0 ? v : 0;
+    case MM_FUSED_RELU6:
+        return v < 0 ? 0 : v > 6 ? 6 : v;
+    case MM_FUSED_SILU:
+        return v / (1 + exp(-v));
+    case MM_FUSED_HARDSWISH:
+        return v * (v <= -3 ? 0 : v >= 3 ? 1 : (v + 3) / 6);
+    default:
+        return v;
+    }
+}
+
+/* The plain conv, then the residual and the activation, in double. */
+static int conv_fused_reference(mm_op_ctx *ctx) {
+    const mm_op_params *p = ctx->params;
+    int nb = p->i[18] != 0, nr = p->i[19] != 0;
+    mm_op_ctx sub = *ctx;
+    sub.n_inputs = 2 + nb;
+    MM_TRY(conv_reference(&sub));
+    const mm_tensor *r = nr ? ctx->inputs[2 + nb] : NULL;
+    mm_tensor *y = ctx->out;
+    for (int64_t i = 0; i < y->numel; i++)
+        mm_st(y, i, mm_fused_act_apply((int)p->i[17],
+                                       mm_ld(y, i) + (r ? mm_ld(r, i) : 0)));
+    return 0;
+}
+
+const mm_op mm_op_conv_fused = {
+    .name = "conv_fused",
+    .n_inputs = -1,
+    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .infer = conv_fused_infer,
+    .reference = conv_fused_reference,
+    .kernel = {[MM_DEVICE_CPU] = mm_cpu_conv_fused},
+};
+
 /* ---- public wrappers ---------------------------------------------------- */
 
 /* Fill params from the user's arrays (NULL: torch's defaults) and run op;
@@ -532,4 +609,47 @@ int mm_conv_transpose3d(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
     return run_conv(&mm_op_conv_transpose, "conv_transpose3d", 3, x, weight,
                     bias, stride, padding, dilation, groups, output_padding,
                     out);
+}
+
+int mm_conv_fused(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
+                  mm_tensor *residual, mm_fused_act act,
+                  const int64_t *stride, const int64_t *padding,
+                  const int64_t *dilation, int64_t groups, mm_tensor **out) {
+    if (!x || !weight)
+        return mm_error_set(MM_EINVAL, "conv_fused: tensor is NULL");
+    if (mm_grad_enabled() &&
+        (x->requires_grad || weight->requires_grad ||
+         (bias && bias->requires_grad) ||
+         (residual && residual->requires_grad)))
+        return mm_error_set(MM_EINVAL,
+                            "conv_fused: has no backward; run it under "
+                            "no-grad (inference) or use the unfused ops");
+    int nsp = weight->ndim - 2;
+    if (nsp < 1 || nsp > 3)
+        return mm_error_set(MM_EINVAL,
+                            "conv_fused: weight must have 3 to 5 dims, got %d",
+                            weight->ndim);
+    mm_tensor *xwbr[4] = {x, weight, bias, residual};
+    MM_TRY(mm_autocast_inputs(4, xwbr));
+    mm_op_params p;
+    memset(&p, 0, sizeof p);
+    p.i[0] = nsp;
+    for (int j = 0; j < nsp; j++) {
+        p.i[1 + j] = stride ? stride[j] : 1;
+        p.i[4 + j] = padding ? padding[j] : 0;
+        p.i[7 + j] = dilation ? dilation[j] : 1;
+    }
+    p.i[10] = groups;
+    p.i[17] = act;
+    p.i[18] = bias != NULL;
+    p.i[19] = residual != NULL;
+    mm_tensor *in[4];
+    int n = 0;
+    in[n++] = xwbr[0];
+    in[n++] = xwbr[1];
+    if (bias)
+        in[n++] = xwbr[2];
+    if (residual)
+        in[n++] = xwbr[3];
+    return mm_op_apply(&mm_op_conv_fused, n, in, &p, out);
 }

@@ -22,12 +22,16 @@ int mm_cpu_reduce(mm_op_ctx *ctx);
 int mm_cpu_matmul(mm_op_ctx *ctx);
 
 /* convolution and pooling (conv.c, pool.c; cpu/conv_dnnl.c, cpu/pool_dnnl.c) */
-extern const mm_op mm_op_conv, mm_op_conv_transpose, mm_op_conv_weight_grad;
+extern const mm_op mm_op_conv, mm_op_conv_transpose, mm_op_conv_weight_grad,
+    mm_op_conv_fused;
 extern const mm_op mm_op_max_pool, mm_op_max_pool_indices, mm_op_avg_pool,
     mm_op_max_pool_backward, mm_op_avg_pool_backward;
 int mm_cpu_conv(mm_op_ctx *ctx);
 int mm_cpu_conv_transpose(mm_op_ctx *ctx);
 int mm_cpu_conv_weight_grad(mm_op_ctx *ctx);
+int mm_cpu_conv_fused(mm_op_ctx *ctx);
+/* conv_fused's activation on one value (conv.c; the loop fallback). */
+double mm_fused_act_apply(int act, double v);
 int mm_cpu_pool(mm_op_ctx *ctx);
 int mm_cpu_max_pool_backward(mm_op_ctx *ctx);
 int mm_cpu_avg_pool_backward(mm_op_ctx *ctx);

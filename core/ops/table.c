@@ -39,6 +39,7 @@ static const mm_op *const op_table[] = {
     [MM_OP_CONV] = &mm_op_conv,
     [MM_OP_CONV_TRANSPOSE] = &mm_op_conv_transpose,
     [MM_OP_CONV_WEIGHT_GRAD] = &mm_op_conv_weight_grad,
+    [MM_OP_CONV_FUSED] = &mm_op_conv_fused,
     [MM_OP_MAX_POOL] = &mm_op_max_pool,
     [MM_OP_MAX_POOL_INDICES] = &mm_op_max_pool_indices,
     [MM_OP_AVG_POOL] = &mm_op_avg_pool,

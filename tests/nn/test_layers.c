@@ -1141,7 +1141,62 @@ MM_TEST(gradcheck_multihead_attention_in_float64) {
     });
 }
 
+/* mm_conv_bn_act: in eval under no-grad the batch norm folds into the
+ * conv (one fused op); the result equals the modules run one by one, with
+ * and without a residual and a conv bias; in training it is the modules. */
+MM_TEST(conv_bn_act_fuses_for_inference_and_equals_the_modules) {
+    POOLED({
+        const int64_t k[2] = {3, 3}, s[2] = {1, 1}, p[2] = {1, 1};
+        for (int bias = 0; bias < 2; bias++) {
+            mm_conv_options o = {.nsp = 2, .in_channels = 16,
+                                 .out_channels = 32, .kernel_size = k,
+                                 .stride = s, .padding = p, .groups = 1,
+                                 .bias = bias == 1};
+            mm_module *conv, *bn;
+            CHECK_OK(mm_conv_new(&o, &conv));
+            CHECK_OK(mm_batch_norm_new(2, 32, 1e-5, 0.1, true, true, &bn));
+            mm_nn_norm *n = (mm_nn_norm *)bn;
+            mm_no_grad_push();
+            CHECK_OK(mm_tensor_copy_(n->running_mean,
+                                     randn_t(MM_SHAPE(32), MM_F32)));
+            mm_tensor *v = randn_t(MM_SHAPE(32), MM_F32), *one;
+            CHECK_OK(mm_mul(v, v, &v));
+            CHECK_OK(mm_add_scalar(v, 0.5, &one));
+            CHECK_OK(mm_tensor_copy_(n->running_var, one));
+            CHECK_OK(mm_tensor_copy_(n->weight, randn_t(MM_SHAPE(32), MM_F32)));
+            CHECK_OK(mm_tensor_copy_(n->bias, randn_t(MM_SHAPE(32), MM_F32)));
+            mm_no_grad_pop();
+            mm_module_eval(conv);
+            mm_module_eval(bn);
+            mm_tensor *x = randn_t(MM_SHAPE(2, 16, 20, 20), MM_F32);
+            mm_tensor *r = randn_t(MM_SHAPE(2, 32, 20, 20), MM_F32);
+            for (int res = 0; res < 2; res++) {
+                mm_tensor *want, *got;
+                CHECK_OK(mm_conv_forward(conv, x, &want));
+                CHECK_OK(mm_norm_forward(bn, want, &want));
+                if (res)
+                    CHECK_OK(mm_add(want, r, &want));
+                CHECK_OK(mm_relu(want, &want));
+                mm_no_grad_push();
+                CHECK_OK(mm_conv_bn_act(conv, bn, res ? r : NULL,
+                                        MM_FUSED_RELU, x, &got));
+                mm_no_grad_pop();
+                double err;
+                CHECK(mm_allclose(got, want, 1e-4, 1e-4, &err));
+                /* with grad on, the modules run: the graph is recorded */
+                CHECK_OK(mm_conv_bn_act(conv, bn, res ? r : NULL,
+                                        MM_FUSED_RELU, x, &got));
+                CHECK(got->requires_grad);
+                CHECK(mm_allclose(got, want, 1e-6, 1e-6, NULL));
+            }
+            mm_module_free(conv);
+            mm_module_free(bn);
+        }
+    });
+}
+
 MM_TEST_MAIN(MM_CASE(reprs_match_torch),
+             MM_CASE(conv_bn_act_fuses_for_inference_and_equals_the_modules),
              MM_CASE(resnet_style_state_dict_keys_match_torch),
              MM_CASE(conv_forward_matches_the_op_and_init_bounds),
              MM_CASE(conv_arguments_are_checked),

@@ -431,7 +431,106 @@ MM_TEST(conv_errors_are_one_line) {
     });
 }
 
+
+/* ---- conv_fused ---------------------------------------------------------- */
+
+typedef struct fused_ctx {
+    const conv_case *c;
+    mm_fused_act act;
+    bool bias, residual;
+} fused_ctx;
+
+static int f_fused(void *vctx, mm_tensor *const *in, int n, mm_tensor **out) {
+    (void)n;
+    const fused_ctx *f = vctx;
+    return mm_conv_fused(in[0], in[1], f->bias ? in[2] : NULL,
+                         f->residual ? in[3] : NULL, f->act, f->c->stride,
+                         f->c->pad, f->c->dil, f->c->groups, out);
+}
+
+MM_TEST(conv_fused_matches_reference) {
+    const mm_fused_act acts[] = {MM_FUSED_NONE, MM_FUSED_RELU, MM_FUSED_RELU6,
+                                 MM_FUSED_SILU, MM_FUSED_HARDSWISH};
+    for (int c = 0; c < N_CASES; c++) {
+        const conv_case *cc = &conv_cases[c];
+        if (cc->transposed)
+            continue;
+        for (int a = 0; a < 5; a++)
+            for (int r = 0; r < 2; r++)
+                POOLED({
+                    fused_ctx f = {cc, acts[a], cc->bias, r == 1};
+                    mm_tensor *in[4] = {make_input(cc, 0, MM_F32),
+                                        make_input(cc, 1, MM_F32),
+                                        make_bias(cc, MM_F32), NULL};
+                    mm_tensor *y;
+                    CHECK_OK(f_conv((void *)cc, in, 2, &y));
+                    in[3] = randn_t(y->ndim, y->shape, MM_F32);
+                    char what[64];
+                    snprintf(what, sizeof what, "conv_fused case %d act %d%s",
+                             c, a, r ? " residual" : "");
+                    CHECK_VS_REFERENCE(what, f_fused, &f, in, 4, 1e-4, 1e-4);
+                });
+    }
+}
+
+/* The fused op equals the unfused sequence: the ResNet bottleneck's last
+ * conv (1x1, residual, ReLU) and a MobileNet depthwise conv (ReLU6), in f32
+ * and under bf16 autocast (AMX where the CPU has it). */
+MM_TEST(conv_fused_equals_conv_add_activation) {
+    const conv_case *cc = &conv_cases[7], *dw = &conv_cases[8];
+    POOLED({
+        mm_tensor *x = make_input(cc, 0, MM_F32), *w = make_input(cc, 1, MM_F32);
+        mm_tensor *b = make_bias(cc, MM_F32), *y, *r, *want, *got;
+        CHECK_OK(mm_conv2d(x, w, b, cc->stride, cc->pad, cc->dil, 1, &y));
+        r = randn_t(y->ndim, y->shape, MM_F32);
+        CHECK_OK(mm_add(y, r, &want));
+        CHECK_OK(mm_relu(want, &want));
+        CHECK_OK(mm_conv_fused(x, w, b, r, MM_FUSED_RELU, cc->stride, cc->pad,
+                               cc->dil, 1, &got));
+        CHECK(mm_allclose(got, want, 1e-5, 1e-5, NULL));
+        mm_tensor *xd = make_input(dw, 0, MM_F32), *wd = make_input(dw, 1, MM_F32);
+        CHECK_OK(mm_conv2d(xd, wd, NULL, dw->stride, dw->pad, dw->dil,
+                           dw->groups, &want));
+        CHECK_OK(mm_relu6(want, &want));
+        CHECK_OK(mm_conv_fused(xd, wd, NULL, NULL, MM_FUSED_RELU6, dw->stride,
+                               dw->pad, dw->dil, dw->groups, &got));
+        CHECK(mm_allclose(got, want, 1e-5, 1e-5, NULL));
+        /* bf16 autocast: both sides in bf16, compared loosely */
+        CHECK_OK(mm_autocast_push(MM_BF16));
+        CHECK_OK(mm_conv_fused(x, w, b, r, MM_FUSED_RELU, cc->stride, cc->pad,
+                               cc->dil, 1, &got));
+        mm_autocast_pop();
+        CHECK(got->dtype == MM_BF16);
+        CHECK_OK(mm_to_dtype(got, MM_F32, &got));
+        CHECK_OK(mm_add(y, r, &want));
+        CHECK_OK(mm_relu(want, &want));
+        CHECK(mm_allclose(got, want, 0.05, 0.1, NULL));
+    });
+}
+
+MM_TEST(conv_fused_refuses_inputs_that_need_grad) {
+    const conv_case *cc = &conv_cases[0];
+    POOLED({
+        mm_tensor *x = make_input(cc, 0, MM_F32), *w = make_input(cc, 1, MM_F32);
+        mm_tensor *y;
+        CHECK_OK(mm_tensor_set_requires_grad(w, true));
+        CHECK_ERR(mm_conv_fused(x, w, NULL, NULL, MM_FUSED_RELU, cc->stride,
+                                cc->pad, cc->dil, 1, &y),
+                  MM_EINVAL,
+                  "conv_fused: has no backward; run it under no-grad "
+                  "(inference) or use the unfused ops");
+        mm_no_grad_push();
+        CHECK_OK(mm_conv_fused(x, w, NULL, NULL, MM_FUSED_RELU, cc->stride,
+                               cc->pad, cc->dil, 1, &y));
+        mm_no_grad_pop();
+        CHECK(!y->requires_grad);
+    });
+}
+
 MM_TEST_MAIN(MM_CASE(conv_matches_reference_f32_and_f64),
+             MM_CASE(conv_fused_matches_reference),
+             MM_CASE(conv_fused_equals_conv_add_activation),
+             MM_CASE(conv_fused_refuses_inputs_that_need_grad),
              MM_CASE(conv_gradients_match_reference_f32_and_f64),
              MM_CASE(conv_gradcheck_every_variant),
              MM_CASE(conv_f32_gradients_flow_through_onednn),

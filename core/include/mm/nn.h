@@ -468,6 +468,18 @@ MM_API int mm_conv_forward(mm_module *m, mm_tensor *x,
                            mm_tensor **out) MM_NODISCARD;
 MM_API bool mm_module_is_conv(const mm_module *m);
 
+/* conv -> norm -> (+ residual) -> activation, as the blocks of conv nets
+ * run them (ResNet's conv, bn, relu; MobileNet's conv, bn, relu6). norm
+ * (may be NULL) and residual (may be NULL, the conv output's shape) as
+ * the modules would apply them. In training, or while autograd records,
+ * the modules run one after the other; in eval under no-grad, with an f32
+ * conv and an eval-mode BatchNorm, the norm is folded into the conv's
+ * weights and the whole runs as one mm_conv_fused (same results within
+ * float rounding). */
+MM_API int mm_conv_bn_act(mm_module *conv, mm_module *norm,
+                          mm_tensor *residual, mm_fused_act act, mm_tensor *x,
+                          mm_tensor **out) MM_NODISCARD;
+
 /* ---- normalisation ---------------------------------------------------------
  */
 

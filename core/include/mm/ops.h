@@ -270,6 +270,7 @@ typedef enum mm_op_id {
     MM_OP_NLL_LOSS_BACKWARD,
     MM_OP_CROSS_ENTROPY, /* fused log_softmax + nll, label smoothing */
     MM_OP_CROSS_ENTROPY_BACKWARD,
+    MM_OP_CONV_FUSED, /* inference conv + bias + residual + activation */
     MM_OP_COUNT
 } mm_op_id;
 
@@ -511,6 +512,26 @@ MM_API int mm_conv3d(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
                      const int64_t stride[3], const int64_t padding[3],
                      const int64_t dilation[3], int64_t groups,
                      mm_tensor **out) MM_NODISCARD;
+/* Inference convolution with what follows it fused in (oneDNN post-ops):
+ * y = act(conv(x, weight) + bias + residual). The spatial dims come from
+ * the weight (1 to 3); bias (K) may be NULL; residual (may be NULL) has
+ * the output's shape. There is no backward: the op refuses inputs that
+ * require grad under grad mode (run the unfused ops to train). The
+ * activation is one of mm_fused_act. Arrays as mm_conv2d (NULL: torch's
+ * defaults). */
+typedef enum mm_fused_act {
+    MM_FUSED_NONE,
+    MM_FUSED_RELU,
+    MM_FUSED_RELU6,
+    MM_FUSED_SILU,
+    MM_FUSED_HARDSWISH,
+} mm_fused_act;
+MM_API int mm_conv_fused(mm_tensor *x, mm_tensor *weight, mm_tensor *bias,
+                         mm_tensor *residual, mm_fused_act act,
+                         const int64_t *stride, const int64_t *padding,
+                         const int64_t *dilation, int64_t groups,
+                         mm_tensor **out) MM_NODISCARD;
+
 /* torch.nn.functional.conv_transpose1d/2d/3d, torch's argument order:
  * weight [C_in, C_out/groups, *k]; output size per dim (in - 1) * stride -
  * 2 * padding + dilation * (k - 1) + output_padding + 1, output_padding

@@ -9,7 +9,10 @@
 
 #include <string.h>
 
-enum { CONV_FWD, CONV_BWD_DATA, CONV_BWD_WEIGHTS };
+/* CONV_FUSED: the forward for inference (oneDNN's forward_inference),
+ * with a sum post-op for the residual (dst holds it on entry) and an
+ * eltwise post-op for the activation. */
+enum { CONV_FWD, CONV_BWD_DATA, CONV_BWD_WEIGHTS, CONV_FUSED };
 
 /* ---- oneDNN ------------------------------------------------------------- */
 
@@ -18,6 +21,7 @@ typedef struct conv_key {
     int kind, dtype, nthreads, has_bias;
     int any; /* oneDNN picks the layouts (blocked); we reorder */
     int arg; /* reorders: which argument, and which way */
+    int act, sum; /* CONV_FUSED: mm_fused_act, residual added */
     mm_conv_geom g;
 } conv_key;
 
@@ -78,11 +82,55 @@ static int make_mds(const conv_key *k, bool any, conv_mds *m) {
 }
 
 static int create_pd(dnnl_primitive_desc_t *pd, const void *desc,
+                     const_dnnl_primitive_attr_t attr,
                      const_dnnl_primitive_desc_t hint) {
     dnnl_engine_t eng = NULL;
     MM_TRY(mm_dnnl_engine(&eng));
-    MM_CHECK_DNNL(dnnl_primitive_desc_create(pd, desc, NULL, eng, hint),
+    MM_CHECK_DNNL(dnnl_primitive_desc_create(pd, desc, attr, eng, hint),
                   "convolution");
+    return 0;
+}
+
+/* The post-ops of a fused conv: sum (the residual in dst), then the
+ * activation. */
+static int fused_attr(const conv_key *k, dnnl_primitive_attr_t *out) {
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_status_t st = dnnl_post_ops_create(&po);
+    if (st == dnnl_success && k->sum)
+        st = dnnl_post_ops_append_sum(po, 1.0f);
+    if (st == dnnl_success && k->act != MM_FUSED_NONE) {
+        dnnl_alg_kind_t alg = dnnl_eltwise_relu;
+        float alpha = 0, beta = 0;
+        switch (k->act) {
+        case MM_FUSED_RELU6:
+            alg = dnnl_eltwise_clip;
+            beta = 6;
+            break;
+        case MM_FUSED_SILU:
+            alg = dnnl_eltwise_swish;
+            alpha = 1;
+            break;
+        case MM_FUSED_HARDSWISH:
+            alg = dnnl_eltwise_hardswish;
+            break;
+        default:
+            break;
+        }
+        st = dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, beta);
+    }
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_create(&attr);
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_set_post_ops(attr, po);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (st != dnnl_success) {
+        if (attr)
+            dnnl_primitive_attr_destroy(attr);
+        return mm_dnnl_error(st, "convolution post-ops");
+    }
+    *out = attr;
     return 0;
 }
 
@@ -92,14 +140,22 @@ static int make_conv(void *vctx, dnnl_primitive_t *out) {
     MM_TRY(make_mds(k, k->any, &m));
     dnnl_convolution_desc_t fwd;
     MM_CHECK_DNNL(dnnl_dilated_convolution_forward_desc_init(
-                      &fwd, dnnl_forward_training, dnnl_convolution_direct,
-                      &m.src, &m.w, k->has_bias ? &m.bias : NULL, &m.dst,
-                      m.strides, m.dilates, m.pad_l, m.pad_r),
+                      &fwd,
+                      k->kind == CONV_FUSED ? dnnl_forward_inference
+                                            : dnnl_forward_training,
+                      dnnl_convolution_direct, &m.src, &m.w,
+                      k->has_bias ? &m.bias : NULL, &m.dst, m.strides,
+                      m.dilates, m.pad_l, m.pad_r),
                   "convolution desc");
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
-    MM_TRY(create_pd(&fpd, &fwd, NULL));
-    int rc = 0;
-    if (k->kind == CONV_FWD) {
+    dnnl_primitive_attr_t attr = NULL;
+    if (k->kind == CONV_FUSED)
+        MM_TRY(fused_attr(k, &attr));
+    int rc = create_pd(&fpd, &fwd, attr, NULL);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    MM_TRY(rc);
+    if (k->kind == CONV_FWD || k->kind == CONV_FUSED) {
         pd = fpd;
         fpd = NULL;
     } else {
@@ -112,7 +168,7 @@ static int make_conv(void *vctx, dnnl_primitive_t *out) {
                 : dnnl_dilated_convolution_backward_weights_desc_init(
                       &bwd, dnnl_convolution_direct, &m.src, &m.w, NULL, &m.dst,
                       m.strides, m.dilates, m.pad_l, m.pad_r);
-        rc = st == dnnl_success ? create_pd(&pd, &bwd, fpd)
+        rc = st == dnnl_success ? create_pd(&pd, &bwd, NULL, fpd)
                                 : mm_dnnl_error(st, "convolution desc");
     }
     if (fpd)
@@ -124,13 +180,14 @@ static int make_conv(void *vctx, dnnl_primitive_t *out) {
 
 /* One argument of a conv primitive: the user's plain memory, and when
  * the primitive wants another layout, a temporary in that layout with the
- * reorder between them (cached under the conv's key). */
+ * reorders between them (cached under the conv's key): in, user -> mem
+ * (what the primitive reads), and back, mem -> user (what it writes). */
 typedef struct conv_arg {
     dnnl_memory_t mem;  /* what the primitive reads or writes */
     dnnl_memory_t user; /* the tensor's memory when mem is a temporary */
     void *buf;
     size_t block;
-    mm_dnnl_entry *reorder; /* user -> mem (inputs) or mem -> user */
+    mm_dnnl_entry *in, *back;
 } conv_arg;
 
 typedef struct reorder_ctx {
@@ -153,9 +210,25 @@ static int reorder_run(mm_dnnl_entry *r, dnnl_memory_t from, dnnl_memory_t to) {
     return mm_dnnl_execute(mm_dnnl_entry_primitive(r), 2, a);
 }
 
+/* The cached reorder of argument i of conv, one way (back: mem -> user). */
+static int acquire_reorder(const conv_key *conv, int i, bool back,
+                           const dnnl_memory_desc_t *plain,
+                           const dnnl_memory_desc_t *want,
+                           mm_dnnl_entry **out) {
+    conv_key rk;
+    memcpy(&rk, conv, sizeof rk); /* padding bytes included: a cache key */
+    memcpy(rk.op, "conv_ro", 8);
+    rk.arg = i + (back ? 8 : 0);
+    reorder_ctx rc = {back ? want : plain, back ? plain : want};
+    return mm_dnnl_acquire(&rk, sizeof rk, make_reorder, &rc, out);
+}
+
+/* read: the primitive reads the argument; write: it writes it (both for a
+ * fused conv's dst, which holds the residual on entry). */
 static int arg_open(conv_arg *a, const conv_key *conv, int i, dnnl_engine_t eng,
                     const dnnl_memory_desc_t *plain,
-                    const dnnl_memory_desc_t *want, mm_tensor *t, bool input) {
+                    const dnnl_memory_desc_t *want, mm_tensor *t, bool read,
+                    bool write) {
     dnnl_status_t st;
     if (!want || dnnl_memory_desc_equal(plain, want)) {
         st = dnnl_memory_create(&a->mem, plain, eng, mm_tensor_data(t));
@@ -171,17 +244,16 @@ static int arg_open(conv_arg *a, const conv_key *conv, int i, dnnl_engine_t eng,
         st = dnnl_memory_create(&a->user, plain, eng, mm_tensor_data(t));
     if (st != dnnl_success)
         return mm_dnnl_error(st, "memory");
-    conv_key rk;
-    memcpy(&rk, conv, sizeof rk); /* padding bytes included: a cache key */
-    memcpy(rk.op, "conv_ro", 8);
-    rk.arg = i;
-    reorder_ctx rc = {input ? plain : want, input ? want : plain};
-    MM_TRY(mm_dnnl_acquire(&rk, sizeof rk, make_reorder, &rc, &a->reorder));
-    return input ? reorder_run(a->reorder, a->user, a->mem) : 0;
+    if (write)
+        MM_TRY(acquire_reorder(conv, i, true, plain, want, &a->back));
+    if (!read)
+        return 0;
+    MM_TRY(acquire_reorder(conv, i, false, plain, want, &a->in));
+    return reorder_run(a->in, a->user, a->mem);
 }
 
 static int arg_write_back(conv_arg *a) {
-    return a->user ? reorder_run(a->reorder, a->mem, a->user) : 0;
+    return a->user ? reorder_run(a->back, a->mem, a->user) : 0;
 }
 
 static void arg_close(conv_arg *a) {
@@ -191,13 +263,15 @@ static void arg_close(conv_arg *a) {
         dnnl_memory_destroy(a->user);
     if (a->buf)
         mm_cpu_free(a->buf, a->block);
-    mm_dnnl_release(a->reorder);
+    mm_dnnl_release(a->in);
+    mm_dnnl_release(a->back);
 }
 
 /* src, w, dst: the forward conv's roles (for backward-data src is written,
  * for backward-weights w). */
 static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
-                     mm_tensor *w, mm_tensor *bias, mm_tensor *dst) {
+                     mm_tensor *w, mm_tensor *bias, mm_tensor *dst, int act,
+                     bool sum) {
     dnnl_data_type_t dt;
     if (!mm_dnnl_dtype(src->dtype, &dt) ||
         (src->dtype != MM_F32 && src->dtype != MM_BF16))
@@ -215,6 +289,8 @@ static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
     key.dtype = (int)dt;
     key.nthreads = mm_dnnl_threads();
     key.has_bias = bias != NULL;
+    key.act = act;
+    key.sum = sum;
     memcpy(&key.g, g, sizeof key.g);
     /* oneDNN's blocked layouts pay (with reorders in and out) on convs
      * with enough channels and work; small ones stay plain, where oneDNN
@@ -240,16 +316,20 @@ static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
     MM_TRY(rc);
     /* the three roles in the order (src, weights, dst) of the forward conv,
      * which of them the primitive writes, and their queries */
-    static const dnnl_query_t queries[3][3] = {
+    static const dnnl_query_t queries[4][3] = {
         {dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md},
         {dnnl_query_diff_src_md, dnnl_query_weights_md, dnnl_query_diff_dst_md},
         {dnnl_query_src_md, dnnl_query_diff_weights_md,
-         dnnl_query_diff_dst_md}};
-    static const int roles[3][3] = {
+         dnnl_query_diff_dst_md},
+        {dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md}};
+    static const int roles[4][3] = {
         {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
         {DNNL_ARG_DIFF_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_DST},
-        {DNNL_ARG_SRC, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_DST}};
-    int written = kind == CONV_FWD ? 2 : kind == CONV_BWD_DATA ? 0 : 1;
+        {DNNL_ARG_SRC, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_DST},
+        {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST}};
+    int written = kind == CONV_FWD || kind == CONV_FUSED ? 2
+                  : kind == CONV_BWD_DATA              ? 0
+                                                       : 1;
     mm_tensor *ts[3] = {src, w, dst};
     dnnl_engine_t eng = NULL;
     conv_mds m;
@@ -267,8 +347,10 @@ static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
     for (int i = 0; i < 3 && rc == 0; i++) {
         const dnnl_memory_desc_t *want =
             dnnl_primitive_desc_query_md(pd, queries[kind][i], 0);
+        /* a fused sum reads dst (the residual) before writing it */
         rc = arg_open(&args[i], &key, i, eng, plain[i], want, ts[i],
-                      i != written);
+                      i != written || (kind == CONV_FUSED && sum),
+                      i == written);
     }
     if (rc == 0 && bias) {
         dnnl_status_t st =
@@ -470,13 +552,15 @@ static void add_bias_f32(mm_tensor *x, const mm_tensor *bias) {
 
 static int run(int kind, const mm_conv_geom *g, mm_tensor *src, mm_tensor *w,
                mm_tensor *bias, mm_tensor *dst) {
+    MM_ASSERT(kind != CONV_FUSED);
     mm_tensor *out = kind == CONV_FWD ? dst : kind == CONV_BWD_DATA ? src : w;
     if (out->numel == 0 || src->numel == 0 || w->numel == 0 || dst->numel == 0)
         return MM_EUNSUPPORTED; /* the reference fills zeros and biases */
     /* oneDNN's backward-data has no bias: it runs without and adds it */
     bool dnnl_bias = kind == CONV_FWD;
     if (src->dtype == MM_F32 || src->dtype == MM_BF16) {
-        int rc = conv_dnnl(kind, g, src, w, dnnl_bias ? bias : NULL, dst);
+        int rc = conv_dnnl(kind, g, src, w, dnnl_bias ? bias : NULL, dst,
+                           MM_FUSED_NONE, false);
         if (rc == 0 && bias && !dnnl_bias) {
             if (src->dtype != MM_F32)
                 return MM_EUNSUPPORTED;
@@ -510,4 +594,47 @@ int mm_cpu_conv_weight_grad(mm_op_ctx *ctx) {
     mm_conv_geom g;
     mm_conv_geom_make(ctx->params, x, ctx->out, gy, &g);
     return run(CONV_BWD_WEIGHTS, &g, x, ctx->out, NULL, gy);
+}
+
+/* act(conv(x, w) + b + residual): one oneDNN inference primitive with
+ * post-ops; otherwise the plain conv and a pass over the output. */
+int mm_cpu_conv_fused(mm_op_ctx *ctx) {
+    const mm_op_params *p = ctx->params;
+    int nb = p->i[18] != 0, nr = p->i[19] != 0, act = (int)p->i[17];
+    mm_tensor *x = ctx->inputs[0], *w = ctx->inputs[1], *y = ctx->out;
+    mm_tensor *b = nb ? ctx->inputs[2] : NULL;
+    mm_tensor *r = nr ? ctx->inputs[2 + nb] : NULL;
+    mm_conv_geom g;
+    mm_conv_geom_make(p, x, w, y, &g);
+    if (y->numel == 0 || x->numel == 0 || w->numel == 0)
+        return MM_EUNSUPPORTED;
+    if (r)
+        memcpy(mm_tensor_data(y), mm_tensor_data(r),
+               (size_t)y->numel * mm_dtype_size(y->dtype));
+    if (x->dtype == MM_F32 || x->dtype == MM_BF16) {
+        int rc = conv_dnnl(CONV_FUSED, &g, x, w, b, y, act, r != NULL);
+        if (rc != MM_EUNSUPPORTED)
+            return rc;
+        mm_error_clear();
+    }
+    if (x->dtype != MM_F32)
+        return MM_EUNSUPPORTED; /* the reference does the rest */
+    /* the loops overwrite y: keep the residual aside */
+    float *res = NULL;
+    size_t block = 0;
+    if (r) {
+        res = mm_cpu_alloc((size_t)y->numel * sizeof(float), &block);
+        if (!res)
+            return mm_error_set(MM_ENOMEM, "conv_fused: out of memory");
+        memcpy(res, mm_tensor_data(r), (size_t)y->numel * sizeof(float));
+    }
+    int rc = conv_loops(CONV_FWD, &g, x, w, b, y);
+    if (rc == 0) {
+        float *yp = MM_DATA(y, float);
+        for (int64_t i = 0; i < y->numel; i++)
+            yp[i] = (float)mm_fused_act_apply(act, yp[i] + (res ? res[i] : 0));
+    }
+    if (res)
+        mm_cpu_free(res, block);
+    return rc;
 }
