@@ -7,8 +7,11 @@ enum { MM_EXIT_OK = 0, MM_EXIT_FAILURE = 1, MM_EXIT_USAGE = 2 };
 
 int mm_cli_checkpoint(int argc, char **argv);
 int mm_cli_config(int argc, char **argv);
+int mm_cli_infer(int argc, char **argv);
 int mm_cli_plugin(int argc, char **argv);
 int mm_cli_run(int argc, char **argv);
+int mm_cli_zoo(int argc, char **argv);     /* zoo_cmd.c */
+int mm_cli_analyze(int argc, char **argv); /* analyze_cmd.c */
 
 /* The value of the global --log-level option, NULL when not given: it
  * wins over a config's log_level. */

@@ -14,12 +14,16 @@ static const char usage[] =
     "usage: mm [--log-level LEVEL] <command> [<args>]\n"
     "\n"
     "commands:\n"
+    "  analyze complexity           count a model's parameters and FLOPs\n"
     "  checkpoint info              check a checkpoint and summarise it\n"
     "  config print|validate|diff   show, check or compare merged configs\n"
+    "  infer                        classify images with a config and a\n"
+    "                               checkpoint\n"
     "  plugin list|info|install|remove\n"
     "                               manage plugins (mmcls.so, your own ...)\n"
     "  run train|test               train a model from a config, or test a\n"
     "                               checkpoint\n"
+    "  zoo list|show                the model zoo (configs/**/metafile.yaml)\n"
     "\n"
     "options:\n"
     "  --log-level LEVEL   DEBUG, INFO (default), WARNING, ERROR, CRITICAL\n"
@@ -104,10 +108,16 @@ int main(int argc, char **argv) {
         code = mm_cli_checkpoint(argc - i, argv + i);
     else if (strcmp(cmd, "config") == 0)
         code = mm_cli_config(argc - i, argv + i);
+    else if (strcmp(cmd, "infer") == 0)
+        code = mm_cli_infer(argc - i, argv + i);
     else if (strcmp(cmd, "plugin") == 0)
         code = mm_cli_plugin(argc - i, argv + i);
     else if (strcmp(cmd, "run") == 0)
         code = mm_cli_run(argc - i, argv + i);
+    else if (strcmp(cmd, "zoo") == 0)
+        code = mm_cli_zoo(argc - i, argv + i);
+    else if (strcmp(cmd, "analyze") == 0)
+        code = mm_cli_analyze(argc - i, argv + i);
     if (code >= 0) {
         mm_plugins_shutdown();
         return code;

@@ -1,5 +1,6 @@
 /* The plugin loader: search path, descriptor checks, requirements, init,
  * and the child-process probe. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -512,6 +513,49 @@ int mm_plugin_load_file(const char *path) {
     if (strcmp(stem, "mm") == 0)
         return mm_error_set(MM_EINVAL, "%s: 'mm' is the core's scope", path);
     return load(stem, path);
+}
+
+/* Every <scope>.so of the search path, in path order (the first file of a
+ * scope wins, as mm_plugin_load finds it). A plugin that fails to load is
+ * a warning: one broken file must not hide the others' components. */
+int mm_plugin_load_all(size_t *n_loaded) {
+    size_t n_dirs = 0, loaded = 0;
+    const char *const *dirs0 = mm_plugin_search_path(&n_dirs);
+    /* a copy: loading may rebuild the path */
+    char **dirs = calloc(n_dirs ? n_dirs : 1, sizeof *dirs);
+    if (!dirs)
+        return mm_error_set(MM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n_dirs; i++)
+        dirs[i] = strdup(dirs0[i]);
+    for (size_t i = 0; i < n_dirs; i++) {
+        DIR *d = dirs[i] ? opendir(dirs[i]) : NULL;
+        struct dirent *ent;
+        while (d && (ent = readdir(d))) {
+            char stem[64];
+            size_t len = strlen(ent->d_name);
+            if (len < 4 || len - 3 >= sizeof stem ||
+                strcmp(ent->d_name + len - 3, ".so") != 0)
+                continue;
+            memcpy(stem, ent->d_name, len - 3);
+            stem[len - 3] = 0;
+            if (!mm_scope_name_valid(stem) || !strcmp(stem, "mm") ||
+                mm_plugin_is_loaded(stem))
+                continue;
+            if (mm_plugin_load(stem) == MM_OK) {
+                loaded++;
+            } else {
+                MM_WARN("plugin %s: %s", stem, mm_error_message());
+                mm_error_clear();
+            }
+        }
+        if (d)
+            closedir(d);
+        free(dirs[i]);
+    }
+    free(dirs);
+    if (n_loaded)
+        *n_loaded = loaded;
+    return MM_OK;
 }
 
 void mm_plugins_shutdown(void) {

@@ -168,6 +168,59 @@ static int validate_param(const mm_entry *e, const mm_param *p,
     return rc;
 }
 
+static bool is_pretrained(const mm_value *v) {
+    const mm_value *t = mm_value_is_dict(v) ? mm_value_dict_get(v, "type")
+                                            : NULL;
+    return t && mm_value_is_string(t) &&
+           strcmp(mm_value_get_string(t), "Pretrained") == 0;
+}
+
+/* init_cfg entries of type Pretrained (mmengine's PretrainedInit, plus
+ * mm's `map`): applied by the runner, so checked here rather than by each
+ * component's schema. */
+static int validate_pretrained(const mm_value *node, const char *path) {
+    static const char *const keys[] = {"type", "checkpoint", "prefix", "map",
+                                       "map_location"};
+    const mm_value *ic = mm_value_dict_get(node, "init_cfg");
+    size_t n = mm_value_is_list(ic) ? mm_value_len(ic) : 1;
+    for (size_t i = 0; ic && i < n; i++) {
+        const mm_value *v = mm_value_is_list(ic) ? mm_value_list_get(ic, i)
+                                                 : ic;
+        if (!is_pretrained(v))
+            continue;
+        for (size_t k = 0; k < mm_value_len(v); k++) {
+            const char *key = mm_value_dict_key_at(v, k);
+            const mm_value *x = mm_value_dict_value_at(v, k);
+            size_t j = 0;
+            while (j < sizeof keys / sizeof *keys && strcmp(keys[j], key))
+                j++;
+            if (j == sizeof keys / sizeof *keys)
+                return mm_error_set_at(MM_EINVAL, mm_value_dict_key_loc_at(v, k),
+                                       "%s.init_cfg: Pretrained has no "
+                                       "parameter '%s' (it takes checkpoint, "
+                                       "prefix, map, map_location)",
+                                       path, key);
+            bool str = mm_value_is_string(x) && mm_value_get_string(x)[0];
+            if (j == 1 && !str)
+                return mm_error_set_at(MM_ETYPE, mm_value_loc(x),
+                                       "%s.init_cfg.checkpoint: expected a "
+                                       "file path",
+                                       path);
+            if (j > 1 && !str && !mm_value_is_null(x))
+                return mm_error_set_at(MM_ETYPE, mm_value_loc(x),
+                                       "%s.init_cfg.%s: expected a string or "
+                                       "null",
+                                       path, key);
+        }
+        if (!mm_value_dict_get(v, "checkpoint"))
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(v),
+                                   "%s.init_cfg: Pretrained needs "
+                                   "'checkpoint' (the file to load)",
+                                   path);
+    }
+    return MM_OK;
+}
+
 static int validate_node(mm_kind kind, const mm_value *node, const char *scope,
                          const char *path, int depth) {
     if (depth > 64)
@@ -211,6 +264,8 @@ static int validate_node(mm_kind kind, const mm_value *node, const char *scope,
         if (rc)
             return rc;
     }
+    if (kind == MM_MODELS && (rc = validate_pretrained(node, path)))
+        return rc;
     for (size_t j = 0; j < c->n_params; j++) {
         if (c->params[j].required && !mm_value_dict_get(node, c->params[j].name))
             return mm_error_set_at(MM_EINVAL, mm_value_loc(node),
@@ -241,6 +296,78 @@ struct mm_build_ctx {
  * above do not repeat theirs. */
 static _Thread_local int path_reported;
 
+/* Where mm_registry_build_with_inits collects; NULL: Pretrained entries
+ * are dropped. */
+static _Thread_local mm_pretrained_inits *recording;
+
+void mm_pretrained_inits_clear(mm_pretrained_inits *inits) {
+    if (!inits)
+        return;
+    for (size_t i = 0; i < inits->n; i++) {
+        free(inits->items[i].path);
+        mm_value_release(inits->items[i].cfg);
+    }
+    free(inits->items);
+    *inits = (mm_pretrained_inits){0};
+}
+
+static int record_pretrained(void *obj, const char *path,
+                             const mm_value *cfg) {
+    mm_pretrained_inits *r = recording;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 4;
+        mm_pretrained_init *it = realloc(r->items, cap * sizeof *it);
+        if (!it)
+            return mm_error_set(MM_ENOMEM, "out of memory");
+        r->items = it;
+        r->cap = cap;
+    }
+    char *p = strdup(path);
+    if (!p)
+        return mm_error_set(MM_ENOMEM, "out of memory");
+    r->items[r->n++] = (mm_pretrained_init){obj, p,
+                                            mm_value_copy(cfg)};
+    return r->items[r->n - 1].cfg ? MM_OK
+                                  : mm_error_set(MM_ENOMEM, "out of memory");
+}
+
+/* A copy of node whose init_cfg lacks the Pretrained entries (null when
+ * none is left), and those entries; both NULL when there are none. */
+static int split_init_cfg(const mm_value *node, mm_value **stripped,
+                          mm_value **pretrained) {
+    *stripped = *pretrained = NULL;
+    const mm_value *ic = mm_value_dict_get(node, "init_cfg");
+    size_t n = mm_value_is_list(ic) ? mm_value_len(ic) : 1, found = 0;
+    for (size_t i = 0; ic && i < n; i++)
+        found += is_pretrained(mm_value_is_list(ic) ? mm_value_list_get(ic, i)
+                                                    : ic);
+    if (!found)
+        return MM_OK;
+    mm_value *rest = mm_value_is_list(ic) && found < n ? mm_value_new_list()
+                                                       : mm_value_new_null();
+    mm_value *pre = mm_value_new_list(), *copy = mm_value_copy(node);
+    int rc = rest && pre && copy ? MM_OK : MM_ENOMEM;
+    for (size_t i = 0; ic && i < n && !rc; i++) {
+        mm_value *v = mm_value_is_list(ic) ? mm_value_list_get(ic, i)
+                                           : (mm_value *)ic;
+        rc = mm_value_list_append(is_pretrained(v) ? pre : rest, v);
+    }
+    if (!rc) {
+        mm_value_set_srcloc(rest, mm_value_loc(ic));
+        rc = mm_value_dict_set_take(copy, "init_cfg", rest);
+        rest = NULL;
+    }
+    mm_value_release(rest);
+    if (rc) {
+        mm_value_release(pre);
+        mm_value_release(copy);
+        return mm_error_set(MM_ENOMEM, "out of memory");
+    }
+    *stripped = copy;
+    *pretrained = pre;
+    return MM_OK;
+}
+
 static int build_node(mm_kind kind, const mm_value *node, const char *scope,
                       const char *path, void *user, void **out) {
     mm_build_ctx ctx = {.node = node, .path = path, .user = user};
@@ -250,11 +377,51 @@ static int build_node(mm_kind kind, const mm_value *node, const char *scope,
         return rc;
     }
     *out = NULL;
+    mm_value *stripped = NULL, *pretrained = NULL;
+    if (kind == MM_MODELS &&
+        (rc = split_init_cfg(node, &stripped, &pretrained)) != MM_OK) {
+        path_reported = 1;
+        return rc;
+    }
+    if (stripped)
+        ctx.node = stripped;
     rc = ctx.entry->component->build(&ctx, out);
     if (rc && !path_reported) {
         path_reported = 1;
         rc = mm_error_context(rc, mm_value_loc(node), "%s (%s.%s)", path,
                               ctx.entry->scope, ctx.entry->component->name);
+    }
+    /* After the build: the node's children are recorded already. */
+    for (size_t i = 0; !rc && recording && i < mm_value_len(pretrained); i++)
+        if ((rc = record_pretrained(*out, path,
+                                    mm_value_list_get(pretrained, i))) &&
+            ctx.entry->component->destroy) {
+            ctx.entry->component->destroy(*out);
+            *out = NULL;
+        }
+    mm_value_release(stripped);
+    mm_value_release(pretrained);
+    return rc;
+}
+
+int mm_registry_build_with_inits(mm_kind kind, const mm_value *node,
+                                 const char *default_scope, const char *path,
+                                 void *user, void **out,
+                                 mm_pretrained_inits *inits) {
+    if (!inits)
+        return mm_registry_build(kind, node, default_scope, path, user, out);
+    mm_pretrained_inits *outer = recording;
+    size_t n0 = inits->n;
+    recording = inits;
+    int rc = mm_registry_build(kind, node, default_scope, path, user, out);
+    recording = outer;
+    if (rc) {
+        /* what was recorded points into objects freed by now */
+        for (size_t i = n0; i < inits->n; i++) {
+            free(inits->items[i].path);
+            mm_value_release(inits->items[i].cfg);
+        }
+        inits->n = n0;
     }
     return rc;
 }

@@ -246,12 +246,19 @@ static const mm_param load_params[] = {
 
 /* ---- Resize ------------------------------------------------------------- */
 
+/* mmcv.imresize's backend: cv2's resize, or Pillow's resampling. */
+typedef struct resize_method {
+    bool pillow;
+    mm_image_interp interp;     /* cv2 */
+    mm_image_pil_filter filter; /* pillow */
+} resize_method;
+
 typedef struct resize {
     mm_transform base;
     bool has_scale, keep_ratio;
     int64_t scale[2];       /* (w, h) */
     double scale_factor[2]; /* (w, h) when no scale */
-    mm_image_interp interp;
+    resize_method interp;
 } resize;
 
 /* mmcv's _scale_size: int(x * s + 0.5). */
@@ -261,7 +268,7 @@ static int64_t scale_size(int64_t x, double s) {
 
 /* Resize results[img] to `scale` (w, h) as mmcv.transforms.Resize does. */
 static int resize_to(mm_value *results, const int64_t scale[2],
-                     bool keep_ratio, mm_image_interp interp) {
+                     bool keep_ratio, const resize_method *interp) {
     mm_tensor *img, *y;
     MM_TRY(get_img(results, &img));
     int64_t h = img->shape[0], w = img->shape[1], nw = scale[0],
@@ -275,7 +282,10 @@ static int resize_to(mm_value *results, const int64_t scale[2],
         nh = scale_size(h, f);
     }
     MM_TRY(set_take(results, "scale", int_list(2, scale)));
-    MM_TRY(mm_image_resize(img, nw, nh, interp, &y));
+    if (interp->pillow)
+        MM_TRY(mm_image_resize_pillow(img, nw, nh, interp->filter, &y));
+    else
+        MM_TRY(mm_image_resize(img, nw, nh, interp->interp, &y));
     MM_TRY(set_img(results, y));
     double sf[2] = {(double)nw / (double)w, (double)nh / (double)h};
     MM_TRY(set_take(results, "scale_factor", float_list(2, sf)));
@@ -293,7 +303,7 @@ static int resize_apply(mm_transform *t, mm_value *results) {
         scale[0] = scale_size(img->shape[1], r->scale_factor[0]);
         scale[1] = scale_size(img->shape[0], r->scale_factor[1]);
     }
-    return resize_to(results, scale, r->keep_ratio, r->interp);
+    return resize_to(results, scale, r->keep_ratio, &r->interp);
 }
 
 static int resize_apply_pooled(mm_transform *t, mm_value *results) {
@@ -304,21 +314,24 @@ static const mm_transform_class resize_class = {.name = "Resize",
                                                 .apply = resize_apply_pooled,
                                                 .destroy = plain_destroy};
 
-static int read_interp(mm_build_ctx *ctx, mm_image_interp *out) {
+static int read_interp(mm_build_ctx *ctx, resize_method *out) {
     const char *s, *backend;
     MM_TRY(mm_build_string(ctx, "interpolation", &s));
     MM_TRY(mm_build_string(ctx, "backend", &backend));
-    if (strcmp(backend, "cv2") != 0)
-        return mm_error_set_at(MM_EUNSUPPORTED,
+    const mm_srcloc *at = mm_value_loc(mm_build_arg(ctx, "interpolation"));
+    int rc;
+    if (!strcmp(backend, "pillow")) {
+        out->pillow = true;
+        rc = mm_image_pil_filter_parse(s, &out->filter);
+    } else if (!strcmp(backend, "cv2")) {
+        rc = mm_image_interp_parse(s, &out->interp);
+    } else {
+        return mm_error_set_at(MM_EINVAL,
                                mm_value_loc(mm_build_arg(ctx, "backend")),
-                               "backend '%s': only cv2's resize is "
-                               "implemented",
-                               backend);
-    int rc = mm_image_interp_parse(s, out);
+                               "backend '%s': cv2 or pillow", backend);
+    }
     if (rc)
-        return mm_error_context(
-            rc, mm_value_loc(mm_build_arg(ctx, "interpolation")),
-            "interpolation");
+        return mm_error_context(rc, at, "interpolation");
     return MM_OK;
 }
 
@@ -350,9 +363,10 @@ static int resize_build(mm_build_ctx *ctx, void **out) {
     {.name = "clip_object_border", .type = MM_PARAM_BOOL, .def = "true",       \
      .doc = "accepted for mmcv configs (no boxes in core transforms)"},       \
     {.name = "backend", .type = MM_PARAM_STRING, .def = "cv2",                 \
-     .doc = "image resize backend: cv2"},                                      \
+     .doc = "cv2, or pillow (Pillow's resampling, u8 images)"},               \
     {.name = "interpolation", .type = MM_PARAM_STRING, .def = "bilinear",      \
-     .doc = "nearest, bilinear, bicubic or area (cv2's)"}
+     .doc = "cv2: nearest, bilinear, bicubic, area; pillow: bilinear, "      \
+            "bicubic, box, hamming, lanczos"}
 
 static const mm_param resize_params[] = {
     {.name = "scale", .type = MM_PARAM_INT | MM_PARAM_LIST | MM_PARAM_NULL,
@@ -370,7 +384,7 @@ typedef struct random_resize {
     int64_t scale[2][2]; /* one (w, h), or two to draw between */
     bool two_scales, keep_ratio;
     double ratio[2];
-    mm_image_interp interp;
+    resize_method interp;
 } random_resize;
 
 static int random_resize_apply(mm_transform *t, mm_value *results) {
@@ -386,7 +400,7 @@ static int random_resize_apply(mm_transform *t, mm_value *results) {
         scale[0] = (int64_t)((double)r->scale[0][0] * f);
         scale[1] = (int64_t)((double)r->scale[0][1] * f);
     }
-    return resize_to(results, scale, r->keep_ratio, r->interp);
+    return resize_to(results, scale, r->keep_ratio, &r->interp);
 }
 
 static int random_resize_apply_pooled(mm_transform *t, mm_value *results) {

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io_internal.h"
 #include "strbuf.h"
 
 /* The raw bytes are little-endian; so is every host we build for. */
@@ -208,6 +209,28 @@ int mm_checkpoint_state_dict(const mm_checkpoint *ck, const char *prefix,
     return MM_OK;
 }
 
+/* Pretrained's `prefix` as mmengine's _load_checkpoint_with_prefix reads
+ * it: "backbone" means "backbone.". */
+static int norm_prefix(const char *prefix, char *buf, size_t size,
+                       size_t *len) {
+    size_t plen = prefix ? strlen(prefix) : 0;
+    if (plen + 2 > size)
+        return mm_error_set(MM_EINVAL, "checkpoint: prefix too long");
+    memcpy(buf, prefix ? prefix : "", plen);
+    if (plen && buf[plen - 1] != '.')
+        buf[plen++] = '.';
+    buf[plen] = 0;
+    *len = plen;
+    return MM_OK;
+}
+
+static int no_prefix_error(const char *prefix) {
+    return mm_error_set(MM_ENOENT,
+                        "checkpoint: no weights under prefix '%s' (check "
+                        "init_cfg.prefix against `mm checkpoint info -v`)",
+                        prefix);
+}
+
 /* mmengine's _load_checkpoint_to_model: checkpoint['state_dict'] when the
  * file has one, else the whole file; a DataParallel "module." prefix is
  * dropped (its default revise_keys); then Pretrained's `prefix` filter. */
@@ -223,17 +246,9 @@ int mm_checkpoint_weights(const mm_checkpoint *ck, const char *prefix,
                          sizeof sd_prefix - 1) == 0;
     const char *outer = has_sd ? sd_prefix : "";
     size_t olen = strlen(outer);
-    /* "backbone" means "backbone." as in mmengine's
-     * _load_checkpoint_with_prefix */
     char pbuf[256];
-    size_t plen = prefix ? strlen(prefix) : 0;
-    if (plen + 2 > sizeof pbuf)
-        return mm_error_set(MM_EINVAL, "checkpoint: prefix too long");
-    memcpy(pbuf, prefix ? prefix : "", plen);
-    if (plen && pbuf[plen - 1] != '.')
-        pbuf[plen++] = '.';
-    pbuf[plen] = 0;
-    prefix = pbuf;
+    size_t plen;
+    MM_TRY(norm_prefix(prefix, pbuf, sizeof pbuf, &plen));
     for (size_t i = 0; i < ck->n; i++) {
         const char *name = ck->entries[i].name;
         if (strncmp(name, outer, olen) != 0)
@@ -241,16 +256,43 @@ int mm_checkpoint_weights(const mm_checkpoint *ck, const char *prefix,
         name += olen;
         if (strncmp(name, "module.", 7) == 0)
             name += 7;
-        if (strncmp(name, prefix, plen) != 0)
+        if (strncmp(name, pbuf, plen) != 0)
             continue;
         MM_TRY(mm_state_dict_add(out, name + plen, ck->entries[i].tensor));
     }
     if (plen && out->n == 0)
-        return mm_error_set(MM_ENOENT,
-                            "checkpoint: no weights under prefix '%s' (check "
-                            "init_cfg.prefix against `mm checkpoint info -v`)",
-                            prefix);
+        return no_prefix_error(pbuf);
     return MM_OK;
+}
+
+/* The map works on whole-model names ("backbone.layer1..."), so it runs
+ * before the prefix picks a sub-module's part. */
+int mm_checkpoint_weights_mapped(const mm_checkpoint *ck, const char *map,
+                                 const char *prefix, mm_state_dict *out) {
+    if (!map || !*map)
+        return mm_checkpoint_weights(ck, prefix, out);
+    if (!ck || !out)
+        return mm_error_set(MM_EINVAL, "mm_checkpoint_weights_mapped: NULL "
+                                       "argument");
+    char pbuf[256];
+    size_t plen;
+    MM_TRY(norm_prefix(prefix, pbuf, sizeof pbuf, &plen));
+    mm_state_dict all = {0}, mapped = {0};
+    int rc = mm_checkpoint_weights(ck, NULL, &all);
+    if (rc == 0)
+        rc = mm_key_map_apply(map, &all, &mapped);
+    size_t found = 0;
+    for (size_t i = 0; i < mapped.n && rc == 0; i++)
+        if (strncmp(mapped.items[i].name, pbuf, plen) == 0) {
+            rc = mm_state_dict_add(out, mapped.items[i].name + plen,
+                                   mapped.items[i].tensor);
+            found++;
+        }
+    if (rc == 0 && plen && !found)
+        rc = no_prefix_error(pbuf);
+    mm_state_dict_clear(&all);
+    mm_state_dict_clear(&mapped);
+    return rc;
 }
 
 /* ---- metadata ----------------------------------------------------------- */
@@ -437,7 +479,8 @@ static int write_all(const mm_checkpoint *ck, const char *header,
     return MM_OK;
 }
 
-static int set_origin(mm_checkpoint *ck, const char *path, uint64_t size) {
+int mm_checkpoint_set_origin(mm_checkpoint *ck, const char *path,
+                             uint64_t size) {
     char *copy = strdup(path);
     if (!copy)
         return mm_error_set(MM_ENOMEM, "checkpoint: out of memory");
@@ -869,7 +912,7 @@ static int load_from(const source *s, mm_checkpoint **out) {
     if (rc == 0)
         rc = read_tensors(s, infos, n, 8 + hlen, ck);
     if (rc == 0)
-        rc = set_origin(ck, path, s->size);
+        rc = mm_checkpoint_set_origin(ck, path, s->size);
     free(infos);
     mm_value_release(h);
     if (rc < 0) {
@@ -885,6 +928,8 @@ int mm_checkpoint_load_buffer(const void *data, size_t len, const char *name,
     if (!out || (!data && len))
         return mm_error_set(MM_EINVAL, "mm_checkpoint_load_buffer: NULL "
                                        "argument");
+    if (mm_pth_sniff(data, len))
+        return mm_pth_load_buffer(data, len, name, out);
     static const uint8_t empty[1];
     source s = {.fd = -1, .buf = data ? data : empty, .size = len,
                 .path = name ? name : "<buffer>"};
@@ -909,7 +954,16 @@ int mm_checkpoint_load(const char *path, mm_checkpoint **out) {
                                                   : "not a regular file");
     }
     source s = {.fd = fd, .size = (uint64_t)st.st_size, .path = path};
-    int rc = load_from(&s, out);
+    /* torch.save's zip (or a legacy torch file): the .pth reader. */
+    uint8_t head[16];
+    size_t hn = s.size < sizeof head ? (size_t)s.size : sizeof head;
+    int rc = source_read(&s, 0, head, hn);
+    if (rc == 0 && mm_pth_sniff(head, hn)) {
+        close(fd);
+        return mm_pth_load(path, out);
+    }
+    if (rc == 0)
+        rc = load_from(&s, out);
     close(fd);
     return rc;
 }

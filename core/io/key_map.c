@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mm/checkpoint.h"
+#include "mm/plugin.h"
 
 static struct {
     pthread_mutex_t lock;
@@ -60,8 +61,17 @@ const mm_key_map *mm_key_map_at(size_t i) {
 
 int mm_key_map_find(const char *name, const mm_key_map **out) {
     *out = NULL;
+    if (!name)
+        return mm_error_set(MM_EINVAL, "mm_key_map_find: NULL name");
     pthread_mutex_lock(&K.lock);
     const mm_key_map *m = find_locked(name);
+    pthread_mutex_unlock(&K.lock);
+    /* Maps come with the plugins of their architectures: a name not
+     * registered yet may be in a plugin nobody has loaded. */
+    if (!m)
+        MM_TRY(mm_plugin_load_all(NULL));
+    pthread_mutex_lock(&K.lock);
+    m = find_locked(name);
     char known[512] = "";
     size_t used = 0;
     for (size_t i = 0; !m && i < K.n && used + 2 < sizeof known; i++) {

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "mm/autocast.h"
 #include "mm/autograd.h"
 #include "mm/elementwise.h"
 #include "nn_internal.h"
@@ -48,7 +49,12 @@ static bool can_fuse(const mm_nn_conv *c, const mm_nn_norm *n,
             return false;
     if (!f32_contig(c->weight) || !f32_contig(c->bias))
         return false;
-    if (residual && residual->dtype != x->dtype)
+    /* the modules add the residual to the conv's output, in that dtype
+     * only when they share it (bf16 + f32 is f32) */
+    mm_dtype y = mm_autocast_enabled() && x->dtype == MM_F32
+                     ? mm_autocast_dtype()
+                     : x->dtype;
+    if (residual && residual->dtype != y)
         return false;
     if (!n)
         return true;
@@ -97,7 +103,9 @@ int mm_conv_bn_act(mm_module *conv, mm_module *bn, mm_tensor *residual,
                             bn->cls->name);
     mm_nn_conv *c = (mm_nn_conv *)conv;
     mm_nn_norm *n = (mm_nn_norm *)bn;
-    if (!can_fuse(c, n, x, residual))
+    /* an op observer (mm analyze complexity) must see the conv and the
+     * batch norm that the model defines, not their folded form */
+    if (mm_ops_observing() || !can_fuse(c, n, x, residual))
         return unfused(conv, bn, residual, act, x, out);
     mm_tensor *w = c->weight, *b = c->bias;
     if (n)

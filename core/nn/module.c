@@ -207,6 +207,14 @@ mm_tensor *mm_module_find_tensor(mm_module *m, const char *name) {
 
 /* ---- forward, modes, init ----------------------------------------------- */
 
+static _Thread_local mm_module_forward_hook forward_hook;
+static _Thread_local void *forward_hook_user;
+
+void mm_module_set_forward_hook(mm_module_forward_hook fn, void *user) {
+    forward_hook = fn;
+    forward_hook_user = user;
+}
+
 int mm_module_forward(mm_module *m, int n, mm_tensor *const *inputs,
                       mm_tensor **out) {
     *out = NULL;
@@ -216,7 +224,11 @@ int mm_module_forward(mm_module *m, int n, mm_tensor *const *inputs,
         return mm_error_set(MM_EUNSUPPORTED, "%s%s%s has no forward",
                             m->name ? m->name : "", m->name ? " " : "",
                             m->cls->name);
+    if (forward_hook)
+        forward_hook(forward_hook_user, m, true);
     int rc = m->cls->forward(m, n, inputs, out);
+    if (forward_hook)
+        forward_hook(forward_hook_user, m, false);
     if (rc < 0 && m->name)
         return mm_error_context(rc, NULL, "%s", m->name);
     return rc;
@@ -238,7 +250,11 @@ int mm_module_forward_multi(mm_module *m, int n, mm_tensor *const *inputs,
         *n_out = 1;
         return MM_OK;
     }
+    if (forward_hook)
+        forward_hook(forward_hook_user, m, true);
     int rc = m->cls->forward_multi(m, n, inputs, cap, n_out, outs);
+    if (forward_hook)
+        forward_hook(forward_hook_user, m, false);
     if (!rc && (*n_out < 1 || *n_out > cap))
         rc = mm_error_set(MM_EINVAL, "%s gave %d outputs (room for 1 to %d)",
                           m->cls->name, *n_out, cap);

@@ -21,6 +21,45 @@ bool mm_ops_set_reference(bool on) {
     return prev;
 }
 
+static _Thread_local mm_op_observer_fn observer;
+static _Thread_local void *observer_user;
+static _Thread_local int observe_depth; /* inside a reporting composite */
+
+void mm_ops_set_observer(mm_op_observer_fn fn, void *user) {
+    observer = fn;
+    observer_user = user;
+    observe_depth = 0;
+}
+
+bool mm_ops_observing(void) { return observer != NULL; }
+
+void mm_ops_observe_begin(void) {
+    if (observer)
+        observe_depth++;
+}
+
+int mm_ops_observe_end(int rc, const char *name, int n,
+                       mm_tensor *const *inputs, mm_tensor *const *out,
+                       bool training) {
+    if (!observer)
+        return rc;
+    if (--observe_depth == 0 && rc == 0) {
+        mm_op_event ev = {.name = name, .n_inputs = n, .inputs = inputs,
+                          .out = *out, .training = training};
+        observer(observer_user, &ev);
+    }
+    return rc;
+}
+
+void mm_ops_observe_op(const char *name, int n, mm_tensor *const *inputs,
+                       const mm_tensor *out) {
+    if (!observer || observe_depth > 0)
+        return;
+    mm_op_event ev = {.name = name, .n_inputs = n, .inputs = inputs,
+                      .out = out};
+    observer(observer_user, &ev);
+}
+
 void mm_op_ctx_drop_saved(mm_op_ctx *ctx) {
     for (int i = 0; i < ctx->n_saved; i++)
         mm_tensor_release(ctx->saved[i]);
@@ -133,5 +172,7 @@ int mm_op_apply(const mm_op *op, int n, mm_tensor *const *inputs,
         mm_tensor_release(t);
         return rc;
     }
+    if (observer)
+        mm_ops_observe_op(op->name, n, inputs, t);
     return mm_tensor_publish(t, out);
 }

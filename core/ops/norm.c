@@ -550,7 +550,7 @@ static int check_stats_args(const char *op, mm_tensor *x,
     return check_vec(op, "bias", bias, C);
 }
 
-int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean, mm_tensor *running_var,
+static int batch_norm_impl(mm_tensor *x, mm_tensor *running_mean, mm_tensor *running_var,
                   mm_tensor *weight, mm_tensor *bias, bool training,
                   double momentum, double eps, mm_tensor **out) {
     const char *op = "batch_norm";
@@ -579,7 +579,7 @@ int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean, mm_tensor *running_var,
     return mm_pool_finish(pool, rc, y, out);
 }
 
-int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
+static int instance_norm_impl(mm_tensor *x, mm_tensor *running_mean,
                      mm_tensor *running_var, mm_tensor *weight, mm_tensor *bias,
                      bool use_input_stats, double momentum, double eps,
                      mm_tensor **out) {
@@ -611,7 +611,7 @@ int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
     return mm_pool_finish(pool, rc, y, out);
 }
 
-int mm_layer_norm(mm_tensor *x, int n_norm, const int64_t *normalized_shape,
+static int layer_norm_impl(mm_tensor *x, int n_norm, const int64_t *normalized_shape,
                   mm_tensor *weight, mm_tensor *bias, double eps,
                   mm_tensor **out) {
     const char *op = "layer_norm";
@@ -660,7 +660,7 @@ int mm_layer_norm(mm_tensor *x, int n_norm, const int64_t *normalized_shape,
     return mm_pool_finish(pool, rc, y, out);
 }
 
-int mm_group_norm(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
+static int group_norm_impl(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
                   mm_tensor *bias, double eps, mm_tensor **out) {
     const char *op = "group_norm";
     MM_TRY(check_x(op, x, 2));
@@ -684,4 +684,57 @@ int mm_group_norm(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
     if (rc == 0)
         rc = affine_dim1(y, weight, bias, &y);
     return mm_pool_finish(pool, rc, y, out);
+}
+
+/* ---- public entry points: reported whole to an op observer --------------- */
+
+int mm_batch_norm(mm_tensor *x, mm_tensor *running_mean, mm_tensor *running_var,
+                  mm_tensor *weight, mm_tensor *bias, bool training,
+                  double momentum, double eps, mm_tensor **out) {
+    if (!mm_ops_observing())
+        return batch_norm_impl(x, running_mean, running_var, weight, bias,
+                               training, momentum, eps, out);
+    mm_ops_observe_begin();
+    int rc = batch_norm_impl(x, running_mean, running_var, weight, bias,
+                             training, momentum, eps, out);
+    mm_tensor *in[3] = {x, weight, bias};
+    return mm_ops_observe_end(rc, "batch_norm", 3, in, out, training);
+}
+
+int mm_instance_norm(mm_tensor *x, mm_tensor *running_mean,
+                     mm_tensor *running_var, mm_tensor *weight, mm_tensor *bias,
+                     bool use_input_stats, double momentum, double eps,
+                     mm_tensor **out) {
+    if (!mm_ops_observing())
+        return instance_norm_impl(x, running_mean, running_var, weight, bias,
+                                  use_input_stats, momentum, eps, out);
+    mm_ops_observe_begin();
+    int rc = instance_norm_impl(x, running_mean, running_var, weight, bias,
+                                use_input_stats, momentum, eps, out);
+    mm_tensor *in[3] = {x, weight, bias};
+    return mm_ops_observe_end(rc, "instance_norm", 3, in, out,
+                              use_input_stats);
+}
+
+int mm_layer_norm(mm_tensor *x, int n_norm, const int64_t *normalized_shape,
+                  mm_tensor *weight, mm_tensor *bias, double eps,
+                  mm_tensor **out) {
+    if (!mm_ops_observing())
+        return layer_norm_impl(x, n_norm, normalized_shape, weight, bias, eps,
+                               out);
+    mm_ops_observe_begin();
+    int rc = layer_norm_impl(x, n_norm, normalized_shape, weight, bias, eps,
+                             out);
+    mm_tensor *in[3] = {x, weight, bias};
+    return mm_ops_observe_end(rc, "layer_norm", 3, in, out, false);
+}
+
+int mm_group_norm(mm_tensor *x, int64_t num_groups, mm_tensor *weight,
+                  mm_tensor *bias, double eps, mm_tensor **out) {
+    if (!mm_ops_observing())
+        return group_norm_impl(x, num_groups, weight, bias, eps, out);
+    mm_ops_observe_begin();
+    int rc = group_norm_impl(x, num_groups, weight, bias, eps, out);
+    mm_tensor *in[3] = {x, weight, bias};
+    return mm_ops_observe_end(rc, "group_norm", 3, in, out, false);
 }

@@ -95,6 +95,17 @@ static inline int mm_pool_finish(mm_pool *pool, int rc, mm_tensor *keep,
     return mm_pool_close_keep(pool, keep, out);
 }
 
+/* Op observing (mm_ops_set_observer): a composite function with a name of
+ * its own brackets its body with begin/end, so the ops inside it are not
+ * reported and it is reported once, as `name`, when it succeeded. */
+void mm_ops_observe_begin(void);
+int mm_ops_observe_end(int rc, const char *name, int n,
+                       mm_tensor *const *inputs, mm_tensor *const *out,
+                       bool training);
+/* The dispatcher's report of one table op. */
+void mm_ops_observe_op(const char *name, int n, mm_tensor *const *inputs,
+                       const mm_tensor *out);
+
 /* Same as mm_tensor_retain + publish: return x itself as a new result. */
 static inline int mm_return_same(mm_tensor *x, mm_tensor **out) {
     return mm_tensor_publish(mm_tensor_retain(x), out);

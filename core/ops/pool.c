@@ -484,7 +484,7 @@ int mm_adaptive_avg_pool1d(mm_tensor *x, const int64_t output_size[1],
     return run_adaptive_avg("adaptive_avg_pool1d", 1, x, output_size, out);
 }
 
-int mm_adaptive_avg_pool2d(mm_tensor *x, const int64_t output_size[2],
+static int adaptive_avg_pool2d_impl(mm_tensor *x, const int64_t output_size[2],
                            mm_tensor **out) {
     return run_adaptive_avg("adaptive_avg_pool2d", 2, x, output_size, out);
 }
@@ -510,4 +510,14 @@ int mm_adaptive_max_pool3d(mm_tensor *x, const int64_t output_size[3],
                            mm_tensor **out, mm_tensor **indices) {
     return run_adaptive_max("adaptive_max_pool3d", 3, x, output_size, out,
                             indices);
+}
+
+/* Reported whole to an op observer (mm_ops_set_observer). */
+int mm_adaptive_avg_pool2d(mm_tensor *x, const int64_t output_size[2],
+                           mm_tensor **out) {
+    if (!mm_ops_observing())
+        return adaptive_avg_pool2d_impl(x, output_size, out);
+    mm_ops_observe_begin();
+    int rc = adaptive_avg_pool2d_impl(x, output_size, out);
+    return mm_ops_observe_end(rc, "adaptive_avg_pool2d", 1, &x, out, false);
 }

@@ -161,7 +161,7 @@ static int interp_nd(mm_tensor *x, int nsp, int mode, bool ac,
     return mm_pool_finish(pool, rc, r, out);
 }
 
-int mm_interpolate(mm_tensor *x, const int64_t *size,
+static int interpolate_impl(mm_tensor *x, const int64_t *size,
                    const double *scale_factor, mm_interp_mode mode,
                    bool align_corners, mm_tensor **out) {
     const char *op = "interpolate";
@@ -388,7 +388,7 @@ const mm_op mm_op_grid_sample_grad_grid = {
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_grid_sample},
 };
 
-int mm_grid_sample(mm_tensor *x, mm_tensor *grid, mm_grid_sample_mode mode,
+static int grid_sample_impl(mm_tensor *x, mm_tensor *grid, mm_grid_sample_mode mode,
                    mm_grid_sample_padding padding, bool align_corners,
                    mm_tensor **out) {
     if (!x || !grid)
@@ -402,4 +402,34 @@ int mm_grid_sample(mm_tensor *x, mm_tensor *grid, mm_grid_sample_mode mode,
                             (int)padding);
     mm_op_params p = {.i = {mode, padding, align_corners}};
     return mm_apply2(&mm_op_grid_sample, x, grid, &p, out);
+}
+
+/* ---- public entry points: reported whole to an op observer --------------- */
+
+int mm_interpolate(mm_tensor *x, const int64_t *size,
+                   const double *scale_factor, mm_interp_mode mode,
+                   bool align_corners, mm_tensor **out) {
+    if (!mm_ops_observing())
+        return interpolate_impl(x, size, scale_factor, mode, align_corners,
+                                out);
+    /* torch's aten names, by which analysis tools count them */
+    const char *name = !x || x->ndim != 4        ? "interpolate"
+                       : mode == MM_INTERP_NEAREST  ? "upsample_nearest2d"
+                       : mode == MM_INTERP_BILINEAR ? "upsample_bilinear2d"
+                       : mode == MM_INTERP_BICUBIC  ? "upsample_bicubic2d"
+                                                    : "interpolate";
+    mm_ops_observe_begin();
+    int rc = interpolate_impl(x, size, scale_factor, mode, align_corners, out);
+    return mm_ops_observe_end(rc, name, 1, &x, out, false);
+}
+
+int mm_grid_sample(mm_tensor *x, mm_tensor *grid, mm_grid_sample_mode mode,
+                   mm_grid_sample_padding padding, bool align_corners,
+                   mm_tensor **out) {
+    if (!mm_ops_observing())
+        return grid_sample_impl(x, grid, mode, padding, align_corners, out);
+    mm_ops_observe_begin();
+    int rc = grid_sample_impl(x, grid, mode, padding, align_corners, out);
+    mm_tensor *in[2] = {x, grid};
+    return mm_ops_observe_end(rc, "grid_sampler", 2, in, out, false);
 }

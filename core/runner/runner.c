@@ -658,7 +658,8 @@ int mm_runner_new(const mm_value *cfg_in, const char *config_path,
         rc = mm_message_hub_new(&r->hub);
     if (!rc) {
         void *m = NULL;
-        rc = mm_registry_build(MM_MODELS, model, r->scope, "model", NULL, &m);
+        rc = mm_registry_build_with_inits(MM_MODELS, model, r->scope, "model",
+                                          NULL, &m, &r->inits);
         r->model = m;
         if (!rc && !mm_model_has_loss(r->model))
             MM_WARN("model: %s has no loss mode; it can be tested but not "
@@ -701,6 +702,7 @@ void mm_runner_free(mm_runner *r) {
     mm_param_schedulers_free(r->scheds, r->n_scheds);
     mm_optim_wrapper_free(r->ow);
     mm_module_free(r->model);
+    mm_pretrained_inits_clear(&r->inits);
     mm_message_hub_free(r->hub);
     mm_log_processor_free(r->lp);
     mm_vis_free(r->vis);
@@ -1058,21 +1060,17 @@ static void log_report(const mm_load_report *rep) {
 }
 
 /* Runner.load_checkpoint: weights (non-strict, mismatches logged), then
- * after_load_checkpoint. A file whose tensors carry no state_dict. prefix
- * (another tool's) loads as a bare state dict. */
+ * after_load_checkpoint. The weights are found as mmengine's
+ * load_checkpoint finds them: the state_dict entries, or the whole file
+ * when it has none (a bare state dict: torchvision's .pth, another tool's
+ * safetensors), without DataParallel's "module.". */
 static int load_weights(mm_runner *r, const char *path, mm_checkpoint *ck) {
-    const char *prefix = "";
-    for (size_t i = 0; i < mm_checkpoint_count(ck); i++) {
-        const char *name;
-        mm_tensor *t;
-        if (mm_checkpoint_at(ck, i, &name, &t) == MM_OK &&
-            strncmp(name, "state_dict.", 11) == 0) {
-            prefix = "state_dict.";
-            break;
-        }
-    }
+    mm_state_dict sd = {0};
     mm_load_report rep = {0};
-    int rc = mm_checkpoint_load_module(ck, prefix, r->model, false, &rep);
+    int rc = mm_checkpoint_weights(ck, NULL, &sd);
+    if (!rc)
+        rc = mm_module_load_state_dict(r->model, &sd, false, &rep);
+    mm_state_dict_clear(&sd);
     if (!rc)
         log_report(&rep);
     mm_load_report_free(&rep);
@@ -1082,6 +1080,70 @@ static int load_weights(mm_runner *r, const char *path, mm_checkpoint *ck) {
     rc = mm_runner_call_hook(r, MM_HOOK_AFTER_LOAD_CHECKPOINT, &a);
     if (!rc)
         MM_INFO("Load checkpoint from %s", path);
+    return rc;
+}
+
+static int find_module(const char *name, mm_module *m, void *user) {
+    (void)name;
+    return m == user ? 1 : 0;
+}
+
+/* One init_cfg {type: Pretrained, checkpoint, prefix, map} on module m:
+ * mmengine's PretrainedInit (load_checkpoint / _load_checkpoint_with_prefix
+ * + load_state_dict, non-strict, mismatches logged), with mm's key map
+ * applied to the whole state dict before the prefix is taken. */
+static int apply_pretrained(mm_runner *r, const mm_pretrained_init *p) {
+    const mm_value *cfg = p->cfg;
+    const mm_value *ckv = mm_value_dict_get(cfg, "checkpoint");
+    const mm_value *pv = mm_value_dict_get(cfg, "prefix");
+    const mm_value *mv = mm_value_dict_get(cfg, "map");
+    const char *file = mm_value_get_string(ckv);
+    const char *prefix = pv && mm_value_is_string(pv) ? mm_value_get_string(pv)
+                                                      : NULL;
+    const char *map = mv && mm_value_is_string(mv) ? mm_value_get_string(mv)
+                                                   : NULL;
+    if (mm_module_named_modules(r->model, find_module, p->obj) != 1)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(cfg),
+                               "%s.init_cfg: the module built from this "
+                               "config is not part of the model",
+                               p->path);
+    if (strstr(file, "://"))
+        return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(ckv),
+                               "%s.init_cfg.checkpoint: '%s' is a URL; mm "
+                               "does not download: fetch the file and give "
+                               "its path",
+                               p->path, file);
+    mm_checkpoint *ck = NULL;
+    mm_state_dict sd = {0};
+    mm_load_report rep = {0};
+    int rc = mm_checkpoint_load(file, &ck);
+    if (!rc)
+        rc = mm_checkpoint_weights_mapped(ck, map, prefix, &sd);
+    if (!rc)
+        rc = mm_module_load_state_dict(p->obj, &sd, false, &rep);
+    mm_state_dict_clear(&sd);
+    mm_checkpoint_free(ck);
+    if (!rc) {
+        if (prefix)
+            MM_INFO("load %s in model from: %s", prefix, file);
+        else
+            MM_INFO("load model from: %s", file);
+        log_report(&rep);
+    }
+    mm_load_report_free(&rep);
+    if (rc)
+        return mm_error_context(rc, mm_value_loc(cfg),
+                                "%s.init_cfg (Pretrained)", p->path);
+    return MM_OK;
+}
+
+/* Runner._init_model_weights: the Pretrained entries, inner modules
+ * first (recorded in build order), once. */
+static int init_model_weights(mm_runner *r) {
+    int rc = MM_OK;
+    for (size_t i = 0; i < r->inits.n && !rc; i++)
+        rc = apply_pretrained(r, &r->inits.items[i]);
+    mm_pretrained_inits_clear(&r->inits);
     return rc;
 }
 
@@ -1228,6 +1290,8 @@ int mm_runner_train(mm_runner *r) {
     int rc = build_train(r);
     if (!rc)
         rc = mm_runner_call_hook(r, MM_HOOK_BEFORE_RUN, NULL);
+    if (!rc)
+        rc = init_model_weights(r);
     if (!rc)
         rc = load_or_resume(r);
     if (!rc)

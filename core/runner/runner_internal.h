@@ -63,6 +63,9 @@ struct mm_runner {
     bool deterministic;
 
     mm_module *model;
+    /* init_cfg {type: Pretrained} entries of the model and its
+     * sub-modules, applied by train() (mmengine's _init_model_weights) */
+    mm_pretrained_inits inits;
     mm_optim_wrapper *ow;
     mm_param_scheduler **scheds;
     size_t n_scheds;

@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mm/autograd.h>
 #include <mm/model.h>
 #include <mm/nn.h>
 #include <mm/reduction.h>
 #include <mm/registry.h>
 
 #include "mmcls.h"
+#include "transformer.h"
 
 /* ---- ClsDataPreprocessor ------------------------------------------------- */
 
@@ -25,56 +27,90 @@ typedef struct cls_preprocessor {
     mm_img_preprocess_cfg cfg;
     bool to_onehot;
     int64_t num_classes; /* 0: none */
+    bool has_augments;
+    mmcls_batch_augments augments;
 } cls_preprocessor;
 
-/* One-hot gt_score (num_classes) f32 for every sample that has gt_label
- * and no gt_score (mmpretrain's batch_label_to_onehot). */
-static int add_onehot(const cls_preprocessor *p, mm_value *samples) {
+/* The batch's scores (N, C) f32: stacked gt_score when the first sample
+ * has one, else the one-hot gt_labels (to_onehot; num_classes from the
+ * preprocessor, else the sample's). *out NULL: no labels at all. */
+static int batch_scores(const cls_preprocessor *p, const mm_value *samples,
+                        mm_tensor **out) {
     size_t n = mm_value_len(samples);
-    if (!n || mmcls_get(mm_value_list_get(samples, 0), "gt_score"))
+    const mm_value *s0 = n ? mm_value_list_get(samples, 0) : NULL;
+    *out = NULL;
+    if (!s0)
         return MM_OK;
-    float *row = calloc((size_t)p->num_classes, sizeof *row);
-    if (!row)
+    if (mmcls_get(s0, "gt_score")) {
+        mm_tensor *t;
+        MM_TRY(mmcls_targets(samples, (int64_t)n, &t));
+        return mm_to_dtype(t, MM_F32, out);
+    }
+    if (!p->to_onehot || !mmcls_get(s0, "gt_label"))
+        return MM_OK;
+    int64_t C = p->num_classes;
+    const mm_value *nc = mmcls_get(s0, "num_classes");
+    if (!C && nc && mm_value_is_int(nc))
+        C = mm_value_get_int(nc);
+    if (C <= 0)
+        return mm_error_set(MM_EINVAL,
+                            "Cannot generate one-hot format labels because "
+                            "not set `num_classes` in `data_preprocessor`.");
+    float *rows = calloc(n * (size_t)C, sizeof *rows);
+    if (!rows)
         return mm_error_set(MM_ENOMEM, "out of memory");
     int rc = MM_OK;
-    for (size_t i = 0; !rc && i < n; i++) {
-        mm_value *s = mm_value_list_get(samples, i);
-        const mm_value *l = mmcls_get(s, "gt_label");
-        if (!l || !mm_value_is_int(l)) {
-            rc = mm_error_set(MM_EINVAL,
-                              "data_samples[%zu]: to_onehot needs an int "
-                              "gt_label",
-                              i);
-            break;
-        }
-        int64_t y = mm_value_get_int(l);
-        if (y < 0 || y >= p->num_classes) {
-            rc = mm_error_set(MM_ERANGE,
-                              "data_samples[%zu]: gt_label %lld is not in "
-                              "[0, num_classes=%lld)",
-                              i, (long long)y, (long long)p->num_classes);
-            break;
-        }
-        mm_tensor *t;
-        row[y] = 1;
-        rc = mm_from_data(row, MM_SHAPE(p->num_classes), MM_F32, &t);
-        row[y] = 0;
-        if (!rc)
-            rc = mm_value_dict_set_take(s, "gt_score", mm_tensor_to_value(t));
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = mmcls_onehot_row(mm_value_list_get(samples, i), i, C,
+                              rows + i * (size_t)C);
+    if (!rc)
+        rc = mm_from_data(rows, MM_SHAPE((int64_t)n, C), MM_F32, out);
+    free(rows);
+    return rc;
+}
+
+/* Row i of scores into sample i as gt_score (a copy per sample, so a
+ * sample does not keep the batch alive). */
+static int scatter_scores(mm_tensor *scores, mm_value *samples) {
+    mm_tensor *c;
+    MM_TRY(mm_contiguous(scores, &c));
+    int64_t C = c->shape[1];
+    const float *d = MM_DATA(c, float);
+    for (size_t i = 0; i < mm_value_len(samples); i++) {
+        mm_tensor *row;
+        MM_TRY(mm_from_data(d + (int64_t)i * C, MM_SHAPE(C), MM_F32, &row));
+        if (mm_value_dict_set_take(mm_value_list_get(samples, i), "gt_score",
+                                   mm_tensor_to_value(row)))
+            return mm_error_set(MM_ENOMEM, "out of memory");
     }
-    free(row);
+    return MM_OK;
+}
+
+/* mmpretrain's ClsDataPreprocessor.forward after normalisation: one-hot
+ * scores, then the batch augments in training. */
+static int scores_and_augments(cls_preprocessor *p, bool training,
+                               mm_tensor **inputs, mm_value *samples) {
+    mm_tensor *scores;
+    mm_no_grad_push();
+    int rc = batch_scores(p, samples, &scores);
+    if (!rc && scores && training && p->has_augments)
+        rc = mmcls_batch_augments_apply(&p->augments, NULL, *inputs, scores,
+                                        inputs, &scores);
+    if (!rc && scores && (p->to_onehot || p->has_augments))
+        rc = scatter_scores(scores, samples);
+    mm_no_grad_pop();
     return rc;
 }
 
 static int preprocessor_run(mm_module *m, const mm_value *batch,
                             bool training, mm_tensor **inputs,
                             mm_value **data_samples) {
-    (void)training; /* batch augments are refused at build time */
     cls_preprocessor *p = (cls_preprocessor *)m;
     mm_value *samples = NULL;
     MM_TRY(mm_img_preprocess(&p->cfg, batch, inputs, &samples));
-    if (p->to_onehot && samples) {
-        int rc = add_onehot(p, samples);
+    if (samples && mm_value_is_list(samples) &&
+        (p->to_onehot || p->has_augments)) {
+        int rc = scores_and_augments(p, training, inputs, samples);
         if (rc) {
             mm_value_release(samples);
             return mm_error_context(rc, NULL, "data_preprocessor");
@@ -159,10 +195,10 @@ static int preprocessor_build(mm_build_ctx *ctx, void **out) {
             MM_EINVAL, mm_value_loc(mm_build_arg(ctx, "pad_size_divisor")),
             "pad_size_divisor: must be at least 1, got %lld", (long long)div);
     cfg.pad_size_divisor = div;
-    if (!mm_value_is_null(ba))
-        return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(ba),
-                               "batch_augments: not supported yet (Mixup, "
-                               "CutMix); use null");
+    mmcls_batch_augments augments;
+    bool has_augments = !mm_value_is_null(ba);
+    if (has_augments)
+        MM_TRY(mmcls_batch_augments_parse(ba, &augments));
     int64_t num_classes = mm_value_is_null(nc) ? 0 : mm_value_get_int(nc);
     if (!mm_value_is_null(nc) && num_classes <= 0)
         return mm_error_set_at(MM_EINVAL, mm_value_loc(nc),
@@ -177,8 +213,12 @@ static int preprocessor_build(mm_build_ctx *ctx, void **out) {
                          &m));
     cls_preprocessor *p = (cls_preprocessor *)m;
     p->cfg = cfg;
-    p->to_onehot = to_onehot;
+    /* batch augments turn to_onehot on, as mmpretrain's */
+    p->to_onehot = to_onehot || has_augments;
     p->num_classes = num_classes;
+    p->has_augments = has_augments;
+    if (has_augments)
+        p->augments = augments;
     *out = m;
     return MM_OK;
 }
@@ -199,7 +239,8 @@ static const mm_param preprocessor_params[] = {
     {.name = "num_classes", .type = MM_PARAM_INT | MM_PARAM_NULL,
      .def = "null", .doc = "number of classes (for to_onehot)"},
     {.name = "batch_augments", .type = MM_PARAM_DICT | MM_PARAM_NULL,
-     .def = "null", .doc = "Mixup/CutMix settings: null only for now"},
+     .def = "null",
+     .doc = "{augments: Mixup/CutMix dict(s), probs} applied in training"},
 };
 
 static const mm_component preprocessor_component = {
@@ -331,6 +372,38 @@ static int build_preprocessor(mm_build_ctx *ctx, mm_module **out) {
     return MM_OK;
 }
 
+static int has_pretrained(const mm_value *ic) {
+    size_t n = mm_value_is_list(ic) ? mm_value_len(ic) : 1;
+    for (size_t i = 0; i < n; i++) {
+        const mm_value *d = mm_value_is_list(ic) ? mm_value_list_get(ic, i)
+                                                 : ic;
+        const mm_value *t = mmcls_get(d, "type");
+        if (mm_value_is_string(t) &&
+            !strcmp(mm_value_get_string(t), "Pretrained"))
+            return 1;
+    }
+    return 0;
+}
+
+/* mmengine's BaseModule.init_weights of the model: its init_cfg over the
+ * whole tree (TruncNormal on every Linear, ...), then each child's own
+ * init_weights (a backbone's trunc_normal pos_embed, a head's init_cfg),
+ * which have the last word. Each child class's init_weights covers its
+ * whole subtree's mmpretrain-specific initialisation. */
+static int classifier_init(mm_module *m, const mm_value *ic) {
+    MM_TRY(mmcls_apply_init_cfg(m, ic));
+    for (size_t i = 0; i < m->n_children; i++) {
+        mm_module *c = m->children[i].module;
+        if (c->cls->init_weights) {
+            mm_no_grad_push();
+            int rc = c->cls->init_weights(c);
+            mm_no_grad_pop();
+            MM_TRY(rc);
+        }
+    }
+    return MM_OK;
+}
+
 static int classifier_build(mm_build_ctx *ctx, void **out) {
     const mm_value *pre = mm_build_arg(ctx, "pretrained");
     const mm_value *ic = mm_build_arg(ctx, "init_cfg");
@@ -338,9 +411,10 @@ static int classifier_build(mm_build_ctx *ctx, void **out) {
         return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(pre),
                                "pretrained: not supported yet; use load_from "
                                "(a checkpoint of the whole model)");
-    if (!mm_value_is_null(ic))
+    MM_TRY(mmcls_check_init_cfg(ctx, "init_cfg"));
+    if (has_pretrained(ic))
         return mm_error_set_at(MM_EUNSUPPORTED, mm_value_loc(ic),
-                               "init_cfg: not supported yet for "
+                               "init_cfg: Pretrained is not supported yet for "
                                "ImageClassifier; use load_from");
     mm_module *m, *child;
     MM_TRY(mm_module_new(&mmcls_image_classifier_class,
@@ -367,6 +441,8 @@ static int classifier_build(mm_build_ctx *ctx, void **out) {
                                  "head: %s has no loss/predict (not a head)",
                                  c->head->cls->name);
     }
+    if (!rc && !mm_value_is_null(ic))
+        rc = classifier_init(m, ic);
     if (rc) {
         mm_module_free(m);
         return rc;
@@ -393,7 +469,9 @@ static const mm_param classifier_params[] = {
      .def = "null",
      .doc = "the data preprocessor config (type: ClsDataPreprocessor)"},
     {.name = "init_cfg", .type = MM_PARAM_DICT | MM_PARAM_LIST | MM_PARAM_NULL,
-     .def = "null", .doc = "initialisation config (null only)"},
+     .def = "null",
+     .doc = "initialisers applied to the whole model (TruncNormal, Constant, "
+            "...) before each part's own"},
 };
 
 static const mm_component classifier_component = {
@@ -412,6 +490,7 @@ int mmcls_register_models(void) {
     MM_TRY(mm_register(&classifier_component));
     MM_TRY(mm_register(&preprocessor_component));
     MM_TRY(mmcls_register_backbones());
+    MM_TRY(mmcls_register_resnet());
     MM_TRY(mmcls_register_heads());
     MM_TRY(mmcls_register_losses());
     return MM_OK;

@@ -594,7 +594,7 @@ static int tv_cnx_map(const mm_state_dict *in, mm_state_dict *out) {
         if (n_stages < 1 ||
             tv_cnx_key(in->items[i].name, n_stages, name, sizeof name, &ls)) {
             rc = mm_error_set(MM_EINVAL,
-                              "torchvision.convnext: unknown key '%s' "
+                              "unknown key '%s' "
                               "(convnext_tiny .. large state dicts map to "
                               "mmpretrain's ConvNeXt)",
                               in->items[i].name);
@@ -603,7 +603,7 @@ static int tv_cnx_map(const mm_state_dict *in, mm_state_dict *out) {
         if (ls) { /* torchvision's layer_scale (C, 1, 1) is gamma (C) */
             if (t->ndim != 3 || t->shape[1] != 1 || t->shape[2] != 1) {
                 rc = mm_error_set(MM_EINVAL,
-                                  "torchvision.convnext: '%s' should be (C, "
+                                  "'%s' should be (C, "
                                   "1, 1)",
                                   in->items[i].name);
                 break;

@@ -611,7 +611,7 @@ static int tv_eff_map(const mm_state_dict *in, mm_state_dict *out) {
         char name[256];
         if (tv_eff_key(&lay, in->items[i].name, name, sizeof name))
             return mm_error_set(MM_EINVAL,
-                                "torchvision.efficientnet: unknown key '%s' "
+                                "unknown key '%s' "
                                 "(efficientnet_b0 .. b7 state dicts map to "
                                 "mmpretrain's EfficientNet)",
                                 in->items[i].name);

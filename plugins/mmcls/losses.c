@@ -464,6 +464,267 @@ static const mm_component ls_component = {
     .destroy = mmcls_module_destroy,
 };
 
+/* ---- FocalLoss and AsymmetricLoss ---------------------------------------- */
+
+/* Both take (N, C) targets; class indices (N) or (N, 1) become one-hot rows
+ * (mmpretrain's convert_to_one_hot), in the score's dtype. */
+static int dense_target(mm_tensor *score, mm_tensor *target, mm_tensor **out) {
+    char a[64], b[64];
+    if (score->ndim != 2)
+        return mm_error_set(MM_EINVAL, "pred must be (N, C), got %s",
+                            mm_shape_format(score->ndim, score->shape, a,
+                                            sizeof a));
+    int64_t C = score->shape[1];
+    mm_tensor *t = target;
+    if (t->ndim == 1 || (t->ndim == 2 && t->shape[1] == 1 && C != 1)) {
+        if (!is_index_target(t))
+            return mm_error_set(MM_EINVAL,
+                                "class index targets must be integers");
+        if (t->ndim == 2)
+            MM_TRY(mm_reshape(t, MM_SHAPE(t->shape[0]), &t));
+        if (t->dtype != MM_I64)
+            MM_TRY(mm_to_dtype(t, MM_I64, &t));
+        int64_t *y = malloc((size_t)(t->numel ? t->numel : 1) * sizeof *y);
+        if (!y)
+            return mm_error_set(MM_ENOMEM, "out of memory");
+        int rc = mm_tensor_read(t, MM_I64, y, (size_t)t->numel);
+        for (int64_t i = 0; !rc && i < t->numel; i++)
+            if (y[i] < 0 || y[i] >= C)
+                rc = mm_error_set(MM_ERANGE,
+                                  "Class Index must be less than number of "
+                                  "classes (target %lld, %lld classes)",
+                                  (long long)y[i], (long long)C);
+        free(y);
+        MM_TRY(rc);
+        MM_TRY(mm_one_hot(t, C, &t));
+    }
+    if (!mm_tensor_same_shape(score, t))
+        return mm_error_set(MM_EINVAL,
+                            "pred and target should be in the same shape "
+                            "(pred %s, target %s)",
+                            mm_shape_format(score->ndim, score->shape, a,
+                                            sizeof a),
+                            mm_shape_format(target->ndim, target->shape, b,
+                                            sizeof b));
+    if (t->dtype != score->dtype)
+        MM_TRY(mm_to_dtype(t, score->dtype, &t));
+    *out = t;
+    return MM_OK;
+}
+
+/* 1 - x */
+static int one_minus(mm_tensor *x, mm_tensor **out) {
+    MM_TRY(mm_neg(x, out));
+    return mm_add_scalar(*out, 1.0, out);
+}
+
+typedef struct focal_loss {
+    mm_module base;
+    double gamma, alpha, loss_weight;
+    reduction red;
+} focal_loss;
+
+/* mmpretrain's sigmoid_focal_loss: BCE-with-logits times
+ * (alpha t + (1 - alpha)(1 - t)) * pt^gamma, pt = (1 - p) t + p (1 - t). */
+static int focal_compute(const focal_loss *l, mm_tensor *score,
+                         mm_tensor *target, double avg_factor,
+                         mm_tensor **out) {
+    mm_tensor *t, *p, *q, *nt, *pt, *a, *b, *w, *bce, *loss;
+    MM_TRY(dense_target(score, target, &t));
+    MM_TRY(mm_sigmoid(score, &p));          // (N, C)
+    MM_TRY(one_minus(p, &q));               // 1 - p
+    MM_TRY(one_minus(t, &nt));              // 1 - t
+    MM_TRY(mm_mul(q, t, &a));
+    MM_TRY(mm_mul(p, nt, &b));
+    MM_TRY(mm_add(a, b, &pt));
+    MM_TRY(mm_mul_scalar(t, l->alpha, &a));
+    MM_TRY(mm_mul_scalar(nt, 1 - l->alpha, &b));
+    MM_TRY(mm_add(a, b, &w));
+    MM_TRY(mm_pow_scalar(pt, l->gamma, &pt));
+    MM_TRY(mm_mul(w, pt, &w));
+    MM_TRY(mm_binary_cross_entropy_with_logits(score, t, NULL, NULL,
+                                               MM_LOSS_NONE, &bce));
+    MM_TRY(mm_mul(bce, w, &loss));
+    MM_TRY(reduce_loss(loss, l->red, avg_factor, &loss));
+    return mm_mul_scalar(loss, l->loss_weight, out);
+}
+
+static int focal_forward(mm_module *m, int n, mm_tensor *const *in,
+                         mm_tensor **out) {
+    if (n != 2)
+        return mm_error_set(MM_EINVAL, "FocalLoss takes (pred, target), got "
+                                       "%d inputs", n);
+    return focal_compute((const focal_loss *)m, in[0], in[1], 0, out);
+}
+
+static void focal_repr(const mm_module *m, char *buf, size_t size) {
+    const focal_loss *l = (const focal_loss *)m;
+    static const char *names[] = {"none", "mean", "sum"};
+    snprintf(buf, size, "gamma=%g, alpha=%g, reduction=%s, loss_weight=%g",
+             l->gamma, l->alpha, names[l->red], l->loss_weight);
+}
+
+const mm_module_class mmcls_focal_loss_class = {
+    .name = "FocalLoss",
+    .forward = focal_forward,
+    .extra_repr = focal_repr,
+};
+
+static int focal_build(mm_build_ctx *ctx, void **out) {
+    focal_loss l = {0};
+    MM_TRY(mm_build_float(ctx, "gamma", &l.gamma));
+    MM_TRY(mm_build_float(ctx, "alpha", &l.alpha));
+    MM_TRY(mm_build_float(ctx, "loss_weight", &l.loss_weight));
+    MM_TRY(parse_reduction(ctx, &l.red));
+    mm_module *m;
+    MM_TRY(mm_module_new(&mmcls_focal_loss_class, sizeof(focal_loss), &m));
+    focal_loss *f = (focal_loss *)m;
+    f->gamma = l.gamma;
+    f->alpha = l.alpha;
+    f->loss_weight = l.loss_weight;
+    f->red = l.red;
+    *out = m;
+    return MM_OK;
+}
+
+static const mm_param focal_params[] = {
+    {.name = "gamma", .type = MM_PARAM_FLOAT, .def = "2.0",
+     .doc = "focusing parameter: the weight pt^gamma"},
+    {.name = "alpha", .type = MM_PARAM_FLOAT, .def = "0.25",
+     .doc = "weight of the positives (1 - alpha: negatives)"},
+    {.name = "reduction", .type = MM_PARAM_STRING, .def = "mean",
+     .doc = "none, mean (sum / batch size in a head) or sum"},
+    {.name = "loss_weight", .type = MM_PARAM_FLOAT, .def = "1.0",
+     .doc = "the loss is multiplied by this"},
+};
+
+typedef struct asym_loss {
+    mm_module base;
+    double gamma_pos, gamma_neg, clip, loss_weight, eps;
+    bool use_sigmoid;
+    reduction red;
+} asym_loss;
+
+/* mmpretrain's asymmetric_loss: -log(max(pt, eps)) (1 - pt)^(gp t +
+ * gn (1 - t)), pt = p t + (min(1 - p + clip, 1)) (1 - t) (clip > 0). */
+static int asym_compute(const asym_loss *l, mm_tensor *score,
+                        mm_tensor *target, double avg_factor,
+                        mm_tensor **out) {
+    mm_tensor *t, *p, *q, *nt, *pt, *a, *b, *e, *loss;
+    MM_TRY(dense_target(score, target, &t));
+    if (l->use_sigmoid)
+        MM_TRY(mm_sigmoid(score, &p));
+    else
+        MM_TRY(mm_softmax(score, -1, &p));
+    MM_TRY(one_minus(t, &nt));
+    MM_TRY(one_minus(p, &q));
+    if (l->clip > 0) {
+        MM_TRY(mm_add_scalar(q, l->clip, &q));
+        MM_TRY(mm_clamp_max(q, 1.0, &q));
+    }
+    MM_TRY(mm_mul(q, nt, &a));
+    MM_TRY(mm_mul(p, t, &b));
+    MM_TRY(mm_add(a, b, &pt));
+    MM_TRY(mm_mul_scalar(t, l->gamma_pos, &a));
+    MM_TRY(mm_mul_scalar(nt, l->gamma_neg, &b));
+    MM_TRY(mm_add(a, b, &e));
+    MM_TRY(one_minus(pt, &q));
+    MM_TRY(mm_pow(q, e, &q)); // asymmetric weight
+    MM_TRY(mm_clamp_min(pt, l->eps, &pt));
+    MM_TRY(mm_ln(pt, &pt));
+    MM_TRY(mm_neg(pt, &pt));
+    MM_TRY(mm_mul(pt, q, &loss));
+    MM_TRY(reduce_loss(loss, l->red, avg_factor, &loss));
+    return mm_mul_scalar(loss, l->loss_weight, out);
+}
+
+static int asym_forward(mm_module *m, int n, mm_tensor *const *in,
+                        mm_tensor **out) {
+    if (n != 2)
+        return mm_error_set(MM_EINVAL, "AsymmetricLoss takes (pred, target), "
+                                       "got %d inputs", n);
+    return asym_compute((const asym_loss *)m, in[0], in[1], 0, out);
+}
+
+static void asym_repr(const mm_module *m, char *buf, size_t size) {
+    const asym_loss *l = (const asym_loss *)m;
+    static const char *names[] = {"none", "mean", "sum"};
+    snprintf(buf, size,
+             "gamma_pos=%g, gamma_neg=%g, clip=%g, reduction=%s, "
+             "loss_weight=%g, use_sigmoid=%s",
+             l->gamma_pos, l->gamma_neg, l->clip, names[l->red],
+             l->loss_weight, l->use_sigmoid ? "True" : "False");
+}
+
+const mm_module_class mmcls_asym_loss_class = {
+    .name = "AsymmetricLoss",
+    .forward = asym_forward,
+    .extra_repr = asym_repr,
+};
+
+static int asym_build(mm_build_ctx *ctx, void **out) {
+    asym_loss l = {0};
+    const mm_value *clip = mm_build_arg(ctx, "clip");
+    MM_TRY(mm_build_float(ctx, "gamma_pos", &l.gamma_pos));
+    MM_TRY(mm_build_float(ctx, "gamma_neg", &l.gamma_neg));
+    MM_TRY(mm_build_float(ctx, "loss_weight", &l.loss_weight));
+    MM_TRY(mm_build_float(ctx, "eps", &l.eps));
+    MM_TRY(mm_build_bool(ctx, "use_sigmoid", &l.use_sigmoid));
+    MM_TRY(parse_reduction(ctx, &l.red));
+    if (!mm_value_is_null(clip)) {
+        if (!mm_value_is_number(clip))
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(clip),
+                                   "clip: expected a number or null");
+        l.clip = mm_value_get_float(clip);
+    }
+    mm_module *m;
+    MM_TRY(mm_module_new(&mmcls_asym_loss_class, sizeof(asym_loss), &m));
+    asym_loss *a = (asym_loss *)m;
+    a->gamma_pos = l.gamma_pos;
+    a->gamma_neg = l.gamma_neg;
+    a->clip = l.clip;
+    a->loss_weight = l.loss_weight;
+    a->eps = l.eps;
+    a->use_sigmoid = l.use_sigmoid;
+    a->red = l.red;
+    *out = m;
+    return MM_OK;
+}
+
+static const mm_param asym_params[] = {
+    {.name = "gamma_pos", .type = MM_PARAM_FLOAT, .def = "0.0",
+     .doc = "focusing parameter of the positives"},
+    {.name = "gamma_neg", .type = MM_PARAM_FLOAT, .def = "4.0",
+     .doc = "focusing parameter of the negatives"},
+    {.name = "clip", .type = MM_PARAM_FLOAT | MM_PARAM_NULL, .def = "0.05",
+     .doc = "probability margin shifted off the negatives (null/0: none)"},
+    {.name = "reduction", .type = MM_PARAM_STRING, .def = "mean",
+     .doc = "none, mean (sum / batch size in a head) or sum"},
+    {.name = "loss_weight", .type = MM_PARAM_FLOAT, .def = "1.0",
+     .doc = "the loss is multiplied by this"},
+    {.name = "use_sigmoid", .type = MM_PARAM_BOOL, .def = "true",
+     .doc = "sigmoid scores (false: softmax over classes)"},
+    {.name = "eps", .type = MM_PARAM_FLOAT, .def = "1e-8",
+     .doc = "pt is clamped to at least eps before the log"},
+};
+
+static const mm_component extra_loss_components[] = {
+    {.kind = MM_MODELS,
+     .name = "FocalLoss",
+     .doc = "sigmoid focal loss as mmpretrain's",
+     .params = focal_params,
+     .n_params = sizeof focal_params / sizeof focal_params[0],
+     .build = focal_build,
+     .destroy = mmcls_module_destroy},
+    {.kind = MM_MODELS,
+     .name = "AsymmetricLoss",
+     .doc = "asymmetric loss (ASL) as mmpretrain's",
+     .params = asym_params,
+     .n_params = sizeof asym_params / sizeof asym_params[0],
+     .build = asym_build,
+     .destroy = mmcls_module_destroy},
+};
+
 /* ---- entry points -------------------------------------------------------- */
 
 int mmcls_loss_apply(mm_module *loss, mm_tensor *score, mm_tensor *target,
@@ -475,6 +736,12 @@ int mmcls_loss_apply(mm_module *loss, mm_tensor *score, mm_tensor *target,
     } else if (mm_module_is(loss, &mmcls_ls_loss_class)) {
         rc = ls_compute((const ls_loss *)loss, score, target, avg_factor,
                         out);
+    } else if (mm_module_is(loss, &mmcls_focal_loss_class)) {
+        rc = focal_compute((const focal_loss *)loss, score, target,
+                           avg_factor, out);
+    } else if (mm_module_is(loss, &mmcls_asym_loss_class)) {
+        rc = asym_compute((const asym_loss *)loss, score, target, avg_factor,
+                          out);
     } else {
         /* A loss of another plugin: its own reduction, no avg_factor. */
         mm_tensor *in[2] = {score, target};
@@ -488,5 +755,7 @@ int mmcls_loss_apply(mm_module *loss, mm_tensor *score, mm_tensor *target,
 int mmcls_register_losses(void) {
     MM_TRY(mm_register(&ce_component));
     MM_TRY(mm_register(&ls_component));
-    return MM_OK;
+    return mm_register_all(extra_loss_components,
+                           sizeof extra_loss_components /
+                               sizeof extra_loss_components[0]);
 }

@@ -801,7 +801,370 @@ static const mm_component single_label_component = {
     .destroy = mm_metric_destroy,
 };
 
+/* ---- MultiLabelMetric and AveragePrecision ------------------------------ */
+
+/* What both multi-label metrics keep of a sample (mmpretrain's process):
+ * pred_score, and gt_score when the sample has one, else gt_label (an int,
+ * a list of ints or an integer tensor), one-hot encoded at compute time
+ * with as many classes as pred_score has. */
+static int ml_process(mm_metric *m, const mm_value *data_batch,
+                      const mm_value *samples) {
+    (void)data_batch;
+    for (size_t i = 0; i < mm_value_len(samples); i++) {
+        const mm_value *s = mm_value_list_get(samples, i);
+        int rc = MM_OK;
+        mm_value *r = NULL;
+        if (!mm_value_is_dict(s))
+            rc = mm_error_set(MM_ETYPE, "must be a dict (a data sample), got "
+                                        "a %s",
+                              mm_value_type_name(mm_value_type_of(s)));
+        mm_value *score = rc ? NULL : mm_value_dict_get(s, "pred_score");
+        mm_value *gs = rc ? NULL : mm_value_dict_get(s, "gt_score");
+        size_t n;
+        if (!rc && !score)
+            rc = mm_error_set(MM_EINVAL, "no 'pred_score' (multi-label "
+                                         "metrics need the class scores)");
+        if (!rc)
+            rc = sample_scores(score, NULL, &n);
+        if (!rc && !gs && !mm_value_dict_get(s, "gt_label"))
+            rc = mm_error_set(MM_EINVAL, "no 'gt_score' or 'gt_label'");
+        if (!rc && !(r = mm_value_new_dict()))
+            rc = mm_error_set(MM_ENOMEM, "out of memory");
+        if (!rc)
+            rc = mm_value_dict_set(r, "pred_score", score);
+        if (!rc && gs)
+            rc = mm_value_dict_set(r, "gt_score", gs);
+        if (!rc && !gs)
+            rc = mm_value_dict_set(r, "gt_label",
+                                   mm_value_dict_get(s, "gt_label"));
+        if (!rc)
+            rc = mm_value_list_append_take(mm_metric_results(m), r);
+        else
+            mm_value_release(r);
+        if (rc)
+            return mm_error_context(rc, NULL, "data_samples[%zu]", i);
+    }
+    return MM_OK;
+}
+
+/* The stacked pred (N, C) and target (N, C) of the results, as float32. */
+static int ml_stack(const mm_value *results, float **pred, float **target,
+                    size_t *n_out, size_t *c_out) {
+    size_t n = mm_value_len(results), nc = 0;
+    *pred = *target = NULL;
+    if (n == 0)
+        return mm_error_set(MM_EINVAL, "no results to compute from (no data "
+                                       "samples were processed)");
+    MM_TRY(sample_scores(mm_value_dict_get(mm_value_list_get(results, 0),
+                                           "pred_score"),
+                         NULL, &nc));
+    if (nc == 0)
+        return mm_error_set(MM_EINVAL, "pred_score has no classes");
+    float *p = malloc(n * nc * sizeof *p), *t = calloc(n * nc, sizeof *t);
+    int rc = p && t ? MM_OK : mm_error_set(MM_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < n; i++) {
+        const mm_value *r = mm_value_list_get(results, i);
+        size_t k;
+        rc = sample_scores(mm_value_dict_get(r, "pred_score"), NULL, &k);
+        if (!rc && k != nc)
+            rc = mm_error_set(MM_EINVAL,
+                              "sample %zu: pred_score has %zu classes, "
+                              "sample 0 has %zu",
+                              i, k, nc);
+        if (!rc)
+            rc = sample_scores(mm_value_dict_get(r, "pred_score"),
+                               p + i * nc, &k);
+        const mm_value *gs = rc ? NULL : mm_value_dict_get(r, "gt_score");
+        if (gs) {
+            rc = sample_scores(gs, NULL, &k);
+            if (!rc && k != nc)
+                rc = mm_error_set(MM_EINVAL,
+                                  "sample %zu: gt_score has %zu classes, "
+                                  "pred_score %zu",
+                                  i, k, nc);
+            if (!rc)
+                rc = sample_scores(gs, t + i * nc, &k);
+        } else if (!rc) {
+            rc = mmcls_onehot_row(r, i, (int64_t)nc, t + i * nc);
+        }
+    }
+    if (rc) {
+        free(p);
+        free(t);
+        return rc;
+    }
+    *pred = p;
+    *target = t;
+    *n_out = n;
+    *c_out = nc;
+    return MM_OK;
+}
+
+typedef struct multi_label {
+    bool has_thr;
+    double thr;
+    int64_t topk; /* 0: none */
+    bool items[ITEM_COUNT];
+    average average;
+} multi_label;
+
+static int multi_label_compute(mm_metric *m, const mm_value *results,
+                               mm_value **out) {
+    const multi_label *ml = mm_metric_priv(m);
+    float *pred, *target;
+    size_t n, nc;
+    MM_TRY(ml_stack(results, &pred, &target, &n, &nc));
+    int rc = MM_OK;
+    if (!ml->has_thr && ml->topk > (int64_t)nc)
+        rc = mm_error_set(MM_EINVAL, "topk=%lld is more than the %zu classes",
+                          (long long)ml->topk, nc);
+    int64_t *tp = calloc(nc, sizeof *tp), *pp = calloc(nc, sizeof *pp),
+            *gt = calloc(nc, sizeof *gt);
+    bool *pos = calloc(nc, sizeof *pos);
+    if (!rc && !(tp && pp && gt && pos))
+        rc = mm_error_set(MM_ENOMEM, "out of memory");
+    float thr32 = (float)ml->thr; /* torch compares float32 with it */
+    for (size_t i = 0; !rc && i < n; i++) {
+        const float *s = pred + i * nc, *t = target + i * nc;
+        if (ml->has_thr) {
+            for (size_t c = 0; c < nc; c++)
+                pos[c] = s[c] >= thr32;
+        } else {
+            memset(pos, 0, nc * sizeof *pos);
+            for (int64_t k = 0; k < ml->topk; k++) {
+                size_t best = SIZE_MAX;
+                for (size_t c = 0; c < nc; c++)
+                    if (!pos[c] && (best == SIZE_MAX || ranks_before(s, c,
+                                                                     best)))
+                        best = c;
+                pos[best] = true;
+            }
+        }
+        for (size_t c = 0; c < nc; c++) {
+            /* target.long(); -1 (difficult) is ignored; pred & gt is
+             * torch's bitwise and of the int64 values */
+            int64_t g = (int64_t)t[c];
+            if (g == -1)
+                continue;
+            int64_t pv = pos[c];
+            pp[c] += pv;
+            gt[c] += g;
+            tp[c] += pv & g;
+        }
+    }
+    mm_value *d = rc ? NULL : mm_value_new_dict();
+    if (!rc && !d)
+        rc = mm_error_set(MM_ENOMEM, "out of memory");
+    if (!rc) {
+        /* mmpretrain: `if self.thr:` - a threshold of 0 names the keys as
+         * top-k does, with topk None */
+        char suffix[64] = "";
+        if (ml->has_thr && ml->thr != 0) {
+            if (ml->thr != 0.5)
+                snprintf(suffix, sizeof suffix, "_thr-%.2f", ml->thr);
+        } else if (ml->topk) {
+            snprintf(suffix, sizeof suffix, "_top%lld", (long long)ml->topk);
+        } else {
+            snprintf(suffix, sizeof suffix, "_topNone");
+        }
+        single_label as = {.average = ml->average};
+        memcpy(as.items, ml->items, sizeof as.items);
+        rc = pack(&as, tp, pp, gt, nc, suffix, d);
+    }
+    free(pred);
+    free(target);
+    free(tp);
+    free(pp);
+    free(gt);
+    free(pos);
+    if (rc) {
+        mm_value_release(d);
+        return rc;
+    }
+    *out = d;
+    return MM_OK;
+}
+
+static const mm_metric_class multi_label_class = {
+    .name = "MultiLabelMetric",
+    .default_prefix = "multi-label",
+    .process = ml_process,
+    .compute = multi_label_compute,
+};
+
+static int multi_label_build(mm_build_ctx *ctx, void **out) {
+    multi_label ml = {0};
+    const mm_value *thr_v = mm_build_arg(ctx, "thr");
+    const mm_value *topk = mm_build_arg(ctx, "topk");
+    int rc = parse_items(ctx, ml.items);
+    if (!rc)
+        rc = parse_average(ctx, &ml.average);
+    if (!rc && !mm_value_is_null(topk)) {
+        if (!mm_value_is_int(topk) || mm_value_get_int(topk) < 1)
+            rc = param_error(ctx, topk, "topk must be a positive int or null");
+        else
+            ml.topk = mm_value_get_int(topk);
+    }
+    if (!rc && !mm_value_is_null(thr_v)) {
+        if (!mm_value_is_number(thr_v))
+            rc = param_error(ctx, thr_v, "thr must be a number or null");
+        ml.has_thr = true;
+        ml.thr = rc ? 0 : mm_value_get_float(thr_v);
+    }
+    if (!rc && !ml.has_thr && !ml.topk) {
+        /* mmpretrain warns "Neither thr nor k is given, set thr as 0.5" */
+        ml.has_thr = true;
+        ml.thr = 0.5;
+    }
+    mm_metric *m = NULL;
+    if (!rc)
+        rc = mm_metric_from_build(ctx, &multi_label_class, sizeof ml, &m);
+    if (rc)
+        return rc;
+    *(multi_label *)mm_metric_priv(m) = ml;
+    *out = m;
+    return MM_OK;
+}
+
+static const mm_param multi_label_params[] = {
+    {.name = "thr", .type = MM_PARAM_FLOAT | MM_PARAM_NULL, .def = "null",
+     .doc = "classes scored >= thr are positive (wins over topk; neither: "
+            "0.5)"},
+    {.name = "topk", .type = MM_PARAM_INT | MM_PARAM_NULL, .def = "null",
+     .doc = "the k best classes of each sample are positive"},
+    {.name = "items", .type = MM_PARAM_LIST,
+     .def = "[precision, recall, f1-score]",
+     .doc = "what to report, of precision, recall, f1-score and support"},
+    {.name = "average", .type = MM_PARAM_STRING | MM_PARAM_NULL,
+     .def = "macro",
+     .doc = "macro (mean over classes), micro (pooled counts) or null (per "
+            "class lists)"},
+    MM_METRIC_BASE_PARAMS("key prefix; null means 'multi-label'"),
+};
+
+/* mmpretrain's _average_precision of one class: the ranks of the samples
+ * by descending score (ties: lower index first), precision at each
+ * positive, summed and divided by the positives; target -1 is left out.
+ * float32 as torch computes it. */
+static float class_ap(const float *pred, const float *target, size_t n,
+                      size_t nc, size_t c, size_t *order) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (target[i * nc + c] > -1)
+            order[m++] = i;
+    /* insertion sort by descending score: n is a validation set's size,
+     * and this runs once per class */
+    for (size_t a = 1; a < m; a++) {
+        size_t v = order[a], b = a;
+        float sv = pred[v * nc + c];
+        while (b > 0 && pred[order[b - 1] * nc + c] < sv)
+            order[b] = order[b - 1], b--;
+        order[b] = v;
+    }
+    int64_t tps = 0;
+    float sum = 0;
+    for (size_t r = 0; r < m; r++) {
+        if (target[order[r] * nc + c] != 1)
+            continue;
+        tps++;
+        sum += (float)tps / (float)(r + 1);
+    }
+    float total = tps > 0 ? (float)tps : FLT_EPSILON;
+    return sum / total;
+}
+
+typedef struct average_precision {
+    bool classwise; /* average null */
+} average_precision;
+
+static int ap_compute(mm_metric *m, const mm_value *results, mm_value **out) {
+    const average_precision *ap = mm_metric_priv(m);
+    float *pred, *target;
+    size_t n, nc;
+    MM_TRY(ml_stack(results, &pred, &target, &n, &nc));
+    size_t *order = malloc(n * sizeof *order);
+    mm_value *d = mm_value_new_dict(), *list = mm_value_new_list();
+    int rc = order && d && list ? MM_OK
+                                : mm_error_set(MM_ENOMEM, "out of memory");
+    float mean = 0;
+    for (size_t c = 0; !rc && c < nc; c++) {
+        float v = class_ap(pred, target, n, nc, c, order);
+        mean += v;
+        rc = mm_value_list_append_take(list,
+                                       mm_value_new_float((double)(v * 100)));
+    }
+    if (!rc && ap->classwise) {
+        rc = mm_value_dict_set_take(d, "AP_classwise", list);
+        list = NULL;
+    } else if (!rc) {
+        rc = mm_value_dict_set_take(
+            d, "mAP", mm_value_new_float((double)(mean / (float)nc * 100)));
+    }
+    mm_value_release(list);
+    free(order);
+    free(pred);
+    free(target);
+    if (rc) {
+        mm_value_release(d);
+        return rc;
+    }
+    *out = d;
+    return MM_OK;
+}
+
+static const mm_metric_class ap_class = {
+    .name = "AveragePrecision",
+    .default_prefix = "multi-label",
+    .process = ml_process,
+    .compute = ap_compute,
+};
+
+static int ap_build(mm_build_ctx *ctx, void **out) {
+    average_precision ap = {0};
+    const mm_value *v = mm_build_arg(ctx, "average");
+    if (mm_value_is_null(v))
+        ap.classwise = true;
+    else if (strcmp(mm_value_get_string(v), "macro") != 0)
+        return param_error(ctx, v,
+                           "average must be 'macro' or null, got '%.64s'",
+                           mm_value_get_string(v));
+    mm_metric *m = NULL;
+    MM_TRY(mm_metric_from_build(ctx, &ap_class, sizeof ap, &m));
+    *(average_precision *)mm_metric_priv(m) = ap;
+    *out = m;
+    return MM_OK;
+}
+
+static const mm_param ap_params[] = {
+    {.name = "average", .type = MM_PARAM_STRING | MM_PARAM_NULL,
+     .def = "macro",
+     .doc = "macro (mAP, the mean over classes) or null (AP_classwise)"},
+    MM_METRIC_BASE_PARAMS("key prefix; null means 'multi-label'"),
+};
+
+static const mm_component multi_label_components[] = {
+    {.kind = MM_METRICS,
+     .name = "MultiLabelMetric",
+     .doc = "multi-label precision, recall, F1-score and support in percent "
+            "(mmpretrain's MultiLabelMetric)",
+     .params = multi_label_params,
+     .n_params = sizeof multi_label_params / sizeof multi_label_params[0],
+     .build = multi_label_build,
+     .destroy = mm_metric_destroy},
+    {.kind = MM_METRICS,
+     .name = "AveragePrecision",
+     .doc = "average precision per class and mAP in percent (mmpretrain's "
+            "AveragePrecision)",
+     .params = ap_params,
+     .n_params = sizeof ap_params / sizeof ap_params[0],
+     .build = ap_build,
+     .destroy = mm_metric_destroy},
+};
+
 int mmcls_register_metrics(void) {
-    int rc = mm_register(&accuracy_component);
-    return rc ? rc : mm_register(&single_label_component);
+    MM_TRY(mm_register(&accuracy_component));
+    MM_TRY(mm_register(&single_label_component));
+    return mm_register_all(multi_label_components,
+                           sizeof multi_label_components /
+                               sizeof multi_label_components[0]);
 }

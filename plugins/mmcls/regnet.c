@@ -579,7 +579,7 @@ static int tv_regnet_map(const mm_state_dict *in, mm_state_dict *out) {
         char name[256];
         if (tv_regnet_key(in->items[i].name, name, sizeof name))
             return mm_error_set(MM_EINVAL,
-                                "torchvision.regnet: unknown key '%s' (only "
+                                "unknown key '%s' (only "
                                 "regnet_x_* state dicts map to mmpretrain's "
                                 "RegNet)",
                                 in->items[i].name);

@@ -36,5 +36,50 @@ ts=$(basename "${run:-none}")
 grep -q "Epoch(test) \[79/79\].*accuracy/top1: $top1" "$tmp/tlog" &&
   ok "mm run test gives the same $top1%" || bad "mm run test" "$tmp/tlog"
 
+# mm infer on real photos of the test split: 40 images written as PGM
+# files, classified with the checkpoint through a grayscale test pipeline.
+python3 - "$data" "$tmp/img" <<'PY'
+import gzip, os, sys
+data, out = sys.argv[1], sys.argv[2]
+os.makedirs(out)
+imgs = gzip.open(os.path.join(data, "t10k-images-idx3-ubyte.gz")).read()[16:]
+labels = gzip.open(os.path.join(data, "t10k-labels-idx1-ubyte.gz")).read()[8:]
+with open(os.path.join(out, "labels.txt"), "w") as f:
+    for i in range(40):
+        name = "%02d.pgm" % i
+        with open(os.path.join(out, name), "wb") as g:
+            g.write(b"P5 28 28 255\n" + imgs[i * 784:(i + 1) * 784])
+        f.write("%s %d\n" % (name, labels[i]))
+PY
+cat >"$tmp/infer.yaml" <<YAML
+_base_: $MM_SOURCE_ROOT/configs/mmcls/lenet/lenet5_fashion-mnist.yaml
+test_pipeline:
+  - {type: LoadImageFromFile, color_type: grayscale}
+  - {type: Resize, scale: [32, 32]}
+  - {type: PackInputs}
+YAML
+"$MM" infer "$tmp/infer.yaml" "$tmp/w/epoch_1.safetensors" "$tmp/img" --topk 3 \
+  --out-dir "$tmp/vis" --batch-size 8 >"$tmp/ilog" 2>&1
+code=$?
+[[ $code -eq 0 ]] && ok "mm infer on 40 images exits 0" || bad "mm infer (exit $code)" "$tmp/ilog"
+python3 - "$tmp/vis/predictions.json" "$tmp/img/labels.txt" <<'PY' &&
+import json, os, sys
+preds = json.load(open(sys.argv[1]))
+labels = dict(l.split() for l in open(sys.argv[2]))
+right = sum(int(labels[os.path.basename(p["img_path"])]) == p["pred_label"]
+            for p in preds)
+names = {p.get("pred_class") for p in preds}
+print("infer: %d/%d right" % (right, len(preds)))
+assert len(preds) == 40 and right >= 26, right
+assert all(len(p["topk"]) == 3 and p["topk"][0]["label"] == p["pred_label"]
+           for p in preds)
+assert "Ankle boot" in names or "Trouser" in names, names
+PY
+  ok "mm infer: top-1 on 40 real images with class names" ||
+  bad "mm infer predictions" "$tmp/ilog"
+[[ $(ls "$tmp/vis" | grep -c '\.png$') -eq 40 ]] && grep -q "Ankle boot" "$tmp/ilog" &&
+  ok "mm infer writes 40 labelled images and prints class names" ||
+  bad "mm infer outputs: $(ls "$tmp/vis" | head -3)" "$tmp/ilog"
+
 echo "$fail failed"
 [[ $fail -eq 0 ]]

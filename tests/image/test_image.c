@@ -280,7 +280,40 @@ MM_TEST(image_resize_refuses_bad_sizes) {
     mm_tensor_release(a);
 }
 
+/* Text lands inside its box, in its colour, on its background, clipped
+ * to the image; a non-u8 image is refused. */
+MM_TEST(draw_text_fills_its_box_and_clips) {
+    mm_tensor *img;
+    CHECK_OK(mm_zeros(MM_SHAPE(40, 120, 3), MM_U8, &img));
+    const uint8_t white[3] = {255, 255, 255}, grey[3] = {50, 60, 70};
+    CHECK_OK(mm_image_draw_text(img, 4, 4, "cat: 0.93", 14, white, grey));
+    const uint8_t *p = mm_tensor_data(img);
+    int64_t fg = 0, bg = 0, other = 0, outside = 0;
+    for (int64_t y = 0; y < 40; y++)
+        for (int64_t x = 0; x < 120; x++) {
+            const uint8_t *q = p + (y * 120 + x) * 3;
+            bool inbox = y >= 2 && y < 30 && x >= 2 && x < 120;
+            if (q[0] == 255 && q[1] == 255 && q[2] == 255)
+                fg++;
+            else if (q[0] == 50 && q[1] == 60 && q[2] == 70)
+                bg++;
+            else if (q[0] || q[1] || q[2])
+                other++;
+            if (!inbox && (q[0] || q[1] || q[2]))
+                outside++;
+        }
+    CHECK(fg > 100 && bg > fg && other == 0 && outside == 0);
+    /* clipped at the right and bottom edges: no crash, pixels drawn */
+    CHECK_OK(mm_image_draw_text(img, 100, 30, "long text here", 14, white,
+                                NULL));
+    mm_tensor *f;
+    CHECK_OK(mm_zeros(MM_SHAPE(8, 8, 3), MM_F32, &f));
+    CHECK_ERR(mm_image_draw_text(f, 0, 0, "x", 14, white, NULL), MM_EINVAL,
+              "draw_text: needs a contiguous u8 (H, W, 3) image");
+}
+
 MM_TEST_MAIN(MM_CASE(image_decode_matches_cv2_imread),
+             MM_CASE(draw_text_fills_its_box_and_clips),
              MM_CASE(image_color_is_bgr_order),
              MM_CASE(image_grayscale_is_hw_and_unchanged_keeps_alpha),
              MM_CASE(image_empty_file_is_refused),

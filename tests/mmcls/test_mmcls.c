@@ -554,21 +554,24 @@ MM_TEST(image_classifier_defaults_to_cls_data_preprocessor) {
     mm_module_free(m);
 }
 
-MM_TEST(batch_augments_are_not_supported_yet) {
-    void *m = NULL;
-    CHECK(build_yaml(MM_MODELS,
-                     "model:\n  type: ImageClassifier\n"
-                     "  backbone: {type: LeNet5}\n"
-                     "  train_cfg:\n    augments: [{type: Mixup, alpha: 0.8}]\n",
-                     "model", &m) == MM_EUNSUPPORTED);
-    CHECK(strstr(mm_error_message(), "batch_augments: not supported yet") !=
-          NULL);
-    CHECK(strchr(mm_error_message(), '\n') == NULL);
+MM_TEST(image_classifier_passes_train_cfg_augments_to_the_preprocessor) {
+    mm_module *m = NULL;
+    CHECK_OK(build_yaml(MM_MODELS,
+                        "model:\n  type: ImageClassifier\n"
+                        "  backbone: {type: LeNet5}\n"
+                        "  data_preprocessor: {num_classes: 10}\n"
+                        "  train_cfg:\n    augments: [{type: Mixup, alpha: "
+                        "0.8}]\n",
+                        "model", (void **)&m));
+    CHECK(m != NULL);
+    mm_module_free(m);
+    void *dp = NULL;
     CHECK(build_yaml(MM_MODELS,
                      "dp: {type: ClsDataPreprocessor, batch_augments: "
-                     "{augments: []}}\n",
-                     "dp", &m) == MM_EUNSUPPORTED);
+                     "{augments: [{type: Mixup}]}}\n",
+                     "dp", &dp) == MM_EINVAL);
     CHECK(strstr(mm_error_message(), "cfg.yaml:1:") != NULL);
+    CHECK(strstr(mm_error_message(), "Mixup needs alpha") != NULL);
 }
 
 /* ---- MNIST --------------------------------------------------------------- */
@@ -981,7 +984,7 @@ MM_TEST_MAIN(MM_CASE(lenet5_config_builds_an_image_classifier),
              MM_CASE(loss_options_out_of_range_are_one_line_errors),
              MM_CASE(cls_data_preprocessor_normalises_and_makes_onehot),
              MM_CASE(image_classifier_defaults_to_cls_data_preprocessor),
-             MM_CASE(batch_augments_are_not_supported_yet),
+             MM_CASE(image_classifier_passes_train_cfg_augments_to_the_preprocessor),
              MM_CASE(mnist_reads_raw_idx_files),
              MM_CASE(fashion_mnist_reads_gz_test_split),
              MM_CASE(mnist_truncated_files_are_refused),

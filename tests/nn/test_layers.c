@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mm/autocast.h"
 #include "ops/ops_testing.h"
 
 #define CHECK_NEAR(a, b, tol)                                                  \
@@ -1195,8 +1196,49 @@ MM_TEST(conv_bn_act_fuses_for_inference_and_equals_the_modules) {
     });
 }
 
+/* Under bf16 autocast the conv runs in bf16 and the modules add an f32
+ * residual in f32 (bf16 + f32 is f32): mm_conv_bn_act gives the same
+ * dtype and values as the modules, fused or not. */
+MM_TEST(conv_bn_act_under_autocast_keeps_the_dtype_of_the_modules) {
+    POOLED({
+        const int64_t k[2] = {3, 3}, s[2] = {1, 1}, p[2] = {1, 1};
+        mm_conv_options o = {.nsp = 2, .in_channels = 8, .out_channels = 16,
+                             .kernel_size = k, .stride = s, .padding = p,
+                             .groups = 1, .bias = false};
+        mm_module *conv, *bn;
+        CHECK_OK(mm_conv_new(&o, &conv));
+        CHECK_OK(mm_batch_norm_new(2, 16, 1e-5, 0.1, true, true, &bn));
+        mm_module_eval(conv);
+        mm_module_eval(bn);
+        mm_tensor *x = randn_t(MM_SHAPE(2, 8, 9, 9), MM_F32);
+        mm_tensor *r32 = randn_t(MM_SHAPE(2, 16, 9, 9), MM_F32), *r16;
+        CHECK_OK(mm_to_dtype(r32, MM_BF16, &r16));
+        mm_no_grad_push();
+        CHECK_OK(mm_autocast_push(MM_BF16));
+        mm_tensor *rs[2] = {r32, r16};
+        for (int i = 0; i < 2; i++) {
+            mm_tensor *want, *got, *w32, *g32;
+            CHECK_OK(mm_conv_forward(conv, x, &want));
+            CHECK_OK(mm_norm_forward(bn, want, &want));
+            CHECK_OK(mm_add(want, rs[i], &want));
+            CHECK_OK(mm_relu(want, &want));
+            CHECK_OK(mm_conv_bn_act(conv, bn, rs[i], MM_FUSED_RELU, x, &got));
+            CHECK(got->dtype == want->dtype);
+            CHECK(want->dtype == (i == 0 ? MM_F32 : MM_BF16));
+            CHECK_OK(mm_to_dtype(got, MM_F32, &g32));
+            CHECK_OK(mm_to_dtype(want, MM_F32, &w32));
+            CHECK(mm_allclose(g32, w32, 5e-2, 5e-2, NULL));
+        }
+        mm_autocast_pop();
+        mm_no_grad_pop();
+        mm_module_free(conv);
+        mm_module_free(bn);
+    });
+}
+
 MM_TEST_MAIN(MM_CASE(reprs_match_torch),
              MM_CASE(conv_bn_act_fuses_for_inference_and_equals_the_modules),
+             MM_CASE(conv_bn_act_under_autocast_keeps_the_dtype_of_the_modules),
              MM_CASE(resnet_style_state_dict_keys_match_torch),
              MM_CASE(conv_forward_matches_the_op_and_init_bounds),
              MM_CASE(conv_arguments_are_checked),

@@ -139,6 +139,13 @@ MM_API bool mm_pth_sniff(const void *head, size_t len);
  * for all) with it stripped (MM_ENOENT when none is). References are added to `out`. */
 MM_API int mm_checkpoint_weights(const mm_checkpoint *ck, const char *prefix,
                                  mm_state_dict *out) MM_NODISCARD;
+/* The same through a key map: every weight (no prefix), the map `map`
+ * applied (NULL or "": none, then this is mm_checkpoint_weights), then the
+ * entries under `prefix` with it stripped. What init_cfg Pretrained with
+ * `map` and `mm checkpoint convert --map` use. */
+MM_API int mm_checkpoint_weights_mapped(const mm_checkpoint *ck,
+                                        const char *map, const char *prefix,
+                                        mm_state_dict *out) MM_NODISCARD;
 
 /* ---- key maps ------------------------------------------------------------
  *

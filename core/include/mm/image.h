@@ -82,6 +82,83 @@ MM_API int mm_image_resize(mm_tensor *img, int64_t w, int64_t h,
                            mm_image_interp interp,
                            mm_tensor **out) MM_NODISCARD;
 
+/* Draw `text` (printable ASCII; other bytes show as '?') into a u8 (H, W,
+ * 3) BGR image in place, top-left corner at (x, y), with a built-in
+ * stroke font scaled to `height` pixels per line (at least 7), in colour
+ * `bgr` on a filled box of `bg` (NULL: no box), clipped to the image, as
+ * mmpretrain's visualizer labels a prediction. */
+MM_API int mm_image_draw_text(mm_tensor *img, int64_t x, int64_t y,
+                              const char *text, int height,
+                              const uint8_t bgr[3],
+                              const uint8_t *bg) MM_NODISCARD;
+
+/* ---- mmcv's geometric and photometric functions (u8 images) ------------
+ *
+ * What mmcv.image's imshear / imtranslate / imrotate, imequalize,
+ * auto_contrast, adjust_* , posterize, solarize and iminvert compute, with
+ * OpenCV 4.10's fixed-point and rounding rules, so the results are mmcv's
+ * pixel for pixel (docs/transforms.md, "Auto augmentation"). Each takes a
+ * u8 (H, W) or (H, W, C) image and returns a new one in the pool. */
+
+/* cv2.warpAffine(img, m, (w, h), flags=interp,
+ * borderMode=BORDER_CONSTANT, borderValue=border): m maps source to
+ * destination pixels (it is inverted as cv2 does); border[c & 3] fills
+ * channel c. area is taken as bilinear, as cv2.warpAffine does. */
+MM_API int mm_image_warp_affine(mm_tensor *img, const double m[6], int64_t w,
+                                int64_t h, mm_image_interp interp,
+                                const double border[4],
+                                mm_tensor **out) MM_NODISCARD;
+/* cv2.getRotationMatrix2D(center, angle, scale): angle in degrees,
+ * counter-clockwise (mmcv.imrotate passes -angle). */
+MM_API void mm_image_rotation_matrix(double cx, double cy, double angle,
+                                     double scale, double m[6]);
+/* PIL's ImageOps.equalize per channel, as mmcv.imequalize. */
+MM_API int mm_image_equalize(mm_tensor *img, mm_tensor **out) MM_NODISCARD;
+/* mmcv.auto_contrast: stretch each channel to 0..255 after cutting
+ * cutoff_low / cutoff_high percent of its pixels at either end. */
+MM_API int mm_image_auto_contrast(mm_tensor *img, double cutoff_low,
+                                  double cutoff_high,
+                                  mm_tensor **out) MM_NODISCARD;
+/* 255 - img; img < thr ? img : 255 - img; keep the top `bits` (0..8). */
+MM_API int mm_image_invert(mm_tensor *img, mm_tensor **out) MM_NODISCARD;
+MM_API int mm_image_solarize(mm_tensor *img, double thr,
+                             mm_tensor **out) MM_NODISCARD;
+MM_API int mm_image_posterize(mm_tensor *img, int bits,
+                              mm_tensor **out) MM_NODISCARD;
+/* mmcv.adjust_brightness / adjust_sharpness (any channels) and
+ * adjust_contrast / adjust_color (3-channel BGR) with the cv2 backend:
+ * factor 1 keeps the image, 0 gives black / blurred / the mean grey /
+ * the grey image. */
+MM_API int mm_image_adjust_brightness(mm_tensor *img, double factor,
+                                      mm_tensor **out) MM_NODISCARD;
+MM_API int mm_image_adjust_contrast(mm_tensor *img, double factor,
+                                    mm_tensor **out) MM_NODISCARD;
+MM_API int mm_image_adjust_color(mm_tensor *img, double alpha,
+                                 mm_tensor **out) MM_NODISCARD;
+MM_API int mm_image_adjust_sharpness(mm_tensor *img, double factor,
+                                     mm_tensor **out) MM_NODISCARD;
+/* Pillow's resampling filters, by mmcv's names for backend='pillow'. */
+typedef enum mm_image_pil_filter {
+    MM_PIL_BOX,
+    MM_PIL_BILINEAR,
+    MM_PIL_HAMMING,
+    MM_PIL_BICUBIC, /* a = -0.5 */
+    MM_PIL_LANCZOS,
+} mm_image_pil_filter;
+
+/* "box", "bilinear", "hamming", "bicubic", "lanczos"; "nearest" is
+ * MM_EUNSUPPORTED (Pillow's nearest is an affine transform, not done). */
+MM_API int mm_image_pil_filter_parse(const char *name,
+                                     mm_image_pil_filter *out) MM_NODISCARD;
+
+/* PIL.Image.resize((w, h), filter) of a u8 (H, W) or (H, W, 1 or 3) image,
+ * as mmcv.imresize(..., backend='pillow') calls it: Pillow's fixed-point
+ * two-pass resampling, bit for bit. Other dtypes and channel counts are
+ * MM_EINVAL (mmcv: "Pillow backend only support uint8 type"). */
+MM_API int mm_image_resize_pillow(mm_tensor *img, int64_t w, int64_t h,
+                                  mm_image_pil_filter filter,
+                                  mm_tensor **out) MM_NODISCARD;
+
 #ifdef __cplusplus
 }
 #endif

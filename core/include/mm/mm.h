@@ -10,6 +10,7 @@
 #ifndef MM_MM_H
 #define MM_MM_H
 
+#include "mm/apis.h"
 #include "mm/autocast.h"
 #include "mm/autograd.h"
 #include "mm/checkpoint.h"

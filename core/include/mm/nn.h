@@ -169,6 +169,14 @@ MM_API int mm_module_forward_last(mm_module *m, int n,
                                   mm_tensor *const *inputs,
                                   mm_tensor **out) MM_NODISCARD;
 
+/* Per thread: called when mm_module_forward / mm_module_forward_multi
+ * enter (enter true) and leave a module, so a tool can attribute the ops in
+ * between to it (mm analyze complexity with mm_ops_set_observer). Modules
+ * that a parent calls through a typed entry point (mm_conv2d_forward) are
+ * not seen; their parameters still name them. NULL: none. */
+typedef void (*mm_module_forward_hook)(void *user, mm_module *m, bool enter);
+MM_API void mm_module_set_forward_hook(mm_module_forward_hook fn, void *user);
+
 /* train(mode) / eval(): set the flag on m and every descendant. */
 MM_API void mm_module_train(mm_module *m, bool mode);
 MM_API void mm_module_eval(mm_module *m);

@@ -132,6 +132,29 @@ MM_API int mm_op_apply(const mm_op *op, int n_inputs, mm_tensor *const *inputs,
                        const mm_op_params *params,
                        mm_tensor **out) MM_NODISCARD;
 
+/* ---- observing ops (model analysis: `mm analyze complexity`) ----------- *
+ * An observer sees each op applied on its thread, after it ran: the op's
+ * name, its inputs and its output. Composite functions with a meaning of
+ * their own report once under their name instead of the ops inside them:
+ * batch_norm, instance_norm, layer_norm, group_norm, adaptive_avg_pool2d,
+ * upsample_nearest2d / upsample_bilinear2d (mm_interpolate on 4-D input),
+ * grid_sampler; the rest report the table ops ("conv", "conv_transpose",
+ * "matmul", ...). mm_linear reports its matmul. No observer: no cost. */
+typedef struct mm_op_event {
+    const char *name;
+    int n_inputs;
+    mm_tensor *const *inputs;
+    const mm_tensor *out;
+    bool training; /* batch_norm: batch statistics (training mode) */
+} mm_op_event;
+typedef void (*mm_op_observer_fn)(void *user, const mm_op_event *ev);
+/* Set this thread's observer (NULL: none). */
+MM_API void mm_ops_set_observer(mm_op_observer_fn fn, void *user);
+/* Is an observer set on this thread? Fused fast paths (mm_conv_bn_act)
+ * run their modules' ops one by one then, so the ops are seen as the
+ * model's definition has them. */
+MM_API bool mm_ops_observing(void);
+
 /* Per thread: run reference kernels instead of the optimised ones (the tests
  * compare both). Returns the previous setting. MM_OPS_REFERENCE=1 in the
  * environment turns it on for every thread. */

@@ -100,6 +100,11 @@ MM_API const char *const *mm_plugin_search_path(size_t *n);
 MM_API int mm_plugin_load(const char *scope);
 /* Load a plugin file by path (its stem must be its scope). */
 MM_API int mm_plugin_load_file(const char *path);
+/* Load every plugin on the search path that is not loaded yet (what a
+ * lookup across all scopes needs: `mm checkpoint maps`, a key map by
+ * name). A plugin that fails to load is logged as a warning and skipped.
+ * n_loaded (may be NULL) receives how many were loaded now. */
+MM_API int mm_plugin_load_all(size_t *n_loaded);
 /* True if scope is loaded (or is `mm`). */
 MM_API int mm_plugin_is_loaded(const char *scope);
 

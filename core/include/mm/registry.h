@@ -164,6 +164,41 @@ MM_API int mm_registry_build(mm_kind kind, const mm_value *node,
                              const char *default_scope, const char *path,
                              void *user, void **out);
 
+/* ---- init_cfg of type Pretrained ----------------------------------------
+ *
+ * mmengine applies a module's `init_cfg` in init_weights(), which its
+ * Runner calls in train() (not in val() or test()); an entry of type
+ * Pretrained ({type: Pretrained, checkpoint: PATH, prefix: P, map: NAME},
+ * `map` being mm's key map) loads weights from a file. Loading files is
+ * the runner's business, not a component's, so the builder takes the
+ * Pretrained entries out of every MODELS node's init_cfg before the
+ * component's build runs: the component sees the other entries (or null
+ * when none is left) and never has to handle Pretrained. Validation checks
+ * their keys. mm_registry_build_with_inits also records each with the
+ * object built from its node, children before their parents (the order in
+ * which mmengine applies them, so an outer module's Pretrained has the
+ * last word); plain mm_registry_build drops them. */
+typedef struct mm_pretrained_init {
+    void *obj;     /* the object built (an mm_module) */
+    char *path;    /* its config key path ("model.backbone") */
+    mm_value *cfg; /* the Pretrained dict (a reference) */
+} mm_pretrained_init;
+
+typedef struct mm_pretrained_inits {
+    size_t n, cap;
+    mm_pretrained_init *items;
+} mm_pretrained_inits;
+
+/* mm_registry_build recording the Pretrained init_cfg entries of every
+ * MODELS node built, nested builds included, into *inits (appended; the
+ * caller clears it). On failure nothing is appended. */
+MM_API int mm_registry_build_with_inits(mm_kind kind, const mm_value *node,
+                                        const char *default_scope,
+                                        const char *path, void *user,
+                                        void **out,
+                                        mm_pretrained_inits *inits);
+MM_API void mm_pretrained_inits_clear(mm_pretrained_inits *inits);
+
 /* Inside a builder: the node's value for `param`, or the schema's default
  * (a null value if the parameter has neither). Borrowed. */
 MM_API const mm_value *mm_build_arg(mm_build_ctx *ctx, const char *param);
