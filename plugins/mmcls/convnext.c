@@ -62,12 +62,17 @@ static int grn_fwd(mm_module *m, int n, mm_tensor *const *in,
 
 static const mm_module_class grn_class = {.name = "GRN", .forward = grn_fwd};
 
-static int zeros_param(mm_module *m, const char *name, int64_t c,
-                       mm_tensor **field) {
-    mm_tensor *t;
-    MM_TRY(mm_zeros(MM_SHAPE(c), MM_F32, &t));
-    int rc = mm_module_add_parameter(m, name, t, field);
-    mm_tensor_release(t);
+/* A (c) parameter filled with value, made in a pool of its own so that
+ * the module holds the only reference (a caller's pool or not). */
+static int full_param(mm_module *m, const char *name, int64_t c,
+                      double value, mm_tensor **field) {
+    mm_pool *pool;
+    MM_TRY(mm_pool_open(&pool));
+    mm_tensor *t = NULL;
+    int rc = mm_full(MM_SHAPE(c), value, MM_F32, &t);
+    if (!rc)
+        rc = mm_module_add_parameter(m, name, t, field);
+    mm_pool_close(pool);
     return rc;
 }
 
@@ -76,8 +81,8 @@ static int grn_new(int64_t c, mm_module **out) {
     MM_TRY(mm_module_new(&grn_class, sizeof(grn), &m));
     grn *g = (grn *)m;
     g->eps = 1e-6;
-    int rc = zeros_param(m, "gamma", c, &g->gamma);
-    rc = rc ? rc : zeros_param(m, "beta", c, &g->beta);
+    int rc = full_param(m, "gamma", c, 0.0, &g->gamma);
+    rc = rc ? rc : full_param(m, "beta", c, 0.0, &g->beta);
     if (rc) {
         mm_module_free(m);
         return rc;
@@ -185,14 +190,8 @@ static int cnx_block_new(const cnx_cfg *c, int64_t ch, double drop,
     b->linear_pw = c->linear_pw;
     int64_t mid = (int64_t)(4.0 * (double)ch); /* int(mlp_ratio * C) */
     int rc = MM_OK;
-    if (c->layer_scale > 0) {
-        mm_tensor *g;
-        rc = mm_full(MM_SHAPE(ch), c->layer_scale, MM_F32, &g);
-        if (!rc) {
-            rc = mm_module_add_parameter(m, "gamma", g, &b->gamma);
-            mm_tensor_release(g);
-        }
-    }
+    if (c->layer_scale > 0)
+        rc = full_param(m, "gamma", ch, c->layer_scale, &b->gamma);
     if (!rc)
         rc = effconv_conv_new(c->ctx, "depthwise_conv", NULL, ch, ch, 7, 1, 3,
                               1, ch, true, &k);

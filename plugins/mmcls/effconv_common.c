@@ -70,12 +70,18 @@ const mm_module_class mmcls_ln2d_class = {
     .extra_repr = ln2d_repr,
 };
 
+/* A new f32 parameter (filled by the caller's init). The tensor is made
+ * in a pool of its own: whether the caller has one open or not, the
+ * module's reference is the only one left. */
 static int add_param(mm_module *m, const char *name, int ndim,
                      const int64_t *shape, mm_tensor **field) {
-    mm_tensor *t;
-    MM_TRY(mm_empty(ndim, shape, MM_F32, &t));
-    int rc = mm_module_add_parameter(m, name, t, field);
-    mm_tensor_release(t);
+    mm_pool *pool;
+    MM_TRY(mm_pool_open(&pool));
+    mm_tensor *t = NULL;
+    int rc = mm_zeros(ndim, shape, MM_F32, &t);
+    if (!rc)
+        rc = mm_module_add_parameter(m, name, t, field);
+    mm_pool_close(pool);
     return rc;
 }
 
