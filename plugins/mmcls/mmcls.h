@@ -21,6 +21,9 @@ int mmcls_register_image_transforms(void); /* processing.c */
 int mmcls_register_vgg(void);        /* vgg.c: VGG, torchvision.vgg */
 int mmcls_register_mobilenet(void);  /* mobilenet.c: MobileNetV2/V3 */
 int mmcls_register_shufflenet(void); /* shufflenet.c: ShuffleNetV2 */
+/* regnet.c, efficientnet.c, convnext.c, effconv_common.c: the backbones,
+ * their layers and their torchvision key maps */
+int mmcls_register_effconv(void);
 
 /* Parse a pickle of plain data and numpy arrays (pickle.c: the restricted
  * reader for CIFAR's batch files) into a new value; `name` starts errors. */

@@ -13,6 +13,7 @@ static int mmcls_init(void) {
     MM_TRY(mmcls_register_vit());
     MM_TRY(mmcls_register_vit_head());
     MM_TRY(mmcls_register_swin());
+    MM_TRY(mmcls_register_effconv());
     MM_TRY(mmcls_register_datasets());
     MM_TRY(mmcls_register_transforms());
     MM_TRY(mmcls_register_auto_augment());
