@@ -60,6 +60,7 @@ test_cfg: null
 test_evaluator: null
 optim_wrapper: {_delete_: true, optimizer: $optim}
 param_scheduler: []
+custom_hooks: []
 log_processor: {by_epoch: false}
 default_hooks:
   logger: {type: LoggerHook, interval: 1}
@@ -103,14 +104,13 @@ case_ mobilenet_v2 mobilenet_v2/mobilenet-v2_8xb32_in1k.yaml 64 "$sgd" "$head5"
 case_ mobilenet_v3_small mobilenet_v3/mobilenet-v3-small_8xb128_in1k.yaml 64 "$sgd" "$head5"
 case_ shufflenet_v2 shufflenet_v2/shufflenet-v2-1x_16xb64_in1k.yaml 64 \
   '{type: AdamW, lr: 0.001, weight_decay: 0.0}' "$head5"
-for c in regnet/regnetx-400mf_8xb128_in1k.yaml:regnet \
-         efficientnet/efficientnet-b0_8xb32_in1k.yaml:efficientnet_b0 \
-         convnext/convnext-tiny_32xb128_in1k.yaml:convnext_tiny; do
-  [[ -f $cfgs/${c%%:*} ]] || continue
-  opt=$sgd
-  [[ ${c##*:} == convnext_tiny ]] && opt=$adamw
-  case_ "${c##*:}" "${c%%:*}" 64 "$opt" "$head5_pre"
-done
+case_ regnet regnet/regnetx-400mf_8xb128_in1k.yaml 64 "$sgd" "$head5_pre"
+case_ efficientnet_b0 efficientnet/efficientnet-b0_8xb32_in1k.yaml 64 "$sgd" "$head5_pre"
+case_ convnext_tiny convnext/convnext-tiny_32xb128_in1k.yaml 64 \
+  '{type: AdamW, lr: 0.0003, weight_decay: 0.05}' \
+  "  backbone: {drop_path_rate: 0.0}
+  init_cfg: null
+$head5_pre"
 case_ vit vision_transformer/vit-base-p16_64xb64_in1k.yaml 64 "$adamw" \
   "  backbone: {img_size: 64, drop_path_rate: 0.0}
 $head5_pre"
