@@ -512,6 +512,7 @@ MM_TEST(pillow_resize_to_an_empty_size_is_refused) {
     CHECK_OK(mm_zeros(MM_SHAPE(1, 1000, 3), MM_U8, &img));
     mm_value *r = mm_value_new_dict();
     mm_value_dict_set_take(r, "img", mm_tensor_to_value(img));
+    mm_tensor_release(img);
     CHECK_ERR(mm_transform_apply(t, r), MM_EINVAL,
               "Resize: resize: cannot resize 1000x1 to 224x0");
     mm_transform_free(t);
