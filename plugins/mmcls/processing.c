@@ -1,6 +1,7 @@
 /* mmpretrain's own image transforms (mmpretrain/datasets/transforms/
  * processing.py, TRANSFORMS in scope mmcls): RandomResizedCrop, RandomCrop,
- * EfficientNetCenterCrop, ResizeEdge, RandomErasing and ColorJitter, with mmpretrain 1.2.0's parameters,
+ * EfficientNetCenterCrop, EfficientNetRandomCrop, ResizeEdge, RandomErasing,
+ * ColorJitter and Lighting, with mmpretrain 1.2.0's parameters,
  * results keys and arithmetic.
  *
  * Randomness: every draw takes one Philox block of mm_data_generator()
@@ -15,6 +16,7 @@
  * ImageEnhance blends in float32 with truncation, "L" is ITU-R 601-2 luma in
  * 16-bit fixed point, and hue goes through Pillow's RGB<->HSV code. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,10 +274,11 @@ static int read_hw(mm_build_ctx *ctx, const char *key, int64_t *h,
     return MM_OK;
 }
 
-static int rrc_build(mm_build_ctx *ctx, void **out) {
-    rrc r = {.base.cls = &rrc_class};
+/* The arguments after scale, shared with EfficientNetRandomCrop (mmpretrain
+ * passes them to the base class). */
+static int rrc_read(mm_build_ctx *ctx, rrc *r_) {
+    rrc r = *r_;
     bool pair;
-    MM_TRY(read_hw(ctx, "scale", &r.out_h, &r.out_w));
     MM_TRY(read_range(mm_build_arg(ctx, "crop_ratio_range"),
                       "crop_ratio_range", r.area, &pair));
     MM_TRY(read_range(mm_build_arg(ctx, "aspect_ratio_range"),
@@ -296,6 +299,14 @@ static int rrc_build(mm_build_ctx *ctx, void **out) {
             MM_EINVAL, mm_value_loc(mm_build_arg(ctx, "max_attempts")),
             "max_attempts mush be int and no less than 0.");
     MM_TRY(read_interp(ctx, &r.interp));
+    *r_ = r;
+    return MM_OK;
+}
+
+static int rrc_build(mm_build_ctx *ctx, void **out) {
+    rrc r = {.base.cls = &rrc_class};
+    MM_TRY(read_hw(ctx, "scale", &r.out_h, &r.out_w));
+    MM_TRY(rrc_read(ctx, &r));
     return make(&r, sizeof r, out);
 }
 
@@ -505,12 +516,12 @@ typedef struct effnet_center {
     resizer interp;
 } effnet_center;
 
-static int effnet_center_apply(mm_transform *t, mm_value *results) {
-    effnet_center *e = (effnet_center *)t;
-    mm_tensor *img, *c, *o;
-    MM_TRY(get_img(results, &img));
+/* EfficientNet's centre crop of size / (size + padding) of the short edge
+ * (also EfficientNetRandomCrop's fallback), as mmcv.imcrop cuts it. */
+static int effnet_center_crop(mm_tensor *img, int64_t size, int64_t padding,
+                              const char *who, mm_tensor **out) {
     int64_t h = img->shape[0], w = img->shape[1], s = h < w ? h : w;
-    double cs = (double)e->size / (double)(e->size + e->padding) * (double)s;
+    double cs = (double)size / (double)(size + padding) * (double)s;
     int64_t oy = pyround(((double)h - cs) / 2.0);
     int64_t ox = pyround(((double)w - cs) / 2.0);
     oy = oy > 0 ? oy : 0;
@@ -520,10 +531,18 @@ static int effnet_center_apply(mm_transform *t, mm_value *results) {
     y2 = y2 < h - 1 ? y2 : h - 1;
     x2 = x2 < w - 1 ? x2 : w - 1;
     if (y2 < oy || x2 < ox)
-        return mm_error_set(MM_EINVAL, "EfficientNetCenterCrop: a %lldx%lld "
-                                       "image gives an empty crop",
-                            (long long)w, (long long)h);
-    MM_TRY(crop(img, oy, ox, y2 - oy + 1, x2 - ox + 1, &c));
+        return mm_error_set(MM_EINVAL, "%s: a %lldx%lld image gives an empty "
+                                       "crop",
+                            who, (long long)w, (long long)h);
+    return crop(img, oy, ox, y2 - oy + 1, x2 - ox + 1, out);
+}
+
+static int effnet_center_apply(mm_transform *t, mm_value *results) {
+    effnet_center *e = (effnet_center *)t;
+    mm_tensor *img, *c, *o;
+    MM_TRY(get_img(results, &img));
+    MM_TRY(effnet_center_crop(img, e->size, e->padding,
+                              "EfficientNetCenterCrop", &c));
     MM_TRY(do_resize(&e->interp, c, e->size, e->size, &o));
     MM_TRY(set_take(results, "img", mm_tensor_to_value(o)));
     return set_take(results, "img_shape", int_list(o->ndim, o->shape));
@@ -556,6 +575,124 @@ static const mm_param effnet_center_params[] = {
     {.name = "crop_padding", .type = MM_PARAM_INT, .def = "32",
      .doc = "the crop is crop_size / (crop_size + crop_padding) of the "
             "short edge"},
+    {.name = "interpolation", .type = MM_PARAM_STRING, .def = "bicubic",
+     .doc = "cv2: nearest, bilinear, bicubic, area; pillow: bilinear, "
+            "bicubic, box, hamming, lanczos"},
+    {.name = "backend", .type = MM_PARAM_STRING, .def = "cv2",
+     .doc = "cv2, or pillow (Pillow's resampling, u8 images)"},
+};
+
+/* ---- EfficientNetRandomCrop ------------------------------------------------ */
+
+typedef struct effnet_rrc {
+    rrc r; /* first: RandomResizedCrop's arguments, as mmpretrain's base */
+    double min_covered;
+    int64_t padding;
+} effnet_rrc;
+
+/* mmpretrain's EfficientNetRandomCrop.rand_crop_params (fast-autoaugment's
+ * crop): the aspect is drawn uniformly (not log-uniformly), then the height
+ * between the bounds of crop_ratio_range. *fallback is set when every attempt
+ * failed: the centre crop is then cut by effnet_center_crop. */
+static void effnet_rrc_params(const effnet_rrc *e, int64_t h, int64_t w,
+                              int64_t *box, bool *fallback) {
+    const rrc *r = &e->r;
+    double area = (double)(h * w);
+    double min_area = r->area[0] * area, max_area = r->area[1] * area;
+    *fallback = false;
+    for (int64_t i = 0; i < r->max_attempts; i++) {
+        double aspect = uniform(r->aspect[0], r->aspect[1]);
+        int64_t min_th = pyround(sqrt(min_area / aspect));
+        int64_t max_th = pyround(sqrt(max_area / aspect));
+        if ((double)max_th * aspect > (double)w) {
+            max_th = (int64_t)(((double)w + 0.5 - 1e-7) / aspect);
+            if ((double)max_th * aspect > (double)w)
+                max_th -= 1;
+        }
+        max_th = max_th < h ? max_th : h;
+        min_th = min_th < max_th ? min_th : max_th;
+        int64_t th = pyround(uniform((double)min_th, (double)max_th));
+        int64_t tw = pyround((double)th * aspect);
+        double ta = (double)(th * tw);
+        if (ta < min_area || ta > max_area || tw > w || th > h ||
+            ta < e->min_covered * area)
+            continue;
+        box[0] = randint(0, h - th + 1);
+        box[1] = randint(0, w - tw + 1);
+        box[2] = th;
+        box[3] = tw;
+        return;
+    }
+    *fallback = true;
+}
+
+static int effnet_rrc_apply(mm_transform *t, mm_value *results) {
+    effnet_rrc *e = (effnet_rrc *)t;
+    mm_tensor *img, *c, *o;
+    MM_TRY(get_img(results, &img));
+    int64_t box[4];
+    bool fallback;
+    effnet_rrc_params(e, img->shape[0], img->shape[1], box, &fallback);
+    if (fallback) {
+        MM_TRY(effnet_center_crop(img, e->r.out_h, e->padding,
+                                  "EfficientNetRandomCrop", &c));
+    } else {
+        /* an empty crop only when crop_ratio_range and min_covered allow a
+         * zero area; mmpretrain fails there too */
+        if (box[2] <= 0 || box[3] <= 0)
+            return mm_error_set(MM_EINVAL, "EfficientNetRandomCrop: drew an "
+                                           "empty crop (raise "
+                                           "crop_ratio_range[0] or "
+                                           "min_covered above 0)");
+        MM_TRY(crop(img, box[0], box[1], box[2], box[3], &c));
+    }
+    MM_TRY(do_resize(&e->r.interp, c, e->r.out_w, e->r.out_h, &o));
+    MM_TRY(set_take(results, "img", mm_tensor_to_value(o)));
+    return set_take(results, "img_shape", int_list(o->ndim, o->shape));
+}
+
+static int effnet_rrc_apply_pooled(mm_transform *t, mm_value *results) {
+    return pooled(effnet_rrc_apply, t, results);
+}
+
+static const mm_transform_class effnet_rrc_class = {
+    .name = "EfficientNetRandomCrop",
+    .apply = effnet_rrc_apply_pooled,
+    .destroy = plain_destroy};
+
+static int effnet_rrc_build(mm_build_ctx *ctx, void **out) {
+    effnet_rrc e = {.r.base.cls = &effnet_rrc_class};
+    /* scale is an int (the schema's type, mmpretrain's assert): square */
+    MM_TRY(read_hw(ctx, "scale", &e.r.out_h, &e.r.out_w));
+    MM_TRY(rrc_read(ctx, &e.r));
+    MM_TRY(mm_build_float(ctx, "min_covered", &e.min_covered));
+    MM_TRY(mm_build_int(ctx, "crop_padding", &e.padding));
+    if (!(e.min_covered >= 0))
+        return mm_error_set_at(
+            MM_EINVAL, mm_value_loc(mm_build_arg(ctx, "min_covered")),
+            "min_covered should be no less than 0.");
+    if (e.padding < 0)
+        return mm_error_set_at(
+            MM_EINVAL, mm_value_loc(mm_build_arg(ctx, "crop_padding")),
+            "crop_padding should be no less than 0.");
+    return make(&e, sizeof e, out);
+}
+
+static const mm_param effnet_rrc_params_schema[] = {
+    {.name = "scale", .type = MM_PARAM_INT, .required = true,
+     .doc = "output size (square)"},
+    {.name = "min_covered", .type = MM_PARAM_FLOAT, .def = "0.1",
+     .doc = "least area of the crop over the image's"},
+    {.name = "crop_padding", .type = MM_PARAM_INT, .def = "32",
+     .doc = "the fallback centre crop is scale / (scale + crop_padding) of "
+            "the short edge"},
+    {.name = "crop_ratio_range", .type = MM_PARAM_LIST, .def = "[0.08, 1.0]",
+     .doc = "range of the crop's area over the image's"},
+    {.name = "aspect_ratio_range", .type = MM_PARAM_LIST,
+     .def = "[0.75, 1.3333333333333333]",
+     .doc = "range of the crop's width / height (drawn uniformly)"},
+    {.name = "max_attempts", .type = MM_PARAM_INT, .def = "10",
+     .doc = "tries before the centre fallback crop"},
     {.name = "interpolation", .type = MM_PARAM_STRING, .def = "bicubic",
      .doc = "cv2: nearest, bilinear, bicubic, area; pillow: bilinear, "
             "bicubic, box, hamming, lanczos"},
@@ -1033,6 +1170,129 @@ static const mm_param jitter_params[] = {
      .doc = "pillow (the arithmetic implemented)"},
 };
 
+/* ---- Lighting ----------------------------------------------------------- */
+
+#define LIGHTING_MAX 16
+
+typedef struct lighting {
+    mm_transform base;
+    int n;
+    double eigval[LIGHTING_MAX], eigvec[3][LIGHTING_MAX];
+    double alphastd;
+    bool to_rgb;
+} lighting;
+
+/* mmcv.adjust_lighting: img (float32, channels swapped when to_rgb) plus
+ * the float64 offset sum_j eigvec[c][j] * alpha[j] * eigval[j], alpha ~
+ * normal(0, alphastd); mmpretrain casts back with astype(img.dtype), which
+ * for u8 truncates and wraps modulo 256 (numpy's C cast), not clips. */
+static int lighting_apply(mm_transform *t, mm_value *results) {
+    lighting *l = (lighting *)t;
+    mm_tensor *img;
+    MM_TRY(get_img_copy(results, &img));
+    if (img->ndim != 3 || img->shape[2] != 3) {
+        char s[96];
+        return mm_error_set(MM_EINVAL, "Lighting shifts 3 channels: img "
+                                       "must be (H, W, 3), got %s",
+                            mm_tensor_describe(img, s, sizeof s));
+    }
+    double alpha[LIGHTING_MAX], alter[3];
+    for (int j = 0; j < l->n; j++)
+        alpha[j] = normal(0, l->alphastd);
+    for (int c = 0; c < 3; c++) {
+        alter[c] = 0;
+        for (int j = 0; j < l->n; j++)
+            alter[c] += l->eigvec[c][j] * alpha[j] * l->eigval[j];
+    }
+    size_t n = (size_t)(img->shape[0] * img->shape[1]);
+    bool u8 = img->dtype == MM_U8;
+    uint8_t *pu = u8 ? MM_DATA(img, uint8_t) : NULL;
+    float *pf = u8 ? NULL : MM_DATA(img, float);
+    for (size_t i = 0; i < n; i++) {
+        double px[3];
+        for (int c = 0; c < 3; c++)
+            px[c] = u8 ? (double)pu[i * 3 + c] : (double)pf[i * 3 + c];
+        for (int c = 0; c < 3; c++) {
+            double v = (l->to_rgb ? px[2 - c] : px[c]) + alter[c];
+            if (u8)
+                pu[i * 3 + c] = (uint8_t)((int64_t)v & 0xff);
+            else
+                pf[i * 3 + c] = (float)v;
+        }
+    }
+    return set_take(results, "img", mm_tensor_to_value(img));
+}
+
+static int lighting_apply_pooled(mm_transform *t, mm_value *results) {
+    return pooled(lighting_apply, t, results);
+}
+
+static const mm_transform_class lighting_class = {.name = "Lighting",
+                                                  .apply = lighting_apply_pooled,
+                                                  .destroy = plain_destroy};
+
+/* A list of numbers, at most LIGHTING_MAX; *n its length. */
+static int read_numbers(const mm_value *v, const char *what, double *out,
+                        int *n) {
+    if (!mm_value_is_list(v) || mm_value_len(v) < 1 ||
+        mm_value_len(v) > LIGHTING_MAX)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(v),
+                               "%s: expected a list of 1..%d numbers", what,
+                               LIGHTING_MAX);
+    for (size_t i = 0; i < mm_value_len(v); i++) {
+        const mm_value *x = mm_value_list_get(v, i);
+        if (!mm_value_is_number(x))
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(x),
+                                   "%s[%zu]: expected a number", what, i);
+        out[i] = mm_value_get_float(x);
+    }
+    *n = (int)mm_value_len(v);
+    return MM_OK;
+}
+
+static int lighting_build(mm_build_ctx *ctx, void **out) {
+    lighting l = {.base.cls = &lighting_class};
+    MM_TRY(read_numbers(mm_build_arg(ctx, "eigval"), "eigval", l.eigval,
+                        &l.n));
+    const mm_value *vec = mm_build_arg(ctx, "eigvec");
+    /* mmcv.adjust_lighting: eigvec.shape == (3, len(eigval)) */
+    if (!mm_value_is_list(vec) || mm_value_len(vec) != 3)
+        return mm_error_set_at(MM_EINVAL, mm_value_loc(vec),
+                               "eigvec: expected 3 rows (one per channel) "
+                               "of %d numbers each",
+                               l.n);
+    for (int c = 0; c < 3; c++) {
+        const mm_value *row = mm_value_list_get(vec, (size_t)c);
+        char what[16];
+        int m;
+        snprintf(what, sizeof what, "eigvec[%d]", c);
+        MM_TRY(read_numbers(row, what, l.eigvec[c], &m));
+        if (m != l.n)
+            return mm_error_set_at(MM_EINVAL, mm_value_loc(row),
+                                   "%s: has %d numbers but eigval has %d "
+                                   "(eigvec must be 3 x len(eigval))",
+                                   what, m, l.n);
+    }
+    MM_TRY(mm_build_float(ctx, "alphastd", &l.alphastd));
+    if (!(l.alphastd >= 0) || !isfinite(l.alphastd))
+        return mm_error_set_at(MM_EINVAL,
+                               mm_value_loc(mm_build_arg(ctx, "alphastd")),
+                               "alphastd: must be a finite number >= 0");
+    MM_TRY(mm_build_bool(ctx, "to_rgb", &l.to_rgb));
+    return make(&l, sizeof l, out);
+}
+
+static const mm_param lighting_params[] = {
+    {.name = "eigval", .type = MM_PARAM_LIST, .required = true,
+     .doc = "eigenvalues of the pixels' covariance (n numbers)"},
+    {.name = "eigvec", .type = MM_PARAM_LIST, .required = true,
+     .doc = "eigenvectors of the pixels' covariance: 3 rows of n numbers"},
+    {.name = "alphastd", .type = MM_PARAM_FLOAT, .def = "0.1",
+     .doc = "standard deviation of the normal weights alpha"},
+    {.name = "to_rgb", .type = MM_PARAM_BOOL, .def = "false",
+     .doc = "swap BGR to RGB before the shift (the output stays swapped)"},
+};
+
 /* ---- registration ----------------------------------------------------------- */
 
 #define TRANSFORM(Name, Doc, params_, build_)                                  \
@@ -1056,6 +1316,11 @@ static const mm_component transform_components[] = {
     TRANSFORM("ColorJitter",
               "random brightness, contrast, saturation and hue, in random "
               "order", jitter_params, jitter_build),
+    TRANSFORM("EfficientNetRandomCrop",
+              "EfficientNet's random crop of bounded area, resized to scale",
+              effnet_rrc_params_schema, effnet_rrc_build),
+    TRANSFORM("Lighting", "AlexNet-style PCA lighting noise",
+              lighting_params, lighting_build),
 };
 
 int mmcls_register_image_transforms(void) {

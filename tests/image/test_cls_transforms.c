@@ -1,5 +1,6 @@
 /* mmpretrain's own transforms in the mmcls plugin (RandomResizedCrop,
- * ResizeEdge, RandomErasing, ColorJitter, RandomCrop, EfficientNetCenterCrop)
+ * ResizeEdge, RandomErasing, ColorJitter, RandomCrop, EfficientNetCenterCrop,
+ * EfficientNetRandomCrop, Lighting)
  * and the core Resize with backend pillow against mmpretrain 1.2.0: every
  * recorded case of tools/parity/transforms_mmpretrain.py (which feeds
  * mmpretrain mm's random stream) is rebuilt from its config and run after
@@ -72,7 +73,8 @@ static bool has_resize(const mm_value *pipeline) {
             continue;
         const char *t = mm_value_get_string(mm_value_dict_get(step, "type"));
         if (!strcmp(t, "RandomResizedCrop") || !strcmp(t, "ResizeEdge") ||
-            !strcmp(t, "EfficientNetCenterCrop"))
+            !strcmp(t, "EfficientNetCenterCrop") ||
+            !strcmp(t, "EfficientNetRandomCrop"))
             return true;
     }
     return false;
@@ -134,6 +136,11 @@ static void run_case(const mm_value *c) {
     }
     mm_tensor *img = mm_tensor_from_value(mm_value_dict_get(results, "img"));
     double mx = 0, mean = 0, tol = has_resize(pipeline) ? 1 : 0;
+    /* Lighting's float32 output is not integral: the recording keeps 7
+     * significant digits (lighting_pixels_follow_the_pca_formula checks
+     * those pixels exactly) */
+    if (!strncmp(name, "lighting_", 9) && img && img->dtype == MM_F32)
+        tol = 1e-3;
     if (!rec_compare(img, mm_value_dict_get(c, "img"), &mx, &mean) ||
         mx > tol) {
         fprintf(stderr, "  %s: img max diff %g (tol %g), mean %g\n", name, mx,
@@ -169,6 +176,145 @@ MM_TEST(efficientnet_center_crop_matches_mmpretrain) {
 }
 MM_TEST(random_erasing_matches_mmpretrain) { run_cases("erasing_", 7); }
 MM_TEST(color_jitter_matches_mmpretrain_pillow) { run_cases("jitter_", 10); }
+
+MM_TEST(efficientnet_random_crop_matches_mmpretrain) {
+    run_cases("effnet_rrc_", 7);
+}
+MM_TEST(lighting_matches_mmpretrain) { run_cases("lighting_", 5); }
+
+/* chelsea.png through LoadImageFromFile, u8 or float32. */
+static mm_value *load_chelsea(bool to_float32) {
+    char path[512];
+    mm_value *r = mm_value_new_dict();
+    mm_value_dict_set_take(r, "img_path",
+                           mm_value_new_string(fixture("chelsea.png", path,
+                                                       sizeof path)));
+    mm_transform *t = NULL;
+    CHECK_OK(build_yaml(to_float32 ? "{type: LoadImageFromFile, "
+                                     "to_float32: true}"
+                                   : "{type: LoadImageFromFile}",
+                        &t));
+    if (t)
+        CHECK_OK(mm_transform_apply(t, r));
+    mm_transform_free(t);
+    return r;
+}
+
+/* One u in [0, 1) of the data generator, as the transforms draw it (one
+ * Philox block, 53 bits): the test replays the stream to pin alpha. */
+static double test_draw(void) {
+    uint64_t seed, ctr = mm_generator_reserve(mm_data_generator(), 1, &seed);
+    uint32_t c[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0, 0};
+    uint32_t k[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, o[4];
+    mm_philox4x32_10(c, k, o);
+    uint64_t bits = ((uint64_t)(o[0] >> 5) << 26) | (o[1] >> 6);
+    return (double)bits * (1.0 / 9007199254740992.0);
+}
+
+/* mmcv.adjust_lighting by its formula, with alpha taken from the replayed
+ * stream: out = img[..., ::-1 if to_rgb] + sum_j eigvec[:, j] * alpha[j] *
+ * eigval[j], cast back to the image's dtype (u8: truncate, wrap mod 256). */
+static void lighting_formula_case(bool to_float32, bool to_rgb,
+                                  double alphastd) {
+    static const double val[3] = {0.2175, 0.0188, 0.0045};
+    static const double vec[3][3] = {{-0.5836, -0.6948, 0.4203},
+                                     {-0.5808, -0.0045, -0.814},
+                                     {-0.5675, 0.7192, 0.4009}};
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "{type: Lighting, eigval: [0.2175, 0.0188, 0.0045], eigvec: "
+             "[[-0.5836, -0.6948, 0.4203], [-0.5808, -0.0045, -0.814], "
+             "[-0.5675, 0.7192, 0.4009]], alphastd: %.17g, to_rgb: %s}",
+             alphastd, to_rgb ? "true" : "false");
+    mm_transform *t = NULL;
+    CHECK_OK(build_yaml(yaml, &t));
+    mm_value *r = load_chelsea(to_float32);
+    mm_tensor *in = mm_tensor_from_value(mm_value_dict_get(r, "img"));
+    if (!t || !in) {
+        mm_transform_free(t);
+        mm_value_release(r);
+        return;
+    }
+    mm_tensor_retain(in);
+    mm_manual_seed(11);
+    double alpha[3], alter[3];
+    for (int j = 0; j < 3; j++) { /* numpy's normal as Box-Muller */
+        double u1 = test_draw(), u2 = test_draw();
+        alpha[j] = alphastd * sqrt(-2.0 * log(1.0 - u1)) *
+                   cos(2.0 * M_PI * u2);
+    }
+    for (int c = 0; c < 3; c++)
+        alter[c] = vec[c][0] * alpha[0] * val[0] +
+                   vec[c][1] * alpha[1] * val[1] +
+                   vec[c][2] * alpha[2] * val[2];
+    mm_manual_seed(11);
+    CHECK_OK(mm_transform_apply(t, r));
+    CHECK_INT(mm_generator_get_state(NULL).offset, 6);
+    mm_tensor *out = mm_tensor_from_value(mm_value_dict_get(r, "img"));
+    CHECK(out && out->dtype == in->dtype && out->numel == in->numel);
+    int64_t bad = 0, n = in->shape[0] * in->shape[1];
+    for (int64_t i = 0; out && i < n; i++)
+        for (int c = 0; c < 3; c++) {
+            int64_t src = i * 3 + (to_rgb ? 2 - c : c), at = i * 3 + c;
+            if (to_float32) {
+                float want = (float)((double)MM_DATA(in, float)[src] +
+                                     alter[c]);
+                bad += MM_DATA(out, float)[at] != want;
+            } else {
+                double v = (double)MM_DATA(in, uint8_t)[src] + alter[c];
+                uint8_t want = (uint8_t)((int64_t)trunc(v) & 0xff);
+                bad += MM_DATA(out, uint8_t)[at] != want;
+            }
+        }
+    CHECK_INT(bad, 0);
+    mm_tensor_release(in);
+    mm_transform_free(t);
+    mm_value_release(r);
+}
+
+MM_TEST(lighting_pixels_follow_the_pca_formula) {
+    lighting_formula_case(false, false, 25.5);
+    lighting_formula_case(false, true, 25.5);
+    lighting_formula_case(false, false, 2500.0); /* shifts past 0 and 255 */
+    lighting_formula_case(true, true, 300.0);
+}
+
+/* With no attempt left (or none that fits) the crop is EfficientNet's centre
+ * crop: the same pixels as EfficientNetCenterCrop of the same size. */
+MM_TEST(efficientnet_random_crop_falls_back_to_the_center_crop) {
+    static const char *cfg[] = {
+        "{type: EfficientNetRandomCrop, scale: 20, crop_padding: 6, "
+        "max_attempts: 0}",
+        "{type: EfficientNetRandomCrop, scale: 20, crop_padding: 6, "
+        "min_covered: 1.0}",
+        "{type: EfficientNetCenterCrop, crop_size: 20, crop_padding: 6}",
+    };
+    mm_tensor *got[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 3; k++) {
+        mm_transform *t = NULL;
+        CHECK_OK(build_yaml(cfg[k], &t));
+        mm_value *r = load_chelsea(false);
+        mm_manual_seed(3);
+        if (t)
+            CHECK_OK(mm_transform_apply(t, r));
+        /* min_covered 1.0: ten attempts of two draws, all refused */
+        if (k < 2)
+            CHECK_INT(mm_generator_get_state(NULL).offset, k ? 20 : 0);
+        got[k] = mm_tensor_from_value(mm_value_dict_get(r, "img"));
+        if (got[k])
+            mm_tensor_retain(got[k]);
+        mm_transform_free(t);
+        mm_value_release(r);
+    }
+    for (int k = 0; k < 2; k++) {
+        CHECK(got[k] && got[2] && got[k]->numel == 20 * 20 * 3);
+        if (got[k] && got[2] && got[k]->numel == got[2]->numel)
+            CHECK(memcmp(MM_DATA(got[k], uint8_t), MM_DATA(got[2], uint8_t),
+                         (size_t)got[k]->numel) == 0);
+    }
+    for (int k = 0; k < 3; k++)
+        mm_tensor_release(got[k]);
+}
 
 /* The same generator state gives the same crop, and a crop takes four draws
  * when its first try fits. */
@@ -291,6 +437,28 @@ MM_TEST(cls_transform_configuration_errors_are_one_line) {
             "If brightness is a single number, it must be non negative.");
     refused("{type: ColorJitter, hue: [0.1, 0.2, 0.3]}",
             "hue should be a single number or a list/tuple with length 2.");
+    refused("{type: EfficientNetRandomCrop, scale: [224, 200]}",
+            "expects int for 'scale', got list");
+    refused("{type: EfficientNetRandomCrop, scale: 224, min_covered: -0.1}",
+            "min_covered should be no less than 0.");
+    refused("{type: EfficientNetRandomCrop, scale: 224, crop_padding: -1}",
+            "crop_padding should be no less than 0.");
+    refused("{type: EfficientNetRandomCrop, scale: 224, aspect_ratio_range: "
+            "[2.0, 1.0]}",
+            "range should be of kind (min, max)");
+    refused("{type: EfficientNetRandomCrop, scale: 224, backend: pil}",
+            "backend: 'pil' is not supported; use cv2 or pillow");
+    refused("{type: Lighting, eigval: [1, 2, 3]}", "eigvec");
+    refused("{type: Lighting, eigval: [1, 2], eigvec: [[1, 2], [3, 4]]}",
+            "eigvec: expected 3 rows (one per channel) of 2 numbers each");
+    refused("{type: Lighting, eigval: [1, 2], eigvec: [[1, 2], [3, 4], [5]]}",
+            "eigvec[2]: has 1 numbers but eigval has 2");
+    refused("{type: Lighting, eigval: [1, x], eigvec: [[1, 2], [3, 4], [5, "
+            "6]]}",
+            "eigval[1]: expected a number");
+    refused("{type: Lighting, eigval: [1], eigvec: [[1], [2], [3]], "
+            "alphastd: -1.0}",
+            "alphastd: must be a finite number >= 0");
     refused("{type: ColorJitter, brightness: 0.4, backend: cv2}",
             "backend: 'cv2' is not supported; ColorJitter implements "
             "Pillow's arithmetic");
@@ -344,6 +512,7 @@ MM_TEST(pillow_resize_to_an_empty_size_is_refused) {
     CHECK_OK(mm_zeros(MM_SHAPE(1, 1000, 3), MM_U8, &img));
     mm_value *r = mm_value_new_dict();
     mm_value_dict_set_take(r, "img", mm_tensor_to_value(img));
+    mm_tensor_release(img);
     CHECK_ERR(mm_transform_apply(t, r), MM_EINVAL,
               "Resize: resize: cannot resize 1000x1 to 224x0");
     mm_transform_free(t);
@@ -367,6 +536,10 @@ int main(int argc, char **argv) {
         MM_CASE(efficientnet_center_crop_matches_mmpretrain),
         MM_CASE(random_erasing_matches_mmpretrain),
         MM_CASE(color_jitter_matches_mmpretrain_pillow),
+        MM_CASE(efficientnet_random_crop_matches_mmpretrain),
+        MM_CASE(lighting_matches_mmpretrain),
+        MM_CASE(lighting_pixels_follow_the_pca_formula),
+        MM_CASE(efficientnet_random_crop_falls_back_to_the_center_crop),
         MM_CASE(random_resized_crop_is_deterministic_per_generator),
         MM_CASE(random_erasing_erases_with_erase_prob),
         MM_CASE(color_jitter_leaves_the_dataset_image_alone),

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Record what mmpretrain 1.2.0's own transforms (RandomResizedCrop,
-RandomCrop, EfficientNetCenterCrop, ResizeEdge, RandomErasing, ColorJitter)
+RandomCrop, EfficientNetCenterCrop, EfficientNetRandomCrop, ResizeEdge,
+RandomErasing, ColorJitter, Lighting)
 and mmcv's Resize with backend='pillow' do to the fixtures in
 tests/fixtures/image/, random draws included, for the `image` suite
 (tests/image/test_cls_transforms.c compares mm's mmcls transforms with it).
@@ -28,6 +29,7 @@ import numpy as np
 from mmcv.transforms import LoadImageFromFile, Resize
 from mmpretrain.datasets.transforms import (ColorJitter,
                                             EfficientNetCenterCrop,
+                                            EfficientNetRandomCrop, Lighting,
                                             RandomCrop, RandomErasing,
                                             RandomResizedCrop, ResizeEdge)
 
@@ -153,7 +155,14 @@ def plain(v):
 BUILD = {'RandomResizedCrop': RandomResizedCrop, 'ResizeEdge': ResizeEdge,
          'RandomCrop': RandomCrop, 'Resize': Resize,
          'EfficientNetCenterCrop': EfficientNetCenterCrop,
-         'RandomErasing': RandomErasing, 'ColorJitter': ColorJitter}
+         'RandomErasing': RandomErasing, 'ColorJitter': ColorJitter,
+         'EfficientNetRandomCrop': EfficientNetRandomCrop,
+         'Lighting': Lighting}
+
+# pycls' ImageNet PCA (mmpretrain's regnet configs), BGR order
+EIGVAL = [0.2175, 0.0188, 0.0045]
+EIGVEC = [[-0.5836, -0.6948, 0.4203], [-0.5808, -0.0045, -0.814],
+          [-0.5675, 0.7192, 0.4009]]
 
 MEAN = [103.53, 116.28, 123.675]
 STD = [57.375, 57.12, 58.395]
@@ -298,6 +307,37 @@ CASES = [
      [dict(type='RandomResizedCrop', scale=24),
       dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
       dict(type='RandomErasing', erase_prob=0.5, mode='rand')]),
+    ('effnet_rrc_default', 'chelsea.png', 60,
+     [dict(type='EfficientNetRandomCrop', scale=24)]),
+    ('effnet_rrc_seed2', 'logo.png', 61,
+     [dict(type='EfficientNetRandomCrop', scale=20)]),
+    ('effnet_rrc_ranges', 'chelsea.png', 62,
+     [dict(type='EfficientNetRandomCrop', scale=16,
+           crop_ratio_range=(0.3, 0.6), aspect_ratio_range=(0.5, 2.0),
+           min_covered=0.0, interpolation='bilinear')]),
+    ('effnet_rrc_fallback_no_attempts', 'chelsea.png', 63,
+     [dict(type='EfficientNetRandomCrop', scale=18, max_attempts=0,
+           crop_padding=5)]),
+    ('effnet_rrc_fallback_min_covered', 'logo.png', 64,
+     [dict(type='EfficientNetRandomCrop', scale=16, min_covered=1.0)]),
+    ('effnet_rrc_pillow', 'chelsea.png', 65,
+     [dict(type='EfficientNetRandomCrop', scale=22, backend='pillow',
+           interpolation='bilinear')]),
+    ('effnet_rrc_float32', 'chelsea.png', 66,
+     [dict(type='EfficientNetRandomCrop', scale=20)], {'to_float32': True}),
+    ('lighting_regnet', 'chelsea.png', 70,
+     [dict(type='Lighting', eigval=EIGVAL, eigvec=EIGVEC, alphastd=25.5)]),
+    ('lighting_to_rgb', 'logo.png', 71,
+     [dict(type='Lighting', eigval=EIGVAL, eigvec=EIGVEC, alphastd=25.5,
+           to_rgb=True)]),
+    ('lighting_wraps_u8', 'chelsea.png', 72,
+     [dict(type='Lighting', eigval=EIGVAL, eigvec=EIGVEC, alphastd=3000.0)]),
+    ('lighting_float32', 'chelsea.png', 73,
+     [dict(type='Lighting', eigval=EIGVAL, eigvec=EIGVEC, alphastd=300.0,
+           to_rgb=True)], {'to_float32': True}),
+    ('lighting_two_eigvals', 'logo.png', 74,
+     [dict(type='Lighting', eigval=[0.5, 0.1],
+           eigvec=[[0.6, -0.2], [0.5, 0.7], [-0.6, 0.3]], alphastd=40.0)]),
 ]
 
 
