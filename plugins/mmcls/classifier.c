@@ -452,6 +452,7 @@ int mmcls_register_models(void) {
     MM_TRY(mm_register(&classifier_component));
     MM_TRY(mm_register(&preprocessor_component));
     MM_TRY(mmcls_register_backbones());
+    MM_TRY(mmcls_register_resnet());
     MM_TRY(mmcls_register_heads());
     MM_TRY(mmcls_register_losses());
     return MM_OK;

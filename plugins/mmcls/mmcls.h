@@ -23,6 +23,7 @@ int mmcls_register_image_transforms(void); /* processing.c */
  * reader for CIFAR's batch files) into a new value; `name` starts errors. */
 int mmcls_pickle_parse(const char *name, const void *data, size_t len,
                        mm_value **out);
+int mmcls_register_resnet(void);     /* resnet.c: ResNet family, key map */
 
 /* mm_component.destroy of every mmcls MODELS component. */
 void mmcls_module_destroy(void *obj);
