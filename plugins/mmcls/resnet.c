@@ -244,6 +244,30 @@ typedef struct res_block {
     int64_t in_channels, out_channels, mid_channels, stride, dilation;
 } res_block;
 
+/* conv -> norm (-> + residual) -> act: mm_conv_bn_act where conv and
+ * norm are a conv and a norm module, else the modules one by one. */
+static int conv_norm_act(mm_module *conv, mm_module *norm, mm_tensor *res,
+                         mm_fused_act act, mm_tensor *x, mm_tensor **out) {
+    if (mm_module_is_conv(conv) && (!norm || mm_module_is_norm(norm)))
+        return mm_conv_bn_act(conv, norm, res, act, x, out);
+    MM_TRY(mm_conv_forward(conv, x, &x));
+    if (norm)
+        MM_TRY(mm_norm_forward(norm, x, &x));
+    if (res)
+        MM_TRY(mm_add(x, res, &x));
+    return act == MM_FUSED_RELU ? mm_relu(x, out) : (*out = x, MM_OK);
+}
+
+/* The downsample branch: a (conv, norm) Sequential fuses; others (with
+ * ResNetV1d's AvgPool) run as built. */
+static int downsample_forward(mm_module *ds, mm_tensor *x, mm_tensor **out) {
+    if (ds->n_children == 2 && mm_module_is_conv(ds->children[0].module) &&
+        mm_module_is_norm(ds->children[1].module))
+        return mm_conv_bn_act(ds->children[0].module, ds->children[1].module,
+                              NULL, MM_FUSED_NONE, x, out);
+    return mm_sequential_forward(ds, x, out);
+}
+
 /* x (N, in, H, W) -> relu(F(x) + identity) (N, out, H/s, W/s), F the
  * block's branch: conv-norm-relu-conv-norm (BasicBlock) or the 1x1-3x3-1x1
  * bottleneck (+ SELayer). */
@@ -254,20 +278,22 @@ static int block_forward(mm_module *m, int n, mm_tensor *const *in,
         return mm_error_set(MM_EINVAL, "%s takes one input, got %d",
                             m->cls->name, n);
     mm_tensor *x = in[0], *y, *id = x;
-    MM_TRY(mm_conv_forward(b->conv1, x, &y));
-    MM_TRY(mm_norm_forward(b->norm1, y, &y));
-    MM_TRY(mm_relu(y, &y));
-    MM_TRY(mm_conv_forward(b->conv2, y, &y));
-    MM_TRY(mm_norm_forward(b->norm2, y, &y));
-    if (b->conv3) {
-        MM_TRY(mm_relu(y, &y));
-        MM_TRY(mm_conv_forward(b->conv3, y, &y));
-        MM_TRY(mm_norm_forward(b->norm3, y, &y));
-    }
+    /* conv -> norm (-> + identity) -> relu through mm_conv_bn_act: the
+     * modules in training, one fused conv in eval under no-grad */
+    if (b->downsample)
+        MM_TRY(downsample_forward(b->downsample, x, &id));
+    MM_TRY(conv_norm_act(b->conv1, b->norm1, NULL, MM_FUSED_RELU, x, &y));
+    /* the residual joins the last conv unless SE or drop path come first */
+    bool last_fused = !b->se && !b->drop_path;
+    mm_module *lc = b->conv3 ? b->conv3 : b->conv2;
+    mm_module *ln = b->conv3 ? b->norm3 : b->norm2;
+    if (b->conv3)
+        MM_TRY(conv_norm_act(b->conv2, b->norm2, NULL, MM_FUSED_RELU, y, &y));
+    if (last_fused)
+        return conv_norm_act(lc, ln, id, MM_FUSED_RELU, y, out);
+    MM_TRY(conv_norm_act(lc, ln, NULL, MM_FUSED_NONE, y, &y));
     if (b->se)
         MM_TRY(se_forward(b->se, 1, &y, &y));
-    if (b->downsample)
-        MM_TRY(mm_sequential_forward(b->downsample, x, &id));
     /* mmpretrain's SEBottleneck builds drop_path but never applies it */
     if (b->drop_path && !b->se)
         MM_TRY(mm_module_forward1(b->drop_path, y, &y));
@@ -465,9 +491,7 @@ static int resnet_forward_multi(mm_module *m, int n, mm_tensor *const *in,
     if (r->stem) {
         MM_TRY(mm_sequential_forward(r->stem, x, &x));
     } else {
-        MM_TRY(mm_conv_forward(r->conv1, x, &x));
-        MM_TRY(mm_norm_forward(r->norm1, x, &x));
-        MM_TRY(mm_relu(x, &x));
+        MM_TRY(conv_norm_act(r->conv1, r->norm1, NULL, MM_FUSED_RELU, x, &x));
     }
     if (r->maxpool)
         MM_TRY(mm_pooling_forward(r->maxpool, x, &x, NULL));
