@@ -660,17 +660,22 @@ static mm_checkpoint *recording(void) {
     return loaded;
 }
 
-/* |a - b| <= 1e-4 + 1e-4 |b| everywhere, else the worst difference shown. */
-static bool close_to(const char *what, mm_tensor *a, mm_tensor *b) {
+/* |a - b| <= tol + tol |b| everywhere, else the worst difference shown. */
+static bool close_within(const char *what, mm_tensor *a, mm_tensor *b,
+                         double tol) {
     if (!a || !b || a->numel != b->numel) {
         fprintf(stderr, "%s: missing or wrong size\n", what);
         return false;
     }
     double worst = 0;
-    if (mm_allclose(a, b, 1e-4, 1e-4, &worst))
+    if (mm_allclose(a, b, tol, tol, &worst))
         return true;
     fprintf(stderr, "%s: max |diff| %g\n", what, worst);
     return false;
+}
+
+static bool close_to(const char *what, mm_tensor *a, mm_tensor *b) {
+    return close_within(what, a, b, 1e-4);
 }
 
 typedef void (*case_fn)(mm_checkpoint *ck, const char *name, mm_module *m,
@@ -722,7 +727,10 @@ static void check_outputs(mm_checkpoint *ck, const char *name, mm_module *m,
     CHECK_INT(n, n_out);
     for (int i = 0; i < n && i < n_out; i++) {
         snprintf(key, sizeof key, "%s.%s.%d", name, mode, i);
-        CHECK(close_to(key, outs[i], mm_checkpoint_get(ck, key)));
+        /* eval folds each batch norm into its conv (mm_conv_bn_act):
+         * the same map, rounded differently over 50 layers */
+        CHECK(close_within(key, outs[i], mm_checkpoint_get(ck, key),
+                           strcmp(mode, "eval") == 0 ? 1e-3 : 1e-4));
     }
 }
 
