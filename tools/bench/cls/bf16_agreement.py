@@ -3,9 +3,11 @@ inference of the same ResNet on real images: the photographs shipped with
 scikit-image and the Fashion-MNIST test images, resized to 224x224 (RGB,
 ImageNet mean/std), classified by build/tools/bench/cls_agree.
 
-    python3 tools/bench/cls/bf16_agreement.py [--agree build/tools/bench/cls_agree]
-        [--plugin-dir build/plugins] [--model resnet50] [--fashion 500]
-        [--batch 16] [--threads 2]
+    /usr/bin/python3 tools/bench/cls/bf16_agreement.py
+        [--agree build/tools/bench/cls_agree] [--plugin-dir build/plugins]
+        [--model resnet50] [--fashion 500] [--batch 16] [--threads 2]
+
+(numpy and Pillow: Debian's python3 has them.)
 
 The weights are random (mmpretrain's init, seed 0): the logits mean
 nothing, so agreement here measures how often bf16 rounding flips the
@@ -66,7 +68,8 @@ def images(size, fashion):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--agree', default='build/tools/bench/cls_agree')
-    ap.add_argument('--plugin-dir', default='build/plugins')
+    ap.add_argument('--plugin-dir',
+                    default=os.path.join(ROOT, 'build', 'plugins'))
     ap.add_argument('--model', action='append', choices=sorted(CONFIGS))
     ap.add_argument('--fashion', type=int, default=500)
     ap.add_argument('--size', type=int, default=224)
@@ -81,7 +84,7 @@ def main():
         x.tofile(path)
         for model in a.model or ['resnet18', 'resnet50']:
             p = subprocess.run(
-                [a.agree, '--plugin-dir', a.plugin_dir, CONFIGS[model], path,
+                [a.agree, '--plugin-dir', os.path.abspath(a.plugin_dir), CONFIGS[model], path,
                  str(len(x)), str(a.size), str(a.batch)],
                 cwd=ROOT, capture_output=True, text=True, env=env)
             if p.returncode != 0:
