@@ -7,6 +7,7 @@
 #include "mm/autograd.h"
 #include "mm/nn.h"
 #include "mm/ops.h"
+#include "nn_internal.h"
 
 static char *dup_str(const char *s) {
     size_t n = strlen(s) + 1;
@@ -44,6 +45,7 @@ void mm_module_free(mm_module *m) {
         return;
     if (m->cls->fini)
         m->cls->fini(m);
+    mm_fused_forget(m);
     for (size_t i = m->n_children; i-- > 0;) {
         mm_module_free(m->children[i].module);
         free(m->children[i].name);

@@ -176,4 +176,8 @@ int mm_nn_register_conv_module(void);
 int mm_nn_register_model(void); /* model.c: the data preprocessors */
 int mm_nn_register_activation(void);
 
+/* fused.c: drop what mm_conv_bn_act cached for module m (it is being
+ * freed). */
+void mm_fused_forget(const mm_module *m);
+
 #endif

@@ -30,6 +30,12 @@ int mm_cpu_conv(mm_op_ctx *ctx);
 int mm_cpu_conv_transpose(mm_op_ctx *ctx);
 int mm_cpu_conv_weight_grad(mm_op_ctx *ctx);
 int mm_cpu_conv_fused(mm_op_ctx *ctx);
+/* Weights whose caller promises not to change them until unpinned (the
+ * folded weights of mm_conv_bn_act): conv_fused keeps them in oneDNN's
+ * layout across calls instead of reordering them every call. Pins count;
+ * NULL is ignored. */
+void mm_conv_weight_pin(const mm_tensor *w);
+void mm_conv_weight_unpin(const mm_tensor *w);
 /* conv_fused's activation on one value (conv.c; the loop fallback). */
 double mm_fused_act_apply(int act, double v);
 int mm_cpu_pool(mm_op_ctx *ctx);

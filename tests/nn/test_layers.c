@@ -1236,9 +1236,79 @@ MM_TEST(conv_bn_act_under_autocast_keeps_the_dtype_of_the_modules) {
     });
 }
 
+/* The eval path caches the folded weights (in oneDNN's layout): every
+ * change to the conv or batch norm after a forward shows in the next one,
+ * whether made by an op (copy_) or by a store into the data; and bf16
+ * autocast agrees with f32 within bf16 rounding. */
+static mm_tensor *modules_ref(mm_module *conv, mm_module *bn, mm_tensor *x) {
+    mm_tensor *y;
+    CHECK_OK(mm_conv_forward(conv, x, &y));
+    CHECK_OK(mm_norm_forward(bn, y, &y));
+    CHECK_OK(mm_relu(y, &y));
+    return y;
+}
+
+static mm_tensor *fused_run(mm_module *conv, mm_module *bn, mm_tensor *x,
+                            bool bf16) {
+    mm_tensor *y;
+    mm_no_grad_push();
+    if (bf16)
+        CHECK_OK(mm_autocast_push(MM_BF16));
+    CHECK_OK(mm_conv_bn_act(conv, bn, NULL, MM_FUSED_RELU, x, &y));
+    if (bf16)
+        mm_autocast_pop();
+    mm_no_grad_pop();
+    CHECK_OK(mm_to_dtype(y, MM_F32, &y));
+    return y;
+}
+
+MM_TEST(conv_bn_act_cache_follows_weight_changes) {
+    POOLED({
+        const int64_t k[2] = {3, 3}, s[2] = {1, 1}, p[2] = {1, 1};
+        mm_conv_options o = {.nsp = 2, .in_channels = 16, .out_channels = 32,
+                             .kernel_size = k, .stride = s, .padding = p,
+                             .groups = 1, .bias = false};
+        mm_module *conv, *bn;
+        CHECK_OK(mm_conv_new(&o, &conv));
+        CHECK_OK(mm_batch_norm_new(2, 32, 1e-5, 0.1, true, true, &bn));
+        mm_module_eval(conv);
+        mm_module_eval(bn);
+        mm_nn_conv *c = (mm_nn_conv *)conv;
+        mm_nn_norm *n = (mm_nn_norm *)bn;
+        mm_tensor *x = randn_t(MM_SHAPE(2, 16, 20, 20), MM_F32);
+        for (int step = 0; step < 4; step++) {
+            mm_no_grad_push();
+            if (step == 1) /* an op writes the weight */
+                CHECK_OK(mm_tensor_copy_(
+                    c->weight, randn_t(c->weight->ndim, c->weight->shape,
+                                       MM_F32)));
+            if (step == 2) /* a store into the data, no op involved */
+                MM_DATA(n->running_var, float)[5] = 9.0f;
+            if (step == 3)
+                CHECK_OK(mm_tensor_copy_(n->bias,
+                                         randn_t(MM_SHAPE(32), MM_F32)));
+            mm_no_grad_pop();
+            mm_tensor *want = modules_ref(conv, bn, x);
+            double err;
+            /* twice: the second call runs from the cache */
+            for (int again = 0; again < 2; again++) {
+                CHECK(mm_allclose(fused_run(conv, bn, x, false), want, 1e-4,
+                                  1e-4, &err));
+                /* outputs reach ~10 once the weights are randn: bf16's
+                 * 8-bit mantissa over 144-term sums */
+                CHECK(mm_allclose(fused_run(conv, bn, x, true), want, 5e-2,
+                                  0.5, &err));
+            }
+        }
+        mm_module_free(conv);
+        mm_module_free(bn);
+    });
+}
+
 MM_TEST_MAIN(MM_CASE(reprs_match_torch),
              MM_CASE(conv_bn_act_fuses_for_inference_and_equals_the_modules),
              MM_CASE(conv_bn_act_under_autocast_keeps_the_dtype_of_the_modules),
+             MM_CASE(conv_bn_act_cache_follows_weight_changes),
              MM_CASE(resnet_style_state_dict_keys_match_torch),
              MM_CASE(conv_forward_matches_the_op_and_init_bounds),
              MM_CASE(conv_arguments_are_checked),

@@ -7,6 +7,7 @@
 #include "dnnl_util.h"
 #include "mm/threads.h"
 
+#include <pthread.h>
 #include <string.h>
 
 /* CONV_FUSED: the forward for inference (oneDNN's forward_inference),
@@ -252,6 +253,111 @@ static int arg_open(conv_arg *a, const conv_key *conv, int i, dnnl_engine_t eng,
     return reorder_run(a->in, a->user, a->mem);
 }
 
+/* ---- pinned weights ------------------------------------------------------
+ * A pinned weight tensor (mm_conv_weight_pin) is immutable until unpinned,
+ * so its reorders into the layouts primitives want are made once and kept
+ * here, keyed by the tensor's first element and the wanted layout. */
+
+enum { MAX_PINS = 1024, MAX_PREPS = 4 };
+
+typedef struct pinned {
+    const void *data; /* NULL: a free slot */
+    int pins;
+    int n;
+    struct {
+        dnnl_memory_desc_t md;
+        void *buf;
+        size_t block;
+    } prep[MAX_PREPS];
+} pinned;
+
+static pinned pin_table[MAX_PINS];
+static pthread_mutex_t pin_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static pinned *pin_find(const void *data) {
+    for (int i = 0; i < MAX_PINS; i++)
+        if (pin_table[i].data == data)
+            return &pin_table[i];
+    return NULL;
+}
+
+void mm_conv_weight_pin(const mm_tensor *w) {
+    if (!w)
+        return;
+    pthread_mutex_lock(&pin_lock);
+    pinned *p = pin_find(mm_tensor_data(w));
+    if (!p && (p = pin_find(NULL)) != NULL)
+        p->data = mm_tensor_data(w);
+    if (p)
+        p->pins++; /* a full table: the tensor is just not pinned */
+    pthread_mutex_unlock(&pin_lock);
+}
+
+void mm_conv_weight_unpin(const mm_tensor *w) {
+    if (!w)
+        return;
+    pthread_mutex_lock(&pin_lock);
+    pinned *p = pin_find(mm_tensor_data(w));
+    if (p && --p->pins == 0) {
+        for (int i = 0; i < p->n; i++)
+            mm_cpu_free(p->prep[i].buf, p->prep[i].block);
+        memset(p, 0, sizeof *p);
+    }
+    pthread_mutex_unlock(&pin_lock);
+}
+
+/* The weights argument of a primitive from the pinned copy in layout want
+ * (made now on first use). 1: not pinned (the caller reorders). */
+static int arg_open_pinned(conv_arg *a, const conv_key *conv, dnnl_engine_t eng,
+                           const dnnl_memory_desc_t *plain,
+                           const dnnl_memory_desc_t *want, mm_tensor *t) {
+    int rc = 1;
+    pthread_mutex_lock(&pin_lock);
+    pinned *p = pin_find(mm_tensor_data(t));
+    void *buf = NULL;
+    for (int i = 0; p && i < p->n && !buf; i++)
+        if (dnnl_memory_desc_equal(&p->prep[i].md, want))
+            buf = p->prep[i].buf;
+    if (p && !buf && p->n < MAX_PREPS) {
+        size_t block;
+        buf = mm_cpu_alloc(dnnl_memory_desc_get_size(want), &block);
+        dnnl_memory_t from = NULL, to = NULL;
+        mm_dnnl_entry *r = NULL;
+        rc = buf ? 0 : mm_error_set(MM_ENOMEM, "conv: out of memory");
+        if (rc == 0 &&
+            (dnnl_memory_create(&from, plain, eng, mm_tensor_data(t)) !=
+                 dnnl_success ||
+             dnnl_memory_create(&to, want, eng, buf) != dnnl_success))
+            rc = mm_error_set(MM_EINTERNAL, "oneDNN: memory");
+        if (rc == 0)
+            rc = acquire_reorder(conv, 1, false, plain, want, &r);
+        if (rc == 0)
+            rc = reorder_run(r, from, to);
+        mm_dnnl_release(r);
+        if (from)
+            dnnl_memory_destroy(from);
+        if (to)
+            dnnl_memory_destroy(to);
+        if (rc == 0) {
+            p->prep[p->n].md = *want;
+            p->prep[p->n].buf = buf;
+            p->prep[p->n].block = block;
+            p->n++;
+        } else if (buf) {
+            mm_cpu_free(buf, block);
+            buf = NULL;
+        }
+    }
+    pthread_mutex_unlock(&pin_lock);
+    if (rc < 0)
+        return rc;
+    if (!buf)
+        return 1;
+    if (dnnl_memory_create(&a->mem, want, eng, buf) != dnnl_success)
+        return mm_error_set(MM_EINTERNAL, "oneDNN: memory");
+    return 0;
+}
+
 static int arg_write_back(conv_arg *a) {
     return a->user ? reorder_run(a->back, a->mem, a->user) : 0;
 }
@@ -347,6 +453,12 @@ static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
     for (int i = 0; i < 3 && rc == 0; i++) {
         const dnnl_memory_desc_t *want =
             dnnl_primitive_desc_query_md(pd, queries[kind][i], 0);
+        if (kind == CONV_FUSED && i == 1 && want &&
+            !dnnl_memory_desc_equal(plain[i], want)) {
+            rc = arg_open_pinned(&args[i], &key, eng, plain[i], want, ts[i]);
+            if (rc <= 0)
+                continue;
+        }
         /* a fused sum reads dst (the residual) before writing it */
         rc = arg_open(&args[i], &key, i, eng, plain[i], want, ts[i],
                       i != written || (kind == CONV_FUSED && sum),

@@ -314,6 +314,62 @@ static bool avg_plain_ok(const mm_pool_geom *g) {
     return true;
 }
 
+/* 2-d max pool without dilation over plain planes (f32, or bf16 read
+ * through f32): oneDNN runs plain layouts in its simple_nchw code, several
+ * times slower than this loop on a ResNet stem. NaN propagates as in
+ * torch. */
+static bool max_plain_ok(const mm_pool_geom *g, mm_dtype dt) {
+    return g->nsp == 2 && !g->adaptive && g->in[0] == 1 && g->d[1] == 1 &&
+           g->d[2] == 1 && (dt == MM_F32 || dt == MM_BF16);
+}
+
+static inline float bf16_load(uint16_t v) {
+    union {
+        uint32_t u;
+        float f;
+    } c = {(uint32_t)v << 16};
+    return c.f;
+}
+
+/* clang-format off */
+#define MAX_PLAIN(T, LOAD, SUFFIX)                                             \
+    static void max_plain_##SUFFIX(const mm_pool_geom *g, const T *x, T *y) {  \
+        int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];    \
+        int nt = mm_get_num_threads();                                         \
+        bool par = g->planes * OH * OW * g->k[1] * g->k[2] > MM_GRAIN;         \
+        _Pragma("omp parallel for collapse(2) num_threads(nt) if (par)")       \
+        for (int64_t pl = 0; pl < g->planes; pl++)                             \
+            for (int64_t oh = 0; oh < OH; oh++) {                              \
+                const T *xp = x + pl * H * W;                                  \
+                T *yp = y + (pl * OH + oh) * OW;                               \
+                int64_t h0 = oh * g->s[1] - g->p[1], h1 = h0 + g->k[1];        \
+                h0 = h0 < 0 ? 0 : h0;                                          \
+                h1 = h1 > H ? H : h1;                                          \
+                for (int64_t ow = 0; ow < OW; ow++) {                          \
+                    int64_t w0 = ow * g->s[2] - g->p[2], w1 = w0 + g->k[2];    \
+                    w0 = w0 < 0 ? 0 : w0;                                      \
+                    w1 = w1 > W ? W : w1;                                      \
+                    float m = -INFINITY;                                       \
+                    T best = xp[h0 * W + w0];                                  \
+                    bool nan = false;                                          \
+                    for (int64_t h = h0; h < h1 && !nan; h++)                  \
+                        for (int64_t w = w0; w < w1 && !nan; w++) {            \
+                            float v = LOAD(xp[h * W + w]);                     \
+                            nan = v != v;                                      \
+                            if (v > m || nan) {                                \
+                                m = v;                                         \
+                                best = xp[h * W + w];                          \
+                            }                                                  \
+                        }                                                      \
+                    yp[ow] = best;                                             \
+                }                                                              \
+            }                                                                  \
+    }
+/* clang-format on */
+#define LOAD_F32(v) (v)
+MAX_PLAIN(float, LOAD_F32, f32)
+MAX_PLAIN(uint16_t, bf16_load, bf16)
+
 int mm_cpu_pool(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
     mm_tensor *y = ctx->out;
@@ -327,6 +383,14 @@ int mm_cpu_pool(mm_op_ctx *ctx) {
             avg_plain_f32(&g, MM_DATA(x, float), MM_DATA(y, float));
         else
             avg_plain_f64(&g, MM_DATA(x, double), MM_DATA(y, double));
+        return 0;
+    }
+    if (code == MM_POOL_MAX && !ctx->recording &&
+        max_plain_ok(&g, x->dtype)) {
+        if (f32)
+            max_plain_f32(&g, MM_DATA(x, float), MM_DATA(y, float));
+        else
+            max_plain_bf16(&g, MM_DATA(x, uint16_t), MM_DATA(y, uint16_t));
         return 0;
     }
     if (code == MM_POOL_AVG || (code == MM_POOL_MAX && !ctx->recording)) {
