@@ -310,6 +310,8 @@ MM_TEST(draw_text_fills_its_box_and_clips) {
     CHECK_OK(mm_zeros(MM_SHAPE(8, 8, 3), MM_F32, &f));
     CHECK_ERR(mm_image_draw_text(f, 0, 0, "x", 14, white, NULL), MM_EINVAL,
               "draw_text: needs a contiguous u8 (H, W, 3) image");
+    mm_tensor_release(f);
+    mm_tensor_release(img);
 }
 
 MM_TEST_MAIN(MM_CASE(image_decode_matches_cv2_imread),

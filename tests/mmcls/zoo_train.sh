@@ -98,7 +98,7 @@ case_ resnet18_cifar resnet/resnet18_8xb16_cifar10.yaml 32 "$sgd" "$head5"
 case_ resnetv1d50 resnet/resnetv1d50_8xb32_in1k.yaml 64 "$sgd" "$head5"
 case_ resnext50 resnext/resnext50-32x4d_8xb32_in1k.yaml 64 "$sgd" "$head5"
 case_ seresnet50 seresnet/seresnet50_8xb32_in1k.yaml 64 "$sgd" "$head5"
-case_ vgg11bn vgg/vgg11bn_8xb32_in1k.yaml 224 '{type: SGD, lr: 0.002, momentum: 0.9}' \
+case_ vgg11bn vgg/vgg11bn_8xb32_in1k.yaml 224 '{type: SGD, lr: 0.001, momentum: 0.9}' \
   "  backbone: {num_classes: 5}"
 case_ mobilenet_v2 mobilenet_v2/mobilenet-v2_8xb32_in1k.yaml 64 "$sgd" "$head5"
 case_ mobilenet_v3_small mobilenet_v3/mobilenet-v3-small_8xb128_in1k.yaml 64 "$sgd" "$head5"
