@@ -29,6 +29,15 @@ mm_generator *mm_data_generator(void) {
 
 void mm_data_set_generator(mm_generator *gen) { data_gen = gen; }
 
+double mm_data_rand_uniform(void) {
+    uint64_t seed, ctr = mm_generator_reserve(mm_data_generator(), 1, &seed);
+    uint32_t c[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0, 0};
+    uint32_t k[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, o[4];
+    mm_philox4x32_10(c, k, o);
+    uint64_t bits = ((uint64_t)(o[0] >> 5) << 26) | (o[1] >> 6);
+    return (double)bits * (1.0 / 9007199254740992.0);
+}
+
 /* The seed of batch `batch` of `epoch`: one Philox block keyed by the run's
  * seed, so nearby (epoch, batch) pairs give unrelated streams. */
 static uint64_t batch_seed(uint64_t seed, int64_t epoch, uint64_t batch) {

@@ -14,23 +14,10 @@
 #include "mm/registry.h"
 #include "mm/transform.h"
 
-/* Random transforms draw from the batch's generator (<mm/data.h>). */
-static mm_generator *generator(void) { return mm_data_generator(); }
-
-/* One uniform double in [0, 1): 53 bits of one Philox block of the
- * data generator (a block per draw, so draws never share counters). */
-static double rand_uniform(void) {
-    uint64_t seed, ctr = mm_generator_reserve(generator(), 1, &seed);
-    uint32_t c[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0, 0};
-    uint32_t k[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, o[4];
-    mm_philox4x32_10(c, k, o);
-    uint64_t bits = ((uint64_t)(o[0] >> 5) << 26) | (o[1] >> 6);
-    return (double)bits * (1.0 / 9007199254740992.0);
-}
-
-/* An integer uniform on [lo, hi] (numpy's randint(lo, hi + 1)). */
+/* Random transforms draw from the batch's generator through
+ * mm_data_rand_uniform (<mm/data.h>). An integer uniform on [lo, hi] (numpy's randint(lo, hi + 1)). */
 static int64_t rand_int(int64_t lo, int64_t hi) {
-    int64_t v = lo + (int64_t)floor(rand_uniform() * (double)(hi - lo + 1));
+    int64_t v = lo + (int64_t)floor(mm_data_rand_uniform() * (double)(hi - lo + 1));
     return v > hi ? hi : v;
 }
 
@@ -96,16 +83,6 @@ static int new_like(const mm_tensor *t, int64_t h, int64_t w,
     if (t->ndim == 2)
         return mm_empty(MM_SHAPE(h, w), t->dtype, out);
     return mm_empty(MM_SHAPE(h, w, t->shape[2]), t->dtype, out);
-}
-
-/* Run fn inside a pool of its own. */
-static int pooled(int (*fn)(mm_transform *, mm_value *), mm_transform *t,
-                  mm_value *results) {
-    mm_pool *pool;
-    MM_TRY(mm_pool_open(&pool));
-    int rc = fn(t, results);
-    mm_pool_close(pool);
-    return rc;
 }
 
 static void plain_destroy(mm_transform *t) { free(t); }
@@ -188,12 +165,8 @@ static int load_apply(mm_transform *t, mm_value *results) {
     return set_take(results, "ori_shape", int_list(2, img->shape));
 }
 
-static int load_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(load_apply, t, results);
-}
-
 static const mm_transform_class load_class = {.name = "LoadImageFromFile",
-                                              .apply = load_apply_pooled,
+                                              .apply = load_apply,
                                               .destroy = plain_destroy};
 
 static int load_build(mm_build_ctx *ctx, void **out) {
@@ -306,12 +279,8 @@ static int resize_apply(mm_transform *t, mm_value *results) {
     return resize_to(results, scale, r->keep_ratio, &r->interp);
 }
 
-static int resize_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(resize_apply, t, results);
-}
-
 static const mm_transform_class resize_class = {.name = "Resize",
-                                                .apply = resize_apply_pooled,
+                                                .apply = resize_apply,
                                                 .destroy = plain_destroy};
 
 static int read_interp(mm_build_ctx *ctx, resize_method *out) {
@@ -396,20 +365,16 @@ static int random_resize_apply(mm_transform *t, mm_value *results) {
             scale[e] = rand_int(a < b ? a : b, a < b ? b : a);
         }
     } else { /* _random_sample_ratio */
-        double f = rand_uniform() * (r->ratio[1] - r->ratio[0]) + r->ratio[0];
+        double f = mm_data_rand_uniform() * (r->ratio[1] - r->ratio[0]) + r->ratio[0];
         scale[0] = (int64_t)((double)r->scale[0][0] * f);
         scale[1] = (int64_t)((double)r->scale[0][1] * f);
     }
     return resize_to(results, scale, r->keep_ratio, &r->interp);
 }
 
-static int random_resize_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(random_resize_apply, t, results);
-}
-
 static const mm_transform_class random_resize_class = {
     .name = "RandomResize",
-    .apply = random_resize_apply_pooled,
+    .apply = random_resize_apply,
     .destroy = plain_destroy};
 
 static int random_resize_build(mm_build_ctx *ctx, void **out) {
@@ -522,7 +487,7 @@ static int flip_apply(mm_transform *t, mm_value *results) {
                                 "vertical or diagonal",
                                 mm_value_get_string(given));
     } else { /* numpy's choice(directions + [None], p=prob) */
-        double u = rand_uniform(), cdf = 0, total = 0;
+        double u = mm_data_rand_uniform(), cdf = 0, total = 0;
         for (int i = 0; i <= f->n; i++)
             total += f->prob[i];
         for (int i = 0; i <= f->n; i++) {
@@ -544,12 +509,8 @@ static int flip_apply(mm_transform *t, mm_value *results) {
     return set_take(results, "img", mm_tensor_to_value(y));
 }
 
-static int flip_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(flip_apply, t, results);
-}
-
 static const mm_transform_class flip_class = {.name = "RandomFlip",
-                                              .apply = flip_apply_pooled,
+                                              .apply = flip_apply,
                                               .destroy = plain_destroy};
 
 static int flip_build(mm_build_ctx *ctx, void **out) {
@@ -731,17 +692,13 @@ static int pad_apply(mm_transform *t, mm_value *results) {
                                : mm_value_new_null());
 }
 
-static int pad_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(pad_apply, t, results);
-}
-
 static void pad_destroy(mm_transform *t) {
     mm_value_release(((pad *)t)->fixed_size);
     free(t);
 }
 
 static const mm_transform_class pad_class = {
-    .name = "Pad", .apply = pad_apply_pooled, .destroy = pad_destroy};
+    .name = "Pad", .apply = pad_apply, .destroy = pad_destroy};
 
 /* pad_val (a number, a per-channel list, or {img: ...}) and
  * padding_mode, shared with CenterCrop's pad_cfg. */
@@ -892,13 +849,9 @@ static int center_crop_apply(mm_transform *t, mm_value *results) {
     return set_take(results, "pad_shape", int_list(2, y->shape));
 }
 
-static int center_crop_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(center_crop_apply, t, results);
-}
-
 static const mm_transform_class center_crop_class = {
     .name = "CenterCrop",
-    .apply = center_crop_apply_pooled,
+    .apply = center_crop_apply,
     .destroy = plain_destroy};
 
 static int center_crop_build(mm_build_ctx *ctx, void **out) {
@@ -994,13 +947,9 @@ static int normalize_apply(mm_transform *t, mm_value *results) {
     return set_take(results, "img_norm_cfg", cfg);
 }
 
-static int normalize_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(normalize_apply, t, results);
-}
-
 static const mm_transform_class normalize_class = {
     .name = "Normalize",
-    .apply = normalize_apply_pooled,
+    .apply = normalize_apply,
     .destroy = plain_destroy};
 
 static int read_stats(mm_build_ctx *ctx, const char *param, double *out,

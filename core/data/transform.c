@@ -3,10 +3,16 @@
 
 #include "data_internal.h"
 #include "mm/registry.h"
+#include "mm/tensor.h"
 #include "mm/transform.h"
 
+/* Each transform runs in a pool of its own: what it keeps goes into
+ * results (values hold references), its temporaries go with the pool. */
 int mm_transform_apply(mm_transform *t, mm_value *results) {
+    mm_pool *pool;
+    MM_TRY(mm_pool_open(&pool));
     int rc = t->cls->apply(t, results);
+    mm_pool_close(pool);
     if (rc < 0)
         return mm_error_context(rc, NULL, "%s", t->cls->name);
     return rc;

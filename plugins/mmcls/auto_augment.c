@@ -26,26 +26,16 @@
 
 /* ---- random draws ------------------------------------------------------- */
 
-/* One uniform double in [0, 1) from one Philox block of the data
- * generator, as the core transforms draw. */
-static double rand_uniform(void) {
-    uint64_t seed, ctr = mm_generator_reserve(mm_data_generator(), 1, &seed);
-    uint32_t c[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0, 0};
-    uint32_t k[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, o[4];
-    mm_philox4x32_10(c, k, o);
-    uint64_t bits = ((uint64_t)(o[0] >> 5) << 26) | (o[1] >> 6);
-    return (double)bits * (1.0 / 9007199254740992.0);
-}
 
 /* N(mean, std) by Box-Muller on two draws. */
 static double rand_normal(double mean, double std) {
-    double u1 = rand_uniform(), u2 = rand_uniform();
+    double u1 = mm_data_rand_uniform(), u2 = mm_data_rand_uniform();
     return mean + std * sqrt(-2.0 * log1p(-u1)) * cos(6.283185307179586 * u2);
 }
 
 /* An index uniform on [0, n) (np.random.choice without p). */
 static size_t rand_index(size_t n) {
-    size_t i = (size_t)(rand_uniform() * (double)n);
+    size_t i = (size_t)(mm_data_rand_uniform() * (double)n);
     return i < n ? i : n - 1;
 }
 
@@ -131,7 +121,7 @@ typedef struct aug {
 static double random_magnitude(const aug *a) {
     double m = a->level;
     if (a->std_inf)
-        m = rand_uniform() * m; /* np.random.uniform(0, m) */
+        m = mm_data_rand_uniform() * m; /* np.random.uniform(0, m) */
     else if (a->std > 0)
         m = fmin(fmax(rand_normal(m, a->std), 0), a->total);
     return m / a->total * (a->range[1] - a->range[0]) + a->range[0];
@@ -172,8 +162,8 @@ static int cutout(const aug *a, mm_tensor *img, const int64_t shape[2],
                             "Cutout: pad_val has %d values for an image of "
                             "%lld channel(s)",
                             a->n_pad, (long long)cn);
-    double y0 = (double)h + (1.0 - (double)h) * rand_uniform();
-    double x0 = (double)w + (1.0 - (double)w) * rand_uniform();
+    double y0 = (double)h + (1.0 - (double)h) * mm_data_rand_uniform();
+    double x0 = (double)w + (1.0 - (double)w) * mm_data_rand_uniform();
     int64_t y1 = (int64_t)fmin(fmax(0, y0 - (double)shape[0] / 2.), h);
     int64_t x1 = (int64_t)fmin(fmax(0, x0 - (double)shape[1] / 2.), w);
     int64_t y2 = shape[0] >= h - y1 ? h : y1 + shape[0];
@@ -268,14 +258,14 @@ static int aug_run(const aug *a, mm_tensor *img, double m, mm_tensor **y) {
     return MM_EINVAL;
 }
 
-static int aug_apply_inner(mm_transform *t, mm_value *results) {
+static int aug_apply(mm_transform *t, mm_value *results) {
     const aug *a = (const aug *)t;
-    if (rand_uniform() > a->prob) /* random_disable */
+    if (mm_data_rand_uniform() > a->prob) /* random_disable */
         return MM_OK;
     double m = 0;
     if (ops[a->op].value_key)
         m = a->has_value ? a->value : random_magnitude(a);
-    if (ops[a->op].negates && rand_uniform() < a->negative_prob)
+    if (ops[a->op].negates && mm_data_rand_uniform() < a->negative_prob)
         m = -m;
     mm_tensor *img =
         mm_tensor_from_value(mm_value_dict_get(results, "img"));
@@ -294,14 +284,6 @@ static int aug_apply_inner(mm_transform *t, mm_value *results) {
     if (!v || mm_value_dict_set_take(results, "img", v))
         return mm_error_set(MM_ENOMEM, "out of memory");
     return MM_OK;
-}
-
-static int aug_apply(mm_transform *t, mm_value *results) {
-    mm_pool *pool;
-    MM_TRY(mm_pool_open(&pool));
-    int rc = aug_apply_inner(t, results);
-    mm_pool_close(pool);
-    return rc;
 }
 
 static void aug_destroy(mm_transform *t) { free(t); }

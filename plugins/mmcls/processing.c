@@ -32,26 +32,17 @@
 
 /* ---- draws ------------------------------------------------------------ */
 
-/* u in [0, 1): 53 bits of one Philox block (as the core transforms). */
-static double draw(void) {
-    uint64_t seed, ctr = mm_generator_reserve(mm_data_generator(), 1, &seed);
-    uint32_t c[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0, 0};
-    uint32_t k[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, o[4];
-    mm_philox4x32_10(c, k, o);
-    uint64_t bits = ((uint64_t)(o[0] >> 5) << 26) | (o[1] >> 6);
-    return (double)bits * (1.0 / 9007199254740992.0);
-}
 
-static double uniform(double lo, double hi) { return lo + (hi - lo) * draw(); }
+static double uniform(double lo, double hi) { return lo + (hi - lo) * mm_data_rand_uniform(); }
 
 /* numpy's randint(lo, hi): hi exclusive, hi > lo. */
 static int64_t randint(int64_t lo, int64_t hi) {
-    int64_t v = lo + (int64_t)floor(draw() * (double)(hi - lo));
+    int64_t v = lo + (int64_t)floor(mm_data_rand_uniform() * (double)(hi - lo));
     return v >= hi ? hi - 1 : v;
 }
 
 static double normal(double mean, double std) {
-    double u1 = draw(), u2 = draw();
+    double u1 = mm_data_rand_uniform(), u2 = mm_data_rand_uniform();
     return mean + std * sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
 }
 
@@ -99,15 +90,6 @@ static int get_img_copy(mm_value *results, mm_tensor **out) {
     mm_tensor *t;
     MM_TRY(get_img(results, &t));
     return mm_clone(t, out);
-}
-
-static int pooled(int (*fn)(mm_transform *, mm_value *), mm_transform *t,
-                  mm_value *results) {
-    mm_pool *pool;
-    MM_TRY(mm_pool_open(&pool));
-    int rc = fn(t, results);
-    mm_pool_close(pool);
-    return rc;
 }
 
 static void plain_destroy(mm_transform *t) { free(t); }
@@ -245,12 +227,8 @@ static int rrc_apply(mm_transform *t, mm_value *results) {
     return set_take(results, "img_shape", int_list(o->ndim, o->shape));
 }
 
-static int rrc_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(rrc_apply, t, results);
-}
-
 static const mm_transform_class rrc_class = {.name = "RandomResizedCrop",
-                                             .apply = rrc_apply_pooled,
+                                             .apply = rrc_apply,
                                              .destroy = plain_destroy};
 
 /* An int or an (h, w) pair, positive. */
@@ -424,13 +402,9 @@ static int random_crop_apply(mm_transform *t, mm_value *results) {
     return set_take(results, "img_shape", int_list(c->ndim, c->shape));
 }
 
-static int random_crop_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(random_crop_apply, t, results);
-}
-
 static const mm_transform_class random_crop_class = {
     .name = "RandomCrop",
-    .apply = random_crop_apply_pooled,
+    .apply = random_crop_apply,
     .destroy = plain_destroy};
 
 static int random_crop_build(mm_build_ctx *ctx, void **out) {
@@ -548,13 +522,9 @@ static int effnet_center_apply(mm_transform *t, mm_value *results) {
     return set_take(results, "img_shape", int_list(o->ndim, o->shape));
 }
 
-static int effnet_center_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(effnet_center_apply, t, results);
-}
-
 static const mm_transform_class effnet_center_class = {
     .name = "EfficientNetCenterCrop",
-    .apply = effnet_center_apply_pooled,
+    .apply = effnet_center_apply,
     .destroy = plain_destroy};
 
 static int effnet_center_build(mm_build_ctx *ctx, void **out) {
@@ -651,13 +621,9 @@ static int effnet_rrc_apply(mm_transform *t, mm_value *results) {
     return set_take(results, "img_shape", int_list(o->ndim, o->shape));
 }
 
-static int effnet_rrc_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(effnet_rrc_apply, t, results);
-}
-
 static const mm_transform_class effnet_rrc_class = {
     .name = "EfficientNetRandomCrop",
-    .apply = effnet_rrc_apply_pooled,
+    .apply = effnet_rrc_apply,
     .destroy = plain_destroy};
 
 static int effnet_rrc_build(mm_build_ctx *ctx, void **out) {
@@ -744,13 +710,9 @@ static int resize_edge_apply(mm_transform *t, mm_value *results) {
     return set_take(results, "scale_factor", f);
 }
 
-static int resize_edge_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(resize_edge_apply, t, results);
-}
-
 static const mm_transform_class resize_edge_class = {
     .name = "ResizeEdge",
-    .apply = resize_edge_apply_pooled,
+    .apply = resize_edge_apply,
     .destroy = plain_destroy};
 
 static int resize_edge_build(mm_build_ctx *ctx, void **out) {
@@ -800,7 +762,7 @@ typedef struct erasing {
 
 static int erasing_apply(mm_transform *t, mm_value *results) {
     erasing *e = (erasing *)t;
-    if (draw() > e->prob) /* random_disable: np.random.rand() > erase_prob */
+    if (mm_data_rand_uniform() > e->prob) /* random_disable: np.random.rand() > erase_prob */
         return MM_OK;
     mm_tensor *img;
     MM_TRY(get_img_copy(results, &img));
@@ -845,12 +807,8 @@ static int erasing_apply(mm_transform *t, mm_value *results) {
     return set_take(results, "img", mm_tensor_to_value(img));
 }
 
-static int erasing_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(erasing_apply, t, results);
-}
-
 static const mm_transform_class erasing_class = {.name = "RandomErasing",
-                                                 .apply = erasing_apply_pooled,
+                                                 .apply = erasing_apply,
                                                  .destroy = plain_destroy};
 
 /* A number (x3) or three numbers. */
@@ -1098,12 +1056,8 @@ static int jitter_apply(mm_transform *t, mm_value *results) {
     return set_take(results, "img", mm_tensor_to_value(img));
 }
 
-static int jitter_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(jitter_apply, t, results);
-}
-
 static const mm_transform_class jitter_class = {.name = "ColorJitter",
-                                                .apply = jitter_apply_pooled,
+                                                .apply = jitter_apply,
                                                 .destroy = plain_destroy};
 
 /* mmpretrain's _set_range: a number v is (center - v, center + v); ranges
@@ -1223,12 +1177,8 @@ static int lighting_apply(mm_transform *t, mm_value *results) {
     return set_take(results, "img", mm_tensor_to_value(img));
 }
 
-static int lighting_apply_pooled(mm_transform *t, mm_value *results) {
-    return pooled(lighting_apply, t, results);
-}
-
 static const mm_transform_class lighting_class = {.name = "Lighting",
-                                                  .apply = lighting_apply_pooled,
+                                                  .apply = lighting_apply,
                                                   .destroy = plain_destroy};
 
 /* A list of numbers, at most LIGHTING_MAX; *n its length. */

@@ -238,6 +238,11 @@ MM_API mm_generator *mm_data_generator(void);
 /* Set this thread's data generator (NULL: back to the default). For
  * dataloaders and tests. */
 MM_API void mm_data_set_generator(mm_generator *gen);
+/* One uniform double in [0, 1) from mm_data_generator(): 53 bits of one
+ * Philox block per draw, so draws never share counters. Every random
+ * transform (core and plugins) draws through it, so a recorded sequence
+ * of draws replays the same way everywhere. */
+MM_API double mm_data_rand_uniform(void);
 
 #ifdef __cplusplus
 }

@@ -36,7 +36,9 @@ struct mm_transform {
     const mm_transform_class *cls;
 };
 
-/* Run t on results; a failing transform's error names it. */
+/* Run t on results inside a pool of its own (tensors the transform keeps
+ * live on through the results' references; its temporaries are freed on
+ * return); a failing transform's error names it. */
 MM_API int mm_transform_apply(mm_transform *t, mm_value *results);
 MM_API void mm_transform_free(mm_transform *t); /* NULL is fine */
 
