@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "mm/apis.h"
 #include "mm/image.h"
+#include "mm/log.h"
 #include "mm/tensor.h"
 
 static const char usage[] =
@@ -177,17 +178,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* mmengine's ProgressBar on stderr, when it is a terminal. */
-static void progress(size_t done, size_t total, double t0) {
-    double el = now_s() - t0, rate = el > 0 ? (double)done / el : 0;
-    int width = 30, fill = (int)(width * done / total);
-    fprintf(stderr, "\r[%.*s%*s] %zu/%zu, %.1f task/s, elapsed: %.0fs",
-            fill, ">>>>>>>>>>>>>>>>>>>>>>>>>>>>>>", width - fill, "", done,
-            total, rate, el);
-    if (done == total)
-        fputc('\n', stderr);
 }
 
 typedef struct topk_item {
@@ -357,7 +347,8 @@ static int run(opts *o) {
         mm_value_release(res);
         fflush(stdout);
         if (bar && !rc)
-            progress(i + n, imgs.n, t0);
+            mm_progress_print(stderr, (int64_t)(i + n), (int64_t)imgs.n,
+                              now_s() - t0);
     }
     char def[PATH_MAX];
     const char *out = o->out;

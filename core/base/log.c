@@ -122,3 +122,20 @@ void mm_log(mm_log_level level, const char *fmt, ...) {
     if (line != small)
         free(line);
 }
+
+void mm_progress_print(FILE *f, int64_t done, int64_t total, double elapsed) {
+    if (total <= 0)
+        return;
+    double rate = elapsed > 0 ? (double)done / elapsed : 0;
+    int width = 30, fill = (int)(width * done / total);
+    char bar[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '>' : ' ';
+    bar[width] = 0;
+    double eta = rate > 0 ? (double)(total - done) / rate : 0;
+    fprintf(f, "\r[%s] %lld/%lld, %.1f task/s, elapsed: %.0fs, ETA: %5.0fs", bar,
+            (long long)done, (long long)total, rate, elapsed, eta);
+    if (done == total)
+        fputc('\n', f);
+    fflush(f);
+}

@@ -264,21 +264,8 @@ int mm_loop_build(mm_runner *r, const mm_value *node, const char *path,
 /* ---- progress bar (val/test on a terminal) ------------------------------- */
 
 static void progress(mm_runner *r, int64_t done, int64_t total, double t0) {
-    if (!r->progress || total <= 0)
-        return;
-    double el = mm_runner_now() - t0;
-    double rate = el > 0 ? (double)done / el : 0;
-    int width = 30, fill = (int)(width * done / total);
-    char bar[64];
-    for (int i = 0; i < width; i++)
-        bar[i] = i < fill ? '>' : ' ';
-    bar[width] = 0;
-    double eta = rate > 0 ? (double)(total - done) / rate : 0;
-    printf("\r[%s] %lld/%lld, %.1f task/s, elapsed: %.0fs, ETA: %5.0fs", bar,
-           (long long)done, (long long)total, rate, el, eta);
-    if (done == total)
-        printf("\n");
-    fflush(stdout);
+    if (r->progress)
+        mm_progress_print(stdout, done, total, mm_runner_now() - t0);
 }
 
 /* ---- the train loops ----------------------------------------------------- */

@@ -9,6 +9,9 @@
 #ifndef MM_LOG_H
 #define MM_LOG_H
 
+#include <stdint.h>
+#include <stdio.h>
+
 #include "mm/error.h"
 
 #ifdef __cplusplus
@@ -43,6 +46,11 @@ MM_API void mm_log(mm_log_level level, const char *fmt, ...) MM_PRINTF(2, 3);
 #define MM_INFO(...) mm_log(MM_LOG_INFO, __VA_ARGS__)
 #define MM_WARN(...) mm_log(MM_LOG_WARNING, __VA_ARGS__)
 #define MM_ERROR(...) mm_log(MM_LOG_ERROR, __VA_ARGS__)
+
+/* mmengine's ProgressBar line on f (a terminal): "\r[>>>>   ] done/total,
+ * rate task/s, elapsed: Ns, ETA: Ns", a newline when done == total. */
+MM_API void mm_progress_print(FILE *f, int64_t done, int64_t total,
+                              double elapsed);
 
 #ifdef __cplusplus
 }
