@@ -571,16 +571,16 @@ out:
 /* ---- reading ------------------------------------------------------------ */
 
 /* Where the bytes come from: a file descriptor or a memory buffer. */
-typedef struct source {
-    int fd;
-    const uint8_t *buf;
-    uint64_t size;
-    const char *path;
-} source;
-
-static int source_read(const source *s, uint64_t at, void *dst, size_t n) {
+int mm_io_src_read(const mm_io_src *s, uint64_t at, void *dst, size_t n) {
+    if (at > s->size || n > s->size - at)
+        return mm_error_set(MM_EPARSE,
+                            "%s: truncated: bytes %" PRIu64 "..%" PRIu64
+                            " lie past the end of the file (%" PRIu64
+                            " bytes)",
+                            s->path, at, at + (uint64_t)n, s->size);
     if (s->buf) {
-        memcpy(dst, s->buf + at, n);
+        if (n)
+            memcpy(dst, s->buf + at, n);
         return MM_OK;
     }
     char *p = dst;
@@ -600,6 +600,32 @@ static int source_read(const source *s, uint64_t at, void *dst, size_t n) {
         at += (uint64_t)r;
     }
     return MM_OK;
+}
+
+int mm_io_src_open(const char *path, mm_io_src *out) {
+    *out = (mm_io_src){.fd = -1, .path = path};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mm_error_set(errno == ENOENT ? MM_ENOENT : MM_EIO,
+                            "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int st_rc = fstat(fd, &st), err = errno;
+    if (st_rc != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return mm_error_set(MM_EIO, "%s: cannot read: %s", path,
+                            st_rc != 0            ? strerror(err)
+                            : S_ISDIR(st.st_mode) ? "is a directory"
+                                                  : "not a regular file");
+    }
+    out->fd = fd;
+    out->size = (uint64_t)st.st_size;
+    return MM_OK;
+}
+
+void mm_io_src_close(mm_io_src *s) {
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
 }
 
 /* One tensor of the header, checked. */
@@ -635,7 +661,7 @@ static bool get_u64(const mm_value *v, uint64_t *out) {
     return true;
 }
 
-static int parse_dtype(const source *s, const char *name, const char *dt,
+static int parse_dtype(const mm_io_src *s, const char *name, const char *dt,
                        mm_dtype *out) {
     for (int i = 0; i < MM_DTYPE_COUNT; i++)
         if (strcmp(dt, st_dtype_names[i]) == 0) {
@@ -654,7 +680,7 @@ static int parse_dtype(const source *s, const char *name, const char *dt,
                         s->path, name, dts);
 }
 
-static int parse_info(const source *s, const char *name, const mm_value *v,
+static int parse_info(const mm_io_src *s, const char *name, const mm_value *v,
                       uint64_t data_len, st_info *e) {
     const char *path = s->path;
     e->name = name;
@@ -749,7 +775,7 @@ static int cmp_info(const void *a, const void *b) {
 
 /* The tensors must tile the data: sorted by offset, each starts where the
  * one before ends, and the last ends at the end of the file. */
-static int check_tiling(const source *s, st_info *infos, size_t n,
+static int check_tiling(const mm_io_src *s, st_info *infos, size_t n,
                         uint64_t data_len) {
     st_info **sorted = malloc((n ? n : 1) * sizeof *sorted);
     if (!sorted)
@@ -787,7 +813,7 @@ static int check_tiling(const source *s, st_info *infos, size_t n,
 
 /* __metadata__: string -> string; each value parsed as JSON when it is
  * JSON, kept as a string otherwise (another writer's "format": "pt"). */
-static int read_metadata(const source *s, const mm_value *md,
+static int read_metadata(const mm_io_src *s, const mm_value *md,
                          mm_checkpoint *ck) {
     if (!mm_value_is_dict(md))
         return mm_error_set(MM_EPARSE, "%s: __metadata__ is not an object",
@@ -815,7 +841,7 @@ static int read_metadata(const source *s, const mm_value *md,
     return MM_OK;
 }
 
-static int read_tensors(const source *s, const st_info *infos, size_t n,
+static int read_tensors(const mm_io_src *s, const st_info *infos, size_t n,
                         uint64_t data_start, mm_checkpoint *ck) {
     /* A pool of our own: whether or not the caller has one open (a runner
      * iteration), new tensors belong to it, and the checkpoint keeps the
@@ -831,7 +857,7 @@ static int read_tensors(const source *s, const st_info *infos, size_t n,
             break;
         /* Into the tensor's own (aligned) storage: no staging copy. */
         if (e->end > e->begin)
-            rc = source_read(s, data_start + e->begin, mm_tensor_data(t),
+            rc = mm_io_src_read(s, data_start + e->begin, mm_tensor_data(t),
                              (size_t)(e->end - e->begin));
         /* A bool byte other than 0 or 1 is no value of C's bool. */
         if (rc == 0 && e->dtype == MM_BOOL) {
@@ -850,7 +876,7 @@ static int read_tensors(const source *s, const st_info *infos, size_t n,
     return rc;
 }
 
-static int load_from(const source *s, mm_checkpoint **out) {
+static int load_from(const mm_io_src *s, mm_checkpoint **out) {
     *out = NULL;
     const char *path = s->path;
     if (s->size < 8)
@@ -859,7 +885,7 @@ static int load_from(const source *s, mm_checkpoint **out) {
                                        "8-byte header length",
                             path, s->size);
     uint8_t len8[8];
-    MM_TRY(source_read(s, 0, len8, 8));
+    MM_TRY(mm_io_src_read(s, 0, len8, 8));
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | len8[i];
@@ -878,7 +904,7 @@ static int load_from(const source *s, mm_checkpoint **out) {
     if (!text)
         return mm_error_set(MM_ENOMEM, "%s: out of memory for the header",
                             path);
-    int rc = source_read(s, 8, text, (size_t)hlen);
+    int rc = mm_io_src_read(s, 8, text, (size_t)hlen);
     mm_value *h = NULL;
     if (rc == 0 && hlen == 0)
         rc = mm_error_set(MM_EPARSE, "%s: the header is not a JSON object",
@@ -928,11 +954,12 @@ int mm_checkpoint_load_buffer(const void *data, size_t len, const char *name,
     if (!out || (!data && len))
         return mm_error_set(MM_EINVAL, "mm_checkpoint_load_buffer: NULL "
                                        "argument");
-    if (mm_pth_sniff(data, len))
-        return mm_pth_load_buffer(data, len, name, out);
+    *out = NULL;
     static const uint8_t empty[1];
-    source s = {.fd = -1, .buf = data ? data : empty, .size = len,
-                .path = name ? name : "<buffer>"};
+    mm_io_src s = {.fd = -1, .buf = data ? data : empty, .size = len,
+                   .path = name ? name : "<buffer>"};
+    if (mm_pth_sniff(data, len))
+        return mm_pth_load_src(&s, out);
     return load_from(&s, out);
 }
 
@@ -940,31 +967,16 @@ int mm_checkpoint_load(const char *path, mm_checkpoint **out) {
     if (!path || !out)
         return mm_error_set(MM_EINVAL, "mm_checkpoint_load: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mm_error_set(errno == ENOENT ? MM_ENOENT : MM_EIO,
-                            "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    int st_rc = fstat(fd, &st), err = errno;
-    if (st_rc != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return mm_error_set(MM_EIO, "%s: cannot read: %s", path,
-                            st_rc != 0            ? strerror(err)
-                            : S_ISDIR(st.st_mode) ? "is a directory"
-                                                  : "not a regular file");
-    }
-    source s = {.fd = fd, .size = (uint64_t)st.st_size, .path = path};
+    mm_io_src s;
+    MM_TRY(mm_io_src_open(path, &s));
     /* torch.save's zip (or a legacy torch file): the .pth reader. */
     uint8_t head[16];
     size_t hn = s.size < sizeof head ? (size_t)s.size : sizeof head;
-    int rc = source_read(&s, 0, head, hn);
-    if (rc == 0 && mm_pth_sniff(head, hn)) {
-        close(fd);
-        return mm_pth_load(path, out);
-    }
+    int rc = mm_io_src_read(&s, 0, head, hn);
     if (rc == 0)
-        rc = load_from(&s, out);
-    close(fd);
+        rc = mm_pth_sniff(head, hn) ? mm_pth_load_src(&s, out)
+                                    : load_from(&s, out);
+    mm_io_src_close(&s);
     return rc;
 }
 

@@ -39,44 +39,6 @@
 
 /* ---- the bytes ------------------------------------------------------------ */
 
-typedef struct pth_src {
-    int fd;
-    const uint8_t *buf;
-    uint64_t size;
-    const char *path;
-} pth_src;
-
-static int src_read(const pth_src *s, uint64_t at, void *dst, size_t n) {
-    if (at > s->size || n > s->size - at)
-        return mm_error_set(MM_EPARSE,
-                            "%s: truncated: bytes %" PRIu64 "..%" PRIu64
-                            " lie past the end of the file (%" PRIu64
-                            " bytes)",
-                            s->path, at, at + (uint64_t)n, s->size);
-    if (s->buf) {
-        if (n)
-            memcpy(dst, s->buf + at, n);
-        return MM_OK;
-    }
-    char *p = dst;
-    while (n > 0) {
-        ssize_t r = pread(s->fd, p, n, (off_t)at);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return mm_error_set(MM_EIO, "%s: cannot read: %s", s->path,
-                                strerror(errno));
-        if (r == 0)
-            return mm_error_set(MM_EIO, "%s: truncated while reading (the "
-                                        "file shrank)",
-                                s->path);
-        p += r;
-        n -= (size_t)r;
-        at += (uint64_t)r;
-    }
-    return MM_OK;
-}
-
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t rd32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -121,7 +83,7 @@ typedef struct zip_entry {
 } zip_entry;
 
 typedef struct pth_file {
-    pth_src src;
+    mm_io_src src;
     zip_entry *entries; /* sorted by name */
     size_t n;
     char *archive; /* "<archive>/" */
@@ -146,7 +108,7 @@ static zip_entry *zip_find(pth_file *f, const char *name) {
 
 /* The end of central directory record (and the zip64 one torch always
  * adds): where the central directory is and how many entries it has. */
-static int zip_find_directory(const pth_src *s, uint64_t *n_entries,
+static int zip_find_directory(const mm_io_src *s, uint64_t *n_entries,
                               uint64_t *cd_off, uint64_t *cd_size) {
     const char *path = s->path;
     if (s->size < 22)
@@ -157,7 +119,7 @@ static int zip_find_directory(const pth_src *s, uint64_t *n_entries,
     uint8_t *buf = malloc(tail);
     if (!buf)
         return oom();
-    int rc = src_read(s, s->size - tail, buf, tail);
+    int rc = mm_io_src_read(s, s->size - tail, buf, tail);
     size_t at = tail;
     for (size_t i = tail - 22 + 1; rc == 0 && i-- > 0;)
         if (rd32(buf + i) == ZIP_END && i + 22 + rd16(buf + i + 20) == tail) {
@@ -185,7 +147,7 @@ static int zip_find_directory(const pth_src *s, uint64_t *n_entries,
     uint8_t loc[20], z64[56];
     bool has_loc = false;
     if (end >= 20) {
-        MM_TRY(src_read(s, end - 20, loc, 20));
+        MM_TRY(mm_io_src_read(s, end - 20, loc, 20));
         has_loc = rd32(loc) == ZIP64_LOCATOR;
     }
     if (has_loc) {
@@ -195,7 +157,7 @@ static int zip_find_directory(const pth_src *s, uint64_t *n_entries,
                                            "record offset %" PRIu64
                                            " is out of range",
                                 path, z);
-        MM_TRY(src_read(s, z, z64, 56));
+        MM_TRY(mm_io_src_read(s, z, z64, 56));
         if (rd32(z64) != ZIP64_END)
             return mm_error_set(MM_EPARSE, "%s: corrupt zip: no zip64 end "
                                            "record at byte %" PRIu64,
@@ -226,7 +188,7 @@ static int zip_find_directory(const pth_src *s, uint64_t *n_entries,
 
 /* One central directory entry at cd[*pos], checked against its local
  * header. */
-static int zip_parse_entry(const pth_src *s, const uint8_t *cd,
+static int zip_parse_entry(const mm_io_src *s, const uint8_t *cd,
                            uint64_t cd_size, uint64_t *pos, zip_entry *e) {
     const char *path = s->path;
     uint64_t at = *pos;
@@ -292,7 +254,7 @@ static int zip_parse_entry(const pth_src *s, const uint8_t *cd,
         return mm_error_set(MM_EPARSE, "%s: truncated: entry '%s' starts at "
                                        "byte %" PRIu64 ", the file has %" PRIu64,
                             path, label, local, s->size);
-    MM_TRY(src_read(s, local, lh, 30));
+    MM_TRY(mm_io_src_read(s, local, lh, 30));
     size_t lnlen = rd16(lh + 26), lxlen = rd16(lh + 28);
     if (rd32(lh) != ZIP_LOCAL || lnlen != nlen)
         return mm_error_set(MM_EPARSE, "%s: corrupt zip: no local header for "
@@ -307,7 +269,7 @@ static int zip_parse_entry(const pth_src *s, const uint8_t *cd,
     char *lname = malloc(lnlen ? lnlen : 1);
     if (!lname)
         return oom();
-    int rc = src_read(s, local + 30, lname, lnlen);
+    int rc = mm_io_src_read(s, local + 30, lname, lnlen);
     if (rc == 0 && memcmp(lname, name, nlen) != 0)
         rc = mm_error_set(MM_EPARSE, "%s: corrupt zip: the local header of "
                                      "entry '%s' names another file",
@@ -328,7 +290,7 @@ static int zip_parse_entry(const pth_src *s, const uint8_t *cd,
 }
 
 static int zip_open(pth_file *f) {
-    const pth_src *s = &f->src;
+    const mm_io_src *s = &f->src;
     uint64_t n = 0, cd_off = 0, cd_size = 0;
     MM_TRY(zip_find_directory(s, &n, &cd_off, &cd_size));
     uint8_t *cd = malloc(cd_size ? (size_t)cd_size : 1);
@@ -337,7 +299,7 @@ static int zip_open(pth_file *f) {
         free(cd);
         return oom();
     }
-    int rc = src_read(s, cd_off, cd, (size_t)cd_size);
+    int rc = mm_io_src_read(s, cd_off, cd, (size_t)cd_size);
     uint64_t pos = 0;
     for (uint64_t i = 0; i < n && rc == 0; i++) {
         rc = zip_parse_entry(s, cd, cd_size, &pos, &f->entries[i]);
@@ -383,7 +345,7 @@ static int entry_check_crc(pth_file *f, zip_entry *e, const void *data) {
             return oom();
         for (uint64_t at = 0; at < e->size && rc == 0; at += chunk) {
             size_t n = e->size - at < chunk ? (size_t)(e->size - at) : chunk;
-            rc = src_read(&f->src, e->data_off + at, buf, n);
+            rc = mm_io_src_read(&f->src, e->data_off + at, buf, n);
             if (rc == 0)
                 crc = crc32_z(crc, buf, n);
         }
@@ -407,7 +369,7 @@ static int entry_read_all(pth_file *f, zip_entry *e, char **out) {
     char *buf = malloc((size_t)e->size + 1);
     if (!buf)
         return oom();
-    int rc = src_read(&f->src, e->data_off, buf, (size_t)e->size);
+    int rc = mm_io_src_read(&f->src, e->data_off, buf, (size_t)e->size);
     if (rc == 0)
         rc = entry_check_crc(f, e, buf);
     if (rc) {
@@ -1899,7 +1861,7 @@ static int make_tensor(walker *w, py_obj *o, const char *name,
     int rc = MM_OK;
     uint64_t first = (uint64_t)o->u.t.offset;
     if (numel && contiguous) {
-        rc = src_read(&w->f->src, e->data_off + first * isz, dst,
+        rc = mm_io_src_read(&w->f->src, e->data_off + first * isz, dst,
                       (size_t)(numel * isz));
         if (rc == 0 && !e->crc_checked && first == 0 && numel == snumel)
             rc = entry_check_crc(w->f, e, dst);
@@ -1907,7 +1869,7 @@ static int make_tensor(walker *w, py_obj *o, const char *name,
         /* A view: read its span of the storage and gather. */
         uint64_t nbytes = (last - first + 1) * isz;
         uint8_t *tmp = malloc((size_t)nbytes);
-        rc = tmp ? src_read(&w->f->src, e->data_off + first * isz, tmp,
+        rc = tmp ? mm_io_src_read(&w->f->src, e->data_off + first * isz, tmp,
                             (size_t)nbytes)
                  : oom();
         int64_t idx[MM_MAX_DIMS] = {0};
@@ -2064,11 +2026,11 @@ bool mm_pth_sniff(const void *head, size_t len) {
            (len >= 4 && memcmp(p, legacy_magic, 4) == 0);
 }
 
-static int pth_load(const pth_src *s, mm_checkpoint **out) {
+static int pth_load(const mm_io_src *s, mm_checkpoint **out) {
     *out = NULL;
     uint8_t head[sizeof legacy_magic];
     size_t hn = s->size < sizeof head ? (size_t)s->size : sizeof head;
-    MM_TRY(src_read(s, 0, head, hn));
+    MM_TRY(mm_io_src_read(s, 0, head, hn));
     if (hn >= 4 && memcmp(head, legacy_magic, 4) == 0)
         return mm_error_set(MM_EUNSUPPORTED,
                             "%s: legacy torch format; re-save with "
@@ -2113,35 +2075,18 @@ static int pth_load(const pth_src *s, mm_checkpoint **out) {
     return MM_OK;
 }
 
-int mm_pth_load_buffer(const void *data, size_t len, const char *name,
-                       mm_checkpoint **out) {
-    if (!out || (!data && len))
-        return mm_error_set(MM_EINVAL, "mm_pth_load_buffer: NULL argument");
-    static const uint8_t empty[1];
-    pth_src s = {.fd = -1, .buf = data ? data : empty, .size = len,
-                 .path = name ? name : "<buffer>"};
-    return pth_load(&s, out);
+int mm_pth_load_src(const mm_io_src *s, mm_checkpoint **out) {
+    *out = NULL;
+    return pth_load(s, out);
 }
 
 int mm_pth_load(const char *path, mm_checkpoint **out) {
     if (!path || !out)
         return mm_error_set(MM_EINVAL, "mm_pth_load: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mm_error_set(errno == ENOENT ? MM_ENOENT : MM_EIO,
-                            "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    int st_rc = fstat(fd, &st), err = errno;
-    if (st_rc != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return mm_error_set(MM_EIO, "%s: cannot read: %s", path,
-                            st_rc != 0            ? strerror(err)
-                            : S_ISDIR(st.st_mode) ? "is a directory"
-                                                  : "not a regular file");
-    }
-    pth_src s = {.fd = fd, .size = (uint64_t)st.st_size, .path = path};
+    mm_io_src s;
+    MM_TRY(mm_io_src_open(path, &s));
     int rc = pth_load(&s, out);
-    close(fd);
+    mm_io_src_close(&s);
     return rc;
 }
