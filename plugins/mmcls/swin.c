@@ -9,7 +9,6 @@
  * relative_position_index, qkv, proj}, norm2, ffn.layers.0.0,
  * ffn.layers.1}, stages.<s>.downsample.{norm, reduction}, norm<i> for each
  * of out_indices. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -874,23 +873,6 @@ static const mm_component swin_component = {
 
 /* ---- key map: torchvision's SwinTransformer -------------------------------- */
 
-static const char *after(const char *s, const char *p) {
-    size_t n = strlen(p);
-    return strncmp(s, p, n) ? NULL : s + n;
-}
-
-/* Add t under the formatted name (the state dict takes a reference). */
-static int map_put(mm_state_dict *out, mm_tensor *t, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int map_put(mm_state_dict *out, mm_tensor *t, const char *fmt, ...) {
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return mm_state_dict_add(out, name, t);
-}
-
 /* torchvision's PatchMerging concatenates x[0::2, 0::2], x[1::2, 0::2],
  * x[0::2, 1::2], x[1::2, 1::2]: feature p * C + c with p = kh + 2 kw;
  * mmcv's unfold gives c * 4 + kh * 2 + kw. Reorder the last dim (4C). */
@@ -937,15 +919,15 @@ static int map_tv_swin_block(const char *key, int stage, long blk,
                                 key);
         mm_tensor *v;
         MM_TRY(mm_reshape(t, MM_SHAPE(N, N), &v));
-        return map_put(out, v,
+        return mmcls_sd_addf(out, v,
                        "backbone.stages.%d.blocks.%ld.attn.w_msa."
                        "relative_position_index",
                        stage, blk);
     }
     for (size_t k = 0; k < sizeof from / sizeof *from; k++) {
-        const char *tail = after(rest, from[k]);
+        const char *tail = mmcls_key_rest(rest, from[k]);
         if (tail)
-            return map_put(out, t, "backbone.stages.%d.blocks.%ld.%s%s",
+            return mmcls_sd_addf(out, t, "backbone.stages.%d.blocks.%ld.%s%s",
                            stage, blk, to[k], tail);
     }
     return mm_error_set(MM_EINVAL, "unknown key '%s'", key);
@@ -953,15 +935,15 @@ static int map_tv_swin_block(const char *key, int stage, long blk,
 
 static int map_tv_swin_key(const char *k, mm_tensor *t, mm_state_dict *out) {
     const char *r;
-    if ((r = after(k, "features.0.0.")))
-        return map_put(out, t, "backbone.patch_embed.projection.%s", r);
-    if ((r = after(k, "features.0.2.")))
-        return map_put(out, t, "backbone.patch_embed.norm.%s", r);
-    if ((r = after(k, "norm.")))
-        return map_put(out, t, "backbone.norm3.%s", r);
-    if ((r = after(k, "head.")))
-        return map_put(out, t, "head.fc.%s", r);
-    if ((r = after(k, "features."))) {
+    if ((r = mmcls_key_rest(k, "features.0.0.")))
+        return mmcls_sd_addf(out, t, "backbone.patch_embed.projection.%s", r);
+    if ((r = mmcls_key_rest(k, "features.0.2.")))
+        return mmcls_sd_addf(out, t, "backbone.patch_embed.norm.%s", r);
+    if ((r = mmcls_key_rest(k, "norm.")))
+        return mmcls_sd_addf(out, t, "backbone.norm3.%s", r);
+    if ((r = mmcls_key_rest(k, "head.")))
+        return mmcls_sd_addf(out, t, "head.fc.%s", r);
+    if ((r = mmcls_key_rest(k, "features."))) {
         char *end;
         long f = strtol(r, &end, 10);
         if (end != r && *end == '.' && f >= 1 && f <= 7) {
@@ -978,7 +960,7 @@ static int map_tv_swin_key(const char *k, mm_tensor *t, mm_state_dict *out) {
                     !strcmp(rest, "norm.bias")) {
                     mm_tensor *v;
                     MM_TRY(merge_order(t, &v));
-                    return map_put(out, v,
+                    return mmcls_sd_addf(out, v,
                                    "backbone.stages.%d.downsample.%s", st,
                                    rest);
                 }

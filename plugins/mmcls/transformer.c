@@ -4,6 +4,7 @@
  * (mmengine/model/weight_init.py), with mmcv's module names so that
  * state_dict keys are mmpretrain's. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -456,4 +457,18 @@ static int freeze_param(const char *name, mm_tensor *t, void *user) {
 int mmcls_freeze_module(mm_module *m) {
     mm_module_eval(m);
     return mm_module_named_parameters(m, freeze_param, NULL);
+}
+
+const char *mmcls_key_rest(const char *s, const char *p) {
+    size_t n = strlen(p);
+    return strncmp(s, p, n) ? NULL : s + n;
+}
+
+int mmcls_sd_addf(mm_state_dict *out, mm_tensor *t, const char *fmt, ...) {
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return mm_state_dict_add(out, name, t);
 }

@@ -75,4 +75,10 @@ int mmcls_freeze_module(mm_module *m);
 /* out[i] = start + (end - start) * i / (n - 1) (np.linspace). */
 void mmcls_linspace(double start, double end, int n, double *out);
 
+/* Key maps: the rest of key s after prefix p, else NULL; and
+ * mm_state_dict_add under a printf-formatted name. */
+const char *mmcls_key_rest(const char *s, const char *p);
+int mmcls_sd_addf(mm_state_dict *out, mm_tensor *t, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

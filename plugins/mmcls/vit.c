@@ -8,7 +8,6 @@
  * layers.<i>.{ln1, attn.qkv, attn.proj, ln2, ffn.layers.0.0,
  * ffn.layers.1}, pre_norm (pre_norm only), ln1 (final_norm), ln2
  * (out_type avg_featmap). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,23 +578,6 @@ static const mm_component vit_component = {
 
 /* ---- key map: torchvision's VisionTransformer ----------------------------- */
 
-/* s starts with p: the rest, else NULL. */
-static const char *after(const char *s, const char *p) {
-    size_t n = strlen(p);
-    return strncmp(s, p, n) ? NULL : s + n;
-}
-
-static int map_add(mm_state_dict *out, mm_tensor *t, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int map_add(mm_state_dict *out, mm_tensor *t, const char *fmt, ...) {
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return mm_state_dict_add(out, name, t);
-}
-
 /* One encoder layer key ("ln_1.weight") of layer i. */
 static int map_tv_vit_layer(const char *key, int i, const char *rest,
                             mm_tensor *t, mm_state_dict *out) {
@@ -608,9 +590,9 @@ static int map_tv_vit_layer(const char *key, int i, const char *rest,
         "ln2.", "ffn.layers.0.0.", "ffn.layers.1.", "ffn.layers.0.0.",
         "ffn.layers.1."};
     for (size_t k = 0; k < sizeof from / sizeof *from; k++) {
-        const char *tail = after(rest, from[k]);
+        const char *tail = mmcls_key_rest(rest, from[k]);
         if (tail)
-            return map_add(out, t, "backbone.layers.%d.%s%s", i, to[k], tail);
+            return mmcls_sd_addf(out, t, "backbone.layers.%d.%s%s", i, to[k], tail);
     }
     return mm_error_set(MM_EINVAL, "unknown key '%s'", key);
 }
@@ -621,18 +603,18 @@ static int map_tv_vit(const mm_state_dict *in, mm_state_dict *out) {
         mm_tensor *t = in->items[i].tensor;
         int rc;
         if (!strcmp(k, "class_token"))
-            rc = map_add(out, t, "backbone.cls_token");
+            rc = mmcls_sd_addf(out, t, "backbone.cls_token");
         else if (!strcmp(k, "encoder.pos_embedding"))
-            rc = map_add(out, t, "backbone.pos_embed");
-        else if ((r = after(k, "conv_proj.")))
-            rc = map_add(out, t, "backbone.patch_embed.projection.%s", r);
-        else if ((r = after(k, "encoder.ln.")))
-            rc = map_add(out, t, "backbone.ln1.%s", r);
-        else if ((r = after(k, "heads.head.")))
-            rc = map_add(out, t, "head.layers.head.%s", r);
-        else if ((r = after(k, "heads.pre_logits.")))
-            rc = map_add(out, t, "head.layers.pre_logits.%s", r);
-        else if ((r = after(k, "encoder.layers.encoder_layer_"))) {
+            rc = mmcls_sd_addf(out, t, "backbone.pos_embed");
+        else if ((r = mmcls_key_rest(k, "conv_proj.")))
+            rc = mmcls_sd_addf(out, t, "backbone.patch_embed.projection.%s", r);
+        else if ((r = mmcls_key_rest(k, "encoder.ln.")))
+            rc = mmcls_sd_addf(out, t, "backbone.ln1.%s", r);
+        else if ((r = mmcls_key_rest(k, "heads.head.")))
+            rc = mmcls_sd_addf(out, t, "head.layers.head.%s", r);
+        else if ((r = mmcls_key_rest(k, "heads.pre_logits.")))
+            rc = mmcls_sd_addf(out, t, "head.layers.pre_logits.%s", r);
+        else if ((r = mmcls_key_rest(k, "encoder.layers.encoder_layer_"))) {
             char *end;
             long li = strtol(r, &end, 10);
             if (end == r || *end != '.' || li < 0 || li > 1000)
