@@ -290,32 +290,7 @@ static size_t cifar_len(const mm_dataset *ds) {
 
 static int cifar_get_info(const mm_dataset *ds, size_t i, mm_value **out) {
     const cifar *d = mm_dataset_priv(ds);
-    if ((int64_t)i >= d->n)
-        return mm_error_set(MM_ERANGE, "index %zu out of range for %lld "
-                                       "samples", i, (long long)d->n);
-    mm_value *info = mm_value_new_dict();
-    if (!info)
-        return mm_error_set(MM_ENOMEM, "out of memory");
-    mm_pool *pool;
-    mm_tensor *img;
-    int rc = mm_pool_open(&pool);
-    if (rc) {
-        mm_value_release(info);
-        return rc;
-    }
-    rc = mm_select(d->images, 0, (int64_t)i, &img); /* (32, 32, 3) view */
-    if (!rc)
-        rc = mm_value_dict_set_take(info, "img", mm_tensor_to_value(img));
-    mm_pool_close(pool);
-    if (!rc)
-        rc = mm_value_dict_set_take(info, "gt_label",
-                                    mm_value_new_int(d->labels[i]));
-    if (rc) {
-        mm_value_release(info);
-        return rc;
-    }
-    *out = info;
-    return MM_OK;
+    return mmcls_array_sample(d->images, d->labels, d->n, i, out);
 }
 
 static void cifar_fini(mm_dataset *ds) {

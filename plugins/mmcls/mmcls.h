@@ -34,6 +34,11 @@ int mmcls_register_vit_head(void);   /* vit_head.c */
 int mmcls_register_swin(void);       /* swin.c: SwinTransformer, key map */
 int mmcls_register_resnet(void);     /* resnet.c: ResNet family, key map */
 
+/* The info dict of sample i of an in-memory dataset (MNIST, CIFAR):
+ * {img: a view of images[i], gt_label: labels[i]}; MM_ERANGE past n. */
+int mmcls_array_sample(mm_tensor *images, const int64_t *labels, int64_t n,
+                       size_t i, mm_value **out);
+
 /* mm_component.destroy of every mmcls MODELS component. */
 void mmcls_module_destroy(void *obj);
 

@@ -247,11 +247,12 @@ static size_t mnist_len(const mm_dataset *ds) {
     return (size_t)((const mnist *)mm_dataset_priv(ds))->n;
 }
 
-static int mnist_get_info(const mm_dataset *ds, size_t i, mm_value **out) {
-    const mnist *d = mm_dataset_priv(ds);
-    if ((int64_t)i >= d->n)
+/* {img: a view of image i of images (N, ...), gt_label: labels[i]}. */
+int mmcls_array_sample(mm_tensor *images, const int64_t *labels, int64_t n,
+                       size_t i, mm_value **out) {
+    if ((int64_t)i >= n)
         return mm_error_set(MM_ERANGE, "index %zu out of range for %lld "
-                                       "samples", i, (long long)d->n);
+                                       "samples", i, (long long)n);
     mm_value *info = mm_value_new_dict();
     if (!info)
         return mm_error_set(MM_ENOMEM, "out of memory");
@@ -262,19 +263,24 @@ static int mnist_get_info(const mm_dataset *ds, size_t i, mm_value **out) {
         mm_value_release(info);
         return rc;
     }
-    rc = mm_select(d->images, 0, (int64_t)i, &img); /* (H, W) view */
+    rc = mm_select(images, 0, (int64_t)i, &img); /* a view of one image */
     if (!rc)
         rc = mm_value_dict_set_take(info, "img", mm_tensor_to_value(img));
     mm_pool_close(pool);
     if (!rc)
         rc = mm_value_dict_set_take(info, "gt_label",
-                                    mm_value_new_int(d->labels[i]));
+                                    mm_value_new_int(labels[i]));
     if (rc) {
         mm_value_release(info);
         return rc;
     }
     *out = info;
     return MM_OK;
+}
+
+static int mnist_get_info(const mm_dataset *ds, size_t i, mm_value **out) {
+    const mnist *d = mm_dataset_priv(ds);
+    return mmcls_array_sample(d->images, d->labels, d->n, i, out);
 }
 
 static void mnist_fini(mm_dataset *ds) {
