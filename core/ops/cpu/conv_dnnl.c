@@ -225,16 +225,23 @@ static int acquire_reorder(const conv_key *conv, int i, bool back,
 }
 
 /* read: the primitive reads the argument; write: it writes it (both for a
- * fused conv's dst, which holds the residual on entry). */
+ * fused conv's dst, which holds the residual on entry). `from` (NULL: t)
+ * is what a read argument starts from: a fused conv's residual, reordered
+ * (or copied) straight into the primitive's dst. */
 static int arg_open(conv_arg *a, const conv_key *conv, int i, dnnl_engine_t eng,
                     const dnnl_memory_desc_t *plain,
                     const dnnl_memory_desc_t *want, mm_tensor *t, bool read,
-                    bool write) {
+                    bool write, const mm_tensor *from) {
     dnnl_status_t st;
+    if (!from)
+        from = t;
     if (!want || dnnl_memory_desc_equal(plain, want)) {
         st = dnnl_memory_create(&a->mem, plain, eng, mm_tensor_data(t));
         if (st != dnnl_success)
             return mm_dnnl_error(st, "memory");
+        if (read && from != t)
+            memcpy(mm_tensor_data(t), mm_tensor_data(from),
+                   (size_t)t->numel * mm_dtype_size(t->dtype));
         return 0;
     }
     a->buf = mm_cpu_alloc(dnnl_memory_desc_get_size(want), &a->block);
@@ -250,7 +257,15 @@ static int arg_open(conv_arg *a, const conv_key *conv, int i, dnnl_engine_t eng,
     if (!read)
         return 0;
     MM_TRY(acquire_reorder(conv, i, false, plain, want, &a->in));
-    return reorder_run(a->in, a->user, a->mem);
+    if (from == t)
+        return reorder_run(a->in, a->user, a->mem);
+    dnnl_memory_t src;
+    st = dnnl_memory_create(&src, plain, eng, mm_tensor_data(from));
+    if (st != dnnl_success)
+        return mm_dnnl_error(st, "memory");
+    int rc = reorder_run(a->in, src, a->mem);
+    dnnl_memory_destroy(src);
+    return rc;
 }
 
 /* ---- pinned weights ------------------------------------------------------
@@ -377,7 +392,8 @@ static void arg_close(conv_arg *a) {
  * for backward-weights w). */
 static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
                      mm_tensor *w, mm_tensor *bias, mm_tensor *dst, int act,
-                     bool sum) {
+                     const mm_tensor *residual) {
+    bool sum = residual != NULL;
     dnnl_data_type_t dt;
     if (!mm_dnnl_dtype(src->dtype, &dt) ||
         (src->dtype != MM_F32 && src->dtype != MM_BF16))
@@ -462,7 +478,7 @@ static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
         /* a fused sum reads dst (the residual) before writing it */
         rc = arg_open(&args[i], &key, i, eng, plain[i], want, ts[i],
                       i != written || (kind == CONV_FUSED && sum),
-                      i == written);
+                      i == written, i == written ? residual : NULL);
     }
     if (rc == 0 && bias) {
         dnnl_status_t st =
@@ -672,7 +688,7 @@ static int run(int kind, const mm_conv_geom *g, mm_tensor *src, mm_tensor *w,
     bool dnnl_bias = kind == CONV_FWD;
     if (src->dtype == MM_F32 || src->dtype == MM_BF16) {
         int rc = conv_dnnl(kind, g, src, w, dnnl_bias ? bias : NULL, dst,
-                           MM_FUSED_NONE, false);
+                           MM_FUSED_NONE, NULL);
         if (rc == 0 && bias && !dnnl_bias) {
             if (src->dtype != MM_F32)
                 return MM_EUNSUPPORTED;
@@ -720,11 +736,9 @@ int mm_cpu_conv_fused(mm_op_ctx *ctx) {
     mm_conv_geom_make(p, x, w, y, &g);
     if (y->numel == 0 || x->numel == 0 || w->numel == 0)
         return MM_EUNSUPPORTED;
-    if (r)
-        memcpy(mm_tensor_data(y), mm_tensor_data(r),
-               (size_t)y->numel * mm_dtype_size(y->dtype));
     if (x->dtype == MM_F32 || x->dtype == MM_BF16) {
-        int rc = conv_dnnl(CONV_FUSED, &g, x, w, b, y, act, r != NULL);
+        /* the residual goes straight into the primitive's dst */
+        int rc = conv_dnnl(CONV_FUSED, &g, x, w, b, y, act, r);
         if (rc != MM_EUNSUPPORTED)
             return rc;
         mm_error_clear();
