@@ -142,7 +142,7 @@ int mm_copy_strided(mm_tensor *dst, const mm_tensor *src) {
     return 0;
 }
 
-/* ---- the "to" op: params i[0] = target dtype ---------------------------- */
+/* ---- the "to" op: params i[0] = target dtype, i[1] = memory format ------ */
 
 static int to_infer(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
@@ -152,6 +152,7 @@ static int to_infer(mm_op_ctx *ctx) {
     ctx->out_dtype = (mm_dtype)dt;
     ctx->out_ndim = x->ndim;
     memcpy(ctx->out_shape, x->shape, sizeof ctx->out_shape);
+    ctx->out_format = (mm_memory_format)ctx->params->i[1];
     return 0;
 }
 
@@ -202,6 +203,27 @@ int mm_clone(mm_tensor *x, mm_tensor **out) {
     if (!x)
         return mm_error_set(MM_EINVAL, "clone: tensor is NULL");
     mm_op_params p = {.i = {x->dtype}};
+    return mm_apply1(&mm_op_to, x, &p, out);
+}
+
+int mm_to_memory_format(mm_tensor *x, mm_memory_format format,
+                        mm_tensor **out) {
+    if (!x)
+        return mm_error_set(MM_EINVAL, "to_memory_format: tensor is NULL");
+    if (format == MM_FORMAT_CONTIGUOUS)
+        return mm_contiguous(x, out);
+    if (format != MM_FORMAT_CHANNELS_LAST)
+        return mm_error_set(MM_EINVAL,
+                            "to_memory_format: unknown memory format %d",
+                            (int)format);
+    if (x->ndim < 3 || x->ndim > 5)
+        return mm_error_set(MM_EINVAL,
+                            "to_memory_format: channels-last needs a tensor "
+                            "of 3 to 5 dims [N, C, ...], got %d dims",
+                            x->ndim);
+    if (mm_tensor_is_channels_last(x))
+        return mm_return_same(x, out);
+    mm_op_params p = {.i = {x->dtype, format}};
     return mm_apply1(&mm_op_to, x, &p, out);
 }
 

@@ -127,8 +127,9 @@ int mm_op_apply(const mm_op *op, int n, mm_tensor *const *inputs,
         t->offset = ctx.out_offset;
         t->numel = mm_shape_numel(t->ndim, t->shape);
     } else {
-        MM_TRY(mm_tensor_new_owned(ctx.out_ndim, ctx.out_shape, ctx.out_dtype,
-                                   inputs[0]->device, &t));
+        MM_TRY(mm_tensor_new_owned_format(ctx.out_ndim, ctx.out_shape,
+                                          ctx.out_dtype, inputs[0]->device,
+                                          ctx.out_format, &t));
         ctx.out = t;
         mm_tensor *contig[8], **cin = NULL;
         if (op->flags & MM_OP_FLAG_CONTIGUOUS) {
@@ -140,7 +141,9 @@ int mm_op_apply(const mm_op *op, int n, mm_tensor *const *inputs,
             for (int i = 0; i < n; i++)
                 cin[i] = NULL;
             for (int i = 0; i < n && rc == 0; i++) {
-                if (mm_tensor_is_contiguous(inputs[i])) {
+                if (mm_tensor_is_contiguous(inputs[i]) ||
+                    ((op->flags & MM_OP_FLAG_CHANNELS_LAST) &&
+                     mm_tensor_is_channels_last(inputs[i]))) {
                     cin[i] = mm_tensor_retain(inputs[i]);
                     continue;
                 }

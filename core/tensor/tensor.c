@@ -171,6 +171,29 @@ int mm_tensor_new_owned(int ndim, const int64_t *shape, mm_dtype dtype,
     return 0;
 }
 
+void mm_channels_last_strides(int ndim, const int64_t *shape, int64_t *stride) {
+    int64_t s = shape[1];
+    stride[1] = 1;
+    for (int d = ndim - 1; d >= 2; d--) {
+        stride[d] = s;
+        s *= shape[d];
+    }
+    stride[0] = s;
+}
+
+int mm_tensor_new_owned_format(int ndim, const int64_t *shape, mm_dtype dtype,
+                               mm_device dev, mm_memory_format format,
+                               mm_tensor **out) {
+    if (format == MM_FORMAT_CHANNELS_LAST && (ndim < 3 || ndim > 5))
+        return mm_error_set(MM_EINVAL,
+                            "tensor: channels-last needs 3 to 5 dims, got %d",
+                            ndim);
+    MM_TRY(mm_tensor_new_owned(ndim, shape, dtype, dev, out));
+    if (format == MM_FORMAT_CHANNELS_LAST)
+        mm_channels_last_strides(ndim, shape, (*out)->stride);
+    return 0;
+}
+
 mm_tensor *mm_tensor_alias(const mm_tensor *t) {
     mm_tensor *a = tensor_struct(t->dtype, t->device, t->ndim, t->shape);
     if (!a)
@@ -290,6 +313,23 @@ int mm_from_blob(void *data, int ndim, const int64_t *shape, mm_dtype dtype,
 bool mm_tensor_is_contiguous(const mm_tensor *t) {
     int64_t expect = 1;
     for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->shape[d] == 1)
+            continue;
+        if (t->stride[d] != expect)
+            return t->numel == 0;
+        expect *= t->shape[d];
+    }
+    return true;
+}
+
+bool mm_tensor_is_channels_last(const mm_tensor *t) {
+    if (t->ndim < 3 || t->ndim > 5)
+        return false;
+    int64_t expect = 1;
+    for (int k = 0; k < t->ndim; k++) {
+        /* dims innermost first: C, then the last spatial dim .. the first,
+         * then N */
+        int d = k == 0 ? 1 : k == t->ndim - 1 ? 0 : t->ndim - k;
         if (t->shape[d] == 1)
             continue;
         if (t->stride[d] != expect)

@@ -17,10 +17,16 @@ void mm_cpu_free(void *p, size_t block_size);
 /* ---- tensors (tensor.c) ------------------------------------------------- */
 
 void mm_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+/* Dense channels-last strides of [N, C, sp...] (ndim 3 to 5). */
+void mm_channels_last_strides(int ndim, const int64_t *shape, int64_t *stride);
 int64_t mm_shape_numel(int ndim, const int64_t *shape);
 /* A new contiguous tensor the caller owns (never in a pool). */
 int mm_tensor_new_owned(int ndim, const int64_t *shape, mm_dtype dtype,
                         mm_device dev, mm_tensor **out);
+/* The same in `format` (channels-last: ndim 3 to 5). */
+int mm_tensor_new_owned_format(int ndim, const int64_t *shape, mm_dtype dtype,
+                               mm_device dev, mm_memory_format format,
+                               mm_tensor **out);
 /* A new tensor struct over t's storage and geometry, no autograd, owned. */
 mm_tensor *mm_tensor_alias(const mm_tensor *t);
 /* Hand an owned tensor to the pool (or the caller) and store it in *out. */

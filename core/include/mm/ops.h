@@ -62,7 +62,10 @@ typedef struct mm_op_ctx {
     int64_t out_shape[MM_MAX_DIMS];
     int64_t out_stride[MM_MAX_DIMS]; /* MM_OP_FLAG_VIEW ops only */
     int64_t out_offset;              /* MM_OP_FLAG_VIEW ops only */
-    /* the output (contiguous, uninitialised) the kernel fills */
+    /* the output's layout: MM_FORMAT_CONTIGUOUS unless infer asks for
+     * channels-last (ops with MM_OP_FLAG_CHANNELS_LAST) */
+    mm_memory_format out_format;
+    /* the output (uninitialised, laid out as out_format) the kernel fills */
     mm_tensor *out;
     /* true when an autograd node will be recorded: only then need the
      * kernel keep anything for backward */
@@ -94,6 +97,10 @@ enum {
     MM_OP_FLAG_SAVE_OUTPUT = 1u << 1,
     /* the dispatcher makes inputs contiguous before the kernel runs */
     MM_OP_FLAG_CONTIGUOUS = 1u << 2,
+    /* with MM_OP_FLAG_CONTIGUOUS: inputs already dense in channels-last
+     * order (mm_tensor_is_channels_last) reach the kernel as they are; the
+     * kernel reads either layout and infer may set out_format */
+    MM_OP_FLAG_CHANNELS_LAST = 1u << 3,
 };
 
 struct mm_op {

@@ -77,6 +77,14 @@ typedef enum mm_dtype {
     MM_DTYPE_COUNT
 } mm_dtype;
 
+/* How a tensor's elements lie in memory (PyTorch's memory_format). The
+ * shape is always in PyTorch order ([N, C, H, W]); the strides say where
+ * the elements are. */
+typedef enum mm_memory_format {
+    MM_FORMAT_CONTIGUOUS = 0,   /* row-major in shape order (NCHW) */
+    MM_FORMAT_CHANNELS_LAST = 1 /* [N, C, sp...] stored as [N, sp..., C] */
+} mm_memory_format;
+
 typedef struct mm_dtype_traits {
     const char *name; /* "f32" */
     size_t size;      /* bytes per element */
@@ -239,6 +247,11 @@ MM_API size_t mm_memory_peak_mib(mm_device dev);
 /* ---- properties --------------------------------------------------------- */
 
 MM_API bool mm_tensor_is_contiguous(const mm_tensor *t);
+/* Dense in channels-last order: [N, C, sp...] (3 to 5 dims) stored as
+ * [N, sp..., C], PyTorch's channels_last (NHWC) and channels_last_3d.
+ * Size-1 dims are ignored, as in mm_tensor_is_contiguous, so [N, C, 1, 1]
+ * is both. */
+MM_API bool mm_tensor_is_channels_last(const mm_tensor *t);
 /* Size of one dim (negative counts from the end); -1 when out of range. */
 MM_API int64_t mm_tensor_size(const mm_tensor *t, int dim);
 MM_API bool mm_tensor_same_shape(const mm_tensor *a, const mm_tensor *b);
@@ -326,6 +339,12 @@ MM_API int mm_tensor_copy_(mm_tensor *dst, const mm_tensor *src) MM_NODISCARD;
 /* The same tensor (retained into the pool) when already contiguous,
  * otherwise a contiguous copy. */
 MM_API int mm_contiguous(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
+/* x laid out in `format` (PyTorch's x.contiguous(memory_format=...)): x
+ * itself when it already is, else a copy. MM_FORMAT_CHANNELS_LAST needs
+ * 3 to 5 dims. Convolutions, pooling, batch norm and elementwise ops keep
+ * a channels-last input's layout in their output. */
+MM_API int mm_to_memory_format(mm_tensor *x, mm_memory_format format,
+                               mm_tensor **out) MM_NODISCARD;
 /* Always a new contiguous copy. */
 MM_API int mm_clone(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
 /* Converted copy; x itself when the dtype already matches. */
