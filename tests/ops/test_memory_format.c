@@ -57,6 +57,11 @@ MM_TEST(channels_last_strides_and_predicate) {
         CHECK_OK(mm_zeros(MM_SHAPE(2, 3, 7), MM_F32, &v));
         CHECK_OK(mm_to_memory_format(v, MM_FORMAT_CHANNELS_LAST, &vc));
         CHECK(mm_tensor_is_channels_last(vc) && vc->stride[2] == 3);
+        /* a dtype conversion keeps the layout, as torch's .to(dtype) */
+        mm_tensor *h;
+        CHECK_OK(mm_to_dtype(y, MM_BF16, &h));
+        CHECK(mm_tensor_is_channels_last(h));
+        CHECK(mm_allclose(x, h, 0, 0, &err));
         /* a transposed view is neither */
         mm_tensor *t;
         CHECK_OK(mm_transpose(x, 2, 3, &t));

@@ -348,7 +348,8 @@ MM_API int mm_to_memory_format(mm_tensor *x, mm_memory_format format,
                                mm_tensor **out) MM_NODISCARD;
 /* Always a new contiguous copy. */
 MM_API int mm_clone(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
-/* Converted copy; x itself when the dtype already matches. */
+/* Converted copy in x's layout (contiguous or channels-last); x itself when
+ * the dtype already matches. */
 MM_API int mm_to_dtype(mm_tensor *x, mm_dtype dtype,
                        mm_tensor **out) MM_NODISCARD;
 
