@@ -87,29 +87,31 @@ enum { PIECES = 64 };
  * count; each piece keeps its C (or 2 C) partial sums. */
 static int64_t row_pieces(int64_t R) { return R < PIECES ? R : PIECES; }
 
+/* f64 moments, pass 0: acc[c] = sum of x[r][c]; pass 1: of (x[r][c] -
+ * mean[c])^2, over rows r0 .. r1. */
+MM_CPU_CLONES
+static void rows_moment_double(const double *x, int64_t r0, int64_t r1,
+                               int64_t C, int pass, const double *mean,
+                               double *acc) {
+    for (int64_t c = 0; c < C; c++)
+        acc[c] = 0;
+    for (int64_t r = r0; r < r1; r++) {
+        const double *xr = x + r * C;
+        if (pass == 0) {
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++)
+                acc[c] += xr[c];
+        } else {
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++) {
+                double d = xr[c] - mean[c];
+                acc[c] += d * d;
+            }
+        }
+    }
+}
+
 #define ROW_LOOPS(T)                                                           \
-    /* acc[c] += x[r][c] (pass 0) or (x[r][c] - mean[c])^2 (pass 1) */         \
-    MM_CPU_CLONES                                                              \
-    static void rows_moment_##T(const T *x, int64_t r0, int64_t r1,            \
-                                int64_t C, int pass, const double *mean,       \
-                                double *acc) {                                 \
-        for (int64_t c = 0; c < C; c++)                                        \
-            acc[c] = 0;                                                        \
-        for (int64_t r = r0; r < r1; r++) {                                    \
-            const T *xr = x + r * C;                                           \
-            if (pass == 0) {                                                   \
-                _Pragma("omp simd")                                            \
-                for (int64_t c = 0; c < C; c++)                                \
-                    acc[c] += (double)xr[c];                                   \
-            } else {                                                           \
-                _Pragma("omp simd")                                            \
-                for (int64_t c = 0; c < C; c++) {                              \
-                    double d = (double)xr[c] - mean[c];                        \
-                    acc[c] += d * d;                                           \
-                }                                                              \
-            }                                                                  \
-        }                                                                      \
-    }                                                                          \
     /* sg[c] += g[r][c], sgx[c] += g[r][c] (x[r][c] - mean[c]) */              \
     MM_CPU_CLONES                                                              \
     static void rows_gsum_##T(const T *g, const T *x, int64_t r0, int64_t r1,  \
@@ -175,31 +177,69 @@ static int64_t row_block(int64_t R, int64_t C, int nt) {
     return per > min ? per : min < R ? min : (R > 0 ? R : 1);
 }
 
-/* moments of rows x [R, C] into res (2 C, double): two passes (mean, then
- * squared deviations), each over the fixed pieces, then added in order. */
+/* f32 moments in one pass: acc[c] += d, acc[C + c] += d^2 with d = x - k[c]
+ * in double. The shift k (the first row) keeps the cancellation in
+ * sum(d^2) / n - mean(d)^2 small; with f32 data in double accumulators the
+ * variance stays well within f32 rounding, at one read of x instead of
+ * two. */
+MM_CPU_CLONES
+static void rows_shifted_float(const float *x, int64_t r0, int64_t r1,
+                               int64_t C, const double *k, double *acc) {
+    for (int64_t c = 0; c < 2 * C; c++)
+        acc[c] = 0;
+    double *sq = acc + C;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; c++) {
+            double d = (double)xr[c] - k[c];
+            acc[c] += d;
+            sq[c] += d * d;
+        }
+    }
+}
+
+/* moments of rows x [R, C] into res (2 C, double), over the fixed pieces
+ * added in order: f32 in one shifted pass, f64 in two (the mean, then the
+ * squared deviations, as the contiguous kernel). */
 static int rows_moments(const mm_tensor *x, double *res, int nt) {
     int64_t C = x->shape[1], R = x->shape[0] * x->shape[2];
     int64_t np = row_pieces(R);
     bool f32 = x->dtype == MM_F32, par = x->numel > MM_GRAIN;
-    double *acc = malloc((size_t)(np * C) * sizeof *acc);
+    double n = (double)R;
+    double *acc = malloc((size_t)((2 * np + 1) * C) * sizeof *acc);
     if (!acc)
         return mm_error_set(MM_ENOMEM, "moments: out of memory");
     const void *xd = mm_tensor_data(x);
+    if (f32) {
+        double *k = acc + 2 * np * C;
+        for (int64_t c = 0; c < C; c++)
+            k[c] = ((const float *)xd)[c];
+#pragma omp parallel for num_threads(nt) if (par)
+        for (int64_t p = 0; p < np; p++)
+            rows_shifted_float(xd, R * p / np, R * (p + 1) / np, C, k,
+                               acc + 2 * p * C);
+        for (int64_t c = 0; c < C; c++) {
+            double s = 0, sq = 0;
+            for (int64_t p = 0; p < np; p++)
+                s += acc[2 * p * C + c], sq += acc[(2 * p + 1) * C + c];
+            double m = s / n, v = sq / n - m * m;
+            res[c] = k[c] + m;
+            res[C + c] = v > 0 ? v : 0;
+        }
+        free(acc);
+        return 0;
+    }
     for (int pass = 0; pass < 2; pass++) {
 #pragma omp parallel for num_threads(nt) if (par)
-        for (int64_t k = 0; k < np; k++) {
-            int64_t r0 = R * k / np, r1 = R * (k + 1) / np;
-            if (f32)
-                rows_moment_float(xd, r0, r1, C, pass, res, acc + k * C);
-            else
-                rows_moment_double(xd, r0, r1, C, pass, res, acc + k * C);
-        }
-        double *dst = res + pass * C;
+        for (int64_t p = 0; p < np; p++)
+            rows_moment_double(xd, R * p / np, R * (p + 1) / np, C, pass, res,
+                               acc + p * C);
         for (int64_t c = 0; c < C; c++) {
             double s = 0;
-            for (int64_t k = 0; k < np; k++)
-                s += acc[k * C + c];
-            dst[c] = s / (double)R;
+            for (int64_t p = 0; p < np; p++)
+                s += acc[p * C + c];
+            res[pass * C + c] = s / n;
         }
     }
     free(acc);
@@ -597,8 +637,8 @@ int mm_cpu_norm_grad(mm_op_ctx *ctx) {
     if (x->shape[0] * x->shape[2] == 0)
         return MM_EUNSUPPORTED;
     bool rows = mm_norm_rows(x);
-    if (mm_norm_rows(g) != rows)
-        return MM_EUNSUPPORTED; /* layouts differ: the reference reads both */
+    if (mm_norm_rows(g) != rows) /* mixed layouts: both made row-major */
+        return mm_op_run_contiguous(ctx, mm_cpu_norm_grad);
     int nt = mm_get_num_threads();
     if (rows)
         return ctx->op == &mm_op_norm_grad_sums ? rows_grad_sums(ctx, nt)
