@@ -12,7 +12,10 @@
  * run down the rows with the C accumulators side by side (vectorised across
  * C), over fixed pieces of rows whose partial sums add up in order, and
  * normalize and the input gradient are a row-wise affine map with
- * per-channel vectors. */
+ * per-channel vectors. The sums are compiled for AVX-512, AVX2 and the
+ * baseline (MM_CPU_CLONES); the row-wise maps are not: memory-bound, their
+ * baseline code ran as fast as the contiguous loops, the wider code
+ * slower. */
 #include "mm/threads.h"
 #include "norm_internal.h"
 #include "vmath.h"
@@ -130,7 +133,6 @@ static void rows_moment_double(const double *x, int64_t r0, int64_t r1,
     }                                                                          \
     /* y[r][c] = (x[r][c] - sub[c]) * mul[c] (the same arithmetic as          \
      * norm_run, so both layouts give the same numbers) */                     \
-    MM_CPU_CLONES                                                              \
     static void rows_norm_##T(const T *x, T *y, int64_t r0, int64_t r1,        \
                               int64_t C, const T *sub, const T *mul) {         \
         for (int64_t r = r0; r < r1; r++) {                                    \
@@ -142,7 +144,6 @@ static void rows_moment_double(const double *x, int64_t r0, int64_t r1,
         }                                                                      \
     }                                                                          \
     /* y[r][c] = x[r][c] a[c] + b[c] (affine_run) */                           \
-    MM_CPU_CLONES                                                              \
     static void rows_affine_##T(const T *x, T *y, int64_t r0, int64_t r1,      \
                                 int64_t C, const T *a, const T *b) {           \
         for (int64_t r = r0; r < r1; r++) {                                    \
@@ -154,7 +155,6 @@ static void rows_moment_double(const double *x, int64_t r0, int64_t r1,
         }                                                                      \
     }                                                                          \
     /* out[r][c] = alpha[c] g[r][c] - beta[c] x[r][c] + gamma[c] (gin) */      \
-    MM_CPU_CLONES                                                              \
     static void rows_gin_##T(const T *g, const T *x, T *out, int64_t r0,       \
                              int64_t r1, int64_t C, const T *alpha,            \
                              const T *beta, const T *gamma) {                  \
