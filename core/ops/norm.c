@@ -12,7 +12,13 @@
  *
  * moments keeps its output (the mean) for backward; normalize keeps its
  * output (x-hat) and saves rstd = 1 / sqrt(var + eps) (C). Params of
- * normalize: f[0] = eps. Inputs contiguous. */
+ * normalize: f[0] = eps.
+ *
+ * x is contiguous or channels-last (mm_norm_rows: a channels-last
+ * [N, C, H, W] reshaped to (N, C, H*W) is a view, stored as rows
+ * [N*H*W, C]); outputs of x's shape take x's layout, so batch norm keeps a
+ * channels-last input channels-last, as PyTorch's. The reference kernels
+ * read and write through the strides. */
 #include "norm_internal.h"
 
 #include <math.h>
@@ -24,6 +30,25 @@ static int float_check(const char *op, const mm_tensor *x) {
                             "%s: expected a floating-point tensor, got %s", op,
                             mm_dtype_name(x->dtype));
     return 0;
+}
+
+/* Byte offset of element (a, c, b) of the 3-D t from its data. */
+static int64_t off3(const mm_tensor *t, int64_t a, int64_t c, int64_t b) {
+    return (a * t->stride[0] + c * t->stride[1] + b * t->stride[2]) *
+           (int64_t)mm_dtype_size(t->dtype);
+}
+
+static double ld3(const mm_tensor *t, int64_t a, int64_t c, int64_t b) {
+    return mm_load_f64((const char *)mm_tensor_data(t) + off3(t, a, c, b),
+                       t->dtype);
+}
+
+static void st3(mm_tensor *t, int64_t a, int64_t c, int64_t b, double v) {
+    mm_store_f64((char *)mm_tensor_data(t) + off3(t, a, c, b), t->dtype, v);
+}
+
+static mm_memory_format layout_of(const mm_tensor *x) {
+    return mm_norm_rows(x) ? MM_FORMAT_CHANNELS_LAST : MM_FORMAT_CONTIGUOUS;
 }
 
 static int moments_infer(mm_op_ctx *ctx) {
@@ -43,26 +68,20 @@ static int moments_reference(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0];
     mm_tensor *out = ctx->out;
     int64_t A = x->shape[0], C = x->shape[1], B = x->shape[2];
-    size_t es = mm_dtype_size(x->dtype);
-    const char *xd = mm_tensor_data(x);
-    char *od = mm_tensor_data(out);
     double n = (double)(A * B);
     for (int64_t c = 0; c < C; c++) {
         double sum = 0, sq = 0;
         for (int64_t a = 0; a < A; a++)
             for (int64_t b = 0; b < B; b++)
-                sum += mm_load_f64(xd + ((a * C + c) * B + b) * (int64_t)es,
-                                   x->dtype);
+                sum += ld3(x, a, c, b);
         double mean = sum / n;
         for (int64_t a = 0; a < A; a++)
             for (int64_t b = 0; b < B; b++) {
-                double d = mm_load_f64(xd + ((a * C + c) * B + b) * (int64_t)es,
-                                       x->dtype) -
-                           mean;
+                double d = ld3(x, a, c, b) - mean;
                 sq += d * d;
             }
-        mm_store_f64(od + c * (int64_t)es, out->dtype, mean);
-        mm_store_f64(od + (C + c) * (int64_t)es, out->dtype, sq / n);
+        mm_st(out, c, mean);
+        mm_st(out, C + c, sq / n);
     }
     return 0;
 }
@@ -95,7 +114,8 @@ static int moments_backward(const mm_node *node, mm_tensor *g,
 const mm_op mm_op_moments = {
     .name = "moments",
     .n_inputs = 1,
-    .flags = MM_OP_FLAG_SAVE_OUTPUT | MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_SAVE_OUTPUT | MM_OP_FLAG_CONTIGUOUS |
+             MM_OP_FLAG_CHANNELS_LAST,
     .infer = moments_infer,
     .reference = moments_reference,
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_moments},
@@ -137,6 +157,7 @@ static int normalize_infer(mm_op_ctx *ctx) {
     ctx->out_dtype = x->dtype;
     ctx->out_ndim = 3;
     memcpy(ctx->out_shape, x->shape, sizeof ctx->out_shape);
+    ctx->out_format = layout_of(x);
     return 0;
 }
 
@@ -163,31 +184,15 @@ static int normalize_reference(mm_op_ctx *ctx) {
     mm_tensor *y = ctx->out;
     double eps = ctx->params->f[0];
     int64_t A = x->shape[0], C = x->shape[1], B = x->shape[2];
-    size_t es = mm_dtype_size(x->dtype);
-    const char *xd = mm_tensor_data(x), *sd = mm_tensor_data(s);
-    char *yd = mm_tensor_data(y);
     bool aff = ctx->n_inputs == 4;
     for (int64_t a = 0; a < A; a++)
         for (int64_t c = 0; c < C; c++) {
-            double mean = mm_load_f64(sd + c * (int64_t)es, s->dtype);
-            double var = mm_load_f64(sd + (C + c) * (int64_t)es, s->dtype);
-            double w = 1, bias = 0;
-            if (aff) {
-                w = mm_load_f64((const char *)mm_tensor_data(ctx->inputs[2]) +
-                                    c * (int64_t)es,
-                                x->dtype);
-                bias =
-                    mm_load_f64((const char *)mm_tensor_data(ctx->inputs[3]) +
-                                    c * (int64_t)es,
-                                x->dtype);
-            }
-            for (int64_t b = 0; b < B; b++) {
-                int64_t off = ((a * C + c) * B + b) * (int64_t)es;
-                mm_store_f64(yd + off, y->dtype,
-                             (mm_load_f64(xd + off, x->dtype) - mean) /
-                                     sqrt(var + eps) * w +
-                                 bias);
-            }
+            double mean = mm_ld(s, c), var = mm_ld(s, C + c);
+            double w = aff ? mm_ld(ctx->inputs[2], c) : 1;
+            double bias = aff ? mm_ld(ctx->inputs[3], c) : 0;
+            for (int64_t b = 0; b < B; b++)
+                st3(y, a, c, b,
+                    (ld3(x, a, c, b) - mean) / sqrt(var + eps) * w + bias);
         }
     return mm_norm_save_rstd(ctx, eps);
 }
@@ -249,7 +254,8 @@ static int normalize_affine_backward(const mm_node *node, mm_tensor *g,
 const mm_op mm_op_normalize = {
     .name = "normalize",
     .n_inputs = 2,
-    .flags = MM_OP_FLAG_SAVE_OUTPUT | MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_SAVE_OUTPUT | MM_OP_FLAG_CONTIGUOUS |
+             MM_OP_FLAG_CHANNELS_LAST,
     .infer = normalize_infer,
     .reference = normalize_reference,
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_normalize},
@@ -259,7 +265,7 @@ const mm_op mm_op_normalize = {
 const mm_op mm_op_normalize_affine = {
     .name = "normalize_affine",
     .n_inputs = 4,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .code = 1,
     .infer = normalize_infer,
     .reference = normalize_reference,
@@ -297,6 +303,7 @@ static int grad_infer(mm_op_ctx *ctx) {
     } else {
         ctx->out_ndim = 3;
         memcpy(ctx->out_shape, x->shape, sizeof ctx->out_shape);
+        ctx->out_format = layout_of(x);
     }
     return 0;
 }
@@ -315,9 +322,9 @@ static int grad_reference(mm_op_ctx *ctx) {
             double sg = 0, sgx = 0;
             for (int64_t a = 0; a < A; a++)
                 for (int64_t b = 0; b < B; b++) {
-                    int64_t i = (a * C + c) * B + b;
-                    sg += mm_ld(g, i);
-                    sgx += mm_ld(g, i) * (mm_ld(x, i) - mean) * rstd;
+                    double gi = ld3(g, a, c, b);
+                    sg += gi;
+                    sgx += gi * (ld3(x, a, c, b) - mean) * rstd;
                 }
             mm_st(out, c, sg);
             mm_st(out, C + c, sgx);
@@ -328,9 +335,8 @@ static int grad_reference(mm_op_ctx *ctx) {
                sgx = mm_ld(sums, C + c) / n;
         for (int64_t a = 0; a < A; a++)
             for (int64_t b = 0; b < B; b++) {
-                int64_t i = (a * C + c) * B + b;
-                double xhat = (mm_ld(x, i) - mean) * rstd;
-                mm_st(out, i, k * (mm_ld(g, i) - sg - xhat * sgx));
+                double xhat = (ld3(x, a, c, b) - mean) * rstd;
+                st3(out, a, c, b, k * (ld3(g, a, c, b) - sg - xhat * sgx));
             }
     }
     return 0;
@@ -339,7 +345,7 @@ static int grad_reference(mm_op_ctx *ctx) {
 const mm_op mm_op_norm_grad_sums = {
     .name = "norm_grad_sums",
     .n_inputs = 3,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .infer = grad_infer,
     .reference = grad_reference,
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_norm_grad},
@@ -348,7 +354,7 @@ const mm_op mm_op_norm_grad_sums = {
 const mm_op mm_op_norm_grad_input = {
     .name = "norm_grad_input",
     .n_inputs = 5,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .infer = grad_infer,
     .reference = grad_reference,
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_norm_grad},
@@ -358,6 +364,9 @@ static int norm_train_backward(const mm_node *node, mm_tensor *g,
                                mm_tensor **gin) {
     mm_tensor *x = node->inputs[0], *stats = node->inputs[1], *sums;
     mm_op_params p = node->params;
+    /* the kernels read g in x's layout (an expanded or transposed g would
+     * otherwise be copied to contiguous and meet a channels-last x) */
+    MM_TRY(mm_to_memory_format(g, layout_of(x), &g));
     MM_TRY(mm_op_apply(&mm_op_norm_grad_sums, 3, (mm_tensor *[]){g, x, stats},
                        &p, &sums));
     if (node->needs_grad[0])
@@ -374,7 +383,7 @@ static int norm_train_backward(const mm_node *node, mm_tensor *g,
 const mm_op mm_op_norm_train = {
     .name = "norm_train",
     .n_inputs = 4,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .code = 2,
     .infer = normalize_infer,
     .reference = normalize_reference,

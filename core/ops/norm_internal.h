@@ -19,6 +19,14 @@ int mm_cpu_norm_grad(mm_op_ctx *ctx);
 int mm_cpu_interpolate(mm_op_ctx *ctx);
 int mm_cpu_grid_sample(mm_op_ctx *ctx);
 
+/* x (A, C, B) stored channels-last, as rows [A * B, C] with C contiguous
+ * (and not also contiguous, as when A * B or C is 1): the layout the norm ops
+ * take besides the contiguous one (MM_OP_FLAG_CHANNELS_LAST); their outputs
+ * of x's shape follow x's layout. */
+static inline bool mm_norm_rows(const mm_tensor *x) {
+    return mm_tensor_is_channels_last(x) && !mm_tensor_is_contiguous(x);
+}
+
 /* normalize's kernels keep rstd = 1 / sqrt(var + eps) for backward. */
 int mm_norm_save_rstd(mm_op_ctx *ctx, double eps);
 

@@ -376,10 +376,219 @@ MM_TEST(norm_errors) {
     });
 }
 
+/* ---- channels-last inputs ------------------------------------------------ */
+
+/* x copied to channels-last; the result is a fresh tensor (a leaf). */
+static mm_tensor *chlast(mm_tensor *x) {
+    mm_tensor *y;
+    if (mm_to_memory_format(x, MM_FORMAT_CHANNELS_LAST, &y) < 0)
+        abort();
+    return y;
+}
+
+/* Stored channels-last and not also contiguous. */
+static bool only_chlast(const mm_tensor *t) {
+    return mm_tensor_is_channels_last(t) && !mm_tensor_is_contiguous(t);
+}
+
+/* One norm call on leaves x, w, b with output gradient gy: y and the three
+ * gradients, and the running stats it updated (in ctx). */
+typedef struct norm_run {
+    mm_tensor *y, *gx, *gw, *gb;
+} norm_run;
+
+static void run_norm(norm_ctx *ctx, mm_tensor *x, mm_tensor *w, mm_tensor *b,
+                     mm_tensor *gy, norm_run *r) {
+    mm_tensor *in[3] = {leaf(x), leaf(w), leaf(b)};
+    CHECK_OK(f_norm(ctx, in, 3, &r->y));
+    CHECK_OK(mm_backward_with_grad(r->y, gy));
+    r->gx = mm_tensor_grad(x), r->gw = mm_tensor_grad(w);
+    r->gb = mm_tensor_grad(b);
+}
+
+static void check_close(const char *what, const mm_tensor *a,
+                        const mm_tensor *b, double tol) {
+    double err = 0;
+    if (!a || !b || !mm_allclose(a, b, tol, tol, &err)) {
+        fprintf(stderr, "  %s: channels-last and contiguous differ (%g)\n",
+                what, err);
+        mm_test_failures++;
+    }
+}
+
+static const shp cl_cases[] = {
+    {3, {3, 4, 5}},     {4, {2, 5, 3, 4}},   {5, {2, 3, 2, 3, 2}},
+    {4, {3, 7, 1, 5}},  {4, {8, 64, 28, 28}}, {4, {4, 256, 14, 14}},
+};
+
+/* The same batch norm on x and on x in channels-last: equal outputs,
+ * running stats and gradients, the output and the input's gradient
+ * channels-last (an output gradient in either layout). */
+MM_TEST(batch_norm_keeps_channels_last_and_matches_contiguous) {
+    const mm_dtype dts[] = {MM_F32, MM_F64};
+    for (size_t c = 0; c < sizeof cl_cases / sizeof cl_cases[0]; c++)
+        for (int t = 0; t < 2; t++)
+            for (int tr = 0; tr < 2; tr++)
+                POOLED({
+                    const shp *sc = &cl_cases[c];
+                    double tol = dts[t] == MM_F32 ? 1e-5 : 1e-10;
+                    mm_tensor *x = randn_t(sc->n, sc->s, dts[t]);
+                    mm_tensor *gy = randn_t(sc->n, sc->s, dts[t]), *w, *b,
+                              *w2, *b2, *x2;
+                    affine(BN, x, dts[t], &w, &b);
+                    CHECK_OK(mm_clone(w, &w2));
+                    CHECK_OK(mm_clone(b, &b2));
+                    norm_ctx ctx = {BN, tr != 0, NULL, NULL, NULL, NULL, 1};
+                    ctx.rm = randn_t(1, sc->s + 1, dts[t]);
+                    ctx.rv = uniform_t(1, sc->s + 1, dts[t], 0.5, 2);
+                    norm_run rc, rl;
+                    CHECK_OK(mm_clone(x, &x2));
+                    run_norm(&ctx, x2, w, b, gy, &rc);
+                    mm_tensor *rm = ctx.rm_out, *rv = ctx.rv_out;
+                    /* odd cases take the output gradient contiguous */
+                    run_norm(&ctx, chlast(x), w2, b2, c % 2 ? gy : chlast(gy),
+                             &rl);
+                    CHECK(only_chlast(rl.y) || sc->s[1] == 1);
+                    CHECK(only_chlast(rl.gx));
+                    check_close("y", rl.y, rc.y, tol);
+                    check_close("grad x", rl.gx, rc.gx, tol);
+                    check_close("grad weight", rl.gw, rc.gw, tol * 10);
+                    check_close("grad bias", rl.gb, rc.gb, tol * 10);
+                    check_close("running_mean", ctx.rm_out, rm, tol / 10);
+                    check_close("running_var", ctx.rv_out, rv, tol / 10);
+                });
+}
+
+/* Gradients of batch norm (train and eval) at a channels-last input. */
+MM_TEST(batch_norm_channels_last_gradcheck) {
+    const shp gshapes[] = {{3, {3, 2, 3}}, {4, {2, 3, 2, 3}},
+                           {5, {2, 2, 2, 1, 3}}};
+    for (size_t s = 0; s < 3; s++)
+        for (int tr = 0; tr < 2; tr++)
+            POOLED({
+                const shp *sc = &gshapes[s];
+                mm_tensor *x = leaf(chlast(randn_t(sc->n, sc->s, MM_F64)));
+                CHECK(only_chlast(x));
+                mm_tensor *in[3] = {x};
+                affine(BN, x, MM_F64, &in[1], &in[2]);
+                leaf(in[1]), leaf(in[2]);
+                norm_ctx ctx = {BN, tr != 0, NULL, NULL, NULL, NULL, 1};
+                ctx.rm = randn_t(1, sc->s + 1, MM_F64);
+                ctx.rv = uniform_t(1, sc->s + 1, MM_F64, 0.5, 2);
+                CHECK_GRAD(f_norm, &ctx, in, 3);
+                CHECK_GRAD(f_norm, &ctx, in, 1);
+            });
+}
+
+/* The row kernels against the reference kernels (which read through the
+ * strides), forward and backward, f32 and f64, and bf16 (the reference
+ * alone) against f32. */
+MM_TEST(batch_norm_channels_last_matches_reference) {
+    const mm_dtype dts[] = {MM_F32, MM_F64};
+    const shp cases[] = {{4, {2, 5, 3, 4}}, {4, {4, 64, 9, 7}},
+                         {5, {2, 3, 2, 3, 2}}};
+    for (size_t c = 0; c < 3; c++)
+        for (int t = 0; t < 2; t++)
+            for (int tr = 0; tr < 2; tr++)
+                POOLED({
+                    const shp *sc = &cases[c];
+                    mm_tensor *x = chlast(randn_t(sc->n, sc->s, dts[t]));
+                    mm_tensor *in[3] = {x};
+                    affine(BN, x, dts[t], &in[1], &in[2]);
+                    norm_ctx ctx = {BN, tr != 0, NULL, NULL, NULL, NULL, 1};
+                    ctx.rm = randn_t(1, sc->s + 1, dts[t]);
+                    ctx.rv = uniform_t(1, sc->s + 1, dts[t], 0.5, 2);
+                    CHECK_VS_REFERENCE("batch_norm channels-last", f_norm,
+                                       &ctx, in, 3, 1e-4, 1e-4);
+                    CHECK_VS_REFERENCE("batch_norm channels-last grads",
+                                       f_norm_grads, &ctx, in, 3, 1e-4, 1e-3);
+                });
+    POOLED({
+        mm_tensor *x = chlast(randn_t(MM_SHAPE(4, 8, 5, 5), MM_F32)), *xb,
+                  *y, *yb;
+        norm_ctx ctx = {BN, true, NULL, NULL, NULL, NULL, 1};
+        CHECK_OK(mm_to_dtype(x, MM_BF16, &xb));
+        xb = chlast(xb);
+        CHECK_OK(f_norm(&ctx, &x, 1, &y));
+        CHECK_OK(f_norm(&ctx, &xb, 1, &yb));
+        CHECK(only_chlast(yb));
+        CHECK(mm_allclose(yb, y, 0.05, 0.05, NULL));
+    });
+}
+
+/* The gradient ops called with g and x in different layouts: the kernels
+ * agree with the reference. */
+static int f_grad_ops(void *vctx, mm_tensor *const *in, int n,
+                      mm_tensor **out) {
+    (void)vctx, (void)n;
+    mm_op_params p = {.f = {1e-5}};
+    mm_tensor *stats, *sums, *gx, *flat[2];
+    if (mm_op_apply(mm_op_get(MM_OP_MOMENTS), 1, &in[1], NULL, &stats) < 0 ||
+        mm_op_apply(mm_op_get(MM_OP_NORM_GRAD_SUMS), 3,
+                    (mm_tensor *[]){in[0], in[1], stats}, &p, &sums) < 0 ||
+        mm_op_apply(mm_op_get(MM_OP_NORM_GRAD_INPUT), 5,
+                    (mm_tensor *[]){in[0], in[1], stats, in[2], sums}, &p,
+                    &gx) < 0 ||
+        mm_reshape(sums, 1, (int64_t[]){-1}, &flat[0]) < 0 ||
+        mm_reshape(gx, 1, (int64_t[]){-1}, &flat[1]) < 0)
+        return -1;
+    return mm_cat(2, flat, 0, out);
+}
+
+MM_TEST(norm_grad_ops_take_mixed_layouts) {
+    POOLED({
+        mm_tensor *x = randn_t(MM_SHAPE(4, 6, 33), MM_F32);
+        mm_tensor *g = randn_t(MM_SHAPE(4, 6, 33), MM_F32);
+        mm_tensor *w = randn_t(MM_SHAPE(6), MM_F32);
+        for (int k = 0; k < 3; k++) {
+            mm_tensor *in[3] = {k & 1 ? chlast(g) : g, k ? chlast(x) : x, w};
+            CHECK_VS_REFERENCE("norm grad ops", f_grad_ops, NULL, in, 3, 1e-4,
+                               1e-4);
+        }
+    });
+}
+
+/* instance, layer and group norm on a channels-last input (made contiguous
+ * by the reshape into their (A, C, B) views): the contiguous results. */
+MM_TEST(other_norms_are_correct_on_channels_last_input) {
+    for (int kind = IN; kind <= GN; kind++)
+        for (int tr = 0; tr < 2; tr++) {
+            if (kind != IN && !tr)
+                continue;
+            POOLED({
+                const int64_t s[4] = {2, 4, 5, 3};
+                mm_tensor *x = randn_t(4, s, MM_F64);
+                mm_tensor *gy = randn_t(4, s, MM_F64), *w, *b, *w2, *b2, *x2;
+                affine(kind, x, MM_F64, &w, &b);
+                CHECK_OK(mm_clone(w, &w2));
+                CHECK_OK(mm_clone(b, &b2));
+                norm_ctx ctx = {kind, tr != 0, NULL, NULL, NULL, NULL, 2};
+                ctx.rm = randn_t(1, s + 1, MM_F64);
+                ctx.rv = uniform_t(1, s + 1, MM_F64, 0.5, 2);
+                norm_run rc, rl;
+                CHECK_OK(mm_clone(x, &x2));
+                run_norm(&ctx, x2, w, b, gy, &rc);
+                mm_tensor *rm = ctx.rm_out;
+                run_norm(&ctx, chlast(x), w2, b2, chlast(gy), &rl);
+                check_close("y", rl.y, rc.y, 1e-10);
+                check_close("grad x", rl.gx, rc.gx, 1e-10);
+                check_close("grad weight", rl.gw, rc.gw, 1e-10);
+                check_close("grad bias", rl.gb, rc.gb, 1e-10);
+                if (kind == IN)
+                    check_close("running_mean", ctx.rm_out, rm, 1e-12);
+            });
+        }
+}
+
 MM_TEST_MAIN(MM_CASE(norms_match_reference_on_all_ranks),
              MM_CASE(batch_norm_updates_running_stats_like_torch),
              MM_CASE(batch_norm_gradients_match_torch),
              MM_CASE(instance_group_layer_norm_match_torch),
              MM_CASE(norm_gradcheck),
              MM_CASE(norms_of_empty_inputs_are_empty_and_keep_running_stats),
-             MM_CASE(moments_and_normalize_gradcheck), MM_CASE(norm_errors))
+             MM_CASE(moments_and_normalize_gradcheck), MM_CASE(norm_errors),
+             MM_CASE(batch_norm_keeps_channels_last_and_matches_contiguous),
+             MM_CASE(batch_norm_channels_last_gradcheck),
+             MM_CASE(batch_norm_channels_last_matches_reference),
+             MM_CASE(norm_grad_ops_take_mixed_layouts),
+             MM_CASE(other_norms_are_correct_on_channels_last_input))
