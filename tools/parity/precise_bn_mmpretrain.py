@@ -4,11 +4,12 @@
 Writes tests/mmcls/mmpretrain_precise_bn.safetensors, which
 tests/mmcls/test_precise_bn.c replays without mmpretrain:
 
-  - `state_dict.<key>`: a small mmpretrain ImageClassifier (ResNet-18 of
-    base_channels 2 on one-channel 28x28 images, frozen_stages 1, GAP,
-    LinearClsHead) with every parameter and batch norm statistic drawn at
-    random; mm loads the file as `load_from` (the key names are mm's);
-  - `images` (12, 28, 28) u8 and `labels` (12,) i64: the data, which the
+  - `state_dict.<key>`: a small mmpretrain ImageClassifier (the first
+    three stages of a ResNet-18 of base_channels 2 on one-channel 48x48
+    images, frozen_stages 1, GAP, LinearClsHead) with every parameter and
+    batch norm statistic drawn at random; mm loads the file as `load_from`
+    (the key names are mm's);
+  - `images` (12, 48, 48) u8 and `labels` (12,) i64: the data, which the
     test writes as MNIST idx files and reads in order, 4 images a batch;
   - `after<k>.<key>`: every running_mean, running_var and
     num_batches_tracked after mmpretrain's update_bn_stats (the function
@@ -43,11 +44,12 @@ MODEL = dict(
     data_preprocessor=dict(type='ClsDataPreprocessor', mean=[33.46],
                            std=[78.87], num_classes=10),
     backbone=dict(type='ResNet', depth=18, in_channels=1, stem_channels=4,
-                  base_channels=2, frozen_stages=1),
+                  base_channels=2, num_stages=3, strides=[1, 2, 2],
+                  dilations=[1, 1, 1], out_indices=[2], frozen_stages=1),
     neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=10, in_channels=16,
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=8,
               loss=dict(type='CrossEntropyLoss')))
-N, BATCH = 12, 4
+N, BATCH, SIZE = 12, 4, 48
 
 
 def st_dump(path, tensors, metadata):
@@ -103,7 +105,7 @@ def main():
             else:
                 t.normal_(0.0, 0.5)
     model.train()  # frozen_stages: the stem and layer1 stay in eval mode
-    images = torch.randint(0, 256, (N, 28, 28), dtype=torch.uint8)
+    images = torch.randint(0, 256, (N, SIZE, SIZE), dtype=torch.uint8)
     labels = torch.randint(0, 10, (N,), dtype=torch.int64)
     out = [('images', images), ('labels', labels)]
     out += [('state_dict.' + k, v.clone())
