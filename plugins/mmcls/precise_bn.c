@@ -108,8 +108,8 @@ static int pick_loader(precise_bn_hook *p, mm_runner *r, mm_dataloader **dl,
         *epoch = len ? mm_runner_iter(r) / (int64_t)len : 0;
     }
     if (!*dl)
-        return mm_error_set(MM_EINVAL, "%s: PreciseBNHook needs the train "
-                                       "dataloader, which is not built",
+        return mm_error_set(MM_EINVAL, "%s: needs the train dataloader, "
+                                       "which is not built",
                             p->path);
     return MM_OK;
 }
@@ -175,10 +175,10 @@ static int update_bn_stats(precise_bn_hook *p, mm_runner *r) {
     if (!rc && num_iter == 0)
         rc = mm_error_set_at(
             MM_EINVAL, &p->loc,
-            "%s: PreciseBNHook: num_samples (%lld) is less than one batch "
-            "of train_dataloader (batch_size %lld x world_size %lld), so "
-            "there is no batch to compute the BN statistics from; set "
-            "num_samples to %lld or more",
+            "%s.num_samples (%lld) is less than one batch of "
+            "train_dataloader (batch_size %lld x world_size %lld), so there "
+            "is no batch to compute the BN statistics from; set num_samples "
+            "to %lld or more",
             p->path, (long long)p->num_samples, (long long)bs,
             (long long)world_size, (long long)(bs * world_size));
     if (rc) {
@@ -195,13 +195,15 @@ static int update_bn_stats(precise_bn_hook *p, mm_runner *r) {
         return rc;
     }
     mm_no_grad_push();
+    for (size_t i = 0; i < l.n; i++) {
+        l.items[i].momentum = l.items[i].bn->momentum;
+        l.items[i].momentum_none = l.items[i].bn->momentum_none;
+    }
     for (size_t i = 0; !rc && i < l.n; i++) {
         bn_slot *s = &l.items[i];
         rc = mm_zeros_like(s->bn->running_mean, &s->mean);
         if (!rc)
             rc = mm_zeros_like(s->bn->running_var, &s->var);
-        s->momentum = s->bn->momentum;
-        s->momentum_none = s->bn->momentum_none;
     }
     /* momentum 1.0: each batch's statistics replace the running ones */
     for (size_t i = 0; !rc && i < l.n; i++) {
@@ -217,8 +219,8 @@ static int update_bn_stats(precise_bn_hook *p, mm_runner *r) {
         rc = mm_dataloader_next(dl, &batch);
         if (!rc && !batch)
             rc = mm_error_set(MM_EINVAL,
-                              "%s: PreciseBNHook: train_dataloader ended after "
-                              "%lld of %lld batches",
+                              "%s: train_dataloader ended after %lld of %lld "
+                              "batches",
                               p->path, (long long)it, (long long)num_iter);
         if (!rc)
             rc = run_batch(model, batch, &l, num_iter);
@@ -236,9 +238,7 @@ static int update_bn_stats(precise_bn_hook *p, mm_runner *r) {
     mm_no_grad_pop();
     mm_pool_close(pool);
     free(l.items);
-    if (rc)
-        return mm_error_context(rc, NULL, "PreciseBNHook");
-    return MM_OK;
+    return rc;
 }
 
 static int perform(precise_bn_hook *p, mm_runner *r) {
