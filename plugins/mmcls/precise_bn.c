@@ -33,8 +33,8 @@
 typedef struct precise_bn_hook {
     mm_hook base;
     int64_t num_samples, interval;
-    mm_srcloc loc; /* of num_samples, for the run-time error */
-    char *path;    /* "custom_hooks.0" */
+    mm_srcloc loc;         /* of num_samples, for the run-time error */
+    char *path;            /* "custom_hooks.0" */
     mm_dataloader *own_dl; /* an IterBasedTrainLoop's copy, built on use */
 } precise_bn_hook;
 
@@ -108,8 +108,9 @@ static int pick_loader(precise_bn_hook *p, mm_runner *r, mm_dataloader **dl,
         *epoch = len ? mm_runner_iter(r) / (int64_t)len : 0;
     }
     if (!*dl)
-        return mm_error_set(MM_EINVAL, "%s: needs the train dataloader, "
-                                       "which is not built",
+        return mm_error_set(MM_EINVAL,
+                            "%s: needs the train dataloader, "
+                            "which is not built",
                             p->path);
     return MM_OK;
 }
@@ -297,8 +298,7 @@ static int pbn_build(mm_build_ctx *ctx, void **out) {
         rc = mm_error_set_at(MM_EINVAL, mm_value_loc(node),
                              "'interval' and 'num_samples' must be bigger "
                              "than 0 (got interval %lld, num_samples %lld)",
-                             (long long)p->interval,
-                             (long long)p->num_samples);
+                             (long long)p->interval, (long long)p->num_samples);
     if (!rc && !(p->path = strdup(mm_build_path(ctx))))
         rc = mm_error_set(MM_ENOMEM, "out of memory");
     if (rc) {

@@ -45,10 +45,9 @@ static void write_idx(const char *name, uint32_t magic, const uint32_t *dims,
     for (int i = 0; i < ndim; i++)
         head[i + 1] = dims[i];
     for (int i = 0; i <= ndim; i++) {
-        unsigned char b[4] = {(unsigned char)(head[i] >> 24),
-                              (unsigned char)(head[i] >> 16),
-                              (unsigned char)(head[i] >> 8),
-                              (unsigned char)head[i]};
+        unsigned char b[4] = {
+            (unsigned char)(head[i] >> 24), (unsigned char)(head[i] >> 16),
+            (unsigned char)(head[i] >> 8), (unsigned char)head[i]};
         if (fwrite(b, 1, 4, f) != 4)
             abort();
     }
@@ -83,8 +82,7 @@ static void setup(void) {
         fprintf(stderr, "setup: %s lacks images and labels\n", rec_file);
         exit(1);
     }
-    uint32_t dims[3] = {(uint32_t)images->shape[0],
-                        (uint32_t)images->shape[1],
+    uint32_t dims[3] = {(uint32_t)images->shape[0], (uint32_t)images->shape[1],
                         (uint32_t)images->shape[2]};
     write_idx("train-images-idx3-ubyte", 0x803, dims, 3,
               MM_DATA(images, unsigned char), (size_t)images->numel);
@@ -213,8 +211,7 @@ MM_TEST(precise_bn_averages_the_batch_statistics_as_mmpretrain) {
     CHECK_OK(mm_runner_train(r));
     /* the hook's 3 forwards after the epoch's 3 */
     check_stats(r, 3, 3);
-    CHECK_OK(mm_module_named_modules(mm_runner_model(r), check_momentum,
-                                     NULL));
+    CHECK_OK(mm_module_named_modules(mm_runner_model(r), check_momentum, NULL));
     mm_runner_free(r);
 }
 
