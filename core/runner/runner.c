@@ -1395,6 +1395,9 @@ int64_t mm_runner_max_iters(const mm_runner *r) {
 bool mm_runner_has_train_loop(const mm_runner *r) {
     return r->train_loop != NULL;
 }
+bool mm_runner_train_by_epoch(const mm_runner *r) {
+    return r->train_loop && r->train_loop->kind == LOOP_EPOCH_TRAIN;
+}
 const mm_value *mm_runner_cfg(const mm_runner *r) { return r->cfg; }
 const char *mm_runner_default_scope(const mm_runner *r) { return r->scope; }
 mm_module *mm_runner_model(const mm_runner *r) { return r->model; }

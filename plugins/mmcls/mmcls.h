@@ -33,6 +33,7 @@ int mmcls_register_vit(void);        /* vit.c: VisionTransformer, key map */
 int mmcls_register_vit_head(void);   /* vit_head.c */
 int mmcls_register_swin(void);       /* swin.c: SwinTransformer, key map */
 int mmcls_register_resnet(void);     /* resnet.c: ResNet family, key map */
+int mmcls_register_precise_bn(void); /* precise_bn.c: PreciseBNHook */
 
 /* The info dict of sample i of an in-memory dataset (MNIST, CIFAR):
  * {img: a view of images[i], gt_label: labels[i]}; MM_ERANGE past n. */

@@ -19,6 +19,7 @@ static int mmcls_init(void) {
     MM_TRY(mmcls_register_auto_augment());
     MM_TRY(mmcls_register_image_datasets());
     MM_TRY(mmcls_register_image_transforms());
+    MM_TRY(mmcls_register_precise_bn());
     return mmcls_register_metrics();
 }
 

@@ -26,10 +26,12 @@ bad() { echo "FAIL: $1"; [[ -f "${2:-}" ]] && tail -n 30 "$2"; fail=$((fail + 1)
 data="$tmp/data/folders/train"
 cfgs="$MM_SOURCE_ROOT/configs/mmcls"
 
-# case NAME CONFIG SIZE OPTIMIZER MODEL_YAML: MODEL_YAML (indented under
-# `model:`) adapts the model to five classes and the input size.
+# case NAME CONFIG SIZE OPTIMIZER MODEL_YAML [HOOKS_YAML]: MODEL_YAML
+# (indented under `model:`) adapts the model to five classes and the input
+# size; HOOKS_YAML replaces the config's custom_hooks (default: none).
 case_() {
   local name=$1 config=$2 size=$3 optim=$4 model=$5
+  local hooks=${6:-'custom_hooks: []'}
   if [[ -n ${MM_ZOO_TRAIN_ONLY:-} && ",$MM_ZOO_TRAIN_ONLY," != *",$name,"* ]]; then
     return
   fi
@@ -60,7 +62,7 @@ test_cfg: null
 test_evaluator: null
 optim_wrapper: {_delete_: true, optimizer: $optim}
 param_scheduler: []
-custom_hooks: []
+$hooks
 log_processor: {by_epoch: false}
 default_hooks:
   logger: {type: LoggerHook, interval: 1}
@@ -84,6 +86,14 @@ PY
   then ok "$name: the loss falls"
   else bad "$name: the loss does not fall ($losses)" "$tmp/$name.log"
   fi
+  # RegNet keeps its PreciseBNHook: IterBasedTrainLoop, interval 1
+  if [[ $name == regnet ]]; then
+    local n
+    n=$(grep -c 'Finish Precise BN, BN stats updated' "$tmp/$name.log")
+    if [[ $n == 12 ]]; then ok "$name: PreciseBNHook ran after each iteration"
+    else bad "$name: PreciseBNHook ran $n times, not 12" "$tmp/$name.log"
+    fi
+  fi
 }
 
 sgd='{type: SGD, lr: 0.01, momentum: 0.9}'
@@ -104,7 +114,8 @@ case_ mobilenet_v2 mobilenet_v2/mobilenet-v2_8xb32_in1k.yaml 64 "$sgd" "$head5"
 case_ mobilenet_v3_small mobilenet_v3/mobilenet-v3-small_8xb128_in1k.yaml 64 "$sgd" "$head5"
 case_ shufflenet_v2 shufflenet_v2/shufflenet-v2-1x_16xb64_in1k.yaml 64 \
   '{type: AdamW, lr: 0.001, weight_decay: 0.0}' "$head5"
-case_ regnet regnet/regnetx-400mf_8xb128_in1k.yaml 64 "$sgd" "$head5_pre"
+case_ regnet regnet/regnetx-400mf_8xb128_in1k.yaml 64 "$sgd" "$head5_pre" \
+  '# custom_hooks: the config'"'"'s PreciseBNHook'
 case_ efficientnet_b0 efficientnet/efficientnet-b0_8xb32_in1k.yaml 64 "$sgd" "$head5_pre"
 case_ convnext_tiny convnext/convnext-tiny_32xb128_in1k.yaml 64 \
   '{type: AdamW, lr: 0.0001, weight_decay: 0.05}' \

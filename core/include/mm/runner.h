@@ -338,6 +338,10 @@ MM_API int64_t mm_runner_iter(const mm_runner *r);
 MM_API int64_t mm_runner_max_epochs(const mm_runner *r);
 MM_API int64_t mm_runner_max_iters(const mm_runner *r);
 MM_API bool mm_runner_has_train_loop(const mm_runner *r);
+/* True when the train loop is an EpochBasedTrainLoop; false for an
+ * IterBasedTrainLoop or without one (hooks that act per epoch or per
+ * iteration by the loop's kind, as mmengine's isinstance checks). */
+MM_API bool mm_runner_train_by_epoch(const mm_runner *r);
 MM_API const mm_value *mm_runner_cfg(const mm_runner *r);
 MM_API const char *mm_runner_default_scope(const mm_runner *r);
 MM_API mm_module *mm_runner_model(const mm_runner *r);
