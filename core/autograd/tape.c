@@ -193,12 +193,17 @@ static int collect(mm_node *root, node_list *order) {
 }
 
 /* leaf->grad += g (the first gradient is copied: grads are written in place
- * later and g may alias another tensor). */
+ * later and g may alias another tensor). The gradient is laid out as its
+ * leaf (contiguous or channels-last), so an optimizer walks both alike. */
 static int accumulate_leaf(mm_tensor *leaf, mm_tensor *g) {
     if (!leaf->grad) {
         mm_tensor *copy;
-        MM_TRY(mm_tensor_new_owned(leaf->ndim, leaf->shape, leaf->dtype,
-                                   leaf->device, &copy));
+        mm_memory_format f =
+            mm_tensor_is_channels_last(leaf) && !mm_tensor_is_contiguous(leaf)
+                ? MM_FORMAT_CHANNELS_LAST
+                : MM_FORMAT_CONTIGUOUS;
+        MM_TRY(mm_tensor_new_owned_format(leaf->ndim, leaf->shape, leaf->dtype,
+                                          leaf->device, f, &copy));
         int rc = mm_copy_strided(copy, g);
         if (rc < 0) {
             mm_tensor_release(copy);

@@ -333,3 +333,21 @@ int mm_conv_bn_act(mm_module *conv, mm_module *bn, mm_tensor *residual,
     return mm_conv_fused(x, w, b, residual, act, c->stride, c->padding,
                          c->dilation, c->groups, out);
 }
+
+static bool channels_last_on(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("MM_CHANNELS_LAST");
+        on = !(e && strcmp(e, "0") == 0);
+    }
+    return on;
+}
+
+int mm_nn_backbone_layout(mm_tensor *x, mm_tensor **out) {
+    if (!x)
+        return mm_error_set(MM_EINVAL, "backbone_layout: tensor is NULL");
+    if (!channels_last_on() || (x->ndim != 4 && x->ndim != 5) ||
+        !mm_dtype_is_float(x->dtype))
+        return mm_return_same(x, out);
+    return mm_to_memory_format(x, MM_FORMAT_CHANNELS_LAST, out);
+}

@@ -10,7 +10,9 @@
  * k...] (backward-weights)
  *
  * so the backward of each is the other two, and bias gradients are sums.
- * Params: conv_pool.h. Inputs are made contiguous by the dispatcher. */
+ * Params: conv_pool.h. Inputs reach the kernels contiguous or
+ * channels-last (MM_OP_FLAG_CHANNELS_LAST); an output follows its
+ * activation input's layout, as in PyTorch. */
 #include "autocast_internal.h"
 #include "conv_pool.h"
 
@@ -20,6 +22,14 @@
 #include <string.h>
 
 /* ---- checks and shapes -------------------------------------------------- */
+
+/* PyTorch's rule: a conv's output is channels-last when its activation
+ * input is (and is not also contiguous, as [N, C, 1, 1] is). */
+static mm_memory_format follow_layout(const mm_tensor *x) {
+    return mm_tensor_is_channels_last(x) && !mm_tensor_is_contiguous(x)
+               ? MM_FORMAT_CHANNELS_LAST
+               : MM_FORMAT_CONTIGUOUS;
+}
 
 static void op_label(const mm_op_ctx *ctx, char *buf, size_t n) {
     int nsp = (int)ctx->params->i[0];
@@ -144,6 +154,7 @@ static int conv_infer(mm_op_ctx *ctx) {
     ctx->out_shape[1] = K;
     for (int j = 0; j < nsp; j++)
         ctx->out_shape[2 + j] = out[j];
+    ctx->out_format = follow_layout(x);
     return 0;
 }
 
@@ -196,6 +207,7 @@ static int conv_transpose_infer(mm_op_ctx *ctx) {
     ctx->out_shape[1] = C;
     for (int j = 0; j < nsp; j++)
         ctx->out_shape[2 + j] = out[j];
+    ctx->out_format = follow_layout(x);
     return 0;
 }
 
@@ -238,7 +250,7 @@ static bool tap(const mm_conv_geom *g, int64_t o0, int64_t o1, int64_t o2,
 }
 
 /* y = conv(x, w) + b */
-static int conv_reference(mm_op_ctx *ctx) {
+static int conv_reference_plain(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0], *w = ctx->inputs[1];
     const mm_tensor *b = ctx->n_inputs == 3 ? ctx->inputs[2] : NULL;
     mm_tensor *y = ctx->out;
@@ -278,7 +290,7 @@ static int conv_reference(mm_op_ctx *ctx) {
 }
 
 /* x = conv_transpose(y, w) + b: every y element scatters through w. */
-static int conv_transpose_reference(mm_op_ctx *ctx) {
+static int conv_transpose_reference_plain(mm_op_ctx *ctx) {
     const mm_tensor *y = ctx->inputs[0], *w = ctx->inputs[1];
     const mm_tensor *b = ctx->n_inputs == 3 ? ctx->inputs[2] : NULL;
     mm_tensor *x = ctx->out;
@@ -321,7 +333,7 @@ static int conv_transpose_reference(mm_op_ctx *ctx) {
 }
 
 /* dw[k, c, kk] = sum over n and out of g[n, k, o] x[n, c', o s - p + kk d] */
-static int conv_weight_grad_reference(mm_op_ctx *ctx) {
+static int conv_weight_grad_reference_plain(mm_op_ctx *ctx) {
     const mm_tensor *x = ctx->inputs[0], *gy = ctx->inputs[1];
     mm_tensor *dw = ctx->out;
     mm_conv_geom g;
@@ -382,6 +394,10 @@ static int weight_grad(const mm_op_params *p, mm_tensor *x, mm_tensor *g,
 static int conv_backward(const mm_node *n, mm_tensor *g, mm_tensor **gin) {
     mm_tensor *x = n->inputs[0], *w = n->inputs[1];
     const mm_op_params *p = &n->params;
+    /* x's gradient in x's layout, as PyTorch; and oneDNN then runs every
+     * backward primitive in nhwc with nothing to reorder */
+    if (follow_layout(x) == MM_FORMAT_CHANNELS_LAST)
+        MM_TRY(mm_to_memory_format(g, MM_FORMAT_CHANNELS_LAST, &g));
     if (n->needs_grad[0]) {
         mm_op_params q = *p;
         for (int j = 0; j < (int)p->i[0]; j++)
@@ -419,10 +435,22 @@ static int conv_transpose_backward(const mm_node *n, mm_tensor *g,
     return 0;
 }
 
+/* The reference kernels index row-major tensors: channels-last ones go
+ * through contiguous copies. */
+static int conv_reference(mm_op_ctx *ctx) {
+    return mm_op_run_contiguous(ctx, conv_reference_plain);
+}
+static int conv_transpose_reference(mm_op_ctx *ctx) {
+    return mm_op_run_contiguous(ctx, conv_transpose_reference_plain);
+}
+static int conv_weight_grad_reference(mm_op_ctx *ctx) {
+    return mm_op_run_contiguous(ctx, conv_weight_grad_reference_plain);
+}
+
 const mm_op mm_op_conv = {
     .name = "conv",
     .n_inputs = -1,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .infer = conv_infer,
     .reference = conv_reference,
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_conv},
@@ -432,7 +460,7 @@ const mm_op mm_op_conv = {
 const mm_op mm_op_conv_transpose = {
     .name = "conv_transpose",
     .n_inputs = -1,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .infer = conv_transpose_infer,
     .reference = conv_transpose_reference,
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_conv_transpose},
@@ -442,7 +470,7 @@ const mm_op mm_op_conv_transpose = {
 const mm_op mm_op_conv_weight_grad = {
     .name = "conv_weight_grad",
     .n_inputs = 2,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .infer = conv_weight_grad_infer,
     .reference = conv_weight_grad_reference,
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_conv_weight_grad},
@@ -466,6 +494,7 @@ static int conv_fused_infer(mm_op_ctx *ctx) {
     sub.n_inputs = 2 + nb;
     MM_TRY(conv_infer(&sub));
     ctx->out_dtype = sub.out_dtype;
+    ctx->out_format = sub.out_format;
     ctx->out_ndim = sub.out_ndim;
     memcpy(ctx->out_shape, sub.out_shape, sizeof ctx->out_shape);
     if (nr) {
@@ -501,12 +530,12 @@ double mm_fused_act_apply(int act, double v) {
 }
 
 /* The plain conv, then the residual and the activation, in double. */
-static int conv_fused_reference(mm_op_ctx *ctx) {
+static int conv_fused_reference_plain(mm_op_ctx *ctx) {
     const mm_op_params *p = ctx->params;
     int nb = p->i[18] != 0, nr = p->i[19] != 0;
     mm_op_ctx sub = *ctx;
     sub.n_inputs = 2 + nb;
-    MM_TRY(conv_reference(&sub));
+    MM_TRY(conv_reference_plain(&sub));
     const mm_tensor *r = nr ? ctx->inputs[2 + nb] : NULL;
     mm_tensor *y = ctx->out;
     for (int64_t i = 0; i < y->numel; i++)
@@ -515,10 +544,14 @@ static int conv_fused_reference(mm_op_ctx *ctx) {
     return 0;
 }
 
+static int conv_fused_reference(mm_op_ctx *ctx) {
+    return mm_op_run_contiguous(ctx, conv_fused_reference_plain);
+}
+
 const mm_op mm_op_conv_fused = {
     .name = "conv_fused",
     .n_inputs = -1,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .infer = conv_fused_infer,
     .reference = conv_fused_reference,
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_conv_fused},

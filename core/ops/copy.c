@@ -195,7 +195,11 @@ int mm_to_dtype(mm_tensor *x, mm_dtype dtype, mm_tensor **out) {
         return mm_error_set(MM_EINVAL, "to: tensor is NULL");
     if (x->dtype == dtype)
         return mm_return_same(x, out);
-    mm_op_params p = {.i = {dtype}};
+    /* the copy keeps a channels-last layout, as torch's .to(dtype) */
+    mm_op_params p = {.i = {dtype, mm_tensor_is_channels_last(x) &&
+                                           !mm_tensor_is_contiguous(x)
+                                       ? MM_FORMAT_CHANNELS_LAST
+                                       : MM_FORMAT_CONTIGUOUS}};
     return mm_apply1(&mm_op_to, x, &p, out);
 }
 

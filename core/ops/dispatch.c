@@ -66,6 +66,45 @@ void mm_op_ctx_drop_saved(mm_op_ctx *ctx) {
     ctx->n_saved = 0;
 }
 
+int mm_op_run_contiguous(mm_op_ctx *ctx, mm_op_kernel_fn fn) {
+    int n = ctx->n_inputs;
+    if (n > 8)
+        return mm_error_set(MM_EINTERNAL, "%s: too many inputs",
+                            ctx->op->name);
+    mm_tensor *cin[8] = {NULL}, *out = ctx->out, *tmp = NULL;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        mm_tensor *x = ctx->inputs[i];
+        if (mm_tensor_is_contiguous(x)) {
+            cin[i] = mm_tensor_retain(x);
+            continue;
+        }
+        rc = mm_tensor_new_owned(x->ndim, x->shape, x->dtype, x->device,
+                                 &cin[i]);
+        if (rc == 0)
+            rc = mm_copy_strided(cin[i], x);
+    }
+    bool out_plain = mm_tensor_is_contiguous(out);
+    if (rc == 0 && !out_plain)
+        rc = mm_tensor_new_owned(out->ndim, out->shape, out->dtype,
+                                 out->device, &tmp);
+    if (rc == 0) {
+        mm_op_ctx sub = *ctx;
+        sub.inputs = cin;
+        sub.out = out_plain ? out : tmp;
+        rc = fn(&sub);
+        /* saved tensors move over to the caller's context */
+        ctx->n_saved = sub.n_saved;
+        memcpy(ctx->saved, sub.saved, sizeof ctx->saved);
+    }
+    if (rc == 0 && tmp)
+        rc = mm_copy_strided(out, tmp);
+    mm_tensor_release(tmp);
+    for (int i = 0; i < n; i++)
+        mm_tensor_release(cin[i]);
+    return rc;
+}
+
 static int run_kernel(mm_op_ctx *ctx, mm_device dev) {
     const mm_op *op = ctx->op;
     mm_op_kernel_fn k = op->kernel[dev.type];

@@ -15,6 +15,12 @@ extern const mm_op mm_op_neg, mm_op_exp, mm_op_log, mm_op_relu, mm_op_sigmoid,
 extern const mm_op mm_op_sum, mm_op_mean;
 extern const mm_op mm_op_matmul;
 
+/* Run kernel fn on contiguous copies of ctx's inputs and into a
+ * contiguous temporary output, then copy that into ctx->out: how a kernel
+ * that reads only row-major tensors serves channels-last ones
+ * (MM_OP_FLAG_CHANNELS_LAST ops). Up to 8 inputs. */
+int mm_op_run_contiguous(mm_op_ctx *ctx, mm_op_kernel_fn fn);
+
 /* Optimised CPU kernels (core/ops/cpu/). */
 int mm_cpu_binary(mm_op_ctx *ctx);
 int mm_cpu_unary(mm_op_ctx *ctx);

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -54,7 +55,15 @@ static int size_class(size_t n, size_t *size) {
 
 static size_t cache_limit(void) {
     if (!cpu.limit_set) {
+        /* a quarter of the memory, at least 1 GiB: a ResNet-18 training
+         * step at batch 32 frees and reallocates ~3 GiB of activations
+         * every iteration; giving them back to the system costs a page
+         * fault per 4 KiB when they are reused (~6% of the step) */
         cpu.limit = (size_t)1 << 30;
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        if (pages > 0 && page > 0 &&
+            (size_t)pages / 4 > cpu.limit / (size_t)page)
+            cpu.limit = (size_t)pages / 4 * (size_t)page;
         const char *env = getenv("MM_CPU_CACHE_BYTES");
         if (env && *env) {
             char *end;

@@ -472,6 +472,7 @@ static int resnet_forward_multi(mm_module *m, int n, mm_tensor *const *in,
     }
     if (m->training)
         resnet_fix_modes(r);
+    MM_TRY(mm_nn_backbone_layout(x, &x));
     if (r->stem) {
         /* ConvModules: conv, norm, ReLU */
         for (size_t i = 0; i < r->stem->n_children; i++) {
@@ -493,7 +494,8 @@ static int resnet_forward_multi(mm_module *m, int n, mm_tensor *const *in,
             if (k >= cap)
                 return mm_error_set(MM_EINVAL, "%s: more outputs than %d",
                                     p->family, cap);
-            outs[k++] = x;
+            /* the backbone's outputs are contiguous whatever it ran in */
+            MM_TRY(mm_contiguous(x, &outs[k++]));
         }
     }
     *n_out = k;

@@ -72,7 +72,7 @@ expect 0 "removed" -- plugin remove beta
 
 # Every refusal is one line, and mm is still there to print it.
 refused badmagic "bad descriptor magic 0xdeadbeef"
-refused abinext "built for mm ABI 2.0, this mm is 1.1"
+refused abinext "built for mm ABI 2.0, this mm is 1.2"
 refused wrongscope "the plugin's scope is 'rightname' but the file is named wrongscope.so"
 refused crashinit "crashinit.so: crashed while loading"
 refused nodesc "no plugin descriptor (it exports no mm_plugin_nodesc_get_desc"

@@ -241,7 +241,7 @@ MM_TEST(bad_magic_is_refused) {
 
 MM_TEST(abi_major_mismatch_is_refused) {
     CHECK_INT(mm_plugin_load_file(broken("abinext")), MM_EINVAL);
-    CHECK_HAS(mm_error_message(), "abinext.so: built for mm ABI 2.0, this mm is 1.1");
+    CHECK_HAS(mm_error_message(), "abinext.so: built for mm ABI 2.0, this mm is 1.2");
 }
 
 MM_TEST(scope_file_name_mismatch_is_refused) {

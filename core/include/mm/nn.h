@@ -488,6 +488,17 @@ MM_API int mm_conv_bn_act(mm_module *conv, mm_module *norm,
                           mm_tensor *residual, mm_fused_act act, mm_tensor *x,
                           mm_tensor **out) MM_NODISCARD;
 
+/* The layout a conv backbone runs in: x laid out channels-last (NHWC) when
+ * it is a float [N, C, H, W] (or 5-D) tensor, else x itself. Convolution,
+ * batch norm, pooling and the elementwise ops keep the layout, so oneDNN
+ * reads and writes every activation in place instead of reordering it
+ * around each convolution (docs/performance.md). On by default;
+ * MM_CHANNELS_LAST=0 in the environment keeps everything contiguous
+ * (NCHW). The results are the same either way, within float rounding.
+ * A backbone hands its outputs back contiguous (mm_contiguous), so what
+ * follows it never sees the difference. */
+MM_API int mm_nn_backbone_layout(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
+
 /* ---- normalisation ---------------------------------------------------------
  */
 

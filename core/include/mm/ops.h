@@ -62,9 +62,6 @@ typedef struct mm_op_ctx {
     int64_t out_shape[MM_MAX_DIMS];
     int64_t out_stride[MM_MAX_DIMS]; /* MM_OP_FLAG_VIEW ops only */
     int64_t out_offset;              /* MM_OP_FLAG_VIEW ops only */
-    /* the output's layout: MM_FORMAT_CONTIGUOUS unless infer asks for
-     * channels-last (ops with MM_OP_FLAG_CHANNELS_LAST) */
-    mm_memory_format out_format;
     /* the output (uninitialised, laid out as out_format) the kernel fills */
     mm_tensor *out;
     /* true when an autograd node will be recorded: only then need the
@@ -75,6 +72,10 @@ typedef struct mm_op_ctx {
      * output itself (a cycle): ask for MM_OP_FLAG_SAVE_OUTPUT instead. */
     int n_saved;
     mm_tensor *saved[MM_OP_MAX_SAVED];
+    /* set by infer: the output's layout, MM_FORMAT_CONTIGUOUS unless infer
+     * asks for channels-last (ABI 1.2; last, so the fields above keep the
+     * offsets 1.1 plugins were built with) */
+    mm_memory_format out_format;
 } mm_op_ctx;
 
 /* Check the inputs and describe the output in ctx (one-line error

@@ -37,7 +37,7 @@ extern "C" {
 
 #define MM_PLUGIN_MAGIC 0x6d6d706cu /* "mmpl" */
 #define MM_ABI_MAJOR 1
-#define MM_ABI_MINOR 1
+#define MM_ABI_MINOR 2
 
 typedef struct mm_plugin_desc {
     uint32_t magic;          /* MM_PLUGIN_MAGIC */

@@ -239,7 +239,8 @@ MM_API void mm_memory_reset_peak(mm_device dev);
 /* Give every cached block back to the system. */
 MM_API void mm_memory_empty_cache(mm_device dev);
 /* Blocks freed beyond this many cached bytes go back to the system
- * (default 1 GiB, or MM_CPU_CACHE_BYTES). */
+ * (default a quarter of the physical memory, at least 1 GiB, or
+ * MM_CPU_CACHE_BYTES). */
 MM_API void mm_memory_set_cache_limit(mm_device dev, size_t bytes);
 /* "memory: 123" in MiB of peak bytes, as mmengine logs it. */
 MM_API size_t mm_memory_peak_mib(mm_device dev);
@@ -347,7 +348,8 @@ MM_API int mm_to_memory_format(mm_tensor *x, mm_memory_format format,
                                mm_tensor **out) MM_NODISCARD;
 /* Always a new contiguous copy. */
 MM_API int mm_clone(mm_tensor *x, mm_tensor **out) MM_NODISCARD;
-/* Converted copy; x itself when the dtype already matches. */
+/* Converted copy in x's layout (contiguous or channels-last); x itself when
+ * the dtype already matches. */
 MM_API int mm_to_dtype(mm_tensor *x, mm_dtype dtype,
                        mm_tensor **out) MM_NODISCARD;
 

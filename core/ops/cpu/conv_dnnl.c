@@ -1,8 +1,10 @@
 /* Optimised CPU convolutions: oneDNN convolution forward, backward-data (our
  * conv_transpose) and backward-weights for f32/bf16, primitives cached by
  * kind, shapes, strides, dtype and thread count; OpenMP loop nests for f64
- * and for whatever oneDNN declines. Inputs are contiguous (the ops set
- * MM_OP_FLAG_CONTIGUOUS); oneDNN reads them in their plain layouts. */
+ * and for whatever oneDNN declines. Inputs are contiguous or channels-last
+ * (MM_OP_FLAG_CHANNELS_LAST): oneDNN reads either layout in place, and a
+ * channels-last activation makes the primitive itself run in nhwc, so no
+ * activation is reordered at all. */
 #include "../conv_pool.h"
 #include "dnnl_util.h"
 #include "mm/threads.h"
@@ -21,6 +23,8 @@ typedef struct conv_key {
     char op[8]; /* "conv"; "conv_ro" for the reorders of one conv */
     int kind, dtype, nthreads, has_bias;
     int any; /* oneDNN picks the layouts (blocked); we reorder */
+    int cl;  /* the primitive's activations are channels-last (nhwc) */
+    int lay; /* which tensors are channels-last: bits src, w, dst, residual */
     int arg; /* reorders: which argument, and which way */
     int act, sum; /* CONV_FUSED: mm_fused_act, residual added */
     mm_conv_geom g;
@@ -48,8 +52,17 @@ static dnnl_format_tag_t plain_tag(int nd) {
     }
 }
 
-/* any: the layouts of src, weights and dst are oneDNN's choice. */
-static int make_mds(const conv_key *k, bool any, conv_mds *m) {
+/* The channels-last tag of an activation with nd dims (nwc, nhwc, ndhwc). */
+static dnnl_format_tag_t cl_tag(int nd) {
+    return nd == 3 ? dnnl_acb : nd == 4 ? dnnl_acdb : dnnl_acdeb;
+}
+
+enum { MDS_PLAIN, MDS_ANY, MDS_CL };
+
+/* MDS_PLAIN: row-major src, weights, dst (the user's layouts when the
+ * tensors are contiguous); MDS_ANY: oneDNN picks every layout (blocked);
+ * MDS_CL: activations channels-last, the weights' layout oneDNN's. */
+static int make_mds(const conv_key *k, int mode, conv_mds *m) {
     const mm_conv_geom *g = &k->g;
     dnnl_data_type_t dt = (dnnl_data_type_t)k->dtype;
     int nsp = g->nsp, lead = 3 - nsp;
@@ -68,15 +81,18 @@ static int make_mds(const conv_key *k, bool any, conv_mds *m) {
         m->dilates[j] = g->d[t] - 1;
         m->pad_l[j] = m->pad_r[j] = g->p[t];
     }
-    dnnl_format_tag_t act = any ? dnnl_format_tag_any : plain_tag(nsp + 2);
+    dnnl_format_tag_t act = mode == MDS_ANY  ? dnnl_format_tag_any
+                            : mode == MDS_CL ? cl_tag(nsp + 2)
+                                             : plain_tag(nsp + 2);
     MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->src, nsp + 2, src, dt, act),
                   "memory desc");
     MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->dst, nsp + 2, dst, dt, act),
                   "memory desc");
-    MM_CHECK_DNNL(
-        dnnl_memory_desc_init_by_tag(&m->w, wn, w, dt,
-                                     any ? dnnl_format_tag_any : plain_tag(wn)),
-        "memory desc");
+    MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->w, wn, w, dt,
+                                               mode == MDS_PLAIN
+                                                   ? plain_tag(wn)
+                                                   : dnnl_format_tag_any),
+                  "memory desc");
     MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(&m->bias, 1, b, dt, dnnl_a),
                   "memory desc");
     return 0;
@@ -135,10 +151,31 @@ static int fused_attr(const conv_key *k, dnnl_primitive_attr_t *out) {
     return 0;
 }
 
+/* The descriptor of tensor t in the role `md` describes in row-major
+ * order: md itself when t is contiguous, else md's dims with t's strides
+ * (channels-last; a grouped weight [G, K/G, C/G, k...] is t's [K, C/G,
+ * k...] with K split). */
+static int user_md(dnnl_memory_desc_t *md, const mm_tensor *t) {
+    if (mm_tensor_is_contiguous(t))
+        return 0;
+    dnnl_dims_t st;
+    int nd = md->ndims, g = nd - t->ndim; /* 1: grouped weights */
+    for (int d = 0; d < t->ndim; d++)
+        st[g + d] = t->stride[d];
+    if (g)
+        st[0] = md->dims[1] * t->stride[0];
+    dnnl_dims_t dims;
+    memcpy(dims, md->dims, sizeof dims);
+    MM_CHECK_DNNL(dnnl_memory_desc_init_by_strides(md, nd, dims,
+                                                   md->data_type, st),
+                  "memory desc");
+    return 0;
+}
+
 static int make_conv(void *vctx, dnnl_primitive_t *out) {
     const conv_key *k = vctx;
     conv_mds m;
-    MM_TRY(make_mds(k, k->any, &m));
+    MM_TRY(make_mds(k, k->cl ? MDS_CL : k->any ? MDS_ANY : MDS_PLAIN, &m));
     dnnl_convolution_desc_t fwd;
     MM_CHECK_DNNL(dnnl_dilated_convolution_forward_desc_init(
                       &fwd,
@@ -226,23 +263,31 @@ static int acquire_reorder(const conv_key *conv, int i, bool back,
 
 /* read: the primitive reads the argument; write: it writes it (both for a
  * fused conv's dst, which holds the residual on entry). `from` (NULL: t)
- * is what a read argument starts from: a fused conv's residual, reordered
- * (or copied) straight into the primitive's dst. */
+ * is what a read argument starts from: a fused conv's residual, in its own
+ * layout from_md, reordered (or copied) straight into the primitive's
+ * dst. */
 static int arg_open(conv_arg *a, const conv_key *conv, int i, dnnl_engine_t eng,
                     const dnnl_memory_desc_t *plain,
                     const dnnl_memory_desc_t *want, mm_tensor *t, bool read,
-                    bool write, const mm_tensor *from) {
+                    bool write, const mm_tensor *from,
+                    const dnnl_memory_desc_t *from_md) {
     dnnl_status_t st;
-    if (!from)
+    if (!from) {
         from = t;
+        from_md = plain;
+    }
     if (!want || dnnl_memory_desc_equal(plain, want)) {
         st = dnnl_memory_create(&a->mem, plain, eng, mm_tensor_data(t));
         if (st != dnnl_success)
             return mm_dnnl_error(st, "memory");
-        if (read && from != t)
+        if (!read || from == t)
+            return 0;
+        if (dnnl_memory_desc_equal(from_md, plain)) {
             memcpy(mm_tensor_data(t), mm_tensor_data(from),
                    (size_t)t->numel * mm_dtype_size(t->dtype));
-        return 0;
+            return 0;
+        }
+        return mm_copy_strided(t, from);
     }
     a->buf = mm_cpu_alloc(dnnl_memory_desc_get_size(want), &a->block);
     if (!a->buf)
@@ -256,11 +301,11 @@ static int arg_open(conv_arg *a, const conv_key *conv, int i, dnnl_engine_t eng,
         MM_TRY(acquire_reorder(conv, i, true, plain, want, &a->back));
     if (!read)
         return 0;
-    MM_TRY(acquire_reorder(conv, i, false, plain, want, &a->in));
+    MM_TRY(acquire_reorder(conv, i, false, from_md, want, &a->in));
     if (from == t)
         return reorder_run(a->in, a->user, a->mem);
     dnnl_memory_t src;
-    st = dnnl_memory_create(&src, plain, eng, mm_tensor_data(from));
+    st = dnnl_memory_create(&src, from_md, eng, mm_tensor_data(from));
     if (st != dnnl_success)
         return mm_dnnl_error(st, "memory");
     int rc = reorder_run(a->in, src, a->mem);
@@ -428,8 +473,22 @@ static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
     bool few = ksp > 1 && Kg >= 6 && (kind != CONV_BWD_DATA || Cg >= 6);
     key.any = work >= (INT64_C(1) << 20) &&
               ((Cg >= 16 && Kg >= 16) || (Cg == 1 && Kg == 1) || few);
+    /* a channels-last activation: the primitive runs in nhwc, reading and
+     * writing the tensors in place */
+    const mm_tensor *act_in = kind == CONV_BWD_DATA ? dst : src;
+    key.cl = mm_tensor_is_channels_last(act_in) &&
+             !mm_tensor_is_contiguous(act_in);
+    const mm_tensor *lay_of[4] = {src, w, dst, residual};
+    for (int i = 0; i < 4; i++)
+        if (lay_of[i] && !mm_tensor_is_contiguous(lay_of[i]))
+            key.lay |= 1 << i;
     mm_dnnl_entry *e;
     int rc = mm_dnnl_acquire(&key, sizeof key, make_conv, &key, &e);
+    if (rc == MM_EUNSUPPORTED && key.cl) {
+        mm_error_clear();
+        key.cl = 0;
+        rc = mm_dnnl_acquire(&key, sizeof key, make_conv, &key, &e);
+    }
     if (rc == MM_EUNSUPPORTED && key.any) {
         mm_error_clear();
         key.any = 0;
@@ -458,9 +517,16 @@ static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
     conv_arg args[3];
     memset(args, 0, sizeof args);
     dnnl_memory_t bias_mem = NULL;
+    dnnl_memory_desc_t res_md;
     rc = mm_dnnl_engine(&eng);
     if (rc == 0)
-        rc = make_mds(&key, false, &m);
+        rc = make_mds(&key, MDS_PLAIN, &m);
+    /* the tensors' own layouts */
+    res_md = m.dst;
+    if (rc == 0 && residual)
+        rc = user_md(&res_md, residual);
+    for (int i = 0; i < 3 && rc == 0; i++)
+        rc = user_md(i == 0 ? &m.src : i == 1 ? &m.w : &m.dst, ts[i]);
     const dnnl_memory_desc_t *plain[3] = {&m.src, &m.w, &m.dst};
     const_dnnl_primitive_desc_t pd = NULL;
     if (rc == 0 && dnnl_primitive_get_primitive_desc(mm_dnnl_entry_primitive(e),
@@ -478,7 +544,7 @@ static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
         /* a fused sum reads dst (the residual) before writing it */
         rc = arg_open(&args[i], &key, i, eng, plain[i], want, ts[i],
                       i != written || (kind == CONV_FUSED && sum),
-                      i == written, i == written ? residual : NULL);
+                      i == written, i == written ? residual : NULL, &res_md);
     }
     if (rc == 0 && bias) {
         dnnl_status_t st =
@@ -663,12 +729,20 @@ static int conv_loops(int kind, const mm_conv_geom *g, mm_tensor *src,
     return MM_EUNSUPPORTED;
 }
 
-/* Add bias[c] to every element of channel c of x [N, C, sp...]. */
+/* Add bias[c] to every element of channel c of x [N, C, sp...],
+ * contiguous or channels-last. */
 static void add_bias_f32(mm_tensor *x, const mm_tensor *bias) {
     int64_t N = x->shape[0], C = x->shape[1], sp = x->numel / (N * C);
     float *xp = MM_DATA(x, float);
     const float *b = MM_DATA(bias, float);
     int nt = mm_get_num_threads();
+    if (!mm_tensor_is_contiguous(x)) {
+#pragma omp parallel for num_threads(nt) if (x->numel > MM_GRAIN)
+        for (int64_t r = 0; r < N * sp; r++)
+            for (int64_t c = 0; c < C; c++)
+                xp[r * C + c] += b[c];
+        return;
+    }
 #pragma omp parallel for collapse(2) num_threads(nt) if (x->numel > MM_GRAIN)
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
@@ -678,8 +752,20 @@ static void add_bias_f32(mm_tensor *x, const mm_tensor *bias) {
         }
 }
 
-static int run(int kind, const mm_conv_geom *g, mm_tensor *src, mm_tensor *w,
-               mm_tensor *bias, mm_tensor *dst) {
+/* Every tensor of ctx row-major: the loop nests need that. */
+static bool all_contiguous(const mm_op_ctx *ctx) {
+    for (int i = 0; i < ctx->n_inputs; i++)
+        if (!mm_tensor_is_contiguous(ctx->inputs[i]))
+            return false;
+    return mm_tensor_is_contiguous(ctx->out);
+}
+
+/* NEEDS_CONTIGUOUS: oneDNN declined and the loop nests want row-major
+ * tensors; the caller reruns on contiguous copies. */
+enum { NEEDS_CONTIGUOUS = 1 };
+
+static int run(int kind, const mm_op_ctx *ctx, const mm_conv_geom *g,
+               mm_tensor *src, mm_tensor *w, mm_tensor *bias, mm_tensor *dst) {
     MM_ASSERT(kind != CONV_FUSED);
     mm_tensor *out = kind == CONV_FWD ? dst : kind == CONV_BWD_DATA ? src : w;
     if (out->numel == 0 || src->numel == 0 || w->numel == 0 || dst->numel == 0)
@@ -698,6 +784,8 @@ static int run(int kind, const mm_conv_geom *g, mm_tensor *src, mm_tensor *w,
             return rc;
         mm_error_clear();
     }
+    if (!all_contiguous(ctx))
+        return NEEDS_CONTIGUOUS;
     return conv_loops(kind, g, src, w, bias, dst);
 }
 
@@ -706,7 +794,8 @@ int mm_cpu_conv(mm_op_ctx *ctx) {
     mm_tensor *b = ctx->n_inputs == 3 ? ctx->inputs[2] : NULL;
     mm_conv_geom g;
     mm_conv_geom_make(ctx->params, x, w, ctx->out, &g);
-    return run(CONV_FWD, &g, x, w, b, ctx->out);
+    int rc = run(CONV_FWD, ctx, &g, x, w, b, ctx->out);
+    return rc == NEEDS_CONTIGUOUS ? mm_op_run_contiguous(ctx, mm_cpu_conv) : rc;
 }
 
 int mm_cpu_conv_transpose(mm_op_ctx *ctx) {
@@ -714,14 +803,20 @@ int mm_cpu_conv_transpose(mm_op_ctx *ctx) {
     mm_tensor *b = ctx->n_inputs == 3 ? ctx->inputs[2] : NULL;
     mm_conv_geom g;
     mm_conv_geom_make(ctx->params, ctx->out, w, y, &g);
-    return run(CONV_BWD_DATA, &g, ctx->out, w, b, y);
+    int rc = run(CONV_BWD_DATA, ctx, &g, ctx->out, w, b, y);
+    return rc == NEEDS_CONTIGUOUS
+               ? mm_op_run_contiguous(ctx, mm_cpu_conv_transpose)
+               : rc;
 }
 
 int mm_cpu_conv_weight_grad(mm_op_ctx *ctx) {
     mm_tensor *x = ctx->inputs[0], *gy = ctx->inputs[1];
     mm_conv_geom g;
     mm_conv_geom_make(ctx->params, x, ctx->out, gy, &g);
-    return run(CONV_BWD_WEIGHTS, &g, x, ctx->out, NULL, gy);
+    int rc = run(CONV_BWD_WEIGHTS, ctx, &g, x, ctx->out, NULL, gy);
+    return rc == NEEDS_CONTIGUOUS
+               ? mm_op_run_contiguous(ctx, mm_cpu_conv_weight_grad)
+               : rc;
 }
 
 /* act(conv(x, w) + b + residual): one oneDNN inference primitive with
@@ -745,6 +840,8 @@ int mm_cpu_conv_fused(mm_op_ctx *ctx) {
     }
     if (x->dtype != MM_F32)
         return MM_EUNSUPPORTED; /* the reference does the rest */
+    if (!all_contiguous(ctx))
+        return mm_op_run_contiguous(ctx, mm_cpu_conv_fused);
     /* the loops overwrite y: keep the residual aside */
     float *res = NULL;
     size_t block = 0;
