@@ -216,10 +216,9 @@ static void avg_pool_ref(const mm_pool_geom *g, const mm_tensor *x,
                     for (int64_t a = s[0]; a < e[0]; a++)
                         for (int64_t b = s[1]; b < e[1]; b++)
                             for (int64_t c = s[2]; c < e[2]; c++)
-                                acc +=
-                                    ld(x, pl * in_sp + IDX3(a, b, c, g->in));
+                                acc += ld(x, pl * in_sp + IDX3(a, b, c, g->in));
                     st(y, pl * out_sp + IDX3(o0, o1, o2, g->out),
-                          acc / (double)div);
+                       acc / (double)div);
                 }
 }
 
@@ -279,9 +278,8 @@ static int avg_pool_backward_reference(mm_op_ctx *ctx) {
                 for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
                     int64_t s[3], e[3];
                     int64_t div = mm_pool_avg_box(&g, o0, o1, o2, s, e);
-                    double v =
-                        ld(gy, pl * out_sp + IDX3(o0, o1, o2, g.out)) /
-                        (double)div;
+                    double v = ld(gy, pl * out_sp + IDX3(o0, o1, o2, g.out)) /
+                               (double)div;
                     for (int64_t a = s[0]; a < e[0]; a++)
                         for (int64_t b = s[1]; b < e[1]; b++)
                             for (int64_t c = s[2]; c < e[2]; c++) {

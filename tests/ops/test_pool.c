@@ -599,14 +599,13 @@ MM_TEST(pool_gradients_keep_channels_last_and_match_contiguous) {
             for (int r = 0; r < 2; r++)
                 POOLED({
                     bool prev = mm_ops_set_reference(r == 1);
-                    mm_tensor *x = randn_t(pc->xnd, pc->x, dtypes[t]), *g,
-                              *gcl;
+                    mm_tensor *x = randn_t(pc->xnd, pc->x, dtypes[t]), *g, *gcl;
                     mm_tensor *xcl = to_cl(x);
                     CHECK_OK(f_pool_grad_layout((void *)pc, &x, 1, &g));
                     CHECK_OK(f_pool_grad_layout((void *)pc, &xcl, 1, &gcl));
                     mm_ops_set_reference(prev);
-                    bool ok = mm_tensor_is_channels_last(gcl) &&
-                              same_values(g, gcl);
+                    bool ok =
+                        mm_tensor_is_channels_last(gcl) && same_values(g, gcl);
                     if (!ok)
                         fprintf(stderr,
                                 "channels-last pool grad case %d %s%s "
@@ -660,10 +659,10 @@ MM_TEST(pool_backward_ops_take_either_layout) {
             mm_tensor *in[2] = {gcl ? to_cl(g) : g, icl ? to_cl(idx) : idx};
             mm_tensor *gx, *ga;
             q.i[13] = outcl;
-            CHECK_OK(mm_op_apply(mm_op_find("max_pool_backward"), 2, in, &q,
-                                 &gx));
-            CHECK_OK(mm_op_apply(mm_op_find("avg_pool_backward"), 1, in, &q,
-                                 &ga));
+            CHECK_OK(
+                mm_op_apply(mm_op_find("max_pool_backward"), 2, in, &q, &gx));
+            CHECK_OK(
+                mm_op_apply(mm_op_find("avg_pool_backward"), 1, in, &q, &ga));
             CHECK(mm_tensor_is_channels_last(gx) == outcl &&
                   mm_tensor_is_contiguous(gx) == !outcl &&
                   mm_tensor_is_channels_last(ga) == outcl);
@@ -680,8 +679,10 @@ MM_TEST(pool_backward_ops_take_either_layout) {
  * global average, at a realistic size. */
 MM_TEST(resnet_pools_channels_last_match_contiguous) {
     POOLED({
-        pool_case stem = {P_MAX,  2,         X4(4, 64, 56, 56), {3, 3}, {2, 2},
-                          {1, 1}, {1, 1},    false,             false,  0};
+        /* clang-format off */
+        pool_case stem = {P_MAX, 2, X4(4, 64, 56, 56), {3, 3}, {2, 2}, {1, 1},
+                          {1, 1}, false, false, 0};
+        /* clang-format on */
         mm_tensor *x = randn_t(stem.xnd, stem.x, MM_F32), *gcl, *g, *i, *icl;
         mm_tensor_set_flat(x, 1234, NAN);
         mm_tensor *xcl = to_cl(x);
@@ -692,8 +693,10 @@ MM_TEST(resnet_pools_channels_last_match_contiguous) {
         CHECK_OK(f_pool(&stem, &x, 1, &i));
         CHECK_OK(f_pool(&stem, &xcl, 1, &icl));
         CHECK(mm_tensor_is_channels_last(icl) && same_values(i, icl));
-        pool_case head = {P_AAVG, 2,   X4(4, 512, 7, 7), {1, 1}, {0},
-                          {0},    {0}, false,            false,  0};
+        /* clang-format off */
+        pool_case head = {P_AAVG, 2, X4(4, 512, 7, 7), {1, 1}, {0}, {0}, {0},
+                          false, false, 0};
+        /* clang-format on */
         x = randn_t(head.xnd, head.x, MM_F32);
         xcl = to_cl(x);
         check_cl_forward(&head, x, "global average");

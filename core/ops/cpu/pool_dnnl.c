@@ -41,8 +41,7 @@ static int pool_mds(const pool_key *k, dnnl_memory_desc_t *src,
         s[2 + j] = g->in[lead + j];
         d[2 + j] = g->out[lead + j];
     }
-    static const dnnl_format_tag_t plain[] = {dnnl_abc, dnnl_abcd,
-                                              dnnl_abcde};
+    static const dnnl_format_tag_t plain[] = {dnnl_abc, dnnl_abcd, dnnl_abcde};
     /* nwc, nhwc, ndhwc: our channels-last tensors as they are */
     static const dnnl_format_tag_t cl[] = {dnnl_acb, dnnl_acdb, dnnl_acdeb};
     dnnl_format_tag_t tag = (k->channels_last ? cl : plain)[nsp - 1];
@@ -630,8 +629,7 @@ static int pool_channels_last(mm_op_ctx *ctx, const mm_pool_geom *g) {
         return MM_EUNSUPPORTED;
     if (avg) {
         if (f32)
-            pool_cl_f32(g, C, true, MM_DATA(x, float), MM_DATA(y, float),
-                        NULL);
+            pool_cl_f32(g, C, true, MM_DATA(x, float), MM_DATA(y, float), NULL);
         else
             pool_cl_f64(g, C, true, MM_DATA(x, double), MM_DATA(y, double),
                         NULL);
@@ -664,16 +662,14 @@ static int pool_planes(mm_op_ctx *ctx, const mm_tensor *x,
     mm_tensor *y = ctx->out;
     int code = ctx->op->code;
     bool f32 = x->dtype == MM_F32;
-    if (code == MM_POOL_AVG && (f32 || x->dtype == MM_F64) &&
-        avg_plain_ok(g)) {
+    if (code == MM_POOL_AVG && (f32 || x->dtype == MM_F64) && avg_plain_ok(g)) {
         if (f32)
             avg_plain_f32(g, MM_DATA(x, float), MM_DATA(y, float));
         else
             avg_plain_f64(g, MM_DATA(x, double), MM_DATA(y, double));
         return 0;
     }
-    if (code == MM_POOL_MAX && !ctx->recording &&
-        max_plain_ok(g, x->dtype)) {
+    if (code == MM_POOL_MAX && !ctx->recording && max_plain_ok(g, x->dtype)) {
         if (f32)
             max_plain_f32(g, MM_DATA(x, float), MM_DATA(y, float));
         else
