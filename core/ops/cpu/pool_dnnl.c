@@ -394,8 +394,8 @@ MAX_PLAIN(uint16_t, bf16_load, bf16)
 
 enum { CL_BLOCK = 64 };
 
-/* Channels per block: CL_BLOCK, smaller (a multiple of 16) when there are
- * too few tasks for the threads (backward of a small batch). */
+/* Channels per block: CL_BLOCK (C if fewer), halved while there would be
+ * too few tasks for the threads (the backward of a small batch). */
 static int64_t cl_block(int64_t tasks_per_block, int64_t C) {
     int64_t b = C < CL_BLOCK ? C : CL_BLOCK;
     int64_t want = 4 * (int64_t)mm_get_num_threads();
@@ -453,7 +453,6 @@ static inline void cl_pixel(const mm_pool_geom *g, int64_t o, int64_t op[3]) {
         }                                                                      \
     }
 
-/* clang-format off */
 MAX_CL_PX(float, int32_t, f32_i32)
 MAX_CL_PX(float, int64_t, f32_i64)
 MAX_CL_PX(double, int32_t, f64_i32)
