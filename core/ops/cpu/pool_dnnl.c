@@ -44,7 +44,7 @@ static int pool_mds(const pool_key *k, dnnl_memory_desc_t *src,
     static const dnnl_format_tag_t plain[] = {dnnl_abc, dnnl_abcd, dnnl_abcde};
     /* nwc, nhwc, ndhwc: our channels-last tensors as they are */
     static const dnnl_format_tag_t cl[] = {dnnl_acb, dnnl_acdb, dnnl_acdeb};
-    dnnl_format_tag_t tag = (k->channels_last ? cl : plain)[nsp - 1];
+    dnnl_format_tag_t tag = k->channels_last ? cl[nsp - 1] : plain[nsp - 1];
     dnnl_data_type_t dt = (dnnl_data_type_t)k->dtype;
     MM_CHECK_DNNL(dnnl_memory_desc_init_by_tag(src, nsp + 2, s, dt, tag),
                   "memory desc");
