@@ -11,7 +11,9 @@
  *   [0] nsp  [1..3] kernel (adaptive: output size)  [4..6] stride
  *   [7..9] padding  [10..12] dilation  [13] ceil_mode  [14] adaptive
  *   [15] count_include_pad  [16] divisor_override (0: none)
- *   [17..19] input spatial size (the backward ops) */
+ *   [17..19] input spatial size (the backward ops)
+ *   The backward ops read [13] as the input's layout instead (1: x was
+ *   channels-last, so is the gradient); [17..19] already fix the sizes. */
 #ifndef MM_CONV_POOL_H
 #define MM_CONV_POOL_H
 

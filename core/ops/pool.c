@@ -10,7 +10,11 @@
  *   avg_pool           x -> averages
  *   max_pool_backward  g, indices -> gradient of x (scatter-add)
  *   avg_pool_backward  g -> gradient of x (spread over each window)
- * The leading dims (batch, channels) are planes; inputs are contiguous. */
+ * The leading dims (batch, channels) are planes. A batched input that is
+ * channels-last ([N, C, sp...] stored as [N, sp..., C]) is read as it is and
+ * gives channels-last outputs (values and indices); the indices are still
+ * the flat position in each (n, c) plane, as torch's. The backward ops give
+ * the gradient in the forward input's layout (params [13], conv_pool.h). */
 #include "conv_pool.h"
 
 #include <math.h>
@@ -18,6 +22,13 @@
 #include <string.h>
 
 /* ---- shapes ------------------------------------------------------------- */
+
+/* Does x take the channels-last path: batched, channels-last and not also
+ * contiguous (PyTorch's rule for the output's memory format)? */
+static bool pool_channels_last(const mm_tensor *x, int nsp) {
+    return x->ndim == nsp + 2 && mm_tensor_is_channels_last(x) &&
+           !mm_tensor_is_contiguous(x);
+}
 
 /* torch's pooling_output_shape. */
 static int64_t pool_out_size(int64_t in, int64_t k, int64_t p, int64_t s,
@@ -108,6 +119,8 @@ static int pool_infer(mm_op_ctx *ctx) {
         ctx->out_shape[d] = x->shape[d];
     ctx->out_ndim = x->ndim;
     ctx->out_dtype = ctx->op->code == MM_POOL_MAX_INDICES ? MM_I64 : x->dtype;
+    if (pool_channels_last(x, nsp))
+        ctx->out_format = MM_FORMAT_CHANNELS_LAST;
     return 0;
 }
 
@@ -127,12 +140,31 @@ static int pool_backward_infer(mm_op_ctx *ctx) {
         ctx->out_shape[d] = g->shape[d];
     for (int j = 0; j < nsp; j++)
         ctx->out_shape[g->ndim - nsp + j] = ctx->params->i[17 + j];
+    if (ctx->params->i[13] && g->ndim == nsp + 2)
+        ctx->out_format = MM_FORMAT_CHANNELS_LAST;
     return 0;
 }
 
 /* ---- reference kernels -------------------------------------------------- */
 
 #define IDX3(a, b, c, n) (((a) * (n)[1] + (b)) * (n)[2] + (c))
+
+/* Element i (row-major in the logical shape) of a tensor of either layout. */
+static char *elem_at(const mm_tensor *t, int64_t i) {
+    return (char *)t->storage->data + mm_tensor_elem_offset(t, i);
+}
+
+static double ld(const mm_tensor *t, int64_t i) {
+    return mm_load_f64(elem_at(t, i), t->dtype);
+}
+
+static void st(mm_tensor *t, int64_t i, double v) {
+    mm_store_f64(elem_at(t, i), t->dtype, v);
+}
+
+static int64_t *i64_at(const mm_tensor *t, int64_t i) {
+    return (int64_t *)(void *)elem_at(t, i);
+}
 
 /* Values into `val` and indices into `idx` (either may be NULL). The first
  * maximum wins; a NaN beats everything (torch's `val > max || isnan(val)`). */
@@ -156,7 +188,7 @@ static void max_pool_ref(const mm_pool_geom *g, const mm_tensor *x,
                                 int64_t i =
                                     IDX3(s[0] + a * step[0], s[1] + b * step[1],
                                          s[2] + c * step[2], g->in);
-                                double v = mm_ld(x, pl * in_sp + i);
+                                double v = ld(x, pl * in_sp + i);
                                 if (v > best || isnan(v)) {
                                     best = v;
                                     bi = i;
@@ -164,9 +196,9 @@ static void max_pool_ref(const mm_pool_geom *g, const mm_tensor *x,
                             }
                     int64_t o = pl * out_sp + IDX3(o0, o1, o2, g->out);
                     if (val)
-                        mm_st(val, o, best);
+                        st(val, o, best);
                     if (idx)
-                        MM_DATA(idx, int64_t)[o] = bi;
+                        *i64_at(idx, o) = bi;
                 }
 }
 
@@ -184,10 +216,9 @@ static void avg_pool_ref(const mm_pool_geom *g, const mm_tensor *x,
                     for (int64_t a = s[0]; a < e[0]; a++)
                         for (int64_t b = s[1]; b < e[1]; b++)
                             for (int64_t c = s[2]; c < e[2]; c++)
-                                acc +=
-                                    mm_ld(x, pl * in_sp + IDX3(a, b, c, g->in));
-                    mm_st(y, pl * out_sp + IDX3(o0, o1, o2, g->out),
-                          acc / (double)div);
+                                acc += ld(x, pl * in_sp + IDX3(a, b, c, g->in));
+                    st(y, pl * out_sp + IDX3(o0, o1, o2, g->out),
+                       acc / (double)div);
                 }
 }
 
@@ -205,8 +236,9 @@ static int pool_reference(mm_op_ctx *ctx) {
     }
     mm_tensor *idx = NULL;
     if (ctx->recording)
-        MM_TRY(mm_tensor_new_owned(ctx->out->ndim, ctx->out->shape, MM_I64,
-                                   x->device, &idx));
+        MM_TRY(mm_tensor_new_owned_format(ctx->out->ndim, ctx->out->shape,
+                                          MM_I64, x->device, ctx->out_format,
+                                          &idx));
     max_pool_ref(&g, x, ctx->out, idx);
     if (idx)
         ctx->saved[ctx->n_saved++] = idx;
@@ -223,10 +255,10 @@ static int max_pool_backward_reference(mm_op_ctx *ctx) {
         out_sp *= gy->shape[gy->ndim - nsp + j];
     }
     for (int64_t i = 0; i < gx->numel; i++)
-        mm_st(gx, i, 0);
+        st(gx, i, 0);
     for (int64_t i = 0; i < gy->numel; i++) {
-        int64_t o = (i / out_sp) * in_sp + MM_DATA(idx, int64_t)[i];
-        mm_st(gx, o, mm_ld(gx, o) + mm_ld(gy, i));
+        int64_t o = (i / out_sp) * in_sp + *i64_at(idx, i);
+        st(gx, o, ld(gx, o) + ld(gy, i));
     }
     return 0;
 }
@@ -239,21 +271,20 @@ static int avg_pool_backward_reference(mm_op_ctx *ctx) {
     int64_t in_sp = g.in[0] * g.in[1] * g.in[2];
     int64_t out_sp = g.out[0] * g.out[1] * g.out[2];
     for (int64_t i = 0; i < gx->numel; i++)
-        mm_st(gx, i, 0);
+        st(gx, i, 0);
     for (int64_t pl = 0; pl < g.planes; pl++)
         for (int64_t o0 = 0; o0 < g.out[0]; o0++)
             for (int64_t o1 = 0; o1 < g.out[1]; o1++)
                 for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
                     int64_t s[3], e[3];
                     int64_t div = mm_pool_avg_box(&g, o0, o1, o2, s, e);
-                    double v =
-                        mm_ld(gy, pl * out_sp + IDX3(o0, o1, o2, g.out)) /
-                        (double)div;
+                    double v = ld(gy, pl * out_sp + IDX3(o0, o1, o2, g.out)) /
+                               (double)div;
                     for (int64_t a = s[0]; a < e[0]; a++)
                         for (int64_t b = s[1]; b < e[1]; b++)
                             for (int64_t c = s[2]; c < e[2]; c++) {
                                 int64_t i = pl * in_sp + IDX3(a, b, c, g.in);
-                                mm_st(gx, i, mm_ld(gx, i) + v);
+                                st(gx, i, ld(gx, i) + v);
                             }
                 }
     return 0;
@@ -261,12 +292,14 @@ static int avg_pool_backward_reference(mm_op_ctx *ctx) {
 
 /* ---- backward ----------------------------------------------------------- */
 
+/* The backward op's params: the forward's, x's spatial size and layout. */
 static void with_input_size(const mm_node *n, mm_op_params *q) {
     const mm_tensor *x = n->inputs[0];
     int nsp = (int)n->params.i[0];
     *q = n->params;
     for (int j = 0; j < nsp; j++)
         q->i[17 + j] = x->shape[x->ndim - nsp + j];
+    q->i[13] = pool_channels_last(x, nsp);
 }
 
 static int max_pool_backward(const mm_node *n, mm_tensor *g, mm_tensor **gin) {
@@ -285,7 +318,7 @@ static int avg_pool_backward(const mm_node *n, mm_tensor *g, mm_tensor **gin) {
 const mm_op mm_op_max_pool = {
     .name = "max_pool",
     .n_inputs = 1,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .code = MM_POOL_MAX,
     .infer = pool_infer,
     .reference = pool_reference,
@@ -296,7 +329,7 @@ const mm_op mm_op_max_pool = {
 const mm_op mm_op_max_pool_indices = {
     .name = "max_pool_indices",
     .n_inputs = 1,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .code = MM_POOL_MAX_INDICES,
     .infer = pool_infer,
     .reference = pool_reference,
@@ -306,7 +339,7 @@ const mm_op mm_op_max_pool_indices = {
 const mm_op mm_op_avg_pool = {
     .name = "avg_pool",
     .n_inputs = 1,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .code = MM_POOL_AVG,
     .infer = pool_infer,
     .reference = pool_reference,
@@ -317,7 +350,7 @@ const mm_op mm_op_avg_pool = {
 const mm_op mm_op_max_pool_backward = {
     .name = "max_pool_backward",
     .n_inputs = 2,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .infer = pool_backward_infer,
     .reference = max_pool_backward_reference,
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_max_pool_backward},
@@ -326,7 +359,7 @@ const mm_op mm_op_max_pool_backward = {
 const mm_op mm_op_avg_pool_backward = {
     .name = "avg_pool_backward",
     .n_inputs = 1,
-    .flags = MM_OP_FLAG_CONTIGUOUS,
+    .flags = MM_OP_FLAG_CONTIGUOUS | MM_OP_FLAG_CHANNELS_LAST,
     .infer = pool_backward_infer,
     .reference = avg_pool_backward_reference,
     .kernel = {[MM_DEVICE_CPU] = mm_cpu_avg_pool_backward},

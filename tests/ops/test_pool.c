@@ -2,7 +2,9 @@
  * avg/max pool1d/2d/3d against their reference kernels in f32 (oneDNN where it
  * applies) and f64 (OpenMP loops), ceil_mode edge cases, the backward
  * kernels against the reference, float64 gradcheck of every variant,
- * torch's numbers for small cases, and the error messages. */
+ * torch's numbers for small cases, channels-last inputs (layout kept,
+ * results, indices and gradients equal to the contiguous ones), and the
+ * error messages. */
 #include <string.h>
 
 #include "ops_testing.h"
@@ -463,6 +465,247 @@ MM_TEST(max_pool_propagates_nan_and_routes_gradients_by_index) {
     });
 }
 
+/* ---- channels-last ------------------------------------------------------ */
+
+/* x laid out channels-last (a copy). */
+static mm_tensor *to_cl(mm_tensor *x) {
+    mm_tensor *c;
+    if (mm_to_memory_format(x, MM_FORMAT_CHANNELS_LAST, &c) < 0)
+        abort();
+    return c;
+}
+
+/* The same shape, dtype and values, bit for bit (NaN equals NaN). */
+static bool same_values(const mm_tensor *a, const mm_tensor *b) {
+    if (a->dtype != b->dtype || !mm_tensor_same_shape(a, b))
+        return false;
+    for (int64_t i = 0; i < a->numel; i++) {
+        double u = mm_tensor_get_flat(a, i), v = mm_tensor_get_flat(b, i);
+        if (u != v && !(isnan(u) && isnan(v))) {
+            fprintf(stderr, "element %lld: %.17g vs %.17g\n", (long long)i, u,
+                    v);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Batched cases: the channels-last path needs [N, C, sp...]. */
+static bool batched(const pool_case *pc) { return pc->xnd == pc->nsp + 2; }
+
+/* pool(x_cl) is channels-last, equals pool(x) exactly (values or indices)
+ * and, with the reference kernels, the reference on the contiguous input. */
+static void check_cl_forward(const pool_case *pc, mm_tensor *x,
+                             const char *what) {
+    mm_tensor *y, *ycl, *ref, *refcl, *xcl = to_cl(x);
+    CHECK_OK(f_pool((void *)pc, &x, 1, &y));
+    CHECK_OK(f_pool((void *)pc, &xcl, 1, &ycl));
+    bool prev = mm_ops_set_reference(true);
+    CHECK_OK(f_pool((void *)pc, &x, 1, &ref));
+    CHECK_OK(f_pool((void *)pc, &xcl, 1, &refcl));
+    mm_ops_set_reference(prev);
+    bool ok = mm_tensor_is_channels_last(ycl) &&
+              mm_tensor_is_channels_last(refcl) && same_values(y, ycl) &&
+              same_values(ref, refcl);
+    if (!ok)
+        fprintf(stderr, "%s: channels-last %s differs from contiguous\n", what,
+                mm_tensor_is_channels_last(ycl) ? "result" : "layout");
+    CHECK(ok);
+    CHECK_VS_REFERENCE(what, f_pool, (void *)pc, &xcl, 1, 1e-5, 1e-5);
+}
+
+MM_TEST(pools_keep_channels_last_and_match_contiguous) {
+    const mm_dtype dtypes[] = {MM_F32, MM_F64};
+    for (int c = 0; c < N_CASES; c++) {
+        const pool_case *pc = &pool_cases[c];
+        if (!batched(pc))
+            continue;
+        for (int t = 0; t < 2; t++)
+            POOLED({
+                char what[64];
+                snprintf(what, sizeof what, "channels-last pool case %d %s", c,
+                         mm_dtype_name(dtypes[t]));
+                check_cl_forward(pc, randn_t(pc->xnd, pc->x, dtypes[t]), what);
+            });
+    }
+    /* bf16 through oneDNN's nhwc pooling */
+    const int which[] = {0, 10, 11, 12};
+    for (int c = 0; c < 4; c++)
+        POOLED({
+            const pool_case *pc = &pool_cases[which[c]];
+            mm_tensor *x = randn_t(pc->xnd, pc->x, MM_BF16), *y, *ycl;
+            mm_tensor *xcl = to_cl(x);
+            mm_no_grad_push();
+            CHECK_OK(f_pool((void *)pc, &x, 1, &y));
+            CHECK_OK(f_pool((void *)pc, &xcl, 1, &ycl));
+            mm_no_grad_pop();
+            CHECK(mm_tensor_is_channels_last(ycl));
+            double err;
+            CHECK(mm_allclose(y, ycl, 1e-2, 1e-2, &err));
+            CHECK_VS_REFERENCE("bf16 channels-last pool", f_pool, (void *)pc,
+                               &xcl, 1, 1e-2, 1e-2);
+        });
+}
+
+/* What the backward pool ops of one backward pass produced. */
+typedef struct bwd_layouts {
+    int seen;
+    bool all_cl, all_contiguous;
+} bwd_layouts;
+
+static void watch_backward(void *user, const mm_op_event *ev) {
+    bwd_layouts *b = user;
+    if (!strstr(ev->name, "pool_backward"))
+        return;
+    b->seen++;
+    b->all_cl = b->all_cl && mm_tensor_is_channels_last(ev->out);
+    b->all_contiguous = b->all_contiguous && mm_tensor_is_contiguous(ev->out);
+}
+
+/* d sum(pool(x) * r) / dx, x kept in the input's layout; the backward op
+ * must give the gradient in that layout too. */
+static int f_pool_grad_layout(void *vctx, mm_tensor *const *in, int n,
+                              mm_tensor **out) {
+    (void)n;
+    mm_tensor *x, *y, *r, *loss;
+    bool cl = !mm_tensor_is_contiguous(in[0]);
+    mm_memory_format fmt = cl ? MM_FORMAT_CHANNELS_LAST : MM_FORMAT_CONTIGUOUS;
+    MM_TRY(mm_clone(in[0], &x));
+    MM_TRY(mm_to_memory_format(x, fmt, &x));
+    MM_TRY(mm_tensor_set_requires_grad(x, true));
+    MM_TRY(f_pool(vctx, &x, 1, &y));
+    MM_TRY(cos_weights(y, &r));
+    MM_TRY(mm_mul(y, r, &loss));
+    MM_TRY(mm_sum(loss, 0, NULL, false, &loss));
+    bwd_layouts b = {0, true, true};
+    mm_ops_set_observer(watch_backward, &b);
+    int rc = mm_backward(loss);
+    mm_ops_set_observer(NULL, NULL);
+    MM_TRY(rc);
+    if (b.seen != 1 || !(cl ? b.all_cl : b.all_contiguous))
+        return mm_error_set(MM_EINVAL, "backward gave a %s gradient",
+                            cl ? "contiguous" : "channels-last");
+    return mm_to_memory_format(mm_tensor_grad(x), fmt, out);
+}
+
+MM_TEST(pool_gradients_keep_channels_last_and_match_contiguous) {
+    const mm_dtype dtypes[] = {MM_F32, MM_F64};
+    for (int c = 0; c < N_CASES; c++) {
+        const pool_case *pc = &pool_cases[c];
+        if (!batched(pc) || pc->kind == P_MAX_INDICES ||
+            pc->kind == P_AMAX_INDICES)
+            continue;
+        for (int t = 0; t < 2; t++)
+            for (int r = 0; r < 2; r++)
+                POOLED({
+                    bool prev = mm_ops_set_reference(r == 1);
+                    mm_tensor *x = randn_t(pc->xnd, pc->x, dtypes[t]), *g, *gcl;
+                    mm_tensor *xcl = to_cl(x);
+                    CHECK_OK(f_pool_grad_layout((void *)pc, &x, 1, &g));
+                    CHECK_OK(f_pool_grad_layout((void *)pc, &xcl, 1, &gcl));
+                    mm_ops_set_reference(prev);
+                    bool ok =
+                        mm_tensor_is_channels_last(gcl) && same_values(g, gcl);
+                    if (!ok)
+                        fprintf(stderr,
+                                "channels-last pool grad case %d %s%s "
+                                "differs\n",
+                                c, mm_dtype_name(dtypes[t]),
+                                r ? " reference" : "");
+                    CHECK(ok);
+                });
+    }
+}
+
+MM_TEST(pool_gradcheck_channels_last_input) {
+    for (size_t c = 0; c < sizeof grad_cases / sizeof grad_cases[0]; c++) {
+        const pool_case *pc = &grad_cases[c];
+        if (!batched(pc))
+            continue;
+        POOLED({
+            mm_tensor *x = leaf(to_cl(randn_t(pc->xnd, pc->x, MM_F64)));
+            CHECK_GRAD(f_pool, (void *)pc, &x, 1);
+            bool prev = mm_ops_set_reference(true);
+            CHECK_GRAD(f_pool, (void *)pc, &x, 1);
+            mm_ops_set_reference(prev);
+        });
+    }
+}
+
+/* The backward ops called with the gradient and the indices in either
+ * layout give the same gradient, laid out as params [13] asks. */
+MM_TEST(pool_backward_ops_take_either_layout) {
+    POOLED({
+        const int64_t xs[4] = {2, 5, 9, 8};
+        mm_tensor *x = randn_t(4, xs, MM_F32), *idx;
+        mm_no_grad_push();
+        CHECK_OK(mm_max_pool2d(x, (int64_t[]){3, 3}, (int64_t[]){2, 2},
+                               (int64_t[]){1, 1}, NULL, false, NULL, &idx));
+        mm_no_grad_pop();
+        mm_tensor *g = randn_t(4, idx->shape, MM_F32);
+        mm_op_params q;
+        memset(&q, 0, sizeof q);
+        q.i[0] = 2;
+        for (int j = 0; j < 2; j++) {
+            q.i[1 + j] = 3;
+            q.i[4 + j] = 2;
+            q.i[7 + j] = 1;
+            q.i[10 + j] = 1;
+            q.i[17 + j] = xs[2 + j];
+        }
+        mm_tensor *want_max = NULL, *want_avg = NULL;
+        for (int k = 0; k < 8; k++) {
+            bool gcl = k & 1, icl = k & 2, outcl = k & 4;
+            mm_tensor *in[2] = {gcl ? to_cl(g) : g, icl ? to_cl(idx) : idx};
+            mm_tensor *gx, *ga;
+            q.i[13] = outcl;
+            CHECK_OK(
+                mm_op_apply(mm_op_find("max_pool_backward"), 2, in, &q, &gx));
+            CHECK_OK(
+                mm_op_apply(mm_op_find("avg_pool_backward"), 1, in, &q, &ga));
+            CHECK(mm_tensor_is_channels_last(gx) == outcl &&
+                  mm_tensor_is_contiguous(gx) == !outcl &&
+                  mm_tensor_is_channels_last(ga) == outcl);
+            if (!want_max) {
+                want_max = gx;
+                want_avg = ga;
+            }
+            CHECK(same_values(want_max, gx) && same_values(want_avg, ga));
+        }
+    });
+}
+
+/* A ResNet stem's max pool (training: values and indices) and the head's
+ * global average, at a realistic size. */
+MM_TEST(resnet_pools_channels_last_match_contiguous) {
+    POOLED({
+        /* clang-format off */
+        pool_case stem = {P_MAX, 2, X4(4, 64, 56, 56), {3, 3}, {2, 2}, {1, 1},
+                          {1, 1}, false, false, 0};
+        /* clang-format on */
+        mm_tensor *x = randn_t(stem.xnd, stem.x, MM_F32), *gcl, *g, *i, *icl;
+        mm_tensor_set_flat(x, 1234, NAN);
+        mm_tensor *xcl = to_cl(x);
+        CHECK_OK(f_pool_grad_layout(&stem, &x, 1, &g));
+        CHECK_OK(f_pool_grad_layout(&stem, &xcl, 1, &gcl));
+        CHECK(mm_tensor_is_channels_last(gcl) && same_values(g, gcl));
+        stem.kind = P_MAX_INDICES;
+        CHECK_OK(f_pool(&stem, &x, 1, &i));
+        CHECK_OK(f_pool(&stem, &xcl, 1, &icl));
+        CHECK(mm_tensor_is_channels_last(icl) && same_values(i, icl));
+        /* clang-format off */
+        pool_case head = {P_AAVG, 2, X4(4, 512, 7, 7), {1, 1}, {0}, {0}, {0},
+                          false, false, 0};
+        /* clang-format on */
+        x = randn_t(head.xnd, head.x, MM_F32);
+        xcl = to_cl(x);
+        check_cl_forward(&head, x, "global average");
+        CHECK_OK(f_pool_grad_layout(&head, &x, 1, &g));
+        CHECK_OK(f_pool_grad_layout(&head, &xcl, 1, &gcl));
+        CHECK(mm_tensor_is_channels_last(gcl) && same_values(g, gcl));
+    });
+}
+
 MM_TEST(pool_errors_are_one_line) {
     POOLED({
         mm_tensor *x, *xi, *y, *i;
@@ -527,4 +770,9 @@ MM_TEST_MAIN(MM_CASE(pools_match_reference_f32_and_f64),
              MM_CASE(pools_match_torch_numbers),
              MM_CASE(pools_match_torch_checksums),
              MM_CASE(max_pool_propagates_nan_and_routes_gradients_by_index),
+             MM_CASE(pools_keep_channels_last_and_match_contiguous),
+             MM_CASE(pool_gradients_keep_channels_last_and_match_contiguous),
+             MM_CASE(pool_gradcheck_channels_last_input),
+             MM_CASE(pool_backward_ops_take_either_layout),
+             MM_CASE(resnet_pools_channels_last_match_contiguous),
              MM_CASE(pool_errors_are_one_line))
