@@ -113,55 +113,6 @@ mismatch:;
     return mm_error_set(MM_EINVAL, "iterator: operand shapes do not broadcast");
 }
 
-/* Elements [begin, end) in row-major order of the merged shape. The
- * operand pointers advance with the index (no per-row offset sums), so
- * short rows (a channels-last x with a [N, C, 1, 1] operand: rows of C)
- * cost little more than long ones. */
-static void run_range(const mm_iter *it, mm_iter_loop_fn fn, void *ctx,
-                      int64_t begin, int64_t end) {
-    int nd = it->ndim, n = it->n;
-    int64_t idx[MM_MAX_DIMS], inner = it->shape[nd - 1];
-    int64_t rem = begin;
-    for (int d = nd - 1; d >= 0; d--) {
-        idx[d] = rem % it->shape[d];
-        rem /= it->shape[d];
-    }
-    char *ptr[MM_ITER_MAX_OPERANDS];
-    int64_t strides[MM_ITER_MAX_OPERANDS];
-    for (int k = 0; k < n; k++) {
-        int64_t off = 0;
-        for (int d = 0; d < nd; d++)
-            off += idx[d] * it->stride[k][d];
-        ptr[k] = it->data[k] + off;
-        strides[k] = it->stride[k][nd - 1];
-    }
-    for (;;) {
-        int64_t cnt = inner - idx[nd - 1];
-        if (cnt > end - begin)
-            cnt = end - begin;
-        char *row[MM_ITER_MAX_OPERANDS];
-        for (int k = 0; k < n; k++)
-            row[k] = ptr[k];
-        fn(row, strides, cnt, ctx);
-        begin += cnt;
-        if (begin >= end)
-            return;
-        /* to the start of the next row */
-        for (int k = 0; k < n; k++)
-            ptr[k] -= idx[nd - 1] * strides[k];
-        idx[nd - 1] = 0;
-        for (int d = nd - 2; d >= 0; d--) {
-            for (int k = 0; k < n; k++)
-                ptr[k] += it->stride[k][d];
-            if (++idx[d] < it->shape[d])
-                break;
-            for (int k = 0; k < n; k++)
-                ptr[k] -= it->shape[d] * it->stride[k][d];
-            idx[d] = 0;
-        }
-    }
-}
-
 /* Elements [begin, end) as blocks of whole rows of the innermost dim
  * (bounded by the next dim's extent), with partial rows at the ends. */
 static void run_range_2d(const mm_iter *it, mm_iter_loop2d_fn fn, void *ctx,
@@ -250,22 +201,26 @@ void mm_iter_run_2d(const mm_iter *it, mm_iter_loop2d_fn fn, void *ctx,
     }
 }
 
+/* mm_iter_run's 1-D loop, called row by row. */
+typedef struct rows_ctx {
+    mm_iter_loop_fn fn;
+    void *ctx;
+    int n;
+} rows_ctx;
+
+static void each_row(char **data, const int64_t *strides, int64_t n,
+                     int64_t rows, void *vctx) {
+    const rows_ctx *c = vctx;
+    char *row[MM_ITER_MAX_OPERANDS];
+    for (int64_t r = 0; r < rows; r++) {
+        for (int k = 0; k < c->n; k++)
+            row[k] = data[k] + r * strides[MM_ITER_MAX_OPERANDS + k];
+        c->fn(row, strides, n, c->ctx);
+    }
+}
+
 void mm_iter_run(const mm_iter *it, mm_iter_loop_fn fn, void *ctx,
                  int64_t grain) {
-    int64_t numel = it->numel;
-    if (numel <= 0)
-        return;
-    int64_t nt = thread_count(numel, grain);
-    if (nt <= 1) {
-        run_range(it, fn, ctx, 0, numel);
-        return;
-    }
-#pragma omp parallel num_threads((int)nt)
-    {
-        int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-        int64_t q = numel / T, r = numel % T;
-        int64_t b = t * q + (t < r ? t : r), e = b + q + (t < r);
-        if (b < e)
-            run_range(it, fn, ctx, b, e);
-    }
+    rows_ctx c = {fn, ctx, it->n};
+    mm_iter_run_2d(it, each_row, &c, grain);
 }
