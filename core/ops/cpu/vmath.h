@@ -32,10 +32,9 @@
 
 /* A 2-D loop (mm_iter_loop2d_fn) NAME over the rows of ROW, a
  * `static inline` 1-D loop body of NOPS operands (mm_iter_loop_fn's
- * arguments): the body is inlined into each clone, so a block of short
- * rows costs one call and no per-row dispatch. */
+ * arguments): the body is inlined, so a block of short rows costs one call
+ * and no per-row dispatch. Prefix MM_CPU_CLONES for compute-bound bodies. */
 #define MM_CPU_LOOP2D(NAME, ROW, NOPS)                                         \
-    MM_CPU_CLONES                                                              \
     static void NAME(char **d, const int64_t *s, int64_t n, int64_t rows,      \
                      void *ctx) {                                              \
         char *p[NOPS];                                                         \
