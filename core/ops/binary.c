@@ -3,7 +3,7 @@
  *
  * Params: f[0] = alpha (add, sub). Inputs have one dtype (the public
  * wrappers promote first); the output has it too. */
-#include "ops_internal.h"
+#include "elementwise_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -42,6 +42,7 @@ static int binary_infer(mm_op_ctx *ctx) {
     MM_TRY(mm_broadcast_shapes(name, a->ndim, a->shape, b->ndim, b->shape,
                                &ctx->out_ndim, ctx->out_shape));
     ctx->out_dtype = a->dtype;
+    mm_ew_infer_format(ctx);
     return 0;
 }
 
@@ -112,7 +113,7 @@ static int binary_reference(mm_op_ctx *ctx) {
         }
         const char *pa = (const char *)a->storage->data + oa * (int64_t)es;
         const char *pb = (const char *)b->storage->data + ob * (int64_t)es;
-        char *po = (char *)mm_tensor_data(out) + i * (int64_t)es;
+        char *po = mm_ew_out_elem(out, i);
         if (is_float)
             mm_store_f64(po, out->dtype,
                          bin_f64(ctx->op->code, mm_load_f64(pa, a->dtype),

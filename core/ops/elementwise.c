@@ -94,6 +94,64 @@ static double wrap_int(double s, mm_dtype dt) {
 
 /* ---- infer -------------------------------------------------------------- */
 
+enum { LAYOUT_NONE, LAYOUT_ROW_MAJOR, LAYOUT_CHANNELS_LAST, LAYOUT_OTHER };
+
+/* Whether the strides of t's dims listed innermost first (size-1 dims
+ * skipped) strictly grow. */
+static bool strides_grow(const mm_tensor *t, const int *dims) {
+    int64_t prev = 0;
+    for (int k = 0; k < t->ndim; k++) {
+        int d = dims[k];
+        if (t->shape[d] == 1)
+            continue;
+        if (t->stride[d] <= prev)
+            return false;
+        prev = t->stride[d];
+    }
+    return true;
+}
+
+/* Which order t's strides follow, dense or not (a channel slice of a
+ * channels-last tensor is still channels-last ordered); LAYOUT_NONE when
+ * they tell nothing: both orders at once, or an expanded (stride 0) dim. */
+static int layout_of(const mm_tensor *t) {
+    int rm[MM_MAX_DIMS], cl[MM_MAX_DIMS], nd = t->ndim;
+    for (int d = 0; d < nd; d++) {
+        if (t->shape[d] != 1 && t->stride[d] == 0)
+            return LAYOUT_NONE;
+        rm[d] = nd - 1 - d; /* W, H, ..., C, N */
+    }
+    cl[0] = 1; /* C, W, H, ..., N */
+    for (int k = 1; k < nd - 1; k++)
+        cl[k] = nd - k;
+    cl[nd - 1] = 0;
+    bool is_rm = strides_grow(t, rm), is_cl = strides_grow(t, cl);
+    if (is_rm && is_cl)
+        return LAYOUT_NONE;
+    return is_cl   ? LAYOUT_CHANNELS_LAST
+           : is_rm ? LAYOUT_ROW_MAJOR
+                   : LAYOUT_OTHER;
+}
+
+void mm_ew_infer_format(mm_op_ctx *ctx) {
+    ctx->out_format = MM_FORMAT_CONTIGUOUS;
+    int nd = ctx->out_ndim;
+    if (nd < 3 || nd > 5)
+        return;
+    for (int i = 0; i < ctx->n_inputs; i++) {
+        const mm_tensor *t = ctx->inputs[i];
+        if (t->ndim != nd ||
+            memcmp(t->shape, ctx->out_shape, (size_t)nd * sizeof *t->shape))
+            continue; /* broadcast: a bias or scale does not decide */
+        int layout = layout_of(t);
+        if (layout == LAYOUT_NONE)
+            continue;
+        if (layout == LAYOUT_CHANNELS_LAST)
+            ctx->out_format = MM_FORMAT_CHANNELS_LAST;
+        return;
+    }
+}
+
 static bool unary_allows_int(int code) {
     switch (code) {
     case EW_ABS:
@@ -125,6 +183,7 @@ int mm_ew_unary_infer(mm_op_ctx *ctx) {
     ctx->out_dtype = code == EW_LOGICAL_NOT ? MM_BOOL : x->dtype;
     ctx->out_ndim = x->ndim;
     memcpy(ctx->out_shape, x->shape, sizeof ctx->out_shape);
+    mm_ew_infer_format(ctx);
     return 0;
 }
 
@@ -147,6 +206,7 @@ int mm_ew_binary_infer(mm_op_ctx *ctx) {
                                &ctx->out_ndim, ctx->out_shape));
     ctx->out_dtype =
         ew_is_compare(code) || ew_is_logical(code) ? MM_BOOL : a->dtype;
+    mm_ew_infer_format(ctx);
     return 0;
 }
 
@@ -259,11 +319,10 @@ int mm_ew_unary_reference(mm_op_ctx *ctx) {
     int code = ctx->op->code;
     const mm_op_params *p = ctx->params;
     bool is_float = mm_dtype_is_float(x->dtype);
-    size_t es = mm_dtype_size(y->dtype);
     for (int64_t i = 0; i < y->numel; i++) {
         const char *px =
             (const char *)x->storage->data + mm_tensor_elem_offset(x, i);
-        char *po = (char *)mm_tensor_data(y) + i * (int64_t)es;
+        char *po = mm_ew_out_elem(y, i);
         if (code == EW_LOGICAL_NOT)
             mm_store_i64(po, y->dtype, mm_load_f64(px, x->dtype) == 0);
         else if (is_float)
@@ -387,10 +446,9 @@ int mm_ew_binary_reference(mm_op_ctx *ctx) {
     int code = ctx->op->code;
     const mm_op_params *p = ctx->params;
     bool is_float = mm_dtype_is_float(a->dtype);
-    size_t es = mm_dtype_size(out->dtype);
     for (int64_t i = 0; i < out->numel; i++) {
         const char *pa = elem(a, out, i), *pb = elem(b, out, i);
-        char *po = (char *)mm_tensor_data(out) + i * (int64_t)es;
+        char *po = mm_ew_out_elem(out, i);
         if (ew_is_logical(code)) {
             mm_store_i64(po, MM_BOOL,
                          logical(code, mm_load_f64(pa, a->dtype) != 0,
@@ -436,6 +494,7 @@ static int where_infer(mm_op_ctx *ctx) {
     MM_TRY(mm_broadcast_shapes("where", n, s, b->ndim, b->shape, &ctx->out_ndim,
                                ctx->out_shape));
     ctx->out_dtype = a->dtype;
+    mm_ew_infer_format(ctx);
     return 0;
 }
 
@@ -446,7 +505,7 @@ static int where_reference(mm_op_ctx *ctx) {
     size_t es = mm_dtype_size(out->dtype);
     for (int64_t i = 0; i < out->numel; i++) {
         bool take_a = mm_load_i64(elem(c, out, i), MM_BOOL) != 0;
-        memcpy((char *)mm_tensor_data(out) + i * (int64_t)es,
+        memcpy(mm_ew_out_elem(out, i),
                take_a ? elem(a, out, i) : elem(b, out, i), es);
     }
     return 0;
@@ -518,6 +577,7 @@ static int clamp_tensor_infer(mm_op_ctx *ctx) {
                                    ctx->out_shape));
     }
     ctx->out_dtype = x->dtype;
+    mm_ew_infer_format(ctx);
     return 0;
 }
 
@@ -528,9 +588,8 @@ static int clamp_tensor_reference(mm_op_ctx *ctx) {
     const mm_tensor *hi = p->i[1] ? ctx->inputs[1 + (p->i[0] != 0)] : NULL;
     mm_tensor *out = ctx->out;
     bool is_float = mm_dtype_is_float(x->dtype);
-    size_t es = mm_dtype_size(out->dtype);
     for (int64_t i = 0; i < out->numel; i++) {
-        char *po = (char *)mm_tensor_data(out) + i * (int64_t)es;
+        char *po = mm_ew_out_elem(out, i);
         if (is_float) {
             double v = mm_load_f64(elem(x, out, i), x->dtype);
             double l = lo ? mm_load_f64(elem(lo, out, i), x->dtype) : 0;

@@ -99,6 +99,19 @@ static inline bool ew_is_backward(int code) {
     return code >= EW_RELU6_BW && code <= EW_SOFTPLUS_BW;
 }
 
+/* The layout of an elementwise op's output (PyTorch's rule): the first
+ * input with the output's full shape (3 to 5 dims) whose strides say
+ * channels-last or row-major decides; inputs that say neither clearly
+ * (size-1 dims making both orders the same, stride-0 expanded dims) are
+ * skipped. Infer of every op on mm_iter calls it after the shape is set. */
+void mm_ew_infer_format(mm_op_ctx *ctx);
+
+/* Where output element i (row-major over the logical shape) lives: the
+ * output may be channels-last, or any tensor mm_binary_into writes. */
+static inline char *mm_ew_out_elem(mm_tensor *out, int64_t i) {
+    return (char *)out->storage->data + mm_tensor_elem_offset(out, i);
+}
+
 /* Shared by elementwise.c and activation.c: shape/dtype inference and the
  * reference kernels of the unary (1 input) and binary (2 inputs) ops. */
 int mm_ew_unary_infer(mm_op_ctx *ctx);

@@ -1,6 +1,6 @@
 /* Elementwise unary ops: neg, exp, log, relu, sigmoid, tanh. exp, sigmoid
  * and tanh keep their output for backward (MM_OP_FLAG_SAVE_OUTPUT). */
-#include "ops_internal.h"
+#include "elementwise_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -18,6 +18,7 @@ static int unary_infer(mm_op_ctx *ctx) {
     ctx->out_dtype = x->dtype;
     ctx->out_ndim = x->ndim;
     memcpy(ctx->out_shape, x->shape, sizeof ctx->out_shape);
+    mm_ew_infer_format(ctx);
     return 0;
 }
 
@@ -45,11 +46,10 @@ static int unary_reference(mm_op_ctx *ctx) {
     mm_tensor *y = ctx->out;
     int code = ctx->op->code;
     bool is_float = mm_dtype_is_float(x->dtype);
-    size_t es = mm_dtype_size(y->dtype);
     for (int64_t i = 0; i < y->numel; i++) {
         const char *p =
             (const char *)x->storage->data + mm_tensor_elem_offset(x, i);
-        char *o = (char *)mm_tensor_data(y) + i * (int64_t)es;
+        char *o = mm_ew_out_elem(y, i);
         if (is_float) {
             mm_store_f64(o, y->dtype, un_f64(code, mm_load_f64(p, x->dtype)));
         } else {

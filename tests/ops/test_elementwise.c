@@ -814,8 +814,8 @@ MM_TEST(tanh_f32_is_within_4_ulp_of_double) {
         int64_t n = 0;
         for (int64_t i = 0; i < N - 9; i++) /* [-12, 12], all magnitudes */
             v[n++] = (float)(-12.0 + 24.0 * (double)i / (N - 10));
-        const float special[] = {0.0f, -0.0f, 1e-30f, -1e-38f, 0.5f,
-                                 -0.4999999f, 9.1f, INFINITY, -INFINITY};
+        const float special[] = {0.0f,        -0.0f, 1e-30f,   -1e-38f,  0.5f,
+                                 -0.4999999f, 9.1f,  INFINITY, -INFINITY};
         for (int i = 0; i < 9; i++)
             v[n++] = special[i];
         mm_tensor *x, *y;
@@ -854,6 +854,451 @@ MM_TEST(table_rows_are_named_and_found) {
     CHECK(mm_op_find("gelu_backward") == mm_op_get(MM_OP_GELU_BACKWARD));
 }
 
+/* ---- channels-last ------------------------------------------------------ */
+
+/* The same values stored channels-last ([N, C, sp...] as [N, sp..., C]). */
+static mm_tensor *cl_t(mm_tensor *t) {
+    mm_tensor *c;
+    if (mm_to_memory_format(t, MM_FORMAT_CHANNELS_LAST, &c) < 0)
+        abort();
+    return c;
+}
+
+PLAIN(neg)
+PLAIN(exp)
+PLAIN(relu)
+PLAIN(sigmoid)
+PLAIN(tanh)
+static int u_ln(mm_tensor *x, const double *p, mm_tensor **out) {
+    (void)p;
+    return mm_ln(x, out);
+}
+
+/* unary.c's ops, beside elementwise.c's and activation.c's unary_cases */
+static const unary_case basic_unary_cases[] = {
+    {"neg", u_neg, {0}, DOM_NORMAL, true},
+    {"exp", u_exp, {0}, DOM_NORMAL, true},
+    {"log", u_ln, {0}, DOM_POSITIVE, true},
+    {"relu", u_relu, {0}, DOM_NORMAL, true},
+    {"sigmoid", u_sigmoid, {0}, DOM_NORMAL, true},
+    {"tanh", u_tanh, {0}, DOM_NORMAL, true},
+};
+#define N_BASIC_UNARY                                                          \
+    (int)(sizeof basic_unary_cases / sizeof basic_unary_cases[0])
+
+static const unary_case *unary_named(const char *name) {
+    for (int k = 0; k < N_UNARY; k++)
+        if (strcmp(unary_cases[k].name, name) == 0)
+            return &unary_cases[k];
+    abort();
+}
+
+static int add_alpha(mm_tensor *a, mm_tensor *b, mm_tensor **out) {
+    return mm_add_alpha(a, b, -1.5, out);
+}
+
+/* binary.c's ops, beside binary_cases (positive_a: a positive divisor) */
+static const binary_case arith_cases[] = {
+    {"add", mm_add, false, true}, {"add alpha", add_alpha, false, true},
+    {"sub", mm_sub, false, true}, {"mul", mm_mul, false, true},
+    {"div", mm_div, false, true},
+};
+#define N_ARITH (int)(sizeof arith_cases / sizeof arith_cases[0])
+
+/* The fused backward ops (inputs: grad, x), by id and params (f_op). */
+static const struct {
+    mm_op_id id;
+    mm_op_params p;
+} backward_cases[] = {
+    {MM_OP_RELU_BACKWARD, {{0}, {0}}},
+    {MM_OP_SIGMOID_BACKWARD, {{0}, {0}}},
+    {MM_OP_TANH_BACKWARD, {{0}, {0}}},
+    {MM_OP_RELU6_BACKWARD, {{0}, {0}}},
+    {MM_OP_LEAKY_RELU_BACKWARD, {{0}, {0.2}}},
+    {MM_OP_ELU_BACKWARD, {{0}, {1.3}}},
+    {MM_OP_GELU_BACKWARD, {{MM_GELU_NONE}, {0}}},
+    {MM_OP_GELU_BACKWARD, {{MM_GELU_TANH}, {0}}},
+    {MM_OP_SILU_BACKWARD, {{0}, {0}}},
+    {MM_OP_HARDSWISH_BACKWARD, {{0}, {0}}},
+    {MM_OP_HARDSIGMOID_BACKWARD, {{0}, {0}}},
+    {MM_OP_MISH_BACKWARD, {{0}, {0}}},
+    {MM_OP_SOFTPLUS_BACKWARD, {{0}, {1.5, 2}}},
+};
+#define N_BACKWARD (int)(sizeof backward_cases / sizeof backward_cases[0])
+
+/* fn on `in` (contiguous) and on the same values with the inputs flagged in
+ * `cl` stored channels-last: identical numbers (the same loops run on the
+ * same elements), and the output in `want` layout. With the reference
+ * kernels too: they read and write either layout. */
+static bool check_layout_at(const char *file, int line, const char *what,
+                            op_fn fn, void *ctx, mm_tensor *const *in, int n,
+                            unsigned cl, bool want_cl) {
+    mm_tensor *x[3], *base = NULL, *y = NULL, *ref = NULL;
+    for (int k = 0; k < n; k++)
+        x[k] = cl >> k & 1 ? cl_t(in[k]) : in[k];
+    int rc = fn(ctx, in, n, &base);
+    if (rc == 0)
+        rc = fn(ctx, x, n, &y);
+    bool prev = mm_ops_set_reference(true);
+    if (rc == 0)
+        rc = fn(ctx, x, n, &ref);
+    mm_ops_set_reference(prev);
+    const char *bad = NULL;
+    double err = 0, err_ref = 0;
+    /* the reference rounds once from double, the f32 loops per op */
+    bool half = in[0]->dtype == MM_BF16 || in[0]->dtype == MM_F16;
+    if (rc < 0)
+        bad = mm_error_message();
+    else if (!mm_allclose(y, base, 0, 0, &err) || y->dtype != base->dtype)
+        bad = "values differ from the contiguous run";
+    else if (mm_tensor_is_channels_last(y) != want_cl ||
+             mm_tensor_is_contiguous(y) == want_cl)
+        bad = want_cl ? "output is not channels-last"
+                      : "output is not contiguous";
+    else if (!mm_allclose(ref, y, half ? 1e-2 : 1e-5, 1e-5, &err_ref))
+        bad = "reference kernel differs";
+    else if (mm_tensor_is_channels_last(ref) != want_cl)
+        bad = "reference output has the wrong layout";
+    if (bad) {
+        fprintf(stderr, "%s:%d: %s (inputs %#x channels-last): %s (%g, %g)\n",
+                file, line, what, cl, bad, err, err_ref);
+        mm_test_failures++;
+    }
+    return bad == NULL;
+}
+#define CHECK_LAYOUT(what, fn, ctx, in, n, cl, want_cl)                        \
+    check_layout_at(__FILE__, __LINE__, what, fn, ctx, in, n, cl, want_cl)
+
+MM_TEST(every_elementwise_op_keeps_channels_last_and_matches_contiguous) {
+    /* 4-D, 5-D and 3-D (NLC); one (f32) above the parallel grain */
+    const int64_t shapes[][6] = {
+        {4, 2, 5, 4, 3}, {5, 2, 3, 2, 3, 4}, {3, 2, 7, 5}, {4, 2, 18, 31, 31}};
+    const mm_dtype dtypes[] = {MM_F32, MM_F64};
+    for (int s = 0; s < 4; s++)
+        for (int t = 0; t < (s == 3 ? 1 : 2); t++)
+            POOLED({
+                int nd = (int)shapes[s][0];
+                const int64_t *shape = shapes[s] + 1;
+                mm_dtype dt = dtypes[t];
+                char what[96];
+                for (int k = 0; k < N_UNARY + N_BASIC_UNARY; k++) {
+                    const unary_case *c = k < N_UNARY
+                                              ? &unary_cases[k]
+                                              : &basic_unary_cases[k - N_UNARY];
+                    mm_tensor *x = domain_t(c->domain, nd, shape, dt);
+                    snprintf(what, sizeof what, "%s %dd %s", c->name, nd,
+                             mm_dtype_name(dt));
+                    CHECK_LAYOUT(what, f_unary, (void *)c, &x, 1, 1, true);
+                }
+                for (int k = 0; k < N_BINARY + N_ARITH; k++) {
+                    const binary_case *c = k < N_BINARY
+                                               ? &binary_cases[k]
+                                               : &arith_cases[k - N_BINARY];
+                    mm_tensor *in[2] = {c->positive_a
+                                            ? uniform_t(nd, shape, dt, 0.2, 2)
+                                            : randn_t(nd, shape, dt),
+                                        uniform_t(nd, shape, dt, 0.5, 2)};
+                    snprintf(what, sizeof what, "%s %dd %s", c->name, nd,
+                             mm_dtype_name(dt));
+                    CHECK_LAYOUT(what, f_binary, (void *)c, in, 2, 3, true);
+                }
+                for (int k = 0; k < N_BACKWARD; k++) {
+                    mm_op_params p = backward_cases[k].p;
+                    p.i[19] = backward_cases[k].id;
+                    mm_tensor *in[2] = {randn_t(nd, shape, dt),
+                                        domain_t(DOM_WIDE, nd, shape, dt)};
+                    if (p.i[19] == MM_OP_SIGMOID_BACKWARD ||
+                        p.i[19] == MM_OP_TANH_BACKWARD)
+                        in[1] = uniform_t(nd, shape, dt, -1, 1); /* outputs */
+                    snprintf(what, sizeof what, "%s %dd %s",
+                             mm_op_get(backward_cases[k].id)->name, nd,
+                             mm_dtype_name(dt));
+                    CHECK_LAYOUT(what, f_op, &p, in, 2, 3, true);
+                }
+                for (int w = 0; w < 4; w++) {
+                    sel_case c = {w};
+                    mm_tensor *in[3] = {randn_t(nd, shape, dt),
+                                        randn_t(nd, shape, dt),
+                                        randn_t(nd, shape, dt)};
+                    snprintf(what, sizeof what, "select %d %dd %s", w, nd,
+                             mm_dtype_name(dt));
+                    CHECK_LAYOUT(what, f_select, &c, in, 3, 7, true);
+                }
+                sel_case prelu = {4};
+                mm_tensor *pin[2] = {randn_t(nd, shape, dt),
+                                     uniform_t(MM_SHAPE(shape[1]), dt, 0, 1)};
+                CHECK_LAYOUT("prelu", f_select, &prelu, pin, 2, 1, true);
+            });
+}
+
+MM_TEST(half_dtypes_keep_channels_last) {
+    const mm_dtype dtypes[] = {MM_BF16, MM_F16};
+    for (int t = 0; t < 2; t++)
+        POOLED({
+            mm_tensor *in[2] = {randn_t(MM_SHAPE(2, 6, 5, 4), dtypes[t]),
+                                randn_t(MM_SHAPE(2, 6, 5, 4), dtypes[t])};
+            CHECK_LAYOUT("add", f_binary, (void *)&arith_cases[0], in, 2, 3,
+                         true);
+            CHECK_LAYOUT("silu", f_unary, (void *)unary_named("silu"), in, 1, 1,
+                         true);
+            mm_tensor *s[2] = {in[0], randn_t(MM_SHAPE(2, 6, 1, 1), dtypes[t])};
+            CHECK_LAYOUT("mul by [N, C, 1, 1]", f_binary,
+                         (void *)&arith_cases[3], s, 2, 1, true);
+        });
+}
+
+MM_TEST(mixed_layouts_follow_the_first_full_shape_input) {
+    POOLED({
+        const binary_case *add = &arith_cases[0], *mx = &binary_cases[1];
+        mm_tensor *in[2] = {randn_t(MM_SHAPE(2, 5, 4, 3), MM_F32),
+                            randn_t(MM_SHAPE(2, 5, 4, 3), MM_F32)};
+        /* a channels-last, b contiguous: channels-last, and the reverse */
+        CHECK_LAYOUT("add", f_binary, (void *)add, in, 2, 1, true);
+        CHECK_LAYOUT("add", f_binary, (void *)add, in, 2, 2, false);
+        CHECK_LAYOUT("maximum", f_binary, (void *)mx, in, 2, 1, true);
+        CHECK_LAYOUT("maximum", f_binary, (void *)mx, in, 2, 2, false);
+        for (int k = 0; k < N_BACKWARD; k++) {
+            mm_op_params p = backward_cases[k].p;
+            p.i[19] = backward_cases[k].id;
+            CHECK_LAYOUT("backward", f_op, &p, in, 2, 1, true);
+            CHECK_LAYOUT("backward", f_op, &p, in, 2, 2, false);
+        }
+        sel_case where = {0};
+        mm_tensor *w[3] = {in[0], in[1], randn_t(MM_SHAPE(2, 5, 4, 3), MM_F32)};
+        CHECK_LAYOUT("where", f_select, &where, w, 3, 2, false);
+        CHECK_LAYOUT("where", f_select, &where, w, 3, 4, true); /* cond */
+
+        /* inputs that say nothing are skipped: an expanded first input, or
+         * one whose size-1 dims make both orders the same */
+        mm_tensor *row, *ex, *y;
+        CHECK_OK(mm_expand(randn_t(MM_SHAPE(1, 5, 1, 1), MM_F32), 4,
+                           in[0]->shape, &ex));
+        CHECK_OK(mm_add(ex, cl_t(in[1]), &y));
+        CHECK(mm_tensor_is_channels_last(y) && !mm_tensor_is_contiguous(y));
+        mm_tensor *flat = randn_t(MM_SHAPE(2, 5, 1, 1), MM_F32);
+        CHECK_OK(mm_add(flat, cl_t(flat), &y)); /* both orders at once */
+        CHECK(mm_tensor_is_contiguous(y));
+        /* a channel slice of a channels-last tensor is not dense but still
+         * channels-last ordered (ShuffleNet's channel split) */
+        CHECK_OK(mm_narrow(cl_t(in[0]), 1, 1, 3, &row));
+        CHECK(!mm_tensor_is_channels_last(row));
+        CHECK_OK(mm_relu(row, &y));
+        CHECK(mm_tensor_is_channels_last(y) && !mm_tensor_is_contiguous(y));
+        mm_tensor *want, *rc;
+        CHECK_OK(mm_narrow(in[0], 1, 1, 3, &row));
+        CHECK_OK(mm_relu(row, &want));
+        double err;
+        CHECK(mm_allclose(y, want, 0, 0, &err));
+        /* a transposed (neither) first input decides: contiguous */
+        mm_tensor *tr;
+        CHECK_OK(mm_transpose(in[0], 2, 3, &tr));
+        mm_tensor *other = randn_t(MM_SHAPE(2, 5, 3, 4), MM_F32);
+        CHECK_OK(mm_add(tr, cl_t(other), &rc));
+        CHECK(mm_tensor_is_contiguous(rc));
+        /* 2-D results stay contiguous */
+        mm_tensor *m = randn_t(MM_SHAPE(4, 6), MM_F32);
+        CHECK_OK(mm_relu(m, &y));
+        CHECK(mm_tensor_is_contiguous(y));
+    });
+}
+
+MM_TEST(broadcast_operands_work_with_channels_last) {
+    /* a bias [1, C, 1, 1], an SE scale [N, C, 1, 1], [C, 1, 1], a spatial
+     * map [1, 1, H, W], a last-dim row [W] and a 0-dim scalar against a
+     * channels-last x; on both sides of the op */
+    const int64_t others[][5] = {{4, 1, 7, 1, 1}, {4, 3, 7, 1, 1}, {3, 7, 1, 1},
+                                 {4, 1, 1, 5, 6}, {1, 6},          {0}};
+    for (int o = 0; o < 6; o++)
+        for (int k = 0; k < N_ARITH + 3; k++)
+            POOLED({
+                const binary_case *c =
+                    k < N_ARITH ? &arith_cases[k] : &binary_cases[k - N_ARITH];
+                mm_tensor *x = randn_t(MM_SHAPE(3, 7, 5, 6), MM_F64);
+                mm_tensor *b =
+                    uniform_t((int)others[o][0], others[o] + 1, MM_F64, 0.5, 2);
+                char what[64];
+                snprintf(what, sizeof what, "%s operand %d", c->name, o);
+                mm_tensor *xb[2] = {x, b}, *bx[2] = {b, x};
+                CHECK_LAYOUT(what, f_binary, (void *)c, xb, 2, 1, true);
+                CHECK_LAYOUT(what, f_binary, (void *)c, bx, 2, 2, true);
+            });
+    /* the same at a parallel size, f32, with odd extents so that the
+     * threads' ranges split rows of C */
+    int prev = mm_get_num_threads();
+    CHECK_OK(mm_set_num_threads(3));
+    POOLED({
+        mm_tensor *x = randn_t(MM_SHAPE(3, 7, 45, 37), MM_F32);
+        mm_tensor *s = randn_t(MM_SHAPE(3, 7, 1, 1), MM_F32);
+        mm_tensor *in[2] = {x, s};
+        for (int k = 0; k < N_ARITH; k++)
+            CHECK_LAYOUT(arith_cases[k].name, f_binary, (void *)&arith_cases[k],
+                         in, 2, 1, true);
+    });
+    CHECK_OK(mm_set_num_threads(prev));
+}
+
+MM_TEST(iterator_collapses_channels_last_operands) {
+    POOLED({
+        mm_tensor *x = cl_t(randn_t(MM_SHAPE(2, 8, 5, 6), MM_F32));
+        mm_tensor *y = cl_t(randn_t(MM_SHAPE(2, 8, 5, 6), MM_F32));
+        mm_tensor *s = randn_t(MM_SHAPE(2, 8, 1, 1), MM_F32);
+        mm_tensor *out = cl_t(randn_t(MM_SHAPE(2, 8, 5, 6), MM_F32));
+        mm_iter it;
+        /* one layout everywhere: one contiguous row, as NCHW */
+        CHECK_OK(mm_iter_init(&it, 3, (mm_tensor *[]){out, x, y}));
+        CHECK_INT(it.ndim, 1);
+        CHECK_INT(it.shape[0], 2 * 8 * 5 * 6);
+        CHECK_INT(it.stride[1][0], 4);
+        /* an SE scale: rows of C, contiguous in every operand, over the
+         * merged H W, then N */
+        CHECK_OK(mm_iter_init(&it, 3, (mm_tensor *[]){out, x, s}));
+        CHECK_INT(it.ndim, 3);
+        CHECK_INT(it.shape[0], 2);
+        CHECK_INT(it.shape[1], 30);
+        CHECK_INT(it.shape[2], 8);
+        CHECK_INT(it.stride[0][2], 4);
+        CHECK_INT(it.stride[1][2], 4);
+        CHECK_INT(it.stride[2][2], 4);
+        CHECK_INT(it.stride[2][1], 0);
+        CHECK_INT(it.stride[2][0], 32);
+        /* a contiguous output keeps the row-major walk */
+        mm_tensor *c = randn_t(MM_SHAPE(2, 8, 5, 6), MM_F32);
+        CHECK_OK(mm_iter_init(&it, 2, (mm_tensor *[]){c, s}));
+        CHECK_INT(it.ndim, 2);
+        CHECK_INT(it.shape[1], 30);
+        CHECK_INT(it.stride[1][1], 0);
+    });
+}
+
+MM_TEST(inplace_ops_keep_the_tensor_layout) {
+    for (int ref = 0; ref < 2; ref++)
+        POOLED({
+            bool prev = mm_ops_set_reference(ref);
+            mm_tensor *x = randn_t(MM_SHAPE(2, 6, 5, 4), MM_F32);
+            mm_tensor *o = randn_t(MM_SHAPE(2, 6, 5, 4), MM_F32);
+            mm_tensor *b = randn_t(MM_SHAPE(1, 6, 1, 1), MM_F32);
+            mm_tensor *t = cl_t(x), *want;
+            int64_t strides[4];
+            memcpy(strides, t->stride, sizeof strides);
+            /* t += -2 o (o contiguous), t += b, t *= 3 */
+            CHECK_OK(mm_tensor_add_(t, o, -2));
+            CHECK_OK(mm_tensor_add_(t, b, 1));
+            CHECK_OK(mm_tensor_mul_scalar_(t, 3));
+            CHECK(memcmp(strides, t->stride, sizeof strides) == 0);
+            CHECK(mm_tensor_is_channels_last(t));
+            CHECK_OK(mm_add_alpha(x, o, -2, &want));
+            CHECK_OK(mm_add(want, b, &want));
+            CHECK_OK(mm_mul_scalar(want, 3, &want));
+            double err;
+            CHECK(mm_allclose(t, want, 0, 0, &err));
+            mm_ops_set_reference(prev);
+        });
+}
+
+/* y = relu(x) * x + sigmoid(x) * x: x's gradient accumulates from four
+ * uses. */
+static int f_accumulate(void *vctx, mm_tensor *const *in, int n,
+                        mm_tensor **out) {
+    (void)vctx;
+    (void)n;
+    mm_tensor *a, *b;
+    MM_TRY(mm_relu(in[0], &a));
+    MM_TRY(mm_mul(a, in[0], &a));
+    MM_TRY(mm_sigmoid(in[0], &b));
+    MM_TRY(mm_mul(b, in[0], &b));
+    return mm_add(a, b, out);
+}
+
+MM_TEST(gradients_accumulate_for_channels_last_inputs) {
+    POOLED({
+        mm_tensor *x = randn_t(MM_SHAPE(2, 6, 5, 4), MM_F32);
+        mm_tensor *xl = leaf(cl_t(x)), *xc = leaf(x), *y, *g1, *g2;
+        CHECK_OK(f_accumulate(NULL, &xc, 1, &y));
+        g1 = grad_of(y, xc);
+        CHECK_OK(f_accumulate(NULL, &xl, 1, &y));
+        CHECK(mm_tensor_is_channels_last(y));
+        g2 = grad_of(y, xl);
+        double err;
+        CHECK(mm_allclose(g2, g1, 1e-6, 1e-7, &err));
+        /* a second backward adds into the existing gradient */
+        CHECK_OK(f_accumulate(NULL, &xl, 1, &y));
+        mm_tensor *s, *twice;
+        CHECK_OK(mm_sum(y, 0, NULL, false, &s));
+        CHECK_OK(mm_backward(s));
+        CHECK_OK(mm_mul_scalar(g1, 2, &twice));
+        CHECK(mm_allclose(mm_tensor_grad(xl), twice, 1e-6, 1e-6, &err));
+    });
+}
+
+MM_TEST(gradcheck_passes_with_channels_last_inputs) {
+    for (int k = 0; k < N_UNARY + N_BASIC_UNARY; k++) {
+        const unary_case *c =
+            k < N_UNARY ? &unary_cases[k] : &basic_unary_cases[k - N_UNARY];
+        if (!c->differentiable)
+            continue;
+        POOLED({
+            mm_tensor *x =
+                leaf(cl_t(domain_t(c->domain, MM_SHAPE(2, 3, 2, 2), MM_F64)));
+            int rc = mm_gradcheck(f_unary, (void *)c, &x, 1, 1e-6, 1e-6, 1e-4);
+            if (rc < 0) {
+                fprintf(stderr, "gradcheck of %s failed: %s\n", c->name,
+                        mm_error_message());
+                mm_test_failures++;
+            }
+        });
+    }
+    /* binary ops: both channels-last, and against a [1, C, 1, 1] operand */
+    for (int k = 0; k < N_ARITH + 3; k++)
+        POOLED({
+            const binary_case *c =
+                k < N_ARITH ? &arith_cases[k] : &binary_cases[k - N_ARITH];
+            mm_tensor *a = c->positive_a
+                               ? uniform_t(MM_SHAPE(2, 3, 2, 2), MM_F64, 0.2, 2)
+                               : randn_t(MM_SHAPE(2, 3, 2, 2), MM_F64);
+            mm_tensor *in[2] = {
+                leaf(cl_t(a)),
+                leaf(cl_t(uniform_t(MM_SHAPE(2, 3, 2, 2), MM_F64, 0.5, 2)))};
+            CHECK_GRAD(f_binary, (void *)c, in, 2);
+            mm_tensor *bc[2] = {
+                in[0], leaf(uniform_t(MM_SHAPE(1, 3, 1, 1), MM_F64, 0.5, 2))};
+            CHECK_GRAD(f_binary, (void *)c, bc, 2);
+        });
+    for (int w = 0; w < 5; w++)
+        POOLED({
+            sel_case c = {w};
+            mm_tensor *in[3] = {
+                leaf(cl_t(randn_t(MM_SHAPE(2, 3, 2, 2), MM_F64))),
+                leaf(w == 4 ? uniform_t(MM_SHAPE(3), MM_F64, 0.1, 1)
+                            : cl_t(randn_t(MM_SHAPE(2, 3, 2, 2), MM_F64))),
+                cl_t(randn_t(MM_SHAPE(2, 3, 2, 2), MM_F64))};
+            if (w == 1) { /* clamp's bounds apart from x's values */
+                CHECK_OK(mm_sub_scalar(in[2], 0.3, &in[2]));
+                in[2] = leaf(cl_t(in[2]));
+            }
+            CHECK_GRAD(f_select, &c, in, w == 4 ? 2 : 3);
+        });
+}
+
+/* ResNet-sized f32 tensors: the ops of a residual block and its backward,
+ * channels-last against contiguous. */
+MM_TEST(realistic_sizes_match_contiguous) {
+    POOLED({
+        mm_tensor *x = randn_t(MM_SHAPE(4, 64, 28, 28), MM_F32);
+        mm_tensor *r = randn_t(MM_SHAPE(4, 64, 28, 28), MM_F32);
+        mm_tensor *s = uniform_t(MM_SHAPE(4, 64, 1, 1), MM_F32, 0, 1);
+        mm_tensor *xr[2] = {x, r}, *xs[2] = {x, s};
+        CHECK_LAYOUT("add", f_binary, (void *)&arith_cases[0], xr, 2, 3, true);
+        CHECK_LAYOUT("mul [N, C, 1, 1]", f_binary, (void *)&arith_cases[3], xs,
+                     2, 1, true);
+        CHECK_LAYOUT("relu", f_unary, (void *)&basic_unary_cases[3], &x, 1, 1,
+                     true);
+        CHECK_LAYOUT("hardswish", f_unary, (void *)unary_named("hardswish"), &x,
+                     1, 1, true);
+        mm_op_params p = {.i = {[19] = MM_OP_RELU_BACKWARD}};
+        CHECK_LAYOUT("relu_backward", f_op, &p, xr, 2, 3, true);
+    });
+}
+
 MM_TEST_MAIN(
     MM_CASE(unary_ops_match_reference), MM_CASE(unary_ops_pass_gradcheck),
     MM_CASE(activation_backward_ops_match_reference),
@@ -865,4 +1310,13 @@ MM_TEST_MAIN(
     MM_CASE(gradients_at_kinks_follow_pytorch),
     MM_CASE(errors_are_one_line_and_name_the_op),
     MM_CASE(tanh_f32_is_within_4_ulp_of_double),
-    MM_CASE(table_rows_are_named_and_found))
+    MM_CASE(table_rows_are_named_and_found),
+    MM_CASE(every_elementwise_op_keeps_channels_last_and_matches_contiguous),
+    MM_CASE(half_dtypes_keep_channels_last),
+    MM_CASE(mixed_layouts_follow_the_first_full_shape_input),
+    MM_CASE(broadcast_operands_work_with_channels_last),
+    MM_CASE(iterator_collapses_channels_last_operands),
+    MM_CASE(inplace_ops_keep_the_tensor_layout),
+    MM_CASE(gradients_accumulate_for_channels_last_inputs),
+    MM_CASE(gradcheck_passes_with_channels_last_inputs),
+    MM_CASE(realistic_sizes_match_contiguous))

@@ -439,8 +439,11 @@ static inline int64_t mm_tensor_elem_offset(const mm_tensor *t, int64_t i) {
 
 /* An N-operand strided loop, the engine of elementwise kernels (PyTorch's
  * TensorIterator in miniature). Operand 0 is the output and fixes the shape;
- * the others broadcast to it (stride 0). Adjacent dims that are contiguous
- * in every operand merge, so a contiguous op is one long row. */
+ * the others broadcast to it (stride 0). Dims are walked in the output's
+ * memory order (innermost stride last), and adjacent dims that are
+ * contiguous in every operand merge, so an op on dense operands of one
+ * layout (contiguous or channels-last) is one long row. Elements are
+ * visited in that order, not necessarily the logical row-major one. */
 #define MM_ITER_MAX_OPERANDS 4
 
 typedef struct mm_iter {
@@ -464,6 +467,17 @@ MM_API int mm_iter_init(mm_iter *it, int n,
  * elements across the OpenMP threads (serially when numel < grain). */
 MM_API void mm_iter_run(const mm_iter *it, mm_iter_loop_fn fn, void *ctx,
                         int64_t grain);
+
+/* Process `rows` rows of n elements (PyTorch's loop2d): row r of operand k
+ * starts at data[k] + r * strides[MM_ITER_MAX_OPERANDS + k]; strides[k] is
+ * its byte stride along a row. One call covers many short rows (a
+ * channels-last x times a [N, C, 1, 1] scale is rows of C), so a loop that
+ * inlines its row body pays no call per row. */
+typedef void (*mm_iter_loop2d_fn)(char **data, const int64_t *strides,
+                                  int64_t n, int64_t rows, void *ctx);
+/* mm_iter_run with a 2-D loop. */
+MM_API void mm_iter_run_2d(const mm_iter *it, mm_iter_loop2d_fn fn, void *ctx,
+                           int64_t grain);
 
 /* Default grain: below this many elements a loop runs on one thread. */
 #define MM_GRAIN 32768

@@ -1,37 +1,45 @@
 /* Optimised CPU kernels of the binary family: the strided iterator with
- * typed f32/f64 loops the compiler vectorises (contiguous, and one operand
- * broadcast as a scalar: the bias-add case); bf16/f16 run the f32 loops on
- * converted blocks (half_cpu.h). Other dtypes go to the reference kernel
- * (MM_EUNSUPPORTED). */
+ * typed f32/f64 loops the compiler vectorises (`omp simd`: contiguous, and
+ * one operand broadcast as a scalar: the bias-add case); bf16/f16 run the
+ * f32 loops on converted blocks (half_cpu.h). Other dtypes go to the
+ * reference kernel (MM_EUNSUPPORTED). Rows can be short (a channels-last x
+ * times a [N, C, 1, 1] scale is rows of C), so the f32/f64 ops run as 2-D
+ * loops with the row body inlined. These loops are memory-bound: the
+ * baseline (SSE2) vectors stream as fast as any, and AVX-512 clones
+ * (MM_CPU_CLONES) measured 30% slower on [32, 64, 112, 112] add. */
 #include "half_cpu.h"
+#include "vmath.h"
 
 typedef struct bin_ctx {
     double alpha;
 } bin_ctx;
 
+/* NAME##_row: the row body, inlined into NAME (the 1-D loop, for the half
+ * dtypes' blocks) and NAME##_2d (mm_iter_run_2d). */
 #define BIN_LOOP(NAME, T, EXPR)                                                \
-    static void NAME(char **d, const int64_t *s, int64_t n, void *vctx) {      \
+    static inline __attribute__((always_inline)) void NAME##_row(              \
+        char **d, const int64_t *s, int64_t n, void *vctx) {                   \
         const T alpha = (T)((const bin_ctx *)vctx)->alpha;                     \
         (void)alpha;                                                           \
         const int64_t z = (int64_t)sizeof(T);                                  \
         T *o = (T *)d[0];                                                      \
         if (s[0] == z && s[1] == z && s[2] == z) {                             \
             const T *pa = (const T *)d[1], *pb = (const T *)d[2];              \
-            for (int64_t i = 0; i < n; i++) {                                  \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {              \
                 T a = pa[i], b = pb[i];                                        \
                 o[i] = (EXPR);                                                 \
             }                                                                  \
         } else if (s[0] == z && s[1] == z && s[2] == 0) {                      \
             const T *pa = (const T *)d[1];                                     \
             const T b = *(const T *)d[2];                                      \
-            for (int64_t i = 0; i < n; i++) {                                  \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {              \
                 T a = pa[i];                                                   \
                 o[i] = (EXPR);                                                 \
             }                                                                  \
         } else if (s[0] == z && s[1] == 0 && s[2] == z) {                      \
             const T a = *(const T *)d[1];                                      \
             const T *pb = (const T *)d[2];                                     \
-            for (int64_t i = 0; i < n; i++) {                                  \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {              \
                 T b = pb[i];                                                   \
                 o[i] = (EXPR);                                                 \
             }                                                                  \
@@ -42,7 +50,11 @@ typedef struct bin_ctx {
                 *(T *)(d[0] + i * s[0]) = (EXPR);                              \
             }                                                                  \
         }                                                                      \
-    }
+    }                                                                          \
+    static void NAME(char **d, const int64_t *s, int64_t n, void *vctx) {      \
+        NAME##_row(d, s, n, vctx);                                             \
+    }                                                                          \
+    MM_CPU_LOOP2D(NAME##_2d, NAME##_row, 3)
 
 /* clang-format off: the expressions are not declarations */
 #define BIN_LOOPS(T, SUFFIX)                                                   \
@@ -53,7 +65,8 @@ typedef struct bin_ctx {
     BIN_LOOP(relu_bw_##SUFFIX, T, b > 0 ? a : 0)                               \
     BIN_LOOP(sigmoid_bw_##SUFFIX, T, a *b *(1 - b))                            \
     BIN_LOOP(tanh_bw_##SUFFIX, T, a *(1 - b * b))                              \
-    static const mm_iter_loop_fn loops_##SUFFIX[] = {                          \
+    /* 1-D: the half dtypes' blocks (f32 only) */                              \
+    __attribute__((unused)) static const mm_iter_loop_fn loops_##SUFFIX[] = {  \
         [MM_BIN_ADD] = add_##SUFFIX,                                           \
         [MM_BIN_SUB] = sub_##SUFFIX,                                           \
         [MM_BIN_MUL] = mul_##SUFFIX,                                           \
@@ -61,6 +74,15 @@ typedef struct bin_ctx {
         [MM_BIN_RELU_BW] = relu_bw_##SUFFIX,                                   \
         [MM_BIN_SIGMOID_BW] = sigmoid_bw_##SUFFIX,                             \
         [MM_BIN_TANH_BW] = tanh_bw_##SUFFIX,                                   \
+    };                                                                         \
+    static const mm_iter_loop2d_fn loops2d_##SUFFIX[] = {                      \
+        [MM_BIN_ADD] = add_##SUFFIX##_2d,                                      \
+        [MM_BIN_SUB] = sub_##SUFFIX##_2d,                                      \
+        [MM_BIN_MUL] = mul_##SUFFIX##_2d,                                      \
+        [MM_BIN_DIV] = div_##SUFFIX##_2d,                                      \
+        [MM_BIN_RELU_BW] = relu_bw_##SUFFIX##_2d,                              \
+        [MM_BIN_SIGMOID_BW] = sigmoid_bw_##SUFFIX##_2d,                        \
+        [MM_BIN_TANH_BW] = tanh_bw_##SUFFIX##_2d,                              \
     };
 /* clang-format on */
 
@@ -79,7 +101,8 @@ int mm_cpu_binary(mm_op_ctx *ctx) {
         return MM_EUNSUPPORTED;
     mm_iter it;
     MM_TRY(mm_iter_init(&it, 3, ops));
-    mm_iter_run(&it, out->dtype == MM_F32 ? loops_f32[code] : loops_f64[code],
-                &c, MM_GRAIN);
+    mm_iter_run_2d(&it,
+                   out->dtype == MM_F32 ? loops2d_f32[code] : loops2d_f64[code],
+                   &c, MM_GRAIN);
     return 0;
 }

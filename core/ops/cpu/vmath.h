@@ -24,11 +24,26 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
     !defined(__SANITIZE_ADDRESS__)
 #define MM_CPU_CLONES                                                          \
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3",         \
-                                 "default")))
+    __attribute__((                                                            \
+        target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MM_CPU_CLONES
 #endif
+
+/* A 2-D loop (mm_iter_loop2d_fn) NAME over the rows of ROW, a
+ * `static inline` 1-D loop body of NOPS operands (mm_iter_loop_fn's
+ * arguments): the body is inlined, so a block of short rows costs one call
+ * and no per-row dispatch. Prefix MM_CPU_CLONES for compute-bound bodies. */
+#define MM_CPU_LOOP2D(NAME, ROW, NOPS)                                         \
+    static void NAME(char **d, const int64_t *s, int64_t n, int64_t rows,      \
+                     void *ctx) {                                              \
+        char *p[NOPS];                                                         \
+        for (int64_t r = 0; r < rows; r++) {                                   \
+            for (int k = 0; k < (NOPS); k++)                                   \
+                p[k] = d[k] + r * s[MM_ITER_MAX_OPERANDS + k];                 \
+            ROW(p, s, n, ctx);                                                 \
+        }                                                                      \
+    }
 
 static inline float mm_vexpf(float x) {
     const float log2e = 1.44269504088896341f;
