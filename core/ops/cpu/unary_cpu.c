@@ -5,15 +5,18 @@
 
 #include <math.h>
 
-#define UN_LOOP(NAME, T, EXPR)                                                 \
-    MM_CPU_CLONES                                                              \
+/* CLONES: MM_CPU_CLONES for the compute-bound loops (exp, log, sigmoid,
+ * tanh); the memory-bound ones (neg, relu) stream faster on baseline
+ * vectors (relu on [32, 64, 112, 112]: 4.4 ms against 5.2 with the AVX-512
+ * clone). */
+#define UN_LOOP(NAME, T, EXPR, CLONES)                                         \
+    CLONES                                                                     \
     static void NAME(char **d, const int64_t *s, int64_t n, void *vctx) {      \
         (void)vctx;                                                            \
         if (s[0] == (int64_t)sizeof(T) && s[1] == (int64_t)sizeof(T)) {        \
             T *o = (T *)d[0];                                                  \
             const T *px = (const T *)d[1];                                     \
-            _Pragma("omp simd")                                                \
-            for (int64_t i = 0; i < n; i++) {                                  \
+            _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {              \
                 T x = px[i];                                                   \
                 o[i] = (EXPR);                                                 \
             }                                                                  \
@@ -25,18 +28,18 @@
         }                                                                      \
     }
 
-UN_LOOP(neg_f32, float, -x)
-UN_LOOP(exp_f32, float, expf(x))
-UN_LOOP(log_f32, float, logf(x))
-UN_LOOP(relu_f32, float, x < 0 ? 0.0f : x)
-UN_LOOP(sigmoid_f32, float, 1.0f / (1.0f + expf(-x)))
-UN_LOOP(tanh_f32, float, mm_vtanhf(x))
-UN_LOOP(neg_f64, double, -x)
-UN_LOOP(exp_f64, double, exp(x))
-UN_LOOP(log_f64, double, log(x))
-UN_LOOP(relu_f64, double, x < 0 ? 0.0 : x)
-UN_LOOP(sigmoid_f64, double, 1.0 / (1.0 + exp(-x)))
-UN_LOOP(tanh_f64, double, tanh(x))
+UN_LOOP(neg_f32, float, -x, )
+UN_LOOP(exp_f32, float, expf(x), MM_CPU_CLONES)
+UN_LOOP(log_f32, float, logf(x), MM_CPU_CLONES)
+UN_LOOP(relu_f32, float, x < 0 ? 0.0f : x, )
+UN_LOOP(sigmoid_f32, float, 1.0f / (1.0f + expf(-x)), MM_CPU_CLONES)
+UN_LOOP(tanh_f32, float, mm_vtanhf(x), MM_CPU_CLONES)
+UN_LOOP(neg_f64, double, -x, )
+UN_LOOP(exp_f64, double, exp(x), MM_CPU_CLONES)
+UN_LOOP(log_f64, double, log(x), MM_CPU_CLONES)
+UN_LOOP(relu_f64, double, x < 0 ? 0.0 : x, )
+UN_LOOP(sigmoid_f64, double, 1.0 / (1.0 + exp(-x)), MM_CPU_CLONES)
+UN_LOOP(tanh_f64, double, tanh(x), MM_CPU_CLONES)
 
 static const mm_iter_loop_fn loops_f32[] = {
     [MM_UN_NEG] = neg_f32,         [MM_UN_EXP] = exp_f32,
