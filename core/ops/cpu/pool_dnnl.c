@@ -509,26 +509,54 @@ MAX_CL_PX(double, int64_t, f64_i64)
                                          idx ? idx + o : NULL);                \
         }                                                                      \
     }                                                                          \
-    /* Zero channels [c0, c0 + nc) of one image's gradient. */                \
-    static void zero_cl_##SUFFIX(T *gn, int64_t isp, int64_t C, int64_t nc) {  \
-        for (int64_t i = 0; i < isp; i++)                                      \
+    /* Zero the block's nc channels in rows [r0, r1) (a row: in[2]         \
+     * pixels) of one image's gradient. */                                   \
+    static void zero_cl_##SUFFIX(T *gn, int64_t r0, int64_t r1, int64_t W,     \
+                                 int64_t C, int64_t nc) {                      \
+        if (nc == C) {                                                         \
+            size_t n = (size_t)((r1 - r0) * W * C);                            \
+            memset(gn + r0 * W * C, 0, n * sizeof(T));                         \
+            return;                                                            \
+        }                                                                      \
+        for (int64_t i = r0 * W; i < r1 * W; i++)                              \
             memset(gn + i * C, 0, (size_t)nc * sizeof(T));                     \
     }                                                                          \
+    /* Scatter-add by index, output row by output row; the input rows a     \
+     * row's windows reach are zeroed just before, so the rows being summed  \
+     * stay in cache. */                                                     \
     MM_CPU_CLONES                                                              \
-    static void max_bwd_cl_blk_##SUFFIX(int64_t isp, int64_t osp, int64_t C,   \
+    static void max_bwd_cl_blk_##SUFFIX(const mm_pool_geom *g, int64_t C,      \
                                         int64_t nc, const T *gy,               \
                                         const int64_t *idx, T *gx) {           \
-        zero_cl_##SUFFIX(gx, isp, C, nc);                                      \
-        for (int64_t o = 0; o < osp; o++) {                                    \
-            const T *gr = gy + o * C;                                          \
-            const int64_t *ir = idx + o * C;                                   \
-            for (int64_t c = 0; c < nc; c++)                                   \
-                gx[ir[c] * C + c] += gr[c];                                    \
-        }                                                                      \
+        int64_t W = g->in[2], OW = g->out[2], rows = g->in[0] * g->in[1];     \
+        int64_t zeroed = 0;                                                    \
+        for (int64_t o0 = 0; o0 < g->out[0]; o0++)                             \
+            for (int64_t o1 = 0; o1 < g->out[1]; o1++) {                       \
+                int64_t s0, st0, n0, s1, st1, n1;                              \
+                mm_pool_max_window(g, 0, o0, &s0, &st0, &n0);                  \
+                mm_pool_max_window(g, 1, o1, &s1, &st1, &n1);                  \
+                int64_t last = (s0 + (n0 - 1) * st0) * g->in[1] + s1 +         \
+                               (n1 - 1) * st1 + 1;                             \
+                if (n0 > 0 && n1 > 0 && last > zeroed) {                       \
+                    zero_cl_##SUFFIX(gx, zeroed, last, W, C, nc);              \
+                    zeroed = last;                                             \
+                }                                                              \
+                int64_t o = (o0 * g->out[1] + o1) * OW;                        \
+                for (int64_t ow = 0; ow < OW; ow++) {                          \
+                    const T *gr = gy + (o + ow) * C;                           \
+                    const int64_t *ir = idx + (o + ow) * C;                    \
+                    for (int64_t c = 0; c < nc; c++)                           \
+                        gx[ir[c] * C + c] += gr[c];                            \
+                }                                                              \
+            }                                                                  \
+        if (zeroed < rows)                                                     \
+            zero_cl_##SUFFIX(gx, zeroed, rows, W, C, nc);                      \
     }                                                                          \
-    static void max_bwd_cl_##SUFFIX(int64_t N, int64_t C, int64_t isp,         \
-                                    int64_t osp, const T *gy,                  \
-                                    const int64_t *idx, T *gx) {               \
+    static void max_bwd_cl_##SUFFIX(const mm_pool_geom *g, int64_t C,          \
+                                    const T *gy, const int64_t *idx, T *gx) {  \
+        int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
+        int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
+        int64_t N = g->planes / C;                                             \
         int64_t cb = cl_block(N, C), nb = (C + cb - 1) / cb;                   \
         int nt = mm_get_num_threads();                                         \
         bool par = N * C * isp > MM_GRAIN;                                     \
@@ -536,8 +564,7 @@ MAX_CL_PX(double, int64_t, f64_i64)
         for (int64_t t = 0; t < N * nb; t++) {                                 \
             int64_t n = t / nb, c0 = (t % nb) * cb;                            \
             int64_t nc = C - c0 < cb ? C - c0 : cb;                            \
-            max_bwd_cl_blk_##SUFFIX(isp, osp, C, nc,                           \
-                                    gy + n * osp * C + c0,                     \
+            max_bwd_cl_blk_##SUFFIX(g, C, nc, gy + n * osp * C + c0,           \
                                     idx + n * osp * C + c0,                    \
                                     gx + n * isp * C + c0);                    \
         }                                                                      \
@@ -545,9 +572,8 @@ MAX_CL_PX(double, int64_t, f64_i64)
     MM_CPU_CLONES                                                              \
     static void avg_bwd_cl_blk_##SUFFIX(const mm_pool_geom *g, int64_t C,      \
                                         int64_t nc, const T *gy, T *gx) {      \
-        int64_t isp = g->in[0] * g->in[1] * g->in[2];                          \
         int64_t osp = g->out[0] * g->out[1] * g->out[2];                       \
-        zero_cl_##SUFFIX(gx, isp, C, nc);                                      \
+        zero_cl_##SUFFIX(gx, 0, g->in[0] * g->in[1], g->in[2], C, nc);         \
         for (int64_t o = 0; o < osp; o++) {                                    \
             int64_t op[3], s[3], e[3];                                         \
             cl_pixel(g, o, op);                                                \
@@ -749,13 +775,15 @@ int mm_cpu_max_pool_backward(mm_op_ctx *ctx) {
     int64_t planes = isp ? gx->numel / isp : 0;
     bool f32 = gx->dtype == MM_F32;
     if (cl && planes > 0) {
-        int64_t C = gx->shape[1], N = planes / C;
+        mm_pool_geom g;
+        mm_pool_geom_make(ctx->params, gx->ndim, gx->shape, gy->shape, &g);
+        int64_t C = gx->shape[1];
         if (f32)
-            max_bwd_cl_f32(N, C, isp, osp, MM_DATA(gy, float),
-                           MM_DATA(idx, int64_t), MM_DATA(gx, float));
+            max_bwd_cl_f32(&g, C, MM_DATA(gy, float), MM_DATA(idx, int64_t),
+                           MM_DATA(gx, float));
         else
-            max_bwd_cl_f64(N, C, isp, osp, MM_DATA(gy, double),
-                           MM_DATA(idx, int64_t), MM_DATA(gx, double));
+            max_bwd_cl_f64(&g, C, MM_DATA(gy, double), MM_DATA(idx, int64_t),
+                           MM_DATA(gx, double));
     } else if (f32) {
         max_bwd_f32(planes, isp, osp, MM_DATA(gy, float), MM_DATA(idx, int64_t),
                     MM_DATA(gx, float));
