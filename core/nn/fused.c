@@ -129,13 +129,19 @@ static size_t fold_bytes;
 static uint64_t fold_clock;
 static pthread_mutex_t fold_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* An on-by-default switch: off when the environment sets it to "0"
+ * (read once into *cached, -1 until then). */
+static bool env_switch_on(const char *name, int *cached) {
+    if (*cached < 0) {
+        const char *e = getenv(name);
+        *cached = !(e && strcmp(e, "0") == 0);
+    }
+    return *cached;
+}
+
 static bool fold_cache_on(void) {
     static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("MM_FUSED_CACHE");
-        on = !(e && strcmp(e, "0") == 0);
-    }
-    return on;
+    return env_switch_on("MM_FUSED_CACHE", &on);
 }
 
 /* The fold's inputs in a fixed order (absent ones NULL). */
@@ -336,11 +342,7 @@ int mm_conv_bn_act(mm_module *conv, mm_module *bn, mm_tensor *residual,
 
 static bool channels_last_on(void) {
     static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("MM_CHANNELS_LAST");
-        on = !(e && strcmp(e, "0") == 0);
-    }
-    return on;
+    return env_switch_on("MM_CHANNELS_LAST", &on);
 }
 
 int mm_nn_backbone_layout(mm_tensor *x, mm_tensor **out) {

@@ -310,9 +310,19 @@ int mm_from_blob(void *data, int ndim, const int64_t *shape, mm_dtype dtype,
 
 /* ---- properties --------------------------------------------------------- */
 
-bool mm_tensor_is_contiguous(const mm_tensor *t) {
+/* The k-th dim of t counted from the innermost in memory: row-major, or
+ * channels-last (C, then the last spatial dim .. the first, then N). */
+static int dim_inner(const mm_tensor *t, bool channels_last, int k) {
+    if (!channels_last)
+        return t->ndim - 1 - k;
+    return k == 0 ? 1 : k == t->ndim - 1 ? 0 : t->ndim - k;
+}
+
+/* Dense in that order; size-1 dims do not count. */
+static bool dense_in_order(const mm_tensor *t, bool channels_last) {
     int64_t expect = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
+    for (int k = 0; k < t->ndim; k++) {
+        int d = dim_inner(t, channels_last, k);
         if (t->shape[d] == 1)
             continue;
         if (t->stride[d] != expect)
@@ -322,21 +332,12 @@ bool mm_tensor_is_contiguous(const mm_tensor *t) {
     return true;
 }
 
+bool mm_tensor_is_contiguous(const mm_tensor *t) {
+    return dense_in_order(t, false);
+}
+
 bool mm_tensor_is_channels_last(const mm_tensor *t) {
-    if (t->ndim < 3 || t->ndim > 5)
-        return false;
-    int64_t expect = 1;
-    for (int k = 0; k < t->ndim; k++) {
-        /* dims innermost first: C, then the last spatial dim .. the first,
-         * then N */
-        int d = k == 0 ? 1 : k == t->ndim - 1 ? 0 : t->ndim - k;
-        if (t->shape[d] == 1)
-            continue;
-        if (t->stride[d] != expect)
-            return t->numel == 0;
-        expect *= t->shape[d];
-    }
-    return true;
+    return t->ndim >= 3 && t->ndim <= 5 && dense_in_order(t, true);
 }
 
 int64_t mm_tensor_size(const mm_tensor *t, int dim) {
