@@ -198,12 +198,9 @@ static int collect(mm_node *root, node_list *order) {
 static int accumulate_leaf(mm_tensor *leaf, mm_tensor *g) {
     if (!leaf->grad) {
         mm_tensor *copy;
-        mm_memory_format f =
-            mm_tensor_is_channels_last(leaf) && !mm_tensor_is_contiguous(leaf)
-                ? MM_FORMAT_CHANNELS_LAST
-                : MM_FORMAT_CONTIGUOUS;
         MM_TRY(mm_tensor_new_owned_format(leaf->ndim, leaf->shape, leaf->dtype,
-                                          leaf->device, f, &copy));
+                                          leaf->device, mm_tensor_layout(leaf),
+                                          &copy));
         int rc = mm_copy_strided(copy, g);
         if (rc < 0) {
             mm_tensor_release(copy);

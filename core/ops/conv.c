@@ -23,14 +23,6 @@
 
 /* ---- checks and shapes -------------------------------------------------- */
 
-/* PyTorch's rule: a conv's output is channels-last when its activation
- * input is (and is not also contiguous, as [N, C, 1, 1] is). */
-static mm_memory_format follow_layout(const mm_tensor *x) {
-    return mm_tensor_is_channels_last(x) && !mm_tensor_is_contiguous(x)
-               ? MM_FORMAT_CHANNELS_LAST
-               : MM_FORMAT_CONTIGUOUS;
-}
-
 static void op_label(const mm_op_ctx *ctx, char *buf, size_t n) {
     int nsp = (int)ctx->params->i[0];
     if (ctx->op == &mm_op_conv_weight_grad)
@@ -154,7 +146,7 @@ static int conv_infer(mm_op_ctx *ctx) {
     ctx->out_shape[1] = K;
     for (int j = 0; j < nsp; j++)
         ctx->out_shape[2 + j] = out[j];
-    ctx->out_format = follow_layout(x);
+    ctx->out_format = mm_tensor_layout(x);
     return 0;
 }
 
@@ -207,7 +199,7 @@ static int conv_transpose_infer(mm_op_ctx *ctx) {
     ctx->out_shape[1] = C;
     for (int j = 0; j < nsp; j++)
         ctx->out_shape[2 + j] = out[j];
-    ctx->out_format = follow_layout(x);
+    ctx->out_format = mm_tensor_layout(x);
     return 0;
 }
 
@@ -396,7 +388,7 @@ static int conv_backward(const mm_node *n, mm_tensor *g, mm_tensor **gin) {
     const mm_op_params *p = &n->params;
     /* x's gradient in x's layout, as PyTorch; and oneDNN then runs every
      * backward primitive in nhwc with nothing to reorder */
-    if (follow_layout(x) == MM_FORMAT_CHANNELS_LAST)
+    if (mm_tensor_layout(x) == MM_FORMAT_CHANNELS_LAST)
         MM_TRY(mm_to_memory_format(g, MM_FORMAT_CHANNELS_LAST, &g));
     if (n->needs_grad[0]) {
         mm_op_params q = *p;

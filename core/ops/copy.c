@@ -196,10 +196,7 @@ int mm_to_dtype(mm_tensor *x, mm_dtype dtype, mm_tensor **out) {
     if (x->dtype == dtype)
         return mm_return_same(x, out);
     /* the copy keeps a channels-last layout, as torch's .to(dtype) */
-    mm_op_params p = {.i = {dtype, mm_tensor_is_channels_last(x) &&
-                                           !mm_tensor_is_contiguous(x)
-                                       ? MM_FORMAT_CHANNELS_LAST
-                                       : MM_FORMAT_CONTIGUOUS}};
+    mm_op_params p = {.i = {dtype, mm_tensor_layout(x)}};
     return mm_apply1(&mm_op_to, x, &p, out);
 }
 

@@ -66,16 +66,18 @@ void mm_op_ctx_drop_saved(mm_op_ctx *ctx) {
     ctx->n_saved = 0;
 }
 
-int mm_op_run_contiguous(mm_op_ctx *ctx, mm_op_kernel_fn fn) {
-    int n = ctx->n_inputs;
-    if (n > 8)
-        return mm_error_set(MM_EINTERNAL, "%s: too many inputs",
-                            ctx->op->name);
-    mm_tensor *cin[8] = {NULL}, *out = ctx->out, *tmp = NULL;
+/* cin[i] = inputs[i] retained when contiguous (or channels-last, with
+ * keep_cl), else a contiguous copy; every cin[i] set (NULL on failure) so
+ * the caller releases them all. */
+static int contiguous_inputs(int n, mm_tensor *const *inputs, bool keep_cl,
+                             mm_tensor **cin) {
     int rc = 0;
+    for (int i = 0; i < n; i++)
+        cin[i] = NULL;
     for (int i = 0; i < n && rc == 0; i++) {
-        mm_tensor *x = ctx->inputs[i];
-        if (mm_tensor_is_contiguous(x)) {
+        mm_tensor *x = inputs[i];
+        if (mm_tensor_is_contiguous(x) ||
+            (keep_cl && mm_tensor_is_channels_last(x))) {
             cin[i] = mm_tensor_retain(x);
             continue;
         }
@@ -84,6 +86,16 @@ int mm_op_run_contiguous(mm_op_ctx *ctx, mm_op_kernel_fn fn) {
         if (rc == 0)
             rc = mm_copy_strided(cin[i], x);
     }
+    return rc;
+}
+
+int mm_op_run_contiguous(mm_op_ctx *ctx, mm_op_kernel_fn fn) {
+    int n = ctx->n_inputs;
+    if (n > 8)
+        return mm_error_set(MM_EINTERNAL, "%s: too many inputs",
+                            ctx->op->name);
+    mm_tensor *cin[8], *out = ctx->out, *tmp = NULL;
+    int rc = contiguous_inputs(n, ctx->inputs, false, cin);
     bool out_plain = mm_tensor_is_contiguous(out);
     if (rc == 0 && !out_plain)
         rc = mm_tensor_new_owned(out->ndim, out->shape, out->dtype,
@@ -177,21 +189,8 @@ int mm_op_apply(const mm_op *op, int n, mm_tensor *const *inputs,
                 mm_tensor_release(t);
                 return mm_error_set(MM_ENOMEM, "%s: out of memory", op->name);
             }
-            for (int i = 0; i < n; i++)
-                cin[i] = NULL;
-            for (int i = 0; i < n && rc == 0; i++) {
-                if (mm_tensor_is_contiguous(inputs[i]) ||
-                    ((op->flags & MM_OP_FLAG_CHANNELS_LAST) &&
-                     mm_tensor_is_channels_last(inputs[i]))) {
-                    cin[i] = mm_tensor_retain(inputs[i]);
-                    continue;
-                }
-                rc = mm_tensor_new_owned(inputs[i]->ndim, inputs[i]->shape,
-                                         inputs[i]->dtype, inputs[i]->device,
-                                         &cin[i]);
-                if (rc == 0)
-                    rc = mm_copy_strided(cin[i], inputs[i]);
-            }
+            rc = contiguous_inputs(n, inputs,
+                                   op->flags & MM_OP_FLAG_CHANNELS_LAST, cin);
             ctx.inputs = cin;
         }
         if (rc == 0)

@@ -24,7 +24,7 @@ int mm_cpu_grid_sample(mm_op_ctx *ctx);
  * take besides the contiguous one (MM_OP_FLAG_CHANNELS_LAST); their outputs
  * of x's shape follow x's layout. */
 static inline bool mm_norm_rows(const mm_tensor *x) {
-    return mm_tensor_is_channels_last(x) && !mm_tensor_is_contiguous(x);
+    return mm_tensor_layout(x) == MM_FORMAT_CHANNELS_LAST;
 }
 
 /* normalize's kernels keep rstd = 1 / sqrt(var + eps) for backward. */

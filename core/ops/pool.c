@@ -26,8 +26,8 @@
 /* Does x take the channels-last path: batched, channels-last and not also
  * contiguous (PyTorch's rule for the output's memory format)? */
 static bool pool_channels_last(const mm_tensor *x, int nsp) {
-    return x->ndim == nsp + 2 && mm_tensor_is_channels_last(x) &&
-           !mm_tensor_is_contiguous(x);
+    return x->ndim == nsp + 2 &&
+           mm_tensor_layout(x) == MM_FORMAT_CHANNELS_LAST;
 }
 
 /* torch's pooling_output_shape. */

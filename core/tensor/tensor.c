@@ -340,6 +340,12 @@ bool mm_tensor_is_channels_last(const mm_tensor *t) {
     return t->ndim >= 3 && t->ndim <= 5 && dense_in_order(t, true);
 }
 
+mm_memory_format mm_tensor_layout(const mm_tensor *t) {
+    return mm_tensor_is_channels_last(t) && !mm_tensor_is_contiguous(t)
+               ? MM_FORMAT_CHANNELS_LAST
+               : MM_FORMAT_CONTIGUOUS;
+}
+
 int64_t mm_tensor_size(const mm_tensor *t, int dim) {
     if (t->ndim == 0)
         return dim == 0 || dim == -1 ? 1 : -1;

@@ -17,6 +17,10 @@ void mm_cpu_free(void *p, size_t block_size);
 /* ---- tensors (tensor.c) ------------------------------------------------- */
 
 void mm_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+/* The layout an op's output follows from t (PyTorch's rule):
+ * MM_FORMAT_CHANNELS_LAST when t is channels-last and not also contiguous
+ * (as [N, C, 1, 1] is), else MM_FORMAT_CONTIGUOUS. */
+mm_memory_format mm_tensor_layout(const mm_tensor *t);
 /* Dense channels-last strides of [N, C, sp...] (ndim 3 to 5). */
 void mm_channels_last_strides(int ndim, const int64_t *shape, int64_t *stride);
 int64_t mm_shape_numel(int ndim, const int64_t *shape);

@@ -476,8 +476,7 @@ static int conv_dnnl(int kind, const mm_conv_geom *g, mm_tensor *src,
     /* a channels-last activation: the primitive runs in nhwc, reading and
      * writing the tensors in place */
     const mm_tensor *act_in = kind == CONV_BWD_DATA ? dst : src;
-    key.cl = mm_tensor_is_channels_last(act_in) &&
-             !mm_tensor_is_contiguous(act_in);
+    key.cl = mm_tensor_layout(act_in) == MM_FORMAT_CHANNELS_LAST;
     const mm_tensor *lay_of[4] = {src, w, dst, residual};
     for (int i = 0; i < 4; i++)
         if (lay_of[i] && !mm_tensor_is_contiguous(lay_of[i]))
