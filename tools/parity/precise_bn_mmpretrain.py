@@ -25,7 +25,7 @@ Needs mmpretrain 1.x, e.g.
 """
 import copy
 import json
-import struct
+import os
 import sys
 import warnings
 
@@ -37,6 +37,9 @@ from mmpretrain.engine.hooks.precise_bn_hook import update_bn_stats  # noqa
 from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
 from mmpretrain.utils import register_all_modules  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from zoo_common import st_write  # noqa: E402
 
 # The model as tests/mmcls/test_precise_bn.c writes it in YAML.
 MODEL = dict(
@@ -50,26 +53,6 @@ MODEL = dict(
     head=dict(type='LinearClsHead', num_classes=10, in_channels=8,
               loss=dict(type='CrossEntropyLoss')))
 N, BATCH, SIZE = 12, 4, 48
-
-
-def st_dump(path, tensors, metadata):
-    # torch 1.13 with numpy 2 cannot .numpy(): pack the values instead
-    dt = {torch.float32: ('F32', 'f'), torch.int64: ('I64', 'q'),
-          torch.uint8: ('U8', 'B')}
-    header, blobs, at = {'__metadata__': metadata}, [], 0
-    for name, t in tensors:
-        t = t.detach().contiguous()
-        code, fmt = dt[t.dtype]
-        vals = t.reshape(-1).tolist()
-        raw = struct.pack('<%d%s' % (len(vals), fmt), *vals)
-        header[name] = {'dtype': code, 'shape': list(t.shape),
-                        'data_offsets': [at, at + len(raw)]}
-        blobs.append(raw)
-        at += len(raw)
-    h = json.dumps(header).encode()
-    h += b' ' * (-len(h) % 8)
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
 
 
 class Loader:
@@ -121,7 +104,7 @@ def main():
         for mod in m.modules():  # the momenta are restored
             if isinstance(mod, torch.nn.BatchNorm2d):
                 assert mod.momentum == 0.1
-    st_dump(sys.argv[1], out, {'model': json.dumps(MODEL)})
+    st_write(sys.argv[1], out, {'model': json.dumps(MODEL)})
 
 
 if __name__ == '__main__':

@@ -1,4 +1,4 @@
-"""Shared by zoo_torch.py and zoo_mmpretrain.py: safetensors files read
+"""Shared by zoo_torch.py, zoo_mmpretrain.py and precise_bn_mmpretrain.py: safetensors files read
 and written with numpy (no safetensors package needed), the perturbation of
 constant tensors, and the relative error the parity checks use."""
 import json
@@ -6,7 +6,9 @@ import struct
 
 import torch
 
-CODES = {torch.float32: ('F32', 'f'), torch.int64: ('I64', 'q')}
+CODES = {torch.float32: ('F32', 'f'), torch.int64: ('I64', 'q'),
+         torch.uint8: ('U8', 'B')}
+NP_TYPES = {'f': 'f4', 'q': 'i8', 'B': 'u1'}
 FROM_CODE = {'F32': (torch.float32, 'f', 4), 'I64': (torch.int64, 'q', 8)}
 
 
@@ -15,7 +17,7 @@ def st_write(path, tensors, metadata):
     for name, t in tensors:
         code, fmt = CODES[t.dtype]
         raw = t.detach().contiguous().numpy().astype(
-            '<' + {'f': 'f4', 'q': 'i8'}[fmt]).tobytes()
+            '<' + NP_TYPES[fmt]).tobytes()
         header[name] = {'dtype': code, 'shape': list(t.shape),
                         'data_offsets': [at, at + len(raw)]}
         blobs.append(raw)
